@@ -1,0 +1,1 @@
+"""The Polycule Agreement Ledger: agreements, consent and repair as immutable events."""

@@ -1,0 +1,46 @@
+"""Settings from the environment, validated once at start.
+
+Every setting is read from an environment variable named in ``Settings``; a bad value stops
+the service at start with a message naming the variable, never later at first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, PostgresDsn, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Unset: an embedded PostgreSQL is started with its data under ``data_dir``.
+    database_url: PostgresDsn | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Path(".ledger-data")
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
+    projection_poll_seconds: float = Field(default=1.0, gt=0)
+    projection_batch_size: int = Field(default=500, ge=1, le=10_000)
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            variable = "DATABASE_URL" if field == "DATABASE_URL" else f"LEDGER_{field.upper()}"
+            problems.append(f"{variable}: {item['msg']}")
+        raise ConfigurationError("invalid configuration — " + "; ".join(problems)) from None

@@ -1,0 +1,68 @@
+"""Where the one PostgreSQL database comes from, and the connection pool over it.
+
+With ``DATABASE_URL`` set, that server is used. Without it, an embedded PostgreSQL (the
+``pgserver`` wheel) is started with its data under the configured data directory, so the
+service runs on a machine with nothing but Python installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Pool = asyncpg.Pool
+
+
+def start_embedded_postgres(data_dir: Path) -> Any:
+    """Start (or join) the embedded PostgreSQL kept in ``data_dir``; returns the server handle."""
+    import pgserver  # imported lazily: a deployment with DATABASE_URL never needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode="stop": the server stops when the last process using it exits, data stays.
+    return pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")
+
+
+@asynccontextmanager
+async def database_url(configured: str | None, data_dir: Path) -> AsyncIterator[str]:
+    """Yield a connection URL: the configured one, or an embedded server's."""
+    if configured:
+        yield configured
+        return
+    server = await asyncio.to_thread(start_embedded_postgres, data_dir / "postgres")
+    log.info("embedded_postgres_started", data_dir=str(data_dir / "postgres"))
+    try:
+        yield str(server.get_uri())
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    # jsonb arrives as Python objects and leaves as JSON text, in one place for every query.
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    if pool is None:  # asyncpg's signature allows it; a created pool never is
+        raise RuntimeError("the connection pool could not be created")
+    return pool
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """A dedicated connection (for LISTEN, advisory locks held for a session, tools)."""
+    connection: asyncpg.Connection = await asyncpg.connect(url)
+    await _init_connection(connection)
+    return connection

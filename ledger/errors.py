@@ -1,0 +1,66 @@
+"""Errors with stable codes. The HTTP layer maps each kind to a status in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose. ``code`` never changes meaning."""
+
+    code = "ledger_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidInput(LedgerError):
+    """The request is malformed or fails validation; nothing was changed."""
+
+    code = "invalid_input"
+
+
+class DomainError(LedgerError):
+    """A command that a rule of the domain refuses; subclasses name the rule in ``code``."""
+
+    code = "rule_violated"
+
+    def __init__(
+        self, code: str, message: str, *, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.code = code
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+
+
+class Forbidden(LedgerError):
+    code = "forbidden"
+
+
+class Unauthenticated(LedgerError):
+    code = "unauthenticated"
+
+
+class ConcurrencyError(LedgerError):
+    """The stream moved on since it was read: nothing was written, read again and retry."""
+
+    code = "concurrency_conflict"
+
+    def __init__(self, stream_id: object, expected_version: int, actual_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is at version {actual_version}, not {expected_version}",
+            details={"expected_version": expected_version, "actual_version": actual_version},
+        )
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class DuplicateEventError(LedgerError):
+    """An event id was reused for different content: an id names one event, forever."""
+
+    code = "duplicate_event"

@@ -1,0 +1,1 @@
+"""The event store on PostgreSQL: append, read, verify, migrate, and wake-ups."""

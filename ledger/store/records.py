@@ -1,0 +1,77 @@
+"""What the store takes in and gives back; it knows nothing of the domain's event types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+from uuid import UUID
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    """Who and what caused an event. Never holds personal text."""
+
+    actor: str
+    command_id: UUID | None = None
+    correlation_id: UUID | None = None
+    request_id: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "actor": self.actor,
+            "command_id": str(self.command_id) if self.command_id else None,
+            "correlation_id": str(self.correlation_id) if self.correlation_id else None,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended, already encoded as JSON-ready data."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject = field(default_factory=dict)
+
+
+class GlobalPosition(NamedTuple):
+    """A place in the global log: readers order by transaction, then position."""
+
+    transaction_id: int
+    position: int
+
+
+START = GlobalPosition(0, 0)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    transaction_id: int
+    stream_id: UUID
+    stream_version: int
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject
+    recorded_at: datetime
+    previous_hash: bytes
+    hash: bytes
+
+    @property
+    def global_position(self) -> GlobalPosition:
+        return GlobalPosition(self.transaction_id, self.position)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stream_id: UUID
+    # The stream's version after the append, and the global positions of the new events.
+    version: int
+    positions: tuple[int, ...]

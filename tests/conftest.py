@@ -1,0 +1,103 @@
+"""Real PostgreSQL for every test: embedded by default, or the server you name.
+
+``LEDGER_TEST_DATABASE_URL`` (a URL whose user may create databases) points the suite at a
+running server; otherwise an embedded PostgreSQL 16 starts in a throw-away directory.
+Each test gets its own database, cloned from a template that already holds the migrated
+schema, so tests are isolated and fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from ledger.database import create_pool
+from ledger.store.events import EventStore
+from ledger.store.migrate import migrate
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _admin(url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    configured = os.environ.get("LEDGER_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="ledger-test-pg-") as directory:
+        server = pgserver.get_server(Path(directory), cleanup_mode="stop")
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_admin_url: str) -> Iterator[str]:
+    name = f"ledger_template_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        await _admin(postgres_admin_url, f'CREATE DATABASE "{name}"')
+        connection = await asyncpg.connect(with_database(postgres_admin_url, name))
+        try:
+            await migrate(connection)
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(_admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _fresh_database(admin_url: str, template: str | None) -> Iterator[str]:
+    name = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    source = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"{source}'))
+    yield with_database(admin_url, name)
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+    """A database of its own for this test, schema already migrated."""
+    yield from _fresh_database(postgres_admin_url, template_database)
+
+
+@pytest.fixture
+def empty_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A database of its own with nothing in it (for migration tests)."""
+    yield from _fresh_database(postgres_admin_url, None)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await create_pool(database_url, min_size=1, max_size=20)
+    yield created
+    await created.close()
+
+
+@pytest.fixture
+def store(pool: asyncpg.Pool) -> EventStore:
+    return EventStore(pool)

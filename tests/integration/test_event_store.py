@@ -1,0 +1,177 @@
+"""The event store's contract, on a real PostgreSQL (embedded 16, or the server you name)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from ledger.errors import ConcurrencyError, DuplicateEventError
+from ledger.store.chain import GENESIS_HASH
+from ledger.store.events import EventStore
+from ledger.store.records import START, GlobalPosition
+from tests.support import new_event
+
+
+async def test_appended_events_read_back_in_version_order_with_a_linked_chain(
+    store: EventStore,
+) -> None:
+    stream = uuid.uuid4()
+    first = await store.append(stream, 0, [new_event(n=1), new_event(n=2)])
+    second = await store.append(stream, 2, [new_event(n=3)])
+
+    events = await store.read_stream(stream)
+
+    assert (first.version, second.version) == (2, 3)
+    assert [event.stream_version for event in events] == [1, 2, 3]
+    assert [event.data["n"] for event in events] == [1, 2, 3]
+    assert events[0].previous_hash == GENESIS_HASH
+    assert events[1].previous_hash == events[0].hash
+    assert events[2].previous_hash == events[1].hash
+    assert [e.position for e in events] == [*first.positions, *second.positions]
+    assert events[0].metadata["actor"] == "member-1"
+
+
+async def test_a_wrong_expected_version_raises_and_writes_nothing(store: EventStore) -> None:
+    stream = uuid.uuid4()
+    await store.append(stream, 0, [new_event()])
+
+    with pytest.raises(ConcurrencyError) as raised:
+        await store.append(stream, 0, [new_event(), new_event()])
+
+    assert raised.value.actual_version == 1
+    assert raised.value.expected_version == 0
+    assert len(await store.read_stream(stream)) == 1
+    with pytest.raises(ConcurrencyError):
+        await store.append(uuid.uuid4(), 3, [new_event()])
+
+
+async def test_concurrent_appends_at_one_version_let_exactly_one_through(
+    store: EventStore,
+) -> None:
+    stream = uuid.uuid4()
+    await store.append(stream, 0, [new_event()])
+    writers = 24
+
+    outcomes = await asyncio.gather(
+        *(store.append(stream, 1, [new_event(writer=i), new_event(writer=i)])
+          for i in range(writers)),
+        return_exceptions=True,
+    )
+
+    succeeded = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, ConcurrencyError)]
+    assert len(succeeded) == 1
+    assert len(refused) == writers - 1
+    events = await store.read_stream(stream)
+    assert [event.stream_version for event in events] == [1, 2, 3]
+    winner = events[1].data["writer"]
+    assert events[2].data["writer"] == winner
+
+
+async def test_retrying_an_append_that_was_written_returns_the_original_result(
+    store: EventStore,
+) -> None:
+    stream = uuid.uuid4()
+    batch = [new_event(n=1), new_event(n=2)]
+    original = await store.append(stream, 0, batch)
+    await store.append(stream, 2, [new_event(n=3)])
+
+    retried = await store.append(stream, 0, batch)
+
+    assert retried == original
+    assert [e.data["n"] for e in await store.read_stream(stream)] == [1, 2, 3]
+
+
+async def test_concurrent_identical_appends_write_once(store: EventStore) -> None:
+    stream = uuid.uuid4()
+    batch = [new_event(n=1)]
+
+    results = await asyncio.gather(*(store.append(stream, 0, batch) for _ in range(8)))
+
+    assert len(set(results)) == 1
+    assert len(await store.read_stream(stream)) == 1
+
+
+async def test_an_event_id_reused_for_other_content_is_refused(store: EventStore) -> None:
+    stream = uuid.uuid4()
+    written = new_event(n=1)
+    await store.append(stream, 0, [written])
+    impostor = new_event(n=2)
+    impostor = type(impostor)(written.event_id, impostor.event_type, 1, impostor.data, {})
+
+    with pytest.raises(DuplicateEventError):
+        await store.append(uuid.uuid4(), 0, [impostor])
+    with pytest.raises(DuplicateEventError):
+        await store.append(stream, 0, [impostor])
+
+
+async def test_empty_or_negative_appends_are_refused(store: EventStore) -> None:
+    with pytest.raises(ValueError):
+        await store.append(uuid.uuid4(), 0, [])
+    with pytest.raises(ValueError):
+        await store.append(uuid.uuid4(), -1, [new_event()])
+
+
+async def test_read_all_never_passes_an_event_that_commits_later_with_a_lower_position(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    before = await store.append(uuid.uuid4(), 0, [new_event(n=0)])
+    async with pool.acquire() as slow:
+        transaction = slow.transaction()
+        await transaction.start()
+        first = await store.append(uuid.uuid4(), 0, [new_event(n=1)], connection=slow)
+        second = await store.append(uuid.uuid4(), 0, [new_event(n=2)])
+        assert first.positions[0] < second.positions[0]
+
+        while_open = await store.read_all(START, 100)
+
+        assert [e.data["n"] for e in while_open] == [0]
+        assert while_open[0].position == before.positions[0]
+        await transaction.commit()
+
+    after_commit = await store.read_all(while_open[-1].global_position, 100)
+    assert [e.data["n"] for e in after_commit] == [1, 2]
+
+
+async def test_read_all_pages_through_every_event_exactly_once(store: EventStore) -> None:
+    streams = [uuid.uuid4() for _ in range(7)]
+    written = []
+    for round_number in range(5):
+        for version, stream in enumerate(streams):
+            event = new_event(round=round_number, stream=version)
+            await store.append(stream, round_number, [event])
+            written.append(event.event_id)
+
+    seen = []
+    cursor = START
+    while page := await store.read_all(cursor, 4):
+        seen.extend(e.event_id for e in page)
+        cursor = page[-1].global_position
+
+    assert seen == written
+
+
+async def test_read_all_after_a_position_skips_what_came_before(store: EventStore) -> None:
+    stream = uuid.uuid4()
+    await store.append(stream, 0, [new_event(n=1), new_event(n=2), new_event(n=3)])
+    everything = await store.read_all(START, 10)
+
+    rest = await store.read_all(everything[0].global_position, 10)
+
+    assert [e.data["n"] for e in rest] == [2, 3]
+    assert await store.read_all(GlobalPosition(everything[-1].transaction_id + 1, 0), 10) == []
+
+
+async def test_events_cannot_be_updated_or_deleted(store: EventStore, pool: asyncpg.Pool) -> None:
+    stream = uuid.uuid4()
+    await store.append(stream, 0, [new_event(n=1)])
+
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await pool.execute("UPDATE events SET data = '{}' WHERE stream_id = $1", stream)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await pool.execute("DELETE FROM events WHERE stream_id = $1", stream)
+
+    assert (await store.read_stream(stream))[0].data == {"n": 1}
