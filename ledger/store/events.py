@@ -1,20 +1,27 @@
 """The asyncpg event store: append with an expected version, read a stream, read the log.
 
-SQL lives in ``migrations/`` (the append function) and in the named queries below.
+The statements themselves, and why they are shaped as they are, live in ``sql.py``.
 """
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from ledger.errors import ConcurrencyError, DuplicateEventError
-from ledger.store.chain import canonical_encoding, digest
+from ledger.store import sql
+from ledger.store.chain import GENESIS_HASH, canonical_encoding, encode_json, link
 from ledger.store.records import AppendResult, GlobalPosition, NewEvent, RecordedEvent
+
+# Event types are names in code, never free text.
+_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")
+
 
 Clock = Callable[[], datetime]
 
@@ -27,61 +34,7 @@ class AppendListener(Protocol):
     def poke(self) -> None: ...
 
 
-EVENT_COLUMNS = """
-    position, transaction_id, stream_id, stream_version, event_id, event_type,
-    schema_version, data, metadata, recorded_at, previous_hash, hash
-"""
-
-APPEND = """
-SELECT appended_version, appended_position
-  FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)
-"""
-
-STREAM_VERSION = """
-SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1
-"""
-
-READ_STREAM = f"""
-SELECT {EVENT_COLUMNS} FROM events
- WHERE stream_id = $1 AND stream_version > $2
- ORDER BY stream_version
-"""
-
-FIND_BY_EVENT_IDS = f"""
-SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position
-"""
-
-# Gap-safe reading of the whole log.
-#
-# Positions come from a sequence, taken when a row is inserted, but transactions commit in
-# any order: a transaction holding position 10 may commit after one holding position 11.
-# A reader that remembered "I have seen up to 11" would skip 10 forever. Waiting for gaps
-# to fill (with a timeout) is how earlier stores lost events, so there is no gap detection.
-#
-# Instead every row records the id of the transaction that wrote it, and a reader only
-# returns rows whose transaction is older than the oldest transaction still running
-# (pg_snapshot_xmin of the current snapshot). Every transaction below that horizon has
-# finished, and any transaction that starts writing later receives a larger id, so the set
-# of rows below the horizon can no longer change. Ordering by (transaction_id, position)
-# makes that a stable total order, and (transaction_id, position) is the reader's
-# checkpoint. The price: a long-running transaction anywhere in the cluster holds readers
-# back, which is why appends are single short statements and why the horizon's age is
-# reported (see ``horizon_lag``).
-READ_ALL = f"""
-SELECT {EVENT_COLUMNS} FROM events
- WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
-   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, position
- LIMIT $3
-"""
-
-# How far readers are held back: the age of the oldest transaction that has a transaction
-# id and is still running (the one setting the horizon), if any.
-HORIZON_LAG = """
-SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8
-  FROM pg_stat_activity
- WHERE backend_xid IS NOT NULL
-"""
+Executor = asyncpg.Pool | asyncpg.Connection
 
 
 def recorded_event(row: asyncpg.Record) -> RecordedEvent:
@@ -101,6 +54,36 @@ def recorded_event(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+class StreamHeads:
+    """The last known (version, hash) of recently used streams, to link the chain.
+
+    Only committed events are remembered (read from the log, or appended outside any
+    caller's transaction), and a committed event never changes or disappears, so an entry
+    is never wrong, only possibly old: an old entry simply does not match the expected
+    version and the head is read from the database instead.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._heads: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+
+    def get(self, stream_id: UUID, version: int) -> bytes | None:
+        head = self._heads.get(stream_id)
+        if head is None or head[0] != version:
+            return None
+        self._heads.move_to_end(stream_id)
+        return head[1]
+
+    def remember(self, stream_id: UUID, version: int, hash_: bytes) -> None:
+        known = self._heads.get(stream_id)
+        if known is not None and known[0] >= version:
+            return
+        self._heads[stream_id] = (version, hash_)
+        self._heads.move_to_end(stream_id)
+        if len(self._heads) > self._capacity:
+            self._heads.popitem(last=False)
+
+
 class EventStore:
     def __init__(
         self,
@@ -108,10 +91,12 @@ class EventStore:
         *,
         clock: Clock = utc_now,
         on_append: AppendListener | None = None,
+        heads: StreamHeads | None = None,
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._on_append = on_append
+        self._heads = heads if heads is not None else StreamHeads()
 
     async def append(
         self,
@@ -125,64 +110,96 @@ class EventStore:
 
         Raises ConcurrencyError (nothing written) when the stream is elsewhere. Retrying an
         append whose events were already written returns the original result. Given a
-        ``connection``, the append joins that connection's open transaction (and wakes
-        subscribers early, before that transaction commits; they simply find nothing yet).
+        ``connection``, the append joins that connection's open transaction.
         """
         if not events:
             raise ValueError("an append needs at least one event")
         if expected_version < 0:
             raise ValueError("expected_version cannot be negative")
+        for event in events:
+            if not _EVENT_TYPE.match(event.event_type):
+                raise ValueError(f"not an event type name: {event.event_type!r}")
+        executor: Executor = connection or self._pool
+        previous = await self._hash_at(executor, stream_id, expected_version)
+        if previous is None:
+            return await self._explain_refused_append(stream_id, expected_version, events, None)
+
         recorded_at = self._clock()
-        digests = [
-            digest(canonical_encoding(
+        versions, data, metadata, previous_hashes, hashes = [], [], [], [], []
+        for version, event in enumerate(events, start=expected_version + 1):
+            data_json, metadata_json = encode_json(event.data), encode_json(event.metadata)
+            event_hash = link(previous, canonical_encoding(
                 stream_id=stream_id,
-                stream_version=expected_version + offset,
+                stream_version=version,
                 event_id=event.event_id,
                 event_type=event.event_type,
                 schema_version=event.schema_version,
-                data=event.data,
-                metadata=event.metadata,
+                data_json=data_json,
+                metadata_json=metadata_json,
                 recorded_at=recorded_at,
             ))
-            for offset, event in enumerate(events, start=1)
-        ]
+            versions.append(version)
+            data.append(data_json)
+            metadata.append(metadata_json)
+            previous_hashes.append(previous)
+            hashes.append(event_hash)
+            previous = event_hash
         try:
-            rows = await (connection or self._pool).fetch(
-                APPEND,
-                stream_id,
-                expected_version,
-                [event.event_id for event in events],
-                [event.event_type for event in events],
-                [event.schema_version for event in events],
-                [event.data for event in events],
-                [event.metadata for event in events],
-                recorded_at,
-                digests,
-            )
-        except asyncpg.PostgresError as error:
+            if len(events) == 1:
+                only = events[0]
+                rows = await executor.fetch(
+                    sql.APPEND_ONE, stream_id, versions[0], only.event_id, only.event_type,
+                    only.schema_version, data[0], metadata[0], recorded_at,
+                    previous_hashes[0], hashes[0],
+                )
+            else:
+                rows = await executor.fetch(
+                    sql.APPEND_MANY, stream_id, versions,
+                    [event.event_id for event in events],
+                    [event.event_type for event in events],
+                    [event.schema_version for event in events],
+                    data, metadata, recorded_at, previous_hashes, hashes,
+                )
+        except asyncpg.UniqueViolationError as error:
             return await self._explain_refused_append(stream_id, expected_version, events, error)
+        if not rows:
+            return await self._explain_refused_append(stream_id, expected_version, events, None)
+        if connection is None:  # committed: the new head can be trusted
+            self._heads.remember(stream_id, versions[-1], hashes[-1])
         if self._on_append is not None:
             self._on_append.poke()
         return AppendResult(
             stream_id=stream_id,
-            version=rows[-1]["appended_version"],
-            positions=tuple(row["appended_position"] for row in rows),
+            version=versions[-1],
+            positions=tuple(row["position"] for row in rows),
         )
+
+    async def _hash_at(self, executor: Executor, stream_id: UUID, version: int) -> bytes | None:
+        """The hash of the stream's event at ``version``, if that is the stream's head."""
+        if version == 0:
+            return GENESIS_HASH
+        known = self._heads.get(stream_id, version)
+        if known is not None:
+            return known
+        head = await executor.fetchrow(sql.STREAM_HEAD, stream_id)
+        if head is None or head["stream_version"] != version:
+            return None
+        return bytes(head["hash"])
 
     async def _explain_refused_append(
         self,
         stream_id: UUID,
         expected_version: int,
         events: Sequence[NewEvent],
-        error: asyncpg.PostgresError,
+        error: asyncpg.UniqueViolationError | None,
     ) -> AppendResult:
-        version_moved = getattr(error, "sqlstate", None) == "LV409" or (
-            getattr(error, "constraint_name", None) == "events_stream_version_key"
-        )
-        id_taken = getattr(error, "constraint_name", None) == "events_event_id_key"
-        if not (version_moved or id_taken):
+        """Nothing was written: was it written before (a retry), or did the stream move?"""
+        constraint = error.constraint_name if error is not None else None
+        if error is not None and constraint not in (
+            "events_stream_version_key", "events_event_id_key"
+        ):
             raise error
-        original = await self._pool.fetch(FIND_BY_EVENT_IDS, [e.event_id for e in events])
+        original = await self._pool.fetch(sql.FIND_BY_EVENT_IDS, [e.event_id for e in events])
         if original:
             if _same_append(stream_id, events, [recorded_event(row) for row in original]):
                 return AppendResult(
@@ -198,42 +215,40 @@ class EventStore:
         raise ConcurrencyError(stream_id, expected_version, actual) from None
 
     async def stream_version(self, stream_id: UUID) -> int:
-        version: int = await self._pool.fetchval(STREAM_VERSION, stream_id)
+        version: int = await self._pool.fetchval(sql.STREAM_VERSION, stream_id)
         return version
 
     async def read_stream(self, stream_id: UUID, after_version: int = 0) -> list[RecordedEvent]:
-        rows = await self._pool.fetch(READ_STREAM, stream_id, after_version)
-        return [recorded_event(row) for row in rows]
+        rows = await self._pool.fetch(sql.READ_STREAM, stream_id, after_version)
+        events = [recorded_event(row) for row in rows]
+        if events:
+            self._heads.remember(stream_id, events[-1].stream_version, events[-1].hash)
+        return events
 
     async def read_all(self, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
         return await read_all(self._pool, after, limit)
 
     async def horizon_lag_seconds(self) -> float:
-        lag: float = await self._pool.fetchval(HORIZON_LAG)
+        lag: float = await self._pool.fetchval(sql.HORIZON_LAG)
         return lag
 
 
-async def read_all(
-    executor: asyncpg.Pool | asyncpg.Connection, after: GlobalPosition, limit: int
-) -> list[RecordedEvent]:
+async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
     """Events committed after ``after``, in a total order no later commit can change."""
-    rows = await executor.fetch(READ_ALL, after.transaction_id, after.position, limit)
+    rows = await executor.fetch(sql.READ_ALL, after.transaction_id, after.position, limit)
     return [recorded_event(row) for row in rows]
 
 
 def _same_append(
     stream_id: UUID, requested: Sequence[NewEvent], stored: Sequence[RecordedEvent]
 ) -> bool:
-    by_id: dict[UUID, Any] = {event.event_id: event for event in stored}
+    by_id = {event.event_id: event for event in stored}
     if len(by_id) != len(requested):
         return False
-    for event in requested:
-        found = by_id.get(event.event_id)
-        if (
-            found is None
-            or found.stream_id != stream_id
-            or found.event_type != event.event_type
-            or found.data != event.data
-        ):
-            return False
-    return True
+    return all(
+        (found := by_id.get(event.event_id)) is not None
+        and found.stream_id == stream_id
+        and found.event_type == event.event_type
+        and found.data == event.data
+        for event in requested
+    )

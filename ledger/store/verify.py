@@ -9,7 +9,8 @@ from uuid import UUID
 import asyncpg
 
 from ledger.store.chain import ChainBreak, StreamVerifier
-from ledger.store.events import EVENT_COLUMNS, recorded_event
+from ledger.store.events import recorded_event
+from ledger.store.sql import ALL_STREAMS_IN_ORDER, ONE_STREAM_IN_ORDER
 
 
 @dataclass
@@ -24,8 +25,6 @@ class VerificationReport:
         return not self.breaks
 
 
-_ALL_STREAMS = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY stream_id, stream_version"
-_ONE_STREAM = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version"
 
 
 async def verify(
@@ -42,7 +41,9 @@ async def verify(
     current: UUID | None = None
     verifier = StreamVerifier()
     broken_stream = False
-    query, args = (_ALL_STREAMS, ()) if stream_id is None else (_ONE_STREAM, (stream_id,))
+    query, args = (
+        (ALL_STREAMS_IN_ORDER, ()) if stream_id is None else (ONE_STREAM_IN_ORDER, (stream_id,))
+    )
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         async for row in connection.cursor(query, *args, prefetch=1000):
             event = recorded_event(row)

@@ -8,7 +8,8 @@ through PostgreSQL's LISTEN/NOTIFY:
   would undo group commit and cap append throughput. Instead a single background task per
   process sends one NOTIFY for however many appends happened since its last one, in a
   transaction with ``synchronous_commit = off`` (a wake-up is a hint; the events are
-  already durable).
+  already durable), and then rests a few milliseconds, so a busy instance sends at most a
+  couple of hundred wake-ups a second however fast it appends.
 * LISTEN needs a dedicated connection: a pooled connection drops its listeners when it is
   released. If that connection is lost, it is reopened, and subscribers keep polling.
 """
@@ -58,8 +59,11 @@ async def wait_for_wakeup(signal: asyncio.Event, timeout: float) -> None:
 class AppendAnnouncer:
     """Called after each committed append: wakes local subscribers, tells other instances."""
 
-    def __init__(self, pool: asyncpg.Pool, hub: WakeupHub) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, hub: WakeupHub, *, min_interval_seconds: float = 0.005
+    ) -> None:
         self._pool = pool
+        self._min_interval = min_interval_seconds
         self._hub = hub
         self._pending = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +93,7 @@ class AppendAnnouncer:
                 # Other instances fall back to polling; nothing is lost, only later.
                 log.warning("append_announcement_failed", error=str(error))
                 await asyncio.sleep(1)
+            await asyncio.sleep(self._min_interval)
 
 
 class AppendListenerConnection:

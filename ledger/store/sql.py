@@ -1,0 +1,115 @@
+"""Every statement the event store runs, named and kept together.
+
+Indexes each one uses (see migrations/0001_events.sql):
+  events_stream_version_key (stream_id, stream_version) — append, STREAM_HEAD, read_stream,
+                                                          verify
+  events_event_id_key (event_id)                        — idempotent retries
+  events_transaction_order (transaction_id, position)   — read_all
+"""
+
+EVENT_COLUMNS = """
+    position, transaction_id, stream_id, stream_version, event_id, event_type,
+    schema_version, data, metadata, recorded_at, previous_hash, hash
+"""
+
+# --- Appending -------------------------------------------------------------------------
+#
+# An append is one INSERT: one round trip and one short transaction. The caller knows the
+# hash of the event at the expected version (see EventStore: from its cache of stream heads,
+# or from STREAM_HEAD) and links the chain itself.
+#
+# The NOT EXISTS probe stops a stale writer before its row takes a position from the
+# sequence or touches the heap: the statement then returns no rows and the caller raises
+# the concurrency error. Two writers that pass the probe at the same moment collide on
+# events_stream_version_key and the later one fails whole: nothing is silently dropped (no
+# ON CONFLICT DO NOTHING) and no table lock serialises unrelated polycules.
+
+STREAM_HEAD = """
+SELECT stream_version, hash FROM events
+ WHERE stream_id = $1
+ ORDER BY stream_version DESC
+ LIMIT 1
+"""
+
+_INSERT = """
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version,
+                    data, metadata, recorded_at, previous_hash, hash)
+"""
+
+APPEND_ONE = f"""
+{_INSERT}
+SELECT $1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9, $10
+ WHERE NOT EXISTS (SELECT FROM events WHERE stream_id = $1 AND stream_version = $2)
+RETURNING stream_version, position
+"""
+
+APPEND_MANY = f"""
+{_INSERT}
+SELECT $1, batch.stream_version, batch.event_id, batch.event_type, batch.schema_version,
+       batch.data::jsonb, batch.metadata::jsonb, $8, batch.previous_hash, batch.hash
+  FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[],
+              $9::bytea[], $10::bytea[])
+       AS batch(stream_version, event_id, event_type, schema_version, data, metadata,
+                previous_hash, hash)
+ WHERE NOT EXISTS (SELECT FROM events WHERE stream_id = $1 AND stream_version = ($2::bigint[])[1])
+ ORDER BY batch.stream_version
+RETURNING stream_version, position
+"""
+
+FIND_BY_EVENT_IDS = f"""
+SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position
+"""
+
+# --- Reading ---------------------------------------------------------------------------
+
+STREAM_VERSION = """
+SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1
+"""
+
+READ_STREAM = f"""
+SELECT {EVENT_COLUMNS} FROM events
+ WHERE stream_id = $1 AND stream_version > $2
+ ORDER BY stream_version
+"""
+
+# Gap-safe reading of the whole log.
+#
+# Positions come from a sequence, taken when a row is inserted, but transactions commit in
+# any order: a transaction holding position 10 may commit after one holding position 11.
+# A reader that remembered "I have seen up to 11" would skip 10 forever. Waiting for gaps
+# to fill (with a timeout) is how earlier stores lost events, so there is no gap detection.
+#
+# Instead every row records the id of the transaction that wrote it, and a reader only
+# returns rows whose transaction is older than the oldest transaction still running
+# (pg_snapshot_xmin of the current snapshot). Every transaction below that horizon has
+# finished, and any transaction that starts writing later receives a larger id, so the set
+# of rows below the horizon can no longer change. Ordering by (transaction_id, position)
+# makes that a stable total order, and (transaction_id, position) is the reader's
+# checkpoint. The price: a long-running transaction anywhere in the cluster holds readers
+# back, which is why appends are single short statements and why the horizon's age is
+# reported (HORIZON_LAG).
+READ_ALL = f"""
+SELECT {EVENT_COLUMNS} FROM events
+ WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id, position
+ LIMIT $3
+"""
+
+# How long readers are being held back: the age of the oldest running transaction that
+# has a transaction id (the one that sets the horizon), or 0.
+HORIZON_LAG = """
+SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8
+  FROM pg_stat_activity
+ WHERE backend_xid IS NOT NULL
+"""
+
+# --- Verifying -------------------------------------------------------------------------
+
+ALL_STREAMS_IN_ORDER = f"""
+SELECT {EVENT_COLUMNS} FROM events ORDER BY stream_id, stream_version
+"""
+
+ONE_STREAM_IN_ORDER = f"""
+SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version
+"""
