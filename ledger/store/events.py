@@ -110,7 +110,9 @@ class EventStore:
 
         Raises ConcurrencyError (nothing written) when the stream is elsewhere. Retrying an
         append whose events were already written returns the original result. Given a
-        ``connection``, the append joins that connection's open transaction.
+        ``connection``, the append joins that connection's open transaction; subscribers are
+        then not woken (the events are not visible before that transaction commits) and
+        find them at their next poll, or when the caller calls ``announce``.
         """
         if not events:
             raise ValueError("an append needs at least one event")
@@ -164,15 +166,19 @@ class EventStore:
             return await self._explain_refused_append(stream_id, expected_version, events, error)
         if not rows:
             return await self._explain_refused_append(stream_id, expected_version, events, None)
-        if connection is None:  # committed: the new head can be trusted
+        if connection is None:  # committed: the new head can be trusted, and seen
             self._heads.remember(stream_id, versions[-1], hashes[-1])
-        if self._on_append is not None:
-            self._on_append.poke()
+            self.announce()
         return AppendResult(
             stream_id=stream_id,
             version=versions[-1],
             positions=tuple(row["position"] for row in rows),
         )
+
+    def announce(self) -> None:
+        """Wake subscribers: new events are committed."""
+        if self._on_append is not None:
+            self._on_append.poke()
 
     async def _hash_at(self, executor: Executor, stream_id: UUID, version: int) -> bytes | None:
         """The hash of the stream's event at ``version``, if that is the stream's head."""
@@ -213,6 +219,19 @@ class EventStore:
             )
         actual = await self.stream_version(stream_id)
         raise ConcurrencyError(stream_id, expected_version, actual) from None
+
+    async def events_by_id(self, event_ids: Sequence[UUID]) -> list[RecordedEvent]:
+        rows = await self._pool.fetch(sql.FIND_BY_EVENT_IDS, list(event_ids))
+        return [recorded_event(row) for row in rows]
+
+    async def events_of_command(
+        self, stream_id: UUID, command_id: UUID, first_event_id: UUID
+    ) -> list[RecordedEvent]:
+        """The events one command wrote to a stream, in order, from the first one's id."""
+        rows = await self._pool.fetch(
+            sql.EVENTS_OF_COMMAND, stream_id, str(command_id), first_event_id
+        )
+        return [recorded_event(row) for row in rows]
 
     async def stream_version(self, stream_id: UUID) -> int:
         version: int = await self._pool.fetchval(sql.STREAM_VERSION, stream_id)

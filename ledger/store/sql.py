@@ -60,6 +60,17 @@ FIND_BY_EVENT_IDS = f"""
 SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position
 """
 
+# A command's events are contiguous in its stream and carry its id in their metadata. The
+# first is found by its id ($3, through events_event_id_key); the scan starts there. Only
+# a retried command takes this path.
+EVENTS_OF_COMMAND = f"""
+SELECT {EVENT_COLUMNS} FROM events
+ WHERE stream_id = $1
+   AND stream_version >= (SELECT stream_version FROM events WHERE event_id = $3)
+   AND metadata ->> 'command_id' = $2
+ ORDER BY stream_version
+"""
+
 # --- Reading ---------------------------------------------------------------------------
 
 STREAM_VERSION = """

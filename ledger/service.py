@@ -1,0 +1,122 @@
+"""The one path every command takes — from the API, the web client and the scheduler alike:
+load the polycule's stream → decide → append at the version that was read, and on a
+concurrency conflict read again and decide again, a bounded number of times.
+
+Event ids are derived from the command id, so a command retried by its sender (a phone on
+a flaky connection) is recognised and answered with the original outcome, never applied
+twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+
+from ledger.domain import Command, Decider
+from ledger.errors import ConcurrencyError
+from ledger.events import EVENTS, DomainEvent, EventRegistry
+from ledger.store.events import EventStore
+from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
+
+log = structlog.get_logger(__name__)
+
+State = TypeVar("State")
+C = TypeVar("C", bound=Command)
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    stream_id: UUID
+    version: int
+    events: tuple[DomainEvent, ...]
+    # True when this command had been handled before and nothing new was written.
+    replayed: bool = False
+
+
+def event_id_for(command_id: UUID, index: int) -> UUID:
+    """The id of the ``index``-th event a command produces: the same on every retry."""
+    return uuid.uuid5(command_id, str(index))
+
+
+class ApplicationService:
+    def __init__(
+        self, store: EventStore, *, registry: EventRegistry = EVENTS, max_attempts: int = 5
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._max_attempts = max_attempts
+
+    def decode(self, recorded: RecordedEvent) -> DomainEvent:
+        return self._registry.decode(recorded.event_type, recorded.schema_version, recorded.data)
+
+    async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
+        recorded = await self._store.read_stream(stream_id)
+        state = decider.fold(self.decode(event) for event in recorded)
+        return state, recorded[-1].stream_version if recorded else 0
+
+    async def handle(
+        self,
+        stream_id: UUID,
+        decider: Decider[C, State],
+        command: C,
+        *,
+        request_id: str | None = None,
+        correlation_id: UUID | None = None,
+    ) -> CommandOutcome:
+        already = await self._store.events_by_id([event_id_for(command.command_id, 0)])
+        if already:
+            return await self._outcome_of_earlier(stream_id, command)
+        metadata = EventMetadata(
+            actor=str(command.actor),
+            command_id=command.command_id,
+            correlation_id=correlation_id or command.command_id,
+            request_id=request_id,
+        ).to_json()
+        for attempt in range(1, self._max_attempts + 1):
+            state, version = await self.load(stream_id, decider)
+            decided = decider.decide(state, command)
+            if not decided:
+                return CommandOutcome(stream_id, version, ())
+            try:
+                result = await self._store.append(
+                    stream_id, version, self._to_new_events(command, decided, metadata)
+                )
+            except ConcurrencyError:
+                log.info("command_retried_after_conflict", attempt=attempt)
+                continue
+            return CommandOutcome(stream_id, result.version, tuple(decided))
+        raise ConcurrencyError(stream_id, version, await self._store.stream_version(stream_id))
+
+    def _to_new_events(
+        self, command: Command, decided: Sequence[DomainEvent], metadata: dict[str, Any]
+    ) -> list[NewEvent]:
+        new_events = []
+        for index, event in enumerate(decided):
+            event_type, schema_version, data = self._registry.encode(event)
+            new_events.append(NewEvent(
+                event_id=event_id_for(command.command_id, index),
+                event_type=event_type,
+                schema_version=schema_version,
+                data=data,
+                metadata=metadata,
+            ))
+        return new_events
+
+    async def _outcome_of_earlier(self, stream_id: UUID, command: Command) -> CommandOutcome:
+        written = await self._store.events_of_command(
+            stream_id, command.command_id, event_id_for(command.command_id, 0)
+        )
+        if not written:
+            # The id belongs to another stream's command: ids must not be reused.
+            raise ConcurrencyError(stream_id, 0, await self._store.stream_version(stream_id))
+        return CommandOutcome(
+            stream_id,
+            written[-1].stream_version,
+            tuple(self.decode(event) for event in written),
+            replayed=True,
+        )

@@ -1,0 +1,229 @@
+"""Checkpointed catch-up subscriptions over the global log.
+
+A projection applies a batch of events and advances its checkpoint in the same
+transaction, so a crash at any moment leaves either both or neither: no event is ever
+applied twice or skipped. Several service instances may run the same projection; a
+transaction-scoped advisory lock lets one of them apply each batch while the others wait
+for the next wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+import structlog
+
+from ledger.store.events import read_all
+from ledger.store.records import GlobalPosition, RecordedEvent
+from ledger.store.wakeups import WakeupHub, wait_for_wakeup
+
+log = structlog.get_logger(__name__)
+
+# Namespace of the advisory locks that guard projections (the second key is the name's hash).
+_LOCK_NAMESPACE = 0x50_52_4F_4A  # "PROJ"
+
+
+class Projection(Protocol):
+    """A read model: a fold over events into its own tables."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def apply(self, connection: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Write what ``events`` change; runs inside the batch's transaction."""
+
+    async def reset(self, connection: asyncpg.Connection) -> None:
+        """Empty the projection's tables, before a rebuild from the first event."""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    checkpoint_transaction_id: int
+    checkpoint_position: int
+    events_behind: int
+    updated_at: datetime
+
+
+_ENSURE_CHECKPOINT = """
+INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
+"""
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1, hashtext($2))"
+_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+_READ_CHECKPOINT = "SELECT transaction_id, position FROM projection_checkpoints WHERE name = $1"
+_ADVANCE_CHECKPOINT = """
+UPDATE projection_checkpoints
+   SET transaction_id = $2::xid8, position = $3, updated_at = now()
+ WHERE name = $1
+"""
+_RESET_CHECKPOINT = """
+UPDATE projection_checkpoints SET transaction_id = '0', position = 0, updated_at = now()
+ WHERE name = $1
+"""
+# Uses events_transaction_order; a large backlog is counted, not guessed.
+_STATUS = """
+SELECT c.name, c.transaction_id, c.position, c.updated_at,
+       (SELECT count(*) FROM events e
+         WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)) AS behind
+  FROM projection_checkpoints c
+ WHERE c.name = ANY($1::text[])
+ ORDER BY c.name
+"""
+
+
+async def ensure_checkpoint(pool: asyncpg.Pool, projection: Projection) -> None:
+    await pool.execute(_ENSURE_CHECKPOINT, projection.name)
+
+
+async def process_batch(
+    pool: asyncpg.Pool, projection: Projection, batch_size: int, *, wait_for_lock: bool = False
+) -> int | None:
+    """Apply the next batch after the checkpoint; the number of events applied.
+
+    None when another instance is applying this projection right now (only without
+    ``wait_for_lock``). Zero when there is nothing new below the reading horizon.
+    """
+    async with pool.acquire() as connection, connection.transaction():
+        if wait_for_lock:
+            await connection.execute(_LOCK, _LOCK_NAMESPACE, projection.name)
+        elif not await connection.fetchval(_TRY_LOCK, _LOCK_NAMESPACE, projection.name):
+            return None
+        checkpoint = await connection.fetchrow(_READ_CHECKPOINT, projection.name)
+        if checkpoint is None:
+            raise LookupError(f"projection {projection.name} has no checkpoint row")
+        after = GlobalPosition(int(checkpoint["transaction_id"]), checkpoint["position"])
+        events = await read_all(connection, after, batch_size)
+        if not events:
+            return 0
+        await projection.apply(connection, events)
+        last = events[-1]
+        await connection.execute(
+            _ADVANCE_CHECKPOINT, projection.name, last.transaction_id, last.position
+        )
+        return len(events)
+
+
+async def catch_up(
+    pool: asyncpg.Pool,
+    projection: Projection,
+    *,
+    batch_size: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply batches until nothing is left below the horizon; the number applied here."""
+    await ensure_checkpoint(pool, projection)
+    applied = 0
+    while applied_now := await process_batch(pool, projection, batch_size, wait_for_lock=True):
+        applied += applied_now
+        if on_progress is not None:
+            on_progress(applied_now)
+    return applied
+
+
+async def rebuild(
+    pool: asyncpg.Pool,
+    projection: Projection,
+    *,
+    batch_size: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Empty the projection and fold the whole log into it again, batch by batch.
+
+    Readers see the read model fill up again while this runs; a running service keeps
+    helping (its runner applies batches too, under the same lock), never twice.
+    """
+    await ensure_checkpoint(pool, projection)
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(_LOCK, _LOCK_NAMESPACE, projection.name)
+        await projection.reset(connection)
+        await connection.execute(_RESET_CHECKPOINT, projection.name)
+    log.info("projection_rebuild_started", projection=projection.name)
+    applied = await catch_up(pool, projection, batch_size=batch_size, on_progress=on_progress)
+    log.info("projection_rebuild_finished", projection=projection.name, events=applied)
+    return applied
+
+
+async def count_events(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM events")
+    return count
+
+
+async def projection_status(
+    pool: asyncpg.Pool, projections: Sequence[Projection]
+) -> list[ProjectionStatus]:
+    rows = await pool.fetch(_STATUS, [projection.name for projection in projections])
+    return [
+        ProjectionStatus(
+            name=row["name"],
+            checkpoint_transaction_id=int(row["transaction_id"]),
+            checkpoint_position=row["position"],
+            events_behind=row["behind"],
+            updated_at=row["updated_at"],
+        )
+        for row in rows
+    ]
+
+
+class ProjectionRunner:
+    """Keeps every projection current: one task each, woken by appends, polling as a fallback."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        projections: Sequence[Projection],
+        hub: WakeupHub,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._projections = list(projections)
+        self._hub = hub
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retry_seconds = retry_seconds
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for projection in self._projections:
+            self._tasks.append(
+                asyncio.create_task(self._keep_current(projection), name=projection.name)
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def status(self) -> list[ProjectionStatus]:
+        return await projection_status(self._pool, self._projections)
+
+    async def _keep_current(self, projection: Projection) -> None:
+        signal = self._hub.subscribe()
+        try:
+            await ensure_checkpoint(self._pool, projection)
+            while True:
+                try:
+                    applied = await process_batch(self._pool, projection, self._batch_size)
+                except (asyncpg.PostgresError, OSError) as error:
+                    # Policy: the batch rolled back whole; log it and try again shortly.
+                    log.error(
+                        "projection_batch_failed", projection=projection.name, error=str(error)
+                    )
+                    await asyncio.sleep(self._retry_seconds)
+                    continue
+                if applied == self._batch_size:
+                    continue  # more is waiting: keep going without sleeping
+                await wait_for_wakeup(signal, self._poll_seconds)
+        finally:
+            self._hub.unsubscribe(signal)

@@ -1,0 +1,48 @@
+"""Read model: for each polycule stream, its version, how many events, and when the last was."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from ledger.store.records import RecordedEvent
+
+_UPSERT = """
+INSERT INTO stream_summaries AS s (stream_id, version, event_count, last_event_at)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[])
+ON CONFLICT (stream_id) DO UPDATE
+   SET version = greatest(s.version, excluded.version),
+       event_count = s.event_count + excluded.event_count,
+       last_event_at = greatest(s.last_event_at, excluded.last_event_at)
+"""
+
+
+class StreamSummaries:
+    name = "stream_summaries"
+
+    async def apply(self, connection: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        # Fold the batch in memory first: one row per stream, one statement per batch.
+        folded: dict[UUID, tuple[int, int, datetime]] = {}
+        for event in events:
+            version, count, last_at = folded.get(
+                event.stream_id, (0, 0, event.recorded_at)
+            )
+            folded[event.stream_id] = (
+                max(version, event.stream_version),
+                count + 1,
+                max(last_at, event.recorded_at),
+            )
+        streams = list(folded)
+        await connection.execute(
+            _UPSERT,
+            streams,
+            [folded[s][0] for s in streams],
+            [folded[s][1] for s in streams],
+            [folded[s][2] for s in streams],
+        )
+
+    async def reset(self, connection: asyncpg.Connection) -> None:
+        await connection.execute("DELETE FROM stream_summaries")
