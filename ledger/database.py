@@ -52,17 +52,36 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _end_open_transaction(connection: asyncpg.Connection) -> None:
+    """Reset a connection on its way back to the pool.
+
+    asyncpg's default reset sends a second statement (UNLISTEN, RESET ALL, …) after every
+    use, a whole extra round trip per query. The ledger keeps no session state on pooled
+    connections — settings are SET LOCAL, advisory locks are transaction-scoped, LISTEN and
+    session locks use dedicated connections — so ending a transaction left open is all
+    there is to reset.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_end_open_transaction,
     )
     if pool is None:  # asyncpg's signature allows it; a created pool never is
         raise RuntimeError("the connection pool could not be created")
     return pool
 
 
-async def connect(url: str) -> asyncpg.Connection:
-    """A dedicated connection (for LISTEN, advisory locks held for a session, tools)."""
-    connection: asyncpg.Connection = await asyncpg.connect(url)
+async def connect(
+    url: str, *, server_settings: dict[str, str] | None = None
+) -> asyncpg.Connection:
+    """A dedicated connection (for LISTEN, NOTIFY, session advisory locks, tools)."""
+    connection: asyncpg.Connection = await asyncpg.connect(url, server_settings=server_settings)
     await _init_connection(connection)
     return connection

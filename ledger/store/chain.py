@@ -11,30 +11,25 @@ with nothing but this module.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+import orjson
+
 GENESIS_HASH = bytes(32)
 
 
 def encode_json(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces, UTF-8 text as is; NaN and infinities refused.
+    """Canonical JSON text: sorted keys, no spaces, UTF-8 text as is.
 
-    Event data holds strings, integers, booleans, null, lists and objects, never floats:
-    PostgreSQL's jsonb keeps numbers as decimals, and a float would not read back as the
-    same text.
+    Event data holds strings, integers within 64 bits, booleans, null, lists and objects —
+    never floats: PostgreSQL's jsonb keeps numbers as decimals, and a float would not read
+    back as the same text.
     """
-    return _CANONICAL_JSON.encode(value)
-
-
-# One encoder for every call: json.dumps with non-default options builds a new one each time.
-_CANONICAL_JSON = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def canonical_encoding(
@@ -44,22 +39,33 @@ def canonical_encoding(
     event_id: UUID,
     event_type: str,
     schema_version: int,
-    data_json: str,
-    metadata_json: str,
+    data: Any,
+    metadata: Any,
     recorded_at: datetime,
 ) -> bytes:
-    """The bytes an event's hash is taken over (after the previous hash).
+    """The bytes an event's hash is taken over (after the previous hash): the event as one
+    canonical JSON object, its recorded time as whole microseconds since 1970 in UTC."""
+    return orjson.dumps(
+        {
+            "data": data,
+            "event_id": event_id,
+            "event_type": event_type,
+            "metadata": metadata,
+            "recorded_at_us": epoch_microseconds(recorded_at),
+            "schema_version": schema_version,
+            "stream_id": stream_id,
+            "stream_version": stream_version,
+        },
+        option=orjson.OPT_SORT_KEYS,
+        default=_uuid_as_text,
+    )
 
-    Equal to ``encode_json`` of the whole event as one object (a unit test holds it to
-    that), but assembled from the already-encoded data and metadata, because appends are
-    hot and the data is encoded once for both the hash and the database.
-    """
-    return (
-        f'{{"data":{data_json},"event_id":"{event_id}","event_type":{encode_json(event_type)},'
-        f'"metadata":{metadata_json},"recorded_at_us":{epoch_microseconds(recorded_at)},'
-        f'"schema_version":{int(schema_version)},"stream_id":"{stream_id}",'
-        f'"stream_version":{int(stream_version)}}}'
-    ).encode("utf-8")
+
+def _uuid_as_text(value: Any) -> str:
+    # orjson writes uuid.UUID itself; asyncpg reads UUIDs back as its own subclass.
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot be part of an event")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -141,8 +147,8 @@ class StreamVerifier:
             event_id=row.event_id,
             event_type=row.event_type,
             schema_version=row.schema_version,
-            data_json=encode_json(row.data),
-            metadata_json=encode_json(row.metadata),
+            data=row.data,
+            metadata=row.metadata,
             recorded_at=row.recorded_at,
         ))
         if recomputed != row.hash:

@@ -28,7 +28,7 @@ class EventMetadata:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event about to be appended, already encoded as JSON-ready data."""
 
@@ -49,7 +49,7 @@ class GlobalPosition(NamedTuple):
 START = GlobalPosition(0, 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
     position: int
     transaction_id: int
@@ -69,9 +69,8 @@ class RecordedEvent:
         return GlobalPosition(self.transaction_id, self.position)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppendResult:
     stream_id: UUID
-    # The stream's version after the append, and the global positions of the new events.
+    # The stream's version after the append.
     version: int
-    positions: tuple[int, ...]

@@ -14,7 +14,9 @@ EVENT_COLUMNS = """
 
 # --- Appending -------------------------------------------------------------------------
 #
-# An append is one INSERT: one round trip and one short transaction. The caller knows the
+# An append is one INSERT: one round trip and one short transaction, answering only its
+# row count (no RETURNING: appends are the hot path, and the caller knows the versions it
+# wrote; readers find global positions through read_all). The caller knows the
 # hash of the event at the expected version (see EventStore: from its cache of stream heads,
 # or from STREAM_HEAD) and links the chain itself.
 #
@@ -40,7 +42,6 @@ APPEND_ONE = f"""
 {_INSERT}
 SELECT $1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9, $10
  WHERE NOT EXISTS (SELECT FROM events WHERE stream_id = $1 AND stream_version = $2)
-RETURNING stream_version, position
 """
 
 APPEND_MANY = f"""
@@ -53,7 +54,6 @@ SELECT $1, batch.stream_version, batch.event_id, batch.event_type, batch.schema_
                 previous_hash, hash)
  WHERE NOT EXISTS (SELECT FROM events WHERE stream_id = $1 AND stream_version = ($2::bigint[])[1])
  ORDER BY batch.stream_version
-RETURNING stream_version, position
 """
 
 FIND_BY_EVENT_IDS = f"""

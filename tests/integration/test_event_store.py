@@ -30,7 +30,7 @@ async def test_appended_events_read_back_in_version_order_with_a_linked_chain(
     assert events[0].previous_hash == GENESIS_HASH
     assert events[1].previous_hash == events[0].hash
     assert events[2].previous_hash == events[1].hash
-    assert [e.position for e in events] == [*first.positions, *second.positions]
+    assert events[0].position < events[1].position < events[2].position
     assert events[0].metadata["actor"] == "member-1"
 
 
@@ -118,22 +118,22 @@ async def test_empty_or_negative_appends_are_refused(store: EventStore) -> None:
 async def test_read_all_never_passes_an_event_that_commits_later_with_a_lower_position(
     store: EventStore, pool: asyncpg.Pool
 ) -> None:
-    before = await store.append(uuid.uuid4(), 0, [new_event(n=0)])
+    await store.append(uuid.uuid4(), 0, [new_event(n=0)])
     async with pool.acquire() as slow:
         transaction = slow.transaction()
         await transaction.start()
-        first = await store.append(uuid.uuid4(), 0, [new_event(n=1)], connection=slow)
-        second = await store.append(uuid.uuid4(), 0, [new_event(n=2)])
-        assert first.positions[0] < second.positions[0]
+        await store.append(uuid.uuid4(), 0, [new_event(n=1)], connection=slow)
+        await store.append(uuid.uuid4(), 0, [new_event(n=2)])
 
         while_open = await store.read_all(START, 100)
 
         assert [e.data["n"] for e in while_open] == [0]
-        assert while_open[0].position == before.positions[0]
         await transaction.commit()
 
     after_commit = await store.read_all(while_open[-1].global_position, 100)
     assert [e.data["n"] for e in after_commit] == [1, 2]
+    # Transaction 1 took the lower position but committed last; it still comes first.
+    assert after_commit[0].position < after_commit[1].position
 
 
 async def test_read_all_pages_through_every_event_exactly_once(store: EventStore) -> None:

@@ -143,10 +143,10 @@ async def test_lag_is_reported_per_projection(store: EventStore, pool: asyncpg.P
 
 
 async def test_an_append_in_this_process_wakes_the_runner_without_waiting_for_a_poll(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, database_url: str
 ) -> None:
     hub = WakeupHub()
-    announcer = AppendAnnouncer(pool, hub)
+    announcer = AppendAnnouncer(database_url, hub)
     store = EventStore(pool, on_append=announcer)
     runner = ProjectionRunner(pool, [StreamSummaries()], hub, poll_seconds=3600)
     announcer.start()
@@ -170,7 +170,7 @@ async def test_an_append_in_another_instance_wakes_the_runner_through_notify(
 ) -> None:
     # Instance A appends; instance B only listens. Polling is an hour away.
     hub_a, hub_b = WakeupHub(), WakeupHub()
-    announcer_a = AppendAnnouncer(pool, hub_a)
+    announcer_a = AppendAnnouncer(database_url, hub_a)
     listener_b = AppendListenerConnection(database_url, hub_b)
     runner_b = ProjectionRunner(pool, [StreamSummaries()], hub_b, poll_seconds=3600)
     store_a = EventStore(pool, on_append=announcer_a)
