@@ -5,12 +5,16 @@ polycule streams, with synchronous_commit left on, on the same database:
 
 * store — ``EventStore.append`` as the service uses it (expected-version check, hash
   chain, one round trip, wake-ups announced);
-* floor — plain asyncpg single-row INSERTs into a table made ``LIKE events`` (same columns,
-  same unique (stream, version) key, same indexes), with no check and no chain.
+* floor — plain asyncpg single-row INSERTs of the same row (all ten columns supplied by
+  the client: ids, type, schema version, data, metadata, recorded time, two 32-byte
+  hashes) into a table made ``LIKE events`` (same columns, same unique (stream, version)
+  key, same indexes), with no version check, no encoding and no chain: the hashes are
+  fixed bytes.
 
 Rounds alternate floor/store (and which goes first) so drift in the machine affects both
-alike; the median of the rounds' ratios is the figure that counts. Uses ``DATABASE_URL`` if set (a scratch database is
-created and dropped there), else an embedded PostgreSQL in a temporary directory.
+alike; the median of the rounds' ratios is the figure that counts. Uses ``DATABASE_URL``
+if set (a scratch database is created and dropped there), else an embedded PostgreSQL in
+a temporary directory.
 
     ./dev bench [--events 2000] [--rounds 16]
 """
@@ -26,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,7 +50,7 @@ STREAMS = 1000
 PLAIN_INSERT = """
 INSERT INTO plain_inserts (stream_id, stream_version, event_id, event_type, schema_version,
                            data, metadata, recorded_at, previous_hash, hash)
-VALUES ($1, $2, $3, $4, 1, $5, $6, now(), $7, $7)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 
 PAYLOAD = {"agreement_id": str(uuid.uuid4()), "member_id": str(uuid.uuid4()), "revision": 3}
@@ -102,12 +107,12 @@ async def bench(url: str, events: int, rounds: int) -> int:
         announcer = AppendAnnouncer(target, WakeupHub())
         announcer.start()
         store = EventStore(pool, on_append=announcer)
-        dummy_hash = bytes(32)
+        previous_hash, event_hash = bytes(32), bytes(range(32))
 
         async def plain(stream: uuid.UUID, version: int) -> None:
             await pool.execute(
-                PLAIN_INSERT, stream, version + 1, uuid.uuid4(), "ConsentGiven",
-                PAYLOAD, METADATA, dummy_hash,
+                PLAIN_INSERT, stream, version + 1, uuid.uuid4(), "ConsentGiven", 1,
+                PAYLOAD, METADATA, datetime.now(UTC), previous_hash, event_hash,
             )
 
         async def append(stream: uuid.UUID, version: int) -> None:
