@@ -12,14 +12,22 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import structlog
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
 
-Pool = asyncpg.Pool
+    # A connection of its own, or one borrowed from the pool: queries read the same.
+    Connection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    )
+    # Where a single statement can run: the pool (any free connection) or a connection.
+    Executor: TypeAlias = asyncpg.Pool[asyncpg.Record] | Connection
+
+log = structlog.get_logger(__name__)
 
 
 def start_embedded_postgres(data_dir: Path) -> Any:
@@ -28,7 +36,9 @@ def start_embedded_postgres(data_dir: Path) -> Any:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     # cleanup_mode="stop": the server stops when the last process using it exits, data stays.
-    return pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")
+    return pgserver.get_server(  # type: ignore[attr-defined]
+        data_dir.resolve(), cleanup_mode="stop"
+    )
 
 
 @asynccontextmanager

@@ -56,7 +56,8 @@ class EventRegistry:
         def decorate(model: EventT) -> EventT:
             if name in self._types:
                 raise ValueError(f"event type {name} is declared twice")
-            for field_name, field in model.model_fields.items():
+            fields = typing.cast(type[DomainEvent], model).model_fields
+            for field_name, field in fields.items():
                 if _mentions_float(field.annotation):
                     raise TypeError(f"{name}.{field_name}: event data cannot hold floats")
             model.event_type = name

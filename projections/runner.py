@@ -14,10 +14,13 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 import structlog
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
 
 from ledger.store.events import read_all
 from ledger.store.records import GlobalPosition, RecordedEvent
@@ -35,10 +38,10 @@ class Projection(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def apply(self, connection: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         """Write what ``events`` change; runs inside the batch's transaction."""
 
-    async def reset(self, connection: asyncpg.Connection) -> None:
+    async def reset(self, connection: Connection) -> None:
         """Empty the projection's tables, before a rebuild from the first event."""
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-import asyncpg
+if TYPE_CHECKING:
+    from ledger.database import Connection
 
 from ledger.store.records import RecordedEvent
 
@@ -23,7 +25,7 @@ ON CONFLICT (stream_id) DO UPDATE
 class StreamSummaries:
     name = "stream_summaries"
 
-    async def apply(self, connection: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         # Fold the batch in memory first: one row per stream, one statement per batch.
         folded: dict[UUID, tuple[int, int, datetime]] = {}
         for event in events:
@@ -44,5 +46,5 @@ class StreamSummaries:
             [folded[s][2] for s in streams],
         )
 
-    async def reset(self, connection: asyncpg.Connection) -> None:
+    async def reset(self, connection: Connection) -> None:
         await connection.execute("DELETE FROM stream_summaries")

@@ -9,11 +9,13 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 import asyncpg
 
+if TYPE_CHECKING:
+    from ledger.database import Connection, Executor
 from ledger.errors import ConcurrencyError, DuplicateEventError
 from ledger.store import sql
 from ledger.store.chain import GENESIS_HASH, canonical_encoding, encode_json, link
@@ -40,9 +42,6 @@ def utc_now() -> datetime:
 
 class AppendListener(Protocol):
     def poke(self) -> None: ...
-
-
-Executor = asyncpg.Pool | asyncpg.Connection
 
 
 def recorded_event(row: asyncpg.Record) -> RecordedEvent:
@@ -112,7 +111,7 @@ class EventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         *,
-        connection: asyncpg.Connection | None = None,
+        connection: Connection | None = None,
     ) -> AppendResult:
         """Append ``events`` after ``expected_version``, all or nothing.
 

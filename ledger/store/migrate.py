@@ -12,9 +12,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import asyncpg
 import structlog
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +66,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def migrate(connection: asyncpg.Connection) -> list[Migration]:
+async def migrate(connection: Connection) -> list[Migration]:
     """Apply every pending migration; return the ones this call applied."""
     migrations = bundled_migrations()
     applied_now: list[Migration] = []
@@ -95,7 +98,7 @@ async def migrate(connection: asyncpg.Connection) -> list[Migration]:
     return applied_now
 
 
-async def pending_migrations(connection: asyncpg.Connection) -> list[Migration]:
+async def pending_migrations(connection: Connection) -> list[Migration]:
     """Migrations not yet applied (all of them on an empty database)."""
     exists = await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     applied: set[int] = set()

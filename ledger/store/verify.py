@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-import asyncpg
+if TYPE_CHECKING:
+    from ledger.database import Connection
 
 from ledger.store.chain import ChainBreak, StreamVerifier
 from ledger.store.events import recorded_event
@@ -28,7 +30,7 @@ class VerificationReport:
 
 
 async def verify(
-    connection: asyncpg.Connection,
+    connection: Connection,
     stream_id: UUID | None = None,
     *,
     on_progress: Callable[[int], None] | None = None,

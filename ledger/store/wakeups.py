@@ -49,10 +49,11 @@ class WakeupHub:
             signal.set()
 
 
-async def wait_for_wakeup(signal: asyncio.Event, timeout: float) -> None:
-    """Return when woken or when ``timeout`` passes (the polling fallback)."""
+async def wait_for_wakeup(signal: asyncio.Event, poll_seconds: float) -> None:
+    """Return when woken or when ``poll_seconds`` pass (the polling fallback)."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(signal.wait(), timeout)
+        async with asyncio.timeout(poll_seconds):
+            await signal.wait()
     signal.clear()
 
 
@@ -129,13 +130,14 @@ class AppendListenerConnection:
 
     async def _listen_forever(self) -> None:
         while True:
+            lost = asyncio.Event()
             try:
                 self._connection = await connect(self._url)
+                self._connection.add_termination_listener(lambda _, lost=lost: lost.set())
                 await self._connection.add_listener(CHANNEL, self._on_notification)
                 # Anything appended while we were not listening is picked up by this wake.
                 self._hub.wake_all()
-                while not self._connection.is_closed():
-                    await asyncio.sleep(self._retry_seconds)
+                await lost.wait()
                 log.warning("append_listener_connection_lost")
             except (asyncpg.PostgresError, OSError) as error:
                 log.warning("append_listener_unavailable", error=str(error))

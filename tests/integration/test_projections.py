@@ -43,8 +43,8 @@ async def write_history(store: EventStore, streams: int, events_each: int) -> No
             await store.append(stream, version, [new_event(n=version)])
 
 
-async def eventually(condition: object, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(condition: object, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         if await condition():  # type: ignore[operator]
             return
@@ -159,7 +159,7 @@ async def test_an_append_in_this_process_wakes_the_runner_without_waiting_for_a_
         async def summarised() -> bool:
             return stream in await summaries(pool)
 
-        await eventually(summarised, timeout=5)
+        await eventually(summarised, within=5)
     finally:
         await runner.stop()
         await announcer.stop()
@@ -185,7 +185,7 @@ async def test_an_append_in_another_instance_wakes_the_runner_through_notify(
         async def summarised() -> bool:
             return stream in await summaries(pool)
 
-        await eventually(summarised, timeout=5)
+        await eventually(summarised, within=5)
     finally:
         await runner_b.stop()
         await listener_b.stop()
