@@ -36,13 +36,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ledger.database import create_pool  # noqa: E402
-from ledger.store.events import EventStore  # noqa: E402
-from ledger.store.migrate import migrate  # noqa: E402
-from ledger.store.records import NewEvent  # noqa: E402
-from ledger.store.wakeups import AppendAnnouncer, WakeupHub  # noqa: E402
+from ledger.database import create_pool
+from ledger.store.events import EventStore
+from ledger.store.migrate import migrate
+from ledger.store.records import NewEvent
+from ledger.store.wakeups import AppendAnnouncer, WakeupHub
 
 WRITERS = 16
 STREAMS = 1000
