@@ -285,6 +285,11 @@ async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> lis
 def _same_append(
     stream_id: UUID, requested: Sequence[NewEvent], stored: Sequence[RecordedEvent]
 ) -> bool:
+    """Whether ``stored`` is this very append, written before (a retry).
+
+    Ids, stream and types must match; data is not compared, because personal fields are
+    sealed with a fresh nonce each time a command is encoded.
+    """
     by_id = {event.event_id: event for event in stored}
     if len(by_id) != len(requested):
         return False
@@ -292,6 +297,5 @@ def _same_append(
         (found := by_id.get(event.event_id)) is not None
         and found.stream_id == stream_id
         and found.event_type == event.event_type
-        and found.data == event.data
         for event in requested
     )

@@ -11,7 +11,7 @@ import pytest
 from ledger.errors import ConcurrencyError, DuplicateEventError
 from ledger.store.chain import GENESIS_HASH
 from ledger.store.events import EventStore
-from ledger.store.records import START, GlobalPosition
+from ledger.store.records import START, GlobalPosition, NewEvent
 from tests.support import new_event
 
 
@@ -99,13 +99,13 @@ async def test_an_event_id_reused_for_other_content_is_refused(store: EventStore
     stream = uuid.uuid4()
     written = new_event(n=1)
     await store.append(stream, 0, [written])
-    impostor = new_event(n=2)
-    impostor = type(impostor)(written.event_id, impostor.event_type, 1, impostor.data, {})
+    in_another_stream = NewEvent(written.event_id, written.event_type, 1, {"n": 2}, {})
+    of_another_type = NewEvent(written.event_id, "MemberLeft", 1, {"n": 1}, {})
 
     with pytest.raises(DuplicateEventError):
-        await store.append(uuid.uuid4(), 0, [impostor])
+        await store.append(uuid.uuid4(), 0, [in_another_stream])
     with pytest.raises(DuplicateEventError):
-        await store.append(stream, 0, [impostor])
+        await store.append(stream, 0, [of_another_type])
 
 
 async def test_empty_or_negative_appends_are_refused(store: EventStore) -> None:
