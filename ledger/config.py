@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PostgresDsn, ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,7 +18,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     # Unset: an embedded PostgreSQL is started with its data under ``data_dir``.
-    database_url: PostgresDsn | None = Field(default=None, validation_alias="DATABASE_URL")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        # Not pydantic's PostgresDsn: it refuses Unix-socket URLs (postgresql://u@/db?host=/dir).
+        pattern=r"^postgres(ql)?://",
+    )
     data_dir: Path = Path(".ledger-data")
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)

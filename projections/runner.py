@@ -213,13 +213,22 @@ class ProjectionRunner:
 
     async def _keep_current(self, projection: Projection) -> None:
         signal = self._hub.subscribe()
+        checkpoint_ready = False
         try:
-            await ensure_checkpoint(self._pool, projection)
             while True:
                 try:
+                    if not checkpoint_ready:
+                        await ensure_checkpoint(self._pool, projection)
+                        checkpoint_ready = True
                     applied = await process_batch(self._pool, projection, self._batch_size)
-                except (asyncpg.PostgresError, OSError) as error:
-                    # Policy: the batch rolled back whole; log it and try again shortly.
+                except (
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    asyncpg.exceptions.InternalClientError,
+                    OSError,
+                ) as error:
+                    # Policy: the batch rolled back whole (or never began); log it and try
+                    # again shortly. A lost connection or a database still starting heals.
                     log.error(
                         "projection_batch_failed", projection=projection.name, error=str(error)
                     )

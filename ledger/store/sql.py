@@ -110,7 +110,7 @@ SELECT {EVENT_COLUMNS} FROM events
 # How long readers are being held back: the age of the oldest running transaction that
 # has a transaction id (the one that sets the horizon), or 0.
 HORIZON_LAG = """
-SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8
+SELECT greatest(coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0), 0)::float8
   FROM pg_stat_activity
  WHERE backend_xid IS NOT NULL
 """

@@ -1,0 +1,1 @@
+"""The JSON API: the app factory (app.py), its routes, middleware and error mapping."""

@@ -1,0 +1,105 @@
+"""The application factory: the one way the service is built, by ``serve`` and by tests.
+
+Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
+started in order when the server starts and stopped in reverse order when it stops:
+the pool (after migrating), then the event store with its wake-ups, then the projection
+runner that reads through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from ledger.config import Settings
+from ledger.database import connect, create_pool
+from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SETTINGS, WAKEUP_HUB
+from ledger.http.middleware import (
+    access_log_middleware,
+    error_middleware,
+    request_id_middleware,
+)
+from ledger.http.routes import add_routes
+from ledger.store.events import EventStore
+from ledger.store.migrate import Migration, migrate
+from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
+from projections import default_projections
+from projections.runner import ProjectionRunner
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(
+    settings: Settings, database_url: str, *, apply_migrations: bool = True
+) -> web.Application:
+    """Build the service. ``apply_migrations=False`` leaves the schema to another process
+    (``python -m ledger migrate`` as a release step); /readyz then says when it is behind.
+    """
+    app = web.Application(
+        client_max_size=settings.max_request_bytes,
+        # Outermost first; see middleware.py for why this order.
+        middlewares=[request_id_middleware, access_log_middleware, error_middleware],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))
+    app.cleanup_ctx.append(_event_store(database_url))
+    app.cleanup_ctx.append(_projection_runner(settings))
+    add_routes(app)
+    return app
+
+
+async def migrate_database(database_url: str) -> list[Migration]:
+    """Apply pending migrations on a connection of their own (the lock is session-scoped)."""
+    connection = await connect(database_url)
+    try:
+        return await migrate(connection)
+    finally:
+        await connection.close()
+
+
+def _database(settings: Settings, database_url: str, apply_migrations: bool) -> CleanupContext:
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        if apply_migrations:
+            await migrate_database(database_url)
+        app[POOL] = await create_pool(
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        yield
+        await app[POOL].close()
+
+    return database
+
+
+def _event_store(database_url: str) -> CleanupContext:
+    async def event_store(app: web.Application) -> AsyncIterator[None]:
+        hub = WakeupHub()
+        # Each on a connection of its own: NOTIFY after appends, LISTEN for other instances'.
+        announcer = AppendAnnouncer(database_url, hub)
+        listener = AppendListenerConnection(database_url, hub)
+        announcer.start()
+        listener.start()
+        app[WAKEUP_HUB] = hub
+        app[EVENT_STORE] = EventStore(app[POOL], on_append=announcer)
+        yield
+        await listener.stop()
+        await announcer.stop()
+
+    return event_store
+
+
+def _projection_runner(settings: Settings) -> CleanupContext:
+    async def projection_runner(app: web.Application) -> AsyncIterator[None]:
+        runner = ProjectionRunner(
+            app[POOL],
+            default_projections(),
+            app[WAKEUP_HUB],
+            batch_size=settings.projection_batch_size,
+            poll_seconds=settings.projection_poll_seconds,
+        )
+        runner.start()
+        app[PROJECTION_RUNNER] = runner
+        yield
+        await runner.stop()
+
+    return projection_runner

@@ -1,0 +1,17 @@
+"""What the application holds for its lifetime, under typed keys (set up in app.py)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from ledger.config import Settings
+from ledger.store.events import EventStore
+from ledger.store.wakeups import WakeupHub
+from projections.runner import ProjectionRunner
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+EVENT_STORE = web.AppKey("event_store", EventStore)
+PROJECTION_RUNNER = web.AppKey("projection_runner", ProjectionRunner)
+WAKEUP_HUB = web.AppKey("wakeup_hub", WakeupHub)

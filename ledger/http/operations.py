@@ -1,0 +1,77 @@
+"""Views for operators and orchestrators: alive, ready, and how the machinery is doing.
+
+None of them shows anything of a polycule: names of projections, positions and counts only.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from ledger.http.errors import NotReady
+from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER
+from ledger.store.migrate import pending_migrations
+from projections.runner import ProjectionStatus, count_events
+
+log = structlog.get_logger(__name__)
+
+# A readiness probe must answer quickly even when the database does not.
+READINESS_TIMEOUT_SECONDS = 2.0
+
+# Every way asyncpg reports that the server cannot be reached or the connection broke
+# (InternalClientError: a connection cut by the server in the middle of an operation).
+_DATABASE_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and serving; deliberately touches nothing else."""
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for traffic: the database answers and its schema matches this code."""
+    try:
+        async with request.app[POOL].acquire(timeout=READINESS_TIMEOUT_SECONDS) as connection:
+            await connection.fetchval("SELECT 1", timeout=READINESS_TIMEOUT_SECONDS)
+            # The pool hands out a proxy of a Connection; the store's signature names the
+            # class itself.
+            pending = await pending_migrations(connection)
+    except _DATABASE_UNAVAILABLE as error:
+        log.warning("not_ready", reason="database_unavailable", error=type(error).__name__)
+        raise NotReady(
+            "the database does not answer", details={"database": "unavailable"}
+        ) from None
+    if pending:
+        raise NotReady(
+            "the database schema is behind this version of the service",
+            details={"pending_migrations": [f"{m.version:04d}_{m.name}" for m in pending]},
+        )
+    return web.json_response({"status": "ready"})
+
+
+def _projection_json(status: ProjectionStatus) -> dict[str, object]:
+    return {
+        "name": status.name,
+        "checkpoint_transaction_id": status.checkpoint_transaction_id,
+        "checkpoint_position": status.checkpoint_position,
+        "events_behind": status.events_behind,
+        "updated_at": status.updated_at.isoformat(),
+    }
+
+
+async def status(request: web.Request) -> web.Response:
+    projections = await request.app[PROJECTION_RUNNER].status()
+    horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
+    events = await count_events(request.app[POOL])
+    return web.json_response({
+        "projections": [_projection_json(projection) for projection in projections],
+        "horizon_lag_seconds": horizon_lag_seconds,
+        "counts": {"events": events},
+    })

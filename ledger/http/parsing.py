@@ -1,0 +1,25 @@
+"""Reading a request's JSON body into a pydantic model, the first step of every write view.
+
+Malformed JSON is the client's syntax error (400, InvalidInput); well-formed JSON of the
+wrong shape raises pydantic's ValidationError, which errors.py answers with 422.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from ledger.errors import InvalidInput
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def parse_body(request: web.Request, model: type[Model]) -> Model:
+    try:
+        # A body over client_max_size raises HTTPRequestEntityTooLarge here (413).
+        document = await request.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        raise InvalidInput("the request body is not valid JSON") from None
+    return model.model_validate(document)

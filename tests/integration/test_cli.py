@@ -1,0 +1,218 @@
+"""The command line as an operator runs it: real processes against this test's database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from ledger.store.events import EventStore
+from ledger.store.migrate import bundled_migrations
+from tests.support import new_event
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_url(url: str) -> str:
+    """The same database, written so that Settings accepts it.
+
+    The embedded server is reached by a Unix socket named in the query (``?host=/tmp/…``);
+    Settings' URL type insists on a host in the authority, so the socket directory moves
+    there, percent-encoded, which libpq and asyncpg read the same way.
+    """
+    parts = urlsplit(url)
+    socket_dirs = parse_qs(parts.query).get("host")
+    if parts.hostname or not socket_dirs:
+        return url
+    user = parts.username or "postgres"
+    return urlunsplit(parts._replace(netloc=f"{user}@{quote(socket_dirs[0], safe='')}", query=""))
+
+
+def cli_environment(database_url: str, **settings: str) -> dict[str, str]:
+    # Only this test's settings: none inherited from whoever runs the suite.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    environment["DATABASE_URL"] = settings_url(database_url)
+    environment.update(settings)
+    return environment
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: int
+    stdout: str
+    stderr: str
+
+
+async def start_cli(
+    database_url: str, *arguments: str, **settings: str
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ledger", *arguments,
+        cwd=PROJECT_ROOT,
+        env=cli_environment(database_url, **settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(process: asyncio.subprocess.Process, seconds_allowed: float = 60) -> Finished:
+    stdout, stderr = await asyncio.wait_for(process.communicate(), seconds_allowed)
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def run_cli(database_url: str, *arguments: str, **settings: str) -> Finished:
+    return await finish(await start_cli(database_url, *arguments, **settings))
+
+
+async def test_two_migrations_started_together_apply_each_file_once(
+    empty_database_url: str,
+) -> None:
+    first, second = await asyncio.gather(
+        start_cli(empty_database_url, "migrate"), start_cli(empty_database_url, "migrate")
+    )
+    results = await asyncio.gather(finish(first), finish(second))
+
+    assert [result.status for result in results] == [0, 0], results
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT version, count(*) AS times FROM schema_migrations GROUP BY version ORDER BY 1"
+        )
+    finally:
+        await connection.close()
+    migrations = bundled_migrations()
+    assert [(row["version"], row["times"]) for row in rows] == [(m.version, 1) for m in migrations]
+    # Between them the two processes report each migration applied exactly once.
+    reported = "".join(result.stdout for result in results)
+    for migration in migrations:
+        assert reported.count(f"applied {migration.version:04d}_{migration.name}") == 1
+
+
+async def test_migrate_on_an_up_to_date_database_has_nothing_to_do(database_url: str) -> None:
+    result = await run_cli(database_url, "migrate")
+
+    assert result.status == 0, result
+    assert "nothing to apply" in result.stdout
+
+
+async def _tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
+    """Alter history the way only someone with the database owner's rights could."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
+        await connection.execute(statement, *args)
+        await connection.execute("ALTER TABLE events ENABLE TRIGGER events_immutable")
+
+
+async def test_verify_passes_honest_history_and_names_a_tampered_event(
+    database_url: str, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    tampered_stream, honest_stream = uuid.uuid4(), uuid.uuid4()
+    events = [new_event(), new_event("MemberJoined", who="b"), new_event("MemberJoined", who="c")]
+    await store.append(tampered_stream, 0, events)
+    await store.append(honest_stream, 0, [new_event()])
+
+    honest = await run_cli(database_url, "verify")
+
+    assert honest.status == 0, honest
+    assert "verified 4 events in 2 streams" in honest.stdout
+
+    await _tamper(
+        pool,
+        "UPDATE events SET data = jsonb_set(data, '{who}', '\"someone else\"') WHERE event_id = $1",
+        events[1].event_id,
+    )
+    broken = await run_cli(database_url, "verify")
+    one_stream = await run_cli(database_url, "verify", "--stream", str(honest_stream))
+
+    assert broken.status == 1, broken
+    assert str(events[1].event_id) in broken.stdout
+    assert str(tampered_stream) in broken.stdout
+    assert one_stream.status == 0, one_stream
+    assert "verified 1 events in 1 streams" in one_stream.stdout
+
+
+async def test_projections_rebuild_then_status(
+    database_url: str, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    for _ in range(3):
+        await store.append(uuid.uuid4(), 0, [new_event(), new_event()])
+
+    rebuilt = await run_cli(database_url, "projections", "rebuild", "stream_summaries")
+    status = await run_cli(database_url, "projections", "status")
+
+    assert rebuilt.status == 0, rebuilt
+    assert "rebuilt stream_summaries: 6 events applied" in rebuilt.stdout
+    assert await pool.fetchval("SELECT count(*) FROM stream_summaries") == 3
+    assert status.status == 0, status
+    [row] = [line.split() for line in status.stdout.splitlines() if "stream_summaries" in line]
+    assert row[2] == "0"  # events behind
+
+
+async def test_an_unknown_projection_is_refused_with_the_known_names(database_url: str) -> None:
+    result = await run_cli(database_url, "projections", "rebuild", "agreements_in_force_typo")
+
+    assert result.status == 2, result
+    assert "agreements_in_force_typo" in result.stderr
+    assert "stream_summaries" in result.stderr
+
+
+async def test_bad_configuration_names_the_setting_and_exits_2(database_url: str) -> None:
+    result = await run_cli(database_url, "migrate", LEDGER_PORT="eighty")
+
+    assert result.status == 2, result
+    assert "LEDGER_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(database_url: str) -> None:
+    port = _free_port()
+    server = await start_cli(
+        database_url, "serve", "--host", "127.0.0.1", "--port", str(port),
+        LEDGER_SHUTDOWN_TIMEOUT_SECONDS="3",
+    )
+    try:
+        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass  # not listening yet
+                await asyncio.sleep(0.1)
+
+        server.send_signal(signal.SIGTERM)
+        result = await finish(server, seconds_allowed=10)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+    assert result.status == 0, result
+    # The service's own logs are JSON lines on stdout, one access line per request.
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    served = [line for line in lines if line["event"] == "http_request"]
+    assert {"method": "GET", "path": "/readyz", "status": 200} in [
+        {key: line[key] for key in ("method", "path", "status")} for line in served
+    ]
+    assert all(line["request_id"] and line["duration_ms"] >= 0 for line in served)
+    events = [line["event"] for line in lines]
+    assert "stopping" in events and events[-1] == "stopped"
