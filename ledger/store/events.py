@@ -153,19 +153,17 @@ class EventStore:
                     metadata=event.metadata,
                     recorded_at=recorded_at,
                 ))
-                status = await executor.execute(
+                await executor.execute(
                     sql.APPEND_ONE, stream_id, expected_version + 1, event.event_id,
                     event.event_type, event.schema_version, encode_json(event.data),
                     encode_json(event.metadata), recorded_at, previous, last_hash,
                 )
             else:
-                last_hash, status = await self._append_many(
+                last_hash = await self._append_many(
                     executor, stream_id, expected_version, events, recorded_at, previous
                 )
         except asyncpg.UniqueViolationError as error:
             return await self._explain_refused_append(stream_id, expected_version, events, error)
-        if status == "INSERT 0 0":  # the NOT EXISTS probe found the version taken
-            return await self._explain_refused_append(stream_id, expected_version, events, None)
         version = expected_version + len(events)
         if connection is None:  # committed: the new head can be trusted, and seen
             self._heads.remember(stream_id, version, last_hash)
@@ -180,7 +178,7 @@ class EventStore:
         events: Sequence[NewEvent],
         recorded_at: datetime,
         previous: bytes,
-    ) -> tuple[bytes, str]:
+    ) -> bytes:
         versions, data, metadata, previous_hashes, hashes = [], [], [], [], []
         for version, event in enumerate(events, start=expected_version + 1):
             event_hash = link(previous, canonical_encoding(
@@ -199,14 +197,14 @@ class EventStore:
             previous_hashes.append(previous)
             hashes.append(event_hash)
             previous = event_hash
-        status = await executor.execute(
+        await executor.execute(
             sql.APPEND_MANY, stream_id, versions,
             [event.event_id for event in events],
             [event.event_type for event in events],
             [event.schema_version for event in events],
             data, metadata, recorded_at, previous_hashes, hashes,
         )
-        return previous, status
+        return previous
 
     def announce(self) -> None:
         """Wake subscribers: new events are committed."""

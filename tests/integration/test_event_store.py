@@ -175,3 +175,25 @@ async def test_events_cannot_be_updated_or_deleted(store: EventStore, pool: asyn
         await pool.execute("DELETE FROM events WHERE stream_id = $1", stream)
 
     assert (await store.read_stream(stream))[0].data == {"n": 1}
+
+
+async def test_a_stale_writer_is_refused_before_it_takes_a_position(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    stream = uuid.uuid4()
+    await store.append(stream, 0, [new_event(n=1), new_event(n=2)])
+    elsewhere = EventStore(pool)  # another instance: it has never seen this stream
+
+    async def positions_taken() -> int:
+        taken: int = await pool.fetchval(
+            "SELECT last_value FROM pg_sequences WHERE sequencename = 'events_position_seq'"
+        )
+        return taken
+
+    before = await positions_taken()
+    with pytest.raises(ConcurrencyError):
+        await elsewhere.append(stream, 1, [new_event(n=3)])
+    with pytest.raises(ConcurrencyError):
+        await store.append(stream, 1, [new_event(n=3)])
+
+    assert await positions_taken() == before
