@@ -20,6 +20,7 @@ import structlog
 from ledger.domain import Command, Decider
 from ledger.errors import ConcurrencyError
 from ledger.events import EVENTS, DomainEvent, EventRegistry
+from ledger.privacy import KeyRing, decrypt_event_fields, encrypt_event_fields
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
 
@@ -45,18 +46,26 @@ def event_id_for(command_id: UUID, index: int) -> UUID:
 
 class ApplicationService:
     def __init__(
-        self, store: EventStore, *, registry: EventRegistry = EVENTS, max_attempts: int = 5
+        self,
+        store: EventStore,
+        keyring: KeyRing,
+        *,
+        registry: EventRegistry = EVENTS,
+        max_attempts: int = 5,
     ) -> None:
         self._store = store
+        self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
 
-    def decode(self, recorded: RecordedEvent) -> DomainEvent:
-        return self._registry.decode(recorded.event_type, recorded.schema_version, recorded.data)
+    async def decode(self, recorded: RecordedEvent) -> DomainEvent:
+        """The event as the domain knows it, its sealed texts opened (or read as erased)."""
+        data = await decrypt_event_fields(recorded.data, self._keyring)
+        return self._registry.decode(recorded.event_type, recorded.schema_version, data)
 
     async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
         recorded = await self._store.read_stream(stream_id)
-        state = decider.fold(self.decode(event) for event in recorded)
+        state = decider.fold([await self.decode(event) for event in recorded])
         return state, recorded[-1].stream_version if recorded else 0
 
     async def handle(
@@ -82,26 +91,33 @@ class ApplicationService:
             decided = decider.decide(state, command)
             if not decided:
                 return CommandOutcome(stream_id, version, ())
+            new_events = await self._to_new_events(stream_id, command, decided, metadata)
             try:
-                result = await self._store.append(
-                    stream_id, version, self._to_new_events(command, decided, metadata)
-                )
+                result = await self._store.append(stream_id, version, new_events)
             except ConcurrencyError:
                 log.info("command_retried_after_conflict", attempt=attempt)
                 continue
             return CommandOutcome(stream_id, result.version, tuple(decided))
         raise ConcurrencyError(stream_id, version, await self._store.stream_version(stream_id))
 
-    def _to_new_events(
-        self, command: Command, decided: Sequence[DomainEvent], metadata: dict[str, Any]
+    async def _to_new_events(
+        self,
+        stream_id: UUID,
+        command: Command,
+        decided: Sequence[DomainEvent],
+        metadata: dict[str, Any],
     ) -> list[NewEvent]:
         new_events = []
         for index, event in enumerate(decided):
-            event_type, schema_version, data = self._registry.encode(event)
+            # The command's actor wrote the event's personal words; shared text goes under
+            # the polycule's key (the stream is the polycule).
+            data = await encrypt_event_fields(
+                event, author_id=command.actor, polycule_id=stream_id, keyring=self._keyring
+            )
             new_events.append(NewEvent(
                 event_id=event_id_for(command.command_id, index),
-                event_type=event_type,
-                schema_version=schema_version,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
                 data=data,
                 metadata=metadata,
             ))
@@ -117,6 +133,6 @@ class ApplicationService:
         return CommandOutcome(
             stream_id,
             written[-1].stream_version,
-            tuple(self.decode(event) for event in written),
+            tuple([await self.decode(event) for event in written]),
             replayed=True,
         )

@@ -20,6 +20,8 @@ import asyncpg
 import pytest
 
 from ledger.database import create_pool
+from ledger.privacy import KeyRing, MasterKey
+from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import migrate
 
@@ -101,3 +103,13 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> EventStore:
     return EventStore(pool)
+
+
+@pytest.fixture
+def keyring(pool: asyncpg.Pool) -> KeyRing:
+    return KeyRing(pool, MasterKey.generate())
+
+
+@pytest.fixture
+def service(store: EventStore, keyring: KeyRing) -> ApplicationService:
+    return ApplicationService(store, keyring)

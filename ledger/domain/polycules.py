@@ -1,46 +1,201 @@
-"""A polycule's own life: founded, members joining and leaving.
+"""A polycule's own life: founded, members invited, joining and leaving.
 
-The foundation ships only the founding; membership arrives with the members issue.
+A member who leaves stays in the history (their events remain); they are simply no longer
+a current member. Invitations are single-use and expire; the stream keeps only the hash of
+an invitation's secret, never the secret itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from ledger.domain import Command, Decider
-from ledger.errors import DomainError
+from ledger.errors import DomainError, NotFound
 from ledger.events import EVENTS, DomainEvent
+from ledger.privacy import PersonalText, SharedText
+
+# --- Events ------------------------------------------------------------------------------
 
 
 @EVENTS.register("PolyculeFounded")
 class PolyculeFounded(DomainEvent):
     polycule_id: UUID
     founder_id: UUID
+    name: SharedText
+
+
+@EVENTS.register("MemberJoined")
+class MemberJoined(DomainEvent):
+    member_id: UUID
+    display_name: PersonalText
+    # None for the founder, who joins by founding.
+    invitation_id: UUID | None = None
+
+
+@EVENTS.register("MemberInvited")
+class MemberInvited(DomainEvent):
+    invitation_id: UUID
+    invited_by: UUID
+    # SHA-256 (hex) of the invitation's secret; the secret travels only to the invitee.
+    secret_hash: str
+    expires_at: datetime
+    note: PersonalText | None = None
+
+
+@EVENTS.register("MemberLeft")
+class MemberLeft(DomainEvent):
+    member_id: UUID
+    reason: Literal["left", "account_erased"]
+
+
+# --- Commands ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
 class FoundPolycule(Command):
     polycule_id: UUID
+    name: str
+    display_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InviteMember(Command):
+    invitation_id: UUID
+    secret_hash: str
+    expires_at: datetime
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptInvitation(Command):
+    secret_hash: str
+    display_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeavePolycule(Command):
+    reason: Literal["left", "account_erased"] = "left"
+
+
+PolyculeCommand = FoundPolycule | InviteMember | AcceptInvitation | LeavePolycule
+
+
+# --- State -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invitation:
+    invitation_id: UUID
+    expires_at: datetime
+    accepted_by: UUID | None = None
 
 
 @dataclass(frozen=True)
 class Polycule:
     founded: bool = False
     founder_id: UUID | None = None
+    # Current members, in the order they joined.
+    members: tuple[UUID, ...] = ()
+    invitations: Mapping[str, Invitation] = field(default_factory=dict)
+
+    def is_member(self, member_id: UUID) -> bool:
+        return member_id in self.members
 
 
-def decide(state: Polycule, command: FoundPolycule) -> Sequence[DomainEvent]:
+# --- Decide ------------------------------------------------------------------------------
+
+
+def decide(state: Polycule, command: PolyculeCommand) -> Sequence[DomainEvent]:
+    if isinstance(command, FoundPolycule):
+        return _found(state, command)
+    if not state.founded:
+        raise NotFound("no such polycule")
+    if isinstance(command, InviteMember):
+        return _invite(state, command)
+    if isinstance(command, AcceptInvitation):
+        return _accept(state, command)
+    return _leave(state, command)
+
+
+def _found(state: Polycule, command: FoundPolycule) -> Sequence[DomainEvent]:
     if state.founded:
         raise DomainError("already_founded", "this polycule already exists")
-    return [PolyculeFounded(polycule_id=command.polycule_id, founder_id=command.actor)]
+    return [
+        PolyculeFounded(
+            polycule_id=command.polycule_id, founder_id=command.actor, name=command.name
+        ),
+        MemberJoined(member_id=command.actor, display_name=command.display_name),
+    ]
+
+
+def _invite(state: Polycule, command: InviteMember) -> Sequence[DomainEvent]:
+    _require_member(state, command.actor)
+    if command.expires_at <= command.at:
+        raise DomainError("invitation_expiry_past", "an invitation must expire in the future")
+    if command.secret_hash in state.invitations:
+        raise DomainError("invitation_exists", "this invitation was already made")
+    return [
+        MemberInvited(
+            invitation_id=command.invitation_id,
+            invited_by=command.actor,
+            secret_hash=command.secret_hash,
+            expires_at=command.expires_at,
+            note=command.note,
+        )
+    ]
+
+
+def _accept(state: Polycule, command: AcceptInvitation) -> Sequence[DomainEvent]:
+    invitation = state.invitations.get(command.secret_hash)
+    if invitation is None:
+        raise NotFound("no such invitation")
+    if invitation.accepted_by is not None:
+        raise DomainError("invitation_used", "this invitation has already been used")
+    if invitation.expires_at <= command.at:
+        raise DomainError("invitation_expired", "this invitation has expired")
+    if state.is_member(command.actor):
+        raise DomainError("already_member", "you are already a member of this polycule")
+    return [
+        MemberJoined(
+            member_id=command.actor,
+            display_name=command.display_name,
+            invitation_id=invitation.invitation_id,
+        )
+    ]
+
+
+def _leave(state: Polycule, command: LeavePolycule) -> Sequence[DomainEvent]:
+    _require_member(state, command.actor)
+    return [MemberLeft(member_id=command.actor, reason=command.reason)]
+
+
+def _require_member(state: Polycule, member_id: UUID) -> None:
+    if not state.is_member(member_id):
+        raise DomainError("not_a_member", "only current members can do this")
+
+
+# --- Evolve ------------------------------------------------------------------------------
 
 
 def evolve(state: Polycule, event: DomainEvent) -> Polycule:
     if isinstance(event, PolyculeFounded):
-        return Polycule(founded=True, founder_id=event.founder_id)
+        return replace(state, founded=True, founder_id=event.founder_id)
+    if isinstance(event, MemberJoined):
+        invitations = dict(state.invitations)
+        for secret_hash, invitation in invitations.items():
+            if invitation.invitation_id == event.invitation_id:
+                invitations[secret_hash] = replace(invitation, accepted_by=event.member_id)
+        return replace(state, members=(*state.members, event.member_id), invitations=invitations)
+    if isinstance(event, MemberInvited):
+        invitation = Invitation(event.invitation_id, event.expires_at)
+        return replace(state, invitations={**state.invitations, event.secret_hash: invitation})
+    if isinstance(event, MemberLeft):
+        return replace(state, members=tuple(m for m in state.members if m != event.member_id))
     return state
 
 
-polycule_decider: Decider[FoundPolycule, Polycule] = Decider(Polycule(), decide, evolve)
+polycule_decider: Decider[PolyculeCommand, Polycule] = Decider(Polycule(), decide, evolve)

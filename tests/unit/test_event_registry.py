@@ -11,7 +11,7 @@ from ledger.events import EVENTS, DomainEvent, EventRegistry, UnknownEventType
 
 
 def test_an_event_round_trips_through_its_stored_form() -> None:
-    event = PolyculeFounded(polycule_id=uuid.uuid4(), founder_id=uuid.uuid4())
+    event = PolyculeFounded(polycule_id=uuid.uuid4(), founder_id=uuid.uuid4(), name="Pancakes")
 
     name, version, data = EVENTS.encode(event)
 
@@ -71,7 +71,7 @@ def test_events_cannot_be_declared_twice_or_hold_floats() -> None:
 
 
 def test_events_are_immutable() -> None:
-    event = PolyculeFounded(polycule_id=uuid.uuid4(), founder_id=uuid.uuid4())
+    event = PolyculeFounded(polycule_id=uuid.uuid4(), founder_id=uuid.uuid4(), name="Pancakes")
 
     with pytest.raises(ValueError):
         event.founder_id = uuid.uuid4()  # type: ignore[misc]
