@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    # Base64 of 32 bytes that wraps every data key (see docs/privacy.md). Required with
+    # DATABASE_URL; the embedded default keeps a generated one in data_dir/master.key.
+    master_key: SecretStr | None = Field(default=None, validation_alias="LEDGER_MASTER_KEY")
 
 
 class ConfigurationError(Exception):
@@ -46,6 +49,8 @@ def load_settings() -> Settings:
         problems = []
         for item in error.errors():
             field = str(item["loc"][0]) if item["loc"] else "?"
-            variable = "DATABASE_URL" if field == "DATABASE_URL" else f"LEDGER_{field.upper()}"
+            variable = field if field in ("DATABASE_URL", "LEDGER_MASTER_KEY") else (
+                f"LEDGER_{field.upper()}"
+            )
             problems.append(f"{variable}: {item['msg']}")
         raise ConfigurationError("invalid configuration — " + "; ".join(problems)) from None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from projections.memberships import Memberships
 from projections.runner import Projection
 from projections.stream_summaries import StreamSummaries
 
 
 def default_projections() -> list[Projection]:
     """Every projection the service keeps current (and `projections rebuild` knows by name)."""
-    return [StreamSummaries()]
+    return [StreamSummaries(), Memberships()]

@@ -208,6 +208,15 @@ class ProjectionRunner:
                 await task
         self._tasks.clear()
 
+    async def catch_up_now(self, name: str) -> None:
+        """Bring one projection up to date before answering, so a member who just acted
+        sees the result of it (read-your-writes) without waiting for the next wake-up."""
+        for projection in self._projections:
+            if projection.name == name:
+                await catch_up(self._pool, projection, batch_size=self._batch_size)
+                return
+        raise LookupError(f"no projection named {name}")
+
     async def status(self) -> list[ProjectionStatus]:
         return await projection_status(self._pool, self._projections)
 

@@ -8,7 +8,7 @@ from typing import Any
 from ledger.store.records import NewEvent
 
 
-def new_event(event_type: str = "PolyculeFounded", **data: Any) -> NewEvent:
+def new_event(event_type: str = "FactRecorded", **data: Any) -> NewEvent:
     return NewEvent(
         event_id=uuid.uuid4(),
         event_type=event_type,

@@ -98,8 +98,10 @@ class Invitation:
 class Polycule:
     founded: bool = False
     founder_id: UUID | None = None
-    # Current members, in the order they joined.
+    name: str = ""
+    # Current members, in the order they joined, and the names they joined under.
     members: tuple[UUID, ...] = ()
+    display_names: Mapping[UUID, str] = field(default_factory=dict)
     invitations: Mapping[str, Invitation] = field(default_factory=dict)
 
     def is_member(self, member_id: UUID) -> bool:
@@ -183,13 +185,18 @@ def _require_member(state: Polycule, member_id: UUID) -> None:
 
 def evolve(state: Polycule, event: DomainEvent) -> Polycule:
     if isinstance(event, PolyculeFounded):
-        return replace(state, founded=True, founder_id=event.founder_id)
+        return replace(state, founded=True, founder_id=event.founder_id, name=event.name)
     if isinstance(event, MemberJoined):
         invitations = dict(state.invitations)
         for secret_hash, invitation in invitations.items():
             if invitation.invitation_id == event.invitation_id:
                 invitations[secret_hash] = replace(invitation, accepted_by=event.member_id)
-        return replace(state, members=(*state.members, event.member_id), invitations=invitations)
+        return replace(
+            state,
+            members=(*state.members, event.member_id),
+            display_names={**state.display_names, event.member_id: event.display_name},
+            invitations=invitations,
+        )
     if isinstance(event, MemberInvited):
         invitation = Invitation(event.invitation_id, event.expires_at)
         return replace(state, invitations={**state.invitations, event.secret_hash: invitation})

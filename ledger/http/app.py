@@ -14,13 +14,23 @@ from aiohttp import web
 
 from ledger.config import Settings
 from ledger.database import connect, create_pool
-from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SETTINGS, WAKEUP_HUB
+from ledger.http.keys import (
+    EVENT_STORE,
+    KEYRING,
+    POOL,
+    PROJECTION_RUNNER,
+    SERVICE,
+    SETTINGS,
+    WAKEUP_HUB,
+)
 from ledger.http.middleware import (
     access_log_middleware,
     error_middleware,
     request_id_middleware,
 )
 from ledger.http.routes import add_routes
+from ledger.privacy import KeyRing, load_master_key
+from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import Migration, migrate
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
@@ -43,6 +53,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))
+    app.cleanup_ctx.append(_keyring(settings))
     app.cleanup_ctx.append(_event_store(database_url))
     app.cleanup_ctx.append(_projection_runner(settings))
     add_routes(app)
@@ -71,16 +82,34 @@ def _database(settings: Settings, database_url: str, apply_migrations: bool) -> 
     return database
 
 
+def _keyring(settings: Settings) -> CleanupContext:
+    async def keyring(app: web.Application) -> AsyncIterator[None]:
+        master = load_master_key(
+            settings.master_key.get_secret_value() if settings.master_key else None,
+            data_dir=settings.data_dir,
+            allow_key_file=settings.database_url is None,
+        )
+        app[KEYRING] = KeyRing(app[POOL], master)
+        await app[KEYRING].check_master_key()
+        yield
+
+    return keyring
+
+
 def _event_store(database_url: str) -> CleanupContext:
     async def event_store(app: web.Application) -> AsyncIterator[None]:
         hub = WakeupHub()
         # Each on a connection of its own: NOTIFY after appends, LISTEN for other instances'.
         announcer = AppendAnnouncer(database_url, hub)
-        listener = AppendListenerConnection(database_url, hub)
+        # The same connection hears of destroyed data keys, so erasure reaches every instance.
+        listener = AppendListenerConnection(
+            database_url, hub, also_listen=[app[KEYRING].listen]
+        )
         announcer.start()
         listener.start()
         app[WAKEUP_HUB] = hub
         app[EVENT_STORE] = EventStore(app[POOL], on_append=announcer)
+        app[SERVICE] = ApplicationService(app[EVENT_STORE], app[KEYRING])
         yield
         await listener.stop()
         await announcer.stop()

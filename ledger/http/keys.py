@@ -6,6 +6,8 @@ import asyncpg
 from aiohttp import web
 
 from ledger.config import Settings
+from ledger.privacy import KeyRing
+from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
 from projections.runner import ProjectionRunner
@@ -15,3 +17,5 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 EVENT_STORE = web.AppKey("event_store", EventStore)
 PROJECTION_RUNNER = web.AppKey("projection_runner", ProjectionRunner)
 WAKEUP_HUB = web.AppKey("wakeup_hub", WakeupHub)
+KEYRING = web.AppKey("keyring", KeyRing)
+SERVICE = web.AppKey("service", ApplicationService)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -105,12 +106,24 @@ class AppendAnnouncer:
 
 
 class AppendListenerConnection:
-    """Holds the dedicated LISTEN connection and reopens it if it drops."""
+    """Holds the dedicated LISTEN connection and reopens it if it drops.
 
-    def __init__(self, url: str, hub: WakeupHub, *, retry_seconds: float = 1.0) -> None:
+    ``also_listen`` are called with the connection each time it is (re)opened, so other
+    channels (a destroyed data key, for one) share it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        hub: WakeupHub,
+        *,
+        retry_seconds: float = 1.0,
+        also_listen: Sequence[Callable[[asyncpg.Connection], Awaitable[None]]] = (),
+    ) -> None:
         self._url = url
         self._hub = hub
         self._retry_seconds = retry_seconds
+        self._also_listen = list(also_listen)
         self._task: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
 
@@ -135,6 +148,8 @@ class AppendListenerConnection:
                 self._connection = await connect(self._url)
                 self._connection.add_termination_listener(lambda _, lost=lost: lost.set())
                 await self._connection.add_listener(CHANNEL, self._on_notification)
+                for listen in self._also_listen:
+                    await listen(self._connection)
                 # Anything appended while we were not listening is picked up by this wake.
                 self._hub.wake_all()
                 await lost.wait()

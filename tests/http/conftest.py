@@ -8,6 +8,7 @@ from pytest_aiohttp import AiohttpClient
 
 from ledger.config import Settings
 from ledger.http.app import create_app
+from ledger.privacy import MasterKey
 from tests.http.support import MAX_REQUEST_BYTES, Client
 
 
@@ -19,6 +20,7 @@ def settings() -> Settings:
         pool_max_size=4,
         projection_poll_seconds=0.05,
         shutdown_timeout_seconds=2.0,
+        master_key=MasterKey.generate().to_base64(),
     )
 
 

@@ -102,7 +102,7 @@ async def test_readyz_refuses_when_the_database_stops_answering(
 async def test_status_shows_projections_catching_up_and_counts_only(client: Client) -> None:
     store = client.app[EVENT_STORE]
     polycule = uuid.uuid4()
-    await store.append(polycule, 0, [new_event(), new_event("MemberJoined")])
+    await store.append(polycule, 0, [new_event(), new_event("FactConfirmed")])
     await store.append(uuid.uuid4(), 0, [new_event()])
 
     body = await _status_once_caught_up(client, events=3)

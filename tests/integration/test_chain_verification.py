@@ -37,7 +37,7 @@ async def test_honest_history_with_awkward_text_verifies(
     await store.append(stream, 0, [new_event(text=text) for text in AWKWARD_TEXT])
     for version, text in enumerate(AWKWARD_TEXT, start=len(AWKWARD_TEXT)):
         await store.append(stream, version, [new_event(text=text, nested={"list": [1, True]})])
-    await store.append(uuid.uuid4(), 0, [new_event("MemberJoined", who="x")])
+    await store.append(uuid.uuid4(), 0, [new_event("FactConfirmed", who="x")])
 
     async with pool.acquire() as connection:
         report = await verify(connection)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
+from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
 from ledger.store.migrate import bundled_migrations
 from tests.support import new_event
@@ -42,6 +43,8 @@ def cli_environment(database_url: str, **settings: str) -> dict[str, str]:
     # Only this test's settings: none inherited from whoever runs the suite.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     environment["DATABASE_URL"] = settings_url(database_url)
+    # With DATABASE_URL, every instance must be given the one master key.
+    environment["LEDGER_MASTER_KEY"] = MasterKey.generate().to_base64()
     environment.update(settings)
     return environment
 
@@ -118,7 +121,7 @@ async def test_verify_passes_honest_history_and_names_a_tampered_event(
     database_url: str, store: EventStore, pool: asyncpg.Pool
 ) -> None:
     tampered_stream, honest_stream = uuid.uuid4(), uuid.uuid4()
-    events = [new_event(), new_event("MemberJoined", who="b"), new_event("MemberJoined", who="c")]
+    events = [new_event(), new_event("FactConfirmed", who="b"), new_event("FactConfirmed", who="c")]
     await store.append(tampered_stream, 0, events)
     await store.append(honest_stream, 0, [new_event()])
 
