@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from ledger.auth.identity import authentication_middleware
 from ledger.config import Settings
 from ledger.database import connect, create_pool
+from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
+from ledger.http.authorization import authorization_middleware
 from ledger.http.keys import (
     EVENT_STORE,
     KEYRING,
@@ -49,11 +52,21 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_request_bytes,
         # Outermost first; see middleware.py for why this order.
-        middlewares=[request_id_middleware, access_log_middleware, error_middleware],
+        middlewares=[
+            request_id_middleware,
+            access_log_middleware,
+            error_middleware,
+            # Who is calling (session cookie or API token; CSRF for cookies), then whether
+            # they may: ledger/auth/policy.py decides, before any view runs.
+            authentication_middleware,
+            authorization_middleware,
+        ],
     )
     app[SETTINGS] = settings
+    app[AUTH_POLICY] = AuthPolicy()
     app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))
     app.cleanup_ctx.append(_keyring(settings))
+    app.cleanup_ctx.append(accounts_context)
     app.cleanup_ctx.append(_event_store(database_url))
     app.cleanup_ctx.append(_projection_runner(settings))
     add_routes(app)

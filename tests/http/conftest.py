@@ -6,9 +6,12 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
+from ledger.auth.policy import ROUTE_RULES, Rule
 from ledger.config import Settings
+from ledger.http.account_routes import AUTH_POLICY
 from ledger.http.app import create_app
 from ledger.privacy import MasterKey
+from tests.http.accounts_support import TEST_POLICY
 from tests.http.support import MAX_REQUEST_BYTES, Client
 
 
@@ -26,7 +29,11 @@ def settings() -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, database_url: str) -> web.Application:
-    return create_app(settings, database_url)
+    built = create_app(settings, database_url)
+    # Cheap password hashing and short throttling delays keep the suite fast; the real
+    # defaults are tested in tests/unit.
+    built[AUTH_POLICY] = TEST_POLICY
+    return built
 
 
 @pytest.fixture
@@ -38,3 +45,20 @@ async def client(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
     fixture before ``aiohttp_client``.
     """
     return await aiohttp_client(app)
+
+
+# Routes that some tests add to the app to provoke errors or slow answers. The policy
+# refuses any route it has no rule for, so these are declared open, for tests only.
+TEST_ONLY_ROUTES = [
+    ("POST", "/test/raise/{kind}"),
+    ("POST", "/test/disclosures"),
+    ("GET", "/test/redirect"),
+    ("GET", "/test/log-context"),
+    ("GET", "/test/slow"),
+]
+
+
+@pytest.fixture(autouse=True)
+def open_test_only_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    for method, path in TEST_ONLY_ROUTES:
+        monkeypatch.setitem(ROUTE_RULES, (method, path), Rule.PUBLIC)

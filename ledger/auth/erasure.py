@@ -1,0 +1,69 @@
+"""Erasing an account: the one place the ledger forgets a person, without rewriting history.
+
+In order: the member leaves every polycule they belong to (the polycules' streams record
+it, reason "account_erased"); their account stops authenticating anyone (sessions ended,
+tokens revoked, name and password hash dropped — the handle stays taken, so nobody can pass
+as them); and their data key is destroyed. From then on every word they wrote reads as
+erased wherever it appears, while every stream's hash chain still verifies, because the
+chain was computed over the sealed form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from ledger.domain.polycules import LeavePolycule, polycule_decider
+from ledger.errors import DomainError, NotFound
+from ledger.privacy import KeyOwner, KeyRing
+from ledger.service import ApplicationService
+from projections.memberships import MEMBER_OF
+from projections.runner import ProjectionRunner
+
+log = structlog.get_logger(__name__)
+
+_FORGET_ACCOUNT = """
+UPDATE accounts SET erased_at = now(), display_name = NULL, password_hash = NULL
+ WHERE id = $1 AND erased_at IS NULL
+"""
+_END_SESSIONS = """
+UPDATE sessions SET ended_at = now() WHERE account_id = $1 AND ended_at IS NULL
+"""
+_REVOKE_TOKENS = """
+UPDATE api_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL
+"""
+
+
+async def erase_account(
+    account_id: UUID,
+    *,
+    pool: asyncpg.Pool,
+    service: ApplicationService,
+    keyring: KeyRing,
+    runner: ProjectionRunner,
+    request_id: str | None = None,
+) -> int:
+    """Erase the account; returns how many polycules it left. Safe to run again."""
+    await runner.catch_up_now("memberships")
+    polycules = [row["polycule_id"] for row in await pool.fetch(MEMBER_OF, account_id)]
+    for polycule_id in polycules:
+        command = LeavePolycule(
+            actor=account_id, at=datetime.now(UTC), command_id=uuid.uuid4(),
+            reason="account_erased",
+        )
+        try:
+            await service.handle(polycule_id, polycule_decider, command, request_id=request_id)
+        except (DomainError, NotFound):
+            pass  # already gone from that polycule: nothing left to do there
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(_FORGET_ACCOUNT, account_id)
+        await connection.execute(_END_SESSIONS, account_id)
+        await connection.execute(_REVOKE_TOKENS, account_id)
+    await keyring.destroy(KeyOwner("member", account_id))
+    await runner.catch_up_now("memberships")
+    log.info("account_erased", account_id=str(account_id), polycules_left=len(polycules))
+    return len(polycules)

@@ -1,0 +1,146 @@
+"""Who is calling: the session cookie or a Bearer token, resolved once per request.
+
+``authentication_middleware`` puts an ``Identity`` on the request (or nothing, for an
+anonymous caller); views and the authorization policy ask ``identity_of`` or
+``require_identity``. It runs inside the error middleware, so its refusals are JSON.
+
+It also guards against cross-site request forgery. A browser attaches the session cookie
+to requests other sites make it send; so every state-changing request authenticated by
+the cookie must echo the session's CSRF token in ``X-CSRF-Token``, which another site
+cannot read. A Bearer token is never attached by a browser on its own, so those requests
+need no CSRF token. Independently, an unsafe request whose ``Origin`` names another site is
+refused unless a Bearer token authenticates it: that also stops a foreign page from
+signing a browser in to an account of the attacker's choosing ("login CSRF").
+
+A presented credential that does not authenticate (expired, ended, revoked) leaves the
+caller anonymous: a stale cookie must not stop anyone from signing in again. When an
+``Authorization`` header is present the cookie is not looked at.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+from ledger.auth.sessions import SESSION_COOKIE, Sessions, csrf_token_for
+from ledger.auth.tokens import ApiTokens
+from ledger.errors import Forbidden, Unauthenticated
+
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BEARER_SCHEME = "bearer"
+
+# Set up by the accounts context (ledger/http/account_routes.py) when the app starts.
+SESSIONS = web.AppKey("sessions", Sessions)
+API_TOKENS = web.AppKey("api_tokens", ApiTokens)
+
+
+@dataclass(frozen=True)
+class Identity:
+    account_id: UUID
+    via: Literal["session", "token"]
+    session_id: UUID | None = None
+    token_id: UUID | None = None
+    # Only for a session: what the caller must echo in X-CSRF-Token.
+    csrf_token: str | None = field(default=None, repr=False)
+
+
+IDENTITY = web.RequestKey("identity", Identity)
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+
+class SessionRequired(Forbidden):
+    code = "session_required"
+
+
+def identity_of(request: web.Request) -> Identity | None:
+    return request.get(IDENTITY)
+
+
+def require_identity(request: web.Request) -> Identity:
+    identity = identity_of(request)
+    if identity is None:
+        raise Unauthenticated("sign in, or send a valid API token")
+    return identity
+
+
+def require_session(request: web.Request) -> Identity:
+    """The caller, signed in with a session (some acts are not for API tokens)."""
+    identity = require_identity(request)
+    if identity.via != "session":
+        raise SessionRequired("this needs a signed-in session, not an API token")
+    return identity
+
+
+@web.middleware
+async def authentication_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    identity = await _resolve(request)
+    if request.method in UNSAFE_METHODS and (identity is None or identity.via == "session"):
+        _refuse_foreign_origin(request)
+        if identity is not None:
+            _require_csrf_token(request, identity)
+    if identity is not None:
+        request[IDENTITY] = identity
+    return await handler(request)
+
+
+async def _resolve(request: web.Request) -> Identity | None:
+    authorization = request.headers.get(hdrs.AUTHORIZATION)
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != _BEARER_SCHEME or not token.strip():
+            return None
+        bearer = await request.app[API_TOKENS].bearer(token.strip())
+        if bearer is None:
+            return None
+        return Identity(bearer.account_id, "token", token_id=bearer.token_id)
+    session_token = request.cookies.get(SESSION_COOKIE)
+    if not session_token:
+        return None
+    session = await request.app[SESSIONS].live(session_token)
+    if session is None:
+        return None
+    return Identity(
+        session.account_id,
+        "session",
+        session_id=session.id,
+        csrf_token=csrf_token_for(session_token),
+    )
+
+
+def _require_csrf_token(request: web.Request, identity: Identity) -> None:
+    offered = request.headers.get(CSRF_HEADER, "")
+    expected = identity.csrf_token or ""
+    # Constant time, so the token cannot be found a character at a time.
+    if not offered or not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise CsrfFailed(
+            f"a signed-in browser's change must carry the session's {CSRF_HEADER} header "
+            "(GET /api/session gives it)"
+        )
+
+
+def _refuse_foreign_origin(request: web.Request) -> None:
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is not None and not _is_own_origin(origin, request):
+        raise CsrfFailed("a request from another site cannot change anything here")
+
+
+def _is_own_origin(origin: str, request: web.Request) -> bool:
+    parts = urlsplit(origin.strip())
+    if not parts.netloc or parts.netloc.lower() != request.host.lower():
+        return False
+    # Behind a proxy that ends TLS the service sees http while the browser's page is https:
+    # an https origin of this host is this service. An http one is not when it is served
+    # over https.
+    return parts.scheme in (request.scheme, "https")

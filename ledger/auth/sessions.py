@@ -1,0 +1,103 @@
+"""Server-side sessions: what a signed-in browser's cookie stands for.
+
+The cookie carries a random token; the database keeps only its SHA-256, so a copy of the
+table lets nobody in. A session authenticates until it expires or is ended (sign-out),
+whichever comes first, and never for an erased account.
+
+The CSRF token of a session is derived from the session token (see ``csrf_token_for``):
+a page can be given it to echo in ``X-CSRF-Token``, a cross-site page can neither read the
+HttpOnly cookie nor compute it, and nothing more needs to be stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+SESSION_COOKIE = "ledger_session"
+DEFAULT_SESSION_LIFETIME = timedelta(days=14)
+
+_TOKEN_BYTES = 32
+
+
+def session_token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def csrf_token_for(session_token: str) -> str:
+    # Domain-separated from session_token_hash: the stored hash does not reveal it either.
+    digest = hashlib.sha256(b"ledger csrf token v1\0" + session_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    id: UUID
+    account_id: UUID
+    expires_at: datetime
+    # For the cookie, once; never stored, never logged.
+    token: str = field(repr=False)
+
+    @property
+    def csrf_token(self) -> str:
+        return csrf_token_for(self.token)
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    id: UUID
+    account_id: UUID
+
+
+# Ended and expired sessions of the account are dropped as it signs in again, so the table
+# holds about one row per device per member (through sessions_of_account).
+_START = """
+WITH stale AS (
+    DELETE FROM sessions
+    WHERE account_id = $3 AND (ended_at IS NOT NULL OR expires_at <= now())
+)
+INSERT INTO sessions (token_hash, id, account_id, expires_at)
+VALUES ($1, $2, $3, now() + $4::interval)
+RETURNING expires_at
+"""
+# By the primary key; the join (accounts' primary key) refuses erased accounts.
+_LIVE = """
+SELECT s.id, s.account_id
+FROM sessions s JOIN accounts a ON a.id = s.account_id
+WHERE s.token_hash = $1
+  AND s.ended_at IS NULL
+  AND s.expires_at > now()
+  AND a.erased_at IS NULL
+"""
+_END = "UPDATE sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL"
+
+
+class Sessions:
+    def __init__(
+        self, pool: asyncpg.Pool, *, lifetime: timedelta = DEFAULT_SESSION_LIFETIME
+    ) -> None:
+        self._pool = pool
+        self.lifetime = lifetime
+
+    async def start(self, account_id: UUID) -> StartedSession:
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+        session_id = uuid.uuid4()
+        expires_at: datetime = await self._pool.fetchval(
+            _START, session_token_hash(token), session_id, account_id, self.lifetime
+        )
+        return StartedSession(session_id, account_id, expires_at, token)
+
+    async def live(self, token: str) -> LiveSession | None:
+        """The session this token opens, if it is still live."""
+        row = await self._pool.fetchrow(_LIVE, session_token_hash(token))
+        return None if row is None else LiveSession(row["id"], row["account_id"])
+
+    async def end(self, session_id: UUID) -> None:
+        await self._pool.execute(_END, session_id)

@@ -1,0 +1,127 @@
+"""Personal API tokens: how a member's own scripts and bots call the API (Bearer).
+
+A token is shown once, when it is made; only its SHA-256 is kept. The ``pal_`` prefix
+makes a leaked token recognisable to secret scanners and to people. A token is listed
+with when it was made and last used, and works until its owner revokes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+TOKEN_PREFIX = "pal_"  # noqa: S105 (a public marker, not a secret)
+MAX_TOKEN_NAME_LENGTH = 80
+
+_TOKEN_BYTES = 32
+# Recording every use would be a write per request; once a minute is precise enough.
+_LAST_USE_RESOLUTION = "1 minute"
+
+
+def api_token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_api_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def looks_like_api_token(text: str) -> bool:
+    """Cheap check before any query: anything else cannot be one of our tokens."""
+    return text.startswith(TOKEN_PREFIX) and len(text) < 200
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: UUID
+    name: str
+    created_at: datetime
+    # Shown to the member once, in the answer that creates it; never stored or logged.
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenListing:
+    id: UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TokenBearer:
+    token_id: UUID
+    account_id: UUID
+
+
+_CREATE = """
+INSERT INTO api_tokens (id, account_id, name, token_hash)
+VALUES ($1, $2, $3, $4)
+RETURNING created_at
+"""
+# Through api_tokens_of_account.
+_LIST = """
+SELECT id, name, created_at, last_used_at
+FROM api_tokens
+WHERE account_id = $1 AND revoked_at IS NULL
+ORDER BY created_at, id
+"""
+# Through api_tokens_token_hash_key, then the accounts primary key (erased accounts are
+# refused). The last use is written in the same round trip, and only when it is stale.
+_BEARER = f"""
+WITH bearer AS (
+    SELECT t.id, t.account_id, t.last_used_at
+    FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.erased_at IS NULL
+), touched AS (
+    UPDATE api_tokens t SET last_used_at = now()
+    FROM bearer
+    WHERE t.id = bearer.id
+      AND (bearer.last_used_at IS NULL
+           OR bearer.last_used_at < now() - interval '{_LAST_USE_RESOLUTION}')
+)
+SELECT id, account_id FROM bearer
+"""
+# Through the primary key; naming the owner makes someone else's token "not found".
+_REVOKE = """
+UPDATE api_tokens SET revoked_at = now()
+WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL
+RETURNING id
+"""
+
+
+class ApiTokens:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def issue(self, account_id: UUID, name: str) -> IssuedToken:
+        token = new_api_token()
+        token_id = uuid.uuid4()
+        created_at: datetime = await self._pool.fetchval(
+            _CREATE, token_id, account_id, name, api_token_hash(token)
+        )
+        return IssuedToken(token_id, name, created_at, token)
+
+    async def of_account(self, account_id: UUID) -> list[TokenListing]:
+        rows = await self._pool.fetch(_LIST, account_id)
+        return [
+            TokenListing(row["id"], row["name"], row["created_at"], row["last_used_at"])
+            for row in rows
+        ]
+
+    async def bearer(self, token: str) -> TokenBearer | None:
+        """Who this token speaks for, if it is live; records its use."""
+        if not looks_like_api_token(token):
+            return None
+        row = await self._pool.fetchrow(_BEARER, api_token_hash(token))
+        return None if row is None else TokenBearer(row["id"], row["account_id"])
+
+    async def revoke(self, account_id: UUID, token_id: UUID) -> bool:
+        """False when the account has no such live token."""
+        return await self._pool.fetchval(_REVOKE, token_id, account_id) is not None

@@ -1,0 +1,258 @@
+"""The accounts API: sign up, sign in and out, who am I, personal API tokens.
+
+    POST   /api/accounts            sign up                        → 201 account
+    POST   /api/session             sign in (sets the cookie)      → 200 account + csrf_token
+    GET    /api/session             who am I                       → 200 account + csrf_token
+    DELETE /api/session             sign out (clears the cookie)   → 204
+    GET    /api/tokens              my API tokens, without secrets → 200
+    POST   /api/tokens              a new API token, shown once    → 201
+    DELETE /api/tokens/{token_id}   revoke one of mine             → 204
+
+``install_accounts`` prepares an app before it starts: the authentication middleware, and
+``accounts_context`` (after the pool's) which builds the services from the app's
+``AuthPolicy``. The routes are registered with the others (ledger/http/routes.py), or by
+``add_account_routes`` where an app has no such table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from aiohttp import web
+from argon2 import Parameters
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ledger.auth.accounts import (
+    MAX_OFFERED_HANDLE_LENGTH,
+    Account,
+    Accounts,
+    NewAccount,
+    OfferedPassword,
+)
+from ledger.auth.identity import (
+    API_TOKENS,
+    SESSIONS,
+    authentication_middleware,
+    identity_of,
+    require_identity,
+    require_session,
+)
+from ledger.auth.passwords import DEFAULT_HASHING, Passwords
+from ledger.auth.sessions import DEFAULT_SESSION_LIFETIME, SESSION_COOKIE, Sessions
+from ledger.auth.throttle import SignInRefused, SignInThrottle, ThrottlePolicy
+from ledger.auth.tokens import MAX_TOKEN_NAME_LENGTH, ApiTokens
+from ledger.errors import NotFound
+from ledger.http.keys import POOL
+from ledger.http.parsing import parse_body
+
+# -- wiring ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    session_lifetime: timedelta = DEFAULT_SESSION_LIFETIME
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    password_hashing: Parameters = field(default_factory=lambda: DEFAULT_HASHING)
+
+
+AUTH_POLICY = web.AppKey("auth_policy", AuthPolicy)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+
+
+def install_accounts(app: web.Application, policy: AuthPolicy) -> None:
+    """What accounts need on an app that has not started, called after the error
+    middleware and the pool's context are in place. ``app[AUTH_POLICY]`` may be replaced
+    until the app starts (tests use cheaper password hashing and shorter delays)."""
+    app[AUTH_POLICY] = policy
+    app.middlewares.append(authentication_middleware)
+    app.cleanup_ctx.append(accounts_context)
+
+
+async def accounts_context(app: web.Application) -> AsyncIterator[None]:
+    policy = app[AUTH_POLICY]
+    pool = app[POOL]
+    sessions = Sessions(pool, lifetime=policy.session_lifetime)
+    app[SESSIONS] = sessions
+    app[API_TOKENS] = ApiTokens(pool)
+    app[ACCOUNTS] = Accounts(
+        pool,
+        Passwords(policy.password_hashing),
+        sessions,
+        SignInThrottle(pool, policy.throttle),
+    )
+    yield
+
+
+def add_account_routes(app: web.Application) -> None:
+    app.router.add_post("/api/accounts", sign_up)
+    app.router.add_post("/api/session", sign_in)
+    app.router.add_get("/api/session", who_am_i)
+    app.router.add_delete("/api/session", sign_out)
+    app.router.add_get("/api/tokens", list_tokens)
+    app.router.add_post("/api/tokens", create_token)
+    app.router.add_delete("/api/tokens/{token_id}", revoke_token)
+
+
+# -- request and response bodies ---------------------------------------------------------
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignIn(Strict):
+    # Not checked against the handle rules: a mistyped handle is a wrong credential.
+    handle: str = Field(min_length=1, max_length=MAX_OFFERED_HANDLE_LENGTH)
+    password: OfferedPassword
+
+
+class NewToken(Strict):
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOKEN_NAME_LENGTH),
+    ]
+
+
+class AccountBody(Strict):
+    id: UUID
+    handle: str
+    display_name: str
+
+    @classmethod
+    def of(cls, account: Account) -> AccountBody:
+        return cls(id=account.id, handle=account.handle, display_name=account.display_name)
+
+
+class SessionBody(Strict):
+    account: AccountBody
+    # Echo it in X-CSRF-Token on every change made with the cookie; null for API tokens.
+    csrf_token: str | None
+
+
+class TokenBody(Strict):
+    id: UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class IssuedTokenBody(Strict):
+    id: UUID
+    name: str
+    created_at: datetime
+    token: str
+
+
+def _json(body: BaseModel, *, status: int = 200, secret: bool = False) -> web.Response:
+    response = web.json_response(body.model_dump(mode="json"), status=status)
+    if secret:  # a token or CSRF token: no cache along the way may keep it
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _cookie_attributes(request: web.Request) -> dict[str, Any]:
+    # Secure when served over HTTPS; behind a proxy that ends TLS, only once the proxy is
+    # made known to the app (request.secure reads the scheme aiohttp was given).
+    return {"path": "/", "httponly": True, "samesite": "Lax", "secure": request.secure}
+
+
+# -- views -------------------------------------------------------------------------------
+
+
+async def sign_up(request: web.Request) -> web.Response:
+    new_account = await parse_body(request, NewAccount)
+    account = await request.app[ACCOUNTS].sign_up(new_account)
+    return _json(AccountBody.of(account), status=201)
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    body = await parse_body(request, SignIn)
+    try:
+        signed_in = await request.app[ACCOUNTS].sign_in(
+            body.handle, body.password, request.remote
+        )
+    except SignInRefused as refused:
+        raise web.HTTPTooManyRequests(
+            headers={"Retry-After": str(refused.retry_after_seconds)}
+        ) from None
+    previous = identity_of(request)
+    if previous is not None and previous.session_id is not None:
+        # The browser's cookie is about to be replaced: its old session must not linger.
+        await request.app[SESSIONS].end(previous.session_id)
+    session = signed_in.session
+    response = _json(
+        SessionBody(account=AccountBody.of(signed_in.account), csrf_token=session.csrf_token),
+        secret=True,
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=int(request.app[SESSIONS].lifetime.total_seconds()),
+        **_cookie_attributes(request),
+    )
+    return response
+
+
+async def who_am_i(request: web.Request) -> web.Response:
+    identity = require_identity(request)
+    account = await request.app[ACCOUNTS].by_id(identity.account_id)
+    if account is None:  # erased between the middleware's look-up and this one
+        raise NotFound("no such account")
+    return _json(
+        SessionBody(account=AccountBody.of(account), csrf_token=identity.csrf_token),
+        secret=True,
+    )
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    identity = require_session(request)
+    if identity.session_id is not None:
+        await request.app[SESSIONS].end(identity.session_id)
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, **_cookie_attributes(request))
+    return response
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    identity = require_identity(request)
+    tokens = await request.app[API_TOKENS].of_account(identity.account_id)
+    bodies = [
+        TokenBody(
+            id=token.id,
+            name=token.name,
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+        ).model_dump(mode="json")
+        for token in tokens
+    ]
+    return web.json_response({"tokens": bodies})
+
+
+async def create_token(request: web.Request) -> web.Response:
+    # Only a signed-in member makes tokens: a leaked token must not mint others that
+    # outlive its revocation.
+    identity = require_session(request)
+    body = await parse_body(request, NewToken)
+    issued = await request.app[API_TOKENS].issue(identity.account_id, body.name)
+    return _json(
+        IssuedTokenBody(
+            id=issued.id, name=issued.name, created_at=issued.created_at, token=issued.token
+        ),
+        status=201,
+        secret=True,
+    )
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    identity = require_identity(request)
+    try:
+        token_id = UUID(request.match_info["token_id"])
+    except ValueError:
+        raise NotFound("no such token") from None
+    if not await request.app[API_TOKENS].revoke(identity.account_id, token_id):
+        raise NotFound("no such token")  # someone else's is "no such token" too
+    return web.Response(status=204)

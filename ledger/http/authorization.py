@@ -1,0 +1,71 @@
+"""The middleware that asks the authorization policy before any view runs.
+
+It finds the route's rule in ledger/auth/policy.py and enforces it. For a polycule's
+routes it loads the polycule (consistently, from its stream) and hands the view what it
+loaded, so the view does not load it again just to know who belongs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ledger.auth import policy
+from ledger.auth.identity import identity_of
+from ledger.domain.polycules import Polycule, polycule_decider
+from ledger.errors import Forbidden
+from ledger.http.keys import SERVICE
+
+log = structlog.get_logger(__name__)
+
+@dataclass(frozen=True)
+class PolyculeInView:
+    """The polycule named in the path, as the policy found it, and who is asking."""
+
+    polycule_id: UUID
+    state: Polycule
+    member_id: UUID
+
+
+_POLYCULE = web.RequestKey("polycule", PolyculeInView)
+
+
+def polycule_of(request: web.Request) -> PolyculeInView:
+    return request[_POLYCULE]
+
+
+def caller_of(request: web.Request) -> UUID:
+    """The signed-in caller (the policy has already refused anyone else)."""
+    identity = identity_of(request)
+    return policy.require_signed_in(identity.account_id if identity else None)
+
+
+@web.middleware
+async def authorization_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # no such route or method: aiohttp's own 404/405
+    resource = request.match_info.route.resource
+    template = resource.canonical if resource is not None else request.path
+    try:
+        rule = policy.rule_for(request.method, template)
+    except policy.NoRuleForRoute:
+        log.error("route_without_authorization_rule", method=request.method, path=template)
+        raise Forbidden("this address is not open to anyone") from None
+    identity = identity_of(request)
+    account_id = identity.account_id if identity else None
+    if rule is policy.Rule.SIGNED_IN:
+        policy.require_signed_in(account_id)
+    elif rule is policy.Rule.POLYCULE_MEMBER:
+        policy.require_signed_in(account_id)
+        polycule_id = policy.polycule_id_from_path(request.match_info["polycule_id"])
+        state, _ = await request.app[SERVICE].load(polycule_id, polycule_decider)
+        member_id = policy.require_member(account_id, state)
+        request[_POLYCULE] = PolyculeInView(polycule_id, state, member_id)
+        structlog.contextvars.bind_contextvars(polycule_id=str(polycule_id))
+    if account_id is not None:
+        structlog.contextvars.bind_contextvars(actor=str(account_id))
+    return await handler(request)

@@ -1,0 +1,106 @@
+"""The API's OpenAPI 3.1 description, generated from the same routes and pydantic models
+that serve it (ledger/http/routes.py), so the document cannot drift from the code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from ledger.auth.policy import Rule, rule_for
+
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    # The response is a JSON array of ``response``.
+    many: bool = False
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }},
+    }
+
+
+def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
+    models = {model for route in routes for model in (route.request, route.response) if model}
+    keyed = [(model, mode) for model in sorted(models, key=lambda m: m.__name__)
+             for mode in ("validation", "serialization")]
+    refs, definitions = models_json_schema(keyed, ref_template=_REF)  # type: ignore[arg-type]
+    schemas = dict(definitions.get("$defs", {}))
+    schemas["Error"] = _error_schema()
+    error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation: dict[str, Any] = {"summary": route.summary, "responses": {}}
+        if route.request is not None:
+            schema = refs[(route.request, "validation")]
+            operation["requestBody"] = {
+                "required": True, "content": {"application/json": {"schema": schema}}
+            }
+        if route.response is not None:
+            schema = refs[(route.response, "serialization")]
+            if route.many:
+                schema = {"type": "array", "items": schema}
+            operation["responses"][str(route.status)] = {
+                "description": route.summary,
+                "content": {"application/json": {"schema": schema}},
+            }
+        else:
+            operation["responses"][str(route.status)] = {"description": route.summary}
+        rule = rule_for(route.method, route.path)
+        if rule is not Rule.PUBLIC:
+            operation["security"] = [{"session": []}, {"token": []}]
+            operation["responses"]["401"] = {"description": "not signed in", **error}
+        if rule is Rule.POLYCULE_MEMBER:
+            operation["responses"]["404"] = {
+                "description": "no such polycule, or not one of yours", **error
+            }
+        if route.request is not None:
+            operation["responses"]["422"] = {"description": "invalid input", **error}
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Polycule Agreement Ledger", "version": "0.1.0"},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "ledger_session"},
+                "token": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def add_openapi_route(app: web.Application, routes: Sequence[Route]) -> None:
+    document = openapi_document(routes)
+
+    async def serve_openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/openapi.json", serve_openapi)

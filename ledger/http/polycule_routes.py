@@ -1,0 +1,219 @@
+"""The polycule API: create, list mine, see one and its members, invite, accept, leave.
+
+Views stay thin: parse the body (pydantic), build a command, hand it to the application
+service, shape the answer. Who may call each route is decided in ledger/auth/policy.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.domain.polycules import (
+    AcceptInvitation,
+    FoundPolycule,
+    InviteMember,
+    LeavePolycule,
+    polycule_decider,
+)
+from ledger.errors import NotFound
+from ledger.http.authorization import caller_of, polycule_of
+from ledger.http.keys import KEYRING, POOL, PROJECTION_RUNNER, SERVICE
+from ledger.http.middleware import current_request_id
+from ledger.http.parsing import parse_body
+from projections.memberships import MY_POLYCULES
+
+Name = Field(min_length=1, max_length=80)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreatePolycule(Strict):
+    name: str = Name
+    # How the founder appears to the others; their account's display name if left out.
+    display_name: str | None = Field(default=None, min_length=1, max_length=80)
+
+
+class PolyculeSummary(Strict):
+    id: UUID
+    name: str
+
+
+class PolyculeDetail(PolyculeSummary):
+    members: int
+
+
+class Member(Strict):
+    member_id: UUID
+    # As they joined; "[erased]" once their account is erased.
+    display_name: str
+    # False for someone who has left: they stay in the polycule's history.
+    current: bool = True
+
+
+class Invite(Strict):
+    note: str | None = Field(default=None, max_length=500)
+    expires_in_hours: int = Field(default=168, ge=1, le=720)
+
+
+class InvitationMade(Strict):
+    invitation_id: UUID
+    polycule_id: UUID
+    # Shown once: only its hash is kept. Whoever holds it may join, once, until it expires.
+    token: str
+    expires_at: datetime
+
+
+class Accept(Strict):
+    display_name: str | None = Field(default=None, min_length=1, max_length=80)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def _display_name(request: web.Request, chosen: str | None) -> str:
+    if chosen is not None:
+        return chosen
+    name: str | None = await request.app[POOL].fetchval(
+        "SELECT display_name FROM accounts WHERE id = $1", caller_of(request)
+    )
+    return name or "member"
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def create_polycule(request: web.Request) -> web.Response:
+    body = await parse_body(request, CreatePolycule)
+    polycule_id = uuid.uuid4()
+    command = FoundPolycule(
+        actor=caller_of(request),
+        at=_now(),
+        command_id=uuid.uuid4(),
+        polycule_id=polycule_id,
+        name=body.name,
+        display_name=await _display_name(request, body.display_name),
+    )
+    await request.app[SERVICE].handle(
+        polycule_id, polycule_decider, command, request_id=current_request_id()
+    )
+    await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
+    return _json(PolyculeSummary(id=polycule_id, name=body.name), status=201)
+
+
+async def my_polycules(request: web.Request) -> web.Response:
+    rows = await request.app[POOL].fetch(MY_POLYCULES, caller_of(request))
+    keyring = request.app[KEYRING]
+    mine = [
+        PolyculeSummary(id=row["polycule_id"], name=await keyring.open_sealed(row["sealed_name"]))
+        for row in rows
+    ]
+    return web.json_response([polycule.model_dump(mode="json") for polycule in mine])
+
+
+async def show_polycule(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    return _json(PolyculeDetail(
+        id=found.polycule_id, name=found.state.name, members=len(found.state.members)
+    ))
+
+
+async def list_members(request: web.Request) -> web.Response:
+    """Current members in the order they joined; with ``?former=true`` also those who left."""
+    state = polycule_of(request).state
+    members = [
+        Member(member_id=member, display_name=state.display_names[member])
+        for member in state.members
+    ]
+    if request.query.get("former") == "true":
+        members += [
+            Member(member_id=member, display_name=name, current=False)
+            for member, name in state.display_names.items()
+            if member not in state.members
+        ]
+    return web.json_response([member.model_dump(mode="json") for member in members])
+
+
+async def invite(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    body = await parse_body(request, Invite)
+    secret = secrets.token_urlsafe(24)
+    invitation_id = uuid.uuid4()
+    now = _now()
+    expires_at = now + timedelta(hours=body.expires_in_hours)
+    command = InviteMember(
+        actor=found.member_id,
+        at=now,
+        command_id=uuid.uuid4(),
+        invitation_id=invitation_id,
+        secret_hash=_secret_hash(secret),
+        expires_at=expires_at,
+        note=body.note,
+    )
+    await request.app[SERVICE].handle(
+        found.polycule_id, polycule_decider, command, request_id=current_request_id()
+    )
+    return _json(InvitationMade(
+        invitation_id=invitation_id,
+        polycule_id=found.polycule_id,
+        token=f"{found.polycule_id.hex}.{secret}",
+        expires_at=expires_at,
+    ), status=201)
+
+
+async def accept_invitation(request: web.Request) -> web.Response:
+    polycule_hex, _, secret = request.match_info["token"].partition(".")
+    try:
+        polycule_id = UUID(hex=polycule_hex)
+    except ValueError:
+        raise NotFound("no such invitation") from None
+    body = await parse_body(request, Accept)
+    command = AcceptInvitation(
+        actor=caller_of(request),
+        at=_now(),
+        command_id=uuid.uuid4(),
+        secret_hash=_secret_hash(secret),
+        display_name=await _display_name(request, body.display_name),
+    )
+    await request.app[SERVICE].handle(
+        polycule_id, polycule_decider, command, request_id=current_request_id()
+    )
+    await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
+    state, _ = await request.app[SERVICE].load(polycule_id, polycule_decider)
+    return _json(PolyculeSummary(id=polycule_id, name=state.name))
+
+
+async def leave(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    command = LeavePolycule(actor=found.member_id, at=_now(), command_id=uuid.uuid4())
+    await request.app[SERVICE].handle(
+        found.polycule_id, polycule_decider, command, request_id=current_request_id()
+    )
+    await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
+    return web.json_response({"left": str(found.polycule_id)})
+
+
+def add_polycule_routes(app: web.Application) -> None:
+    app.router.add_get("/api/polycules", my_polycules)
+    app.router.add_post("/api/polycules", create_polycule)
+    app.router.add_get("/api/polycules/{polycule_id}", show_polycule)
+    app.router.add_get("/api/polycules/{polycule_id}/members", list_members)
+    app.router.add_post("/api/polycules/{polycule_id}/invitations", invite)
+    app.router.add_post("/api/polycules/{polycule_id}/leave", leave)
+    app.router.add_post("/api/invitations/{token}/accept", accept_invitation)
