@@ -143,16 +143,9 @@ class EventStore:
         try:
             if len(events) == 1:  # the common case, kept lean: appends are the hot path
                 event = events[0]
-                last_hash = link(previous, canonical_encoding(
-                    stream_id=stream_id,
-                    stream_version=expected_version + 1,
-                    event_id=event.event_id,
-                    event_type=event.event_type,
-                    schema_version=event.schema_version,
-                    data=event.data,
-                    metadata=event.metadata,
-                    recorded_at=recorded_at,
-                ))
+                last_hash = _chained(
+                    previous, stream_id, expected_version + 1, event, recorded_at
+                )
                 await executor.execute(
                     sql.APPEND_ONE, stream_id, expected_version + 1, event.event_id,
                     event.event_type, event.schema_version, encode_json(event.data),
@@ -181,16 +174,7 @@ class EventStore:
     ) -> bytes:
         versions, data, metadata, previous_hashes, hashes = [], [], [], [], []
         for version, event in enumerate(events, start=expected_version + 1):
-            event_hash = link(previous, canonical_encoding(
-                stream_id=stream_id,
-                stream_version=version,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                schema_version=event.schema_version,
-                data=event.data,
-                metadata=event.metadata,
-                recorded_at=recorded_at,
-            ))
+            event_hash = _chained(previous, stream_id, version, event, recorded_at)
             versions.append(version)
             data.append(encode_json(event.data))
             metadata.append(encode_json(event.metadata))
@@ -278,6 +262,22 @@ async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> lis
     """Events committed after ``after``, in a total order no later commit can change."""
     rows = await executor.fetch(sql.READ_ALL, after.transaction_id, after.position, limit)
     return [recorded_event(row) for row in rows]
+
+
+def _chained(
+    previous: bytes, stream_id: UUID, version: int, event: NewEvent, recorded_at: datetime
+) -> bytes:
+    """The hash of ``event`` at ``version``, linked to the event before it."""
+    return link(previous, canonical_encoding(
+        stream_id=stream_id,
+        stream_version=version,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        data=event.data,
+        metadata=event.metadata,
+        recorded_at=recorded_at,
+    ))
 
 
 def _same_append(
