@@ -207,13 +207,3 @@ async def leave(request: web.Request) -> web.Response:
     )
     await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
     return web.json_response({"left": str(found.polycule_id)})
-
-
-def add_polycule_routes(app: web.Application) -> None:
-    app.router.add_get("/api/polycules", my_polycules)
-    app.router.add_post("/api/polycules", create_polycule)
-    app.router.add_get("/api/polycules/{polycule_id}", show_polycule)
-    app.router.add_get("/api/polycules/{polycule_id}/members", list_members)
-    app.router.add_post("/api/polycules/{polycule_id}/invitations", invite)
-    app.router.add_post("/api/polycules/{polycule_id}/leave", leave)
-    app.router.add_post("/api/invitations/{token}/accept", accept_invitation)
