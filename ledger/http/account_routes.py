@@ -8,10 +8,8 @@
     POST   /api/tokens              a new API token, shown once    → 201
     DELETE /api/tokens/{token_id}   revoke one of mine             → 204
 
-``install_accounts`` prepares an app before it starts: the authentication middleware, and
-``accounts_context`` (after the pool's) which builds the services from the app's
-``AuthPolicy``. The routes are registered with the others (ledger/http/routes.py), or by
-``add_account_routes`` where an app has no such table.
+``accounts_context`` (after the pool's, see ledger/http/app.py) builds the services from
+the app's ``AuthPolicy``; the routes are registered with the others (ledger/http/routes.py).
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ from ledger.auth.accounts import (
 from ledger.auth.identity import (
     API_TOKENS,
     SESSIONS,
-    authentication_middleware,
     identity_of,
     require_identity,
     require_session,
@@ -63,15 +60,6 @@ AUTH_POLICY = web.AppKey("auth_policy", AuthPolicy)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 
 
-def install_accounts(app: web.Application, policy: AuthPolicy) -> None:
-    """What accounts need on an app that has not started, called after the error
-    middleware and the pool's context are in place. ``app[AUTH_POLICY]`` may be replaced
-    until the app starts (tests use cheaper password hashing and shorter delays)."""
-    app[AUTH_POLICY] = policy
-    app.middlewares.append(authentication_middleware)
-    app.cleanup_ctx.append(accounts_context)
-
-
 async def accounts_context(app: web.Application) -> AsyncIterator[None]:
     policy = app[AUTH_POLICY]
     pool = app[POOL]
@@ -85,16 +73,6 @@ async def accounts_context(app: web.Application) -> AsyncIterator[None]:
         SignInThrottle(pool, policy.throttle),
     )
     yield
-
-
-def add_account_routes(app: web.Application) -> None:
-    app.router.add_post("/api/accounts", sign_up)
-    app.router.add_post("/api/session", sign_in)
-    app.router.add_get("/api/session", who_am_i)
-    app.router.add_delete("/api/session", sign_out)
-    app.router.add_get("/api/tokens", list_tokens)
-    app.router.add_post("/api/tokens", create_token)
-    app.router.add_delete("/api/tokens/{token_id}", revoke_token)
 
 
 # -- request and response bodies ---------------------------------------------------------

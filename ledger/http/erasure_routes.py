@@ -6,6 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from ledger.auth.erasure import erase_account
+from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import InvalidInput
 from ledger.http.account_routes import ACCOUNTS
 from ledger.http.authorization import caller_of
@@ -45,5 +46,5 @@ async def erase_my_account(request: web.Request) -> web.Response:
         request_id=current_request_id(),
     )
     response = web.json_response(AccountErased(erased=True, polycules_left=left).model_dump())
-    response.del_cookie("ledger_session", path="/")
+    response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -16,12 +16,7 @@ from aiohttp.test_utils import TestClient
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from ledger.auth.throttle import ThrottlePolicy
-from ledger.http.account_routes import (
-    AUTH_POLICY,
-    AuthPolicy,
-    add_account_routes,
-    install_accounts,
-)
+from ledger.http.account_routes import AUTH_POLICY, AuthPolicy
 from tests.http.support import Client
 
 # A client of the app, however its server was built (see the HTTPS test).
@@ -45,13 +40,7 @@ TEST_POLICY = AuthPolicy(
 
 
 def prepare_accounts(app: web.Application) -> None:
-    """Give an unstarted app the test policy (installing accounts if it lacks them)."""
-    # Until create_app installs accounts and routes.py lists their routes; then delete
-    # these four lines.
-    if AUTH_POLICY not in app:
-        install_accounts(app, TEST_POLICY)
-    if not any(resource.canonical == "/api/session" for resource in app.router.resources()):
-        add_account_routes(app)
+    """Give an unstarted app the test policy (cheap hashing, short throttling delays)."""
     app[AUTH_POLICY] = TEST_POLICY
 
 
