@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
+
 from ledger.store.records import NewEvent
 
 
@@ -16,3 +18,11 @@ def new_event(event_type: str = "FactRecorded", **data: Any) -> NewEvent:
         data=data or {"note": "a fact of the polycule"},
         metadata={"actor": "member-1", "command_id": str(uuid.uuid4()), "request_id": "test"},
     )
+
+
+async def tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
+    """Alter history the way only someone with the database owner's rights could."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
+        await connection.execute(statement, *args)
+        await connection.execute("ALTER TABLE events ENABLE TRIGGER events_immutable")

@@ -126,6 +126,20 @@ class ChainRow(Protocol):
     def hash(self) -> bytes: ...
 
 
+def encode_row(row: ChainRow) -> bytes:
+    """The canonical encoding of a stored (or exported) event."""
+    return canonical_encoding(
+        stream_id=row.stream_id,
+        stream_version=row.stream_version,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        schema_version=row.schema_version,
+        data=row.data,
+        metadata=row.metadata,
+        recorded_at=row.recorded_at,
+    )
+
+
 class StreamVerifier:
     """Checks one stream's events fed in version order, without holding them in memory."""
 
@@ -141,16 +155,7 @@ class StreamVerifier:
             return broken(f"expected version {self._expected_version} (an event is missing)")
         if row.previous_hash != self._previous:
             return broken("previous_hash does not match the hash of the event before it")
-        recomputed = link(self._previous, canonical_encoding(
-            stream_id=row.stream_id,
-            stream_version=row.stream_version,
-            event_id=row.event_id,
-            event_type=row.event_type,
-            schema_version=row.schema_version,
-            data=row.data,
-            metadata=row.metadata,
-            recorded_at=row.recorded_at,
-        ))
+        recomputed = link(self._previous, encode_row(row))
         if recomputed != row.hash:
             return broken("contents do not match the stored hash (altered after it was written)")
         self._previous = row.hash

@@ -11,12 +11,11 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from ledger.auth.throttle import ThrottlePolicy
-from ledger.http.account_routes import AUTH_POLICY, AuthPolicy
+from ledger.http.account_routes import AuthPolicy
 from tests.http.support import Client
 
 # A client of the app, however its server was built (see the HTTPS test).
@@ -38,10 +37,6 @@ TEST_POLICY = AuthPolicy(
     ),
 )
 
-
-def prepare_accounts(app: web.Application) -> None:
-    """Give an unstarted app the test policy (cheap hashing, short throttling delays)."""
-    app[AUTH_POLICY] = TEST_POLICY
 
 
 async def sign_up(

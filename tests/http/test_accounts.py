@@ -31,19 +31,12 @@ from tests.http.accounts_support import (
     TEST_POLICY,
     WRONG_PASSWORD,
     AnyClient,
-    prepare_accounts,
     query,
     sign_in,
     sign_up,
     signed_in,
 )
 from tests.http.support import Client, error_of
-
-
-@pytest.fixture
-async def client(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
-    prepare_accounts(app)
-    return await aiohttp_client(app)
 
 
 def session_cookie_of(response: aiohttp.ClientResponse) -> str:
@@ -198,7 +191,6 @@ def _self_signed_tls(directory: Path) -> ssl.SSLContext:
 async def test_over_https_the_session_cookie_is_secure(
     app: web.Application, aiohttp_client: AiohttpClient, tmp_path: Path
 ) -> None:
-    prepare_accounts(app)
     server = TestServer(app)
     await server.start_server(ssl=_self_signed_tls(tmp_path))
     client: AnyClient = await aiohttp_client(

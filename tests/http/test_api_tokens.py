@@ -6,18 +6,8 @@ import hashlib
 import uuid
 from datetime import datetime
 
-import pytest
-from aiohttp import web
-from pytest_aiohttp import AiohttpClient
-
-from tests.http.accounts_support import prepare_accounts, query, script, signed_in
+from tests.http.accounts_support import query, script, signed_in
 from tests.http.support import Client, error_of
-
-
-@pytest.fixture
-async def client(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
-    prepare_accounts(app)
-    return await aiohttp_client(app)
 
 
 async def make_token(client: Client, csrf_token: str, name: str = "phone") -> dict[str, str]:

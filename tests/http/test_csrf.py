@@ -7,12 +7,9 @@ come from another site's page; a script's Bearer token needs neither.
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
-from pytest_aiohttp import AiohttpClient
 
 from tests.http.accounts_support import (
     PASSWORD,
-    prepare_accounts,
     query,
     script,
     sign_in,
@@ -20,12 +17,6 @@ from tests.http.accounts_support import (
     signed_in,
 )
 from tests.http.support import Client, error_of
-
-
-@pytest.fixture
-async def client(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
-    prepare_accounts(app)
-    return await aiohttp_client(app)
 
 
 def own_origin(client: Client) -> str:

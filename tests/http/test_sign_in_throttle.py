@@ -20,7 +20,6 @@ from tests.http.accounts_support import (
     THROTTLE_DELAY_SECONDS,
     WRONG_PASSWORD,
     from_address,
-    prepare_accounts,
     sign_in,
     sign_up,
 )
@@ -32,7 +31,6 @@ WINDOW_SECONDS = 15 * 60
 
 @pytest.fixture
 async def client(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
-    prepare_accounts(app)
     client = await aiohttp_client(app)
     for handle in ("robin", "sam"):
         await sign_up(client, handle)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ledger.store.events import EventStore
 from ledger.store.verify import verify
-from tests.support import new_event
+from tests.support import new_event, tamper
 
 AWKWARD_TEXT = [
     'she said "tell me first"',
@@ -20,14 +20,6 @@ AWKWARD_TEXT = [
     "\u2028 line separator and \u00a0 no-break space",
     "",
 ]
-
-
-async def tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
-    """Alter history the way only someone with the database's owner rights could."""
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
-        await connection.execute(statement, *args)
-        await connection.execute("ALTER TABLE events ENABLE TRIGGER events_immutable")
 
 
 async def test_honest_history_with_awkward_text_verifies(

@@ -19,7 +19,7 @@ import asyncpg
 from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
 from ledger.store.migrate import bundled_migrations
-from tests.support import new_event
+from tests.support import new_event, tamper
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,14 +109,6 @@ async def test_migrate_on_an_up_to_date_database_has_nothing_to_do(database_url:
     assert "nothing to apply" in result.stdout
 
 
-async def _tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
-    """Alter history the way only someone with the database owner's rights could."""
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
-        await connection.execute(statement, *args)
-        await connection.execute("ALTER TABLE events ENABLE TRIGGER events_immutable")
-
-
 async def test_verify_passes_honest_history_and_names_a_tampered_event(
     database_url: str, store: EventStore, pool: asyncpg.Pool
 ) -> None:
@@ -130,7 +122,7 @@ async def test_verify_passes_honest_history_and_names_a_tampered_event(
     assert honest.status == 0, honest
     assert "verified 4 events in 2 streams" in honest.stdout
 
-    await _tamper(
+    await tamper(
         pool,
         "UPDATE events SET data = jsonb_set(data, '{who}', '\"someone else\"') WHERE event_id = $1",
         events[1].event_id,

@@ -15,6 +15,7 @@ from ledger.store.chain import (
     GENESIS_HASH,
     canonical_encoding,
     encode_json,
+    encode_row,
     epoch_microseconds,
     first_break,
     link,
@@ -50,26 +51,13 @@ class Row:
     hash: bytes
 
 
-def encoded(row: Row) -> bytes:
-    return canonical_encoding(
-        stream_id=row.stream_id,
-        stream_version=row.stream_version,
-        event_id=row.event_id,
-        event_type=row.event_type,
-        schema_version=row.schema_version,
-        data=row.data,
-        metadata=row.metadata,
-        recorded_at=row.recorded_at,
-    )
-
-
 def chain_of(payloads: list[Any], when: datetime) -> list[Row]:
     stream = uuid.uuid4()
     rows, previous = [], GENESIS_HASH
     for version, payload in enumerate(payloads, start=1):
         row = Row(stream, version, version * 10, uuid.uuid4(), "ConsentGiven", 1,
                   {"payload": payload}, {"actor": "m"}, when, previous, b"")
-        row = replace(row, hash=link(previous, encoded(row)))
+        row = replace(row, hash=link(previous, encode_row(row)))
         rows.append(row)
         previous = row.hash
     return rows
