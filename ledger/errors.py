@@ -34,6 +34,10 @@ class DomainError(LedgerError):
         self.code = code
 
 
+class NotPermitted(DomainError):
+    """A rule says this member may not do this (not a party, not the proposer): 403."""
+
+
 class NotFound(LedgerError):
     code = "not_found"
 

@@ -1,4 +1,8 @@
-"""A polycule's own life: founded, members invited, joining and leaving.
+"""A polycule's stream: founded, members invited, joining and leaving — and its agreements.
+
+The polycule is the consistency boundary: one stream, one hash chain, one version that
+every command is decided against. Agreement commands are decided in
+ledger/domain/agreements.py, given the current members.
 
 A member who leaves stays in the history (their events remain); they are simply no longer
 a current member. Invitations are single-use and expire; the stream keeps only the hash of
@@ -13,7 +17,8 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from ledger.domain import Command, Decider
+from ledger.domain import Command, Decider, agreements
+from ledger.domain.agreements import AGREEMENT_COMMANDS, AgreementCommand, Agreements
 from ledger.errors import DomainError, NotFound
 from ledger.events import EVENTS, DomainEvent
 from ledger.privacy import PersonalText, SharedText
@@ -81,7 +86,9 @@ class LeavePolycule(Command):
     reason: Literal["left", "account_erased"] = "left"
 
 
-PolyculeCommand = FoundPolycule | InviteMember | AcceptInvitation | LeavePolycule
+PolyculeCommand = (
+    FoundPolycule | InviteMember | AcceptInvitation | LeavePolycule | AgreementCommand
+)
 
 
 # --- State -------------------------------------------------------------------------------
@@ -103,6 +110,7 @@ class Polycule:
     members: tuple[UUID, ...] = ()
     display_names: Mapping[UUID, str] = field(default_factory=dict)
     invitations: Mapping[str, Invitation] = field(default_factory=dict)
+    agreements: Agreements = field(default_factory=Agreements)
 
     def is_member(self, member_id: UUID) -> bool:
         return member_id in self.members
@@ -120,7 +128,10 @@ def decide(state: Polycule, command: PolyculeCommand) -> Sequence[DomainEvent]:
         return _invite(state, command)
     if isinstance(command, AcceptInvitation):
         return _accept(state, command)
-    return _leave(state, command)
+    if isinstance(command, LeavePolycule):
+        return _leave(state, command)
+    assert isinstance(command, AGREEMENT_COMMANDS)
+    return agreements.decide(state.agreements, state.members, command)
 
 
 def _found(state: Polycule, command: FoundPolycule) -> Sequence[DomainEvent]:
@@ -172,7 +183,10 @@ def _accept(state: Polycule, command: AcceptInvitation) -> Sequence[DomainEvent]
 
 def _leave(state: Polycule, command: LeavePolycule) -> Sequence[DomainEvent]:
     _require_member(state, command.actor)
-    return [MemberLeft(member_id=command.actor, reason=command.reason)]
+    return [
+        MemberLeft(member_id=command.actor, reason=command.reason),
+        *agreements.when_member_leaves(state.agreements, command.actor),
+    ]
 
 
 def _require_member(state: Polycule, member_id: UUID) -> None:
@@ -202,7 +216,7 @@ def evolve(state: Polycule, event: DomainEvent) -> Polycule:
         return replace(state, invitations={**state.invitations, event.secret_hash: invitation})
     if isinstance(event, MemberLeft):
         return replace(state, members=tuple(m for m in state.members if m != event.member_id))
-    return state
+    return replace(state, agreements=agreements.evolve(state.agreements, event))
 
 
 polycule_decider: Decider[PolyculeCommand, Polycule] = Decider(Polycule(), decide, evolve)

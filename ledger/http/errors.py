@@ -20,6 +20,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    NotPermitted,
     Unauthenticated,
 )
 
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     ConcurrencyError: 409,
     DuplicateEventError: 409,
     DomainError: 409,
+    NotPermitted: 403,
     NotReady: 503,
 }
 

@@ -1,0 +1,90 @@
+"""The clarity check: words that people are known to read differently must be defined.
+
+"No sex with others" meant one thing to one partner and another to the other: that is one
+of the recurring ways trust breaks (see ../shared/seeds). A proposal whose agreed text uses
+one of these words without defining it is flagged as fuzzy before anyone consents.
+Flagging informs; it never blocks a proposal.
+
+The list lives here and only here: the API, the web client's live check and the tests all
+ask this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Words known to be read differently. Each is matched with its common inflections
+# ("partners", "dating", "told" is listed on its own).
+FUZZY_WORDS: tuple[str, ...] = (
+    "sex",
+    "sexual",
+    "intimate",
+    "date",
+    "dating",
+    "serious",
+    "partner",
+    "tell",
+    "told",
+    "overnight",
+    "sleepover",
+    "safe",
+    "protection",
+    "flirt",
+    "feelings",
+    "love",
+)
+
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
+# Longest first, so "dates" loses "s" rather than nothing, and "flirting" loses "ing".
+_SUFFIXES = ("'s", "\u2019s", "ing", "ed", "es", "s", "d")
+
+
+def _forms_of(token: str) -> set[str]:
+    """The token itself and the stems it could be an inflection of."""
+    forms = {token}
+    for suffix in _SUFFIXES:
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            forms.add(token[: -len(suffix)])
+    return forms
+
+
+_LISTED_FORMS = {word: _forms_of(word) for word in FUZZY_WORDS}
+
+
+def _listed_word_for(token: str) -> str | None:
+    """The listed word a token is a form of: the one sharing the longest form with it
+    ("dated" is a form of "date", not of "dating")."""
+    forms = _forms_of(token)
+    best: tuple[int, str] | None = None
+    for word, listed_forms in _LISTED_FORMS.items():
+        shared = forms & listed_forms
+        if shared:
+            score = max(len(form) for form in shared)
+            if best is None or score > best[0]:
+                best = (score, word)
+    return best[1] if best else None
+
+
+def _listed_words_in(text: str) -> set[str]:
+    found: set[str] = set()
+    for match in _WORD.finditer(text.lower()):
+        word = _listed_word_for(match.group())
+        if word is not None:
+            found.add(word)
+    return found
+
+
+def fuzzy_words(agreed_texts: Iterable[str], defined_words: Iterable[str]) -> tuple[str, ...]:
+    """The listed words used in ``agreed_texts`` that no definition covers, in list order.
+
+    A definition covers a listed word when the defined word is that word or one of its
+    inflections ("partners" defines "partner").
+    """
+    used: set[str] = set()
+    for text in agreed_texts:
+        used |= _listed_words_in(text)
+    defined: set[str] = set()
+    for word in defined_words:
+        defined |= _listed_words_in(word)
+    return tuple(word for word in FUZZY_WORDS if word in used - defined)
