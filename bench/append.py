@@ -23,19 +23,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.scratch import run_against_postgres, scratch_database
 from ledger.database import create_pool
 from ledger.store.events import EventStore
 from ledger.store.migrate import migrate
@@ -53,10 +50,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 
 PAYLOAD = {"agreement_id": str(uuid.uuid4()), "member_id": str(uuid.uuid4()), "revision": 3}
 METADATA = {"actor": str(uuid.uuid4()), "command_id": str(uuid.uuid4()), "request_id": "bench"}
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 async def run_writers(total: int, write: Callable[[uuid.UUID, int], Awaitable[None]]) -> float:
@@ -82,11 +75,7 @@ async def run_writers(total: int, write: Callable[[uuid.UUID, int], Awaitable[No
 
 
 async def bench(url: str, events: int, rounds: int) -> int:
-    name = f"ledger_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        target = with_database(url, name)
+    async with scratch_database(url) as target:
         connection = await asyncpg.connect(target)
         await migrate(connection)
         await connection.execute("CREATE TABLE plain_inserts (LIKE events INCLUDING ALL)")
@@ -137,9 +126,6 @@ async def bench(url: str, events: int, rounds: int) -> int:
             )
         await announcer.stop()
         await pool.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
     floor, stored = statistics.median(floor_rates), statistics.median(store_rates)
     # Each round's ratio compares two runs seconds apart; their median shrugs off the
@@ -156,17 +142,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2000, help="events per round and side")
     parser.add_argument("--rounds", type=int, default=16)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return asyncio.run(bench(url, args.events, args.rounds))
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="ledger-bench-pg-") as directory:
-        server = pgserver.get_server(Path(directory), cleanup_mode="stop")
-        try:
-            return asyncio.run(bench(str(server.get_uri()), args.events, args.rounds))
-        finally:
-            server.cleanup()
+    return run_against_postgres(lambda url: bench(url, args.events, args.rounds))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
     projection_poll_seconds: float = Field(default=1.0, gt=0)
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # How often each instance looks for reviews that fell due and deadlines that passed.
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     log_format: str = Field(default="json", pattern="^(json|console)$")
     # Base64 of 32 bytes that wraps every data key (see docs/privacy.md). Required with

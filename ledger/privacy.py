@@ -304,6 +304,18 @@ class KeyRing:
         self._live: OrderedDict[UUID, tuple[DataKey, float]] = OrderedDict()
         self._by_owner: dict[KeyOwner, UUID] = {}
         self._destroyed: set[UUID] = set()  # final, so safe to remember without rechecking
+        self._erasures_seen = 0
+
+    @property
+    def erasures_seen(self) -> int:
+        """Grows whenever this process learns that a key was destroyed. Whoever caches
+        opened text (the application service's states) drops it when this changes."""
+        return self._erasures_seen
+
+    @property
+    def recheck_seconds(self) -> float:
+        """The longest a notification lost between instances can leave a key usable."""
+        return self._recheck_seconds
 
     async def check_master_key(self) -> None:
         """At start: refuse a master key that did not wrap the keys already stored."""
@@ -409,6 +421,8 @@ class KeyRing:
             self._by_owner.pop(entry[0].owner, None)
         if len(self._destroyed) >= self._capacity:
             self._destroyed.clear()  # only a cache: forgotten ids are looked up again
+        if key_id not in self._destroyed:
+            self._erasures_seen += 1
         self._destroyed.add(key_id)
 
     def _on_destroyed(

@@ -5,12 +5,20 @@ concurrency conflict read again and decide again, a bounded number of times.
 Event ids are derived from the command id, so a command retried by its sender (a phone on
 a flaky connection) is recognised and answered with the original outcome, never applied
 twice.
+
+Each instance keeps the states it folded (``StateCache``), so loading a polycule reads only
+the events appended since; every request loads its polycule at least once (the
+authorization middleware does), and a polycule's stream grows for years. The states hold
+opened personal text, so they are dropped as soon as the keyring learns of an erasure, and
+never kept longer than the keyring keeps a key between rechecks.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -44,6 +52,57 @@ def event_id_for(command_id: UUID, index: int) -> UUID:
     return uuid.uuid5(command_id, str(index))
 
 
+@dataclass(frozen=True)
+class _Folded:
+    version: int
+    state: Any
+    erasures_seen: int
+    folded_at: float
+
+
+class StateCache:
+    """The latest state folded per (stream, decider), least recently used evicted first."""
+
+    def __init__(
+        self,
+        keyring: KeyRing,
+        *,
+        capacity: int = 2_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keyring = keyring
+        self._capacity = capacity
+        self._clock = clock
+        self._entries: OrderedDict[tuple[UUID, int], _Folded] = OrderedDict()
+
+    def get(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int] | None:
+        key = (stream_id, id(decider))
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if (
+            entry.erasures_seen != self._keyring.erasures_seen
+            or self._clock() - entry.folded_at >= self._keyring.recheck_seconds
+        ):
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        state: State = entry.state
+        return state, entry.version
+
+    def put(
+        self, stream_id: UUID, decider: Decider[Any, State], state: State, version: int
+    ) -> None:
+        key = (stream_id, id(decider))
+        current = self._entries.get(key)
+        if current is not None and current.version > version:
+            return  # a concurrent load already kept a later state
+        self._entries[key] = _Folded(version, state, self._keyring.erasures_seen, self._clock())
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
 class ApplicationService:
     def __init__(
         self,
@@ -52,11 +111,13 @@ class ApplicationService:
         *,
         registry: EventRegistry = EVENTS,
         max_attempts: int = 5,
+        states: StateCache | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
+        self._states = states if states is not None else StateCache(keyring)
 
     async def decode(self, recorded: RecordedEvent) -> DomainEvent:
         """The event as the domain knows it, its sealed texts opened (or read as erased)."""
@@ -64,9 +125,16 @@ class ApplicationService:
         return self._registry.decode(recorded.event_type, recorded.schema_version, data)
 
     async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
-        recorded = await self._store.read_stream(stream_id)
-        state = decider.fold([await self.decode(event) for event in recorded])
-        return state, recorded[-1].stream_version if recorded else 0
+        """The stream's current state and version: the cached state, brought up to date."""
+        erasures_seen = self._keyring.erasures_seen
+        state, version = self._states.get(stream_id, decider) or (decider.initial_state, 0)
+        for event in await self._store.read_stream(stream_id, version):
+            state = decider.evolve(state, await self.decode(event))
+            version = event.stream_version
+        if version and erasures_seen == self._keyring.erasures_seen:
+            # (Not when an erasure arrived while folding: the state may hold its text.)
+            self._states.put(stream_id, decider, state, version)
+        return state, version
 
     async def handle(
         self,

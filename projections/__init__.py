@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.agreements import Agreements
 from projections.memberships import Memberships
 from projections.runner import Projection
 from projections.stream_summaries import StreamSummaries
@@ -9,4 +10,4 @@ from projections.stream_summaries import StreamSummaries
 
 def default_projections() -> list[Projection]:
     """Every projection the service keeps current (and `projections rebuild` knows by name)."""
-    return [StreamSummaries(), Memberships()]
+    return [StreamSummaries(), Memberships(), Agreements()]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -68,6 +69,13 @@ UPDATE projection_checkpoints
 _RESET_CHECKPOINT = """
 UPDATE projection_checkpoints SET transaction_id = '0', position = 0, updated_at = now()
  WHERE name = $1
+"""
+_POSITION_OF = """
+SELECT transaction_id, position FROM events WHERE stream_id = $1 AND stream_version = $2
+"""
+_HAS_APPLIED = """
+SELECT (transaction_id, position) >= ($2::xid8, $3::bigint)
+  FROM projection_checkpoints WHERE name = $1
 """
 # Uses events_transaction_order; a large backlog is counted, not guessed.
 _STATUS = """
@@ -211,10 +219,48 @@ class ProjectionRunner:
     async def catch_up_now(self, name: str) -> None:
         """Bring one projection up to date before answering, so a member who just acted
         sees the result of it (read-your-writes) without waiting for the next wake-up."""
+        await catch_up(self._pool, self._named(name), batch_size=self._batch_size)
+
+    async def catch_up_to(
+        self,
+        names: Sequence[str],
+        stream_id: UUID,
+        version: int,
+        *,
+        within_seconds: float = 5.0,
+    ) -> bool:
+        """Return once each named projection has applied ``stream_id`` up to ``version``.
+
+        This is how a write answers with what it changed and how a member's next read
+        reflects their own write (read-your-writes): the view waits for the read model to
+        reach the write's position in the log, applying batches itself rather than
+        waiting for the background task. The write can sit above the reading horizon
+        while an older transaction is still open; then it waits for that one to finish, at
+        most ``within_seconds`` (False: the read model is still behind; the write itself
+        is durable either way).
+        """
+        row = await self._pool.fetchrow(_POSITION_OF, stream_id, version)
+        if row is None:
+            raise LookupError(f"stream {stream_id} has no version {version}")
+        deadline = asyncio.get_running_loop().time() + within_seconds
+        for name in names:
+            projection = self._named(name)
+            while True:
+                await catch_up(self._pool, projection, batch_size=self._batch_size)
+                if await self._pool.fetchval(
+                    _HAS_APPLIED, name, row["transaction_id"], row["position"]
+                ):
+                    break
+                if asyncio.get_running_loop().time() >= deadline:
+                    log.warning("read_model_behind_write", projection=name)
+                    return False
+                await asyncio.sleep(0.01)
+        return True
+
+    def _named(self, name: str) -> Projection:
         for projection in self._projections:
             if projection.name == name:
-                await catch_up(self._pool, projection, batch_size=self._batch_size)
-                return
+                return projection
         raise LookupError(f"no projection named {name}")
 
     async def status(self) -> list[ProjectionStatus]:

@@ -3,7 +3,7 @@
 Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
 started in order when the server starts and stopped in reverse order when it stops:
 the pool (after migrating), then the event store with its wake-ups, then the projection
-runner that reads through them.
+runner that reads through them, then the scheduler that acts when time passes.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from ledger.auth.identity import authentication_middleware
+from ledger.clock import SystemClock
 from ledger.config import Settings
 from ledger.database import connect, create_pool
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.keys import (
+    CLOCK,
     EVENT_STORE,
     KEYRING,
     POOL,
     PROJECTION_RUNNER,
+    SCHEDULER,
     SERVICE,
     SETTINGS,
     WAKEUP_HUB,
@@ -33,6 +36,7 @@ from ledger.http.middleware import (
 )
 from ledger.http.routes import add_routes
 from ledger.privacy import KeyRing, load_master_key
+from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import Migration, migrate
@@ -64,11 +68,14 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[AUTH_POLICY] = AuthPolicy()
+    # Replaced before start-up by tests that need to live through months.
+    app[CLOCK] = SystemClock()
     app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))
     app.cleanup_ctx.append(_keyring(settings))
     app.cleanup_ctx.append(accounts_context)
     app.cleanup_ctx.append(_event_store(database_url))
     app.cleanup_ctx.append(_projection_runner(settings))
+    app.cleanup_ctx.append(_scheduler(settings))
     add_routes(app)
     return app
 
@@ -121,7 +128,7 @@ def _event_store(database_url: str) -> CleanupContext:
         announcer.start()
         listener.start()
         app[WAKEUP_HUB] = hub
-        app[EVENT_STORE] = EventStore(app[POOL], on_append=announcer)
+        app[EVENT_STORE] = EventStore(app[POOL], clock=app[CLOCK].now, on_append=announcer)
         app[SERVICE] = ApplicationService(app[EVENT_STORE], app[KEYRING])
         yield
         await listener.stop()
@@ -145,3 +152,18 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         await runner.stop()
 
     return projection_runner
+
+
+def _scheduler(settings: Settings) -> CleanupContext:
+    async def scheduler(app: web.Application) -> AsyncIterator[None]:
+        app[SCHEDULER] = Scheduler(
+            app[POOL],
+            app[SERVICE],
+            app[CLOCK].now,
+            interval_seconds=settings.scheduler_interval_seconds,
+        )
+        app[SCHEDULER].start()
+        yield
+        await app[SCHEDULER].stop()
+
+    return scheduler

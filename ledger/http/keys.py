@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from ledger.clock import Clock
 from ledger.config import Settings
 from ledger.privacy import KeyRing
+from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
@@ -19,3 +21,5 @@ PROJECTION_RUNNER = web.AppKey("projection_runner", ProjectionRunner)
 WAKEUP_HUB = web.AppKey("wakeup_hub", WakeupHub)
 KEYRING = web.AppKey("keyring", KeyRing)
 SERVICE = web.AppKey("service", ApplicationService)
+CLOCK = web.AppKey("clock", Clock)
+SCHEDULER = web.AppKey("scheduler", Scheduler)

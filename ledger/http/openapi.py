@@ -28,6 +28,8 @@ class Route:
     status: int = 200
     # The response is a JSON array of ``response``.
     many: bool = False
+    # The query parameters the view reads (parsed with ledger/http/parsing.parse_query).
+    query: type[BaseModel] | None = None
 
 
 def _error_schema() -> dict[str, Any]:
@@ -46,6 +48,15 @@ def _error_schema() -> dict[str, Any]:
     }
 
 
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": property_schema}
+        for name, property_schema in schema["properties"].items()
+    ]
+
+
 def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
     models = {model for route in routes for model in (route.request, route.response) if model}
     keyed = [(model, mode) for model in sorted(models, key=lambda m: m.__name__)
@@ -57,6 +68,8 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         operation: dict[str, Any] = {"summary": route.summary, "responses": {}}
+        if route.query is not None:
+            operation["parameters"] = _query_parameters(route.query)
         if route.request is not None:
             schema = refs[(route.request, "validation")]
             operation["requestBody"] = {
@@ -80,7 +93,7 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             operation["responses"]["404"] = {
                 "description": "no such polycule, or not one of yours", **error
             }
-        if route.request is not None:
+        if route.request is not None or route.query is not None:
             operation["responses"]["422"] = {"description": "invalid input", **error}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {

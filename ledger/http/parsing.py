@@ -1,4 +1,5 @@
-"""Reading a request's JSON body into a pydantic model, the first step of every write view.
+"""Reading a request's JSON body (or query string) into a pydantic model, the first step of
+every view that takes input.
 
 Malformed JSON is the client's syntax error (400, InvalidInput); well-formed JSON of the
 wrong shape raises pydantic's ValidationError, which errors.py answers with 422.
@@ -23,3 +24,8 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         raise InvalidInput("the request body is not valid JSON") from None
     return model.model_validate(document)
+
+
+def parse_query(request: web.Request, model: type[Model]) -> Model:
+    """The query string as a model: an unknown or malformed parameter is a 422."""
+    return model.model_validate(dict(request.query))

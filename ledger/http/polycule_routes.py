@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ledger.domain.polycules import (
     AcceptInvitation,
@@ -24,16 +24,13 @@ from ledger.domain.polycules import (
 )
 from ledger.errors import NotFound
 from ledger.http.authorization import caller_of, polycule_of
-from ledger.http.keys import KEYRING, POOL, PROJECTION_RUNNER, SERVICE
-from ledger.http.middleware import current_request_id
+from ledger.http.commands import send, stamp
+from ledger.http.keys import CLOCK, KEYRING, POOL, SERVICE
 from ledger.http.parsing import parse_body
+from ledger.http.shapes import Strict, json_of, json_of_many
 from projections.memberships import MY_POLYCULES
 
 Name = Field(min_length=1, max_length=80)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CreatePolycule(Strict):
@@ -76,12 +73,6 @@ class Accept(Strict):
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-
-
 def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -95,26 +86,19 @@ async def _display_name(request: web.Request, chosen: str | None) -> str:
     return name or "member"
 
 
-def _json(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(text=model.model_dump_json(), status=status)
-
-
 async def create_polycule(request: web.Request) -> web.Response:
     body = await parse_body(request, CreatePolycule)
-    polycule_id = uuid.uuid4()
+    stamped = stamp(request)
+    # Derived from the command id, so a retried request names the same polycule.
+    polycule_id = uuid.uuid5(stamped["command_id"], "polycule")
     command = FoundPolycule(
-        actor=caller_of(request),
-        at=_now(),
-        command_id=uuid.uuid4(),
+        **stamped,
         polycule_id=polycule_id,
         name=body.name,
         display_name=await _display_name(request, body.display_name),
     )
-    await request.app[SERVICE].handle(
-        polycule_id, polycule_decider, command, request_id=current_request_id()
-    )
-    await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
-    return _json(PolyculeSummary(id=polycule_id, name=body.name), status=201)
+    await send(request, polycule_id, command)
+    return json_of(PolyculeSummary(id=polycule_id, name=body.name), status=201)
 
 
 async def my_polycules(request: web.Request) -> web.Response:
@@ -124,12 +108,12 @@ async def my_polycules(request: web.Request) -> web.Response:
         PolyculeSummary(id=row["polycule_id"], name=await keyring.open_sealed(row["sealed_name"]))
         for row in rows
     ]
-    return web.json_response([polycule.model_dump(mode="json") for polycule in mine])
+    return json_of_many(mine)
 
 
 async def show_polycule(request: web.Request) -> web.Response:
     found = polycule_of(request)
-    return _json(PolyculeDetail(
+    return json_of(PolyculeDetail(
         id=found.polycule_id, name=found.state.name, members=len(found.state.members)
     ))
 
@@ -147,7 +131,7 @@ async def list_members(request: web.Request) -> web.Response:
             for member, name in state.display_names.items()
             if member not in state.members
         ]
-    return web.json_response([member.model_dump(mode="json") for member in members])
+    return json_of_many(members)
 
 
 async def invite(request: web.Request) -> web.Response:
@@ -155,8 +139,10 @@ async def invite(request: web.Request) -> web.Response:
     body = await parse_body(request, Invite)
     secret = secrets.token_urlsafe(24)
     invitation_id = uuid.uuid4()
-    now = _now()
+    now = request.app[CLOCK].now()
     expires_at = now + timedelta(hours=body.expires_in_hours)
+    # Never idempotent by key: only the secret's hash is kept, so a retry could not be
+    # answered with the secret of the first attempt. A retry makes a second invitation.
     command = InviteMember(
         actor=found.member_id,
         at=now,
@@ -166,10 +152,8 @@ async def invite(request: web.Request) -> web.Response:
         expires_at=expires_at,
         note=body.note,
     )
-    await request.app[SERVICE].handle(
-        found.polycule_id, polycule_decider, command, request_id=current_request_id()
-    )
-    return _json(InvitationMade(
+    await send(request, found.polycule_id, command)
+    return json_of(InvitationMade(
         invitation_id=invitation_id,
         polycule_id=found.polycule_id,
         token=f"{found.polycule_id.hex}.{secret}",
@@ -185,25 +169,16 @@ async def accept_invitation(request: web.Request) -> web.Response:
         raise NotFound("no such invitation") from None
     body = await parse_body(request, Accept)
     command = AcceptInvitation(
-        actor=caller_of(request),
-        at=_now(),
-        command_id=uuid.uuid4(),
+        **stamp(request),
         secret_hash=_secret_hash(secret),
         display_name=await _display_name(request, body.display_name),
     )
-    await request.app[SERVICE].handle(
-        polycule_id, polycule_decider, command, request_id=current_request_id()
-    )
-    await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
+    await send(request, polycule_id, command)
     state, _ = await request.app[SERVICE].load(polycule_id, polycule_decider)
-    return _json(PolyculeSummary(id=polycule_id, name=state.name))
+    return json_of(PolyculeSummary(id=polycule_id, name=state.name))
 
 
 async def leave(request: web.Request) -> web.Response:
     found = polycule_of(request)
-    command = LeavePolycule(actor=found.member_id, at=_now(), command_id=uuid.uuid4())
-    await request.app[SERVICE].handle(
-        found.polycule_id, polycule_decider, command, request_id=current_request_id()
-    )
-    await request.app[PROJECTION_RUNNER].catch_up_now("memberships")
+    await send(request, found.polycule_id, LeavePolycule(**stamp(request)))
     return web.json_response({"left": str(found.polycule_id)})

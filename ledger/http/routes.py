@@ -11,10 +11,17 @@ from aiohttp import web
 
 from ledger.auth.accounts import NewAccount
 from ledger.http import account_routes as accounts
+from ledger.http import agreement_routes as agreements
+from ledger.http import agreement_shapes as shapes
+from ledger.http import audit_routes as audit
 from ledger.http import erasure_routes as erasure
 from ledger.http import operations
 from ledger.http import polycule_routes as polycules
 from ledger.http.openapi import Route, add_openapi_route
+
+POLYCULE = "/api/polycules/{polycule_id}"
+PROPOSAL = f"{POLYCULE}/proposals/{{proposal_id}}"
+AGREEMENT = f"{POLYCULE}/agreements/{{agreement_id}}"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", operations.healthz, "the process is alive"),
@@ -49,6 +56,60 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/polycules/{polycule_id}/leave", polycules.leave, "leave the polycule"),
     Route("POST", "/api/invitations/{token}/accept", polycules.accept_invitation,
           "accept an invitation and join", polycules.Accept, polycules.PolyculeSummary),
+    # Proposals: the only way agreements are made, changed or ended.
+    Route("GET", f"{POLYCULE}/proposals", agreements.list_proposals,
+          "open proposals, with each party's answer to the current revision",
+          response=shapes.ProposalView, many=True),
+    Route("POST", f"{POLYCULE}/proposals", agreements.propose,
+          "propose a new agreement, an amendment or an ending (your proposal is your consent)",
+          shapes.NewProposal, shapes.ProposalView, 201),
+    Route("GET", f"{PROPOSAL}", agreements.show_proposal, "one proposal",
+          response=shapes.ProposalView),
+    Route("POST", f"{PROPOSAL}/consent", agreements.consent,
+          "consent to the revision you read (a party only); the last consent ratifies",
+          shapes.ConsentBody, shapes.ProposalView),
+    Route("POST", f"{PROPOSAL}/object", agreements.object_to,
+          "object, with a reason (a party only); one objection rejects the proposal",
+          shapes.ObjectionBody, shapes.ProposalView),
+    Route("POST", f"{PROPOSAL}/withdraw", agreements.withdraw,
+          "withdraw your own proposal", shapes.Nothing, shapes.ProposalView),
+    Route("POST", f"{PROPOSAL}/revise", agreements.revise,
+          "revise your own proposal: a new revision, every earlier consent cleared",
+          shapes.Revision, shapes.ProposalView),
+    # Agreements: what is in force, what was, and how it came to be.
+    Route("GET", f"{POLYCULE}/agreements", agreements.list_agreements,
+          "agreements in force now; with as_of, an InForceView of those in force then",
+          response=shapes.AgreementView, many=True, query=shapes.AgreementsQuery),
+    Route("GET", f"{AGREEMENT}", agreements.show_agreement,
+          "one agreement (in force or ended)", response=shapes.AgreementView),
+    Route("GET", f"{AGREEMENT}/history", agreements.agreement_history,
+          "every version, proposal, answer and review of an agreement, in order",
+          response=shapes.HistoryView),
+    Route("GET", f"{AGREEMENT}/diff", agreements.agreement_diff,
+          "the word-level difference between two versions", response=shapes.DiffView,
+          query=shapes.DiffQuery),
+    Route("POST", f"{AGREEMENT}/revoke", agreements.revoke,
+          "revoke your consent (a party only): the agreement ends from this moment",
+          shapes.RevokeBody, shapes.AgreementView),
+    Route("POST", f"{AGREEMENT}/reaffirm", agreements.reaffirm,
+          "reaffirm an agreement that is due for review (a party only)",
+          shapes.Nothing, shapes.AgreementView),
+    Route("POST", f"{AGREEMENT}/request-review", agreements.request_review,
+          "ask for a review, saying what no longer works (a party only)",
+          shapes.ReviewRequestBody, shapes.AgreementView),
+    # The audit view of the polycule's chain.
+    Route("GET", f"{POLYCULE}/events", audit.polycule_events,
+          "the polycule's events in chain order, opaque where you may not read them",
+          response=audit.AuditPage, query=audit.EventsQuery),
+    Route("GET", f"{POLYCULE}/verify", audit.verify_polycule,
+          "recompute the polycule's hash chain", response=audit.VerificationView),
+    # Mine, across polycules.
+    Route("GET", "/api/me/inbox", agreements.my_inbox,
+          "proposals awaiting my answer and reviews due, across my polycules",
+          response=shapes.InboxView),
+    Route("POST", "/api/clarity-check", agreements.clarity_check,
+          "which words of a draft are known to be read differently and not yet defined",
+          shapes.ClarityBody, shapes.ClarityView),
 )
 
 

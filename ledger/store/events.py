@@ -243,7 +243,13 @@ class EventStore:
         version: int = await self._pool.fetchval(sql.STREAM_VERSION, stream_id)
         return version
 
-    async def read_stream(self, stream_id: UUID, after_version: int = 0) -> list[RecordedEvent]:
+    async def read_stream(
+        self, stream_id: UUID, after_version: int = 0, *, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events after ``after_version``, in order; at most ``limit``."""
+        if limit is not None:
+            rows = await self._pool.fetch(sql.READ_STREAM_PAGE, stream_id, after_version, limit)
+            return [recorded_event(row) for row in rows]
         rows = await self._pool.fetch(sql.READ_STREAM, stream_id, after_version)
         events = [recorded_event(row) for row in rows]
         if events:

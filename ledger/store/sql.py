@@ -87,6 +87,13 @@ SELECT {EVENT_COLUMNS} FROM events
  ORDER BY stream_version
 """
 
+READ_STREAM_PAGE = f"""
+SELECT {EVENT_COLUMNS} FROM events
+ WHERE stream_id = $1 AND stream_version > $2
+ ORDER BY stream_version
+ LIMIT $3
+"""
+
 # Gap-safe reading of the whole log.
 #
 # Positions come from a sequence, taken when a row is inserted, but transactions commit in

@@ -12,6 +12,7 @@ import aiohttp
 
 from ledger.auth.policy import ROUTE_RULES, Rule, rule_for
 from tests.http.people import Person, person
+from tests.http.polycules import polycule_of
 from tests.http.support import Client
 
 
@@ -27,10 +28,30 @@ def app_routes(client: Client) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def concrete(path: str, polycule_id: str) -> str:
+def concrete(path: str, polycule_id: str, agreement_id: str, proposal_id: str) -> str:
     return (path.replace("{polycule_id}", polycule_id)
+                .replace("{agreement_id}", agreement_id)
+                .replace("{proposal_id}", proposal_id)
                 .replace("{token_id}", str(uuid.uuid4()))
                 .replace("{token}", f"{uuid.uuid4().hex}.not-a-secret"))
+
+
+async def polycule_with_an_agreement_and_a_proposal(
+    member: Person, partner: Person
+) -> tuple[str, str, str]:
+    """A polycule of two, an agreement binding the member alone (so already in force) and
+    an open proposal between the two of them."""
+    polycule_id = await polycule_of(member, partner, name="Matrix")
+    proposals = f"/api/polycules/{polycule_id}/proposals"
+    in_force = await member.json("POST", proposals, 201, json={
+        "kind": "create", "title": "Mine", "terms": "I journal.",
+        "parties": [str(member.account_id)],
+    })
+    pending = await member.json("POST", proposals, 201, json={
+        "kind": "create", "title": "Ours", "terms": "Tea on Sundays.",
+        "parties": [str(member.account_id), str(partner.account_id)],
+    })
+    return polycule_id, in_force["agreement_id"], pending["proposal_id"]
 
 
 async def call(someone: Person | None, client: Client, method: str, path: str) -> int:
@@ -53,13 +74,14 @@ async def test_every_route_has_a_rule(client: Client) -> None:
 async def test_every_route_answers_nobody_outsiders_and_members_as_its_rule_says(
     client: Client,
 ) -> None:
-    async with person(client) as member, person(client) as outsider:
+    async with person(client) as member, person(client) as outsider, \
+            person(client) as partner:
         for method, template in app_routes(client):
             rule = rule_for(method, template)
             # A fresh polycule for each route, since some routes (leave) change it.
-            polycule_id = (await member.json("POST", "/api/polycules", 201,
-                                             json={"name": "Matrix"}))["id"]
-            path = concrete(template, polycule_id)
+            path = concrete(template, *await polycule_with_an_agreement_and_a_proposal(
+                member, partner
+            ))
             case = f"{method} {template}"
 
             as_nobody = await call(None, client, method, path)

@@ -1,0 +1,279 @@
+"""The agreements API: proposals and the answers to them, agreements in force now and at any
+past moment, their history and the differences between versions, and my inbox.
+
+Views stay thin: parse, build a command, send it (ledger/http/commands.py waits for the
+read models, so the answer already shows the write), read the read model, open its sealed
+texts for the member. Who may call each route: ledger/auth/policy.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from ledger.domain import agreements as domain
+from ledger.domain.clarity import fuzzy_words
+from ledger.errors import NotFound
+from ledger.http import agreement_shapes as shapes
+from ledger.http.authorization import caller_of, polycule_of
+from ledger.http.commands import send, stamp
+from ledger.http.keys import KEYRING, POOL
+from ledger.http.parsing import parse_body, parse_query
+from ledger.http.shapes import json_of, json_of_many
+from projections import agreement_queries as read_model
+
+# A command built from the stamped fields and the agreement named in the path.
+_Build = Callable[[dict[str, Any], UUID], domain.AgreementCommand]
+
+
+def _path_id(request: web.Request, name: str, what: str) -> UUID:
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
+
+
+# --- Proposals ---------------------------------------------------------------------------
+
+
+async def propose(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    body = (await parse_body(request, shapes.NewProposal)).root
+    stamped = stamp(request)
+    # Derived from the command id, so a retried request (same Idempotency-Key) names the
+    # same proposal and agreement.
+    proposal_id = uuid.uuid5(stamped["command_id"], "proposal")
+    command: domain.AgreementCommand
+    if isinstance(body, shapes.ProposeNewAgreement):
+        command = domain.ProposeAgreement(
+            **stamped,
+            proposal_id=proposal_id,
+            agreement_id=uuid.uuid5(stamped["command_id"], "agreement"),
+            parties=tuple(body.parties),
+            text=body.agreement_text(),
+            respond_by=body.respond_by,
+        )
+    elif isinstance(body, shapes.ProposeAmendment):
+        command = domain.ProposeAmendment(
+            **stamped,
+            proposal_id=proposal_id,
+            agreement_id=body.agreement_id,
+            added_parties=tuple(body.added_parties),
+            text=body.agreement_text(),
+            respond_by=body.respond_by,
+        )
+    else:
+        command = domain.ProposeEnding(
+            **stamped,
+            proposal_id=proposal_id,
+            agreement_id=body.agreement_id,
+            note=body.note,
+            respond_by=body.respond_by,
+        )
+    await send(request, found.polycule_id, command)
+    return await _proposal_answer(request, proposal_id, status=201)
+
+
+async def list_proposals(request: web.Request) -> web.Response:
+    """Open proposals, with each party's answer to the current revision."""
+    rows = await read_model.open_proposals(request.app[POOL], polycule_of(request).polycule_id)
+    keyring = request.app[KEYRING]
+    return json_of_many([await shapes.opened_proposal(row, keyring) for row in rows])
+
+
+async def show_proposal(request: web.Request) -> web.Response:
+    return await _proposal_answer(request, _path_id(request, "proposal_id", "proposal"))
+
+
+async def consent(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.ConsentBody)
+    proposal_id = _path_id(request, "proposal_id", "proposal")
+    await send(request, polycule_of(request).polycule_id, domain.Consent(
+        **stamp(request), proposal_id=proposal_id, revision=body.revision
+    ))
+    return await _proposal_answer(request, proposal_id)
+
+
+async def object_to(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.ObjectionBody)
+    proposal_id = _path_id(request, "proposal_id", "proposal")
+    await send(request, polycule_of(request).polycule_id, domain.Object(
+        **stamp(request), proposal_id=proposal_id, revision=body.revision, reason=body.reason
+    ))
+    return await _proposal_answer(request, proposal_id)
+
+
+async def withdraw(request: web.Request) -> web.Response:
+    await parse_body(request, shapes.Nothing)
+    proposal_id = _path_id(request, "proposal_id", "proposal")
+    await send(request, polycule_of(request).polycule_id, domain.Withdraw(
+        **stamp(request), proposal_id=proposal_id
+    ))
+    return await _proposal_answer(request, proposal_id)
+
+
+async def revise(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.Revision)
+    proposal_id = _path_id(request, "proposal_id", "proposal")
+    await send(request, polycule_of(request).polycule_id, domain.Revise(
+        **stamp(request),
+        proposal_id=proposal_id,
+        text=body.agreement_text(),
+        parties=tuple(body.parties) if body.parties is not None else None,
+        respond_by=body.respond_by,
+    ))
+    return await _proposal_answer(request, proposal_id)
+
+
+async def _proposal_answer(
+    request: web.Request, proposal_id: UUID, status: int = 200
+) -> web.Response:
+    row = await read_model.proposal(
+        request.app[POOL], polycule_of(request).polycule_id, proposal_id
+    )
+    if row is None:
+        raise NotFound("no such proposal")
+    return json_of(await shapes.opened_proposal(row, request.app[KEYRING]), status=status)
+
+
+# --- Agreements --------------------------------------------------------------------------
+
+
+async def list_agreements(request: web.Request) -> web.Response:
+    """What is in force now; with ``as_of``, what was in force at that moment."""
+    query = parse_query(request, shapes.AgreementsQuery)
+    polycule_id = polycule_of(request).polycule_id
+    keyring = request.app[KEYRING]
+    if query.as_of is None:
+        rows = await read_model.current_agreements(request.app[POOL], polycule_id)
+        return json_of_many([await shapes.opened_agreement(row, keyring) for row in rows])
+    between = query.between_members()
+    versions = await read_model.in_force_at(request.app[POOL], polycule_id, query.as_of, between)
+    return json_of(shapes.InForceView(
+        as_of=query.as_of,
+        between=between,
+        agreements=[await shapes.opened_version(row, keyring) for row in versions],
+    ))
+
+
+async def show_agreement(request: web.Request) -> web.Response:
+    row = await read_model.agreement(
+        request.app[POOL], polycule_of(request).polycule_id, _agreement_id(request)
+    )
+    if row is None:
+        raise NotFound("no such agreement")
+    return json_of(await shapes.opened_agreement(row, request.app[KEYRING]))
+
+
+async def agreement_history(request: web.Request) -> web.Response:
+    history = await read_model.agreement_history(
+        request.app[POOL], polycule_of(request).polycule_id, _agreement_id(request)
+    )
+    if history is None:
+        raise NotFound("no such agreement")
+    keyring = request.app[KEYRING]
+    versions = [await shapes.opened_version(row, keyring) for row in history.versions]
+    texts_by_version = {version.version: version.text for version in versions}
+    proposals = []
+    for item in history.proposals:
+        # Each revision is shown with what it changed, starting from the amended version.
+        base = item.proposal.base_version
+        previous = texts_by_version.get(base) if base is not None else None
+        revisions = []
+        for row in item.revisions:
+            revision = await shapes.opened_revision(row, keyring)
+            if previous is not None and revision.text is not None:
+                revision = revision.model_copy(
+                    update={"changes": shapes.text_changes(previous, revision.text)}
+                )
+            previous = revision.text or previous
+            revisions.append(revision)
+        proposals.append(shapes.ProposalHistoryView(
+            proposal=await shapes.opened_proposal(item.proposal, keyring), revisions=revisions
+        ))
+    return json_of(shapes.HistoryView(
+        agreement=await shapes.opened_agreement(history.agreement, keyring),
+        versions=versions,
+        proposals=proposals,
+        timeline=[await shapes.opened_entry(row, keyring) for row in history.timeline],
+    ))
+
+
+async def agreement_diff(request: web.Request) -> web.Response:
+    """The word-level difference between two versions of an agreement."""
+    query = parse_query(request, shapes.DiffQuery)
+    polycule_id = polycule_of(request).polycule_id
+    agreement_id = _agreement_id(request)
+    keyring = request.app[KEYRING]
+    texts = []
+    for number in (query.from_, query.to):
+        row = await read_model.version(request.app[POOL], polycule_id, agreement_id, number)
+        if row is None:
+            raise NotFound(f"this agreement has no version {number}")
+        texts.append((row, await shapes.opened_text(row.text, keyring)))
+    (before, old), (after, new) = texts
+    return json_of(shapes.DiffView(
+        agreement_id=agreement_id,
+        from_version=query.from_,
+        to_version=query.to,
+        changes=shapes.text_changes(old, new),
+        parties_added=[party for party in after.parties if party not in before.parties],
+        parties_removed=[party for party in before.parties if party not in after.parties],
+    ))
+
+
+async def revoke(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.RevokeBody)
+    return await _act_on_agreement(request, lambda stamped, agreement_id: domain.RevokeConsent(
+        **stamped, agreement_id=agreement_id, note=body.note
+    ))
+
+
+async def reaffirm(request: web.Request) -> web.Response:
+    await parse_body(request, shapes.Nothing)
+    return await _act_on_agreement(request, lambda stamped, agreement_id: domain.Reaffirm(
+        **stamped, agreement_id=agreement_id
+    ))
+
+
+async def request_review(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.ReviewRequestBody)
+    return await _act_on_agreement(request, lambda stamped, agreement_id: domain.RequestReview(
+        **stamped, agreement_id=agreement_id, note=body.note
+    ))
+
+
+async def _act_on_agreement(request: web.Request, build: _Build) -> web.Response:
+    agreement_id = _agreement_id(request)
+    await send(request, polycule_of(request).polycule_id, build(stamp(request), agreement_id))
+    return await show_agreement(request)
+
+
+def _agreement_id(request: web.Request) -> UUID:
+    return _path_id(request, "agreement_id", "agreement")
+
+
+# --- Across polycules --------------------------------------------------------------------
+
+
+async def my_inbox(request: web.Request) -> web.Response:
+    """What awaits me, across my polycules: proposals to answer and reviews due."""
+    inbox = await read_model.inbox(request.app[POOL], caller_of(request))
+    keyring = request.app[KEYRING]
+    return json_of(shapes.InboxView(
+        awaiting_response=[
+            await shapes.opened_proposal(row, keyring) for row in inbox.awaiting_response
+        ],
+        reviews_due=[await shapes.opened_agreement(row, keyring) for row in inbox.reviews_due],
+    ))
+
+
+async def clarity_check(request: web.Request) -> web.Response:
+    """The clarity check on a draft, before it is proposed (the web client asks as you type)."""
+    body = await parse_body(request, shapes.ClarityBody)
+    found = fuzzy_words((body.title, body.terms, body.if_broken), body.definitions)
+    return json_of(shapes.ClarityView(fuzzy_words=list(found)))

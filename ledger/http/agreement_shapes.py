@@ -1,0 +1,434 @@
+"""The shapes of the agreements API: what members send and what they read back.
+
+Read models keep every text sealed; ``opened_*`` functions here open it for the member
+who asked (the authorization middleware has already decided they may read it) and add
+what is derived on reading, such as the clarity check's fuzzy words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, RootModel
+
+from ledger.domain.agreements import (
+    AgreementText,
+    Category,
+    Definition,
+    ProposalKind,
+    ProposalStatus,
+)
+from ledger.http.shapes import Strict
+from ledger.privacy import KeyRing, decrypt_event_fields
+from ledger.wording import word_diff
+from projections.agreement_queries import (
+    AgreementRow,
+    ProposalRow,
+    ResponseRow,
+    RevisionRow,
+    TimelineEntry,
+    VersionRow,
+)
+
+Parties = Annotated[list[UUID], Field(min_length=1, max_length=100)]
+
+# --- What members send -------------------------------------------------------------------
+
+
+class DefinitionBody(Strict):
+    word: str = Field(min_length=1, max_length=60)
+    meaning: str = Field(min_length=1, max_length=2000)
+
+
+class TextBody(Strict):
+    title: str = Field(min_length=1, max_length=120)
+    terms: str = Field(min_length=1, max_length=20_000)
+    definitions: list[DefinitionBody] = Field(default_factory=list, max_length=100)
+    category: Category = "other"
+    if_broken: str = Field(default="", max_length=5000)
+    review_every_days: int | None = Field(default=None, ge=1, le=3650)
+
+    def agreement_text(self) -> AgreementText:
+        return AgreementText(
+            title=self.title.strip(),
+            terms=self.terms.strip(),
+            definitions=tuple(
+                Definition(word=item.word.strip(), meaning=item.meaning.strip())
+                for item in self.definitions
+            ),
+            category=self.category,
+            if_broken=self.if_broken.strip(),
+            review_every_days=self.review_every_days,
+        )
+
+
+class ProposeNewAgreement(TextBody):
+    kind: Literal["create"]
+    parties: Parties
+    respond_by: AwareDatetime | None = None
+
+
+class ProposeAmendment(TextBody):
+    kind: Literal["amend"]
+    agreement_id: UUID
+    added_parties: list[UUID] = Field(default_factory=list, max_length=100)
+    respond_by: AwareDatetime | None = None
+
+
+class ProposeEnding(Strict):
+    kind: Literal["end"]
+    agreement_id: UUID
+    note: str | None = Field(default=None, max_length=5000)
+    respond_by: AwareDatetime | None = None
+
+
+class NewProposal(RootModel[Annotated[
+    ProposeNewAgreement | ProposeAmendment | ProposeEnding, Field(discriminator="kind")
+]]):
+    """A proposal to create, amend or end an agreement (``kind`` says which)."""
+
+
+class Revision(TextBody):
+    # For a new agreement: all its parties; for an amendment: parties to add. Left out:
+    # the parties stay as they were.
+    parties: list[UUID] | None = Field(default=None, min_length=1, max_length=100)
+    respond_by: AwareDatetime | None = None
+
+
+class ConsentBody(Strict):
+    # The revision you read and consent to; consent is to that exact text.
+    revision: int = Field(ge=1)
+
+
+class ObjectionBody(Strict):
+    revision: int = Field(ge=1)
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class Nothing(Strict):
+    """An empty JSON object."""
+
+
+class RevokeBody(Strict):
+    note: str | None = Field(default=None, max_length=5000)
+
+
+class ReviewRequestBody(Strict):
+    note: str = Field(min_length=1, max_length=5000)
+
+
+class ClarityBody(Strict):
+    title: str = Field(default="", max_length=120)
+    terms: str = Field(default="", max_length=20_000)
+    if_broken: str = Field(default="", max_length=5000)
+    definitions: list[str] = Field(default_factory=list, max_length=100)
+
+
+class AgreementsQuery(Strict):
+    # Answer with the versions in force at this moment instead of those in force now.
+    as_of: AwareDatetime | None = None
+    # With as_of: only agreements binding all these members (comma-separated ids).
+    between: str | None = Field(default=None, max_length=4000)
+
+    def between_members(self) -> list[UUID]:
+        if not self.between:
+            return []
+        return [UUID(part.strip()) for part in self.between.split(",") if part.strip()]
+
+
+class DiffQuery(Strict):
+    from_: int = Field(alias="from", ge=1)
+    to: int = Field(ge=1)
+
+
+# --- What members read -------------------------------------------------------------------
+
+
+class DefinitionView(Strict):
+    word: str
+    meaning: str
+
+
+class TextView(Strict):
+    title: str
+    terms: str
+    definitions: list[DefinitionView]
+    category: Category
+    if_broken: str
+    review_every_days: int | None
+    # Words known to be read differently that this text uses without defining them.
+    fuzzy_words: list[str]
+
+
+class ResponseView(Strict):
+    member_id: UUID
+    response: Literal["consented", "objected"]
+    reason: str | None
+    at: datetime
+
+
+class ProposalView(Strict):
+    polycule_id: UUID
+    proposal_id: UUID
+    agreement_id: UUID
+    kind: ProposalKind
+    proposed_by: UUID
+    parties: list[UUID]
+    revision: int
+    text: TextView | None
+    note: str | None
+    base_version: int | None
+    respond_by: datetime | None
+    status: ProposalStatus
+    opened_at: datetime
+    closed_at: datetime | None
+    # Answers to the current revision, and the parties who have not answered it yet.
+    responses: list[ResponseView]
+    awaiting: list[UUID]
+
+
+class AgreementView(Strict):
+    polycule_id: UUID
+    agreement_id: UUID
+    version: int
+    status: Literal["active", "ended"]
+    parties: list[UUID]
+    text: TextView
+    in_force_since: datetime
+    next_review_at: datetime | None
+    review_due: bool
+    review_due_since: datetime | None
+    reaffirmed_by: list[UUID]
+    open_proposal_id: UUID | None
+    ended_at: datetime | None
+    end_reason: str | None
+    ended_by: UUID | None
+
+
+class VersionView(Strict):
+    agreement_id: UUID
+    version: int
+    proposal_id: UUID
+    revision: int
+    parties: list[UUID]
+    text: TextView
+    in_force_from: datetime
+    in_force_until: datetime | None
+    # amended, revoked, party_left or ended_by_proposal; None while in force.
+    ended_how: str | None
+    ended_by: UUID | None
+    end_note: str | None
+    consents: list[ResponseView]
+
+
+class RevisionView(Strict):
+    revision: int
+    parties: list[UUID]
+    text: TextView | None
+    at: datetime
+    responses: list[ResponseView]
+    # What this revision changed: from the previous revision, or for an amendment's first
+    # revision from the version it amends. None for a new agreement's first revision.
+    changes: TextChanges | None = None
+
+
+class ProposalHistoryView(Strict):
+    proposal: ProposalView
+    revisions: list[RevisionView]
+
+
+class TimelineView(Strict):
+    stream_version: int
+    at: datetime
+    what: str
+    member_id: UUID | None
+    proposal_id: UUID | None
+    revision: int | None
+    version: int | None
+    note: str | None
+    detail: str | None
+
+
+class HistoryView(Strict):
+    agreement: AgreementView
+    versions: list[VersionView]
+    proposals: list[ProposalHistoryView]
+    timeline: list[TimelineView]
+
+
+class ChangeView(Strict):
+    op: Literal["same", "removed", "added"]
+    text: str
+
+
+class TextChanges(Strict):
+    """Word by word, how one wording became another."""
+
+    title: list[ChangeView]
+    terms: list[ChangeView]
+    if_broken: list[ChangeView]
+    # One line per definition, "word: meaning", in the order given.
+    definitions: list[ChangeView]
+    category: tuple[str, str]
+    review_every_days: tuple[int | None, int | None]
+
+
+class DiffView(Strict):
+    agreement_id: UUID
+    from_version: int
+    to_version: int
+    changes: TextChanges
+    parties_added: list[UUID]
+    parties_removed: list[UUID]
+
+
+class InForceView(Strict):
+    as_of: datetime
+    between: list[UUID]
+    agreements: list[VersionView]
+
+
+class InboxView(Strict):
+    awaiting_response: list[ProposalView]
+    reviews_due: list[AgreementView]
+
+
+class ClarityView(Strict):
+    fuzzy_words: list[str]
+
+
+# --- Opening what the read models keep sealed ----------------------------------------------
+
+
+async def opened_text(sealed: dict[str, Any], keyring: KeyRing) -> TextView:
+    text = AgreementText.model_validate(await decrypt_event_fields(sealed, keyring))
+    return TextView(
+        title=text.title,
+        terms=text.terms,
+        definitions=[DefinitionView(word=d.word, meaning=d.meaning) for d in text.definitions],
+        category=text.category,
+        if_broken=text.if_broken,
+        review_every_days=text.review_every_days,
+        fuzzy_words=list(text.fuzzy_words()),
+    )
+
+
+async def opened_note(sealed: dict[str, Any] | None, keyring: KeyRing) -> str | None:
+    return None if sealed is None else await keyring.open_sealed(sealed)
+
+
+async def opened_responses(rows: tuple[ResponseRow, ...], keyring: KeyRing) -> list[ResponseView]:
+    return [
+        ResponseView(
+            member_id=row.member_id,
+            response=row.response,
+            reason=await opened_note(row.reason, keyring),
+            at=row.at,
+        )
+        for row in rows
+    ]
+
+
+async def opened_proposal(row: ProposalRow, keyring: KeyRing) -> ProposalView:
+    answered = {response.member_id for response in row.responses}
+    return ProposalView(
+        polycule_id=row.polycule_id,
+        proposal_id=row.proposal_id,
+        agreement_id=row.agreement_id,
+        kind=row.kind,
+        proposed_by=row.proposed_by,
+        parties=list(row.parties),
+        revision=row.revision,
+        text=None if row.text is None else await opened_text(row.text, keyring),
+        note=await opened_note(row.note, keyring),
+        base_version=row.base_version,
+        respond_by=row.respond_by,
+        status=row.status,
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        responses=await opened_responses(row.responses, keyring),
+        awaiting=[party for party in row.parties if party not in answered]
+        if row.status == "open" else [],
+    )
+
+
+async def opened_agreement(row: AgreementRow, keyring: KeyRing) -> AgreementView:
+    return AgreementView(
+        polycule_id=row.polycule_id,
+        agreement_id=row.agreement_id,
+        version=row.version,
+        status=row.status,
+        parties=list(row.parties),
+        text=await opened_text(row.text, keyring),
+        in_force_since=row.in_force_since,
+        next_review_at=row.next_review_at,
+        review_due=row.review_due,
+        review_due_since=row.review_due_since,
+        reaffirmed_by=list(row.reaffirmed_by),
+        open_proposal_id=row.open_proposal_id,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+        ended_by=row.ended_by,
+    )
+
+
+async def opened_version(row: VersionRow, keyring: KeyRing) -> VersionView:
+    return VersionView(
+        agreement_id=row.agreement_id,
+        version=row.version,
+        proposal_id=row.proposal_id,
+        revision=row.revision,
+        parties=list(row.parties),
+        text=await opened_text(row.text, keyring),
+        in_force_from=row.in_force_from,
+        in_force_until=row.in_force_until,
+        ended_how=row.ended_how,
+        ended_by=row.ended_by,
+        end_note=await opened_note(row.end_note, keyring),
+        consents=await opened_responses(row.consents, keyring),
+    )
+
+
+async def opened_revision(row: RevisionRow, keyring: KeyRing) -> RevisionView:
+    return RevisionView(
+        revision=row.revision,
+        parties=list(row.parties),
+        text=None if row.text is None else await opened_text(row.text, keyring),
+        at=row.at,
+        responses=await opened_responses(row.responses, keyring),
+    )
+
+
+async def opened_entry(row: TimelineEntry, keyring: KeyRing) -> TimelineView:
+    return TimelineView(
+        stream_version=row.stream_version,
+        at=row.at,
+        what=row.what,
+        member_id=row.member_id,
+        proposal_id=row.proposal_id,
+        revision=row.revision,
+        version=row.version,
+        note=await opened_note(row.note, keyring),
+        detail=row.detail,
+    )
+
+
+def text_changes(old: TextView, new: TextView) -> TextChanges:
+    return TextChanges(
+        title=_changes(old.title, new.title),
+        terms=_changes(old.terms, new.terms),
+        if_broken=_changes(old.if_broken, new.if_broken),
+        definitions=_changes(_definition_lines(old), _definition_lines(new)),
+        category=(old.category, new.category),
+        review_every_days=(old.review_every_days, new.review_every_days),
+    )
+
+
+def _changes(old: str, new: str) -> list[ChangeView]:
+    return [ChangeView(op=change.op, text=change.text) for change in word_diff(old, new)]
+
+
+def _definition_lines(text: TextView) -> str:
+    return "\n".join(f"{item.word}: {item.meaning}" for item in text.definitions)

@@ -1,0 +1,25 @@
+"""What every view shares for the shapes it reads and writes: strict pydantic models in,
+JSON out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+
+class Strict(BaseModel):
+    """A request or response body: unknown fields are refused, nothing is mutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def json_of(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+def json_of_many(models: Sequence[BaseModel]) -> web.Response:
+    items: list[Any] = [model.model_dump(mode="json") for model in models]
+    return web.json_response(items)

@@ -1,0 +1,343 @@
+"""Read model: agreements and the proposals that make, change and end them.
+
+It keeps what members look at: a polycule's agreements in force and its open proposals,
+with each party's answer; every version with the consents that made it and how it ended;
+every proposal, revision, consent and objection; each agreement's timeline; the review
+clocks and deadlines the scheduler watches. What is read from it, and how:
+projections/agreement_queries.py.
+
+Words stay exactly as they are in the event, sealed (ledger/privacy.py); whoever shows them
+to a member opens them. A read model never holds anyone's words in the clear.
+
+Tables and indexes: ledger/store/migrations/0006_agreements.sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+from uuid import UUID
+
+from ledger.store.records import JsonObject, RecordedEvent
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
+
+# --- Folding events into rows ------------------------------------------------------------
+
+_PROPOSED = """
+WITH proposal AS (
+    INSERT INTO agreement_proposals (proposal_id, polycule_id, agreement_id, kind, proposed_by,
+                                     parties, revision, text, note, base_version, respond_by,
+                                     opened_at, opened_in)
+    VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12)
+), first_revision AS (
+    INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
+    VALUES ($1, 1, $6, $7, $11)
+)
+-- An amendment or an ending is its agreement's one open proposal (a new one has no row yet).
+UPDATE agreements SET open_proposal_id = $1 WHERE agreement_id = $3
+"""
+_REVISED = """
+WITH revised AS (
+    UPDATE agreement_proposals SET revision = $2, parties = $3, text = $4, respond_by = $5
+     WHERE proposal_id = $1
+    RETURNING agreement_id, proposed_by
+), new_revision AS (
+    INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
+    VALUES ($1, $2, $3, $4, $6)
+)
+SELECT agreement_id, proposed_by FROM revised
+"""
+_ANSWERED = """
+WITH answer AS (
+    INSERT INTO proposal_responses (proposal_id, revision, member_id, response, reason,
+                                    responded_at, responded_in)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+)
+SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $1
+"""
+_CLOSED = """
+WITH closed AS (
+    UPDATE agreement_proposals SET status = $2, closed_at = $3
+     WHERE proposal_id = $1
+    RETURNING agreement_id, revision
+), released AS (
+    UPDATE agreements SET open_proposal_id = NULL
+     WHERE agreement_id = (SELECT agreement_id FROM closed) AND open_proposal_id = $1
+)
+SELECT agreement_id, revision FROM closed
+"""
+# The ratified revision's wording becomes the version in force; the version it replaces
+# stays in force until this very moment.
+_RATIFIED = """
+WITH ratified AS (
+    UPDATE agreement_proposals SET status = 'ratified', closed_at = $7
+     WHERE proposal_id = $3
+), amended AS (
+    UPDATE agreement_versions SET in_force_until = $7, ended_how = 'amended'
+     WHERE agreement_id = $2 AND version = $5::integer - 1
+), wording AS (
+    SELECT text, text ->> 'category' AS category FROM proposal_revisions
+     WHERE proposal_id = $3 AND revision = $4
+), new_version AS (
+    INSERT INTO agreement_versions (agreement_id, version, polycule_id, proposal_id, revision,
+                                    parties, category, text, in_force_from)
+    SELECT $2, $5, $1, $3, $4, $6::uuid[], category, text, $7 FROM wording
+)
+INSERT INTO agreements (agreement_id, polycule_id, version, status, parties, category, text,
+                        proposal_id, revision, in_force_since, established_in, next_review_at)
+SELECT $2, $1, $5, 'active', $6::uuid[], category, text, $3, $4, $7, $8::bigint,
+       $9::timestamptz
+  FROM wording
+ON CONFLICT (agreement_id) DO UPDATE
+   SET version = excluded.version, parties = excluded.parties, category = excluded.category,
+       text = excluded.text, proposal_id = excluded.proposal_id, revision = excluded.revision,
+       in_force_since = excluded.in_force_since, next_review_at = excluded.next_review_at,
+       -- A new version starts a new review clock.
+       review_due = false, review_due_since = NULL, reaffirmed_by = '{}',
+       open_proposal_id = NULL
+"""
+_ENDED = """
+WITH ended AS (
+    UPDATE agreements
+       SET status = 'ended', ended_at = $3, end_reason = $4, ended_by = $5,
+           open_proposal_id = NULL
+     WHERE agreement_id = $1
+), version_ended AS (
+    UPDATE agreement_versions
+       SET in_force_until = $3, ended_how = $4, ended_by = $5, end_note = $6
+     WHERE agreement_id = $1 AND version = $2
+)
+-- An ending the parties agreed to is that proposal's ratification.
+UPDATE agreement_proposals SET status = 'ratified', closed_at = $3 WHERE proposal_id = $7
+"""
+# Reaffirmations count towards the review under way only: a new one starts from none.
+_REVIEW_BEGAN = """
+UPDATE agreements SET review_due = true, review_due_since = $2, reaffirmed_by = '{}'
+ WHERE agreement_id = $1
+"""
+_REAFFIRMED = """
+UPDATE agreements SET reaffirmed_by = array_append(reaffirmed_by, $2)
+ WHERE agreement_id = $1 AND NOT $2 = ANY (reaffirmed_by)
+"""
+_REVIEW_COMPLETED = """
+UPDATE agreements
+   SET review_due = false, review_due_since = NULL, reaffirmed_by = '{}', next_review_at = $2
+ WHERE agreement_id = $1
+"""
+_TIMELINE = """
+INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, what, member_id,
+                                proposal_id, revision, version, note, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+"""
+_RESET = """
+DELETE FROM agreement_timeline;
+DELETE FROM agreement_versions;
+DELETE FROM agreements;
+DELETE FROM proposal_responses;
+DELETE FROM proposal_revisions;
+DELETE FROM agreement_proposals;
+"""
+
+
+class _Entry(NamedTuple):
+    """A timeline row, in _TIMELINE's parameter order."""
+
+    polycule_id: UUID
+    stream_version: int
+    # None only if the event names a proposal this read model never saw; the NOT NULL
+    # constraint then fails the batch loudly rather than losing the entry.
+    agreement_id: UUID | None
+    at: datetime
+    what: str
+    member_id: UUID | None
+    proposal_id: UUID | None
+    revision: int | None
+    version: int | None
+    note: JsonObject | None
+    detail: str | None
+
+
+def _entry(
+    event: RecordedEvent,
+    agreement_id: UUID | None,
+    *,
+    member_id: UUID | None = None,
+    proposal_id: UUID | None = None,
+    revision: int | None = None,
+    version: int | None = None,
+    note: JsonObject | None = None,
+    detail: str | None = None,
+) -> _Entry:
+    return _Entry(
+        event.stream_id, event.stream_version, agreement_id, event.recorded_at,
+        event.event_type, member_id, proposal_id, revision, version, note, detail,
+    )
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value is not None else None
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+async def _proposed(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    proposal_id, agreement_id = UUID(data["proposal_id"]), UUID(data["agreement_id"])
+    proposed_by = UUID(data["proposed_by"])
+    await connection.execute(
+        _PROPOSED, proposal_id, event.stream_id, agreement_id, data["kind"], proposed_by,
+        [UUID(party) for party in data["parties"]], data["text"], data.get("note"),
+        data.get("base_version"), _moment(data.get("respond_by")), event.recorded_at,
+        event.stream_version,
+    )
+    return _entry(
+        event, agreement_id, member_id=proposed_by, proposal_id=proposal_id, revision=1,
+        version=data.get("base_version"), note=data.get("note"), detail=data["kind"],
+    )
+
+
+async def _revised(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    proposal_id = UUID(data["proposal_id"])
+    row = await connection.fetchrow(
+        _REVISED, proposal_id, data["revision"], [UUID(party) for party in data["parties"]],
+        data["text"], _moment(data.get("respond_by")), event.recorded_at,
+    )
+    return _entry(
+        event, row["agreement_id"] if row else None,
+        member_id=row["proposed_by"] if row else None,
+        proposal_id=proposal_id, revision=data["revision"],
+    )
+
+
+async def _answered(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    proposal_id, member_id = UUID(data["proposal_id"]), UUID(data["member_id"])
+    objected = event.event_type == "ObjectionRaised"
+    agreement_id = await connection.fetchval(
+        _ANSWERED, proposal_id, data["revision"], member_id,
+        "objected" if objected else "consented", data.get("reason"), event.recorded_at,
+        event.stream_version,
+    )
+    return _entry(
+        event, agreement_id, member_id=member_id, proposal_id=proposal_id,
+        revision=data["revision"], note=data.get("reason"),
+    )
+
+
+_CLOSING_STATUS = {
+    "ProposalRejected": "rejected",
+    "ProposalWithdrawn": "withdrawn",
+    "ProposalExpired": "expired",
+    "ProposalLapsed": "lapsed",
+}
+
+
+async def _closed(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    proposal_id = UUID(data["proposal_id"])
+    row = await connection.fetchrow(
+        _CLOSED, proposal_id, _CLOSING_STATUS[event.event_type], event.recorded_at
+    )
+    return _entry(
+        event, row["agreement_id"] if row else None, member_id=_uuid(data.get("member_id")),
+        proposal_id=proposal_id, revision=row["revision"] if row else None,
+        detail=data.get("reason"),
+    )
+
+
+async def _ratified(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    agreement_id, proposal_id = UUID(data["agreement_id"]), UUID(data["proposal_id"])
+    await connection.execute(
+        _RATIFIED, event.stream_id, agreement_id, proposal_id, data["revision"],
+        data["version"], [UUID(party) for party in data["parties"]], event.recorded_at,
+        event.stream_version, _moment(data.get("next_review_at")),
+    )
+    return _entry(
+        event, agreement_id, proposal_id=proposal_id, revision=data["revision"],
+        version=data["version"],
+    )
+
+
+async def _ended(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    agreement_id, member_id = UUID(data["agreement_id"]), _uuid(data.get("member_id"))
+    proposal_id = _uuid(data.get("proposal_id"))
+    await connection.execute(
+        _ENDED, agreement_id, data["version"], event.recorded_at, data["reason"], member_id,
+        data.get("note"), proposal_id,
+    )
+    return _entry(
+        event, agreement_id, member_id=member_id, proposal_id=proposal_id,
+        version=data["version"], note=data.get("note"), detail=data["reason"],
+    )
+
+
+async def _review_began(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    agreement_id = UUID(data["agreement_id"])
+    # A scheduled review began when it fell due; a requested one when it was asked for.
+    began = _moment(data.get("due_at")) or event.recorded_at
+    await connection.execute(_REVIEW_BEGAN, agreement_id, began)
+    return _entry(
+        event, agreement_id, member_id=_uuid(data.get("member_id")), version=data["version"],
+        note=data.get("note"),
+    )
+
+
+async def _reaffirmed(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    agreement_id, member_id = UUID(data["agreement_id"]), UUID(data["member_id"])
+    await connection.execute(_REAFFIRMED, agreement_id, member_id)
+    return _entry(event, agreement_id, member_id=member_id, version=data["version"])
+
+
+async def _review_completed(connection: Connection, event: RecordedEvent) -> _Entry:
+    data = event.data
+    agreement_id = UUID(data["agreement_id"])
+    await connection.execute(
+        _REVIEW_COMPLETED, agreement_id, _moment(data.get("next_review_at"))
+    )
+    return _entry(event, agreement_id, version=data["version"])
+
+
+_FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Entry]]] = {
+    "AgreementProposed": _proposed,
+    "ProposalRevised": _revised,
+    "ConsentGiven": _answered,
+    "ObjectionRaised": _answered,
+    "ProposalRejected": _closed,
+    "ProposalWithdrawn": _closed,
+    "ProposalExpired": _closed,
+    "ProposalLapsed": _closed,
+    "AgreementRatified": _ratified,
+    "AgreementEnded": _ended,
+    "ReviewBecameDue": _review_began,
+    "ReviewRequested": _review_began,
+    "AgreementReaffirmed": _reaffirmed,
+    "ReviewCompleted": _review_completed,
+}
+
+
+class Agreements:
+    name = "agreements"
+
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        # One statement per event, in order (each may read what the one before wrote), and
+        # the batch's timeline rows together at the end.
+        timeline = []
+        for event in events:
+            fold = _FOLDS.get(event.event_type)
+            if fold is not None:
+                timeline.append(await fold(connection, event))
+        if timeline:
+            await connection.executemany(_TIMELINE, timeline)
+
+    async def reset(self, connection: Connection) -> None:
+        await connection.execute(_RESET)

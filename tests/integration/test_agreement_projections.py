@@ -1,0 +1,705 @@
+"""The agreements read model on real PostgreSQL: every event made by a command through the
+application service, folded by the projection, read back the way the screens read it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from ledger.domain import Command
+from ledger.domain.agreements import (
+    AgreementText,
+    Consent,
+    Definition,
+    ExpireProposal,
+    MarkReviewDue,
+    Object,
+    ProposeAgreement,
+    ProposeAmendment,
+    ProposeEnding,
+    Reaffirm,
+    RequestReview,
+    Revise,
+    RevokeConsent,
+)
+from ledger.domain.polycules import (
+    AcceptInvitation,
+    FoundPolycule,
+    InviteMember,
+    LeavePolycule,
+    PolyculeCommand,
+    polycule_decider,
+)
+from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
+from ledger.service import ApplicationService
+from ledger.store.events import EventStore
+from projections import agreement_queries as read_model
+from projections import default_projections
+from projections.agreement_queries import ResponseRow
+from projections.agreements import Agreements
+from projections.memberships import Memberships
+from projections.runner import catch_up, rebuild
+
+C = TypeVar("C", bound=Command)
+MICROSECOND = timedelta(microseconds=1)
+TABLES = (
+    "agreement_proposals", "proposal_revisions", "proposal_responses", "agreements",
+    "agreement_versions", "agreement_timeline",
+)
+
+
+def command(kind: type[C], actor: UUID, *, at: datetime | None = None, **fields: Any) -> C:
+    return kind(actor=actor, at=at or datetime.now(UTC), command_id=uuid.uuid4(), **fields)
+
+
+def wording(
+    title: str, terms: str, *, category: Any = "other", review_every_days: int | None = None,
+    definitions: dict[str, str] | None = None, if_broken: str = "",
+) -> AgreementText:
+    return AgreementText(
+        title=title, terms=terms, category=category, review_every_days=review_every_days,
+        if_broken=if_broken,
+        definitions=tuple(Definition(word=w, meaning=m) for w, m in (definitions or {}).items()),
+    )
+
+
+@dataclass
+class Polycule:
+    service: ApplicationService
+    store: EventStore
+    id: UUID = field(default_factory=uuid.uuid4)
+    members: dict[str, UUID] = field(default_factory=dict)
+
+    async def do(self, done: PolyculeCommand) -> datetime:
+        """Handle the command; the moment its events were recorded."""
+        outcome = await self.service.handle(self.id, polycule_decider, done)
+        assert outcome.events, f"{type(done).__name__} changed nothing"
+        written = await self.store.read_stream(self.id, outcome.version - len(outcome.events))
+        assert len({event.recorded_at for event in written}) == 1
+        return written[0].recorded_at
+
+    async def by(self, member: str, kind: type[C], /, **fields: Any) -> datetime:
+        return await self.do(command(kind, self.members[member], **fields))  # type: ignore[arg-type]
+
+
+async def polycule_of(
+    service: ApplicationService, store: EventStore, founder: str, *others: str
+) -> Polycule:
+    polycule = Polycule(service, store)
+    polycule.members[founder] = uuid.uuid4()
+    await polycule.by(founder, FoundPolycule, polycule_id=polycule.id, name="Pancakes",
+                      display_name=founder)
+    for name in others:
+        secret = uuid.uuid4().hex
+        await polycule.by(founder, InviteMember, invitation_id=uuid.uuid4(), secret_hash=secret,
+                          expires_at=datetime.now(UTC) + timedelta(days=7))
+        polycule.members[name] = uuid.uuid4()
+        await polycule.by(name, AcceptInvitation, secret_hash=secret, display_name=name)
+    return polycule
+
+
+@dataclass
+class Story:
+    """A polycule's agreements so far (see ``tell_the_story``), and when each thing happened."""
+
+    polycule: Polycule
+    ids: dict[str, UUID] = field(default_factory=dict)
+    at: dict[str, datetime] = field(default_factory=dict)
+
+    def member(self, name: str) -> UUID:
+        return self.polycule.members[name]
+
+    def members(self, *names: str) -> tuple[UUID, ...]:
+        return tuple(self.member(name) for name in names)
+
+
+TOLD_BEFORE_A_DATE = "Tell each other before a date with someone new"
+NO_PHONES = "No phones at dinner, even on call"
+THE_OBJECTION = "Too strict: I am on call for work"
+
+
+async def tell_the_story(service: ApplicationService, store: EventStore) -> Story:
+    """ash, blue, cedar and dune.
+
+    * "dates" (ash, blue, cedar): proposed by ash, consented by blue, revised by ash (which
+      clears blue's consent), consented again by blue, then by cedar: version 1.
+    * "weekends" (blue, dune): proposed by blue, consented by dune: version 1.
+    * An amendment of "dates" by blue: cedar objects, so it is rejected.
+    * An amendment of "dates" by cedar that adds dune: everyone consents, version 2.
+    * "dinner" (ash, cedar, dune), with a deadline: cedar consented, dune has not answered.
+    * dune asks for a review of "weekends"; blue reaffirms it; dune has not.
+    * dune proposes to end "weekends"; blue has not answered.
+    """
+    polycule = await polycule_of(service, store, "ash", "blue", "cedar", "dune")
+    story = Story(polycule)
+    ids, at = story.ids, story.at
+    ids |= {name: uuid.uuid4() for name in (
+        "dates", "dates/create", "weekends", "weekends/create", "dates/strict",
+        "dates/with dune", "dinner", "dinner/create", "weekends/end",
+    )}
+
+    at["dates proposed"] = await polycule.by(
+        "ash", ProposeAgreement, proposal_id=ids["dates/create"], agreement_id=ids["dates"],
+        parties=story.members("ash", "blue", "cedar"),
+        text=wording("Dates", "Tell before a date", category="disclosure",
+                     definitions={"date": "a planned romantic evening"}),
+    )
+    await polycule.by("blue", Consent, proposal_id=ids["dates/create"], revision=1)
+    at["dates revised"] = await polycule.by(
+        "ash", Revise, proposal_id=ids["dates/create"],
+        text=wording("Dates", TOLD_BEFORE_A_DATE, category="disclosure", review_every_days=30,
+                     definitions={"date": "a planned romantic evening"},
+                     if_broken="We talk it through within a week"),
+    )
+    await polycule.by("blue", Consent, proposal_id=ids["dates/create"], revision=2)
+    at["dates v1"] = await polycule.by(
+        "cedar", Consent, proposal_id=ids["dates/create"], revision=2
+    )
+
+    await polycule.by(
+        "blue", ProposeAgreement, proposal_id=ids["weekends/create"],
+        agreement_id=ids["weekends"], parties=story.members("blue", "dune"),
+        text=wording("Weekends", "Overnights are on weekends", category="time"),
+    )
+    at["weekends v1"] = await polycule.by(
+        "dune", Consent, proposal_id=ids["weekends/create"], revision=1
+    )
+
+    await polycule.by(
+        "blue", ProposeAmendment, proposal_id=ids["dates/strict"], agreement_id=ids["dates"],
+        text=wording("Dates", "Tell a week before a date", category="disclosure"),
+    )
+    at["strict rejected"] = await polycule.by(
+        "cedar", Object, proposal_id=ids["dates/strict"], revision=1, reason=THE_OBJECTION
+    )
+
+    await polycule.by(
+        "cedar", ProposeAmendment, proposal_id=ids["dates/with dune"], agreement_id=ids["dates"],
+        added_parties=story.members("dune"),
+        text=wording("Dates", "Tell before a date, dune too", category="disclosure",
+                     review_every_days=30),
+    )
+    for name in ("ash", "blue"):
+        await polycule.by(name, Consent, proposal_id=ids["dates/with dune"], revision=1)
+    at["dates v2"] = await polycule.by(
+        "dune", Consent, proposal_id=ids["dates/with dune"], revision=1
+    )
+
+    at["dinner respond by"] = datetime.now(UTC) + timedelta(days=1)
+    at["dinner proposed"] = await polycule.by(
+        "ash", ProposeAgreement, proposal_id=ids["dinner/create"], agreement_id=ids["dinner"],
+        parties=story.members("ash", "cedar", "dune"), respond_by=at["dinner respond by"],
+        text=wording("Dinner", NO_PHONES),
+    )
+    await polycule.by("cedar", Consent, proposal_id=ids["dinner/create"], revision=1)
+
+    at["weekends review"] = await polycule.by(
+        "dune", RequestReview, agreement_id=ids["weekends"], note="My weekends changed"
+    )
+    await polycule.by("blue", Reaffirm, agreement_id=ids["weekends"])
+    at["weekends end proposed"] = await polycule.by(
+        "dune", ProposeEnding, proposal_id=ids["weekends/end"], agreement_id=ids["weekends"],
+        note="Let us find a new rhythm",
+    )
+    return story
+
+
+async def caught_up(pool: asyncpg.Pool, batch_size: int = 4) -> None:
+    await catch_up(pool, Agreements(), batch_size=batch_size)
+    await catch_up(pool, Memberships(), batch_size=100)
+
+
+def who(responses: tuple[ResponseRow, ...], story: Story) -> list[tuple[str, str]]:
+    names = {member: name for name, member in story.polycule.members.items()}
+    return [(names[r.member_id], r.response) for r in responses]
+
+
+async def table_rows(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
+    return {
+        table: [dict(row) for row in await pool.fetch(
+            f"SELECT * FROM {table} ORDER BY row_to_json({table})::text"
+        )]
+        for table in TABLES
+    }
+
+
+# --- Now: agreements in force, proposals waiting -----------------------------------------
+
+
+async def test_agreements_in_force_and_open_proposals_show_each_partys_answer(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    polycule, ids, at = story.polycule, story.ids, story.at
+
+    await caught_up(pool)
+
+    dates, weekends = await read_model.current_agreements(pool, polycule.id)
+    assert (dates.agreement_id, dates.version, dates.status) == (ids["dates"], 2, "active")
+    assert dates.parties == story.members("ash", "blue", "cedar", "dune")
+    assert dates.category == "disclosure"
+    assert dates.in_force_since == at["dates v2"]
+    assert dates.next_review_at is not None and dates.next_review_at > at["dates v2"]
+    assert (dates.review_due, dates.open_proposal_id, dates.ended_at) == (False, None, None)
+    assert (weekends.agreement_id, weekends.version) == (ids["weekends"], 1)
+    assert weekends.review_due and weekends.review_due_since == at["weekends review"]
+    assert weekends.reaffirmed_by == story.members("blue")
+    assert weekends.open_proposal_id == ids["weekends/end"]
+    assert weekends.next_review_at is None
+
+    dinner, ending = await read_model.open_proposals(pool, polycule.id)
+    assert (dinner.proposal_id, dinner.kind, dinner.revision) == (ids["dinner/create"], "create", 1)
+    assert dinner.parties == story.members("ash", "cedar", "dune")
+    assert dinner.respond_by == at["dinner respond by"]
+    assert dinner.opened_at == at["dinner proposed"]
+    assert who(dinner.responses, story) == [("ash", "consented"), ("cedar", "consented")]
+    assert (ending.proposal_id, ending.kind, ending.base_version) == (
+        ids["weekends/end"], "end", 1
+    )
+    assert ending.text is None and as_sealed(ending.note) is not None
+    assert who(ending.responses, story) == [("dune", "consented")]
+
+    # The create proposal of "dates" kept its last revision, and only that revision's answers.
+    created = await read_model.proposal(pool, polycule.id, ids["dates/create"])
+    assert created is not None
+    assert (created.status, created.revision, created.closed_at) == (
+        "ratified", 2, at["dates v1"]
+    )
+    assert who(created.responses, story) == [
+        ("ash", "consented"), ("blue", "consented"), ("cedar", "consented")
+    ]
+    assert await read_model.agreement(pool, polycule.id, ids["dates"]) == dates
+    # Nothing is ever read across polycules.
+    elsewhere = uuid.uuid4()
+    assert await read_model.agreement(pool, elsewhere, ids["dates"]) is None
+    assert await read_model.proposal(pool, elsewhere, ids["dinner/create"]) is None
+    assert await read_model.agreement_history(pool, elsewhere, ids["dates"]) is None
+    assert await read_model.version(pool, elsewhere, ids["dates"], 1) is None
+    assert await read_model.current_agreements(pool, elsewhere) == []
+    assert await read_model.open_proposals(pool, elsewhere) == []
+
+
+# --- The history of an agreement ---------------------------------------------------------
+
+
+async def test_history_keeps_every_version_with_its_consents_and_how_it_ended(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    polycule, ids, at = story.polycule, story.ids, story.at
+    at["dates revoked"] = await polycule.by(
+        "cedar", RevokeConsent, agreement_id=ids["dates"], note="I need to step back"
+    )
+
+    await caught_up(pool, batch_size=3)
+    history = await read_model.agreement_history(pool, polycule.id, ids["dates"])
+
+    assert history is not None
+    assert history.agreement.status == "ended"
+    assert history.agreement.end_reason == "revoked"
+    assert history.agreement.ended_by == story.member("cedar")
+    assert history.agreement.ended_at == at["dates revoked"]
+    first, second = history.versions
+    assert (first.version, first.proposal_id, first.revision) == (1, ids["dates/create"], 2)
+    assert (first.in_force_from, first.in_force_until) == (at["dates v1"], at["dates v2"])
+    assert (first.ended_how, first.ended_by, first.end_note) == ("amended", None, None)
+    assert who(first.consents, story) == [
+        ("ash", "consented"), ("blue", "consented"), ("cedar", "consented")
+    ]
+    assert (second.version, second.proposal_id) == (2, ids["dates/with dune"])
+    assert (second.in_force_from, second.in_force_until) == (at["dates v2"], at["dates revoked"])
+    assert (second.ended_how, second.ended_by) == ("revoked", story.member("cedar"))
+    assert as_sealed(second.end_note) is not None
+    assert who(second.consents, story) == [
+        ("cedar", "consented"), ("ash", "consented"), ("blue", "consented"),
+        ("dune", "consented"),
+    ]
+    assert await read_model.version(pool, polycule.id, ids["dates"], 1) == first
+
+    created, strict, with_dune = history.proposals
+    assert [(p.proposal.proposal_id, p.proposal.kind, p.proposal.status) for p in (
+        created, strict, with_dune
+    )] == [
+        (ids["dates/create"], "create", "ratified"),
+        (ids["dates/strict"], "amend", "rejected"),
+        (ids["dates/with dune"], "amend", "ratified"),
+    ]
+    one, two = created.revisions
+    assert (one.revision, one.at, two.revision, two.at) == (
+        1, at["dates proposed"], 2, at["dates revised"]
+    )
+    # Revising cleared blue's consent to revision 1: it is history, not consent to 2.
+    assert who(one.responses, story) == [("ash", "consented"), ("blue", "consented")]
+    assert who(two.responses, story) == [
+        ("ash", "consented"), ("blue", "consented"), ("cedar", "consented")
+    ]
+    [only] = strict.revisions
+    assert who(only.responses, story) == [("blue", "consented"), ("cedar", "objected")]
+    assert strict.proposal.closed_at == at["strict rejected"]
+    assert as_sealed(only.responses[1].reason) is not None
+    assert with_dune.proposal.base_version == 1
+    assert with_dune.proposal.parties == story.members("ash", "blue", "cedar", "dune")
+
+    timeline = history.timeline
+    assert [entry.stream_version for entry in timeline] == sorted(
+        entry.stream_version for entry in timeline
+    )
+    assert [(entry.what, entry.revision, entry.version) for entry in timeline] == [
+        ("AgreementProposed", 1, None),
+        ("ConsentGiven", 1, None),
+        ("ConsentGiven", 1, None),
+        ("ProposalRevised", 2, None),
+        ("ConsentGiven", 2, None),
+        ("ConsentGiven", 2, None),
+        ("ConsentGiven", 2, None),
+        ("AgreementRatified", 2, 1),
+        ("AgreementProposed", 1, 1),
+        ("ConsentGiven", 1, None),
+        ("ObjectionRaised", 1, None),
+        ("ProposalRejected", 1, None),
+        ("AgreementProposed", 1, 1),
+        ("ConsentGiven", 1, None),
+        ("ConsentGiven", 1, None),
+        ("ConsentGiven", 1, None),
+        ("ConsentGiven", 1, None),
+        ("AgreementRatified", 1, 2),
+        ("AgreementEnded", None, 2),
+    ]
+    assert timeline[3].member_id == story.member("ash")  # the proposer revised it
+    assert timeline[0].at == at["dates proposed"] and timeline[-1].at == at["dates revoked"]
+    assert [entry.detail for entry in timeline if entry.detail] == [
+        "create", "amend", "amend", "revoked"
+    ]
+    assert as_sealed(timeline[10].note) is not None  # the objection's reason
+    assert timeline[-1].note == second.end_note
+
+
+# --- What was in force when --------------------------------------------------------------
+
+
+async def test_what_was_in_force_at_any_moment_exactly_to_the_event(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    polycule, ids, at = story.polycule, story.ids, story.at
+    at["dates revoked"] = await polycule.by("cedar", RevokeConsent, agreement_id=ids["dates"])
+    await caught_up(pool)
+
+    async def in_force(moment: datetime, *between: str) -> list[tuple[str, int]]:
+        names = {agreement_id: name for name, agreement_id in ids.items()}
+        versions = await read_model.in_force_at(
+            pool, polycule.id, moment, story.members(*between)
+        )
+        return [(names[v.agreement_id], v.version) for v in versions]
+
+    assert await in_force(at["dates v1"] - MICROSECOND) == []
+    assert await in_force(at["dates v1"]) == [("dates", 1)]
+    assert await in_force(at["weekends v1"] - MICROSECOND) == [("dates", 1)]
+    assert await in_force(at["weekends v1"]) == [("dates", 1), ("weekends", 1)]
+    # The rejected amendment changed nothing; the pending one neither, until ratified.
+    assert await in_force(at["strict rejected"]) == [("dates", 1), ("weekends", 1)]
+    assert await in_force(at["dates v2"] - MICROSECOND) == [("dates", 1), ("weekends", 1)]
+    assert await in_force(at["dates v2"]) == [("weekends", 1), ("dates", 2)]
+    assert await in_force(at["dates revoked"] - MICROSECOND) == [("weekends", 1), ("dates", 2)]
+    assert await in_force(at["dates revoked"]) == [("weekends", 1)]
+    assert await in_force(datetime.now(UTC)) == [("weekends", 1)]
+
+    # Between members: only versions that bind all of them.
+    assert await in_force(at["dates v2"] - MICROSECOND, "ash", "dune") == []
+    assert await in_force(at["dates v2"], "ash", "dune") == [("dates", 2)]
+    assert await in_force(at["dates v2"], "blue", "dune") == [("weekends", 1), ("dates", 2)]
+    assert await in_force(at["dates v2"], "blue") == [("weekends", 1), ("dates", 2)]
+    assert await in_force(at["weekends v1"], "ash", "blue", "cedar") == [("dates", 1)]
+
+    [version] = await read_model.in_force_at(pool, polycule.id, at["dates v1"])
+    assert who(version.consents, story) == [
+        ("ash", "consented"), ("blue", "consented"), ("cedar", "consented")
+    ]
+    assert version.category == "disclosure"
+
+
+# --- What waits for each member ----------------------------------------------------------
+
+
+async def test_each_members_inbox_across_their_polycules(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    ids = story.ids
+    # ash also belongs to another polycule, where a proposal waits for them.
+    other = await polycule_of(service, store, "erin")
+    secret = uuid.uuid4().hex
+    await other.by("erin", InviteMember, invitation_id=uuid.uuid4(), secret_hash=secret,
+                   expires_at=datetime.now(UTC) + timedelta(days=1))
+    other.members["ash"] = story.member("ash")
+    await other.by("ash", AcceptInvitation, secret_hash=secret, display_name="ash")
+    elsewhere = uuid.uuid4()
+    await other.by("erin", ProposeAgreement, proposal_id=elsewhere, agreement_id=uuid.uuid4(),
+                   parties=(other.members["erin"], story.member("ash")),
+                   text=wording("Tea", "Tea on Sundays"))
+    await caught_up(pool)
+
+    async def waiting(name: str) -> tuple[list[UUID], list[UUID]]:
+        box = await read_model.inbox(pool, story.member(name))
+        return (
+            [proposal.proposal_id for proposal in box.awaiting_response],
+            [agreement.agreement_id for agreement in box.reviews_due],
+        )
+
+    assert await waiting("ash") == ([elsewhere], [])
+    assert await waiting("blue") == ([ids["weekends/end"]], [])  # blue reaffirmed already
+    assert await waiting("cedar") == ([], [])
+    assert await waiting("dune") == ([ids["dinner/create"]], [ids["weekends"]])
+    box = await read_model.inbox(pool, story.member("dune"))
+    assert who(box.awaiting_response[0].responses, story) == [
+        ("ash", "consented"), ("cedar", "consented")
+    ]
+
+    # Once dune leaves, nothing waits for them (and what waited on them is gone too).
+    await story.polycule.by("dune", LeavePolycule)
+    await caught_up(pool)
+    assert await waiting("dune") == ([], [])
+    assert await waiting("blue") == ([], [])
+
+
+# --- The scheduler's questions -----------------------------------------------------------
+
+
+async def test_the_scheduler_finds_reviews_come_due_and_deadlines_passed(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    polycule, ids, at = story.polycule, story.ids, story.at
+    await caught_up(pool)
+    dates = await read_model.agreement(pool, polycule.id, ids["dates"])
+    assert dates is not None and dates.next_review_at is not None
+    review_date, deadline = dates.next_review_at, at["dinner respond by"]
+
+    assert await read_model.due_reviews(pool, review_date - MICROSECOND) == []
+    assert await read_model.due_reviews(pool, review_date) == [(polycule.id, ids["dates"], 2)]
+    assert await read_model.expired_proposals(pool, deadline - MICROSECOND) == []
+    assert await read_model.expired_proposals(pool, deadline) == [
+        (polycule.id, ids["dinner/create"])
+    ]
+
+    await polycule.do(command(
+        MarkReviewDue, story.member("ash"), at=review_date, agreement_id=ids["dates"], version=2
+    ))
+    await polycule.do(command(
+        ExpireProposal, story.member("ash"), at=deadline, proposal_id=ids["dinner/create"]
+    ))
+    await caught_up(pool)
+
+    assert await read_model.due_reviews(pool, review_date) == []
+    assert await read_model.expired_proposals(pool, deadline) == []
+    dates = await read_model.agreement(pool, polycule.id, ids["dates"])
+    assert dates is not None
+    assert (dates.review_due, dates.review_due_since, dates.reaffirmed_by) == (
+        True, review_date, ()
+    )
+    expired = await read_model.proposal(pool, polycule.id, ids["dinner/create"])
+    assert expired is not None and expired.status == "expired"
+    assert [p.proposal_id for p in await read_model.open_proposals(pool, polycule.id)] == [
+        ids["weekends/end"]
+    ]
+    ash = await read_model.inbox(pool, story.member("ash"))
+    assert [agreement.agreement_id for agreement in ash.reviews_due] == [ids["dates"]]
+
+    # Every party reaffirms; the review is complete and the clock starts again.
+    for name in ("ash", "blue", "cedar"):
+        await polycule.by(name, Reaffirm, agreement_id=ids["dates"])
+    await caught_up(pool)
+    dates = await read_model.agreement(pool, polycule.id, ids["dates"])
+    assert dates is not None
+    assert dates.reaffirmed_by == story.members("ash", "blue", "cedar")
+    assert (await read_model.inbox(pool, story.member("ash"))).reviews_due == []
+    at["completed"] = await polycule.by("dune", Reaffirm, agreement_id=ids["dates"])
+    await caught_up(pool)
+    dates = await read_model.agreement(pool, polycule.id, ids["dates"])
+    assert dates is not None and dates.next_review_at is not None
+    assert (dates.review_due, dates.review_due_since, dates.reaffirmed_by) == (False, None, ())
+    assert dates.next_review_at > review_date
+    assert await read_model.due_reviews(pool, dates.next_review_at) == [
+        (polycule.id, ids["dates"], 2)
+    ]
+    history = await read_model.agreement_history(pool, polycule.id, ids["dates"])
+    assert history is not None
+    assert [entry.what for entry in history.timeline][-6:] == [
+        "ReviewBecameDue", "AgreementReaffirmed", "AgreementReaffirmed",
+        "AgreementReaffirmed", "AgreementReaffirmed", "ReviewCompleted",
+    ]
+    assert history.timeline[-1].at == at["completed"]
+
+
+# --- Endings -----------------------------------------------------------------------------
+
+
+async def test_an_agreed_ending_and_a_member_leaving_end_agreements_and_lapse_proposals(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    polycule, ids, at = story.polycule, story.ids, story.at
+    await caught_up(pool)
+    at["weekends ended"] = await polycule.by(
+        "blue", Consent, proposal_id=ids["weekends/end"], revision=1
+    )
+    at["dune left"] = await polycule.by("dune", LeavePolycule)
+
+    await caught_up(pool, batch_size=1)
+
+    assert await read_model.current_agreements(pool, polycule.id) == []
+    assert await read_model.open_proposals(pool, polycule.id) == []
+    weekends = await read_model.agreement(pool, polycule.id, ids["weekends"])
+    assert weekends is not None
+    assert (weekends.status, weekends.end_reason, weekends.ended_by, weekends.ended_at) == (
+        "ended", "ended_by_proposal", None, at["weekends ended"]
+    )
+    assert weekends.open_proposal_id is None
+    ending = await read_model.proposal(pool, polycule.id, ids["weekends/end"])
+    assert ending is not None and (ending.status, ending.closed_at) == (
+        "ratified", at["weekends ended"]
+    )
+    dates = await read_model.agreement(pool, polycule.id, ids["dates"])
+    assert dates is not None
+    assert (dates.end_reason, dates.ended_by) == ("party_left", story.member("dune"))
+    dinner = await read_model.proposal(pool, polycule.id, ids["dinner/create"])
+    assert dinner is not None and (dinner.status, dinner.closed_at) == ("lapsed", at["dune left"])
+    version = await read_model.version(pool, polycule.id, ids["dates"], 2)
+    assert version is not None
+    assert (version.ended_how, version.ended_by, version.in_force_until) == (
+        "party_left", story.member("dune"), at["dune left"]
+    )
+    assert await read_model.in_force_at(pool, polycule.id, at["dune left"]) == []
+    history = await read_model.agreement_history(pool, polycule.id, ids["weekends"])
+    assert history is not None
+    [last] = [entry for entry in history.timeline if entry.what == "AgreementEnded"]
+    assert (last.proposal_id, last.detail, last.member_id) == (
+        ids["weekends/end"], "ended_by_proposal", None
+    )
+    dinner_timeline = await pool.fetch(
+        "SELECT what, detail FROM agreement_timeline WHERE proposal_id = $1 "
+        "ORDER BY stream_version", ids["dinner/create"]
+    )
+    assert [tuple(row) for row in dinner_timeline][-1] == ("ProposalLapsed", "party_left")
+
+
+# --- Rebuilding, and the words kept sealed -----------------------------------------------
+
+
+async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    projection = Agreements()
+    await polycule_of(service, store, "erin", "fox")  # events that are no agreement's
+    story = await tell_the_story(service, store)
+    await catch_up(pool, projection, batch_size=3)
+    # Then as a running service would: after each command, whatever batches come.
+    for name, kind, fields in (
+        ("cedar", RevokeConsent, {"agreement_id": story.ids["dates"]}),
+        ("blue", Consent, {"proposal_id": story.ids["weekends/end"], "revision": 1}),
+        ("dune", LeavePolycule, {}),
+    ):
+        await story.polycule.by(name, kind, **fields)
+        await catch_up(pool, projection, batch_size=2)
+    incremental = await table_rows(pool)
+
+    applied = await rebuild(pool, projection, batch_size=7)
+
+    assert await table_rows(pool) == incremental
+    assert applied == await pool.fetchval("SELECT count(*) FROM events")
+    # One timeline row for each agreement or proposal event, and none for the others.
+    assert len(incremental["agreement_timeline"]) == await pool.fetchval(
+        "SELECT count(*) FROM events WHERE event_type <> ALL ($1::text[])",
+        ["PolyculeFounded", "MemberInvited", "MemberJoined", "MemberLeft"],
+    )
+    assert all(incremental.values())
+    await rebuild(pool, projection, batch_size=1000)
+    assert await table_rows(pool) == incremental
+
+
+async def test_words_are_kept_sealed_and_open_for_members(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    story = await tell_the_story(service, store)
+    await caught_up(pool)
+
+    everything = "\n".join([
+        await pool.fetchval(f"SELECT coalesce(json_agg({table})::text, '') FROM {table}")
+        for table in TABLES
+    ])
+    assert len(everything) > 10_000
+    for words in (TOLD_BEFORE_A_DATE, NO_PHONES, THE_OBJECTION, "planned romantic",
+                  "within a week", "My weekends changed", "new rhythm", "Dates", "Dinner"):
+        assert words not in everything
+
+    dates, _ = await read_model.current_agreements(pool, story.polycule.id)
+    [v1] = await read_model.in_force_at(pool, story.polycule.id, story.at["dates v1"])
+    opened = await decrypt_event_fields(v1.text, keyring)
+    assert opened == {
+        "title": "Dates",
+        "terms": TOLD_BEFORE_A_DATE,
+        "definitions": [{"word": "date", "meaning": "a planned romantic evening"}],
+        "category": "disclosure",
+        "if_broken": "We talk it through within a week",
+        "review_every_days": 30,
+    }
+    assert (await decrypt_event_fields(dates.text, keyring))["terms"] == (
+        "Tell before a date, dune too"
+    )
+    history = await read_model.agreement_history(pool, story.polycule.id, story.ids["dates"])
+    assert history is not None
+    [objection] = [e for e in history.timeline if e.what == "ObjectionRaised"]
+    assert objection.note is not None
+    assert await decrypt_event_fields({"reason": objection.note}, keyring) == {
+        "reason": THE_OBJECTION
+    }
+
+
+# --- Indexes and registration ------------------------------------------------------------
+
+
+async def test_every_read_uses_an_index(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    await caught_up(pool)
+    polycule, agreement_id, member = story.polycule.id, story.ids["dates"], story.member("ash")
+    now = datetime.now(UTC)
+    reads: dict[str, tuple[Any, ...]] = {
+        "CURRENT_AGREEMENTS": (polycule,),
+        "AGREEMENT": (polycule, agreement_id),
+        "OPEN_PROPOSALS": (polycule,),
+        "PROPOSAL": (polycule, story.ids["dinner/create"]),
+        "RESPONSES_TO": ([story.ids["dinner/create"]], [1]),
+        "VERSIONS_OF_AGREEMENT": (polycule, agreement_id),
+        "VERSION": (polycule, agreement_id, 1),
+        "PROPOSALS_OF_AGREEMENT": (polycule, agreement_id),
+        "REVISIONS_OF_AGREEMENT": (polycule, agreement_id),
+        "RESPONSES_OF_AGREEMENT": (polycule, agreement_id),
+        "TIMELINE_OF_AGREEMENT": (polycule, agreement_id),
+        "IN_FORCE_AT": (polycule, now, [member]),
+        "AWAITING_RESPONSE": (member,),
+        "REVIEWS_DUE": (member,),
+        "DUE_REVIEWS": (now,),
+        "EXPIRED_PROPOSALS": (now,),
+    }
+    async with pool.acquire() as connection, connection.transaction():
+        # The tables are tiny: make a sequential scan the planner's last resort, so that
+        # one shows up only where no index can answer.
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        for name, arguments in reads.items():
+            plan = "\n".join(
+                row[0] for row in await connection.fetch(
+                    f"EXPLAIN {getattr(read_model, name)}", *arguments
+                )
+            )
+            assert "Seq Scan" not in plan, f"{name}:\n{plan}"
+
+
+def test_the_service_keeps_the_agreements_current() -> None:
+    assert "agreements" in [projection.name for projection in default_projections()]
