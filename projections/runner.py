@@ -216,10 +216,10 @@ class ProjectionRunner:
                 await task
         self._tasks.clear()
 
-    async def catch_up_now(self, name: str) -> None:
-        """Bring one projection up to date before answering, so a member who just acted
-        sees the result of it (read-your-writes) without waiting for the next wake-up."""
-        await catch_up(self._pool, self._named(name), batch_size=self._batch_size)
+    async def catch_up_now(self, *names: str) -> None:
+        """Bring the named projections up to what is below the reading horizon now."""
+        for name in names:
+            await catch_up(self._pool, self._named(name), batch_size=self._batch_size)
 
     async def catch_up_to(
         self,

@@ -64,6 +64,7 @@ async def erase_account(
         await connection.execute(_END_SESSIONS, account_id)
         await connection.execute(_REVOKE_TOKENS, account_id)
     await keyring.destroy(KeyOwner("member", account_id))
-    await runner.catch_up_now("memberships")
+    # Their polycules now show them gone and the agreements they were party to ended.
+    await runner.catch_up_now("memberships", "agreements")
     log.info("account_erased", account_id=str(account_id), polycules_left=len(polycules))
     return len(polycules)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
@@ -10,6 +12,7 @@ from ledger.auth.policy import ROUTE_RULES, Rule
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
 from ledger.http.app import create_app
+from ledger.http.keys import CLOCK
 from ledger.privacy import MasterKey
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.support import MAX_REQUEST_BYTES, Client
@@ -27,9 +30,28 @@ def settings() -> Settings:
     )
 
 
+class TravellingClock:
+    """The system's clock, moved forward by a test that lives through weeks or months."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+    def advance(self, **duration: float) -> None:
+        self.shift += timedelta(**duration)
+
+
 @pytest.fixture
-def app(settings: Settings, database_url: str) -> web.Application:
+def clock() -> TravellingClock:
+    return TravellingClock()
+
+
+@pytest.fixture
+def app(settings: Settings, database_url: str, clock: TravellingClock) -> web.Application:
     built = create_app(settings, database_url)
+    built[CLOCK] = clock
     # Cheap password hashing and short throttling delays keep the suite fast; the real
     # defaults are tested in tests/unit.
     built[AUTH_POLICY] = TEST_POLICY
