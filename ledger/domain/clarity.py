@@ -40,12 +40,20 @@ _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
 _SUFFIXES = ("'s", "\u2019s", "ing", "ed", "es", "s", "d")
 
 
-def _forms_of(token: str) -> set[str]:
-    """The token itself and the stems it could be an inflection of."""
+# Inflections the suffixes cannot reach are listed on their own; they are the same word,
+# so a definition of either covers both ("date" defines "dating", "told" defines "tell").
+_SAME_WORD = {"dating": "date", "told": "tell"}
+
+
+def _forms_of(token: str, *, restore_e: bool = False) -> set[str]:
+    """The token itself and the stems it could be an inflection of; with ``restore_e``,
+    also the stem that lost its "e" before "ing" ("loving" is a form of "love")."""
     forms = {token}
     for suffix in _SUFFIXES:
         if token.endswith(suffix) and len(token) - len(suffix) >= 3:
             forms.add(token[: -len(suffix)])
+            if restore_e and suffix == "ing":
+                forms.add(token[: -len(suffix)] + "e")
     return forms
 
 
@@ -55,7 +63,7 @@ _LISTED_FORMS = {word: _forms_of(word) for word in FUZZY_WORDS}
 def _listed_word_for(token: str) -> str | None:
     """The listed word a token is a form of: the one sharing the longest form with it
     ("dated" is a form of "date", not of "dating")."""
-    forms = _forms_of(token)
+    forms = _forms_of(token, restore_e=True)
     best: tuple[int, str] | None = None
     for word, listed_forms in _LISTED_FORMS.items():
         shared = forms & listed_forms
@@ -79,12 +87,16 @@ def fuzzy_words(agreed_texts: Iterable[str], defined_words: Iterable[str]) -> tu
     """The listed words used in ``agreed_texts`` that no definition covers, in list order.
 
     A definition covers a listed word when the defined word is that word or one of its
-    inflections ("partners" defines "partner").
+    inflections ("partners" defines "partner", "date" defines "dating").
     """
     used: set[str] = set()
     for text in agreed_texts:
         used |= _listed_words_in(text)
     defined: set[str] = set()
     for word in defined_words:
-        defined |= _listed_words_in(word)
-    return tuple(word for word in FUZZY_WORDS if word in used - defined)
+        defined |= {_SAME_WORD.get(listed, listed) for listed in _listed_words_in(word)}
+    return tuple(
+        word
+        for word in FUZZY_WORDS
+        if word in used and _SAME_WORD.get(word, word) not in defined
+    )
