@@ -75,7 +75,10 @@ class StateCache:
         self._clock = clock
         self._entries: OrderedDict[tuple[UUID, int], _Folded] = OrderedDict()
 
-    def get(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int] | None:
+    def get(
+        self, stream_id: UUID, decider: Decider[Any, State]
+    ) -> tuple[State, int, float] | None:
+        """The state, its version, and when its oldest opened text was read."""
         key = (stream_id, id(decider))
         entry = self._entries.get(key)
         if entry is None:
@@ -88,16 +91,31 @@ class StateCache:
             return None
         self._entries.move_to_end(key)
         state: State = entry.state
-        return state, entry.version
+        return state, entry.version, entry.folded_at
 
     def put(
-        self, stream_id: UUID, decider: Decider[Any, State], state: State, version: int
+        self,
+        stream_id: UUID,
+        decider: Decider[Any, State],
+        state: State,
+        version: int,
+        *,
+        erasures_seen: int,
+        folded_at: float | None = None,
     ) -> None:
+        """Keep ``state``, folded while the keyring had seen ``erasures_seen`` erasures.
+
+        ``folded_at``: when the oldest text it holds was opened (a state brought up to date
+        is as old as the state it started from), now if left out.
+        """
+        if erasures_seen != self._keyring.erasures_seen:
+            return  # an erasure arrived while it was folded: it may hold the erased words
         key = (stream_id, id(decider))
         current = self._entries.get(key)
         if current is not None and current.version > version:
             return  # a concurrent load already kept a later state
-        self._entries[key] = _Folded(version, state, self._keyring.erasures_seen, self._clock())
+        since = self._clock() if folded_at is None else folded_at
+        self._entries[key] = _Folded(version, state, erasures_seen, since)
         self._entries.move_to_end(key)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
@@ -126,15 +144,24 @@ class ApplicationService:
 
     async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
         """The stream's current state and version: the cached state, brought up to date."""
+        state, version, _ = await self._load(stream_id, decider)
+        return state, version
+
+    async def _load(
+        self, stream_id: UUID, decider: Decider[Any, State]
+    ) -> tuple[State, int, float | None]:
         erasures_seen = self._keyring.erasures_seen
-        state, version = self._states.get(stream_id, decider) or (decider.initial_state, 0)
+        cached = self._states.get(stream_id, decider)
+        state, version, folded_at = cached or (decider.initial_state, 0, None)
         for event in await self._store.read_stream(stream_id, version):
             state = decider.evolve(state, await self.decode(event))
             version = event.stream_version
-        if version and erasures_seen == self._keyring.erasures_seen:
-            # (Not when an erasure arrived while folding: the state may hold its text.)
-            self._states.put(stream_id, decider, state, version)
-        return state, version
+        if version:
+            self._states.put(
+                stream_id, decider, state, version,
+                erasures_seen=erasures_seen, folded_at=folded_at,
+            )
+        return state, version, folded_at
 
     async def handle(
         self,
@@ -155,16 +182,26 @@ class ApplicationService:
             request_id=request_id,
         ).to_json()
         for attempt in range(1, self._max_attempts + 1):
-            state, version = await self.load(stream_id, decider)
+            erasures_seen = self._keyring.erasures_seen
+            state, version, folded_at = await self._load(stream_id, decider)
             decided = decider.decide(state, command)
             if not decided:
                 return CommandOutcome(stream_id, version, ())
             new_events = await self._to_new_events(stream_id, command, decided, metadata)
             try:
-                result = await self._store.append(stream_id, version, new_events)
+                # Recorded at the moment it was decided at, which the events themselves
+                # name where time matters (a ratification, an ending).
+                result = await self._store.append(
+                    stream_id, version, new_events, recorded_at=command.at
+                )
             except ConcurrencyError:
                 log.info("command_retried_after_conflict", attempt=attempt)
                 continue
+            # What was just written is the next state: the next load need not read it.
+            self._states.put(
+                stream_id, decider, decider.fold_onto(state, decided), result.version,
+                erasures_seen=erasures_seen, folded_at=folded_at,
+            )
             return CommandOutcome(stream_id, result.version, tuple(decided))
         raise ConcurrencyError(stream_id, version, await self._store.stream_version(stream_id))
 

@@ -181,6 +181,12 @@ def _uuid(value: str | None) -> UUID | None:
     return UUID(value) if value is not None else None
 
 
+def _in_force_moment(event: RecordedEvent) -> datetime:
+    """When a version came into force or stopped: the moment the event itself names (the
+    decider resolves a breach's version by it too), so that both answer alike."""
+    return datetime.fromisoformat(event.data["at"])
+
+
 def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
@@ -256,7 +262,7 @@ async def _ratified(connection: Connection, event: RecordedEvent) -> _Entry:
     agreement_id, proposal_id = UUID(data["agreement_id"]), UUID(data["proposal_id"])
     await connection.execute(
         _RATIFIED, event.stream_id, agreement_id, proposal_id, data["revision"],
-        data["version"], [UUID(party) for party in data["parties"]], event.recorded_at,
+        data["version"], [UUID(party) for party in data["parties"]], _in_force_moment(event),
         event.stream_version, _moment(data.get("next_review_at")),
     )
     return _entry(
@@ -270,7 +276,7 @@ async def _ended(connection: Connection, event: RecordedEvent) -> _Entry:
     agreement_id, member_id = UUID(data["agreement_id"]), _uuid(data.get("member_id"))
     proposal_id = _uuid(data.get("proposal_id"))
     await connection.execute(
-        _ENDED, agreement_id, data["version"], event.recorded_at, data["reason"], member_id,
+        _ENDED, agreement_id, data["version"], _in_force_moment(event), data["reason"], member_id,
         data.get("note"), proposal_id,
     )
     return _entry(

@@ -14,11 +14,14 @@ this module as the features that need them arrive.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
 from ledger.domain.polycules import Polycule
-from ledger.errors import NotFound, Unauthenticated
+from ledger.domain.repair import Breach
+from ledger.errors import Forbidden, NotFound, Unauthenticated
 
 
 class Rule(Enum):
@@ -28,7 +31,20 @@ class Rule(Enum):
     SIGNED_IN = "signed_in"
     # A current member of the polycule named in the path (``{polycule_id}``).
     POLYCULE_MEMBER = "polycule_member"
+    # A member in the audience of the disclosure named in the path (``{disclosure_id}``).
+    DISCLOSURE_AUDIENCE = "disclosure_audience"
+    # A member who may see the breach named in the path (``{breach_id}``): its agreement's
+    # parties and whoever its reporter added; its repair's supporters may read it too.
+    BREACH_AUDIENCE = "breach_audience"
+    # A participant of the breach's repair (the member who breached, the harmed parties);
+    # its supporters may read it too.
+    REPAIR_READER = "repair_reader"
+    # A participant of the breach's repair; a supporter is refused (403): they read only.
+    REPAIR_PARTICIPANT = "repair_participant"
 
+
+_DISCLOSURE = "/api/polycules/{polycule_id}/disclosures/{disclosure_id}"
+_BREACH = "/api/polycules/{polycule_id}/breaches/{breach_id}"
 
 # (method, path template) → rule. HEAD is answered as GET.
 ROUTE_RULES: dict[tuple[str, str], Rule] = {
@@ -81,6 +97,31 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     # or as an opaque entry, as may_read_event decides.
     ("GET", "/api/polycules/{polycule_id}/events"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/verify"): Rule.POLYCULE_MEMBER,
+    # Disclosures: listing shows each member only what they made or were told.
+    ("GET", "/api/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/disclosures/preview"): Rule.POLYCULE_MEMBER,
+    ("GET", f"{_DISCLOSURE}"): Rule.DISCLOSURE_AUDIENCE,
+    ("POST", f"{_DISCLOSURE}/acknowledge"): Rule.DISCLOSURE_AUDIENCE,
+    # Breaches: listing shows each member only those they may see.
+    ("GET", "/api/polycules/{polycule_id}/breaches"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/breaches"): Rule.POLYCULE_MEMBER,
+    ("GET", f"{_BREACH}"): Rule.BREACH_AUDIENCE,
+    ("POST", f"{_BREACH}/acknowledge"): Rule.BREACH_AUDIENCE,
+    ("POST", f"{_BREACH}/dispute"): Rule.BREACH_AUDIENCE,
+    ("POST", f"{_BREACH}/audience"): Rule.BREACH_AUDIENCE,
+    ("GET", f"{_BREACH}/repair"): Rule.REPAIR_READER,
+    **{
+        ("POST", f"{_BREACH}/repair/{step}"): Rule.REPAIR_PARTICIPANT
+        for step in (
+            "responsibility", "impact", "apology", "decisions", "factors",
+            "factors/{factor_id}/addressed", "boundaries", "commitments",
+            "commitments/{commitment_id}/occurrences/{occurrence}", "check-ins",
+            "supporters", "restore", "end",
+        )
+    },
+    # Whoever holds a supporter's invitation, signed in with their own account.
+    ("POST", "/api/supporter-invitations/{token}/accept"): Rule.SIGNED_IN,
     # The caller's own inbox, across their polycules; a draft's clarity check.
     ("GET", "/api/me/inbox"): Rule.SIGNED_IN,
     ("POST", "/api/clarity-check"): Rule.SIGNED_IN,
@@ -96,6 +137,21 @@ READABLE_BY_EVERY_MEMBER: frozenset[str] = frozenset({
     "ProposalRejected", "ProposalWithdrawn", "ProposalExpired", "ProposalLapsed",
     "AgreementRatified", "AgreementEnded", "ReviewBecameDue", "ReviewRequested",
     "AgreementReaffirmed", "ReviewCompleted",
+})
+
+
+# Seen by the discloser and the members told, by nobody else.
+DISCLOSURE_EVENTS: frozenset[str] = frozenset({"DisclosureMade", "DisclosureAcknowledged"})
+# Seen by the breach's audience.
+BREACH_EVENTS: frozenset[str] = frozenset({
+    "BreachReported", "BreachAcknowledged", "BreachDisputed", "BreachAudienceWidened",
+})
+# Seen by the repair's participants (in the audit view; supporters have none).
+REPAIR_EVENTS: frozenset[str] = frozenset({
+    "ResponsibilityTaken", "ImpactShared", "ApologyMade", "RepairDecisionMade", "FactorNamed",
+    "FactorAddressed", "BoundaryLinked", "CommitmentMade", "CommitmentMarked",
+    "CheckInRecorded", "SupporterInvited", "SupporterJoined", "RestorationChosen",
+    "RepairClosed",
 })
 
 
@@ -125,9 +181,70 @@ def require_member(account_id: UUID | None, polycule: Polycule) -> UUID:
     return caller
 
 
-def may_read_event(member_id: UUID, polycule: Polycule, event_type: str) -> bool:
-    """Whether a member may read this event of their polycule in full."""
-    return polycule.is_member(member_id) and event_type in READABLE_BY_EVERY_MEMBER
+def authorize(
+    rule: Rule, method: str, account_id: UUID | None, polycule: Polycule, path: Mapping[str, str]
+) -> UUID:
+    """The caller, if ``rule`` lets them at this polycule's resource named in ``path``.
+
+    Whoever may not see a resource is answered 404, exactly as if it did not exist: a
+    member outside a disclosure's audience cannot even learn that it exists. A supporter is
+    not a member: they reach their repair's breach and history for reading, and nothing else.
+    """
+    caller = require_signed_in(account_id)
+    if rule is Rule.POLYCULE_MEMBER:
+        return require_member(caller, polycule)
+    if rule is Rule.DISCLOSURE_AUDIENCE:
+        require_member(caller, polycule)
+        disclosure_id = _id_in(path, "disclosure_id")
+        disclosure = polycule.disclosures.items.get(disclosure_id) if disclosure_id else None
+        if disclosure is None or not disclosure.visible_to(caller):
+            raise NotFound("no such disclosure")
+        return caller
+    breach_id = _id_in(path, "breach_id")
+    breach = polycule.breaches.items.get(breach_id) if breach_id else None
+    if polycule.founded and polycule.is_member(caller):
+        if breach is None or not breach.visible_to(caller):
+            raise NotFound("no such breach")
+        if rule is not Rule.BREACH_AUDIENCE and caller not in breach.participants:
+            raise NotFound("no such repair")
+        return caller
+    if breach is not None and caller in breach.supporters:
+        if rule is Rule.REPAIR_PARTICIPANT or method not in {"GET", "HEAD"}:
+            raise Forbidden("a supporter can read this repair and do nothing else")
+        return caller
+    raise NotFound("no such polycule")
+
+
+def may_read_event(
+    member_id: UUID, polycule: Polycule, event_type: str, data: Mapping[str, Any]
+) -> bool:
+    """Whether a member may read this event of their polycule in full (its stored data is
+    only looked at for the ids it names)."""
+    if not polycule.is_member(member_id):
+        return False
+    if event_type in READABLE_BY_EVERY_MEMBER:
+        return True
+    if event_type in DISCLOSURE_EVENTS:
+        disclosure = polycule.disclosures.items.get(UUID(data["disclosure_id"]))
+        return disclosure is not None and disclosure.visible_to(member_id)
+    breach = _breach_named(polycule, data)
+    if event_type in BREACH_EVENTS:
+        return breach is not None and breach.visible_to(member_id)
+    if event_type in REPAIR_EVENTS:
+        return breach is not None and member_id in breach.participants
+    return False
+
+
+def _breach_named(polycule: Polycule, data: Mapping[str, Any]) -> Breach | None:
+    raw = data.get("breach_id")
+    return polycule.breaches.items.get(UUID(raw)) if isinstance(raw, str) else None
+
+
+def _id_in(path: Mapping[str, str], name: str) -> UUID | None:
+    try:
+        return UUID(path[name])
+    except (KeyError, ValueError):
+        return None
 
 
 def polycule_id_from_path(raw: str) -> UUID:

@@ -39,7 +39,9 @@ class Decider(Generic[C, State]):
     evolve: Callable[[State, DomainEvent], State]
 
     def fold(self, events: Iterable[DomainEvent]) -> State:
-        state = self.initial_state
+        return self.fold_onto(self.initial_state, events)
+
+    def fold_onto(self, state: State, events: Iterable[DomainEvent]) -> State:
         for event in events:
             state = self.evolve(state, event)
         return state

@@ -152,6 +152,9 @@ class AgreementRatified(DomainEvent):
     revision: int
     version: int
     parties: tuple[UUID, ...]
+    # From this moment (the last consent's), exact to the event: what was in force when
+    # is answered from it (a breach resolves the version it crossed with it).
+    at: datetime
     next_review_at: datetime | None = None
 
 
@@ -160,6 +163,8 @@ class AgreementEnded(DomainEvent):
     agreement_id: UUID
     version: int
     reason: EndReason
+    # Until this moment; from it on, the agreement binds nobody.
+    at: datetime
     # Who revoked, or who left; None when the parties ended it together by a proposal.
     member_id: UUID | None = None
     proposal_id: UUID | None = None
@@ -322,6 +327,19 @@ class Proposal:
 
 
 @dataclass(frozen=True)
+class VersionSpan:
+    """When one version was in force: from ``since`` until ``until`` (excluded), or still."""
+
+    version: int
+    parties: tuple[UUID, ...]
+    since: datetime
+    until: datetime | None = None
+
+    def covers(self, moment: datetime) -> bool:
+        return self.since <= moment and (self.until is None or moment < self.until)
+
+
+@dataclass(frozen=True)
 class Agreement:
     agreement_id: UUID
     version: int
@@ -334,6 +352,11 @@ class Agreement:
     reaffirmed_by: frozenset[UUID] = frozenset()
     # The one open proposal to amend or end it, if any.
     open_proposal: UUID | None = None
+    # Every version's time in force, oldest first.
+    spans: tuple[VersionSpan, ...] = ()
+
+    def version_in_force_at(self, moment: datetime) -> VersionSpan | None:
+        return next((span for span in self.spans if span.covers(moment)), None)
 
 
 @dataclass(frozen=True)
@@ -382,7 +405,7 @@ def decide(
     return _request_review(state, command)
 
 
-def when_member_leaves(state: Agreements, member_id: UUID) -> list[DomainEvent]:
+def when_member_leaves(state: Agreements, member_id: UUID, at: datetime) -> list[DomainEvent]:
     """What a member's leaving does: every agreement they were a party to ends, and every
     proposal they would have had to answer (or could withdraw) lapses."""
     events: list[DomainEvent] = []
@@ -397,6 +420,7 @@ def when_member_leaves(state: Agreements, member_id: UUID) -> list[DomainEvent]:
                 agreement_id=agreement.agreement_id,
                 version=agreement.version,
                 reason="party_left",
+                at=at,
                 member_id=member_id,
             ))
             events += _lapse_pending(agreement, exclude=lapsed)
@@ -583,6 +607,7 @@ def _revoke(state: Agreements, command: RevokeConsent) -> Sequence[DomainEvent]:
         agreement_id=agreement.agreement_id,
         version=agreement.version,
         reason="revoked",
+        at=command.at,
         member_id=command.actor,
         note=_optional_note(command.note),
     )
@@ -679,6 +704,7 @@ def _ratification_if_unanimous(
             agreement_id=agreement.agreement_id,
             version=agreement.version,
             reason="ended_by_proposal",
+            at=at,
             proposal_id=proposal.proposal_id,
         )]
     assert proposal.text is not None  # only an ending has no text
@@ -689,6 +715,7 @@ def _ratification_if_unanimous(
         revision=proposal.revision,
         version=current.version + 1 if current else 1,
         parties=proposal.parties,
+        at=at,
         next_review_at=_next_review(proposal.text, at),
     )]
 
@@ -857,17 +884,25 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         state = _closed(state, event.proposal_id, "ratified")
         text = state.proposals[event.proposal_id].text
         assert text is not None
+        previous = state.agreements.get(event.agreement_id)
+        spans = _spans_ended(previous, event.at) if previous else ()
         return _with(state, Agreement(
             agreement_id=event.agreement_id,
             version=event.version,
             parties=event.parties,
             text=text,
             next_review_at=event.next_review_at,
+            spans=(*spans, VersionSpan(event.version, event.parties, event.at)),
         ))
     if isinstance(event, AgreementEnded):
         if event.proposal_id is not None:
             state = _closed(state, event.proposal_id, "ratified")
-        return _with_agreement(state, event.agreement_id, active=False, open_proposal=None)
+        agreement = state.agreements.get(event.agreement_id)
+        if agreement is None:
+            return state
+        return _with(state, replace(
+            agreement, active=False, open_proposal=None, spans=_spans_ended(agreement, event.at)
+        ))
     if isinstance(event, ReviewBecameDue | ReviewRequested):
         return _with_agreement(
             state, event.agreement_id, review_due=True, reaffirmed_by=frozenset()
@@ -886,6 +921,13 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
             next_review_at=event.next_review_at,
         )
     return state
+
+
+def _spans_ended(agreement: Agreement, at: datetime) -> tuple[VersionSpan, ...]:
+    """The agreement's spans with the one still open (if any) ended at ``at``."""
+    return tuple(
+        replace(span, until=at) if span.until is None else span for span in agreement.spans
+    )
 
 
 def _with_proposal(state: Agreements, proposal: Proposal) -> Agreements:

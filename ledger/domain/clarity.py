@@ -11,6 +11,7 @@ ask this module.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -60,6 +61,8 @@ def _forms_of(token: str, *, restore_e: bool = False) -> set[str]:
 _LISTED_FORMS = {word: _forms_of(word) for word in FUZZY_WORDS}
 
 
+# Every agreement read shows its clarity check, so each distinct word is looked up once.
+@functools.lru_cache(maxsize=65_536)
 def _listed_word_for(token: str) -> str | None:
     """The listed word a token is a form of: the one sharing the longest form with it
     ("dated" is a form of "date", not of "dating")."""

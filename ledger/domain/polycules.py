@@ -2,7 +2,8 @@
 
 The polycule is the consistency boundary: one stream, one hash chain, one version that
 every command is decided against. Agreement commands are decided in
-ledger/domain/agreements.py, given the current members.
+ledger/domain/agreements.py, disclosures in disclosures.py, breaches and repair in
+repair.py, each given the current members (and what else its rules need).
 
 A member who leaves stays in the history (their events remain); they are simply no longer
 a current member. Invitations are single-use and expire; the stream keeps only the hash of
@@ -17,8 +18,10 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from ledger.domain import Command, Decider, agreements
+from ledger.domain import Command, Decider, agreements, disclosures, repair
 from ledger.domain.agreements import AGREEMENT_COMMANDS, AgreementCommand, Agreements
+from ledger.domain.disclosures import DISCLOSURE_COMMANDS, DisclosureCommand, Disclosures
+from ledger.domain.repair import REPAIR_COMMANDS, Breaches, RepairCommand
 from ledger.errors import DomainError, NotFound
 from ledger.events import EVENTS, DomainEvent
 from ledger.privacy import PersonalText, SharedText
@@ -88,6 +91,7 @@ class LeavePolycule(Command):
 
 PolyculeCommand = (
     FoundPolycule | InviteMember | AcceptInvitation | LeavePolycule | AgreementCommand
+    | DisclosureCommand | RepairCommand
 )
 
 
@@ -111,6 +115,8 @@ class Polycule:
     display_names: Mapping[UUID, str] = field(default_factory=dict)
     invitations: Mapping[str, Invitation] = field(default_factory=dict)
     agreements: Agreements = field(default_factory=Agreements)
+    disclosures: Disclosures = field(default_factory=Disclosures)
+    breaches: Breaches = field(default_factory=Breaches)
 
     def is_member(self, member_id: UUID) -> bool:
         return member_id in self.members
@@ -124,6 +130,10 @@ def decide(state: Polycule, command: PolyculeCommand) -> Sequence[DomainEvent]:
         return _found(state, command)
     if not state.founded:
         raise NotFound("no such polycule")
+    if isinstance(command, DISCLOSURE_COMMANDS):
+        return disclosures.decide(state.disclosures, state.members, state.agreements, command)
+    if isinstance(command, REPAIR_COMMANDS):
+        return repair.decide(state.breaches, state.members, state.agreements, command)
     if isinstance(command, InviteMember):
         return _invite(state, command)
     if isinstance(command, AcceptInvitation):
@@ -185,7 +195,7 @@ def _leave(state: Polycule, command: LeavePolycule) -> Sequence[DomainEvent]:
     _require_member(state, command.actor)
     return [
         MemberLeft(member_id=command.actor, reason=command.reason),
-        *agreements.when_member_leaves(state.agreements, command.actor),
+        *agreements.when_member_leaves(state.agreements, command.actor, command.at),
     ]
 
 
@@ -216,7 +226,12 @@ def evolve(state: Polycule, event: DomainEvent) -> Polycule:
         return replace(state, invitations={**state.invitations, event.secret_hash: invitation})
     if isinstance(event, MemberLeft):
         return replace(state, members=tuple(m for m in state.members if m != event.member_id))
-    return replace(state, agreements=agreements.evolve(state.agreements, event))
+    return replace(
+        state,
+        agreements=agreements.evolve(state.agreements, event),
+        disclosures=disclosures.evolve(state.disclosures, event),
+        breaches=repair.evolve(state.breaches, event, state.agreements),
+    )
 
 
 polycule_decider: Decider[PolyculeCommand, Polycule] = Decider(Polycule(), decide, evolve)

@@ -19,22 +19,15 @@ from ledger.domain import agreements as domain
 from ledger.domain.clarity import fuzzy_words
 from ledger.errors import NotFound
 from ledger.http import agreement_shapes as shapes
-from ledger.http.authorization import caller_of, polycule_of
+from ledger.http.authorization import polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.keys import KEYRING, POOL
-from ledger.http.parsing import parse_body, parse_query
-from ledger.http.shapes import json_of, json_of_many
+from ledger.http.parsing import parse_body, parse_query, path_id
+from ledger.http.shapes import Nothing, json_of, json_of_many
 from projections import agreement_queries as read_model
 
 # A command built from the stamped fields and the agreement named in the path.
 _Build = Callable[[dict[str, Any], UUID], domain.AgreementCommand]
-
-
-def _path_id(request: web.Request, name: str, what: str) -> UUID:
-    try:
-        return UUID(request.match_info[name])
-    except ValueError:
-        raise NotFound(f"no such {what}") from None
 
 
 # --- Proposals ---------------------------------------------------------------------------
@@ -86,12 +79,12 @@ async def list_proposals(request: web.Request) -> web.Response:
 
 
 async def show_proposal(request: web.Request) -> web.Response:
-    return await _proposal_answer(request, _path_id(request, "proposal_id", "proposal"))
+    return await _proposal_answer(request, path_id(request, "proposal_id", "proposal"))
 
 
 async def consent(request: web.Request) -> web.Response:
     body = await parse_body(request, shapes.ConsentBody)
-    proposal_id = _path_id(request, "proposal_id", "proposal")
+    proposal_id = path_id(request, "proposal_id", "proposal")
     await send(request, polycule_of(request).polycule_id, domain.Consent(
         **stamp(request), proposal_id=proposal_id, revision=body.revision
     ))
@@ -100,7 +93,7 @@ async def consent(request: web.Request) -> web.Response:
 
 async def object_to(request: web.Request) -> web.Response:
     body = await parse_body(request, shapes.ObjectionBody)
-    proposal_id = _path_id(request, "proposal_id", "proposal")
+    proposal_id = path_id(request, "proposal_id", "proposal")
     await send(request, polycule_of(request).polycule_id, domain.Object(
         **stamp(request), proposal_id=proposal_id, revision=body.revision, reason=body.reason
     ))
@@ -108,8 +101,8 @@ async def object_to(request: web.Request) -> web.Response:
 
 
 async def withdraw(request: web.Request) -> web.Response:
-    await parse_body(request, shapes.Nothing)
-    proposal_id = _path_id(request, "proposal_id", "proposal")
+    await parse_body(request, Nothing)
+    proposal_id = path_id(request, "proposal_id", "proposal")
     await send(request, polycule_of(request).polycule_id, domain.Withdraw(
         **stamp(request), proposal_id=proposal_id
     ))
@@ -118,7 +111,7 @@ async def withdraw(request: web.Request) -> web.Response:
 
 async def revise(request: web.Request) -> web.Response:
     body = await parse_body(request, shapes.Revision)
-    proposal_id = _path_id(request, "proposal_id", "proposal")
+    proposal_id = path_id(request, "proposal_id", "proposal")
     await send(request, polycule_of(request).polycule_id, domain.Revise(
         **stamp(request),
         proposal_id=proposal_id,
@@ -234,7 +227,7 @@ async def revoke(request: web.Request) -> web.Response:
 
 
 async def reaffirm(request: web.Request) -> web.Response:
-    await parse_body(request, shapes.Nothing)
+    await parse_body(request, Nothing)
     return await _act_on_agreement(request, lambda stamped, agreement_id: domain.Reaffirm(
         **stamped, agreement_id=agreement_id
     ))
@@ -254,22 +247,10 @@ async def _act_on_agreement(request: web.Request, build: _Build) -> web.Response
 
 
 def _agreement_id(request: web.Request) -> UUID:
-    return _path_id(request, "agreement_id", "agreement")
+    return path_id(request, "agreement_id", "agreement")
 
 
-# --- Across polycules --------------------------------------------------------------------
-
-
-async def my_inbox(request: web.Request) -> web.Response:
-    """What awaits me, across my polycules: proposals to answer and reviews due."""
-    inbox = await read_model.inbox(request.app[POOL], caller_of(request))
-    keyring = request.app[KEYRING]
-    return json_of(shapes.InboxView(
-        awaiting_response=[
-            await shapes.opened_proposal(row, keyring) for row in inbox.awaiting_response
-        ],
-        reviews_due=[await shapes.opened_agreement(row, keyring) for row in inbox.reviews_due],
-    ))
+# --- Drafts -----------------------------------------------------------------------------
 
 
 async def clarity_check(request: web.Request) -> web.Response:

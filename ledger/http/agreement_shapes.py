@@ -107,10 +107,6 @@ class ObjectionBody(Strict):
     reason: str = Field(min_length=1, max_length=5000)
 
 
-class Nothing(Strict):
-    """An empty JSON object."""
-
-
 class RevokeBody(Strict):
     note: str | None = Field(default=None, max_length=5000)
 
@@ -288,11 +284,6 @@ class InForceView(Strict):
     as_of: datetime
     between: list[UUID]
     agreements: list[VersionView]
-
-
-class InboxView(Strict):
-    awaiting_response: list[ProposalView]
-    reviews_due: list[AgreementView]
 
 
 class ClarityView(Strict):

@@ -78,7 +78,7 @@ async def polycule_events(request: web.Request) -> web.Response:
             "previous_hash": event.previous_hash.hex(),
             "hash": event.hash.hex(),
         }
-        if not may_read_event(found.member_id, found.state, event.event_type):
+        if not may_read_event(found.member_id, found.state, event.event_type, event.data):
             entries.append(AuditEntry(**common, readable=False))
             continue
         opened = await request.app[SERVICE].decode(event)

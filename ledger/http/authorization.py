@@ -28,10 +28,17 @@ class PolyculeInView:
 
     polycule_id: UUID
     state: Polycule
+    # The caller: a current member, or for a repair's routes possibly its supporter.
     member_id: UUID
 
 
 _POLYCULE = web.RequestKey("polycule", PolyculeInView)
+
+# The rules about a polycule's resources, decided with the polycule's state in hand.
+POLYCULE_RULES = frozenset({
+    policy.Rule.POLYCULE_MEMBER, policy.Rule.DISCLOSURE_AUDIENCE, policy.Rule.BREACH_AUDIENCE,
+    policy.Rule.REPAIR_READER, policy.Rule.REPAIR_PARTICIPANT,
+})
 
 
 def polycule_of(request: web.Request) -> PolyculeInView:
@@ -59,12 +66,12 @@ async def authorization_middleware(request: web.Request, handler: Handler) -> we
     account_id = identity.account_id if identity else None
     if rule is policy.Rule.SIGNED_IN:
         policy.require_signed_in(account_id)
-    elif rule is policy.Rule.POLYCULE_MEMBER:
+    elif rule in POLYCULE_RULES:
         policy.require_signed_in(account_id)
         polycule_id = policy.polycule_id_from_path(request.match_info["polycule_id"])
         state, _ = await request.app[SERVICE].load(polycule_id, polycule_decider)
-        member_id = policy.require_member(account_id, state)
-        request[_POLYCULE] = PolyculeInView(polycule_id, state, member_id)
+        caller = policy.authorize(rule, request.method, account_id, state, request.match_info)
+        request[_POLYCULE] = PolyculeInView(polycule_id, state, caller)
         structlog.contextvars.bind_contextvars(polycule_id=str(polycule_id))
     if account_id is not None:
         structlog.contextvars.bind_contextvars(actor=str(account_id))

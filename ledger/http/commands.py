@@ -2,8 +2,9 @@
 handled by the application service, and answered only once the read models show it.
 
 Read-your-writes: after the append, the view waits until the read models that members
-read (memberships, agreements) have applied the write (ProjectionRunner.catch_up_to), so
-whatever the member reads next — the answer to this request included — reflects it.
+read (memberships, agreements, disclosures, repairs) have applied the write
+(ProjectionRunner.catch_up_to), so whatever the member reads next — the answer to this
+request included — reflects it.
 
 A client that may retry (a phone on a flaky connection) sends an ``Idempotency-Key``
 header: the command id is derived from it and the caller, so the retry is answered with
@@ -27,7 +28,7 @@ from ledger.service import CommandOutcome
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # The read models a member reads after acting in a polycule.
-MEMBER_READ_MODELS = ("memberships", "agreements")
+MEMBER_READ_MODELS = ("memberships", "agreements", "disclosures", "repairs")
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d8a52-3c1e-4d43-9d0e-5e7a1c2b9f10")
 

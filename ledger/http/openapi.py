@@ -89,9 +89,10 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
         if rule is not Rule.PUBLIC:
             operation["security"] = [{"session": []}, {"token": []}]
             operation["responses"]["401"] = {"description": "not signed in", **error}
-        if rule is Rule.POLYCULE_MEMBER:
+        if rule not in {Rule.PUBLIC, Rule.SIGNED_IN}:
             operation["responses"]["404"] = {
-                "description": "no such polycule, or not one of yours", **error
+                "description": "no such polycule (or resource in it), or not one you may see",
+                **error,
             }
         if route.request is not None or route.query is not None:
             operation["responses"]["422"] = {"description": "invalid input", **error}

@@ -8,11 +8,12 @@ wrong shape raises pydantic's ValidationError, which errors.py answers with 422.
 from __future__ import annotations
 
 from typing import TypeVar
+from uuid import UUID
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, NotFound
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -29,3 +30,11 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
 def parse_query(request: web.Request, model: type[Model]) -> Model:
     """The query string as a model: an unknown or malformed parameter is a 422."""
     return model.model_validate(dict(request.query))
+
+
+def path_id(request: web.Request, name: str, what: str) -> UUID:
+    """The id in the path's ``name``; a malformed one names nothing: 404 "no such <what>"."""
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(f"no such {what}") from None

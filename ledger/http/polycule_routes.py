@@ -6,8 +6,6 @@ service, shape the answer. Who may call each route is decided in ledger/auth/pol
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -22,9 +20,9 @@ from ledger.domain.polycules import (
     LeavePolycule,
     polycule_decider,
 )
-from ledger.errors import NotFound
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.commands import send, stamp
+from ledger.http.invitation_tokens import new_invitation, read_invitation
 from ledger.http.keys import CLOCK, KEYRING, POOL, SERVICE
 from ledger.http.parsing import parse_body
 from ledger.http.shapes import Strict, json_of, json_of_many
@@ -71,10 +69,6 @@ class InvitationMade(Strict):
 
 class Accept(Strict):
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
-
-
-def _secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def _display_name(request: web.Request, chosen: str | None) -> str:
@@ -137,7 +131,7 @@ async def list_members(request: web.Request) -> web.Response:
 async def invite(request: web.Request) -> web.Response:
     found = polycule_of(request)
     body = await parse_body(request, Invite)
-    secret = secrets.token_urlsafe(24)
+    token, hashed = new_invitation(found.polycule_id)
     invitation_id = uuid.uuid4()
     now = request.app[CLOCK].now()
     expires_at = now + timedelta(hours=body.expires_in_hours)
@@ -148,7 +142,7 @@ async def invite(request: web.Request) -> web.Response:
         at=now,
         command_id=uuid.uuid4(),
         invitation_id=invitation_id,
-        secret_hash=_secret_hash(secret),
+        secret_hash=hashed,
         expires_at=expires_at,
         note=body.note,
     )
@@ -156,21 +150,17 @@ async def invite(request: web.Request) -> web.Response:
     return json_of(InvitationMade(
         invitation_id=invitation_id,
         polycule_id=found.polycule_id,
-        token=f"{found.polycule_id.hex}.{secret}",
+        token=token,
         expires_at=expires_at,
     ), status=201)
 
 
 async def accept_invitation(request: web.Request) -> web.Response:
-    polycule_hex, _, secret = request.match_info["token"].partition(".")
-    try:
-        polycule_id = UUID(hex=polycule_hex)
-    except ValueError:
-        raise NotFound("no such invitation") from None
+    polycule_id, hashed = read_invitation(request.match_info["token"])
     body = await parse_body(request, Accept)
     command = AcceptInvitation(
         **stamp(request),
-        secret_hash=_secret_hash(secret),
+        secret_hash=hashed,
         display_name=await _display_name(request, body.display_name),
     )
     await send(request, polycule_id, command)

@@ -14,14 +14,21 @@ from ledger.http import account_routes as accounts
 from ledger.http import agreement_routes as agreements
 from ledger.http import agreement_shapes as shapes
 from ledger.http import audit_routes as audit
+from ledger.http import disclosure_routes as disclosures
 from ledger.http import erasure_routes as erasure
-from ledger.http import operations
+from ledger.http import inbox_routes as inbox
+from ledger.http import operations, repair_shapes
 from ledger.http import polycule_routes as polycules
+from ledger.http import repair_routes as repairs
 from ledger.http.openapi import Route, add_openapi_route
+from ledger.http.shapes import Nothing
 
 POLYCULE = "/api/polycules/{polycule_id}"
 PROPOSAL = f"{POLYCULE}/proposals/{{proposal_id}}"
 AGREEMENT = f"{POLYCULE}/agreements/{{agreement_id}}"
+DISCLOSURE = f"{POLYCULE}/disclosures/{{disclosure_id}}"
+BREACH = f"{POLYCULE}/breaches/{{breach_id}}"
+REPAIR = f"{BREACH}/repair"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", operations.healthz, "the process is alive"),
@@ -72,7 +79,7 @@ ROUTES: tuple[Route, ...] = (
           "object, with a reason (a party only); one objection rejects the proposal",
           shapes.ObjectionBody, shapes.ProposalView),
     Route("POST", f"{PROPOSAL}/withdraw", agreements.withdraw,
-          "withdraw your own proposal", shapes.Nothing, shapes.ProposalView),
+          "withdraw your own proposal", Nothing, shapes.ProposalView),
     Route("POST", f"{PROPOSAL}/revise", agreements.revise,
           "revise your own proposal: a new revision, every earlier consent cleared",
           shapes.Revision, shapes.ProposalView),
@@ -93,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
           shapes.RevokeBody, shapes.AgreementView),
     Route("POST", f"{AGREEMENT}/reaffirm", agreements.reaffirm,
           "reaffirm an agreement that is due for review (a party only)",
-          shapes.Nothing, shapes.AgreementView),
+          Nothing, shapes.AgreementView),
     Route("POST", f"{AGREEMENT}/request-review", agreements.request_review,
           "ask for a review, saying what no longer works (a party only)",
           shapes.ReviewRequestBody, shapes.AgreementView),
@@ -103,10 +110,90 @@ ROUTES: tuple[Route, ...] = (
           response=audit.AuditPage, query=audit.EventsQuery),
     Route("GET", f"{POLYCULE}/verify", audit.verify_polycule,
           "recompute the polycule's hash chain", response=audit.VerificationView),
+    # Disclosures: told to chosen members or the whole polycule, invisible to anyone else.
+    Route("GET", f"{POLYCULE}/disclosures", disclosures.list_disclosures,
+          "the disclosures I made or was told, newest first",
+          response=disclosures.DisclosureView, many=True),
+    Route("POST", f"{POLYCULE}/disclosures", disclosures.disclose,
+          "disclose something to chosen members (the default) or the whole polycule",
+          disclosures.NewDisclosure, disclosures.DisclosureView, 201),
+    Route("POST", f"{POLYCULE}/disclosures/preview", disclosures.preview_audience,
+          "exactly who would see a disclosure with this audience, before sending it",
+          disclosures.AudienceQuestion, disclosures.AudiencePreview),
+    Route("GET", DISCLOSURE, disclosures.show_disclosure,
+          "one disclosure (its audience only), with who has acknowledged it",
+          response=disclosures.DisclosureView),
+    Route("POST", f"{DISCLOSURE}/acknowledge", disclosures.acknowledge,
+          "acknowledge a disclosure you were told", Nothing, disclosures.DisclosureView),
+    # Breaches: reported by the member who crossed an agreement or by another party.
+    Route("GET", f"{POLYCULE}/breaches", repairs.list_breaches,
+          "the breaches I may see, newest first", response=repair_shapes.BreachView, many=True),
+    Route("POST", f"{POLYCULE}/breaches", repairs.report_breach,
+          "report a breach (yours, or another party's); the version then in force is kept",
+          repair_shapes.NewBreach, repair_shapes.BreachView, 201),
+    Route("GET", BREACH, repairs.show_breach, "one breach (its audience and supporters)",
+          response=repair_shapes.BreachView),
+    Route("POST", f"{BREACH}/acknowledge", repairs.acknowledge_breach,
+          "acknowledge it, with your account (the member named only)",
+          repair_shapes.Account, repair_shapes.BreachView),
+    Route("POST", f"{BREACH}/dispute", repairs.dispute_breach,
+          "dispute it, with your account (the member named only)",
+          repair_shapes.DisputedAccount, repair_shapes.BreachView),
+    Route("POST", f"{BREACH}/audience", repairs.widen_audience,
+          "show it to more members (the reporter only)",
+          repair_shapes.WiderAudience, repair_shapes.BreachView),
+    # The repair: its history, and each step in whatever order the people need.
+    Route("GET", REPAIR, repairs.show_repair,
+          "the repair's history: timeline, trust over time, commitments, factors, boundaries",
+          response=repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/responsibility", repairs.take_responsibility,
+          "take responsibility (the member who breached)", repair_shapes.StepWords,
+          repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/impact", repairs.share_impact,
+          "share the impact (a harmed party)", repair_shapes.StepWords,
+          repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/apology", repairs.apologise,
+          "apologise (the member who breached)", repair_shapes.StepWords,
+          repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/decisions", repairs.decide,
+          "decide: rebuild, take space, or end the relationship (a harmed party)",
+          repair_shapes.DecisionBody, repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/factors", repairs.name_factor,
+          "name a contributing factor", repair_shapes.NewFactor,
+          repair_shapes.RepairHistoryView, 201),
+    Route("POST", f"{REPAIR}/factors/{{factor_id}}/addressed", repairs.address_factor,
+          "mark a factor addressed", repair_shapes.NoteBody, repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/boundaries", repairs.link_boundary,
+          "link a proposal made during the repair as a new boundary",
+          repair_shapes.BoundaryBody, repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/commitments", repairs.commit,
+          "make a commitment, once or every few days (the member who breached)",
+          repair_shapes.NewCommitment, repair_shapes.RepairHistoryView, 201),
+    Route("POST", f"{REPAIR}/commitments/{{commitment_id}}/occurrences/{{occurrence}}",
+          repairs.mark_occurrence,
+          "mark an occurrence kept or missed (a harmed party, never the one who committed)",
+          repair_shapes.MarkBody, repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/check-ins", repairs.check_in,
+          "check in: how trust feels to you now, 0 to 10", repair_shapes.CheckInBody,
+          repair_shapes.RepairHistoryView, 201),
+    Route("POST", f"{REPAIR}/supporters", repairs.invite_supporter,
+          "invite a supporter (coach, therapist) to read this repair",
+          repair_shapes.SupporterInvitationBody, repair_shapes.SupporterInvitationMade, 201),
+    Route("POST", f"{REPAIR}/restore", repairs.choose_restoration,
+          "choose restoration (a harmed party); when every harmed party has, it closes restored",
+          Nothing, repair_shapes.RepairHistoryView),
+    Route("POST", f"{REPAIR}/end", repairs.end_repair,
+          "close the repair as ended (any participant)", repair_shapes.NoteBody,
+          repair_shapes.RepairHistoryView),
+    Route("POST", "/api/supporter-invitations/{token}/accept",
+          repairs.accept_supporter_invitation,
+          "accept an invitation to support a repair (read-only)", Nothing,
+          repair_shapes.SupportingView),
     # Mine, across polycules.
-    Route("GET", "/api/me/inbox", agreements.my_inbox,
-          "proposals awaiting my answer and reviews due, across my polycules",
-          response=shapes.InboxView),
+    Route("GET", "/api/me/inbox", inbox.my_inbox,
+          "what awaits me across my polycules: proposals to answer, reviews due, "
+          "disclosures to acknowledge, commitments to mark, check-ins due",
+          response=inbox.InboxView),
     Route("POST", "/api/clarity-check", agreements.clarity_check,
           "which words of a draft are known to be read differently and not yet defined",
           shapes.ClarityBody, shapes.ClarityView),

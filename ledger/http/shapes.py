@@ -16,6 +16,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Nothing(Strict):
+    """An empty JSON object: the body of an action that needs no words."""
+
+
 def json_of(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(text=model.model_dump_json(), status=status)
 

@@ -112,6 +112,7 @@ class EventStore:
         events: Sequence[NewEvent],
         *,
         connection: Connection | None = None,
+        recorded_at: datetime | None = None,
     ) -> AppendResult:
         """Append ``events`` after ``expected_version``, all or nothing.
 
@@ -120,6 +121,8 @@ class EventStore:
         ``connection``, the append joins that connection's open transaction; subscribers are
         then not woken (the events are not visible before that transaction commits) and
         find them at their next poll, or when the caller calls ``announce``.
+        ``recorded_at``: the moment the events record (the application service passes the
+        moment its command was decided at); the store's clock when left out.
         """
         if not events:
             raise ValueError("an append needs at least one event")
@@ -139,7 +142,7 @@ class EventStore:
                 return await self._explain_refused_append(
                     stream_id, expected_version, events, None
                 )
-        recorded_at = self._clock()
+        recorded_at = recorded_at or self._clock()
         try:
             if len(events) == 1:  # the common case, kept lean: appends are the hot path
                 event = events[0]

@@ -144,6 +144,7 @@ def ratified(
         revision=revision,
         version=version,
         parties=parties,
+        at=at,
         next_review_at=at + timedelta(days=CADENCE),
     )
 
@@ -721,7 +722,7 @@ def test_the_agreement_ends_when_every_party_consents_to_ending_it() -> None:
 
     assert events == [
         consented(SAM, ENDING),
-        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="ended_by_proposal",
+        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="ended_by_proposal", at=NOW,
                        proposal_id=ENDING),
     ]
     after = given(*history, *events).agreements
@@ -757,7 +758,7 @@ def test_any_party_may_revoke_alone_and_the_agreement_ends() -> None:
     events = when(ROBIN_AND_SAM_AGREED, command)
 
     assert events == [
-        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked", member_id=SAM,
+        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked", at=NOW, member_id=SAM,
                        note="it hurts now")
     ]
     assert not given(*ROBIN_AND_SAM_AGREED, *events).agreements.agreements[AGREEMENT].active
@@ -770,7 +771,7 @@ def test_revoking_lapses_a_pending_proposal() -> None:
     events = when(history, RevokeConsent(**by(SAM), agreement_id=AGREEMENT))
 
     assert events == [
-        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked", member_id=SAM),
+        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked", at=NOW, member_id=SAM),
         ProposalLapsed(proposal_id=AMENDMENT, reason="agreement_ended"),
     ]
     after = [*history, *events]
@@ -787,13 +788,13 @@ def test_revoking_ends_the_version_in_force() -> None:
 
     [ended] = when(history, RevokeConsent(**by(ROBIN), agreement_id=AGREEMENT))
 
-    assert ended == AgreementEnded(agreement_id=AGREEMENT, version=2, reason="revoked",
+    assert ended == AgreementEnded(agreement_id=AGREEMENT, version=2, reason="revoked", at=NOW,
                                    member_id=ROBIN)
 
 
 def test_only_a_party_may_revoke_and_only_once() -> None:
     ended = [*ROBIN_AND_SAM_AGREED,
-             AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked",
+             AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked", at=NOW,
                             member_id=SAM)]
 
     outsider = refusal(ROBIN_AND_SAM_AGREED, RevokeConsent(**by(ALEX), agreement_id=AGREEMENT))
@@ -829,12 +830,12 @@ def test_a_review_becomes_due_on_its_date_and_only_once() -> None:
 
 def test_no_review_is_due_for_another_version_an_ended_agreement_or_no_cadence() -> None:
     ended = [*ROBIN_AND_SAM_AGREED,
-             AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked",
+             AgreementEnded(agreement_id=AGREEMENT, version=1, reason="revoked", at=NOW,
                             member_id=SAM)]
     no_cadence = [*THREE, proposed(ROBIN, text=dates_text(review_every_days=None)),
                   consented(ROBIN),
                   AgreementRatified(agreement_id=AGREEMENT, proposal_id=PROPOSAL, revision=1,
-                                    version=1, parties=(ROBIN,))]
+                                    version=1, parties=(ROBIN,), at=NOW)]
     late = REVIEW_DATE + timedelta(days=1)
 
     assert when(ROBIN_AND_SAM_AGREED, mark_due(late, version=2)) == []
@@ -936,7 +937,8 @@ def test_leaving_ends_ones_agreements_and_lapses_ones_proposals() -> None:
 
     assert member_left == left(SAM)
     assert sorted(consequences, key=repr) == sorted([
-        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="party_left", member_id=SAM),
+        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="party_left", at=NOW,
+                       member_id=SAM),
         ProposalLapsed(proposal_id=AMENDMENT, reason="party_left"),
         ProposalLapsed(proposal_id=PROPOSAL, reason="party_left"),
     ], key=repr)
@@ -951,7 +953,8 @@ def test_a_pending_amendment_lapses_when_a_party_of_the_agreement_leaves() -> No
     [_, *consequences] = when(history, LeavePolycule(**by(ALEX)))
 
     assert sorted(consequences, key=repr) == sorted([
-        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="party_left", member_id=ALEX),
+        AgreementEnded(agreement_id=AGREEMENT, version=1, reason="party_left", at=NOW,
+                       member_id=ALEX),
         ProposalLapsed(proposal_id=AMENDMENT, reason="party_left"),
     ], key=repr)
 

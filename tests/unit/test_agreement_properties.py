@@ -506,7 +506,7 @@ AMENDING: list[DomainEvent] = [
     *(ConsentGiven(proposal_id=PROPOSALS[0], revision=1, member_id=member)
       for member in (ROBIN, SAM, ALEX)),
     AgreementRatified(agreement_id=AGREEMENTS[0], proposal_id=PROPOSALS[0], revision=1,
-                      version=1, parties=(ROBIN, SAM, ALEX)),
+                      version=1, parties=(ROBIN, SAM, ALEX), at=NOW),
     AgreementProposed(proposal_id=PROPOSALS[1], agreement_id=AGREEMENTS[0], kind="amend",
                       proposed_by=ROBIN, parties=(ROBIN, SAM, ALEX, KIM), text=TEXTS[1],
                       base_version=1),

@@ -1,0 +1,169 @@
+"""The disclosures API: tell chosen members (or the whole polycule), see who has
+acknowledged, acknowledge what you were told, and preview who would see a disclosure.
+
+Only the discloser and the members told can read a disclosure or learn that it exists
+(ledger/auth/policy.py, Rule.DISCLOSURE_AUDIENCE); everyone else gets 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import Field
+
+from ledger.domain.disclosures import AcknowledgeDisclosure, Audience, Disclose, DisclosureKind
+from ledger.errors import InvalidInput, NotFound
+from ledger.http.authorization import polycule_of
+from ledger.http.commands import send, stamp
+from ledger.http.keys import KEYRING, POOL
+from ledger.http.parsing import parse_body, path_id
+from ledger.http.shapes import Nothing, Strict, json_of, json_of_many
+from ledger.privacy import KeyRing
+from projections import disclosures as read_model
+
+
+class NewDisclosure(Strict):
+    kind: DisclosureKind
+    text: str = Field(min_length=1, max_length=10_000)
+    # Private by default: only the members chosen in ``recipients``.
+    audience: Audience = "chosen"
+    recipients: list[UUID] = Field(default_factory=list, max_length=100)
+    fulfils_agreement_id: UUID | None = None
+    corrects_disclosure_id: UUID | None = None
+
+
+class AudienceQuestion(Strict):
+    audience: Audience = "chosen"
+    recipients: list[UUID] = Field(default_factory=list, max_length=100)
+
+
+class Person(Strict):
+    member_id: UUID
+    display_name: str
+
+
+class AudiencePreview(Strict):
+    # Exactly who would be able to read it, you included.
+    who_will_see: list[Person]
+
+
+class AcknowledgementView(Strict):
+    member_id: UUID
+    at: datetime
+
+
+class DisclosureView(Strict):
+    polycule_id: UUID
+    disclosure_id: UUID
+    discloser: UUID
+    kind: DisclosureKind
+    text: str
+    audience: Audience
+    recipients: list[UUID]
+    fulfils_agreement_id: UUID | None
+    corrects_disclosure_id: UUID | None
+    made_at: datetime
+    acknowledgements: list[AcknowledgementView]
+    # Members told who have not acknowledged it yet.
+    awaiting_acknowledgement: list[UUID]
+
+
+async def opened_disclosure(row: read_model.DisclosureRow, keyring: KeyRing) -> DisclosureView:
+    acknowledged = {item.member_id for item in row.acknowledgements}
+    return DisclosureView(
+        polycule_id=row.polycule_id,
+        disclosure_id=row.disclosure_id,
+        discloser=row.discloser,
+        kind=row.kind,
+        text=await keyring.open_sealed(row.text),
+        audience=row.audience,
+        recipients=list(row.recipients),
+        fulfils_agreement_id=row.fulfils_agreement_id,
+        corrects_disclosure_id=row.corrects_disclosure_id,
+        made_at=row.made_at,
+        acknowledgements=[
+            AcknowledgementView(member_id=item.member_id, at=item.at)
+            for item in row.acknowledgements
+        ],
+        awaiting_acknowledgement=[m for m in row.recipients if m not in acknowledged],
+    )
+
+
+async def list_disclosures(request: web.Request) -> web.Response:
+    """The disclosures I made and those I was told, newest first."""
+    found = polycule_of(request)
+    rows = await read_model.disclosures_for(request.app[POOL], found.polycule_id, found.member_id)
+    keyring = request.app[KEYRING]
+    return json_of_many([await opened_disclosure(row, keyring) for row in rows])
+
+
+async def disclose(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    body = await parse_body(request, NewDisclosure)
+    if body.audience == "chosen" and not body.recipients:
+        raise InvalidInput(
+            "choose who to tell, or tell the whole polycule", details={"field": "recipients"}
+        )
+    stamped = stamp(request)
+    disclosure_id = uuid.uuid5(stamped["command_id"], "disclosure")
+    await send(request, found.polycule_id, Disclose(
+        **stamped,
+        disclosure_id=disclosure_id,
+        kind=body.kind,
+        text=body.text,
+        audience=body.audience,
+        recipients=tuple(body.recipients) if body.audience == "chosen" else (),
+        fulfils_agreement_id=body.fulfils_agreement_id,
+        corrects_disclosure_id=body.corrects_disclosure_id,
+    ))
+    return await _answer(request, disclosure_id, status=201)
+
+
+async def preview_audience(request: web.Request) -> web.Response:
+    """Who would see a disclosure with this audience, before it is sent."""
+    found = polycule_of(request)
+    body = await parse_body(request, AudienceQuestion)
+    state = found.state
+    if body.audience == "polycule":
+        chosen = [member for member in state.members if member != found.member_id]
+    else:
+        chosen = list(dict.fromkeys(body.recipients))
+        outsiders = [str(member) for member in chosen if not state.is_member(member)]
+        if outsiders:
+            raise InvalidInput(
+                "a disclosure can be shared only with current members",
+                details={"not_members": outsiders},
+            )
+    who = [found.member_id, *(member for member in chosen if member != found.member_id)]
+    return json_of(AudiencePreview(who_will_see=[
+        Person(member_id=member, display_name=state.display_names[member]) for member in who
+    ]))
+
+
+async def show_disclosure(request: web.Request) -> web.Response:
+    return await _answer(request, _disclosure_id(request))
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    await parse_body(request, Nothing)
+    disclosure_id = _disclosure_id(request)
+    await send(request, polycule_of(request).polycule_id, AcknowledgeDisclosure(
+        **stamp(request), disclosure_id=disclosure_id
+    ))
+    return await _answer(request, disclosure_id)
+
+
+async def _answer(request: web.Request, disclosure_id: UUID, status: int = 200) -> web.Response:
+    row = await read_model.disclosure(
+        request.app[POOL], polycule_of(request).polycule_id, disclosure_id
+    )
+    if row is None:
+        raise NotFound("no such disclosure")
+    return json_of(await opened_disclosure(row, request.app[KEYRING]), status=status)
+
+
+def _disclosure_id(request: web.Request) -> UUID:
+    return path_id(request, "disclosure_id", "disclosure")

@@ -1,0 +1,74 @@
+"""My inbox: everything that awaits me, across every polycule I belong to.
+
+Proposals to answer and reviews due (agreements), disclosures to acknowledge, and, in the
+repairs I take part in, commitment occurrences to mark and check-ins due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from aiohttp import web
+
+from ledger.http import agreement_shapes
+from ledger.http.authorization import caller_of
+from ledger.http.disclosure_routes import DisclosureView, opened_disclosure
+from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.shapes import Strict, json_of
+from projections import agreement_queries, disclosures, repair_queries
+
+
+class MarkDue(Strict):
+    polycule_id: UUID
+    breach_id: UUID
+    commitment_id: UUID
+    occurrence: int
+    due_at: datetime
+
+
+class CheckInDue(Strict):
+    polycule_id: UUID
+    breach_id: UUID
+    # None: no check-in yet in this repair.
+    last_check_in_at: datetime | None
+
+
+class InboxView(Strict):
+    awaiting_response: list[agreement_shapes.ProposalView]
+    reviews_due: list[agreement_shapes.AgreementView]
+    disclosures_to_acknowledge: list[DisclosureView]
+    commitments_to_mark: list[MarkDue]
+    check_ins_due: list[CheckInDue]
+
+
+async def my_inbox(request: web.Request) -> web.Response:
+    member = caller_of(request)
+    pool, keyring = request.app[POOL], request.app[KEYRING]
+    agreements = await agreement_queries.inbox(pool, member)
+    told = await disclosures.disclosures_to_acknowledge(pool, member)
+    repairs = await repair_queries.repair_inbox(pool, member, request.app[CLOCK].now())
+    return json_of(InboxView(
+        awaiting_response=[
+            await agreement_shapes.opened_proposal(row, keyring)
+            for row in agreements.awaiting_response
+        ],
+        reviews_due=[
+            await agreement_shapes.opened_agreement(row, keyring) for row in agreements.reviews_due
+        ],
+        disclosures_to_acknowledge=[await opened_disclosure(row, keyring) for row in told],
+        commitments_to_mark=[
+            MarkDue(
+                polycule_id=due.polycule_id, breach_id=due.breach_id,
+                commitment_id=due.commitment_id, occurrence=due.occurrence, due_at=due.due_at,
+            )
+            for due in repairs.commitments_to_mark
+        ],
+        check_ins_due=[
+            CheckInDue(
+                polycule_id=due.polycule_id, breach_id=due.breach_id,
+                last_check_in_at=due.last_check_in_at,
+            )
+            for due in repairs.check_ins_due
+        ],
+    ))

@@ -1,0 +1,255 @@
+"""The breaches and repair API: report a breach, acknowledge or dispute it, widen who sees
+it; and each step of the repair that follows, answered with the repair's history.
+
+Who reaches what is the policy's (ledger/auth/policy.py): the breach's audience reads the
+breach, the repair's participants read and act in the repair, its supporters read it and
+nothing else, everyone else gets 404. Who may take which step (the breaching member, a
+harmed party, any participant) is a rule of the domain (ledger/domain/repair.py): 403 with
+the rule's code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from ledger.domain import repair as domain
+from ledger.errors import NotFound
+from ledger.http import repair_shapes as shapes
+from ledger.http.authorization import polycule_of
+from ledger.http.commands import send, stamp
+from ledger.http.invitation_tokens import new_invitation, read_invitation
+from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.parsing import parse_body, path_id
+from ledger.http.shapes import Nothing, json_of, json_of_many
+from projections import repair_queries as read_model
+
+# A repair command built from the stamped fields and the breach named in the path.
+_Build = Callable[[dict[str, Any], UUID], domain.RepairCommand]
+
+
+# --- Breaches ----------------------------------------------------------------------------
+
+
+async def list_breaches(request: web.Request) -> web.Response:
+    """The breaches I may see in this polycule, newest first."""
+    found = polycule_of(request)
+    found_rows = await read_model.breaches_for(
+        request.app[POOL], found.polycule_id, found.member_id
+    )
+    keyring = request.app[KEYRING]
+    return json_of_many([await shapes.opened_breach(row, keyring) for row in found_rows])
+
+
+async def report_breach(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    body = await parse_body(request, shapes.NewBreach)
+    stamped = stamp(request)
+    breach_id = uuid.uuid5(stamped["command_id"], "breach")
+    await send(request, found.polycule_id, domain.ReportBreach(
+        **stamped,
+        breach_id=breach_id,
+        agreement_id=body.agreement_id,
+        breached_by=body.breached_by,
+        happened_at=body.happened_at,
+        what_happened=body.what_happened,
+    ))
+    return await _breach_answer(request, breach_id, status=201)
+
+
+async def show_breach(request: web.Request) -> web.Response:
+    return await _breach_answer(request, _breach_id(request))
+
+
+async def acknowledge_breach(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.Account)
+    return await _breach_step(request, lambda stamped, breach_id: domain.AcknowledgeBreach(
+        **stamped, breach_id=breach_id, account=body.account
+    ))
+
+
+async def dispute_breach(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.DisputedAccount)
+    return await _breach_step(request, lambda stamped, breach_id: domain.DisputeBreach(
+        **stamped, breach_id=breach_id, account=body.account
+    ))
+
+
+async def widen_audience(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.WiderAudience)
+    return await _breach_step(request, lambda stamped, breach_id: domain.WidenBreachAudience(
+        **stamped, breach_id=breach_id, members=tuple(body.members),
+        whole_polycule=body.whole_polycule,
+    ))
+
+
+async def _breach_step(request: web.Request, build: _Build) -> web.Response:
+    breach_id = _breach_id(request)
+    await send(request, polycule_of(request).polycule_id, build(stamp(request), breach_id))
+    return await _breach_answer(request, breach_id)
+
+
+async def _breach_answer(
+    request: web.Request, breach_id: UUID, status: int = 200
+) -> web.Response:
+    row = await read_model.breach(request.app[POOL], polycule_of(request).polycule_id, breach_id)
+    if row is None:
+        raise NotFound("no such breach")
+    return json_of(await shapes.opened_breach(row, request.app[KEYRING]), status=status)
+
+
+# --- The repair --------------------------------------------------------------------------
+
+
+async def show_repair(request: web.Request) -> web.Response:
+    return await _repair_answer(request, _breach_id(request))
+
+
+async def take_responsibility(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.StepWords)
+    return await _repair_step(request, lambda stamped, breach_id: domain.TakeResponsibility(
+        **stamped, breach_id=breach_id, words=body.words
+    ))
+
+
+async def share_impact(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.StepWords)
+    return await _repair_step(request, lambda stamped, breach_id: domain.ShareImpact(
+        **stamped, breach_id=breach_id, words=body.words
+    ))
+
+
+async def apologise(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.StepWords)
+    return await _repair_step(request, lambda stamped, breach_id: domain.Apologise(
+        **stamped, breach_id=breach_id, words=body.words
+    ))
+
+
+async def decide(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.DecisionBody)
+    return await _repair_step(request, lambda stamped, breach_id: domain.Decide(
+        **stamped, breach_id=breach_id, decision=body.decision, note=body.note
+    ))
+
+
+async def name_factor(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.NewFactor)
+    return await _repair_step(request, lambda stamped, breach_id: domain.NameFactor(
+        **stamped, breach_id=breach_id, factor_id=uuid.uuid5(stamped["command_id"], "factor"),
+        factor=body.factor, note=body.note,
+    ), status=201)
+
+
+async def address_factor(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.NoteBody)
+    factor_id = path_id(request, "factor_id", "factor")
+    return await _repair_step(request, lambda stamped, breach_id: domain.AddressFactor(
+        **stamped, breach_id=breach_id, factor_id=factor_id, note=body.note
+    ))
+
+
+async def link_boundary(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.BoundaryBody)
+    return await _repair_step(request, lambda stamped, breach_id: domain.LinkBoundary(
+        **stamped, breach_id=breach_id, proposal_id=body.proposal_id
+    ))
+
+
+async def commit(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.NewCommitment)
+    return await _repair_step(request, lambda stamped, breach_id: domain.Commit(
+        **stamped, breach_id=breach_id,
+        commitment_id=uuid.uuid5(stamped["command_id"], "commitment"), what=body.what,
+        first_due_at=body.first_due_at, every_days=body.every_days,
+    ), status=201)
+
+
+async def mark_occurrence(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.MarkBody)
+    commitment_id = path_id(request, "commitment_id", "commitment")
+    try:
+        occurrence = int(request.match_info["occurrence"])
+    except ValueError:
+        raise NotFound("no such occurrence") from None
+    return await _repair_step(request, lambda stamped, breach_id: domain.MarkCommitment(
+        **stamped, breach_id=breach_id, commitment_id=commitment_id, occurrence=occurrence,
+        mark=body.mark, note=body.note,
+    ))
+
+
+async def check_in(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.CheckInBody)
+    return await _repair_step(request, lambda stamped, breach_id: domain.CheckIn(
+        **stamped, breach_id=breach_id, trust=body.trust, setback=body.setback, note=body.note
+    ), status=201)
+
+
+async def choose_restoration(request: web.Request) -> web.Response:
+    await parse_body(request, Nothing)
+    return await _repair_step(request, lambda stamped, breach_id: domain.ChooseRestoration(
+        **stamped, breach_id=breach_id
+    ))
+
+
+async def end_repair(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.NoteBody)
+    return await _repair_step(request, lambda stamped, breach_id: domain.EndRepair(
+        **stamped, breach_id=breach_id, note=body.note
+    ))
+
+
+async def invite_supporter(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    body = await parse_body(request, shapes.SupporterInvitationBody)
+    token, hashed = new_invitation(found.polycule_id)
+    now = request.app[CLOCK].now()
+    expires_at = now + timedelta(hours=body.expires_in_hours)
+    invitation_id = uuid.uuid4()
+    # Never idempotent by key: only the secret's hash is kept (see polycule invitations).
+    await send(request, found.polycule_id, domain.InviteSupporter(
+        actor=found.member_id, at=now, command_id=uuid.uuid4(), breach_id=_breach_id(request),
+        invitation_id=invitation_id, secret_hash=hashed, expires_at=expires_at,
+    ))
+    return json_of(shapes.SupporterInvitationMade(
+        invitation_id=invitation_id, token=token, expires_at=expires_at
+    ), status=201)
+
+
+async def accept_supporter_invitation(request: web.Request) -> web.Response:
+    """A coach or therapist, signed in with their own account, accepts; they are not (and do
+    not become) a member of the polycule."""
+    polycule_id, hashed = read_invitation(request.match_info["token"])
+    outcome = await send(request, polycule_id, domain.AcceptSupporterInvitation(
+        **stamp(request), secret_hash=hashed
+    ))
+    joined = next(e for e in outcome.events if isinstance(e, domain.SupporterJoined))
+    return json_of(shapes.SupportingView(polycule_id=polycule_id, breach_id=joined.breach_id))
+
+
+async def _repair_step(request: web.Request, build: _Build, status: int = 200) -> web.Response:
+    breach_id = _breach_id(request)
+    await send(request, polycule_of(request).polycule_id, build(stamp(request), breach_id))
+    return await _repair_answer(request, breach_id, status)
+
+
+async def _repair_answer(
+    request: web.Request, breach_id: UUID, status: int = 200
+) -> web.Response:
+    found = polycule_of(request)
+    history = await read_model.repair_history(
+        request.app[POOL], found.polycule_id, breach_id, request.app[CLOCK].now()
+    )
+    if history is None:
+        raise NotFound("no such repair")
+    view = await shapes.opened_history(history, found.state.display_names, request.app[KEYRING])
+    return json_of(view, status=status)
+
+
+def _breach_id(request: web.Request) -> UUID:
+    return path_id(request, "breach_id", "breach")

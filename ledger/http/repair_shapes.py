@@ -1,0 +1,371 @@
+"""The shapes of the breaches and repair API: what participants send, what they read back.
+
+The read models keep every word sealed; ``opened_*`` here open them for the person who
+asked (the policy has already decided they may read them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from ledger.domain.commitments import Mark
+from ledger.domain.repair import Decision, Factor
+from ledger.http.shapes import Strict
+from ledger.privacy import KeyRing, decrypt_event_fields
+from projections import repair_queries as rows
+
+Words = Field(min_length=1, max_length=10_000)
+Note = Field(default=None, max_length=5_000)
+
+# --- What people send --------------------------------------------------------------------
+
+
+class NewBreach(Strict):
+    agreement_id: UUID
+    # Who crossed it: yourself (self-reported) or another party.
+    breached_by: UUID
+    happened_at: AwareDatetime
+    what_happened: str = Words
+
+
+class Account(Strict):
+    account: str | None = Note
+
+
+class DisputedAccount(Strict):
+    account: str = Words
+
+
+class WiderAudience(Strict):
+    members: list[UUID] = Field(default_factory=list, max_length=100)
+    whole_polycule: bool = False
+
+
+class StepWords(Strict):
+    words: str = Words
+
+
+class DecisionBody(Strict):
+    decision: Decision
+    note: str | None = Note
+
+
+class NewFactor(Strict):
+    factor: Factor
+    note: str | None = Note
+
+
+class NoteBody(Strict):
+    note: str | None = Note
+
+
+class BoundaryBody(Strict):
+    proposal_id: UUID
+
+
+class NewCommitment(Strict):
+    what: str = Words
+    first_due_at: AwareDatetime
+    # Weekly is 7; left out for a one-off commitment.
+    every_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class MarkBody(Strict):
+    mark: Mark
+    note: str | None = Note
+
+
+class CheckInBody(Strict):
+    # How trust feels to you now, from 0 to 10: your own feeling, not a score of anyone.
+    trust: int = Field(ge=0, le=10)
+    setback: bool = False
+    note: str | None = Note
+
+
+class SupporterInvitationBody(Strict):
+    expires_in_hours: int = Field(default=168, ge=1, le=720)
+
+
+# --- What people read --------------------------------------------------------------------
+
+
+class BreachView(Strict):
+    polycule_id: UUID
+    breach_id: UUID
+    agreement_id: UUID
+    # The version in force when it happened.
+    version: int
+    parties: list[UUID]
+    harmed: list[UUID]
+    breached_by: UUID
+    reported_by: UUID
+    self_reported: bool
+    happened_at: datetime
+    reported_at: datetime
+    what_happened: str
+    status: Literal["reported", "disputed", "acknowledged"]
+    # The named member's own accounts; both stay when a dispute is later acknowledged.
+    acknowledgement: str | None
+    acknowledged_at: datetime | None
+    dispute: str | None
+    disputed_at: datetime | None
+    audience: list[UUID]
+    repair_status: Literal["open", "restored", "ended"]
+    closed_at: datetime | None
+
+
+class StepView(Strict):
+    stream_version: int
+    at: datetime
+    what: str
+    member_id: UUID | None
+    words: str | None
+    detail: dict[str, Any] | None
+
+
+class TrustPointView(Strict):
+    at: datetime
+    trust: int
+    setback: bool
+    note: str | None
+
+
+class TrustLineView(Strict):
+    member_id: UUID
+    points: list[TrustPointView]
+
+
+class OccurrenceView(Strict):
+    occurrence: int
+    due_at: datetime
+
+
+class MarkView(Strict):
+    occurrence: int
+    due_at: datetime
+    mark: Mark
+    marked_by: UUID
+    marked_at: datetime
+    note: str | None
+
+
+class CommitmentView(Strict):
+    commitment_id: UUID
+    made_by: UUID
+    what: str
+    first_due_at: datetime
+    every_days: int | None
+    made_at: datetime
+    marks: list[MarkView]
+    kept: int
+    missed: int
+    streak: int
+    next_due: OccurrenceView | None
+    overdue: list[OccurrenceView]
+
+
+class FactorView(Strict):
+    factor_id: UUID
+    factor: Factor
+    named_by: UUID
+    named_at: datetime
+    note: str | None
+    addressed: bool
+    addressed_at: datetime | None
+    addressed_by: UUID | None
+    addressed_note: str | None
+
+
+class DecisionView(Strict):
+    member_id: UUID
+    decision: Decision
+    note: str | None
+    at: datetime
+
+
+class BoundaryView(Strict):
+    proposal_id: UUID
+    agreement_id: UUID | None
+    status: str | None
+    title: str | None
+    if_broken: str | None
+    linked_at: datetime
+
+
+class EarlierBreachView(Strict):
+    breach_id: UUID
+    happened_at: datetime
+    repair_status: str
+    closed_at: datetime | None
+
+
+class RepairHistoryView(Strict):
+    breach: BreachView
+    # The participants' names, so that a supporter (who cannot list members) reads them.
+    names: dict[UUID, str]
+    supporters: list[UUID]
+    timeline: list[StepView]
+    trust: list[TrustLineView]
+    commitments: list[CommitmentView]
+    kept: int
+    missed: int
+    factors: list[FactorView]
+    factors_open: int
+    factors_addressed: int
+    decisions: list[DecisionView]
+    # Each harmed party's decision as it stands now.
+    current_decisions: dict[UUID, Decision]
+    boundaries: list[BoundaryView]
+    days_since_breach: int
+    earlier_breaches: list[EarlierBreachView]
+
+
+class SupporterInvitationMade(Strict):
+    invitation_id: UUID
+    # Shown once; whoever holds it may read this repair (and nothing else), until it expires.
+    token: str
+    expires_at: datetime
+
+
+class SupportingView(Strict):
+    polycule_id: UUID
+    breach_id: UUID
+
+
+# --- Opening what the read models keep sealed ----------------------------------------------
+
+
+async def _opened(sealed: Mapping[str, Any] | None, keyring: KeyRing) -> str | None:
+    return None if sealed is None else await keyring.open_sealed(sealed)
+
+
+async def opened_breach(row: rows.BreachRow, keyring: KeyRing) -> BreachView:
+    return BreachView(
+        polycule_id=row.polycule_id,
+        breach_id=row.breach_id,
+        agreement_id=row.agreement_id,
+        version=row.version,
+        parties=list(row.parties),
+        harmed=list(row.harmed),
+        breached_by=row.breached_by,
+        reported_by=row.reported_by,
+        self_reported=row.self_reported,
+        happened_at=row.happened_at,
+        reported_at=row.reported_at,
+        what_happened=await keyring.open_sealed(row.what_happened),
+        status=row.status,
+        acknowledgement=await _opened(row.acknowledgement, keyring),
+        acknowledged_at=row.acknowledged_at,
+        dispute=await _opened(row.dispute, keyring),
+        disputed_at=row.disputed_at,
+        audience=list(row.audience),
+        repair_status=row.repair_status,
+        closed_at=row.closed_at,
+    )
+
+
+async def opened_history(
+    history: rows.RepairHistory, names: Mapping[UUID, str], keyring: KeyRing
+) -> RepairHistoryView:
+    current: dict[UUID, Decision] = {}
+    for decision in history.decisions:
+        current[decision.member_id] = decision.decision
+    breach = history.breach
+    return RepairHistoryView(
+        breach=await opened_breach(breach, keyring),
+        names={member: names.get(member, "former member") for member in breach.parties},
+        supporters=list(breach.supporters),
+        timeline=[
+            StepView(
+                stream_version=step.stream_version, at=step.at, what=step.what,
+                member_id=step.member_id, words=await _opened(step.words, keyring),
+                detail=None if step.detail is None
+                else await decrypt_event_fields(dict(step.detail), keyring),
+            )
+            for step in history.timeline
+        ],
+        trust=[
+            TrustLineView(member_id=line.member_id, points=[
+                TrustPointView(
+                    at=point.at, trust=point.trust, setback=point.setback,
+                    note=await _opened(point.note, keyring),
+                )
+                for point in line.points
+            ])
+            for line in history.trust
+        ],
+        commitments=[await _opened_commitment(item, keyring) for item in history.commitments],
+        kept=history.kept,
+        missed=history.missed,
+        factors=[
+            FactorView(
+                factor_id=factor.factor_id, factor=factor.factor, named_by=factor.named_by,
+                named_at=factor.named_at, note=await _opened(factor.note, keyring),
+                addressed=factor.addressed, addressed_at=factor.addressed_at,
+                addressed_by=factor.addressed_by,
+                addressed_note=await _opened(factor.addressed_note, keyring),
+            )
+            for factor in history.factors
+        ],
+        factors_open=history.factors_open,
+        factors_addressed=history.factors_addressed,
+        decisions=[
+            DecisionView(
+                member_id=item.member_id, decision=item.decision,
+                note=await _opened(item.note, keyring), at=item.at,
+            )
+            for item in history.decisions
+        ],
+        current_decisions=current,
+        boundaries=[
+            BoundaryView(
+                proposal_id=item.proposal_id, agreement_id=item.agreement_id,
+                status=item.status, title=await _opened(item.title, keyring),
+                if_broken=await _opened(item.if_broken, keyring), linked_at=item.linked_at,
+            )
+            for item in history.boundaries
+        ],
+        days_since_breach=history.days_since_breach,
+        earlier_breaches=[
+            EarlierBreachView(
+                breach_id=item.breach_id, happened_at=item.happened_at,
+                repair_status=item.repair_status, closed_at=item.closed_at,
+            )
+            for item in history.earlier_breaches
+        ],
+    )
+
+
+async def _opened_commitment(item: rows.CommitmentRow, keyring: KeyRing) -> CommitmentView:
+    progress = item.progress
+    return CommitmentView(
+        commitment_id=item.commitment_id,
+        made_by=item.made_by,
+        what=await keyring.open_sealed(item.what),
+        first_due_at=item.first_due_at,
+        every_days=item.every_days,
+        made_at=item.made_at,
+        marks=[
+            MarkView(
+                occurrence=mark.occurrence, due_at=mark.due_at, mark=mark.mark,
+                marked_by=mark.marked_by, marked_at=mark.marked_at,
+                note=await _opened(mark.note, keyring),
+            )
+            for mark in item.marks
+        ],
+        kept=progress.kept,
+        missed=progress.missed,
+        streak=progress.streak,
+        next_due=None if progress.next_due is None else OccurrenceView(
+            occurrence=progress.next_due.number, due_at=progress.next_due.due_at
+        ),
+        overdue=[
+            OccurrenceView(occurrence=item.number, due_at=item.due_at)
+            for item in progress.overdue
+        ],
+    )

@@ -1,0 +1,213 @@
+"""Read model: disclosures, who was told, and who has acknowledged them.
+
+What a member made or was told, newest first; one disclosure with its acknowledgements
+(the discloser sees who has); and, across a member's polycules, what they were told and
+have not acknowledged yet. Whether someone may see a disclosure at all is
+ledger/auth/policy.py's question: these functions answer what they are asked.
+
+The words stay sealed, exactly as in the event (ledger/privacy.py); whoever shows them to a
+member opens them. Tables and indexes: ledger/store/migrations/0007_disclosures_and_repair.sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
+
+import asyncpg
+
+from ledger.store.records import JsonObject, RecordedEvent
+
+if TYPE_CHECKING:
+    from ledger.database import Connection, Executor
+
+DisclosureKind = Literal[
+    "new_connection", "sexual_health_result", "feelings", "boundary_change", "other"
+]
+
+# --- Folding events into rows ------------------------------------------------------------
+
+_MADE = """
+INSERT INTO disclosures (disclosure_id, polycule_id, discloser, kind, text, audience,
+                         recipients, fulfils_agreement_id, corrects_disclosure_id, made_at,
+                         made_in)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+"""
+_ACKNOWLEDGED = """
+INSERT INTO disclosure_acknowledgements (disclosure_id, member_id, acknowledged_at,
+                                         acknowledged_in)
+VALUES ($1, $2, $3, $4)
+"""
+_RESET = """
+DELETE FROM disclosure_acknowledgements;
+DELETE FROM disclosures;
+"""
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value is not None else None
+
+
+async def _made(connection: Connection, event: RecordedEvent) -> None:
+    data = event.data
+    await connection.execute(
+        _MADE, UUID(data["disclosure_id"]), event.stream_id, UUID(data["discloser"]),
+        data["kind"], data["text"], data["audience"],
+        [UUID(member) for member in data["recipients"]],
+        _uuid(data.get("fulfils_agreement_id")), _uuid(data.get("corrects_disclosure_id")),
+        event.recorded_at, event.stream_version,
+    )
+
+
+async def _acknowledged(connection: Connection, event: RecordedEvent) -> None:
+    data = event.data
+    await connection.execute(
+        _ACKNOWLEDGED, UUID(data["disclosure_id"]), UUID(data["member_id"]),
+        event.recorded_at, event.stream_version,
+    )
+
+
+_FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[None]]] = {
+    "DisclosureMade": _made,
+    "DisclosureAcknowledged": _acknowledged,
+}
+
+
+class Disclosures:
+    name = "disclosures"
+
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            fold = _FOLDS.get(event.event_type)
+            if fold is not None:
+                await fold(connection, event)
+
+    async def reset(self, connection: Connection) -> None:
+        await connection.execute(_RESET)
+
+
+# --- Reading -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    member_id: UUID
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DisclosureRow:
+    polycule_id: UUID
+    disclosure_id: UUID
+    discloser: UUID
+    kind: DisclosureKind
+    # Sealed, as in the event.
+    text: JsonObject
+    audience: Literal["chosen", "polycule"]
+    recipients: tuple[UUID, ...]
+    fulfils_agreement_id: UUID | None
+    corrects_disclosure_id: UUID | None
+    made_at: datetime
+    # In the order the recipients gave them.
+    acknowledgements: tuple[Acknowledgement, ...]
+
+
+_DISCLOSURE_COLUMNS = """
+d.polycule_id, d.disclosure_id, d.discloser, d.kind, d.text, d.audience, d.recipients,
+d.fulfils_agreement_id, d.corrects_disclosure_id, d.made_at
+"""
+
+# Index: disclosures_of_polycule (backwards).
+DISCLOSURES_FOR = f"""
+SELECT {_DISCLOSURE_COLUMNS} FROM disclosures d
+ WHERE d.polycule_id = $1 AND (d.discloser = $2 OR $2 = ANY (d.recipients))
+ ORDER BY d.made_in DESC
+"""
+# Index: disclosures_pkey.
+DISCLOSURE = f"""
+SELECT {_DISCLOSURE_COLUMNS} FROM disclosures d
+ WHERE d.disclosure_id = $2 AND d.polycule_id = $1
+"""
+# The acknowledgements of many disclosures at once, so a list costs one more query, not one
+# per disclosure. Index: disclosure_acknowledgements_pkey.
+ACKNOWLEDGEMENTS_OF = """
+SELECT a.disclosure_id, a.member_id, a.acknowledged_at
+  FROM disclosure_acknowledgements a
+ WHERE a.disclosure_id = ANY ($1::uuid[])
+ ORDER BY a.acknowledged_in
+"""
+# Index: memberships_of_member, then disclosures_of_polycule per polycule and
+# disclosure_acknowledgements_pkey.
+TO_ACKNOWLEDGE = f"""
+SELECT {_DISCLOSURE_COLUMNS}
+  FROM memberships m
+  JOIN disclosures d ON d.polycule_id = m.polycule_id
+ WHERE m.member_id = $1 AND m.left_at IS NULL
+   AND $1 = ANY (d.recipients)
+   AND NOT EXISTS (SELECT FROM disclosure_acknowledgements a
+                    WHERE a.disclosure_id = d.disclosure_id AND a.member_id = $1)
+ ORDER BY d.made_at, d.disclosure_id
+"""
+
+
+async def disclosures_for(
+    executor: Executor, polycule_id: UUID, member_id: UUID
+) -> list[DisclosureRow]:
+    """The disclosures of the polycule that the member made or was told, newest first."""
+    rows = await executor.fetch(DISCLOSURES_FOR, polycule_id, member_id)
+    return await _with_acknowledgements(executor, rows)
+
+
+async def disclosure(
+    executor: Executor, polycule_id: UUID, disclosure_id: UUID
+) -> DisclosureRow | None:
+    row = await executor.fetchrow(DISCLOSURE, polycule_id, disclosure_id)
+    if row is None:
+        return None
+    [found] = await _with_acknowledgements(executor, [row])
+    return found
+
+
+async def disclosures_to_acknowledge(executor: Executor, member_id: UUID) -> list[DisclosureRow]:
+    """Across the member's current polycules, what they were told and have not acknowledged,
+    oldest first."""
+    rows = await executor.fetch(TO_ACKNOWLEDGE, member_id)
+    return await _with_acknowledgements(executor, rows)
+
+
+async def _with_acknowledgements(
+    executor: Executor, rows: Sequence[asyncpg.Record]
+) -> list[DisclosureRow]:
+    # Acknowledgements are never removed, so reading them after the disclosures (outside
+    # one snapshot) gives at least those there were, perhaps one more.
+    if not rows:
+        return []
+    acknowledged: dict[UUID, list[Acknowledgement]] = {}
+    for row in await executor.fetch(
+        ACKNOWLEDGEMENTS_OF, [row["disclosure_id"] for row in rows]
+    ):
+        acknowledged.setdefault(row["disclosure_id"], []).append(
+            Acknowledgement(member_id=row["member_id"], at=row["acknowledged_at"])
+        )
+    return [_disclosure(row, tuple(acknowledged.get(row["disclosure_id"], ()))) for row in rows]
+
+
+def _disclosure(
+    row: asyncpg.Record, acknowledgements: tuple[Acknowledgement, ...]
+) -> DisclosureRow:
+    return DisclosureRow(
+        polycule_id=row["polycule_id"],
+        disclosure_id=row["disclosure_id"],
+        discloser=row["discloser"],
+        kind=row["kind"],
+        text=row["text"],
+        audience=row["audience"],
+        recipients=tuple(row["recipients"]),
+        fulfils_agreement_id=row["fulfils_agreement_id"],
+        corrects_disclosure_id=row["corrects_disclosure_id"],
+        made_at=row["made_at"],
+        acknowledgements=acknowledgements,
+    )

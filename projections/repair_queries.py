@@ -1,0 +1,535 @@
+"""Reading the repairs read model: what the breach and repair screens ask of it.
+
+The breaches a member may see; one repair's whole history — its timeline, each
+participant's trust over time, the commitments and how they are kept, the factors, the
+decisions, the new boundaries, the days since and the earlier breaches of the same
+agreement; and a member's repair inbox across their polycules. Texts come back sealed, as
+the read model keeps them; whoever shows them opens them for someone allowed to read them
+(ledger/auth/policy.py decides who that is).
+
+Kept, missed, the streak and what is due are worked out by ledger/domain/commitments.py
+from the marks and the moment of asking, never stored: they change with time alone.
+
+The rows are written by projections/repairs.py; tables and indexes:
+ledger/store/migrations/0007_disclosures_and_repair.sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
+
+import asyncpg
+
+from ledger.domain import commitments
+from ledger.domain.repair import Decision, Factor
+from ledger.store.records import JsonObject
+from projections.agreement_queries import _snapshot
+
+if TYPE_CHECKING:
+    from ledger.database import Executor
+
+BreachStatus = Literal["reported", "disputed", "acknowledged"]
+RepairStatus = Literal["open", "restored", "ended"]
+ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
+
+# A participant with no check-in for this long is asked how trust feels now.
+CHECK_IN_EVERY = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class BreachRow:
+    polycule_id: UUID
+    breach_id: UUID
+    agreement_id: UUID
+    # The version in force when it happened, and its parties.
+    version: int
+    parties: tuple[UUID, ...]
+    harmed: tuple[UUID, ...]
+    breached_by: UUID
+    reported_by: UUID
+    self_reported: bool
+    happened_at: datetime
+    reported_at: datetime
+    what_happened: JsonObject
+    status: BreachStatus
+    # The named member's account on acknowledging (optional), sealed.
+    acknowledgement: JsonObject | None
+    acknowledged_at: datetime | None
+    # Their account on disputing it (the latest), sealed. Both stay once given.
+    dispute: JsonObject | None
+    disputed_at: datetime | None
+    audience: tuple[UUID, ...]
+    supporters: tuple[UUID, ...]
+    repair_status: RepairStatus
+    closed_at: datetime | None
+    # Who ended it; None when it closed as restored.
+    closed_by: UUID | None
+    close_note: JsonObject | None
+    restored_by: tuple[UUID, ...]
+
+
+@dataclass(frozen=True)
+class RepairStep:
+    stream_version: int
+    at: datetime
+    # The event type: BreachReported, ResponsibilityTaken, CheckInRecorded, …
+    what: str
+    # Who took the step (the supporter, for SupporterJoined); None for a repair that closed
+    # as restored with the last harmed party's choice.
+    member_id: UUID | None
+    # Their words, sealed: what happened, an account, responsibility, impact, an apology,
+    # a commitment, or a note.
+    words: JsonObject | None
+    # The step's plain facts, as stored in the event (ids and moments as strings): the
+    # decision, the factor, the trust level, the mark, the outcome, …
+    detail: JsonObject | None
+
+
+@dataclass(frozen=True)
+class TrustPoint:
+    at: datetime
+    trust: int
+    setback: bool
+    note: JsonObject | None
+
+
+@dataclass(frozen=True)
+class TrustLine:
+    """One participant's own feeling of trust over time, never a score of anyone else."""
+
+    member_id: UUID
+    points: tuple[TrustPoint, ...]
+
+
+@dataclass(frozen=True)
+class MarkRow:
+    occurrence: int
+    due_at: datetime
+    mark: commitments.Mark
+    marked_by: UUID
+    marked_at: datetime
+    note: JsonObject | None
+
+
+@dataclass(frozen=True)
+class CommitmentRow:
+    commitment_id: UUID
+    made_by: UUID
+    what: JsonObject
+    first_due_at: datetime
+    every_days: int | None
+    made_at: datetime
+    marks: tuple[MarkRow, ...]
+    # Kept, missed, the streak, next due and overdue at the moment asked about.
+    progress: commitments.Progress
+
+
+@dataclass(frozen=True)
+class FactorRow:
+    factor_id: UUID
+    factor: Factor
+    named_by: UUID
+    named_at: datetime
+    note: JsonObject | None
+    addressed: bool
+    addressed_at: datetime | None
+    addressed_by: UUID | None
+    addressed_note: JsonObject | None
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    member_id: UUID
+    decision: Decision
+    note: JsonObject | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BoundaryRow:
+    proposal_id: UUID
+    linked_by: UUID
+    linked_at: datetime
+    # From the agreements read model; None (and status None) in the moment it has not yet
+    # folded the proposal, since each read model keeps its own pace.
+    agreement_id: UUID | None
+    status: ProposalStatus | None
+    # The proposal's current wording, sealed.
+    title: JsonObject | None
+    if_broken: JsonObject | None
+
+
+@dataclass(frozen=True)
+class EarlierBreach:
+    breach_id: UUID
+    happened_at: datetime
+    repair_status: RepairStatus
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RepairHistory:
+    breach: BreachRow
+    # Every breach and repair event, in the order it happened.
+    timeline: tuple[RepairStep, ...]
+    # One line per participant who checked in, the breaching member first, then the harmed
+    # parties in the agreement's order.
+    trust: tuple[TrustLine, ...]
+    commitments: tuple[CommitmentRow, ...]
+    kept: int
+    missed: int
+    factors: tuple[FactorRow, ...]
+    factors_open: int
+    factors_addressed: int
+    # Every decision, in order: each harmed party's latest is theirs now.
+    decisions: tuple[DecisionRow, ...]
+    boundaries: tuple[BoundaryRow, ...]
+    days_since_breach: int
+    # Breaches of the same agreement in the same polycule that happened before this one.
+    earlier_breaches: tuple[EarlierBreach, ...]
+
+
+@dataclass(frozen=True)
+class DueMark:
+    polycule_id: UUID
+    breach_id: UUID
+    commitment_id: UUID
+    occurrence: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckInDue:
+    polycule_id: UUID
+    breach_id: UUID
+    last_check_in_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RepairInbox:
+    # Occurrences whose time has passed and that nobody has marked, on open repairs where
+    # the member is a harmed party (a commitment is marked by a harmed party), oldest first.
+    commitments_to_mark: list[DueMark]
+    # Open repairs the member takes part in where they have not checked in for
+    # CHECK_IN_EVERY (or ever).
+    check_ins_due: list[CheckInDue]
+
+
+_BREACH_COLUMNS = """
+b.polycule_id, b.breach_id, b.agreement_id, b.version, b.parties, b.harmed, b.breached_by,
+b.reported_by, b.happened_at, b.reported_at, b.what_happened, b.status, b.acknowledgement,
+b.acknowledged_at, b.dispute, b.disputed_at, b.audience, b.supporters, b.repair_status,
+b.closed_at, b.closed_by, b.close_note, b.restored_by
+"""
+_COMMITMENT_COLUMNS = """
+c.commitment_id, c.made_by, c.what, c.first_due_at, c.every_days, c.made_at
+"""
+
+# Index: breaches_of_polycule (backwards).
+BREACHES_FOR = f"""
+SELECT {_BREACH_COLUMNS} FROM breaches b
+ WHERE b.polycule_id = $1 AND $2 = ANY (b.audience)
+ ORDER BY b.reported_in DESC
+"""
+# Index: breaches_pkey.
+BREACH = f"""
+SELECT {_BREACH_COLUMNS} FROM breaches b WHERE b.breach_id = $2 AND b.polycule_id = $1
+"""
+# The history's other queries name only the breach: BREACH, in the same snapshot, has
+# already placed it in the polycule.
+# Index: repair_timeline_of_breach.
+TIMELINE_OF_BREACH = """
+SELECT t.stream_version, t.at, t.what, t.member_id, t.words, t.detail
+  FROM repair_timeline t
+ WHERE t.breach_id = $1
+ ORDER BY t.stream_version
+"""
+# Index: check_ins_pkey.
+CHECK_INS_OF_BREACH = """
+SELECT ci.member_id, ci.at, ci.trust, ci.setback, ci.note
+  FROM check_ins ci
+ WHERE ci.breach_id = $1
+ ORDER BY ci.stream_version
+"""
+# Index: commitments_of_breach.
+COMMITMENTS_OF_BREACH = f"""
+SELECT {_COMMITMENT_COLUMNS} FROM commitments c
+ WHERE c.breach_id = $1
+ ORDER BY c.made_in
+"""
+# Index: commitments_of_breach, then commitment_marks_pkey.
+MARKS_OF_BREACH = """
+SELECT k.commitment_id, k.occurrence, k.due_at, k.mark, k.marked_by, k.marked_at, k.note
+  FROM commitments c JOIN commitment_marks k USING (commitment_id)
+ WHERE c.breach_id = $1
+ ORDER BY k.commitment_id, k.occurrence
+"""
+# Index: repair_factors_of_breach.
+FACTORS_OF_BREACH = """
+SELECT f.factor_id, f.factor, f.named_by, f.named_at, f.note, f.addressed_at,
+       f.addressed_by, f.addressed_note
+  FROM repair_factors f
+ WHERE f.breach_id = $1
+ ORDER BY f.named_in
+"""
+# Index: repair_decisions_pkey.
+DECISIONS_OF_BREACH = """
+SELECT d.member_id, d.decision, d.note, d.at
+  FROM repair_decisions d
+ WHERE d.breach_id = $1
+ ORDER BY d.stream_version
+"""
+# Index: repair_boundaries_pkey, then agreement_proposals_pkey.
+BOUNDARIES_OF_BREACH = """
+SELECT r.proposal_id, r.linked_by, r.linked_at, p.agreement_id, p.status,
+       p.text -> 'title' AS title, p.text -> 'if_broken' AS if_broken
+  FROM repair_boundaries r
+  LEFT JOIN agreement_proposals p ON p.proposal_id = r.proposal_id
+ WHERE r.breach_id = $1
+ ORDER BY r.linked_in
+"""
+# $3: when the breach asked about happened. Index: breaches_of_agreement.
+EARLIER_BREACHES = """
+SELECT e.breach_id, e.happened_at, e.repair_status, e.closed_at
+  FROM breaches e
+ WHERE e.polycule_id = $1 AND e.agreement_id = $2 AND e.happened_at < $3
+ ORDER BY e.happened_at, e.breach_id
+"""
+# Index: memberships_of_member, then breaches_open per polycule and commitments_of_breach.
+COMMITMENTS_TO_MARK = f"""
+SELECT b.polycule_id, b.breach_id, {_COMMITMENT_COLUMNS}
+  FROM memberships m
+  JOIN breaches b ON b.polycule_id = m.polycule_id AND b.repair_status = 'open'
+  JOIN commitments c ON c.breach_id = b.breach_id
+ WHERE m.member_id = $1 AND m.left_at IS NULL AND $1 = ANY (b.harmed)
+ ORDER BY b.reported_at, c.made_in
+"""
+# The marks of many commitments at once. Index: commitment_marks_pkey.
+MARKS_OF_COMMITMENTS = """
+SELECT k.commitment_id, k.occurrence, k.due_at, k.mark, k.marked_by, k.marked_at, k.note
+  FROM commitment_marks k
+ WHERE k.commitment_id = ANY ($1::uuid[])
+ ORDER BY k.commitment_id, k.occurrence
+"""
+# $2: the moment before which the last check-in is too old.
+# Index: memberships_of_member, then breaches_open per polycule and check_ins_of_member.
+CHECK_INS_DUE = """
+SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at
+  FROM memberships m
+  JOIN breaches b ON b.polycule_id = m.polycule_id AND b.repair_status = 'open'
+  LEFT JOIN LATERAL (SELECT max(ci.at) AS at FROM check_ins ci
+                      WHERE ci.breach_id = b.breach_id AND ci.member_id = $1) latest ON true
+ WHERE m.member_id = $1 AND m.left_at IS NULL
+   AND ($1 = b.breached_by OR $1 = ANY (b.harmed))
+   AND (latest.at IS NULL OR latest.at <= $2)
+ ORDER BY b.reported_at, b.breach_id
+"""
+
+
+async def breaches_for(executor: Executor, polycule_id: UUID, member_id: UUID) -> list[BreachRow]:
+    """The polycule's breaches the member may see (its audience), newest report first."""
+    return [_breach(row) for row in await executor.fetch(BREACHES_FOR, polycule_id, member_id)]
+
+
+async def breach(executor: Executor, polycule_id: UUID, breach_id: UUID) -> BreachRow | None:
+    row = await executor.fetchrow(BREACH, polycule_id, breach_id)
+    return _breach(row) if row is not None else None
+
+
+async def repair_history(
+    executor: Executor, polycule_id: UUID, breach_id: UUID, now: datetime
+) -> RepairHistory | None:
+    """Everything about a breach's repair, with commitments' progress as of ``now``."""
+    async with _snapshot(executor) as connection:
+        row = await connection.fetchrow(BREACH, polycule_id, breach_id)
+        if row is None:
+            return None
+        timeline = await connection.fetch(TIMELINE_OF_BREACH, breach_id)
+        check_ins = await connection.fetch(CHECK_INS_OF_BREACH, breach_id)
+        made = await connection.fetch(COMMITMENTS_OF_BREACH, breach_id)
+        marks = _marks_by_commitment(await connection.fetch(MARKS_OF_BREACH, breach_id))
+        factors = [_factor(f) for f in await connection.fetch(FACTORS_OF_BREACH, breach_id)]
+        decisions = await connection.fetch(DECISIONS_OF_BREACH, breach_id)
+        boundaries = await connection.fetch(BOUNDARIES_OF_BREACH, breach_id)
+        earlier = await connection.fetch(
+            EARLIER_BREACHES, polycule_id, row["agreement_id"], row["happened_at"]
+        )
+    found = _breach(row)
+    promised = [_commitment(c, marks.get(c["commitment_id"], ()), now) for c in made]
+    addressed = sum(1 for factor in factors if factor.addressed)
+    return RepairHistory(
+        breach=found,
+        timeline=tuple(_step(t) for t in timeline),
+        trust=_trust_lines(found, check_ins),
+        commitments=tuple(promised),
+        kept=sum(commitment.progress.kept for commitment in promised),
+        missed=sum(commitment.progress.missed for commitment in promised),
+        factors=tuple(factors),
+        factors_open=len(factors) - addressed,
+        factors_addressed=addressed,
+        decisions=tuple(
+            DecisionRow(
+                member_id=d["member_id"], decision=d["decision"], note=d["note"], at=d["at"]
+            )
+            for d in decisions
+        ),
+        boundaries=tuple(_boundary(b) for b in boundaries),
+        days_since_breach=max(0, (now - found.happened_at) // timedelta(days=1)),
+        earlier_breaches=tuple(
+            EarlierBreach(
+                breach_id=e["breach_id"], happened_at=e["happened_at"],
+                repair_status=e["repair_status"], closed_at=e["closed_at"],
+            )
+            for e in earlier
+        ),
+    )
+
+
+async def repair_inbox(executor: Executor, member_id: UUID, now: datetime) -> RepairInbox:
+    """What the member's open repairs ask of them at ``now``, across their polycules."""
+    async with _snapshot(executor) as connection:
+        made = await connection.fetch(COMMITMENTS_TO_MARK, member_id)
+        marks = _marks_by_commitment(await connection.fetch(
+            MARKS_OF_COMMITMENTS, [row["commitment_id"] for row in made]
+        )) if made else {}
+        check_ins = await connection.fetch(CHECK_INS_DUE, member_id, now - CHECK_IN_EVERY)
+    to_mark = [
+        DueMark(
+            polycule_id=row["polycule_id"],
+            breach_id=row["breach_id"],
+            commitment_id=row["commitment_id"],
+            occurrence=occurrence.number,
+            due_at=occurrence.due_at,
+        )
+        for row in made
+        for occurrence in _commitment(row, marks.get(row["commitment_id"], ()), now)
+        .progress.overdue
+    ]
+    return RepairInbox(
+        commitments_to_mark=sorted(to_mark, key=lambda due: due.due_at),
+        check_ins_due=[
+            CheckInDue(
+                polycule_id=row["polycule_id"],
+                breach_id=row["breach_id"],
+                last_check_in_at=row["last_check_in_at"],
+            )
+            for row in check_ins
+        ],
+    )
+
+
+# --- From rows to answers ----------------------------------------------------------------
+
+
+def _marks_by_commitment(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[MarkRow, ...]]:
+    grouped: dict[UUID, list[MarkRow]] = {}
+    for row in rows:
+        grouped.setdefault(row["commitment_id"], []).append(MarkRow(
+            occurrence=row["occurrence"],
+            due_at=row["due_at"],
+            mark=row["mark"],
+            marked_by=row["marked_by"],
+            marked_at=row["marked_at"],
+            note=row["note"],
+        ))
+    return {commitment_id: tuple(marks) for commitment_id, marks in grouped.items()}
+
+
+def _commitment(row: asyncpg.Record, marks: tuple[MarkRow, ...], now: datetime) -> CommitmentRow:
+    return CommitmentRow(
+        commitment_id=row["commitment_id"],
+        made_by=row["made_by"],
+        what=row["what"],
+        first_due_at=row["first_due_at"],
+        every_days=row["every_days"],
+        made_at=row["made_at"],
+        marks=marks,
+        progress=commitments.progress(
+            row["first_due_at"], row["every_days"],
+            {mark.occurrence: mark.mark for mark in marks}, now,
+        ),
+    )
+
+
+def _trust_lines(breach: BreachRow, rows: Iterable[asyncpg.Record]) -> tuple[TrustLine, ...]:
+    points: dict[UUID, list[TrustPoint]] = {}
+    for row in rows:
+        points.setdefault(row["member_id"], []).append(TrustPoint(
+            at=row["at"], trust=row["trust"], setback=row["setback"], note=row["note"]
+        ))
+    participants = (breach.breached_by, *breach.harmed)
+    return tuple(
+        TrustLine(member_id=member, points=tuple(points[member]))
+        for member in participants
+        if member in points
+    )
+
+
+def _step(row: asyncpg.Record) -> RepairStep:
+    return RepairStep(
+        stream_version=row["stream_version"],
+        at=row["at"],
+        what=row["what"],
+        member_id=row["member_id"],
+        words=row["words"],
+        detail=row["detail"],
+    )
+
+
+def _factor(row: asyncpg.Record) -> FactorRow:
+    return FactorRow(
+        factor_id=row["factor_id"],
+        factor=row["factor"],
+        named_by=row["named_by"],
+        named_at=row["named_at"],
+        note=row["note"],
+        addressed=row["addressed_at"] is not None,
+        addressed_at=row["addressed_at"],
+        addressed_by=row["addressed_by"],
+        addressed_note=row["addressed_note"],
+    )
+
+
+def _boundary(row: asyncpg.Record) -> BoundaryRow:
+    return BoundaryRow(
+        proposal_id=row["proposal_id"],
+        linked_by=row["linked_by"],
+        linked_at=row["linked_at"],
+        agreement_id=row["agreement_id"],
+        status=row["status"],
+        title=row["title"],
+        if_broken=row["if_broken"],
+    )
+
+
+def _breach(row: asyncpg.Record) -> BreachRow:
+    return BreachRow(
+        polycule_id=row["polycule_id"],
+        breach_id=row["breach_id"],
+        agreement_id=row["agreement_id"],
+        version=row["version"],
+        parties=tuple(row["parties"]),
+        harmed=tuple(row["harmed"]),
+        breached_by=row["breached_by"],
+        reported_by=row["reported_by"],
+        self_reported=row["reported_by"] == row["breached_by"],
+        happened_at=row["happened_at"],
+        reported_at=row["reported_at"],
+        what_happened=row["what_happened"],
+        status=row["status"],
+        acknowledgement=row["acknowledgement"],
+        acknowledged_at=row["acknowledged_at"],
+        dispute=row["dispute"],
+        disputed_at=row["disputed_at"],
+        audience=tuple(row["audience"]),
+        supporters=tuple(row["supporters"]),
+        repair_status=row["repair_status"],
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+        close_note=row["close_note"],
+        restored_by=tuple(row["restored_by"]),
+    )

@@ -1,0 +1,346 @@
+"""Read model: breaches, and the repair that follows each one.
+
+It keeps what the repair screens look at: the breaches a member may see, each with both
+accounts and how its repair stands; every step of a repair as it happened (the timeline);
+each participant's check-ins, the commitments and how each occurrence was marked, the
+factors named and addressed, the harmed parties' decisions and the new boundaries. What is
+read from it, and how: projections/repair_queries.py.
+
+Words stay exactly as they are in the event, sealed (ledger/privacy.py); whoever shows them
+opens them. A supporter invitation's secret hash is never copied here: it is the key to a
+repair, and it stays in the stream.
+
+Tables and indexes: ledger/store/migrations/0007_disclosures_and_repair.sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+from uuid import UUID
+
+from ledger.store.records import JsonObject, RecordedEvent
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
+
+# --- Folding events into rows ------------------------------------------------------------
+
+_REPORTED = """
+INSERT INTO breaches (breach_id, polycule_id, agreement_id, version, parties, harmed,
+                      breached_by, reported_by, happened_at, reported_at, reported_in,
+                      what_happened, status, acknowledged_at, audience)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $5)
+"""
+_ACKNOWLEDGED = """
+UPDATE breaches SET status = 'acknowledged', acknowledgement = $2, acknowledged_at = $3
+ WHERE breach_id = $1
+"""
+_DISPUTED = """
+UPDATE breaches SET status = 'disputed', dispute = $2, disputed_at = $3 WHERE breach_id = $1
+"""
+# The added members after the audience there was, in the order the reporter gave them.
+_AUDIENCE_WIDENED = """
+UPDATE breaches
+   SET audience = audience || ARRAY(
+           SELECT added FROM unnest($2::uuid[]) WITH ORDINALITY AS a (added, n)
+            WHERE NOT added = ANY (audience) ORDER BY n)
+ WHERE breach_id = $1
+"""
+_SUPPORTER_JOINED = """
+UPDATE breaches SET supporters = array_append(supporters, $2)
+ WHERE breach_id = $1 AND NOT $2 = ANY (supporters)
+"""
+_RESTORATION_CHOSEN = """
+UPDATE breaches SET restored_by = array_append(restored_by, $2)
+ WHERE breach_id = $1 AND NOT $2 = ANY (restored_by)
+"""
+_CLOSED = """
+UPDATE breaches SET repair_status = $2, closed_at = $3, closed_by = $4, close_note = $5
+ WHERE breach_id = $1
+"""
+_DECISION_MADE = """
+INSERT INTO repair_decisions (breach_id, stream_version, member_id, decision, note, at)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+_FACTOR_NAMED = """
+INSERT INTO repair_factors (factor_id, breach_id, factor, named_by, named_at, named_in, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_FACTOR_ADDRESSED = """
+UPDATE repair_factors SET addressed_at = $2, addressed_by = $3, addressed_note = $4
+ WHERE factor_id = $1
+RETURNING factor
+"""
+_BOUNDARY_LINKED = """
+INSERT INTO repair_boundaries (breach_id, proposal_id, linked_by, linked_at, linked_in)
+VALUES ($1, $2, $3, $4, $5)
+"""
+_COMMITMENT_MADE = """
+INSERT INTO commitments (commitment_id, breach_id, made_by, what, first_due_at, every_days,
+                         made_at, made_in)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+_COMMITMENT_MARKED = """
+INSERT INTO commitment_marks (commitment_id, occurrence, due_at, mark, marked_by, marked_at,
+                              note)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_CHECK_IN_RECORDED = """
+INSERT INTO check_ins (breach_id, stream_version, member_id, at, trust, setback, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_TIMELINE = """
+INSERT INTO repair_timeline (polycule_id, stream_version, breach_id, at, what, member_id,
+                             words, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+_RESET = """
+DELETE FROM repair_timeline;
+DELETE FROM check_ins;
+DELETE FROM commitment_marks;
+DELETE FROM commitments;
+DELETE FROM repair_factors;
+DELETE FROM repair_decisions;
+DELETE FROM repair_boundaries;
+DELETE FROM breaches;
+"""
+
+
+class _Step(NamedTuple):
+    """A timeline row, in _TIMELINE's parameter order."""
+
+    polycule_id: UUID
+    stream_version: int
+    breach_id: UUID
+    at: datetime
+    what: str
+    member_id: UUID | None
+    words: JsonObject | None
+    detail: JsonObject | None
+
+
+def _step(
+    event: RecordedEvent,
+    member_id: UUID | None,
+    *,
+    words: JsonObject | None = None,
+    detail: JsonObject | None = None,
+) -> _Step:
+    return _Step(
+        event.stream_id, event.stream_version, UUID(event.data["breach_id"]), event.recorded_at,
+        event.event_type, member_id, words, detail,
+    )
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value is not None else None
+
+
+def _uuids(values: Sequence[str]) -> list[UUID]:
+    return [UUID(value) for value in values]
+
+
+def _pick(data: JsonObject, *names: str) -> JsonObject:
+    """The named plain facts of an event, as stored (ids and moments are strings)."""
+    return {name: data.get(name) for name in names}
+
+
+async def _reported(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    parties = _uuids(data["parties"])
+    breached_by, reported_by = UUID(data["breached_by"]), UUID(data["reported_by"])
+    # Reporting one's own breach is owning it: it is acknowledged from the start.
+    self_reported = breached_by == reported_by
+    await connection.execute(
+        _REPORTED, UUID(data["breach_id"]), event.stream_id, UUID(data["agreement_id"]),
+        data["version"], parties, [party for party in parties if party != breached_by],
+        breached_by, reported_by, datetime.fromisoformat(data["happened_at"]),
+        event.recorded_at, event.stream_version, data["what_happened"],
+        "acknowledged" if self_reported else "reported",
+        event.recorded_at if self_reported else None,
+    )
+    return _step(
+        event, reported_by, words=data["what_happened"],
+        detail=_pick(data, "agreement_id", "version", "breached_by", "happened_at"),
+    )
+
+
+async def _answered(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    statement = _ACKNOWLEDGED if event.event_type == "BreachAcknowledged" else _DISPUTED
+    await connection.execute(
+        statement, UUID(data["breach_id"]), data.get("account"), event.recorded_at
+    )
+    return _step(event, UUID(data["member_id"]), words=data.get("account"))
+
+
+async def _audience_widened(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    await connection.execute(_AUDIENCE_WIDENED, UUID(data["breach_id"]), _uuids(data["added"]))
+    return _step(event, UUID(data["member_id"]), detail=_pick(data, "added"))
+
+
+async def _words_shared(connection: Connection, event: RecordedEvent) -> _Step:
+    """Responsibility, impact, an apology: the words are the step, and the timeline holds them."""
+    return _step(event, UUID(event.data["member_id"]), words=event.data["words"])
+
+
+async def _decision_made(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    await connection.execute(
+        _DECISION_MADE, UUID(data["breach_id"]), event.stream_version, member_id,
+        data["decision"], data.get("note"), event.recorded_at,
+    )
+    return _step(event, member_id, words=data.get("note"), detail=_pick(data, "decision"))
+
+
+async def _factor_named(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    await connection.execute(
+        _FACTOR_NAMED, UUID(data["factor_id"]), UUID(data["breach_id"]), data["factor"],
+        member_id, event.recorded_at, event.stream_version, data.get("note"),
+    )
+    return _step(
+        event, member_id, words=data.get("note"), detail=_pick(data, "factor_id", "factor")
+    )
+
+
+async def _factor_addressed(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    factor = await connection.fetchval(
+        _FACTOR_ADDRESSED, UUID(data["factor_id"]), event.recorded_at, member_id,
+        data.get("note"),
+    )
+    return _step(
+        event, member_id, words=data.get("note"),
+        detail={**_pick(data, "factor_id"), "factor": factor},
+    )
+
+
+async def _boundary_linked(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    await connection.execute(
+        _BOUNDARY_LINKED, UUID(data["breach_id"]), UUID(data["proposal_id"]), member_id,
+        event.recorded_at, event.stream_version,
+    )
+    return _step(event, member_id, detail=_pick(data, "proposal_id"))
+
+
+async def _commitment_made(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    await connection.execute(
+        _COMMITMENT_MADE, UUID(data["commitment_id"]), UUID(data["breach_id"]), member_id,
+        data["what"], datetime.fromisoformat(data["first_due_at"]), data.get("every_days"),
+        event.recorded_at, event.stream_version,
+    )
+    return _step(
+        event, member_id, words=data["what"],
+        detail=_pick(data, "commitment_id", "first_due_at", "every_days"),
+    )
+
+
+async def _commitment_marked(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    await connection.execute(
+        _COMMITMENT_MARKED, UUID(data["commitment_id"]), data["occurrence"],
+        datetime.fromisoformat(data["due_at"]), data["mark"], member_id, event.recorded_at,
+        data.get("note"),
+    )
+    return _step(
+        event, member_id, words=data.get("note"),
+        detail=_pick(data, "commitment_id", "occurrence", "due_at", "mark"),
+    )
+
+
+async def _checked_in(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    setback = bool(data.get("setback", False))
+    await connection.execute(
+        _CHECK_IN_RECORDED, UUID(data["breach_id"]), event.stream_version, member_id,
+        event.recorded_at, data["trust"], setback, data.get("note"),
+    )
+    return _step(
+        event, member_id, words=data.get("note"),
+        detail={"trust": data["trust"], "setback": setback},
+    )
+
+
+async def _supporter_invited(connection: Connection, event: RecordedEvent) -> _Step:
+    # Deliberately not the secret's hash (see the module's docstring).
+    return _step(
+        event, UUID(event.data["member_id"]),
+        detail=_pick(event.data, "invitation_id", "expires_at"),
+    )
+
+
+async def _supporter_joined(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    supporter_id = UUID(data["supporter_id"])
+    await connection.execute(_SUPPORTER_JOINED, UUID(data["breach_id"]), supporter_id)
+    return _step(event, supporter_id, detail=_pick(data, "invitation_id"))
+
+
+async def _restoration_chosen(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = UUID(data["member_id"])
+    await connection.execute(_RESTORATION_CHOSEN, UUID(data["breach_id"]), member_id)
+    return _step(event, member_id)
+
+
+async def _closed(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    member_id = _uuid(data.get("member_id"))
+    await connection.execute(
+        _CLOSED, UUID(data["breach_id"]), data["outcome"], event.recorded_at, member_id,
+        data.get("note"),
+    )
+    return _step(event, member_id, words=data.get("note"), detail=_pick(data, "outcome"))
+
+
+_FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Step]]] = {
+    "BreachReported": _reported,
+    "BreachAcknowledged": _answered,
+    "BreachDisputed": _answered,
+    "BreachAudienceWidened": _audience_widened,
+    "ResponsibilityTaken": _words_shared,
+    "ImpactShared": _words_shared,
+    "ApologyMade": _words_shared,
+    "RepairDecisionMade": _decision_made,
+    "FactorNamed": _factor_named,
+    "FactorAddressed": _factor_addressed,
+    "BoundaryLinked": _boundary_linked,
+    "CommitmentMade": _commitment_made,
+    "CommitmentMarked": _commitment_marked,
+    "CheckInRecorded": _checked_in,
+    "SupporterInvited": _supporter_invited,
+    "SupporterJoined": _supporter_joined,
+    "RestorationChosen": _restoration_chosen,
+    "RepairClosed": _closed,
+}
+
+
+class Repairs:
+    name = "repairs"
+
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        # One statement per event, in order (each may read what the one before wrote), and
+        # the batch's timeline rows together at the end.
+        timeline = []
+        for event in events:
+            fold = _FOLDS.get(event.event_type)
+            if fold is not None:
+                timeline.append(await fold(connection, event))
+        if timeline:
+            await connection.executemany(_TIMELINE, timeline)
+
+    async def reset(self, connection: Connection) -> None:
+        await connection.execute(_RESET)
