@@ -278,6 +278,23 @@ SELECT count(*) FROM data_keys WHERE wrapped_key IS NOT NULL AND wrapped_by <> $
 """
 
 
+@dataclass(frozen=True)
+class _Opened:
+    key: str
+    ciphertext: str
+    text: str
+    erasures_seen: int
+    opened_at: float
+
+    def matches(self, sealed: SealedText, keyring: KeyRing, now: float) -> bool:
+        return (
+            sealed["key"] == self.key
+            and sealed["ct"] == self.ciphertext
+            and self.erasures_seen == keyring.erasures_seen
+            and now - self.opened_at < keyring.recheck_seconds
+        )
+
+
 class KeyRing:
     """Data keys, created on first use and unwrapped once per process.
 
@@ -305,6 +322,8 @@ class KeyRing:
         self._by_owner: dict[KeyOwner, UUID] = {}
         self._destroyed: set[UUID] = set()  # final, so safe to remember without rechecking
         self._erasures_seen = 0
+        # Texts recently opened, by their nonce (random, 96 bits: one per sealed text).
+        self._opened: OrderedDict[str, _Opened] = OrderedDict()
 
     @property
     def erasures_seen(self) -> int:
@@ -361,8 +380,26 @@ class KeyRing:
         sealed = as_sealed(value)
         if sealed is None:
             raise ValueError("not a sealed text")
+        remembered = self._opened.get(sealed["nonce"])
+        if remembered is not None and remembered.matches(sealed, self, self._clock()):
+            return remembered.text
         key = await self._key_by_id(UUID(sealed["key"]))
-        return ERASED if key is None else key.open(sealed)
+        if key is None:
+            return ERASED
+        text = key.open(sealed)
+        self._remember_opened(sealed, text)
+        return text
+
+    def _remember_opened(self, sealed: SealedText, text: str) -> None:
+        # Read views open the same texts again and again (every agreement on every visit);
+        # a text is kept opened no longer than its key is kept unwrapped, and all are
+        # forgotten the moment this process learns of any erasure.
+        self._opened[sealed["nonce"]] = _Opened(
+            sealed["key"], sealed["ct"], text, self._erasures_seen, self._clock()
+        )
+        self._opened.move_to_end(sealed["nonce"])
+        while len(self._opened) > self._capacity * 5:
+            self._opened.popitem(last=False)
 
     async def _create(self, owner: KeyOwner) -> asyncpg.Record:
         key_id = uuid.uuid4()
@@ -423,6 +460,7 @@ class KeyRing:
             self._destroyed.clear()  # only a cache: forgotten ids are looked up again
         if key_id not in self._destroyed:
             self._erasures_seen += 1
+            self._opened.clear()
         self._destroyed.add(key_id)
 
     def _on_destroyed(

@@ -12,8 +12,7 @@ ledger/store/migrations/0006_agreements.sql.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -22,9 +21,10 @@ from uuid import UUID
 import asyncpg
 
 from ledger.store.records import JsonObject
+from projections.reading import snapshot
 
 if TYPE_CHECKING:
-    from ledger.database import Connection, Executor
+    from ledger.database import Executor
 
 Response = Literal["consented", "objected"]
 
@@ -308,7 +308,7 @@ async def agreement_history(
     executor: Executor, polycule_id: UUID, agreement_id: UUID
 ) -> AgreementHistory | None:
     """Everything that happened to an agreement, from the proposal that created it on."""
-    async with _snapshot(executor) as connection:
+    async with snapshot(executor) as connection:
         row = await connection.fetchrow(AGREEMENT, polycule_id, agreement_id)
         if row is None:
             return None
@@ -382,22 +382,6 @@ async def expired_proposals(executor: Executor, now: datetime) -> list[tuple[UUI
 # --- From rows to answers ----------------------------------------------------------------
 
 _Answers = dict[tuple[UUID, int], tuple[ResponseRow, ...]]
-
-
-@asynccontextmanager
-async def _snapshot(executor: Executor) -> AsyncIterator[Connection]:
-    """One connection and one snapshot for a read of several queries, so that a batch the
-    projection commits meanwhile is seen by all of them or by none."""
-    if isinstance(executor, asyncpg.Pool):
-        async with executor.acquire() as connection, connection.transaction(
-            isolation="repeatable_read", readonly=True
-        ):
-            yield connection
-    elif executor.is_in_transaction():
-        yield executor
-    else:
-        async with executor.transaction(isolation="repeatable_read", readonly=True):
-            yield executor
 
 
 async def _answers_to(executor: Executor, revisions: Iterable[tuple[UUID, int]]) -> _Answers:

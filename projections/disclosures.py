@@ -14,19 +14,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
 
+from ledger.domain.disclosures import Audience, DisclosureKind
 from ledger.store.records import JsonObject, RecordedEvent
 
 if TYPE_CHECKING:
     from ledger.database import Connection, Executor
-
-DisclosureKind = Literal[
-    "new_connection", "sexual_health_result", "feelings", "boundary_change", "other"
-]
 
 # --- Folding events into rows ------------------------------------------------------------
 
@@ -106,7 +103,7 @@ class DisclosureRow:
     kind: DisclosureKind
     # Sealed, as in the event.
     text: JsonObject
-    audience: Literal["chosen", "polycule"]
+    audience: Audience
     recipients: tuple[UUID, ...]
     fulfils_agreement_id: UUID | None
     corrects_disclosure_id: UUID | None

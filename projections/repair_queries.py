@@ -27,7 +27,7 @@ import asyncpg
 from ledger.domain import commitments
 from ledger.domain.repair import Decision, Factor
 from ledger.store.records import JsonObject
-from projections.agreement_queries import _snapshot
+from projections.reading import snapshot
 
 if TYPE_CHECKING:
     from ledger.database import Executor
@@ -344,7 +344,7 @@ async def repair_history(
     executor: Executor, polycule_id: UUID, breach_id: UUID, now: datetime
 ) -> RepairHistory | None:
     """Everything about a breach's repair, with commitments' progress as of ``now``."""
-    async with _snapshot(executor) as connection:
+    async with snapshot(executor) as connection:
         row = await connection.fetchrow(BREACH, polycule_id, breach_id)
         if row is None:
             return None
@@ -391,7 +391,7 @@ async def repair_history(
 
 async def repair_inbox(executor: Executor, member_id: UUID, now: datetime) -> RepairInbox:
     """What the member's open repairs ask of them at ``now``, across their polycules."""
-    async with _snapshot(executor) as connection:
+    async with snapshot(executor) as connection:
         made = await connection.fetch(COMMITMENTS_TO_MARK, member_id)
         marks = _marks_by_commitment(await connection.fetch(
             MARKS_OF_COMMITMENTS, [row["commitment_id"] for row in made]

@@ -18,6 +18,7 @@ commands here together with the current members). The rules, from ../shared/PROD
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -68,10 +69,18 @@ class AgreementText(BaseModel):
 
     def fuzzy_words(self) -> tuple[str, ...]:
         """Words known to be read differently that this text uses without defining."""
-        return fuzzy_words(
-            (self.title, self.terms, self.if_broken),
-            (definition.word for definition in self.definitions),
+        return _fuzzy_words_of(
+            self.title, self.terms, self.if_broken,
+            tuple(definition.word for definition in self.definitions),
         )
+
+
+# Every reading of an agreement shows its clarity check; a wording is checked once.
+@functools.lru_cache(maxsize=4096)
+def _fuzzy_words_of(
+    title: str, terms: str, if_broken: str, defined: tuple[str, ...]
+) -> tuple[str, ...]:
+    return fuzzy_words((title, terms, if_broken), defined)
 
 
 # --- Events ------------------------------------------------------------------------------

@@ -53,20 +53,16 @@ def progress(
         streak += 1
     overdue: list[Occurrence] = []
     next_due: Occurrence | None = None
-    last = 1 if every_days is None else _occurrences_until(first_due_at, every_days, now) + 1
-    for number in range(1, last + 1):
+    number = 0
+    while next_due is None:
+        number += 1
+        if number > 1 and every_days is None:
+            break  # a one-off commitment has one occurrence
         if number in marks:
-            continue
+            continue  # marked, early or on time
         occurrence = Occurrence(number, due_at(first_due_at, every_days, number))
         if occurrence.due_at <= now:
             overdue.append(occurrence)
-        elif next_due is None:
+        else:
             next_due = occurrence
     return Progress(kept, missed, streak, next_due, tuple(overdue[-OVERDUE_SHOWN:]))
-
-
-def _occurrences_until(first_due_at: datetime, every_days: int, now: datetime) -> int:
-    """How many occurrences are due at or before ``now``."""
-    if now < first_due_at:
-        return 0
-    return (now - first_due_at) // timedelta(days=every_days) + 1

@@ -639,11 +639,12 @@ def _anyones_step(
             member_id=command.actor, secret_hash=command.secret_hash,
             expires_at=command.expires_at,
         )]
-    assert isinstance(command, EndRepair)
-    return [RepairClosed(
-        breach_id=breach.breach_id, outcome="ended", member_id=command.actor,
-        note=_note(command.note),
-    )]
+    if isinstance(command, EndRepair):
+        return [RepairClosed(
+            breach_id=breach.breach_id, outcome="ended", member_id=command.actor,
+            note=_note(command.note),
+        )]
+    raise TypeError(f"{type(command).__name__} is not a step of a repair")
 
 
 def _link_boundary(
