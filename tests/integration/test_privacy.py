@@ -376,3 +376,17 @@ def test_the_markers_are_what_the_fields_declare() -> None:
     assert json.loads(CheckInRecorded(
         member_id=uuid.uuid4(), trust=1, note="x"
     ).model_dump_json())["note"] == "x"  # the model itself only ever holds plain text
+
+
+async def test_a_text_opened_before_an_erasure_is_not_served_from_memory_after_it(
+    pool: asyncpg.Pool, master: MasterKey
+) -> None:
+    alice = owner_of(uuid.uuid4())
+    ring = KeyRing(pool, master)
+    sealed = await ring.seal(ALICE_NOTE, alice)
+    assert await ring.open_sealed(sealed) == ALICE_NOTE
+    assert await ring.open_sealed(sealed) == ALICE_NOTE  # now remembered opened
+
+    await ring.destroy(alice)
+
+    assert await ring.open_sealed(sealed) == ERASED
