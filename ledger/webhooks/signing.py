@@ -1,0 +1,66 @@
+"""Standard Webhooks signatures (https://www.standardwebhooks.com), made by ``standardwebhooks``.
+
+Each attempt carries ``webhook-id`` (the same for every retry of one message: the
+receiver's idempotency key), ``webhook-timestamp`` (fresh for each attempt, whole seconds)
+and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` for each live
+secret, space-separated, so that during a rotation receivers holding either secret verify.
+
+Two traps in ``standardwebhooks`` 1.1.0 that this module closes: ``Webhook.sign`` replaces
+the timestamp's time zone with UTC instead of converting to it (an aware timestamp in any
+other zone signs the wrong second), and it formats ``data`` into the message with an
+f-string (``bytes`` would sign ``"b'...'"``).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from secrets import token_bytes
+
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 -- the format's prefix, not a secret
+SECRET_BYTES = 32
+
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+
+
+def new_secret() -> str:
+    """A fresh signing secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def new_message_id() -> str:
+    """A fresh message id; it stays the same across every retry of that message."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def sign(message_id: str, timestamp: datetime, body: str, secrets: Sequence[str]) -> dict[str, str]:
+    """The three Standard Webhooks headers for one delivery attempt of ``body``.
+
+    ``timestamp`` must be time-zone aware (any zone; it is converted to UTC and truncated
+    to the second, which is what the header carries). ``secrets`` are the endpoint's live
+    ``whsec_`` secrets — two during a rotation — and each contributes one signature.
+    """
+    if not isinstance(body, str):
+        raise TypeError("sign() takes the body as the exact str that will be sent")
+    if timestamp.tzinfo is None or timestamp.utcoffset() is None:
+        raise ValueError("sign() needs a time-zone-aware timestamp")
+    if not secrets:
+        raise ValueError("sign() needs at least one live secret")
+    for secret in secrets:
+        if not secret.startswith(SECRET_PREFIX):
+            raise ValueError(f"a signing secret must start with {SECRET_PREFIX!r}")
+    sent_at = timestamp.astimezone(UTC).replace(microsecond=0)
+    signatures = [
+        Webhook(secret).sign(message_id, sent_at, body) for secret in dict.fromkeys(secrets)
+    ]
+    return {
+        ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(int(sent_at.timestamp())),
+        SIGNATURE_HEADER: " ".join(signatures),
+    }
