@@ -589,6 +589,10 @@ def _marked(breach: Breach, command: MarkCommitment) -> CommitmentMarked:
     opens_at = due_at - timedelta(days=commitment.every_days or 0)
     if commitment.every_days is not None and command.at < opens_at:
         raise DomainError("occurrence_not_yet", "this occurrence's time has not come yet")
+    if command.mark == "missed" and command.at < due_at:
+        raise DomainError(
+            "not_missed_yet", "an occurrence can be marked missed only once its time has passed"
+        )
     return CommitmentMarked(
         breach_id=breach.breach_id,
         commitment_id=commitment.commitment_id,
@@ -680,6 +684,10 @@ def _accept_supporter(
             continue
         if invitation.used:
             raise DomainError("invitation_used", "this invitation has already been used")
+        if breach.repair != "open":
+            raise DomainError(
+                "repair_closed", f"this repair has closed ({breach.repair}); nobody joins it now"
+            )
         if invitation.expires_at <= command.at:
             raise DomainError("invitation_expired", "this invitation has expired")
         if command.actor in breach.participants:
