@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     # How often each instance looks for reviews that fell due and deadlines that passed.
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+    # Development only: accept plain-http webhook endpoints.
+    webhooks_allow_http: bool = False
+    # Tests only: deliver webhooks to loopback and private addresses (a local receiver).
+    webhooks_allow_private: bool = False
+    # The whole of one delivery attempt; a claimed message's lease is three times as long.
+    webhook_timeout_seconds: float = Field(default=20.0, gt=0, le=30)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     log_format: str = Field(default="json", pattern="^(json|console)$")
     # Base64 of 32 bytes that wraps every data key (see docs/privacy.md). Required with

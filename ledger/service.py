@@ -147,6 +147,16 @@ class ApplicationService:
         state, version, _ = await self._load(stream_id, decider)
         return state, version
 
+    async def load_until(
+        self, stream_id: UUID, decider: Decider[Any, State], version: int
+    ) -> State:
+        """The stream's state as it was at ``version`` (folded afresh, never cached)."""
+        state = decider.initial_state
+        if version > 0:
+            for event in await self._store.read_stream(stream_id, 0, limit=version):
+                state = decider.evolve(state, await self.decode(event))
+        return state
+
     async def _load(
         self, stream_id: UUID, decider: Decider[Any, State]
     ) -> tuple[State, int, float | None]:

@@ -2,10 +2,10 @@
 
 In order: the member leaves every polycule they belong to (the polycules' streams record
 it, reason "account_erased"); their account stops authenticating anyone (sessions ended,
-tokens revoked, name and password hash dropped — the handle stays taken, so nobody can pass
-as them); and their data key is destroyed. From then on every word they wrote reads as
-erased wherever it appears, while every stream's hash chain still verifies, because the
-chain was computed over the sealed form.
+tokens revoked, webhook endpoints and their logs deleted, name and password hash dropped —
+the handle stays taken, so nobody can pass as them); and their data key is destroyed. From
+then on every word they wrote reads as erased wherever it appears, while every stream's
+hash chain still verifies, because the chain was computed over the sealed form.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ledger.domain.polycules import LeavePolycule, polycule_decider
 from ledger.errors import DomainError, NotFound
 from ledger.privacy import KeyOwner, KeyRing
 from ledger.service import ApplicationService
+from ledger.webhooks import endpoints
 from projections.memberships import MEMBER_OF
 from projections.runner import ProjectionRunner
 
@@ -63,6 +64,7 @@ async def erase_account(
         await connection.execute(_FORGET_ACCOUNT, account_id)
         await connection.execute(_END_SESSIONS, account_id)
         await connection.execute(_REVOKE_TOKENS, account_id)
+        await endpoints.delete_all_of(connection, account_id)
     await keyring.destroy(KeyOwner("member", account_id))
     # Their polycules now show them gone and the agreements they were party to ended.
     await runner.catch_up_now("memberships", "agreements")

@@ -41,10 +41,13 @@ class Rule(Enum):
     REPAIR_READER = "repair_reader"
     # A participant of the breach's repair; a supporter is refused (403): they read only.
     REPAIR_PARTICIPANT = "repair_participant"
+    # The owner of the webhook endpoint named in the path (``{endpoint_id}``).
+    ENDPOINT_OWNER = "endpoint_owner"
 
 
 _DISCLOSURE = "/api/polycules/{polycule_id}/disclosures/{disclosure_id}"
 _BREACH = "/api/polycules/{polycule_id}/breaches/{breach_id}"
+_ENDPOINT = "/api/webhooks/endpoints/{endpoint_id}"
 
 # (method, path template) → rule. HEAD is answered as GET.
 ROUTE_RULES: dict[tuple[str, str], Rule] = {
@@ -122,6 +125,17 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     },
     # Whoever holds a supporter's invitation, signed in with their own account.
     ("POST", "/api/supporter-invitations/{token}/accept"): Rule.SIGNED_IN,
+    # Webhooks: each member's own endpoints, and the catalogue of what can be sent.
+    ("GET", "/api/webhooks/types"): Rule.SIGNED_IN,
+    ("GET", "/api/webhooks/endpoints"): Rule.SIGNED_IN,
+    ("POST", "/api/webhooks/endpoints"): Rule.SIGNED_IN,
+    ("GET", f"{_ENDPOINT}"): Rule.ENDPOINT_OWNER,
+    ("PATCH", f"{_ENDPOINT}"): Rule.ENDPOINT_OWNER,
+    ("DELETE", f"{_ENDPOINT}"): Rule.ENDPOINT_OWNER,
+    ("POST", f"{_ENDPOINT}/rotate-secret"): Rule.ENDPOINT_OWNER,
+    ("GET", f"{_ENDPOINT}/messages"): Rule.ENDPOINT_OWNER,
+    ("POST", f"{_ENDPOINT}/messages/{{message_id}}/send-again"): Rule.ENDPOINT_OWNER,
+    ("POST", f"{_ENDPOINT}/replay"): Rule.ENDPOINT_OWNER,
     # The caller's own inbox, across their polycules; a draft's clarity check.
     ("GET", "/api/me/inbox"): Rule.SIGNED_IN,
     ("POST", "/api/clarity-check"): Rule.SIGNED_IN,
@@ -213,6 +227,14 @@ def authorize(
             raise Forbidden("a supporter can read this repair and do nothing else")
         return caller
     raise NotFound("no such polycule")
+
+
+def require_endpoint_owner(account_id: UUID | None, owner_id: UUID | None) -> UUID:
+    """The caller, if the endpoint is theirs; for anyone else it does not exist."""
+    caller = require_signed_in(account_id)
+    if owner_id != caller:
+        raise NotFound("no such webhook endpoint")
+    return caller
 
 
 def may_read_event(

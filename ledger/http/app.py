@@ -3,13 +3,16 @@
 Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
 started in order when the server starts and stopped in reverse order when it stops:
 the pool (after migrating), then the event store with its wake-ups, then the projection
-runner that reads through them, then the scheduler that acts when time passes.
+runner that reads through them, then the scheduler that acts when time passes, then the
+webhook delivery worker.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
+import aiohttp
 from aiohttp import web
 
 from ledger.auth.identity import authentication_middleware
@@ -28,6 +31,7 @@ from ledger.http.keys import (
     SERVICE,
     SETTINGS,
     WAKEUP_HUB,
+    WEBHOOK_DELIVERY,
 )
 from ledger.http.middleware import (
     access_log_middleware,
@@ -41,6 +45,8 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import Migration, migrate
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
+from ledger.webhooks.delivery import DeliveryWorker
+from ledger.webhooks.fanout import WebhookFanout
 from projections import default_projections
 from projections.runner import ProjectionRunner
 
@@ -76,6 +82,7 @@ def create_app(
     app.cleanup_ctx.append(_event_store(database_url))
     app.cleanup_ctx.append(_projection_runner(settings))
     app.cleanup_ctx.append(_scheduler(settings))
+    app.cleanup_ctx.append(_webhook_delivery(settings))
     add_routes(app)
     return app
 
@@ -141,7 +148,8 @@ def _projection_runner(settings: Settings) -> CleanupContext:
     async def projection_runner(app: web.Application) -> AsyncIterator[None]:
         runner = ProjectionRunner(
             app[POOL],
-            default_projections(),
+            # The read models, and the webhook fan-out (never rebuilt: see its module).
+            [*default_projections(), WebhookFanout(app[SERVICE], app[CLOCK].now)],
             app[WAKEUP_HUB],
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
@@ -167,3 +175,21 @@ def _scheduler(settings: Settings) -> CleanupContext:
         await app[SCHEDULER].stop()
 
     return scheduler
+
+
+def _webhook_delivery(settings: Settings) -> CleanupContext:
+    async def webhook_delivery(app: web.Application) -> AsyncIterator[None]:
+        timeout = settings.webhook_timeout_seconds
+        app[WEBHOOK_DELIVERY] = DeliveryWorker(
+            app[POOL],
+            app[KEYRING],
+            app[CLOCK],
+            allow_private=settings.webhooks_allow_private,
+            request_timeout=aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout)),
+            lease=timedelta(seconds=3 * timeout),
+        )
+        app[WEBHOOK_DELIVERY].start()
+        yield
+        await app[WEBHOOK_DELIVERY].stop()
+
+    return webhook_delivery

@@ -18,7 +18,8 @@ from ledger.auth import policy
 from ledger.auth.identity import identity_of
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.errors import Forbidden
-from ledger.http.keys import SERVICE
+from ledger.http.keys import POOL, SERVICE
+from ledger.webhooks import endpoints
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,15 @@ async def authorization_middleware(request: web.Request, handler: Handler) -> we
         caller = policy.authorize(rule, request.method, account_id, state, request.match_info)
         request[_POLYCULE] = PolyculeInView(polycule_id, state, caller)
         structlog.contextvars.bind_contextvars(polycule_id=str(polycule_id))
+    elif rule is policy.Rule.ENDPOINT_OWNER:
+        try:
+            endpoint_id = UUID(request.match_info["endpoint_id"])
+        except ValueError:
+            endpoint_id = None
+        owner = await request.app[POOL].fetchval(endpoints.OWNER_OF, endpoint_id) if (
+            endpoint_id is not None
+        ) else None
+        policy.require_endpoint_owner(account_id, owner)
     if account_id is not None:
         structlog.contextvars.bind_contextvars(actor=str(account_id))
     return await handler(request)

@@ -12,6 +12,7 @@ from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
+from ledger.webhooks.delivery import DeliveryWorker
 from projections.runner import ProjectionRunner
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +24,4 @@ KEYRING = web.AppKey("keyring", KeyRing)
 SERVICE = web.AppKey("service", ApplicationService)
 CLOCK = web.AppKey("clock", Clock)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+WEBHOOK_DELIVERY = web.AppKey("webhook_delivery", DeliveryWorker)

@@ -20,6 +20,7 @@ from ledger.http import inbox_routes as inbox
 from ledger.http import operations, repair_shapes
 from ledger.http import polycule_routes as polycules
 from ledger.http import repair_routes as repairs
+from ledger.http import webhook_routes as webhooks
 from ledger.http.openapi import Route, add_openapi_route
 from ledger.http.shapes import Nothing
 
@@ -29,6 +30,7 @@ AGREEMENT = f"{POLYCULE}/agreements/{{agreement_id}}"
 DISCLOSURE = f"{POLYCULE}/disclosures/{{disclosure_id}}"
 BREACH = f"{POLYCULE}/breaches/{{breach_id}}"
 REPAIR = f"{BREACH}/repair"
+ENDPOINT = "/api/webhooks/endpoints/{endpoint_id}"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", operations.healthz, "the process is alive"),
@@ -189,6 +191,32 @@ ROUTES: tuple[Route, ...] = (
           repairs.accept_supporter_invitation,
           "accept an invitation to support a repair (read-only)", Nothing,
           repair_shapes.SupportingView),
+    # Webhooks: a member's own endpoints; thin, signed messages about what concerns them.
+    Route("GET", "/api/webhooks/types", webhooks.webhook_types,
+          "the catalogue of webhook types", response=webhooks.WebhookType, many=True),
+    Route("GET", "/api/webhooks/endpoints", webhooks.list_endpoints, "my webhook endpoints",
+          response=webhooks.EndpointView, many=True),
+    Route("POST", "/api/webhooks/endpoints", webhooks.create_endpoint,
+          "register an endpoint (https; its signing secret is shown once)",
+          webhooks.NewEndpoint, webhooks.EndpointCreated, 201),
+    Route("GET", ENDPOINT, webhooks.show_endpoint, "one of my endpoints",
+          response=webhooks.EndpointView),
+    Route("PATCH", ENDPOINT, webhooks.change_endpoint,
+          "change its address, description, types, or enable/disable it",
+          webhooks.EndpointChange, webhooks.EndpointView),
+    Route("DELETE", ENDPOINT, webhooks.delete_endpoint, "delete it and its log", status=204),
+    Route("POST", f"{ENDPOINT}/rotate-secret", webhooks.rotate_secret,
+          "a new signing secret; the old one keeps signing for the overlap",
+          webhooks.Rotation, webhooks.NewSecret),
+    Route("GET", f"{ENDPOINT}/messages", webhooks.delivery_log,
+          "the delivery log: messages, newest first, with every attempt",
+          response=webhooks.MessageView, many=True, query=webhooks.LogQuery),
+    Route("POST", f"{ENDPOINT}/messages/{{message_id}}/send-again",
+          webhooks.send_message_again, "send a message again (same webhook-id)", Nothing,
+          status=202),
+    Route("POST", f"{ENDPOINT}/replay", webhooks.replay,
+          "send again everything sent to this endpoint since a moment",
+          webhooks.Replay, webhooks.Replayed, 202),
     # Mine, across polycules.
     Route("GET", "/api/me/inbox", inbox.my_inbox,
           "what awaits me across my polycules: proposals to answer, reviews due, "

@@ -26,6 +26,7 @@ def settings() -> Settings:
         pool_max_size=4,
         projection_poll_seconds=0.05,
         shutdown_timeout_seconds=2.0,
+        webhook_timeout_seconds=2.0,
         master_key=MasterKey.generate().to_base64(),
     )
 

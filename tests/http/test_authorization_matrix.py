@@ -6,6 +6,7 @@ ledger/auth/policy.py — or with a rule the middleware does not enforce — fai
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -42,6 +43,9 @@ async def scene(member: Person, partner: Person) -> dict[str, str]:
     between them, an open proposal, a disclosure by the member, and a breach of the
     agreement by the partner (the member is its harmed party) with a factor named and a
     commitment made in its repair."""
+    endpoint = await member.json("POST", "/api/webhooks/endpoints", 201, json={
+        "url": "https://hooks.invalid/hook", "event_types": ["agreement.ratified"],
+    })
     polycule_id = await polycule_of(member, partner, name="Matrix")
     base = f"/api/polycules/{polycule_id}"
     parties = [str(member.account_id), str(partner.account_id)]
@@ -67,6 +71,8 @@ async def scene(member: Person, partner: Person) -> dict[str, str]:
         "what": "Tea.", "first_due_at": datetime.now(UTC).isoformat(),
     })
     return {
+        "endpoint_id": endpoint["endpoint_id"],
+        "message_id": await first_message(member, endpoint["endpoint_id"]),
         "polycule_id": polycule_id,
         "agreement_id": in_force["agreement_id"],
         "proposal_id": pending["proposal_id"],
@@ -76,6 +82,17 @@ async def scene(member: Person, partner: Person) -> dict[str, str]:
         "commitment_id": commitment["commitments"][0]["commitment_id"],
         "occurrence": "1",
     }
+
+
+async def first_message(member: Person, endpoint_id: str) -> str:
+    """The id of the first webhook message for the endpoint (the partner's consent made the
+    agreement, which the member hears of), once the fan-out has enqueued it."""
+    for _ in range(200):
+        log = await member.json("GET", f"/api/webhooks/endpoints/{endpoint_id}/messages")
+        if log:
+            return str(log[0]["message_id"])
+        await asyncio.sleep(0.025)
+    raise AssertionError("no webhook message was enqueued")
 
 
 async def call(someone: Person | None, client: Client, method: str, path: str) -> Answer:

@@ -108,8 +108,9 @@ async def test_status_shows_projections_catching_up_and_counts_only(client: Clie
     body = await _status_once_caught_up(client, events=3)
 
     assert set(body) == {"projections", "horizon_lag_seconds", "counts"}
+    # Every read model, and the webhook fan-out, which operators watch the same way.
     assert [p["name"] for p in body["projections"]] == sorted(
-        projection.name for projection in default_projections()
+        [*(projection.name for projection in default_projections()), "webhook_fanout"]
     )
     for projection in body["projections"]:
         assert projection["checkpoint_position"] > 0

@@ -1,0 +1,503 @@
+"""Delivery: every enqueued message reaches its endpoint at least once, from any instance.
+
+* **Claiming.** One statement picks due pending messages (oldest ``next_attempt_at``
+  first) with ``FOR UPDATE SKIP LOCKED``, counts the attempt and leases them. The lease
+  (60 s) outlasts the whole request (20 s), so no second worker sends a message while a
+  slow receiver still holds it; a worker that dies mid-attempt leaves a lease that simply
+  expires, and another instance takes the message. Any number of instances run together.
+* **Fencing.** ``attempts`` is the claim's token: an outcome is written to the message
+  only if no later claim took it since, so a late answer never overwrites a newer one.
+* **Outcomes.** Only 2xx is success. ``410 Gone`` disables the endpoint. ``429`` is
+  retried after its ``Retry-After``. Anything else (another status, a timeout, a refused
+  address, a broken connection) is retried on ``RETRY_DELAYS`` with ±20 % jitter, and
+  after the last attempt of the round the message is failed. An endpoint whose failures
+  began 5 days ago with no success since is disabled. When the ledger disables an
+  endpoint, its pending messages fail with it; a replay sends them again later.
+* **Disabled endpoints** are sent nothing, not even what is pending for them, until
+  their owner enables them again.
+* **Waking.** Workers LISTEN on the fan-out's channel, on a connection of their own that
+  is reopened when lost, and poll as a fallback.
+
+Duplicates are possible (a receiver that answered after our timeout, a worker that died
+after sending): receivers de-duplicate on ``webhook-id``. Order per endpoint is best effort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import aiohttp
+import asyncpg
+import structlog
+
+from ledger.clock import Clock
+from ledger.errors import NotFound
+from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
+from ledger.store.wakeups import wait_for_wakeup
+from ledger.webhooks.fanout import WAKE_CHANNEL
+from ledger.webhooks.signing import sign
+from ledger.webhooks.ssrf import guarded_connector, literal_ip_refusal
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
+
+log = structlog.get_logger(__name__)
+
+# Seconds to wait before attempt 1..8 of a round (attempt 1 goes as soon as it is due).
+RETRY_DELAYS: tuple[int, ...] = (0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
+JITTER = 0.2
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5)
+# Longer than REQUEST_TIMEOUT.total, with room for opening secrets and writing the outcome.
+LEASE = timedelta(seconds=60)
+DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
+MAX_RETRY_AFTER = timedelta(hours=24)
+SNIPPET_CHARS = 500
+USER_AGENT = "polycule-ledger-webhooks/1"
+
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+# -- queries -----------------------------------------------------------------------------
+
+# webhook_messages_due, then each message's endpoint and secrets by their keys. Only the
+# message rows are locked: recording outcomes locks endpoints, and must not wait on claims.
+_CLAIM = """
+WITH due AS (
+    SELECT m.message_id
+      FROM webhook_messages m
+      JOIN webhook_endpoints e ON e.endpoint_id = m.endpoint_id
+     WHERE m.status = 'pending' AND m.next_attempt_at <= $1
+       AND (m.leased_until IS NULL OR m.leased_until < $1)
+       AND e.enabled
+     ORDER BY m.next_attempt_at
+     LIMIT $3
+       FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE webhook_messages m
+   SET leased_until = $2, attempts = m.attempts + 1
+  FROM due, webhook_endpoints e
+ WHERE m.message_id = due.message_id AND e.endpoint_id = m.endpoint_id
+RETURNING m.message_id, m.endpoint_id, m.attempts, m.earlier_attempts, e.url,
+          m.payload::text AS body,
+          (SELECT coalesce(jsonb_agg(s.sealed_secret ORDER BY s.created_at), '[]')
+             FROM webhook_secrets s
+            WHERE s.endpoint_id = m.endpoint_id
+              AND (s.expires_at IS NULL OR s.expires_at > $1)) AS sealed_secrets
+"""
+_LOG_ATTEMPT = """
+INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code, duration_ms,
+                              error, response_snippet)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+# The fence ``attempts = $2``: only the latest claim of a message may settle it.
+_SUCCEEDED = """
+UPDATE webhook_messages SET status = 'succeeded', leased_until = NULL
+ WHERE message_id = $1 AND attempts = $2
+"""
+_RETRY_AT = """
+UPDATE webhook_messages SET next_attempt_at = $3, leased_until = NULL
+ WHERE message_id = $1 AND attempts = $2 AND status = 'pending'
+"""
+_GIVE_UP = """
+UPDATE webhook_messages SET status = 'failed', leased_until = NULL
+ WHERE message_id = $1 AND attempts = $2 AND status = 'pending'
+"""
+_RECOVERED = """
+UPDATE webhook_endpoints SET failing_since = NULL
+ WHERE endpoint_id = $1 AND failing_since IS NOT NULL
+"""
+_STILL_FAILING = """
+UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2)
+ WHERE endpoint_id = $1
+RETURNING failing_since, enabled
+"""
+_DISABLE = """
+UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3
+ WHERE endpoint_id = $1 AND enabled
+"""
+# webhook_messages_of_endpoint
+_FAIL_PENDING_OF_ENDPOINT = """
+UPDATE webhook_messages SET status = 'failed', leased_until = NULL
+ WHERE endpoint_id = $1 AND status = 'pending'
+"""
+# A new round: the schedule starts again, the attempt log keeps counting. A lease in
+# force is kept, so a message in flight is not sent twice at once.
+_SEND_AGAIN = """
+UPDATE webhook_messages
+   SET status = 'pending', next_attempt_at = $2, earlier_attempts = attempts
+ WHERE message_id = $1
+"""
+# webhook_messages_of_endpoint
+_REPLAY_SINCE = """
+UPDATE webhook_messages
+   SET status = 'pending', next_attempt_at = $3, earlier_attempts = attempts
+ WHERE endpoint_id = $1 AND created_at >= $2
+"""
+
+# -- the schedule ------------------------------------------------------------------------
+
+
+def retry_delay(attempts_in_round: int) -> timedelta | None:
+    """How long to wait after ``attempts_in_round`` failed attempts, jittered by ±20 %;
+    None when the round has no attempt left."""
+    if attempts_in_round >= len(RETRY_DELAYS):
+        return None
+    base = RETRY_DELAYS[max(attempts_in_round, 0)]
+    # Jitter spreads the retries of an outage over time; it protects nothing secret.
+    return timedelta(seconds=base * random.uniform(1 - JITTER, 1 + JITTER))  # noqa: S311
+
+
+def retry_after(header: str | None, now: datetime) -> timedelta | None:
+    """A 429's ``Retry-After`` (delay-seconds or an HTTP date) as a wait from ``now``,
+    between 0 and MAX_RETRY_AFTER; None when absent or unreadable."""
+    if header is None:
+        return None
+    text = header.strip()
+    if text.isascii() and text.isdigit():
+        # Compared as text first: int() refuses thousands of digits, and a day has 5.
+        seconds = int(text) if len(text) <= 9 else MAX_RETRY_AFTER.total_seconds()
+        wait = timedelta(seconds=min(seconds, MAX_RETRY_AFTER.total_seconds()))
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; a zoneless one is read as such
+            when = when.replace(tzinfo=UTC)
+        wait = when - now
+    return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
+
+
+# -- one attempt -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claim:
+    message_id: str
+    endpoint_id: UUID
+    attempt: int  # the attempt's number in the log, across every round
+    attempt_in_round: int
+    url: str
+    body: str  # exactly the text that is signed and sent
+    sealed_secrets: Sequence[Mapping[str, Any]]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> _Claim:
+        return cls(
+            row["message_id"], row["endpoint_id"], row["attempts"],
+            row["attempts"] - row["earlier_attempts"], row["url"], row["body"],
+            row["sealed_secrets"],
+        )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What came of one attempt: a status (and the start of the body), or an error."""
+
+    status_code: int | None = None
+    error: str | None = None
+    snippet: str | None = None
+    retry_after: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class DeliveryWorker:
+    """Claims due messages and sends them, in the background (``start``/``stop``) or one
+    round at a time (``deliver_due``).
+
+    The LISTEN connection is taken from ``pool`` and held, never released while it
+    listens (a released connection would lose its listener), so each running worker
+    keeps one of the pool's connections. ``allow_private`` lets deliveries reach
+    loopback and private addresses: tests and local development only.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        keyring: KeyRing,
+        clock: Clock,
+        *,
+        allow_private: bool = False,
+        batch: int = 32,
+        concurrency: int = 64,
+        poll_seconds: float = 1.0,
+        request_timeout: aiohttp.ClientTimeout = REQUEST_TIMEOUT,
+        lease: timedelta = LEASE,
+        listen_retry_seconds: float = 1.0,
+    ) -> None:
+        if batch < 1 or concurrency < 1:
+            raise ValueError("batch and concurrency must be at least 1")
+        if request_timeout.total is None or lease.total_seconds() <= request_timeout.total:
+            # Otherwise a slow receiver's lease could expire mid-request, and another
+            # worker would send the same message while the first is still sending it.
+            raise ValueError("the lease must be longer than the request's total timeout")
+        self._pool = pool
+        self._keyring = keyring
+        self._clock = clock
+        self._allow_private = allow_private
+        self._batch = batch
+        self._concurrency = concurrency
+        self._poll_seconds = poll_seconds
+        self._timeout = request_timeout
+        self._lease = lease
+        self._listen_retry_seconds = listen_retry_seconds
+        self._session: aiohttp.ClientSession | None = None
+        self._wake = asyncio.Event()
+        self._listening = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    @property
+    def listening(self) -> bool:
+        """Whether the worker is hearing NOTIFYs now (otherwise it only polls)."""
+        return self._listening
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="webhook-listener"),
+            asyncio.create_task(self._deliver_forever(), name="webhook-delivery"),
+        ]
+
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop claiming; give attempts in flight ``grace_seconds`` to finish. Attempts cut
+        short keep their lease until it expires, and are then made again."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._in_flight:
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def deliver_due(self) -> int:
+        """One round: claim what is due (up to ``batch``), send it all, record each
+        outcome. Returns how many messages were attempted."""
+        claims = await self._claim(min(self._batch, self._concurrency))
+        await asyncio.gather(*(self._attempt(claim) for claim in claims))
+        return len(claims)
+
+    # -- the background loops -------------------------------------------------------------
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            free = self._concurrency - len(self._in_flight)
+            if free <= 0:
+                await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            wanted = min(self._batch, free)
+            try:
+                claims = await self._claim(wanted)
+            except _DB_ERRORS as error:
+                log.error("webhook_claim_failed", error=str(error))
+                claims = []
+            for claim in claims:
+                # Sent at once: an attempt waiting for a free slot would eat its lease.
+                task = asyncio.create_task(self._attempt(claim))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            if len(claims) < wanted:
+                await wait_for_wakeup(self._wake, self._poll_seconds)
+
+    async def _listen_forever(self) -> None:
+        while True:
+            lost = asyncio.Event()
+
+            def on_lost(_: object, lost: asyncio.Event = lost) -> None:
+                lost.set()
+
+            try:
+                async with self._pool.acquire() as connection:
+                    connection.add_termination_listener(on_lost)
+                    try:
+                        await connection.add_listener(WAKE_CHANNEL, self._on_notification)
+                        self._listening = True
+                        # Whatever was enqueued while nobody listened is due now.
+                        self._wake.set()
+                        await lost.wait()
+                        log.warning("webhook_listener_connection_lost")
+                    finally:
+                        self._listening = False
+                        connection.remove_termination_listener(on_lost)
+                        if not connection.is_closed():
+                            # The pool's reset does not UNLISTEN; leave the connection clean.
+                            await connection.remove_listener(
+                                WAKE_CHANNEL, self._on_notification
+                            )
+            except _DB_ERRORS as error:
+                log.warning("webhook_listener_unavailable", error=str(error))
+            await asyncio.sleep(self._listen_retry_seconds)
+
+    def _on_notification(self, *_: object) -> None:
+        self._wake.set()
+
+    # -- claiming, sending, recording ------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[_Claim]:
+        if self._session is None:
+            # Made here, inside the running loop, on first use; closed by stop().
+            self._session = aiohttp.ClientSession(
+                connector=guarded_connector(allow_private=self._allow_private),
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
+                trust_env=False,  # through a proxy, the proxy would pick the address
+            )
+        now = self._clock.now()
+        rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
+        return [_Claim.from_row(row) for row in rows]
+
+    async def _attempt(self, claim: _Claim) -> None:
+        try:
+            attempted_at = self._clock.now()
+            started = time.monotonic()
+            answer = await self._send(claim, attempted_at)
+            duration_ms = round((time.monotonic() - started) * 1000)
+            await self._record(claim, answer, attempted_at, duration_ms)
+        except _DB_ERRORS as error:
+            # Policy: the lease runs out and the message is attempted again.
+            log.error("webhook_attempt_not_recorded", message_id=claim.message_id,
+                      error=str(error))
+        except Exception:
+            # Policy as above; logged in full because it is a bug, not a bad receiver.
+            log.exception("webhook_attempt_crashed", message_id=claim.message_id)
+
+    async def _send(self, claim: _Claim, now: datetime) -> _Answer:
+        refusal = literal_ip_refusal(claim.url, allow_private=self._allow_private)
+        if refusal is not None:
+            return _Answer(error=f"refused: {refusal}")
+        secrets = await self._live_secrets(claim)
+        if not secrets:
+            return _Answer(error="the endpoint has no live signing secret")
+        headers = sign(claim.message_id, now, claim.body, secrets)
+        headers["Content-Type"] = "application/json"
+        session = self._session
+        if session is None:
+            raise RuntimeError("the delivery worker was stopped while attempts were due")
+        try:
+            async with session.post(
+                claim.url, data=claim.body.encode(), headers=headers, allow_redirects=False
+            ) as response:
+                return _Answer(
+                    status_code=response.status,
+                    snippet=await _snippet(response),
+                    retry_after=response.headers.get("Retry-After"),
+                )
+        except TimeoutError:
+            return _Answer(error=f"timed out (connect {self._timeout.connect} s, "
+                                 f"total {self._timeout.total} s)")
+        except aiohttp.ClientConnectorError as error:
+            # The SSRF guard's refusal arrives as the connector error's os_error.
+            return _Answer(error=f"could not connect: {error.os_error or error}")
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            return _Answer(error=f"{type(error).__name__}: {error}")
+
+    async def _live_secrets(self, claim: _Claim) -> list[str]:
+        secrets = []
+        for sealed in claim.sealed_secrets:
+            try:
+                secret = await self._keyring.open_sealed(sealed)
+            except (SealBroken, UnknownDataKey, ValueError) as error:
+                log.error("webhook_secret_unreadable", endpoint_id=str(claim.endpoint_id),
+                          error=type(error).__name__)
+                continue
+            if secret != ERASED:  # the owner was erased: nothing can sign for them
+                secrets.append(secret)
+        return secrets
+
+    async def _record(
+        self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int
+    ) -> None:
+        now = self._clock.now()
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                _LOG_ATTEMPT, claim.message_id, claim.attempt, attempted_at,
+                answer.status_code, duration_ms, _text(answer.error), _text(answer.snippet),
+            )
+            if answer.succeeded:
+                await connection.execute(_SUCCEEDED, claim.message_id, claim.attempt)
+                await connection.execute(_RECOVERED, claim.endpoint_id)
+                return
+            log.info("webhook_attempt_failed", message_id=claim.message_id,
+                     endpoint_id=str(claim.endpoint_id), attempt=claim.attempt,
+                     status_code=answer.status_code, error=answer.error)
+            if answer.status_code == 410:
+                await _disable(connection, claim.endpoint_id, "gone", now)
+                return
+            endpoint = await connection.fetchrow(
+                _STILL_FAILING, claim.endpoint_id, attempted_at
+            )
+            if (
+                endpoint is not None and endpoint["enabled"]
+                and endpoint["failing_since"] <= now - DISABLE_AFTER_FAILING_FOR
+            ):
+                await _disable(connection, claim.endpoint_id, "failing", now)
+                return
+            wait = retry_delay(claim.attempt_in_round)
+            if wait is None:
+                await connection.execute(_GIVE_UP, claim.message_id, claim.attempt)
+                return
+            if answer.status_code == 429:
+                wait = retry_after(answer.retry_after, now) or wait
+            await connection.execute(_RETRY_AT, claim.message_id, claim.attempt, now + wait)
+
+
+async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: datetime) -> None:
+    """The ledger stops sending to this endpoint; its owner sees why in their list."""
+    if await connection.execute(_DISABLE, endpoint_id, reason, now) != "UPDATE 0":
+        log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id), reason=reason)
+    await connection.execute(_FAIL_PENDING_OF_ENDPOINT, endpoint_id)
+
+
+async def _snippet(response: aiohttp.ClientResponse) -> str:
+    """The start of the response body, without reading more of it than needed. The
+    status decides the outcome; a body cut short only shortens the snippet."""
+    limit = SNIPPET_CHARS * 4  # UTF-8: at most four bytes a character
+    received = bytearray()
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        while len(received) < limit:
+            chunk = await response.content.read(limit - len(received))
+            if not chunk:
+                break
+            received += chunk
+    return received.decode("utf-8", errors="replace")[:SNIPPET_CHARS]
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL, and a receiver may answer anything.
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
+# -- what owners ask for (the routes call these) ----------------------------------------
+
+
+async def send_again(pool: asyncpg.Pool, message_id: str, now: datetime | None = None) -> None:
+    """Send a message again as soon as possible (same ``webhook-id``, a fresh round of the
+    schedule; the attempt log keeps counting). ``now`` is the caller's clock."""
+    done = await pool.execute(_SEND_AGAIN, message_id, now or datetime.now(UTC))
+    if done == "UPDATE 0":
+        raise NotFound("no such webhook message", details={"message_id": message_id})
+
+
+async def replay_since(
+    pool: asyncpg.Pool, endpoint_id: UUID, since: datetime, now: datetime | None = None
+) -> int:
+    """Send again every message of the endpoint created at or after ``since``; how many."""
+    done = await pool.execute(_REPLAY_SINCE, endpoint_id, since, now or datetime.now(UTC))
+    return int(done.split()[-1])

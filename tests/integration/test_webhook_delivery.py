@@ -1,0 +1,687 @@
+"""Webhook delivery on real PostgreSQL to real receivers on loopback: what is due is sent,
+signed, retried on the schedule, logged, and never sent twice at once by any number of
+workers; what the receiver answers decides what happens next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from ledger.database import create_pool
+from ledger.errors import NotFound
+from ledger.privacy import KeyOwner, KeyRing
+from ledger.webhooks.delivery import (
+    MAX_RETRY_AFTER,
+    RETRY_DELAYS,
+    DeliveryWorker,
+    replay_since,
+    send_again,
+)
+from ledger.webhooks.fanout import WAKE_CHANNEL
+from ledger.webhooks.signing import new_secret
+
+# Short enough for a test to wait out; the lease still outlasts it.
+QUICK_TIMEOUT = aiohttp.ClientTimeout(total=0.4, connect=0.4)
+QUICK_LEASE = timedelta(seconds=2)
+
+
+class ManualClock:
+    """Real time, shifted: a test moves it forward to reach the next attempt."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.shift = (start - datetime.now(UTC)) if start else timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+    def advance(self, **duration: float) -> None:
+        self.shift += timedelta(**duration)
+
+
+Behaviour = Callable[[str, int], Awaitable[web.Response]]
+
+
+async def accept(_: str, __: int) -> web.Response:
+    return web.Response(text="thanks")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message_id: str
+    headers: dict[str, str]
+    body: str
+
+
+class Receiver:
+    """A member's receiver: records every request, de-duplicates on webhook-id the way
+    the documentation asks receivers to, and counts requests in progress per id."""
+
+    def __init__(self) -> None:
+        self.behaviour: Behaviour = accept
+        self.receipts: list[Receipt] = []
+        self.processed: list[str] = []  # ids handled, after de-duplication
+        self.in_progress: Counter[str] = Counter()
+        self.most_at_once = 0
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        message_id = request.headers["webhook-id"]
+        self.receipts.append(Receipt(message_id, dict(request.headers), body))
+        self.in_progress[message_id] += 1
+        self.most_at_once = max(self.most_at_once, self.in_progress[message_id])
+        try:
+            response = await self.behaviour(message_id, self.times_received(message_id))
+        finally:
+            self.in_progress[message_id] -= 1
+        if 200 <= response.status < 300 and message_id not in self.processed:
+            self.processed.append(message_id)
+        return response
+
+    def times_received(self, message_id: str) -> int:
+        return sum(1 for receipt in self.receipts if receipt.message_id == message_id)
+
+    def of(self, message_id: str) -> list[Receipt]:
+        return [receipt for receipt in self.receipts if receipt.message_id == message_id]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiving = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiving.handle)
+    runner = web.AppRunner(app, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    receiving.url = f"http://{host}:{port}/hook"
+    try:
+        yield receiving
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[list[DeliveryWorker]]:
+    """Every worker a test makes is stopped after it."""
+    made: list[DeliveryWorker] = []
+    yield made
+    for worker in made:
+        await worker.stop()
+
+
+@pytest.fixture
+def make_worker(
+    pool: asyncpg.Pool, keyring: KeyRing, workers: list[DeliveryWorker]
+) -> Iterator[Callable[..., DeliveryWorker]]:
+    def make(clock: ManualClock, **options: Any) -> DeliveryWorker:
+        options.setdefault("allow_private", True)
+        worker = DeliveryWorker(options.pop("pool", pool), keyring, clock, **options)
+        workers.append(worker)
+        return worker
+
+    yield make
+
+
+# -- rows, as the fan-out and the endpoint routes would leave them ------------------------
+
+
+async def member(pool: asyncpg.Pool) -> uuid.UUID:
+    account_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO accounts (id, handle, display_name, password_hash) VALUES ($1, $2, $2, 'x')",
+        account_id, f"m{account_id.hex[:10]}",
+    )
+    return account_id
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    endpoint_id: uuid.UUID
+    secrets: list[str]
+
+
+async def endpoint(
+    pool: asyncpg.Pool,
+    keyring: KeyRing,
+    url: str,
+    now: datetime,
+    *,
+    secret_expiries: tuple[timedelta | None, ...] = (None,),
+) -> Endpoint:
+    """An endpoint with one secret per entry: None never expires, else expires now + it."""
+    owner = await member(pool)
+    endpoint_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO webhook_endpoints (endpoint_id, account_id, url, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $4)",
+        endpoint_id, owner, url, now,
+    )
+    secrets = []
+    for index, expiry in enumerate(secret_expiries):
+        secret = new_secret()
+        await pool.execute(
+            "INSERT INTO webhook_secrets (secret_id, endpoint_id, sealed_secret, created_at,"
+            " expires_at) VALUES ($1, $2, $3, $4, $5)",
+            uuid.uuid4(), endpoint_id, await keyring.seal(secret, KeyOwner("member", owner)),
+            now + timedelta(seconds=index), None if expiry is None else now + expiry,
+        )
+        secrets.append(secret)
+    return Endpoint(endpoint_id, secrets)
+
+
+async def enqueue(
+    pool: asyncpg.Pool, endpoint_id: uuid.UUID, now: datetime, count: int = 1, **columns: Any
+) -> list[str]:
+    ids = []
+    for _ in range(count):
+        message_id, event_id = f"msg_{uuid.uuid4().hex}", uuid.uuid4()
+        payload = {
+            "type": "agreement.ratified",
+            "timestamp": now.isoformat(),
+            "data": {"event_id": str(event_id), "agreement_id": str(uuid.uuid4()),
+                     "link": "/api/polycules/x/agreements/y"},
+        }
+        await pool.execute(
+            "INSERT INTO webhook_messages (message_id, endpoint_id, event_id, polycule_id, type,"
+            " payload, created_at, next_attempt_at, status, attempts)"
+            " VALUES ($1, $2, $3, $4, 'agreement.ratified', $5, $6, $6, $7, $8)",
+            message_id, endpoint_id, event_id, uuid.uuid4(), payload,
+            columns.get("created_at", now), columns.get("status", "pending"),
+            columns.get("attempts", 0),
+        )
+        ids.append(message_id)
+    return ids
+
+
+async def message(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow(
+        "SELECT *, payload::text AS body FROM webhook_messages WHERE message_id = $1", message_id
+    )
+    assert row is not None
+    return row
+
+
+async def attempts_of(pool: asyncpg.Pool, message_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM webhook_attempts WHERE message_id = $1 ORDER BY attempt", message_id
+    )
+
+
+async def endpoint_row(pool: asyncpg.Pool, endpoint_id: uuid.UUID) -> asyncpg.Record:
+    row = await pool.fetchrow(
+        "SELECT * FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id
+    )
+    assert row is not None
+    return row
+
+
+def assert_waited(row: asyncpg.Record, last: asyncpg.Record, delay: float) -> None:
+    """next_attempt_at is ``delay`` (±20 %) after the attempt ended."""
+    ended = last["attempted_at"] + timedelta(milliseconds=last["duration_ms"])
+    waited = (row["next_attempt_at"] - ended).total_seconds()
+    assert delay * 0.8 - 0.05 <= waited <= delay * 1.2 + 0.25, (delay, waited)
+
+
+# -- the tests -------------------------------------------------------------------------
+
+
+async def test_a_500_then_a_timeout_then_success_arrives_once_per_webhook_id(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    # Started in the past, so the last attempt is signed near real time and the
+    # verifier's 5-minute tolerance is met after the clock is moved on by ~6 minutes.
+    clock = ManualClock(datetime.now(UTC) - timedelta(minutes=8))
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=3)
+
+    async def fail_hang_accept(_: str, nth: int) -> web.Response:
+        if nth == 1:
+            return web.Response(status=500, text="boom " + "x" * 600)
+        if nth == 2:
+            await asyncio.sleep(1.0)  # past the worker's timeout
+            return web.Response(status=500)
+        return web.Response(status=204)
+
+    receiver.behaviour = fail_hang_accept
+    worker = make_worker(clock, request_timeout=QUICK_TIMEOUT, lease=QUICK_LEASE)
+
+    assert await worker.deliver_due() == 3  # attempt 1: 500
+    assert await worker.deliver_due() == 0  # nothing due before the retry
+    failing_since = (await endpoint_row(pool, hook.endpoint_id))["failing_since"]
+    assert failing_since is not None
+    for message_id in ids:
+        row, log = await message(pool, message_id), await attempts_of(pool, message_id)
+        assert (row["status"], row["attempts"], row["leased_until"]) == ("pending", 1, None)
+        assert_waited(row, log[-1], RETRY_DELAYS[1])
+
+    clock.advance(seconds=RETRY_DELAYS[1] * 1.2 + 0.1)
+    assert await worker.deliver_due() == 3  # attempt 2: times out
+    for message_id in ids:
+        row, log = await message(pool, message_id), await attempts_of(pool, message_id)
+        assert row["attempts"] == 2
+        assert_waited(row, log[-1], RETRY_DELAYS[2])
+
+    clock.advance(seconds=RETRY_DELAYS[2] * 1.2 + 0.1)
+    assert await worker.deliver_due() == 3  # attempt 3: accepted
+    assert await worker.deliver_due() == 0
+
+    assert sorted(receiver.processed) == sorted(ids)  # exactly once each, after dedup
+    assert (await endpoint_row(pool, hook.endpoint_id))["failing_since"] is None
+    for message_id in ids:
+        row = await message(pool, message_id)
+        assert (row["status"], row["attempts"], row["leased_until"]) == ("succeeded", 3, None)
+        log = await attempts_of(pool, message_id)
+        assert [(a["attempt"], a["status_code"]) for a in log] == [(1, 500), (2, None), (3, 204)]
+        assert log[0]["error"] is None
+        assert log[0]["response_snippet"] == ("boom " + "x" * 600)[:500]
+        assert "timed out" in log[1]["error"]
+        assert log[1]["duration_ms"] >= 350
+        assert log[2]["error"] is None and log[2]["response_snippet"] == ""
+
+        receipts = receiver.of(message_id)
+        assert len(receipts) == 3
+        # The same webhook-id and body on every attempt, a fresh timestamp on each.
+        assert {receipt.body for receipt in receipts} == {row["body"]}
+        stamps = [int(receipt.headers["webhook-timestamp"]) for receipt in receipts]
+        assert stamps == sorted(stamps) and len(set(stamps)) == 3
+        assert [int(a["attempted_at"].timestamp()) for a in log] == stamps
+        accepted = receipts[-1]
+        assert accepted.headers["Content-Type"] == "application/json"
+        assert accepted.headers["User-Agent"].startswith("polycule-ledger-webhooks")
+        verified = Webhook(hook.secrets[0]).verify(accepted.body, accepted.headers)
+        assert verified["type"] == "agreement.ratified"
+        assert json.loads(accepted.body) == json.loads(row["body"])
+
+
+async def test_eight_failed_attempts_follow_the_schedule_and_then_the_message_fails(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+
+    async def fail(_: str, __: int) -> web.Response:
+        return web.Response(status=503)
+
+    receiver.behaviour = fail
+    worker = make_worker(clock)
+    for attempt in range(1, len(RETRY_DELAYS) + 1):
+        assert await worker.deliver_due() == 1
+        row, log = await message(pool, message_id), await attempts_of(pool, message_id)
+        assert row["attempts"] == attempt and log[-1]["status_code"] == 503
+        if attempt < len(RETRY_DELAYS):
+            assert row["status"] == "pending"
+            assert_waited(row, log[-1], RETRY_DELAYS[attempt])
+            clock.advance(seconds=RETRY_DELAYS[attempt] * 1.2 + 0.1)
+
+    assert (await message(pool, message_id))["status"] == "failed"
+    clock.advance(days=1)
+    assert await worker.deliver_due() == 0
+    assert len(receiver.receipts) == 8
+    # About 28 hours of failures: short of the 5 days that disable an endpoint.
+    assert (await endpoint_row(pool, hook.endpoint_id))["enabled"]
+
+
+async def test_410_gone_disables_the_endpoint_and_fails_its_messages(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    [first] = await enqueue(pool, hook.endpoint_id, clock.now())
+    clock.advance(seconds=1)
+    [later] = await enqueue(pool, hook.endpoint_id, clock.now() + timedelta(hours=1))
+
+    async def gone(_: str, __: int) -> web.Response:
+        return web.Response(status=410, text="no such hook")
+
+    receiver.behaviour = gone
+    worker = make_worker(clock)
+    assert await worker.deliver_due() == 1
+
+    row = await endpoint_row(pool, hook.endpoint_id)
+    assert (row["enabled"], row["disabled_reason"]) == (False, "gone")
+    assert (await message(pool, first))["status"] == "failed"
+    assert (await message(pool, later))["status"] == "failed"
+    assert [a["status_code"] for a in await attempts_of(pool, first)] == [410]
+    # A disabled endpoint is not sent anything, even what is pending for it.
+    await enqueue(pool, hook.endpoint_id, clock.now())
+    clock.advance(hours=2)
+    assert await worker.deliver_due() == 0
+    assert len(receiver.receipts) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [
+        (lambda now: "120", timedelta(seconds=120)),
+        (lambda now: format_datetime(now + timedelta(hours=1), usegmt=True), timedelta(hours=1)),
+        (lambda now: "99999999", MAX_RETRY_AFTER),
+    ],
+    ids=["seconds", "http-date", "bounded"],
+)
+async def test_429_is_retried_when_retry_after_says(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+    retry_after: Callable[[datetime], str], expected: timedelta,
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+
+    async def slow_down(_: str, nth: int) -> web.Response:
+        if nth == 1:
+            return web.Response(status=429, headers={"Retry-After": retry_after(clock.now())})
+        return web.Response(status=200)
+
+    receiver.behaviour = slow_down
+    worker = make_worker(clock)
+    assert await worker.deliver_due() == 1
+    row, [attempt] = await message(pool, message_id), await attempts_of(pool, message_id)
+    assert attempt["status_code"] == 429
+    ended = attempt["attempted_at"] + timedelta(milliseconds=attempt["duration_ms"])
+    assert abs(row["next_attempt_at"] - ended - expected) < timedelta(seconds=1.5)
+
+    clock.advance(seconds=expected.total_seconds() - 5)
+    assert await worker.deliver_due() == 0
+    clock.advance(seconds=7)
+    assert await worker.deliver_due() == 1
+    assert (await message(pool, message_id))["status"] == "succeeded"
+
+
+async def test_an_endpoint_failing_for_five_days_is_disabled(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+
+    async def fail(_: str, __: int) -> web.Response:
+        return web.Response(status=500)
+
+    receiver.behaviour = fail
+    worker = make_worker(clock)
+    await enqueue(pool, hook.endpoint_id, clock.now())
+    assert await worker.deliver_due() == 1
+    began = (await endpoint_row(pool, hook.endpoint_id))["failing_since"]
+
+    clock.advance(days=4, hours=23)
+    await enqueue(pool, hook.endpoint_id, clock.now())
+    assert await worker.deliver_due() == 2  # the new one, and the first one's retry
+    row = await endpoint_row(pool, hook.endpoint_id)
+    assert (row["enabled"], row["failing_since"]) == (True, began)
+
+    clock.advance(hours=1, minutes=1)
+    [last] = await enqueue(pool, hook.endpoint_id, clock.now())
+    assert await worker.deliver_due() >= 1
+    row = await endpoint_row(pool, hook.endpoint_id)
+    assert (row["enabled"], row["disabled_reason"]) == (False, "failing")
+    statuses = await pool.fetch(
+        "SELECT DISTINCT status FROM webhook_messages WHERE endpoint_id = $1", hook.endpoint_id
+    )
+    assert [s["status"] for s in statuses] == ["failed"]
+    assert [a["status_code"] for a in await attempts_of(pool, last)] == [500]
+
+
+async def test_during_a_rotation_each_live_secret_signs(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    # The one being retired (still signing for a day), the new one, and one long expired.
+    hook = await endpoint(
+        pool, keyring, receiver.url, clock.now(),
+        secret_expiries=(timedelta(days=1), None, timedelta(seconds=-1)),
+    )
+    retiring, current, expired = hook.secrets
+    await enqueue(pool, hook.endpoint_id, clock.now())
+    assert await make_worker(clock).deliver_due() == 1
+
+    [receipt] = receiver.receipts
+    assert len(receipt.headers["webhook-signature"].split(" ")) == 2
+    for secret in (retiring, current):
+        Webhook(secret).verify(receipt.body, receipt.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(expired).verify(receipt.body, receipt.headers)
+
+
+async def test_an_endpoint_without_a_live_secret_is_not_sent_unsigned_messages(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(
+        pool, keyring, receiver.url, clock.now(), secret_expiries=(timedelta(seconds=-1),)
+    )
+    [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+    assert await make_worker(clock).deliver_due() == 1
+
+    assert receiver.receipts == []
+    [attempt] = await attempts_of(pool, message_id)
+    assert attempt["error"] == "the endpoint has no live signing secret"
+    assert (await message(pool, message_id))["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("host", "refusal"),
+    [("127.0.0.1", "refused: 127.0.0.1 is loopback"),
+     ("localhost", "refusing to connect to 'localhost'")],
+)
+async def test_internal_addresses_are_refused_logged_and_retried(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker], host: str, refusal: str,
+) -> None:
+    clock = ManualClock()
+    url = receiver.url.replace("127.0.0.1", host)
+    hook = await endpoint(pool, keyring, url, clock.now())
+    [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+
+    assert await make_worker(clock, allow_private=False).deliver_due() == 1
+
+    assert receiver.receipts == []
+    [attempt] = await attempts_of(pool, message_id)
+    assert attempt["status_code"] is None and refusal in attempt["error"]
+    row = await message(pool, message_id)
+    assert row["status"] == "pending"
+    assert_waited(row, attempt, RETRY_DELAYS[1])
+    assert (await endpoint_row(pool, hook.endpoint_id))["failing_since"] is not None
+
+
+async def test_two_workers_on_two_pools_never_send_one_message_twice(
+    pool: asyncpg.Pool, database_url: str, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=60)
+
+    async def slowly(_: str, __: int) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(status=200)
+
+    receiver.behaviour = slowly
+    other_pool = await create_pool(database_url, min_size=1, max_size=5)
+    try:
+        first = make_worker(clock, batch=8)
+        second = make_worker(clock, batch=8, pool=other_pool)
+        done = Counter[str]()
+        while sum(done.values()) < len(ids):
+            one, two = await asyncio.gather(first.deliver_due(), second.deliver_due())
+            done["first"] += one
+            done["second"] += two
+            assert one + two > 0
+        await second.stop()
+    finally:
+        await other_pool.close()
+
+    assert done["first"] > 0 and done["second"] > 0
+    assert receiver.most_at_once == 1
+    assert sorted(receipt.message_id for receipt in receiver.receipts) == sorted(ids)
+    statuses = await pool.fetch("SELECT status, attempts FROM webhook_messages")
+    assert {(row["status"], row["attempts"]) for row in statuses} == {("succeeded", 1)}
+
+
+async def test_a_lease_keeps_a_slow_attempt_to_itself_until_it_expires(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_then_accept(_: str, nth: int) -> web.Response:
+        if nth == 1:
+            arrived.set()
+            await release.wait()
+        return web.Response(status=200)
+
+    receiver.behaviour = slow_then_accept
+    options = {"request_timeout": aiohttp.ClientTimeout(total=3), "lease": timedelta(seconds=5)}
+    crashing, other = make_worker(clock, **options), make_worker(clock, **options)
+    sending = asyncio.create_task(crashing.deliver_due())
+    await asyncio.wait_for(arrived.wait(), 5)
+
+    # While the first worker waits on the receiver, the message is not for anyone else.
+    assert await other.deliver_due() == 0
+    clock.advance(seconds=4)
+    assert await other.deliver_due() == 0
+
+    # The first worker dies mid-request: nothing is recorded, and the lease runs out.
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    release.set()
+    await asyncio.sleep(0.05)
+    assert await other.deliver_due() == 0
+    clock.advance(seconds=1.1)
+    assert await other.deliver_due() == 1
+
+    assert receiver.times_received(message_id) == 2
+    assert receiver.most_at_once == 1
+    row = await message(pool, message_id)
+    assert (row["status"], row["attempts"]) == ("succeeded", 2)
+    assert [a["attempt"] for a in await attempts_of(pool, message_id)] == [2]
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> float:
+    """How long it took ``condition`` to hold (failing the test after ``seconds``)."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, "timed out waiting"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+def receipts_reach(receiver: Receiver, count: int) -> Callable[[], bool]:
+    return lambda: len(receiver.receipts) == count
+
+
+async def test_a_notify_wakes_a_running_worker_even_after_its_connection_was_lost(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    worker = make_worker(clock, poll_seconds=600, listen_retry_seconds=0.1)
+    worker.start()
+    await wait_until(lambda: worker.listening)
+    await asyncio.sleep(0.2)  # the wake-up on listening has found nothing to do
+
+    for round_ in (1, 2):
+        await enqueue(pool, hook.endpoint_id, clock.now())
+        await pool.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+        assert await wait_until(receipts_reach(receiver, round_)) < 1.0
+        if round_ == 1:
+            # The listening connection is killed; the worker listens again on another.
+            killed = await pool.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                " AND pid <> pg_backend_pid()"
+            )
+            assert killed
+            await wait_until(lambda: not worker.listening)
+            await wait_until(lambda: worker.listening)
+            await asyncio.sleep(0.2)
+
+    await worker.stop()
+    assert not worker.listening
+    statuses = await pool.fetch("SELECT status FROM webhook_messages")
+    assert [row["status"] for row in statuses] == ["succeeded", "succeeded"]
+
+
+async def test_send_again_starts_a_fresh_round_and_keeps_the_attempt_log(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    [failed] = await enqueue(pool, hook.endpoint_id, clock.now(), status="failed", attempts=8)
+    [succeeded] = await enqueue(pool, hook.endpoint_id, clock.now())
+    worker = make_worker(clock)
+    assert await worker.deliver_due() == 1
+
+    await send_again(pool, succeeded, clock.now())
+    await send_again(pool, failed, clock.now())
+    clock.advance(seconds=1)
+
+    async def fail_once(message_id: str, nth: int) -> web.Response:
+        return web.Response(status=500 if message_id == failed and nth == 1 else 200)
+
+    receiver.behaviour = fail_once
+    assert await worker.deliver_due() == 2
+    assert [r.message_id for r in receiver.receipts].count(succeeded) == 2
+    row, log = await message(pool, failed), await attempts_of(pool, failed)
+    # Attempt 9 failed, yet this is the first of a new round: retried in ~5 s, not failed.
+    assert (row["status"], row["attempts"], log[-1]["attempt"]) == ("pending", 9, 9)
+    assert_waited(row, log[-1], RETRY_DELAYS[1])
+    clock.advance(seconds=RETRY_DELAYS[1] * 1.2 + 0.1)
+    assert await worker.deliver_due() == 1
+    assert (await message(pool, failed))["status"] == "succeeded"
+    assert {r.headers["webhook-id"] for r in receiver.of(failed)} == {failed}
+
+    with pytest.raises(NotFound):
+        await send_again(pool, "msg_unknown", clock.now())
+
+
+async def test_replay_sends_everything_since_a_moment_again(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now() - timedelta(days=1))
+    other = await endpoint(pool, keyring, receiver.url, clock.now() - timedelta(days=1))
+    created = {}
+    for hours_ago in (3, 2, 1):
+        at = clock.now() - timedelta(hours=hours_ago)
+        [created[hours_ago]] = await enqueue(
+            pool, hook.endpoint_id, at, status="succeeded", attempts=1, created_at=at
+        )
+    await enqueue(pool, other.endpoint_id, clock.now() - timedelta(hours=1), status="failed")
+
+    since = clock.now() - timedelta(hours=2, minutes=1)
+    assert await replay_since(pool, hook.endpoint_id, since, clock.now()) == 2
+    assert await make_worker(clock).deliver_due() == 2
+
+    assert sorted(receiver.processed) == sorted([created[2], created[1]])
+    assert (await message(pool, created[3]))["attempts"] == 1
+    assert (await message(pool, created[1]))["attempts"] == 2
