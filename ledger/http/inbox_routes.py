@@ -1,7 +1,8 @@
 """My inbox: everything that awaits me, across every polycule I belong to.
 
-Proposals to answer and reviews due (agreements), disclosures to acknowledge, and, in the
-repairs I take part in, commitment occurrences to mark and check-ins due.
+Proposals to answer and reviews due (agreements), disclosures to acknowledge; in the
+repairs I take part in, commitment occurrences to mark and check-ins due; and my webhook
+endpoints the ledger had to disable.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ledger.http.authorization import caller_of
 from ledger.http.disclosure_routes import DisclosureView, opened_disclosure
 from ledger.http.keys import CLOCK, KEYRING, POOL
 from ledger.http.shapes import Strict, json_of
+from ledger.webhooks import endpoints
 from projections import agreement_queries, disclosures, repair_queries
 
 
@@ -34,12 +36,22 @@ class CheckInDue(Strict):
     last_check_in_at: datetime | None
 
 
+class EndpointDisabled(Strict):
+    endpoint_id: UUID
+    url: str
+    # "gone" (the receiver answered 410) or "failing" (it failed for 5 days).
+    reason: str
+    since: datetime
+
+
 class InboxView(Strict):
     awaiting_response: list[agreement_shapes.ProposalView]
     reviews_due: list[agreement_shapes.AgreementView]
     disclosures_to_acknowledge: list[DisclosureView]
     commitments_to_mark: list[MarkDue]
     check_ins_due: list[CheckInDue]
+    # My webhook endpoints the ledger disabled, until I enable or delete them.
+    webhooks_disabled: list[EndpointDisabled]
 
 
 async def my_inbox(request: web.Request) -> web.Response:
@@ -48,6 +60,7 @@ async def my_inbox(request: web.Request) -> web.Response:
     agreements = await agreement_queries.inbox(pool, member)
     told = await disclosures.disclosures_to_acknowledge(pool, member)
     repairs = await repair_queries.repair_inbox(pool, member, request.app[CLOCK].now())
+    disabled = [e for e in await endpoints.of_account(pool, member) if e.disabled_reason]
     return json_of(InboxView(
         awaiting_response=[
             await agreement_shapes.opened_proposal(row, keyring)
@@ -70,5 +83,12 @@ async def my_inbox(request: web.Request) -> web.Response:
                 last_check_in_at=due.last_check_in_at,
             )
             for due in repairs.check_ins_due
+        ],
+        webhooks_disabled=[
+            EndpointDisabled(
+                endpoint_id=e.endpoint_id, url=e.url, reason=e.disabled_reason or "",
+                since=e.updated_at,
+            )
+            for e in disabled
         ],
     ))
