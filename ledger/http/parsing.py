@@ -19,6 +19,9 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 async def parse_body(request: web.Request, model: type[Model]) -> Model:
+    if not request.body_exists:
+        # An action that needs no words may be sent without a body at all.
+        return model.model_validate({})
     try:
         # A body over client_max_size raises HTTPRequestEntityTooLarge here (413).
         document = await request.json()

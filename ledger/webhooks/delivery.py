@@ -230,7 +230,7 @@ class DeliveryWorker:
         *,
         allow_private: bool = False,
         batch: int = 32,
-        concurrency: int = 64,
+        concurrency: int = 16,
         poll_seconds: float = 1.0,
         request_timeout: aiohttp.ClientTimeout = REQUEST_TIMEOUT,
         lease: timedelta = LEASE,
@@ -354,7 +354,14 @@ class DeliveryWorker:
         if self._session is None:
             # Made here, inside the running loop, on first use; closed by stop().
             self._session = aiohttp.ClientSession(
-                connector=guarded_connector(allow_private=self._allow_private),
+                # As many connections (to one host too) as attempts may be in flight:
+                # an attempt never waits for a free connection, since that wait would
+                # count against its timeout and be logged as the receiver's failure.
+                connector=guarded_connector(
+                    allow_private=self._allow_private,
+                    limit=self._concurrency,
+                    limit_per_host=self._concurrency,
+                ),
                 timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT},
                 trust_env=False,  # through a proxy, the proxy would pick the address
