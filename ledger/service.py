@@ -75,6 +75,11 @@ class StateCache:
         self._clock = clock
         self._entries: OrderedDict[tuple[UUID, int], _Folded] = OrderedDict()
 
+    @property
+    def erasures_seen(self) -> int:
+        """What to pass to ``put`` for a state folded from now on."""
+        return self._keyring.erasures_seen
+
     def get(
         self, stream_id: UUID, decider: Decider[Any, State]
     ) -> tuple[State, int, float] | None:
@@ -146,6 +151,14 @@ class ApplicationService:
         """The stream's current state and version: the cached state, brought up to date."""
         state, version, _ = await self._load(stream_id, decider)
         return state, version
+
+    async def read_between(
+        self, stream_id: UUID, after_version: int, up_to_version: int
+    ) -> list[RecordedEvent]:
+        """The stream's recorded events after one version, up to and including another."""
+        return await self._store.read_stream(
+            stream_id, after_version, limit=up_to_version - after_version
+        )
 
     async def load_until(
         self, stream_id: UUID, decider: Decider[Any, State], version: int

@@ -149,7 +149,7 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         runner = ProjectionRunner(
             app[POOL],
             # The read models, and the webhook fan-out (never rebuilt: see its module).
-            [*default_projections(), WebhookFanout(app[SERVICE], app[CLOCK].now)],
+            [*default_projections(), WebhookFanout(app[SERVICE], app[KEYRING], app[CLOCK].now)],
             app[WAKEUP_HUB],
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,

@@ -62,6 +62,8 @@ DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
 MAX_RETRY_AFTER = timedelta(hours=24)
 SNIPPET_CHARS = 500
 USER_AGENT = "polycule-ledger-webhooks/1"
+# Attempts in flight at once per worker (and connections, to one receiver too).
+DEFAULT_CONCURRENCY = 16
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
@@ -230,7 +232,7 @@ class DeliveryWorker:
         *,
         allow_private: bool = False,
         batch: int = 32,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         poll_seconds: float = 1.0,
         request_timeout: aiohttp.ClientTimeout = REQUEST_TIMEOUT,
         lease: timedelta = LEASE,

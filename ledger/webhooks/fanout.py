@@ -19,7 +19,8 @@ from uuid import UUID
 import orjson
 
 from ledger.domain.polycules import Polycule, polycule_decider
-from ledger.service import ApplicationService
+from ledger.privacy import KeyRing
+from ledger.service import ApplicationService, StateCache
 from ledger.store.records import RecordedEvent
 from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
 
@@ -58,25 +59,29 @@ def payload_of(notice: Notice, event: RecordedEvent) -> dict[str, Any]:
 class WebhookFanout:
     name = "webhook_fanout"
 
-    def __init__(self, service: ApplicationService, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, service: ApplicationService, keyring: KeyRing, clock: Callable[[], datetime]
+    ) -> None:
         self._service = service
         self._clock = clock
+        # The polycules as this fan-out last left them (it follows the log a little behind
+        # the head, so the service's own cache of latest states does not serve it). Like
+        # that cache, forgotten on any erasure and within a key recheck.
+        self._states = StateCache(keyring)
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         # Each event is judged by the polycule as it was just after it: who was a member
-        # then, who could read it then. The states are folded for this batch only.
-        states: dict[UUID, Polycule] = {}
+        # then, who could read it then.
         planned: list[tuple[RecordedEvent, Notice]] = []
         for event in events:
             if event.event_type not in HANDLED_EVENTS:
                 continue
-            polycule = states.get(event.stream_id)
-            if polycule is None:
-                polycule = await self._service.load_until(
-                    event.stream_id, polycule_decider, event.stream_version - 1
-                )
+            polycule = await self._state_before(event)
             polycule = polycule_decider.evolve(polycule, await self._service.decode(event))
-            states[event.stream_id] = polycule
+            self._states.put(
+                event.stream_id, polycule_decider, polycule, event.stream_version,
+                erasures_seen=self._states.erasures_seen,
+            )
             for notice in notices_for(
                 event.event_type, event.data, event.stream_id, polycule, _actor_of(event)
             ):
@@ -105,6 +110,24 @@ class WebhookFanout:
         if rows:
             await connection.executemany(_ENQUEUE, rows)
             await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+
+    async def _state_before(self, event: RecordedEvent) -> Polycule:
+        cached = self._states.get(event.stream_id, polycule_decider)
+        if cached is not None:
+            state, version, _ = cached
+            if version == event.stream_version - 1:
+                return state
+            if version < event.stream_version - 1:
+                # Events of this polycule it did not need (nobody is told of them) are
+                # folded in from the stream.
+                for missed in await self._service.read_between(
+                    event.stream_id, version, event.stream_version - 1
+                ):
+                    state = polycule_decider.evolve(state, await self._service.decode(missed))
+                return state
+        return await self._service.load_until(
+            event.stream_id, polycule_decider, event.stream_version - 1
+        )
 
     async def reset(self, connection: Connection) -> None:
         raise RuntimeError("the webhook fan-out is never rebuilt: it would send everything again")

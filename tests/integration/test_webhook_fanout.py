@@ -80,7 +80,7 @@ async def test_events_become_thin_messages_for_those_they_concern_and_no_one_els
         **s, disclosure_id=uuid.uuid4(), kind="feelings", text="I miss you terribly",
         audience="chosen", recipients=(bo,)))
 
-    fanout = WebhookFanout(service, lambda: datetime.now(UTC))
+    fanout = WebhookFanout(service, keyring, lambda: datetime.now(UTC))
     await catch_up(pool, fanout, batch_size=7)
     again = await catch_up(pool, fanout, batch_size=7)
 
