@@ -82,7 +82,7 @@ def create_app(
     app.cleanup_ctx.append(_event_store(database_url))
     app.cleanup_ctx.append(_projection_runner(settings))
     app.cleanup_ctx.append(_scheduler(settings))
-    app.cleanup_ctx.append(_webhook_delivery(settings))
+    app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
     add_routes(app)
     return app
 
@@ -177,7 +177,7 @@ def _scheduler(settings: Settings) -> CleanupContext:
     return scheduler
 
 
-def _webhook_delivery(settings: Settings) -> CleanupContext:
+def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
     async def webhook_delivery(app: web.Application) -> AsyncIterator[None]:
         timeout = settings.webhook_timeout_seconds
         app[WEBHOOK_DELIVERY] = DeliveryWorker(
@@ -187,6 +187,7 @@ def _webhook_delivery(settings: Settings) -> CleanupContext:
             allow_private=settings.webhooks_allow_private,
             request_timeout=aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout)),
             lease=timedelta(seconds=3 * timeout),
+            listen_url=database_url,
         )
         app[WEBHOOK_DELIVERY].start()
         yield

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -40,6 +40,7 @@ import asyncpg
 import structlog
 
 from ledger.clock import Clock
+from ledger.database import connect
 from ledger.errors import NotFound
 from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
@@ -237,6 +238,7 @@ class DeliveryWorker:
         request_timeout: aiohttp.ClientTimeout = REQUEST_TIMEOUT,
         lease: timedelta = LEASE,
         listen_retry_seconds: float = 1.0,
+        listen_url: str | None = None,
     ) -> None:
         if batch < 1 or concurrency < 1:
             raise ValueError("batch and concurrency must be at least 1")
@@ -254,6 +256,7 @@ class DeliveryWorker:
         self._timeout = request_timeout
         self._lease = lease
         self._listen_retry_seconds = listen_retry_seconds
+        self._listen_url = listen_url
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self._listening = False
@@ -326,7 +329,7 @@ class DeliveryWorker:
                 lost.set()
 
             try:
-                async with self._pool.acquire() as connection:
+                async with self._listening_connection() as connection:
                     connection.add_termination_listener(on_lost)
                     try:
                         await connection.add_listener(WAKE_CHANNEL, self._on_notification)
@@ -346,6 +349,20 @@ class DeliveryWorker:
             except _DB_ERRORS as error:
                 log.warning("webhook_listener_unavailable", error=str(error))
             await asyncio.sleep(self._listen_retry_seconds)
+
+    @contextlib.asynccontextmanager
+    async def _listening_connection(self) -> AsyncIterator[Connection]:
+        """A connection of its own when the worker knows the database's URL (the service
+        passes it), else one taken from the pool and held for as long as it listens."""
+        if self._listen_url is None:
+            async with self._pool.acquire() as connection:
+                yield connection
+            return
+        dedicated = await connect(self._listen_url)
+        try:
+            yield dedicated
+        finally:
+            await dedicated.close()
 
     def _on_notification(self, *_: object) -> None:
         self._wake.set()
