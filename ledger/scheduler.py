@@ -1,4 +1,5 @@
-"""What happens when time passes: reviews fall due and deadlines to respond pass.
+"""What happens when time passes: reviews fall due, deadlines to respond pass, and the
+occurrences of repair commitments fall due.
 
 Every service instance runs a scheduler. Each tick it asks the read model what is due and
 sends the matching command through the application service, like any member's command:
@@ -23,9 +24,11 @@ import structlog
 
 from ledger.domain.agreements import ExpireProposal, MarkReviewDue
 from ledger.domain.polycules import polycule_decider
+from ledger.domain.repair import AnnounceCommitmentDue
 from ledger.errors import ConcurrencyError
 from ledger.service import ApplicationService
 from projections.agreement_queries import due_reviews, expired_proposals
+from projections.repair_queries import commitments_falling_due
 
 log = structlog.get_logger(__name__)
 
@@ -61,9 +64,18 @@ class Scheduler:
             changed += await self._send(polycule_id, ExpireProposal(
                 actor=SCHEDULER_ACTOR, at=now, command_id=uuid.uuid4(), proposal_id=proposal_id,
             ))
+        for polycule_id, breach_id, commitment_id, occurrence in await commitments_falling_due(
+            self._pool, now
+        ):
+            changed += await self._send(polycule_id, AnnounceCommitmentDue(
+                actor=SCHEDULER_ACTOR, at=now, command_id=uuid.uuid4(), breach_id=breach_id,
+                commitment_id=commitment_id, occurrence=occurrence,
+            ))
         return changed
 
-    async def _send(self, polycule_id: UUID, command: MarkReviewDue | ExpireProposal) -> int:
+    async def _send(
+        self, polycule_id: UUID, command: MarkReviewDue | ExpireProposal | AnnounceCommitmentDue
+    ) -> int:
         try:
             outcome = await self._service.handle(polycule_id, polycule_decider, command)
         except ConcurrencyError:

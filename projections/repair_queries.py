@@ -389,6 +389,27 @@ async def repair_history(
     )
 
 
+# For the scheduler: commitments whose next occurrence has fallen due and was not announced
+# yet (commitments_falling_due; closed repairs have none).
+COMMITMENTS_FALLING_DUE = """
+SELECT b.polycule_id, c.breach_id, c.commitment_id, c.announced_through + 1 AS occurrence
+  FROM commitments c JOIN breaches b USING (breach_id)
+ WHERE c.next_due_at IS NOT NULL AND c.next_due_at <= $1
+ ORDER BY c.next_due_at
+ LIMIT 1000
+"""
+
+
+async def commitments_falling_due(
+    executor: Executor, now: datetime
+) -> list[tuple[UUID, UUID, UUID, int]]:
+    """(polycule, breach, commitment, occurrence) of each occurrence due to be announced."""
+    return [
+        (row["polycule_id"], row["breach_id"], row["commitment_id"], row["occurrence"])
+        for row in await executor.fetch(COMMITMENTS_FALLING_DUE, now)
+    ]
+
+
 async def repair_inbox(executor: Executor, member_id: UUID, now: datetime) -> RepairInbox:
     """What the member's open repairs ask of them at ``now``, across their polycules."""
     async with snapshot(executor) as connection:

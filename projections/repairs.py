@@ -57,8 +57,12 @@ UPDATE breaches SET restored_by = array_append(restored_by, $2)
  WHERE breach_id = $1 AND NOT $2 = ANY (restored_by)
 """
 _CLOSED = """
-UPDATE breaches SET repair_status = $2, closed_at = $3, closed_by = $4, close_note = $5
- WHERE breach_id = $1
+WITH closed AS (
+    UPDATE breaches SET repair_status = $2, closed_at = $3, closed_by = $4, close_note = $5
+     WHERE breach_id = $1
+)
+-- Nothing falls due in a closed repair.
+UPDATE commitments SET next_due_at = NULL WHERE breach_id = $1
 """
 _DECISION_MADE = """
 INSERT INTO repair_decisions (breach_id, stream_version, member_id, decision, note, at)
@@ -79,8 +83,16 @@ VALUES ($1, $2, $3, $4, $5)
 """
 _COMMITMENT_MADE = """
 INSERT INTO commitments (commitment_id, breach_id, made_by, what, first_due_at, every_days,
-                         made_at, made_in)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         made_at, made_in, next_due_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $5)
+"""
+# The next occurrence falls due a period later; a one-off has no next.
+_COMMITMENT_FELL_DUE = """
+UPDATE commitments
+   SET announced_through = $2,
+       next_due_at = CASE WHEN every_days IS NULL THEN NULL
+                          ELSE first_due_at + make_interval(days => every_days * $2) END
+ WHERE commitment_id = $1
 """
 _COMMITMENT_MARKED = """
 INSERT INTO commitment_marks (commitment_id, occurrence, due_at, mark, marked_by, marked_at,
@@ -246,6 +258,14 @@ async def _commitment_made(connection: Connection, event: RecordedEvent) -> _Ste
     )
 
 
+async def _commitment_fell_due(connection: Connection, event: RecordedEvent) -> _Step:
+    data = event.data
+    await connection.execute(
+        _COMMITMENT_FELL_DUE, UUID(data["commitment_id"]), data["occurrence"]
+    )
+    return _step(event, None, detail=_pick(data, "commitment_id", "occurrence", "due_at"))
+
+
 async def _commitment_marked(connection: Connection, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
@@ -319,6 +339,7 @@ _FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Step]]] = {
     "FactorAddressed": _factor_addressed,
     "BoundaryLinked": _boundary_linked,
     "CommitmentMade": _commitment_made,
+    "CommitmentFellDue": _commitment_fell_due,
     "CommitmentMarked": _commitment_marked,
     "CheckInRecorded": _checked_in,
     "SupporterInvited": _supporter_invited,

@@ -163,9 +163,9 @@ BREACH_EVENTS: frozenset[str] = frozenset({
 # Seen by the repair's participants (in the audit view; supporters have none).
 REPAIR_EVENTS: frozenset[str] = frozenset({
     "ResponsibilityTaken", "ImpactShared", "ApologyMade", "RepairDecisionMade", "FactorNamed",
-    "FactorAddressed", "BoundaryLinked", "CommitmentMade", "CommitmentMarked",
-    "CheckInRecorded", "SupporterInvited", "SupporterJoined", "RestorationChosen",
-    "RepairClosed",
+    "FactorAddressed", "BoundaryLinked", "CommitmentMade", "CommitmentFellDue",
+    "CommitmentMarked", "CheckInRecorded", "SupporterInvited", "SupporterJoined",
+    "RestorationChosen", "RepairClosed",
 })
 
 

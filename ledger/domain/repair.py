@@ -157,6 +157,16 @@ class CommitmentMarked(DomainEvent):
     note: PersonalText | None = None
 
 
+@EVENTS.register("CommitmentFellDue")
+class CommitmentFellDue(DomainEvent):
+    """The scheduler's: an occurrence of a commitment is due now (to keep, and to mark)."""
+
+    breach_id: UUID
+    commitment_id: UUID
+    occurrence: int
+    due_at: datetime
+
+
 @EVENTS.register("CheckInRecorded")
 class CheckInRecorded(DomainEvent):
     """How trust feels to this participant now: their own feeling, never a score of anyone."""
@@ -290,6 +300,15 @@ class Commit(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnnounceCommitmentDue(Command):
+    """The scheduler's: the next occurrence of this commitment has come due."""
+
+    breach_id: UUID
+    commitment_id: UUID
+    occurrence: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class MarkCommitment(Command):
     breach_id: UUID
     commitment_id: UUID
@@ -336,13 +355,13 @@ RepairCommand = (
     ReportBreach | AcknowledgeBreach | DisputeBreach | WidenBreachAudience
     | TakeResponsibility | ShareImpact | Apologise | Decide | NameFactor | AddressFactor
     | LinkBoundary | Commit | MarkCommitment | CheckIn | InviteSupporter
-    | AcceptSupporterInvitation | ChooseRestoration | EndRepair
+    | AcceptSupporterInvitation | ChooseRestoration | EndRepair | AnnounceCommitmentDue
 )
 REPAIR_COMMANDS = (
     ReportBreach, AcknowledgeBreach, DisputeBreach, WidenBreachAudience, TakeResponsibility,
     ShareImpact, Apologise, Decide, NameFactor, AddressFactor, LinkBoundary, Commit,
     MarkCommitment, CheckIn, InviteSupporter, AcceptSupporterInvitation, ChooseRestoration,
-    EndRepair,
+    EndRepair, AnnounceCommitmentDue,
 )
 
 
@@ -355,6 +374,8 @@ class Commitment:
     first_due_at: datetime
     every_days: int | None
     marks: Mapping[int, Mark] = field(default_factory=dict)
+    # The last occurrence the scheduler announced as due (0: none yet).
+    announced: int = 0
 
     def due_at(self, occurrence: int) -> datetime:
         return due_at(self.first_due_at, self.every_days, occurrence)
@@ -420,6 +441,8 @@ def decide(
 ) -> Sequence[DomainEvent]:
     if isinstance(command, AcceptSupporterInvitation):
         return _accept_supporter(state, members, command)
+    if isinstance(command, AnnounceCommitmentDue):
+        return _announce_due(state, command)
     if command.actor not in members:
         raise DomainError("not_a_member", "only current members can do this")
     if isinstance(command, ReportBreach):
@@ -675,6 +698,26 @@ def _link_boundary(
     )]
 
 
+def _announce_due(state: Breaches, command: AnnounceCommitmentDue) -> Sequence[DomainEvent]:
+    breach = state.items.get(command.breach_id)
+    commitment = breach.commitments.get(command.commitment_id) if breach else None
+    if (
+        breach is None
+        or commitment is None
+        or breach.repair != "open"
+        or command.occurrence != commitment.announced + 1
+        or not commitment.exists(command.occurrence)
+        or commitment.due_at(command.occurrence) > command.at
+    ):
+        return []  # not (or no longer) due: the scheduler may ask more than once
+    return [CommitmentFellDue(
+        breach_id=breach.breach_id,
+        commitment_id=commitment.commitment_id,
+        occurrence=command.occurrence,
+        due_at=commitment.due_at(command.occurrence),
+    )]
+
+
 def _accept_supporter(
     state: Breaches, members: Sequence[UUID], command: AcceptSupporterInvitation
 ) -> Sequence[DomainEvent]:
@@ -788,6 +831,12 @@ def evolve(state: Breaches, event: DomainEvent, agreements: Agreements) -> Breac
         commitment = Commitment(event.commitment_id, event.first_due_at, event.every_days)
         return _with(state, replace(
             breach, commitments={**breach.commitments, event.commitment_id: commitment}
+        ))
+    if isinstance(event, CommitmentFellDue):
+        commitment = breach.commitments[event.commitment_id]
+        announced = replace(commitment, announced=max(commitment.announced, event.occurrence))
+        return _with(state, replace(
+            breach, commitments={**breach.commitments, event.commitment_id: announced}
         ))
     if isinstance(event, CommitmentMarked):
         commitment = breach.commitments[event.commitment_id]

@@ -29,6 +29,7 @@ WEBHOOK_TYPES: dict[str, str] = {
     "breach.reported": "a breach of an agreement you may see was reported",
     "breach.updated": "a breach you may see was acknowledged, disputed or shown to more members",
     "repair.step": "a step was taken in a repair you take part in",
+    "commitment.due": "an occurrence of a repair commitment is due (to keep, or to mark)",
     "member.joined": "someone joined your polycule",
     "member.left": "someone left your polycule",
 }
@@ -58,7 +59,7 @@ _REPAIR_STEPS = {
 HANDLED_EVENTS: frozenset[str] = frozenset({
     "AgreementProposed", "ProposalRevised", *_PROPOSAL_CLOSED, "AgreementRatified",
     "AgreementEnded", "ReviewBecameDue", "ReviewRequested", "DisclosureMade", "BreachReported",
-    *_BREACH_UPDATED, *_REPAIR_STEPS, "MemberJoined", "MemberLeft",
+    *_BREACH_UPDATED, *_REPAIR_STEPS, "CommitmentFellDue", "MemberJoined", "MemberLeft",
 })
 
 
@@ -129,6 +130,16 @@ def _notice(
         return Notice(
             kind, breach.audience, {"breach_id": str(breach.breach_id)},
             f"{base}/breaches/{breach.breach_id}",
+        )
+    if event_type == "CommitmentFellDue":
+        breach = polycule.breaches.items.get(UUID(data["breach_id"]))
+        if breach is None:
+            return None
+        return Notice(
+            "commitment.due", frozenset(breach.participants),
+            {"breach_id": str(breach.breach_id), "commitment_id": data["commitment_id"],
+             "occurrence": str(data["occurrence"])},
+            f"{base}/breaches/{breach.breach_id}/repair",
         )
     if event_type in _REPAIR_STEPS:
         breach = polycule.breaches.items.get(UUID(data["breach_id"]))

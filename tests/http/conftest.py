@@ -27,6 +27,8 @@ def settings() -> Settings:
         projection_poll_seconds=0.05,
         shutdown_timeout_seconds=2.0,
         webhook_timeout_seconds=2.0,
+        # Tests tick the scheduler themselves (app[SCHEDULER].tick()), with their own clock.
+        scheduler_interval_seconds=3600.0,
         master_key=MasterKey.generate().to_base64(),
     )
 

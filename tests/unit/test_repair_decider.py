@@ -36,6 +36,7 @@ from ledger.domain.repair import (
     AcceptSupporterInvitation,
     AcknowledgeBreach,
     AddressFactor,
+    AnnounceCommitmentDue,
     Apologise,
     ApologyMade,
     BoundaryLinked,
@@ -47,6 +48,7 @@ from ledger.domain.repair import (
     CheckInRecorded,
     ChooseRestoration,
     Commit,
+    CommitmentFellDue,
     CommitmentMade,
     CommitmentMarked,
     Decide,
@@ -943,3 +945,41 @@ def test_a_closed_repair_does_not_close_another_breachs_repair() -> None:
     assert when(history, command) == [
         CheckInRecorded(breach_id=OTHER_BREACH, member_id=ALEX, trust=5)
     ]
+
+
+# --- Occurrences falling due (the scheduler's) --------------------------------------------
+
+
+def announce(occurrence: int, at: datetime) -> AnnounceCommitmentDue:
+    return AnnounceCommitmentDue(
+        actor=uuid.UUID(int=0), at=at, command_id=uuid.uuid4(), breach_id=BREACH,
+        commitment_id=COMMITMENT, occurrence=occurrence,
+    )
+
+
+def test_an_occurrence_falls_due_once_in_order_and_only_when_its_time_has_come() -> None:
+    first = when(COMMITTED_WEEKLY, announce(1, NOW))
+
+    assert first == [CommitmentFellDue(
+        breach_id=BREACH, commitment_id=COMMITMENT, occurrence=1, due_at=NOW
+    )]
+    announced = [*COMMITTED_WEEKLY, *first]
+    assert when(announced, announce(1, NOW)) == []  # once
+    assert when(announced, announce(3, NOW + timedelta(days=30))) == []  # in order
+    assert when(announced, announce(2, NOW + timedelta(days=WEEKLY, seconds=-1))) == []
+    assert [e.occurrence for e in when(  # type: ignore[attr-defined]
+        announced, announce(2, NOW + timedelta(days=WEEKLY))
+    )] == [2]
+
+
+def test_nothing_falls_due_in_a_closed_repair_or_after_a_one_off() -> None:
+    one_off = [
+        *BREACHED,
+        CommitmentMade(breach_id=BREACH, commitment_id=COMMITMENT, member_id=SAM,
+                       what="Tell Robin first.", first_due_at=NOW),
+    ]
+    ended = [*COMMITTED_WEEKLY, RepairClosed(breach_id=BREACH, outcome="ended", member_id=ALEX)]
+
+    assert when(ended, announce(1, NOW)) == []
+    announced = [*one_off, *when(one_off, announce(1, NOW))]
+    assert when(announced, announce(2, NOW + timedelta(days=365))) == []
