@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from ledger.events import EVENTS, DomainEvent
-from ledger.http.keys import EVENT_STORE, KEYRING, PROJECTION_RUNNER, SCHEDULER
+from ledger.http.keys import EVENT_STORE, KEYRING, SCHEDULER
 from ledger.privacy import PersonalText, encrypt_event_fields
 from ledger.store.records import NewEvent
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
-from tests.http.polycules import polycule_of
+from tests.http.polycules import caught_up, polycule_of
 from tests.http.support import Client, error_of
 
 
@@ -49,7 +49,7 @@ async def test_a_review_falls_due_once_and_every_party_reaffirms_it(
         clock.advance(days=2)
         assert await scheduler.tick() == 1
         assert await scheduler.tick() == 0  # due once, however often it is asked
-        await client.app[PROJECTION_RUNNER].catch_up_now("agreements")
+        await caught_up(client, polycule, "agreements")
 
         due = await bo.json("GET", path)
         assert due["review_due"] is True
@@ -101,7 +101,7 @@ async def test_silence_never_ratifies_a_deadline_expires_the_proposal(
         assert late.status == 409
         assert error_of(await late.json())["code"] == "proposal_expired"
         assert await client.app[SCHEDULER].tick() == 1
-        await client.app[PROJECTION_RUNNER].catch_up_now("agreements")
+        await caught_up(client, polycule, "agreements")
 
         expired = await ash.json("GET", path)
         assert expired["status"] == "expired"

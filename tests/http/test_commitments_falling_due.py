@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ledger.http.keys import PROJECTION_RUNNER, SCHEDULER
+from ledger.http.keys import SCHEDULER
 from tests.http.conftest import TravellingClock
 from tests.http.people import person
-from tests.http.polycules import polycule_of
+from tests.http.polycules import caught_up, polycule_of
 from tests.http.support import Client
 
 
@@ -36,16 +36,16 @@ async def test_each_occurrence_falls_due_once_and_its_participants_hear_of_it(
             "what": "Call every Sunday.", "every_days": 7,
             "first_due_at": (clock.now() + timedelta(days=1)).isoformat(),
         })
-        scheduler, runner = client.app[SCHEDULER], client.app[PROJECTION_RUNNER]
+        scheduler = client.app[SCHEDULER]
 
         before = await scheduler.tick()
         clock.advance(days=1, seconds=1)
         first = await scheduler.tick()
-        await runner.catch_up_now("repairs")
+        await caught_up(client, polycule, "repairs")
         again = await scheduler.tick()
         clock.advance(days=7)
         second = await scheduler.tick()
-        await runner.catch_up_now("repairs", "webhook_fanout")
+        await caught_up(client, polycule, "repairs", "webhook_fanout")
 
         assert (before, first, again, second) == (0, 1, 0, 1)
         history = await robin.json("GET", repair)
