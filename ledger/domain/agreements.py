@@ -447,16 +447,6 @@ def _propose_agreement(
     parties = _checked_parties(command.parties, members)
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
-    proposal = Proposal(
-        proposal_id=command.proposal_id,
-        agreement_id=command.agreement_id,
-        kind="create",
-        proposed_by=command.actor,
-        parties=parties,
-        text=command.text,
-        base_version=None,
-        respond_by=command.respond_by,
-    )
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=command.agreement_id,
@@ -466,7 +456,7 @@ def _propose_agreement(
         text=command.text,
         respond_by=command.respond_by,
     )
-    return [proposed, *_proposers_consent(state, proposal, command.at)]
+    return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
 
 def _propose_amendment(
@@ -480,16 +470,6 @@ def _propose_amendment(
     )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
-    proposal = Proposal(
-        proposal_id=command.proposal_id,
-        agreement_id=agreement.agreement_id,
-        kind="amend",
-        proposed_by=command.actor,
-        parties=parties,
-        text=command.text,
-        base_version=agreement.version,
-        respond_by=command.respond_by,
-    )
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -500,23 +480,13 @@ def _propose_amendment(
         base_version=agreement.version,
         respond_by=command.respond_by,
     )
-    return [proposed, *_proposers_consent(state, proposal, command.at)]
+    return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
 
 def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[DomainEvent]:
     _require_new_proposal(state, command.proposal_id)
     agreement = _changeable_agreement(state, command.agreement_id, command.actor)
     _check_respond_by(command.respond_by, command.at)
-    proposal = Proposal(
-        proposal_id=command.proposal_id,
-        agreement_id=agreement.agreement_id,
-        kind="end",
-        proposed_by=command.actor,
-        parties=agreement.parties,
-        text=None,
-        base_version=agreement.version,
-        respond_by=command.respond_by,
-    )
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -528,7 +498,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
         respond_by=command.respond_by,
         note=_optional_note(command.note),
     )
-    return [proposed, *_proposers_consent(state, proposal, command.at)]
+    return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
 
 def _consent(state: Agreements, command: Consent) -> Sequence[DomainEvent]:
@@ -851,17 +821,7 @@ def _changeable_agreement(state: Agreements, agreement_id: UUID, actor: UUID) ->
 
 def evolve(state: Agreements, event: DomainEvent) -> Agreements:
     if isinstance(event, AgreementProposed):
-        proposal = Proposal(
-            proposal_id=event.proposal_id,
-            agreement_id=event.agreement_id,
-            kind=event.kind,
-            proposed_by=event.proposed_by,
-            parties=event.parties,
-            text=event.text,
-            base_version=event.base_version,
-            respond_by=event.respond_by,
-        )
-        state = _with_proposal(state, proposal)
+        state = _with_proposal(state, _proposal_of(event))
         if event.kind != "create":
             state = _with_agreement(
                 state, event.agreement_id, open_proposal=event.proposal_id
@@ -936,6 +896,20 @@ def _spans_ended(agreement: Agreement, at: datetime) -> tuple[VersionSpan, ...]:
     """The agreement's spans with the one still open (if any) ended at ``at``."""
     return tuple(
         replace(span, until=at) if span.until is None else span for span in agreement.spans
+    )
+
+
+def _proposal_of(proposed: AgreementProposed) -> Proposal:
+    """A proposal as it stands when made (the decider asks what it would ratify)."""
+    return Proposal(
+        proposal_id=proposed.proposal_id,
+        agreement_id=proposed.agreement_id,
+        kind=proposed.kind,
+        proposed_by=proposed.proposed_by,
+        parties=proposed.parties,
+        text=proposed.text,
+        base_version=proposed.base_version,
+        respond_by=proposed.respond_by,
     )
 
 
