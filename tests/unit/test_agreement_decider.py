@@ -7,9 +7,7 @@ rules are decided against the polycule's current members.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -46,33 +44,25 @@ from ledger.domain.agreements import (
 )
 from ledger.domain.polycules import (
     LeavePolycule,
-    MemberJoined,
-    MemberLeft,
-    Polycule,
-    PolyculeCommand,
-    PolyculeFounded,
     polycule_decider,
 )
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import DomainEvent
+from tests.unit.deciders import (
+    NOW,
+    by,
+    given,
+    left,
+    polycule_of,
+    refusal,
+    when,
+)
 
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-POLYCULE = uuid.uuid4()
 ROBIN, SAM, ALEX, KIM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 STRANGER = uuid.uuid4()
 AGREEMENT, OTHER_AGREEMENT = uuid.uuid4(), uuid.uuid4()
 PROPOSAL, AMENDMENT, ENDING = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 CADENCE = 90
-
-
-class Context(TypedDict):
-    actor: UUID
-    at: datetime
-    command_id: UUID
-
-
-def by(actor: UUID, at: datetime = NOW) -> Context:
-    return {"actor": actor, "at": at, "command_id": uuid.uuid4()}
 
 
 def dates_text(review_every_days: int | None = CADENCE) -> AgreementText:
@@ -94,17 +84,6 @@ def revised_text() -> AgreementText:
 
 
 # --- Histories ---------------------------------------------------------------------------
-
-
-def polycule_of(*members: UUID) -> list[DomainEvent]:
-    """Founded by the first member; the others joined."""
-    founder, *others = members
-    return [
-        PolyculeFounded(polycule_id=POLYCULE, founder_id=founder, name="Pancakes"),
-        MemberJoined(member_id=founder, display_name="founder"),
-        *(MemberJoined(member_id=m, display_name="joined", invitation_id=uuid.uuid4())
-          for m in others),
-    ]
 
 
 def proposed(
@@ -174,20 +153,6 @@ def amendment_proposed(
     )
 
 
-def given(*events: DomainEvent) -> Polycule:
-    return polycule_decider.fold(events)
-
-
-def when(history: Sequence[DomainEvent], command: PolyculeCommand) -> list[DomainEvent]:
-    return list(polycule_decider.decide(given(*history), command))
-
-
-def refusal(history: Sequence[DomainEvent], command: PolyculeCommand) -> DomainError:
-    with pytest.raises(DomainError) as refused:
-        polycule_decider.decide(given(*history), command)
-    return refused.value
-
-
 THREE = polycule_of(ROBIN, SAM, ALEX)
 
 
@@ -232,10 +197,6 @@ def test_a_fuzzy_proposal_is_flagged_but_not_forbidden() -> None:
     assert fuzzy.fuzzy_words() == ("sex", "tell")
     assert dates_text().fuzzy_words() == ()
     assert when(THREE, command)[0] == proposed(ROBIN, SAM, text=fuzzy)
-
-
-def left(member: UUID) -> MemberLeft:
-    return MemberLeft(member_id=member, reason="left")
 
 
 @pytest.mark.parametrize(

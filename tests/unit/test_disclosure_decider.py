@@ -6,9 +6,7 @@ Every command goes through the polycule's decider, as the service sends it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
@@ -27,72 +25,29 @@ from ledger.domain.disclosures import (
     DisclosureMade,
 )
 from ledger.domain.polycules import (
-    MemberJoined,
-    MemberLeft,
-    Polycule,
-    PolyculeCommand,
-    PolyculeFounded,
     polycule_decider,
 )
-from ledger.errors import DomainError, NotFound, NotPermitted
+from ledger.errors import NotFound, NotPermitted
 from ledger.events import DomainEvent
+from tests.unit.deciders import (
+    NOW,
+    by,
+    given,
+    joined,
+    left,
+    not_found,
+    polycule_of,
+    refusal,
+    when,
+)
 
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 ROBIN, SAM, ALEX, KIM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 STRANGER = uuid.uuid4()
 DISCLOSURE, CORRECTION = uuid.uuid4(), uuid.uuid4()
 AGREEMENT = uuid.uuid4()
 
 
-class Context(TypedDict):
-    actor: UUID
-    at: datetime
-    command_id: UUID
-
-
-def by(actor: UUID, at: datetime = NOW) -> Context:
-    return {"actor": actor, "at": at, "command_id": uuid.uuid4()}
-
-
-def given(*events: DomainEvent) -> Polycule:
-    return polycule_decider.fold(events)
-
-
-def when(history: Sequence[DomainEvent], command: PolyculeCommand) -> list[DomainEvent]:
-    return list(polycule_decider.decide(given(*history), command))
-
-
-def refusal(history: Sequence[DomainEvent], command: PolyculeCommand) -> DomainError:
-    with pytest.raises(DomainError) as refused:
-        polycule_decider.decide(given(*history), command)
-    return refused.value
-
-
-def not_found(history: Sequence[DomainEvent], command: PolyculeCommand) -> NotFound:
-    with pytest.raises(NotFound) as refused:
-        polycule_decider.decide(given(*history), command)
-    return refused.value
-
-
 # --- Histories ---------------------------------------------------------------------------
-
-
-def polycule_of(*members: UUID) -> list[DomainEvent]:
-    founder, *others = members
-    return [
-        PolyculeFounded(polycule_id=uuid.uuid4(), founder_id=founder, name="Pancakes"),
-        MemberJoined(member_id=founder, display_name="founder"),
-        *(MemberJoined(member_id=m, display_name="joined", invitation_id=uuid.uuid4())
-          for m in others),
-    ]
-
-
-def joined(member: UUID) -> MemberJoined:
-    return MemberJoined(member_id=member, display_name="late", invitation_id=uuid.uuid4())
-
-
-def left(member: UUID) -> MemberLeft:
-    return MemberLeft(member_id=member, reason="left")
 
 
 def in_force(*parties: UUID) -> list[DomainEvent]:

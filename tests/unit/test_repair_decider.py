@@ -9,9 +9,7 @@ who is not a member at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -25,12 +23,7 @@ from ledger.domain.agreements import (
     Definition,
 )
 from ledger.domain.polycules import (
-    MemberJoined,
-    MemberLeft,
-    Polycule,
     PolyculeCommand,
-    PolyculeFounded,
-    polycule_decider,
 )
 from ledger.domain.repair import (
     AcceptSupporterInvitation,
@@ -72,10 +65,19 @@ from ledger.domain.repair import (
     TakeResponsibility,
     WidenBreachAudience,
 )
-from ledger.errors import DomainError, NotFound, NotPermitted
+from ledger.errors import NotPermitted
 from ledger.events import DomainEvent
+from tests.unit.deciders import (
+    NOW,
+    by,
+    given,
+    left,
+    not_found,
+    polycule_of,
+    refusal,
+    when,
+)
 
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 AGREED, AMENDED = NOW - timedelta(days=40), NOW - timedelta(days=20)
 HAPPENED = NOW - timedelta(days=1)
 ROBIN, SAM, ALEX, KIM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -87,51 +89,7 @@ BOUNDARY = uuid.uuid4()
 WEEKLY = 7
 
 
-class Context(TypedDict):
-    actor: UUID
-    at: datetime
-    command_id: UUID
-
-
-def by(actor: UUID, at: datetime = NOW) -> Context:
-    return {"actor": actor, "at": at, "command_id": uuid.uuid4()}
-
-
-def given(*events: DomainEvent) -> Polycule:
-    return polycule_decider.fold(events)
-
-
-def when(history: Sequence[DomainEvent], command: PolyculeCommand) -> list[DomainEvent]:
-    return list(polycule_decider.decide(given(*history), command))
-
-
-def refusal(history: Sequence[DomainEvent], command: PolyculeCommand) -> DomainError:
-    with pytest.raises(DomainError) as refused:
-        polycule_decider.decide(given(*history), command)
-    return refused.value
-
-
-def not_found(history: Sequence[DomainEvent], command: PolyculeCommand) -> NotFound:
-    with pytest.raises(NotFound) as refused:
-        polycule_decider.decide(given(*history), command)
-    return refused.value
-
-
 # --- Histories ---------------------------------------------------------------------------
-
-
-def polycule_of(*members: UUID) -> list[DomainEvent]:
-    founder, *others = members
-    return [
-        PolyculeFounded(polycule_id=uuid.uuid4(), founder_id=founder, name="Pancakes"),
-        MemberJoined(member_id=founder, display_name="founder"),
-        *(MemberJoined(member_id=m, display_name="joined", invitation_id=uuid.uuid4())
-          for m in others),
-    ]
-
-
-def left(member: UUID) -> MemberLeft:
-    return MemberLeft(member_id=member, reason="left")
 
 
 TEXT = AgreementText(
