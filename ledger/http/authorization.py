@@ -42,6 +42,14 @@ POLYCULE_RULES = frozenset({
 })
 
 
+_ENDPOINT = web.RequestKey("webhook_endpoint", endpoints.Endpoint)
+
+
+def endpoint_of(request: web.Request) -> endpoints.Endpoint:
+    """The webhook endpoint named in the path, as the policy found it (its owner's)."""
+    return request[_ENDPOINT]
+
+
 def polycule_of(request: web.Request) -> PolyculeInView:
     return request[_POLYCULE]
 
@@ -79,10 +87,12 @@ async def authorization_middleware(request: web.Request, handler: Handler) -> we
             endpoint_id = UUID(request.match_info["endpoint_id"])
         except ValueError:
             endpoint_id = None
-        owner = await request.app[POOL].fetchval(endpoints.OWNER_OF, endpoint_id) if (
-            endpoint_id is not None
-        ) else None
-        policy.require_endpoint_owner(account_id, owner)
+        endpoint = None if endpoint_id is None else await endpoints.one(
+            request.app[POOL], endpoint_id
+        )
+        policy.require_endpoint_owner(account_id, endpoint.account_id if endpoint else None)
+        assert endpoint is not None  # the policy refused anyone but its owner
+        request[_ENDPOINT] = endpoint
     if account_id is not None:
         structlog.contextvars.bind_contextvars(actor=str(account_id))
     return await handler(request)

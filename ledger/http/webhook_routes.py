@@ -17,9 +17,9 @@ from aiohttp import web
 from pydantic import AwareDatetime, Field, field_validator
 
 from ledger.errors import NotFound
-from ledger.http.authorization import caller_of
+from ledger.http.authorization import caller_of, endpoint_of
 from ledger.http.keys import CLOCK, KEYRING, POOL, SETTINGS
-from ledger.http.parsing import parse_body, parse_query, path_id
+from ledger.http.parsing import parse_body, parse_query
 from ledger.http.shapes import Nothing, Strict, json_of, json_of_many
 from ledger.webhooks import endpoints as store
 from ledger.webhooks.catalogue import WEBHOOK_TYPES
@@ -157,12 +157,12 @@ async def create_endpoint(request: web.Request) -> web.Response:
 
 
 async def show_endpoint(request: web.Request) -> web.Response:
-    return json_of(EndpointView(**_view(await _endpoint(request))))
+    return json_of(EndpointView(**_view(endpoint_of(request))))
 
 
 async def change_endpoint(request: web.Request) -> web.Response:
     body = await parse_body(request, EndpointChange)
-    endpoint = await _endpoint(request)
+    endpoint = endpoint_of(request)
     url = endpoint.url if body.url is None else _checked_url(request, body.url)
     changed = await store.update(
         request.app[POOL], endpoint, url=url,
@@ -175,13 +175,13 @@ async def change_endpoint(request: web.Request) -> web.Response:
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
-    await store.delete(request.app[POOL], (await _endpoint(request)).endpoint_id)
+    await store.delete(request.app[POOL], (endpoint_of(request)).endpoint_id)
     return web.Response(status=204)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     body = await parse_body(request, Rotation)
-    endpoint = await _endpoint(request)
+    endpoint = endpoint_of(request)
     now = request.app[CLOCK].now()
     overlap = timedelta(hours=body.overlap_hours)
     async with request.app[POOL].acquire() as connection, connection.transaction():
@@ -193,7 +193,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 async def delivery_log(request: web.Request) -> web.Response:
     query = parse_query(request, LogQuery)
-    endpoint = await _endpoint(request)
+    endpoint = endpoint_of(request)
     messages = await store.delivery_log(request.app[POOL], endpoint.endpoint_id, query.limit)
     return json_of_many([
         MessageView(
@@ -208,7 +208,7 @@ async def delivery_log(request: web.Request) -> web.Response:
 
 async def send_message_again(request: web.Request) -> web.Response:
     await parse_body(request, Nothing)
-    endpoint = await _endpoint(request)
+    endpoint = endpoint_of(request)
     message_id = request.match_info["message_id"]
     if not await store.has_message(request.app[POOL], endpoint.endpoint_id, message_id):
         raise NotFound("no such message")
@@ -218,19 +218,11 @@ async def send_message_again(request: web.Request) -> web.Response:
 
 async def replay(request: web.Request) -> web.Response:
     body = await parse_body(request, Replay)
-    endpoint = await _endpoint(request)
+    endpoint = endpoint_of(request)
     count = await replay_since(
         request.app[POOL], endpoint.endpoint_id, body.since, request.app[CLOCK].now()
     )
     return json_of(Replayed(messages=count), status=202)
-
-
-async def _endpoint(request: web.Request) -> store.Endpoint:
-    # The policy has checked that this endpoint is the caller's.
-    endpoint = await store.one(request.app[POOL], _endpoint_id(request))
-    if endpoint is None:
-        raise NotFound("no such webhook endpoint")
-    return endpoint
 
 
 def _checked_url(request: web.Request, url: str) -> str:
@@ -239,7 +231,3 @@ def _checked_url(request: web.Request, url: str) -> str:
         url, allow_http=settings.webhooks_allow_http,
         allow_private=settings.webhooks_allow_private,
     )
-
-
-def _endpoint_id(request: web.Request) -> UUID:
-    return path_id(request, "endpoint_id", "webhook endpoint")

@@ -46,7 +46,6 @@ _OF_ACCOUNT = f"""
 SELECT {_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY created_at
 """
 _ONE = f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE endpoint_id = $1"
-OWNER_OF = "SELECT account_id FROM webhook_endpoints WHERE endpoint_id = $1"
 _UPDATE = f"""
 UPDATE webhook_endpoints
    SET url = $2, description = $3, event_types = $4, enabled = $5,
