@@ -83,6 +83,15 @@ async def test_events_become_thin_messages_for_those_they_concern_and_no_one_els
     fanout = WebhookFanout(service, keyring, lambda: datetime.now(UTC))
     await catch_up(pool, fanout, batch_size=7)
     again = await catch_up(pool, fanout, batch_size=7)
+    # Even read again from the start (a checkpoint lost), nothing is enqueued twice.
+    enqueued = await pool.fetchval("SELECT count(*) FROM webhook_messages")
+    await pool.execute(
+        "UPDATE projection_checkpoints SET transaction_id = '0', position = 0 WHERE name = $1",
+        fanout.name,
+    )
+    await catch_up(pool, WebhookFanout(service, keyring, lambda: datetime.now(UTC)),
+                   batch_size=7)
+    assert await pool.fetchval("SELECT count(*) FROM webhook_messages") == enqueued
 
     rows = await pool.fetch(
         "SELECT endpoint_id, type, payload::text AS body FROM webhook_messages ORDER BY created_at"
