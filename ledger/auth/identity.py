@@ -7,10 +7,11 @@ anonymous caller); views and the authorization policy ask ``identity_of`` or
 It also guards against cross-site request forgery. A browser attaches the session cookie
 to requests other sites make it send; so every state-changing request authenticated by
 the cookie must echo the session's CSRF token in ``X-CSRF-Token``, which another site
-cannot read. A Bearer token is never attached by a browser on its own, so those requests
-need no CSRF token. Independently, an unsafe request whose ``Origin`` names another site is
-refused unless a Bearer token authenticates it: that also stops a foreign page from
-signing a browser in to an account of the attacker's choosing ("login CSRF").
+cannot read (the web client's forms, which cannot set headers, carry it in a hidden
+``csrf_token`` field instead). A Bearer token is never attached by a browser on its own,
+so those requests need no CSRF token. Independently, an unsafe request whose ``Origin``
+names another site is refused unless a Bearer token authenticates it: that also stops a
+foreign page from signing a browser in to an account of the attacker's choosing ("login CSRF").
 
 A presented credential that does not authenticate (expired, ended, revoked) leaves the
 caller anonymous: a stale cookie must not stop anyone from signing in again. When an
@@ -31,6 +32,7 @@ from aiohttp.typedefs import Handler
 from ledger.auth.sessions import SESSION_COOKIE, Sessions, csrf_token_for
 from ledger.auth.tokens import ApiTokens
 from ledger.errors import Forbidden, Unauthenticated
+from ledger.http.parsing import CSRF_FIELD, is_form_post
 
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -89,7 +91,7 @@ async def authentication_middleware(
     if request.method in UNSAFE_METHODS and (identity is None or identity.via == "session"):
         _refuse_foreign_origin(request)
         if identity is not None:
-            _require_csrf_token(request, identity)
+            await _require_csrf_token(request, identity)
     if identity is not None:
         request[IDENTITY] = identity
     return await handler(request)
@@ -119,8 +121,11 @@ async def _resolve(request: web.Request) -> Identity | None:
     )
 
 
-def _require_csrf_token(request: web.Request, identity: Identity) -> None:
+async def _require_csrf_token(request: web.Request, identity: Identity) -> None:
     offered = request.headers.get(CSRF_HEADER, "")
+    if not offered and is_form_post(request):
+        field = (await request.post()).get(CSRF_FIELD)
+        offered = field if isinstance(field, str) else ""
     expected = identity.csrf_token or ""
     # Constant time, so the token cannot be found a character at a time.
     if not offered or not hmac.compare_digest(offered.encode(), expected.encode()):

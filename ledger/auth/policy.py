@@ -139,6 +139,38 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     # The caller's own inbox, across their polycules; a draft's clarity check.
     ("GET", "/api/me/inbox"): Rule.SIGNED_IN,
     ("POST", "/api/clarity-check"): Rule.SIGNED_IN,
+    # Live updates (Server-Sent Events): only that something the caller may read changed.
+    ("GET", "/api/me/live"): Rule.SIGNED_IN,
+    ("GET", "/api/polycules/{polycule_id}/live"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/audit-export"): Rule.POLYCULE_MEMBER,
+    # The web client's pages (ledger/web/): the same rules as the API they show. A page
+    # answers a caller who is not signed in with the sign-in page, not a 401.
+    ("GET", "/"): Rule.PUBLIC,
+    ("GET", "/static"): Rule.PUBLIC,
+    ("GET", "/sign-in"): Rule.PUBLIC,
+    ("GET", "/sign-up"): Rule.PUBLIC,
+    ("POST", "/sign-out"): Rule.SIGNED_IN,
+    ("GET", "/inbox"): Rule.SIGNED_IN,
+    ("GET", "/account"): Rule.SIGNED_IN,
+    ("POST", "/account/tokens/{token_id}/revoke"): Rule.SIGNED_IN,
+    ("GET", "/account/erase"): Rule.SIGNED_IN,
+    ("POST", "/account/erase"): Rule.SIGNED_IN,
+    ("GET", "/account/webhooks"): Rule.SIGNED_IN,
+    ("GET", "/account/webhooks/{endpoint_id}"): Rule.ENDPOINT_OWNER,
+    ("POST", "/account/webhooks/{endpoint_id}/delete"): Rule.ENDPOINT_OWNER,
+    ("GET", "/polycules"): Rule.SIGNED_IN,
+    ("GET", "/invitations/{token}"): Rule.SIGNED_IN,
+    ("GET", "/supporter-invitations/{token}"): Rule.SIGNED_IN,
+    ("GET", "/polycules/{polycule_id}"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/propose"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/disclosures/{disclosure_id}"):
+        Rule.DISCLOSURE_AUDIENCE,
+    ("GET", "/polycules/{polycule_id}/breaches"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/breaches/{breach_id}"): Rule.BREACH_AUDIENCE,
+    ("GET", "/polycules/{polycule_id}/audit"): Rule.POLYCULE_MEMBER,
 }
 
 # Event types any current member of the polycule may read in full in its audit view. Any
@@ -227,6 +259,18 @@ def authorize(
             raise Forbidden("a supporter can read this repair and do nothing else")
         return caller
     raise NotFound("no such polycule")
+
+
+def may(
+    rule: Rule, method: str, account_id: UUID | None, polycule: Polycule, path: Mapping[str, str]
+) -> bool:
+    """Whether ``authorize`` would let the caller in (a page asks before showing a part
+    that another rule guards, such as a breach's repair on the breach's page)."""
+    try:
+        authorize(rule, method, account_id, polycule, path)
+    except (Unauthenticated, NotFound, Forbidden):
+        return False
+    return True
 
 
 def require_endpoint_owner(account_id: UUID | None, owner_id: UUID | None) -> UUID:

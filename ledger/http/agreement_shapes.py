@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, RootModel
+from pydantic import AwareDatetime, Field, RootModel, field_validator
 
 from ledger.domain.agreements import (
     AgreementText,
@@ -49,6 +49,15 @@ class TextBody(Strict):
     category: Category = "other"
     if_broken: str = Field(default="", max_length=5000)
     review_every_days: int | None = Field(default=None, ge=1, le=3650)
+
+    @field_validator("definitions", mode="before")
+    @classmethod
+    def _definitions_by_word(cls, value: Any) -> Any:
+        # Also accepted as {word: meaning}: the web client's form names each definition's
+        # field after its word (``definitions.soon``).
+        if isinstance(value, dict):
+            return [{"word": word, "meaning": meaning} for word, meaning in value.items()]
+        return value
 
     def agreement_text(self) -> AgreementText:
         return AgreementText(

@@ -45,6 +45,8 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import Migration, migrate
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
+from ledger.web.browser import browser_middleware, security_headers_middleware
+from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout import WebhookFanout
 from projections import default_projections
@@ -65,6 +67,9 @@ def create_app(
         middlewares=[
             request_id_middleware,
             access_log_middleware,
+            security_headers_middleware,
+            # A browser's pages and forms: HTML and redirects where the API answers JSON.
+            browser_middleware,
             error_middleware,
             # Who is calling (session cookie or API token; CSRF for cookies), then whether
             # they may: ledger/auth/policy.py decides, before any view runs.
@@ -84,6 +89,7 @@ def create_app(
     app.cleanup_ctx.append(_scheduler(settings))
     app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
     add_routes(app)
+    add_pages(app)
     return app
 
 

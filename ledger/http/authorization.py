@@ -31,6 +31,8 @@ class PolyculeInView:
     state: Polycule
     # The caller: a current member, or for a repair's routes possibly its supporter.
     member_id: UUID
+    # The stream's version the state was folded up to.
+    version: int = 0
 
 
 _POLYCULE = web.RequestKey("polycule", PolyculeInView)
@@ -78,9 +80,9 @@ async def authorization_middleware(request: web.Request, handler: Handler) -> we
     elif rule in POLYCULE_RULES:
         policy.require_signed_in(account_id)
         polycule_id = policy.polycule_id_from_path(request.match_info["polycule_id"])
-        state, _ = await request.app[SERVICE].load(polycule_id, polycule_decider)
+        state, version = await request.app[SERVICE].load(polycule_id, polycule_decider)
         caller = policy.authorize(rule, request.method, account_id, state, request.match_info)
-        request[_POLYCULE] = PolyculeInView(polycule_id, state, caller)
+        request[_POLYCULE] = PolyculeInView(polycule_id, state, caller, version)
         structlog.contextvars.bind_contextvars(polycule_id=str(polycule_id))
     elif rule is policy.Rule.ENDPOINT_OWNER:
         try:

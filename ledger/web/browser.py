@@ -1,0 +1,174 @@
+"""How the service answers a browser, where the API answers a program.
+
+Two middlewares, set in order by ledger/http/app.py:
+
+- ``security_headers_middleware`` puts the same protective headers on every answer:
+  a Content-Security-Policy that allows no inline script and no framing, no Referer sent
+  onward (an address may name a polycule), no sniffing of content types.
+- ``browser_middleware`` sits outside the error middleware and turns its JSON answers into
+  what a person in a browser needs:
+  - a page (``GET`` outside ``/api``) that would be a 401 becomes a redirect to sign in,
+    and any other error a page that says, in plain words, what happened;
+  - a form posted to an API route (the web client's forms post to the API itself, see
+    ledger/http/parsing.py) becomes a 303 to the form's ``return_to`` on success, or a
+    page saying what did not go through. The page's script sends the same form with
+    ``Accept: application/json`` and gets ``{"location": ...}`` or the API's error, so it
+    can keep the person's words in the form and show the error beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ledger.http.parsing import RETURN_TO_FIELD, is_form_post
+from ledger.web.rendering import render
+
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+# A form asks for a page of its own instead of a redirect: a secret shown once.
+ANSWER_FIELD = "answer"
+SHOWN_ONCE = "shown-once"
+
+_PROBES = frozenset({"/healthz", "/readyz", "/status"})
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[^\s\x00-\x1f]*$")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@web.middleware
+async def security_headers_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as answer:  # a redirect, raised the aiohttp way
+        answer.headers.update(SECURITY_HEADERS)
+        raise
+    # A streamed answer (live updates) set them itself before sending its headers.
+    if not response.prepared:
+        response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def is_page(request: web.Request) -> bool:
+    path = request.path
+    return (
+        request.method in {"GET", "HEAD"}
+        and not path.startswith(("/api/", "/static/"))
+        and path not in _PROBES
+    )
+
+
+def local_path(offered: Any, default: str = "/polycules") -> str:
+    """Where a form may send the browser next: a path of this service, nothing else."""
+    if isinstance(offered, str) and _LOCAL_PATH.fullmatch(offered):
+        return offered
+    return default
+
+
+def sign_in_location(next_path: str) -> str:
+    return f"/sign-in?next={quote(next_path, safe='')}"
+
+
+@web.middleware
+async def browser_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if is_form_post(request):
+        return await _answer_form(request, handler)
+    if is_page(request):
+        return await _answer_page(request, handler)
+    return await handler(request)
+
+
+async def _answer_page(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if response.status == 401:
+        raise web.HTTPSeeOther(sign_in_location(request.path_qs))
+    if response.status >= 400 and isinstance(response, web.Response):
+        error = _error_of(response)
+        return await render(request, "error.html", {"error": error}, status=response.status)
+    return response
+
+
+async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResponse:
+    form = await request.post()
+    return_to = local_path(form.get(RETURN_TO_FIELD))
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    response = await handler(request)
+    if not isinstance(response, web.Response):
+        return response
+    if response.status == 401:
+        location = sign_in_location(return_to)
+        if wants_json:
+            return web.json_response({"location": location}, status=401)
+        raise web.HTTPSeeOther(location)
+    if response.status >= 400:
+        if wants_json:
+            return response
+        return await render(
+            request,
+            "form_error.html",
+            {"error": _error_of(response), "return_to": return_to},
+            status=response.status,
+        )
+    body = _json_of(response)
+    if form.get(ANSWER_FIELD) == SHOWN_ONCE and not wants_json:
+        shown = await render(request, "shown_once.html", {"data": body, "return_to": return_to})
+        shown.headers["Cache-Control"] = "no-store"
+        return shown
+    location = _filled(return_to, body)
+    answer = (
+        web.json_response({"location": location})
+        if wants_json
+        else web.Response(status=303, headers={"Location": location})
+    )
+    for name, morsel in response.cookies.items():  # signing in or out sets the cookie
+        answer.cookies[name] = morsel
+    return answer
+
+
+def _json_of(response: web.Response) -> Any:
+    if response.content_type != "application/json" or not response.body:
+        return {}
+    assert isinstance(response.body, bytes)
+    return orjson.loads(response.body)
+
+
+def _filled(return_to: str, body: Any) -> str:
+    """``return_to`` with ``{field}`` replaced by that field of the answer (a new id)."""
+    def field(match: re.Match[str]) -> str:
+        value = body.get(match.group(1)) if isinstance(body, dict) else None
+        return quote(str(value), safe="") if value is not None else match.group(0)
+
+    return local_path(_PLACEHOLDER.sub(field, return_to))
+
+
+def _error_of(response: web.Response) -> dict[str, Any]:
+    error = _json_of(response).get("error") if response.body else None
+    if not isinstance(error, dict):
+        return {"code": "error", "message": response.reason or "something went wrong"}
+    problems = error.get("details", {}).get("errors", [])
+    return {
+        "code": error.get("code", "error"),
+        "message": error.get("message", ""),
+        "problems": [
+            {"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"]}
+            for problem in problems
+        ],
+    }

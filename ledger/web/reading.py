@@ -1,0 +1,58 @@
+"""What a page shows is what the API answers: a page asks the API's own view, within the
+same request, and renders its answer.
+
+So a page can show nothing the API would not give the same member: the authorization
+middleware has already decided the page's route by the same rule as the API's, and the
+view opens sealed texts exactly as it does for a program.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ledger.http import polycule_routes
+from ledger.http.authorization import polycule_of
+
+View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# (method, path, handler): a row of the page table (ledger/web/pages.py).
+Page = tuple[str, str, View]
+
+
+async def api_data(
+    request: web.Request,
+    view: View,
+    query: Mapping[str, str] | None = None,
+    *,
+    path: Mapping[str, str] | None = None,
+) -> Any:
+    """The JSON the API's ``view`` answers to this request; with ``query`` as its query
+    string and ``path`` naming more of what its path would (an agreement's id), if given."""
+    if query is not None or path is not None:
+        asked = request
+        request = request.clone(rel_url=request.rel_url.with_query(dict(query or {})))
+        if path is not None:
+            match_info = copy.copy(asked.match_info)
+            match_info.update(path)
+            request._match_info = match_info  # aiohttp has no public way
+    response = await view(request)
+    assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+    return orjson.loads(response.body)
+
+
+async def polycule_context(request: web.Request) -> dict[str, Any]:
+    """What every page of a polycule shows: its name, its members, and who is looking."""
+    found = polycule_of(request)
+    polycule = await api_data(request, polycule_routes.show_polycule)
+    members = await api_data(request, polycule_routes.list_members)
+    names = {member["member_id"]: member["display_name"] for member in members}
+    return {
+        "polycule": polycule,
+        "members": members,
+        "names": names,
+        "me_id": str(found.member_id),
+    }

@@ -1,0 +1,90 @@
+"""Rendering the web client's pages: one Jinja2 environment, autoescaping everything, and
+the context every page shares (who is signed in, the form's CSRF token, where we are).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from ledger.auth.identity import identity_of
+from ledger.http.account_routes import ACCOUNTS
+
+
+def setup(app: web.Application) -> None:
+    environment = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("ledger.web", "templates"),
+        # Every value is escaped, whichever the template's name; nothing is marked safe.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["when"] = when
+    environment.filters["day"] = day
+    environment.filters["datetime_local"] = datetime_local
+    static = app.router.named_resources()["static"]
+
+    def asset(name: str) -> str:
+        # With the file's hash in the address, so a new release is never served stale.
+        return str(static.url_for(filename=name))
+
+    environment.globals["asset"] = asset
+
+
+async def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    identity = identity_of(request)
+    me = await request.app[ACCOUNTS].by_id(identity.account_id) if identity else None
+    shared = {
+        "me": me,
+        "csrf_token": identity.csrf_token if identity else None,
+        "here": request.path_qs,
+        "path": request.path,
+    }
+    response = aiohttp_jinja2.render_template(
+        template, request, {**shared, **context}, status=status
+    )
+    # Pages show private things: no cache along the way, nor the browser's, may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def when(value: Any) -> str:
+    """A moment as people read it: 3 December 2026, 14:05 UTC."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def day(value: Any) -> str:
+    """A day as people read it: 3 December 2026."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    shown: date = moment.astimezone(UTC).date()
+    return f"{shown.day} {shown:%B %Y}"
+
+
+def datetime_local(value: Any) -> str:
+    """The value of an ``<input type="datetime-local">`` (UTC, to the minute)."""
+    moment = _moment(value)
+    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,127 @@
+// The web client's small script. Every page works without it; with it:
+// - forms marked data-enhance are sent in the background, so when something does not go
+//   through, the person's words stay in the form with the reason beside them;
+// - pages with data-live on <body> follow the server's live stream and redraw the parts
+//   marked data-live-region when another member acts (never a part being typed into).
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+function describeError(body) {
+  const error = body && body.error;
+  if (!error) return "That did not go through. Nothing was changed; please try again.";
+  const problems = (error.details && error.details.errors) || [];
+  const parts = problems.map((problem) => `${problem.loc.join(".")}: ${problem.msg}`);
+  const message = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+  return parts.length ? `${message}. ${parts.join("; ")}` : `${message}.`;
+}
+
+function markInvalid(form, body) {
+  form.querySelectorAll('[aria-invalid="true"]').forEach((field) => field.removeAttribute("aria-invalid"));
+  const problems = (body && body.error && body.error.details && body.error.details.errors) || [];
+  problems.forEach((problem) => {
+    const name = problem.loc.join(".");
+    const field = form.querySelector(`[name="${CSS.escape(name)}"], [name="${CSS.escape(name)}[]"]`);
+    if (field) field.setAttribute("aria-invalid", "true");
+  });
+}
+
+async function submitInBackground(event) {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-enhance")) return;
+  event.preventDefault();
+  const button = form.querySelector('button[type="submit"], button:not([type])');
+  const alertBox = form.querySelector(".form-error");
+  if (button) button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: { "Accept": "application/json" },
+      credentials: "same-origin",
+    });
+    const body = await response.json().catch(() => ({}));
+    if (body.location) {
+      form.removeAttribute("data-dirty");
+      window.location.assign(body.location);
+      return;
+    }
+    if (alertBox) {
+      alertBox.textContent = describeError(body);
+      alertBox.hidden = false;
+      alertBox.focus && alertBox.setAttribute("tabindex", "-1");
+      alertBox.focus();
+    }
+    markInvalid(form, body);
+  } catch (error) {
+    if (alertBox) {
+      alertBox.textContent = "The ledger could not be reached. Nothing was changed; your words are still here.";
+      alertBox.hidden = false;
+    }
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+document.addEventListener("submit", submitInBackground);
+document.addEventListener("input", (event) => {
+  const form = event.target.closest && event.target.closest("form");
+  if (form) form.setAttribute("data-dirty", "");
+});
+
+// --- live updates ----------------------------------------------------------------------
+
+function isBusy(region) {
+  return region.contains(document.activeElement) && document.activeElement !== document.body
+    || region.querySelector("form[data-dirty]") !== null
+    || region.querySelector("details[open]") !== null;
+}
+
+let refreshing = null;
+let again = false;
+
+async function refresh() {
+  if (refreshing) { again = true; return refreshing; }
+  refreshing = (async () => {
+    do {
+      again = false;
+      const response = await fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+      if (!response.ok) return;
+      const html = await response.text();
+      const fresh = new DOMParser().parseFromString(html, "text/html");
+      let changed = false;
+      document.querySelectorAll("[data-live-region]").forEach((region) => {
+        const replacement = fresh.getElementById(region.id);
+        if (!replacement || replacement.innerHTML === region.innerHTML || isBusy(region)) return;
+        region.replaceWith(document.importNode(replacement, true));
+        const placed = document.getElementById(region.id);
+        if (placed) placed.classList.add("updated");
+        changed = true;
+      });
+      if (changed) {
+        const status = document.getElementById("live-status");
+        if (status) status.textContent = "This page was just updated.";
+        document.dispatchEvent(new CustomEvent("ledger:updated"));
+      }
+    } while (again);
+  })().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+function followLiveStream() {
+  const url = document.body.dataset.live;
+  if (!url || !window.EventSource) return;
+  const source = new EventSource(url);
+  let opened = false;
+  source.addEventListener("open", () => {
+    if (opened) refresh();  // reconnected: catch up on anything missed meanwhile
+    opened = true;
+    document.body.setAttribute("data-live-connected", "");
+  });
+  source.addEventListener("change", () => refresh());
+}
+
+document.addEventListener("DOMContentLoaded", followLiveStream);

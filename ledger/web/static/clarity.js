@@ -1,0 +1,93 @@
+// The clarity check while typing: words known to be read differently ("soon", "serious")
+// are highlighted in a preview of the draft, with a field to say what each one means.
+// The check itself is the server's (POST /api/clarity-check), the same the ledger applies
+// to every proposal.
+"use strict";
+
+(function () {
+  const form = document.querySelector("form.propose");
+  if (!form) return;
+  const fields = Array.from(form.querySelectorAll("[data-clarity]"));
+  const definitions = document.getElementById("definitions");
+  const preview = document.getElementById("clarity-preview");
+  const none = document.getElementById("clarity-none");
+  let timer = null;
+  let asked = 0;
+
+  function definitionInputs() {
+    return Array.from(definitions.querySelectorAll("input[name^='definitions.']"));
+  }
+
+  function wordOf(input) {
+    return input.name.slice("definitions.".length);
+  }
+
+  function addDefinition(word) {
+    const wrapper = document.createElement("div");
+    wrapper.className = "definition";
+    const id = `define-${word}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = `What you mean by “${word}”`;
+    const input = document.createElement("input");
+    input.id = id;
+    input.name = `definitions.${word}`;
+    input.maxLength = 2000;
+    input.addEventListener("input", schedule);
+    wrapper.append(label, input);
+    definitions.append(wrapper);
+  }
+
+  function showPreview(words) {
+    preview.replaceChildren();
+    const text = fields.map((field) => field.value).filter(Boolean).join("\n\n");
+    if (!words.length || !text) { preview.hidden = true; return; }
+    const pattern = new RegExp(`\\b(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})\\b`, "gi");
+    let last = 0;
+    for (const match of text.matchAll(pattern)) {
+      preview.append(document.createTextNode(text.slice(last, match.index)));
+      const mark = document.createElement("mark");
+      mark.textContent = match[0];
+      preview.append(mark);
+      last = match.index + match[0].length;
+    }
+    preview.append(document.createTextNode(text.slice(last)));
+    preview.hidden = false;
+  }
+
+  async function check() {
+    const ticket = ++asked;
+    const defined = definitionInputs().filter((input) => input.value.trim()).map(wordOf);
+    const body = {
+      title: form.elements.title.value,
+      terms: form.elements.terms.value,
+      if_broken: form.elements.if_broken ? form.elements.if_broken.value : "",
+      definitions: defined,
+    };
+    const response = await fetch("/api/clarity-check", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    if (!response.ok || ticket !== asked) return;
+    const words = (await response.json()).fuzzy_words;
+    const present = new Set(definitionInputs().map(wordOf));
+    definitionInputs().forEach((input) => {
+      if (!input.value.trim() && !words.includes(wordOf(input))) input.closest(".definition").remove();
+    });
+    words.filter((word) => !present.has(word)).forEach(addDefinition);
+    none.hidden = definitionInputs().length > 0;
+    showPreview(words);
+    form.setAttribute("data-clarity-checked", String(ticket));
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  }
+
+  fields.forEach((field) => field.addEventListener("input", schedule));
+  definitionInputs().forEach((input) => input.addEventListener("input", schedule));
+  if (fields.some((field) => field.value)) check();
+})();
