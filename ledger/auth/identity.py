@@ -35,6 +35,8 @@ from ledger.errors import Forbidden, Unauthenticated
 from ledger.http.parsing import CSRF_FIELD, is_form_post
 
 CSRF_HEADER = "X-CSRF-Token"
+# Set by browsers (Fetch Metadata), never by a page's script: where a request came from.
+_FETCH_SITE = "Sec-Fetch-Site"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BEARER_SCHEME = "bearer"
 
@@ -137,7 +139,17 @@ async def _require_csrf_token(request: web.Request, identity: Identity) -> None:
 
 def _refuse_foreign_origin(request: web.Request) -> None:
     origin = request.headers.get(hdrs.ORIGIN)
-    if origin is not None and not _is_own_origin(origin, request):
+    fetch_site = request.headers.get(_FETCH_SITE)
+    if fetch_site in {"cross-site", "same-site"}:
+        raise CsrfFailed("a request from another site cannot change anything here")
+    if origin is None:
+        return
+    # A page whose Referrer-Policy is no-referrer (the web client's) posts its forms with
+    # ``Origin: null``; the browser's own Sec-Fetch-Site then says whether it is ours. A
+    # sandboxed frame elsewhere also sends null, but with cross-site, refused above.
+    if origin.strip() == "null" and fetch_site == "same-origin":
+        return
+    if not _is_own_origin(origin, request):
         raise CsrfFailed("a request from another site cannot change anything here")
 
 

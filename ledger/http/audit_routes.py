@@ -4,10 +4,15 @@ Each event is shown in full when the policy lets the member read it, with its st
 (sealed) data beside the opened data so that anyone can recompute its hash
 (ledger/store/chain.py); otherwise it is an opaque entry with only its place, time and
 hashes, which is still enough to check that every link of the chain holds.
+
+The export gives the same entries for the whole chain in one download, one JSON line each,
+read from the store a page at a time and sent as it is read, so a long history is never
+held in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,11 +21,17 @@ from aiohttp import web
 from pydantic import Field
 
 from ledger.auth.policy import may_read_event
-from ledger.http.authorization import polycule_of
+from ledger.http.authorization import PolyculeInView, polycule_of
 from ledger.http.keys import EVENT_STORE, POOL, SERVICE
 from ledger.http.parsing import parse_query
 from ledger.http.shapes import Strict, json_of
+from ledger.service import ApplicationService
+from ledger.store.events import EventStore
+from ledger.store.records import RecordedEvent
 from ledger.store.verify import verify
+
+# Events read from the store at a time while an export is being sent.
+EXPORT_PAGE_SIZE = 500
 
 
 class EventsQuery(Strict):
@@ -70,32 +81,69 @@ async def polycule_events(request: web.Request) -> web.Response:
     recorded = await request.app[EVENT_STORE].read_stream(
         found.polycule_id, query.after, limit=query.limit
     )
-    entries = []
-    for event in recorded:
-        common = {
-            "stream_version": event.stream_version,
-            "recorded_at": event.recorded_at,
-            "previous_hash": event.previous_hash.hex(),
-            "hash": event.hash.hex(),
-        }
-        if not may_read_event(found.member_id, found.state, event.event_type, event.data):
-            entries.append(AuditEntry(**common, readable=False))
-            continue
-        opened = await request.app[SERVICE].decode(event)
-        entries.append(AuditEntry(
-            **common,
-            readable=True,
-            event_id=event.event_id,
-            event_type=event.event_type,
-            schema_version=event.schema_version,
-            data=opened.model_dump(mode="json"),
-            stored_data=event.data,
-            metadata=event.metadata,
-        ))
+    service = request.app[SERVICE]
+    entries = [await audit_entry(service, found, event) for event in recorded]
     full_page = len(recorded) == query.limit
     return json_of(AuditPage(
         events=entries, next_after=recorded[-1].stream_version if full_page else None
     ))
+
+
+async def audit_entry(
+    service: ApplicationService, found: PolyculeInView, event: RecordedEvent
+) -> AuditEntry:
+    """One event of the chain as this member may see it: in full, or opaque."""
+    common = {
+        "stream_version": event.stream_version,
+        "recorded_at": event.recorded_at,
+        "previous_hash": event.previous_hash.hex(),
+        "hash": event.hash.hex(),
+    }
+    if not may_read_event(found.member_id, found.state, event.event_type, event.data):
+        return AuditEntry(**common, readable=False)
+    opened = await service.decode(event)
+    return AuditEntry(
+        **common,
+        readable=True,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        data=opened.model_dump(mode="json"),
+        stored_data=event.data,
+        metadata=event.metadata,
+    )
+
+
+async def export_polycule(request: web.Request) -> web.Response:
+    """The whole chain as the member may see it, as a download: the entries the events view
+    gives over all its pages, in chain order, one JSON line each."""
+    found = polycule_of(request)
+    return web.Response(
+        body=_export_lines(request.app[EVENT_STORE], request.app[SERVICE], found),
+        content_type="application/x-ndjson",
+        headers={
+            "Content-Disposition": f'attachment; filename="polycule-{found.polycule_id}.jsonl"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def _export_lines(
+    store: EventStore, service: ApplicationService, found: PolyculeInView
+) -> AsyncIterator[bytes]:
+    # Up to the version the member's rights were judged at: a later event would be judged
+    # by a state that does not know it yet.
+    after = 0
+    while after < found.version:
+        recorded = await store.read_stream(
+            found.polycule_id, after, limit=min(EXPORT_PAGE_SIZE, found.version - after)
+        )
+        if not recorded:
+            return
+        for event in recorded:
+            entry = await audit_entry(service, found, event)
+            yield entry.model_dump_json().encode() + b"\n"
+        after = recorded[-1].stream_version
 
 
 async def verify_polycule(request: web.Request) -> web.Response:

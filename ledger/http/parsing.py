@@ -8,7 +8,7 @@ The web client's forms post to the same views, form-encoded (ledger/web/forms.py
 them with a redirect). A form's fields become the same document by one convention:
 ``name[]`` collects every value into a list, ``a.b`` nests (``definitions.soon``), an
 empty field is left out so the model's default applies, and the form's own control fields
-(``csrf_token``, ``return_to``) are not part of the document.
+(``csrf_token``, ``return_to``, ``answer``) are not part of the document.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/
 # A form's own fields, read by the authentication middleware and the form answers.
 CSRF_FIELD = "csrf_token"
 RETURN_TO_FIELD = "return_to"
-_FORM_CONTROL_FIELDS = frozenset({CSRF_FIELD, RETURN_TO_FIELD})
+# Asks for a page of its own instead of a redirect (a secret shown once).
+ANSWER_FIELD = "answer"
+_FORM_CONTROL_FIELDS = frozenset({CSRF_FIELD, RETURN_TO_FIELD, ANSWER_FIELD})
 
 
 def is_form_post(request: web.Request) -> bool:

@@ -112,6 +112,8 @@ ROUTES: tuple[Route, ...] = (
           response=audit.AuditPage, query=audit.EventsQuery),
     Route("GET", f"{POLYCULE}/verify", audit.verify_polycule,
           "recompute the polycule's hash chain", response=audit.VerificationView),
+    Route("GET", f"{POLYCULE}/audit-export", audit.export_polycule,
+          "download the whole chain as you may see it: the events' entries, one JSON line each"),
     # Disclosures: told to chosen members or the whole polycule, invisible to anyone else.
     Route("GET", f"{POLYCULE}/disclosures", disclosures.list_disclosures,
           "the disclosures I made or was told, newest first",

@@ -1,7 +1,150 @@
-"""(Being written in this session.)"""
+"""An agreement's page: what it says and where it stands, what its parties can do about it
+now (reaffirm it, ask to look at it again, propose a change, withdraw their consent), its
+whole history, and which version was in force on a day a member asks about.
+
+Everything shown is the API's answer to the same member (ledger/web/reading.py); every
+form posts to the API's own route for that action.
+"""
 
 from __future__ import annotations
 
-from ledger.web.reading import Page
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
 
-PAGES: tuple[Page, ...] = ()
+from aiohttp import web
+
+from ledger.http import agreement_routes, polycule_routes
+from ledger.http.keys import CLOCK
+from ledger.web import polycule_pages
+from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.rendering import render
+
+# The date input's value; anything else typed into ?on= is not read as a day at all.
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# What settles a review: every party reaffirmed it, or a new version came into force.
+_REVIEW_SETTLED = frozenset({"ReviewCompleted", "AgreementRatified"})
+
+
+@dataclass(frozen=True)
+class DayAsked:
+    """The answer to "what was in force on…": the day as typed, and what held at its end."""
+
+    typed: str
+    day: date | None = None
+    problem: str | None = None
+    still_to_come: bool = False
+    # This agreement's version in force at the end of the day (UTC), if it was in force.
+    version: dict[str, Any] | None = None
+
+
+async def agreement(request: web.Request) -> web.Response:
+    context = await polycule_context(request)
+    history = await api_data(request, agreement_routes.agreement_history)
+    shown = history["agreement"]
+    versions = history["versions"]
+    return await render(request, "agreement.html", {
+        **context,
+        # The history names people who have since left: they keep their names there.
+        "names": await _everyone_named(request),
+        "agreement": shown,
+        "is_party": context["me_id"] in shown["parties"],
+        "versions": versions,
+        "changes_to": await _changes_from_previous(request, versions),
+        "revision_changes": _revision_changes(history["proposals"]),
+        "timeline": history["timeline"],
+        "open_proposal": _open_proposal(history["proposals"], shown["open_proposal_id"]),
+        "review_requests": _review_requests(history["timeline"]) if shown["review_due"] else [],
+        "on_the_day": await _in_force_on(request, shown["agreement_id"]),
+        "categories": polycule_pages.CATEGORY_NAMES,
+        "live_url": polycule_pages.live_url(request),
+    })
+
+
+async def _everyone_named(request: web.Request) -> dict[str, str]:
+    members = await api_data(request, polycule_routes.list_members, {"former": "true"})
+    return {member["member_id"]: member["display_name"] for member in members}
+
+
+async def _changes_from_previous(
+    request: web.Request, versions: list[dict[str, Any]]
+) -> dict[int, Any]:
+    """For every version after the first, the API's word-level difference from the one
+    before it, by the later version's number."""
+    return {
+        later["version"]: await api_data(request, agreement_routes.agreement_diff, {
+            "from": str(earlier["version"]), "to": str(later["version"]),
+        })
+        for earlier, later in itertools.pairwise(versions)
+    }
+
+
+def _revision_changes(proposals: list[dict[str, Any]]) -> dict[str, Any]:
+    """What each proposed wording would change, by ``proposal_id/revision`` (the timeline
+    names the revisions it tells of that way)."""
+    return {
+        f"{item['proposal']['proposal_id']}/{revision['revision']}": revision["changes"]
+        for item in proposals
+        for revision in item["revisions"]
+        if revision["changes"] is not None
+    }
+
+
+def _open_proposal(
+    proposals: list[dict[str, Any]], open_proposal_id: str | None
+) -> dict[str, Any] | None:
+    return next(
+        (item["proposal"] for item in proposals
+         if item["proposal"]["proposal_id"] == open_proposal_id),
+        None,
+    )
+
+
+def _review_requests(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The requests to look at it again made since the current review began (the words
+    that explain why it is due now)."""
+    requests: list[dict[str, Any]] = []
+    for entry in reversed(timeline):
+        if entry["what"] in _REVIEW_SETTLED:
+            break
+        if entry["what"] == "ReviewRequested":
+            requests.insert(0, entry)
+    return requests
+
+
+async def _in_force_on(request: web.Request, agreement_id: str) -> DayAsked:
+    typed = request.query.get("on", "").strip()
+    if not typed:
+        return DayAsked(typed="")
+    day = _day_of(typed)
+    if day is None:
+        return DayAsked(typed=typed, problem=(
+            f"“{typed}” is not a day we can read. Please pick one with the calendar, "
+            "or write it as year-month-day, like 2026-11-29."
+        ))
+    if day > request.app[CLOCK].now().astimezone(UTC).date():
+        return DayAsked(typed=typed, day=day, still_to_come=True)
+    end_of_day = datetime.combine(day, time.max, tzinfo=UTC)
+    then = await api_data(
+        request, agreement_routes.list_agreements, {"as_of": end_of_day.isoformat()}
+    )
+    version = next(
+        (held for held in then["agreements"] if held["agreement_id"] == agreement_id), None
+    )
+    return DayAsked(typed=typed, day=day, version=version)
+
+
+def _day_of(typed: str) -> date | None:
+    if not _DAY.fullmatch(typed):
+        return None
+    try:
+        return date.fromisoformat(typed)
+    except ValueError:  # the 30th of February, month 13
+        return None
+
+
+PAGES: tuple[Page, ...] = (
+    ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}", agreement),
+)

@@ -24,11 +24,16 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ledger.http.parsing import RETURN_TO_FIELD, is_form_post
+from ledger.http import errors
+from ledger.http.middleware import current_request_id
+from ledger.http.parsing import ANSWER_FIELD, RETURN_TO_FIELD, is_form_post
 from ledger.web.rendering import render
+
+log = structlog.get_logger(__name__)
 
 SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": (
@@ -43,8 +48,7 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-# A form asks for a page of its own instead of a redirect: a secret shown once.
-ANSWER_FIELD = "answer"
+# A form's ``answer`` asking for a page of its own instead of a redirect.
 SHOWN_ONCE = "shown-once"
 
 _PROBES = frozenset({"/healthz", "/readyz", "/status"})
@@ -89,10 +93,18 @@ def sign_in_location(next_path: str) -> str:
 
 @web.middleware
 async def browser_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if is_form_post(request):
-        return await _answer_form(request, handler)
-    if is_page(request):
-        return await _answer_page(request, handler)
+    try:
+        if is_form_post(request):
+            return await _answer_form(request, handler)
+        if is_page(request):
+            return await _answer_page(request, handler)
+    except web.HTTPException:
+        raise  # a redirect
+    except Exception:
+        # Drawing the answer failed (the view's own errors were answered inside): the
+        # same policy as the error middleware, the traceback to the log only.
+        log.exception("page_failed", method=request.method, path=request.path)
+        return errors.unexpected_error_response(current_request_id())
     return await handler(request)
 
 

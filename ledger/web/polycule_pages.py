@@ -44,7 +44,7 @@ async def invitation(request: web.Request) -> web.Response:
 async def home(request: web.Request) -> web.Response:
     context = await polycule_context(request)
     agreements = await api_data(request, agreement_routes.list_agreements, {})
-    proposals = await api_data(request, agreement_routes.list_proposals)
+    proposals = [answered(p) for p in await api_data(request, agreement_routes.list_proposals)]
     me = context["me_id"]
     return await render(request, "polycule.html", {
         **context,
@@ -54,6 +54,12 @@ async def home(request: web.Request) -> web.Response:
         "categories": CATEGORY_NAMES,
         "live_url": live_url(request),
     })
+
+
+def answered(proposal: dict[str, Any]) -> dict[str, Any]:
+    """The proposal with its answers by member, as its card shows them."""
+    by_member = {response["member_id"]: response for response in proposal["responses"]}
+    return {**proposal, "answered": by_member}
 
 
 async def propose(request: web.Request) -> web.Response:
@@ -84,9 +90,8 @@ async def proposal(request: web.Request) -> web.Response:
         )
     return await render(request, "proposal.html", {
         **context,
-        "proposal": shown,
+        "proposal": answered(shown),
         "agreement": agreement,
-        "answered": {response["member_id"]: response for response in shown["responses"]},
         "categories": CATEGORY_NAMES,
         "live_url": live_url(request),
     })

@@ -4,6 +4,7 @@ the context every page shares (who is signed in, the form's CSRF token, where we
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,6 +14,11 @@ from aiohttp import web
 
 from ledger.auth.identity import identity_of
 from ledger.http.account_routes import ACCOUNTS
+
+
+# The CSRF token of the page being rendered, for the form macros (imported macros do not
+# see the template's context; they see the environment's globals).
+_FORM_TOKEN: ContextVar[str] = ContextVar("form_token", default="")
 
 
 def setup(app: web.Application) -> None:
@@ -35,6 +41,7 @@ def setup(app: web.Application) -> None:
         return str(static.url_for(filename=name))
 
     environment.globals["asset"] = asset
+    environment.globals["form_token"] = _FORM_TOKEN.get
 
 
 async def render(
@@ -46,8 +53,11 @@ async def render(
         "me": me,
         "csrf_token": identity.csrf_token if identity else None,
         "here": request.path_qs,
+        # Where this service is reached, for links a member sends to someone else.
+        "origin": f"{request.scheme}://{request.host}",
         "path": request.path,
     }
+    _FORM_TOKEN.set(shared["csrf_token"] or "")
     response = aiohttp_jinja2.render_template(
         template, request, {**shared, **context}, status=status
     )

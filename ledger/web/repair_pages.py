@@ -1,7 +1,212 @@
-"""(Being written in this session.)"""
+"""Breaches and their repair: the breaches I may see with a form to tell of one, and one
+breach's page with its repair — the timeline, the steps each person may take in their role,
+the commitments and how they are kept, and each participant's trust over time as a chart.
+
+Every page reads the API's own views (ledger/web/reading.py); every form posts to the API.
+Who sees the repair on a breach's page is the policy's REPAIR_READER rule, asked here and
+decided there. A supporter reads the breach and its repair and nothing else of the
+polycule: their page is drawn from those two answers alone, with no form.
+"""
 
 from __future__ import annotations
 
-from ledger.web.reading import Page
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-PAGES: tuple[Page, ...] = ()
+from aiohttp import web
+
+from ledger.auth import policy
+from ledger.auth.identity import identity_of
+from ledger.http import agreement_routes, repair_routes
+from ledger.http.authorization import polycule_of
+from ledger.http.keys import CLOCK
+from ledger.web import polycule_pages
+from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.rendering import render
+from ledger.web.trust_chart import Chart, CheckIn, Line, Setback, day_label, trust_chart
+
+DECISIONS = {
+    "rebuild": "rebuild",
+    "take_space": "take some space",
+    "end_relationship": "end the relationship",
+}
+FACTORS = {
+    "fuzzy_agreement": "The agreement was fuzzy",
+    "could_not_renegotiate": "We could not renegotiate it in time",
+    "communication_or_fear": "Communication, or fear",
+    "day_to_day_reliability": "Day-to-day reliability",
+    "substance_use": "Substance use",
+    "other": "Something else",
+}
+# How often a commitment comes round: days between occurrences ("" for once).
+CADENCES = (("", "Once"), ("1", "Every day"), ("7", "Every week"), ("14", "Every two weeks"),
+            ("30", "Every month"))
+# When it happened, in days before now, as the form offers it.
+DAYS_AGO = ((0, "Today, just now"), (1, "Yesterday"), (2, "Two days ago"),
+            (3, "Three days ago"), (5, "Five days ago"), (7, "A week ago"),
+            (14, "Two weeks ago"), (30, "About a month ago"))
+# How far ahead a commitment's first occurrence may be chosen, in days.
+FIRST_DUE_WITHIN = 28
+FIRST_DUE_DEFAULT = 7
+
+
+async def breaches(request: web.Request) -> web.Response:
+    context = await polycule_context(request)
+    me = context["me_id"]
+    shown = await api_data(request, repair_routes.list_breaches)
+    in_force = await api_data(request, agreement_routes.list_agreements, {})
+    mine = [agreement for agreement in in_force if me in agreement["parties"]]
+    sharing = {party for agreement in mine for party in agreement["parties"]} - {me}
+    return await render(request, "breaches.html", {
+        **context,
+        "breaches": shown,
+        "titles": await _titles(request, in_force, {b["agreement_id"] for b in shown}),
+        "agreements": mine,
+        "others": [m for m in context["members"] if m["member_id"] in sharing],
+        "moments": _moments_before(request.app[CLOCK].now()),
+        "live_url": polycule_pages.live_url(request),
+    })
+
+
+async def breach(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    identity = identity_of(request)
+    account_id = identity.account_id if identity else None
+    shown = await api_data(request, repair_routes.show_breach)
+    repair = None
+    if policy.may(policy.Rule.REPAIR_READER, "GET", account_id, found.state, request.match_info):
+        repair = await api_data(request, repair_routes.show_repair)
+    member = policy.may(
+        policy.Rule.POLYCULE_MEMBER, "GET", account_id, found.state, request.match_info
+    )
+    page: dict[str, Any] = {
+        "breach": shown,
+        "repair": repair,
+        "polycule_id": str(found.polycule_id),
+        "supporting": not member,
+        "decisions": DECISIONS,
+        "factors": FACTORS,
+    }
+    if member:
+        page |= await _as_member(request, shown, repair)
+    else:
+        page |= {"polycule": None, "members": [], "names": {}, "me_id": str(found.member_id)}
+    page["names"] = {**(repair["names"] if repair else {}), **page["names"]}
+    if repair is not None:
+        page |= _repair_parts(repair, page["names"], page["me_id"])
+    return await render(request, "breach.html", page)
+
+
+async def _as_member(
+    request: web.Request, shown: dict[str, Any], repair: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What a member's page adds to a supporter's: the polycule, the agreement, the forms'
+    choices, and the live stream (which is for members only)."""
+    context = await polycule_context(request)
+    agreement = await api_data(
+        request, agreement_routes.show_agreement, path={"agreement_id": shown["agreement_id"]}
+    )
+    proposals: list[dict[str, Any]] = []
+    if repair is not None:
+        proposals = [
+            proposal for proposal in await api_data(request, agreement_routes.list_proposals)
+            if proposal["kind"] != "end"
+            and _moment(proposal["opened_at"]) >= _moment(shown["reported_at"])
+        ]
+    return {
+        **context,
+        "agreement": agreement,
+        "not_yet_told": [m for m in context["members"] if m["member_id"] not in shown["audience"]],
+        "proposals": proposals,
+        "cadences": CADENCES,
+        "due_days": _days_ahead(request.app[CLOCK].now()),
+        "live_url": polycule_pages.live_url(request),
+    }
+
+
+def _repair_parts(repair: dict[str, Any], names: Mapping[str, str], me: str) -> dict[str, Any]:
+    breach = repair["breach"]
+    restored_by = {
+        step["member_id"] for step in repair["timeline"] if step["what"] == "RestorationChosen"
+    }
+    return {
+        "chart": _chart(repair, names),
+        "is_breaching": me == breach["breached_by"],
+        "is_harmed": me in breach["harmed"],
+        "restoration_chosen": me in restored_by,
+        "open_factors": [factor for factor in repair["factors"] if not factor["addressed"]],
+    }
+
+
+def _chart(repair: dict[str, Any], names: Mapping[str, str]) -> Chart:
+    """Each participant's check-ins, with the repair's setbacks: check-ins marked as one and
+    commitment occurrences missed (at the moment each was due)."""
+    lines = [
+        Line(names.get(line["member_id"], "a former member"), [
+            CheckIn(_moment(point["at"]), point["trust"], point["setback"])
+            for point in line["points"]
+        ])
+        for line in repair["trust"]
+    ]
+    setbacks = [
+        Setback(check_in.at, "setback", f"{line.name} noted a setback on "
+                f"{day_label(check_in.at)}")
+        for line in lines for check_in in line.check_ins if check_in.setback
+    ] + [
+        Setback(_moment(mark["due_at"]), "missed", f"Missed on {day_label(_moment(mark['due_at']))}"
+                f": “{commitment['what']}”")
+        for commitment in repair["commitments"] for mark in commitment["marks"]
+        if mark["mark"] == "missed"
+    ]
+    return trust_chart(lines, setbacks)
+
+
+async def _titles(
+    request: web.Request, in_force: list[dict[str, Any]], named: set[str]
+) -> dict[str, str]:
+    """The title of each agreement a breach names, ended ones included."""
+    titles = {a["agreement_id"]: a["text"]["title"] for a in in_force}
+    for agreement_id in named - titles.keys():
+        ended = await api_data(
+            request, agreement_routes.show_agreement, path={"agreement_id": agreement_id}
+        )
+        titles[agreement_id] = ended["text"]["title"]
+    return titles
+
+
+def _moments_before(now: datetime) -> list[tuple[str, str]]:
+    """When a breach happened, as the form offers it: (value, label), from now backwards.
+
+    A choice of days rather than a date and time field: a browser's own field sends a
+    moment without its time zone, which the API (rightly) does not guess."""
+    choices = []
+    for days, label in DAYS_AGO:
+        moment = now - timedelta(days=days)
+        shown = label if days == 0 else f"{label} ({day_label(moment)})"
+        choices.append((moment.isoformat(), shown))
+    return choices
+
+
+def _days_ahead(now: datetime) -> list[tuple[str, str, bool]]:
+    """When a commitment is first due: (value, label, chosen), each day of the next four
+    weeks, due by the end of that day (UTC)."""
+    today = now.astimezone(UTC).date()
+    choices = []
+    for ahead in range(FIRST_DUE_WITHIN + 1):
+        day = today + timedelta(days=ahead)
+        due = datetime.combine(day, time(23, 59), UTC)
+        named = f"{day:%A} {day.day} {day:%B}"
+        label = {0: f"Today ({named})", 1: f"Tomorrow ({named})"}.get(ahead, named)
+        choices.append((due.isoformat(), label, ahead == FIRST_DUE_DEFAULT))
+    return choices
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+PAGES: tuple[Page, ...] = (
+    ("GET", "/polycules/{polycule_id}/breaches", breaches),
+    ("GET", "/polycules/{polycule_id}/breaches/{breach_id}", breach),
+)

@@ -1,7 +1,65 @@
-"""(Being written in this session.)"""
+"""A member's own account: who they are, their API tokens, their webhook endpoints and the
+messages sent to them, erasing the account; and the page a supporter opens from the
+invitation to read a repair.
+
+Like every page, these read the API's own views and their forms post to the API's own
+routes. Revoking a token, deleting an endpoint and erasing the account are DELETEs in the
+API: their forms post to an address of their own here, served by the API's very view.
+"""
 
 from __future__ import annotations
 
-from ledger.web.reading import Page
+from aiohttp import web
 
-PAGES: tuple[Page, ...] = ()
+from ledger.http import account_routes, erasure_routes, webhook_routes
+from ledger.web.reading import Page, api_data
+from ledger.web.rendering import render
+
+
+async def account(request: web.Request) -> web.Response:
+    tokens = await api_data(request, account_routes.list_tokens)
+    return await render(request, "account.html", {"tokens": tokens["tokens"]})
+
+
+async def erase(request: web.Request) -> web.Response:
+    return await render(request, "erase.html", {})
+
+
+async def webhooks(request: web.Request) -> web.Response:
+    endpoints = await api_data(request, webhook_routes.list_endpoints)
+    return await render(request, "webhooks.html", {
+        "endpoints": endpoints, "types": await _webhook_types(request),
+    })
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """One endpoint and its delivery log, newest message first, every attempt shown."""
+    endpoint = await api_data(request, webhook_routes.show_endpoint)
+    messages = await api_data(request, webhook_routes.delivery_log, {})
+    return await render(request, "webhook.html", {
+        "endpoint": endpoint, "messages": messages, "types": await _webhook_types(request),
+    })
+
+
+async def supporter_invitation(request: web.Request) -> web.Response:
+    return await render(request, "supporter_invitation.html", {
+        "token": request.match_info["token"],
+    })
+
+
+async def _webhook_types(request: web.Request) -> dict[str, str]:
+    """Each webhook type and what it means, in the catalogue's order."""
+    catalogue = await api_data(request, webhook_routes.webhook_types)
+    return {entry["type"]: entry["meaning"] for entry in catalogue}
+
+
+PAGES: tuple[Page, ...] = (
+    ("GET", "/account", account),
+    ("POST", "/account/tokens/{token_id}/revoke", account_routes.revoke_token),
+    ("GET", "/account/erase", erase),
+    ("POST", "/account/erase", erasure_routes.erase_my_account),
+    ("GET", "/account/webhooks", webhooks),
+    ("GET", "/account/webhooks/{endpoint_id}", webhook),
+    ("POST", "/account/webhooks/{endpoint_id}/delete", webhook_routes.delete_endpoint),
+    ("GET", "/supporter-invitations/{token}", supporter_invitation),
+)

@@ -1,7 +1,9 @@
-"""Every route of the API, walked as nobody, as an outsider and as a member.
+"""Every route of the API and every page of the web client, walked as nobody, as an
+outsider and as a member.
 
 The routes come from the running app itself, so a route added later without a rule in
-ledger/auth/policy.py — or with a rule the middleware does not enforce — fails here.
+ledger/auth/policy.py — or with a rule the middleware does not enforce — fails here. A page
+answers nobody with the way to sign in (303 to /sign-in) where the API answers 401.
 """
 
 from __future__ import annotations
@@ -98,19 +100,32 @@ async def first_message(member: Person, endpoint_id: str) -> str:
 async def call(someone: Person | None, client: Client, method: str, path: str) -> Answer:
     if someone is None:
         async with aiohttp.ClientSession() as anonymous:
-            response = await anonymous.request(method, client.make_url(path), json={})
-            return Answer(response.status, await _body(response))
-    response = await someone.request(method, path, json={})
-    return Answer(response.status, await _body(response))
+            response = await anonymous.request(
+                method, client.make_url(path), json={}, allow_redirects=False
+            )
+            return await _answer(response)
+    return await _answer(await someone.request(method, path, json={}, allow_redirects=False))
 
 
-async def _body(response: aiohttp.ClientResponse) -> Any:
-    return await response.json() if response.content_type == "application/json" else None
+async def _answer(response: aiohttp.ClientResponse) -> Answer:
+    if response.content_type == "text/event-stream":
+        response.close()  # a live stream never ends by itself
+        return Answer(response.status, None, None)
+    body = await response.json() if response.content_type == "application/json" else None
+    return Answer(response.status, body, response.headers.get("Location"))
 
 
 class Answer(NamedTuple):
     status: int
     body: Any
+    location: str | None
+
+    @property
+    def asked_to_sign_in(self) -> bool:
+        """401 from the API; from a page, the way to the sign-in page."""
+        if self.status == 303:
+            return (self.location or "").startswith("/sign-in?next=")
+        return self.status == 401
 
     @property
     def refused_by_policy(self) -> bool:
@@ -149,9 +164,9 @@ async def test_every_route_answers_nobody_outsiders_and_members_as_its_rule_says
             await outsider.sign_in()
 
             if rule is Rule.PUBLIC:
-                assert as_nobody.status != 401, case
+                assert not as_nobody.asked_to_sign_in, case
             else:
-                assert as_nobody.status == 401, case
+                assert as_nobody.asked_to_sign_in, (case, as_nobody)
             if rule is Rule.SIGNED_IN:
                 assert as_outsider.status not in {401, 403}, (case, as_outsider)
                 assert as_member.status not in {401, 403}, (case, as_member)

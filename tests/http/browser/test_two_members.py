@@ -1,0 +1,124 @@
+"""Two members in two browsers: an agreement proposed, defined, seen live and consented to;
+then a breach told, acknowledged, and a repair whose commitment is kept and whose trust
+chart shows the check-ins — every page checked for accessibility and photographed."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+
+from tests.http.browser.conftest import Visits, member_context, screenshot
+
+PASSWORD = "a long and gentle passphrase"
+
+
+def at(path: str) -> re.Pattern[str]:
+    """An address whose path (not its query) is ``path``, a regular expression."""
+    return re.compile(rf"^https?://[^/?]+{path}(\?.*)?$")
+
+
+async def sign_up_and_in(page: Page, visits: Visits, handle: str, name: str) -> None:
+    await page.goto("/sign-up")
+    await visits.check(page)
+    await page.get_by_label("Handle").fill(handle)
+    await page.get_by_label("Your name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Make my account").click()
+    await page.wait_for_url(re.compile(r"/sign-in\?welcome=1"))
+    await visits.check(page)
+    await page.get_by_label("Your handle").fill(handle)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(at("/polycules"))
+    await visits.check(page)
+
+
+async def stays_without_reload(page: Page) -> None:
+    """Mark the page's window: the mark is gone if the page is loaded again."""
+    await page.evaluate("window.stayedWithoutReload = true")
+
+
+async def has_not_reloaded(page: Page) -> bool:
+    return bool(await page.evaluate("window.stayedWithoutReload === true"))
+
+
+async def listening(page: Page) -> None:
+    """Wait until the page follows the live stream."""
+    await expect(page.locator("body[data-live-connected]")).to_have_count(1)
+
+
+async def test_two_members_agree_live_then_repair(
+    browser: Browser, server: TestServer, visits: Visits
+) -> None:
+    alex = await member_context(browser, server, visits)
+    blair = await member_context(browser, server, visits)
+    await sign_up_and_in(alex, visits, "alex", "Alex")
+    await sign_up_and_in(blair, visits, "blair", "Blair")
+    await screenshot(alex, "my-polycules")
+
+    # Alex starts a polycule and invites Blair with a link shown once.
+    await alex.get_by_label("What you call your polycule").fill("Maple House")
+    await alex.get_by_role("button", name="Start it").click()
+    await alex.wait_for_url(at("/polycules/[0-9a-f-]{36}"))
+    home = alex.url
+    await visits.check(alex)
+    await alex.get_by_role("button", name="Make an invitation link").click()
+    await expect(alex.get_by_role("heading", name="Your invitation link")).to_be_visible()
+    await visits.check(alex)
+    link = await alex.get_by_label("Invitation link").input_value()
+    await blair.goto(link)
+    await visits.check(blair)
+    await blair.get_by_role("button", name="Join").click()
+    await blair.wait_for_url(home)
+    await expect(blair.get_by_role("heading", name="Maple House")).to_be_visible()
+    await listening(blair)
+    await stays_without_reload(blair)
+
+    # Alex proposes; the clarity check flags "date" while typing, and Alex defines it.
+    await alex.goto(home)
+    await alex.get_by_role("link", name="Propose an agreement").click()
+    await alex.get_by_label("Blair").check()
+    await alex.get_by_label("A short title").fill("Evenings apart")
+    await alex.get_by_label("The agreement, in plain words").fill(
+        "When one of us has a date, we text the other once we are home."
+    )
+    date = alex.get_by_label("What you mean by “date”")
+    await expect(date).to_be_visible()
+    await expect(alex.locator("#clarity-preview mark", has_text="date")).to_be_visible()
+    await date.fill("an evening out with someone new")
+    await visits.check(alex)
+    await screenshot(alex, "propose-with-clarity-check")
+    await alex.get_by_role("button", name="Propose it").click()
+    await alex.wait_for_url(at("/polycules/[0-9a-f-]{36}/proposals/[0-9a-f-]{36}"))
+    await expect(alex.locator("#proposal-status")).to_contain_text("waiting for Blair")
+    await visits.check(alex)
+    await listening(alex)
+    await stays_without_reload(alex)
+
+    # Blair's page, open all along, shows the proposal awaiting them without a reload.
+    awaiting = blair.locator("section.awaiting")
+    await expect(awaiting).to_contain_text("Evenings apart")
+    assert await has_not_reloaded(blair)
+    await visits.check(blair)
+    await screenshot(blair, "polycule-awaiting-you")
+
+    # Blair reads it (the definition is there) and consents.
+    await awaiting.get_by_role("link", name="Evenings apart").click()
+    await expect(blair.locator("dl.definitions")).to_contain_text("an evening out with someone new")
+    await visits.check(blair)
+    await screenshot(blair, "proposal")
+    await blair.get_by_role("button", name="Yes, I agree to this").click()
+    await expect(blair.locator("#proposal-status")).to_contain_text("in force")
+
+    # Alex's proposal page turns to "in force" by itself.
+    await expect(alex.locator("#proposal-status")).to_contain_text("in force")
+    assert await has_not_reloaded(alex)
+    await visits.check(alex)
+    await alex.goto(home)
+    await expect(alex.locator("#agreements-region")).to_contain_text("Evenings apart")
+    await visits.check(alex)
+    await screenshot(alex, "polycule-home")
+
+    visits.assert_all_checked()
