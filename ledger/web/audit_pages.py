@@ -1,7 +1,69 @@
-"""(Being written in this session.)"""
+"""The polycule's record: its chain of events as this member may read it, a page at a
+time, whether every link of the chain still verifies, and the whole of it to download.
+
+An entry the member may not read is shown as the API gives it: a place, a time and a
+hash, and nothing more (ledger/http/audit_routes.py decides, by the policy's rule).
+"""
 
 from __future__ import annotations
 
-from ledger.web.reading import Page
+import re
+from typing import Any
 
-PAGES: tuple[Page, ...] = ()
+from aiohttp import web
+
+from ledger.http import audit_routes
+from ledger.http.authorization import polycule_of
+from ledger.scheduler import SCHEDULER_ACTOR
+from ledger.web import polycule_pages
+from ledger.web.disclosure_pages import everyone_named
+from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.rendering import render
+
+PAGE_SIZE = 50
+_WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+async def record(request: web.Request) -> web.Response:
+    """``?after=N`` continues after entry N, as the API's events view does; without it,
+    the page opens on the most recent entries."""
+    context = await polycule_context(request)
+    head = polycule_of(request).version
+    after = request.query.get("after", str(max(0, head - PAGE_SIZE)))
+    page = await api_data(
+        request, audit_routes.polycule_events, {"after": after, "limit": str(PAGE_SIZE)}
+    )
+    verification = await api_data(request, audit_routes.verify_polycule, {})
+    names = await everyone_named(request)
+    entries = page["events"]
+    first = entries[0]["stream_version"] if entries else None
+    newer = page["next_after"]
+    return await render(request, "audit.html", {
+        **context,
+        "entries": [_described(entry, names, context["me_id"]) for entry in entries],
+        "older_after": max(0, first - 1 - PAGE_SIZE) if first and first > 1 else None,
+        "newer_after": newer if newer is not None and newer < head else None,
+        "verification": verification,
+        "live_url": polycule_pages.live_url(request),
+    })
+
+
+def _described(entry: dict[str, Any], names: dict[str, str], me_id: str) -> dict[str, Any]:
+    """An entry as the page words it: what happened and who did it, for one the member
+    may read; for any other, nothing beyond its place, time and hash."""
+    if not entry["readable"]:
+        return {**entry, "what": None, "by": None}
+    actor = str((entry["metadata"] or {}).get("actor", ""))
+    if actor == str(SCHEDULER_ACTOR):
+        by = "the ledger, on schedule"
+    elif actor == me_id:
+        by = "you"
+    else:
+        by = names.get(actor, "a former member")
+    what = _WORD_START.sub(" ", entry["event_type"]).capitalize()
+    return {**entry, "what": what, "by": by}
+
+
+PAGES: tuple[Page, ...] = (
+    ("GET", "/polycules/{polycule_id}/audit", record),
+)

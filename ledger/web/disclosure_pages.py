@@ -44,7 +44,7 @@ async def disclosures(request: web.Request) -> web.Response:
     draft = await _draft(request)
     return await render(request, "disclosures.html", {
         **context,
-        "names": await _everyone_named(request),
+        "names": await everyone_named(request),
         "disclosures": shown,
         "kinds": KIND_NAMES,
         "my_agreements": [a for a in agreements if me in a["parties"]],
@@ -67,7 +67,7 @@ async def disclosure(request: web.Request) -> web.Response:
     corrected = shown["corrects_disclosure_id"]
     return await render(request, "disclosure.html", {
         **context,
-        "names": await _everyone_named(request),
+        "names": await everyone_named(request),
         "disclosure": shown,
         "kinds": KIND_NAMES,
         "acknowledged": {item["member_id"]: item["at"] for item in shown["acknowledgements"]},
@@ -127,7 +127,7 @@ def _may_read(request: web.Request, disclosure_id: str) -> bool:
     )
 
 
-async def _everyone_named(request: web.Request) -> dict[str, str]:
+async def everyone_named(request: web.Request) -> dict[str, str]:
     """Names of members past and present: a disclosure keeps naming who was told."""
     members = await api_data(request, polycule_routes.list_members, {"former": "true"})
     return {member["member_id"]: member["display_name"] for member in members}

@@ -91,7 +91,9 @@ async def breach(request: web.Request) -> web.Response:
     if member:
         page |= await _as_member(request, shown, repair)
     else:
-        page |= {"polycule": None, "members": [], "names": {}, "me_id": str(found.member_id)}
+        page |= {
+            "polycule": None, "agreement": None, "names": {}, "me_id": str(found.member_id),
+        }
     page["names"] = {**(repair["names"] if repair else {}), **page["names"]}
     if repair is not None:
         page |= _repair_parts(repair, page["names"], page["me_id"])

@@ -16,6 +16,7 @@ from tests.http.accounts_support import (
     sign_up,
     signed_in,
 )
+from tests.http.people import person
 from tests.http.support import Client, error_of
 
 
@@ -143,3 +144,26 @@ async def test_another_site_cannot_sign_a_browser_in(client: Client, database_ur
     assert response.status == 403
     assert "Set-Cookie" not in response.headers
     assert await query(database_url, "SELECT id FROM sessions") == []
+
+
+
+async def test_a_same_origin_form_with_a_null_origin_is_accepted_and_a_cross_site_one_refused(
+    client: Client,
+) -> None:
+    """The web client's pages send no Referer, so Chromium posts their forms with
+    ``Origin: null``; Fetch Metadata (Sec-Fetch-Site, set by the browser) tells ours apart."""
+    async with person(client) as sam:
+        async def post(name: str, **headers: str) -> int:
+            response = await sam.session.post(
+                client.make_url("/api/polycules"), json={"name": name},
+                headers={"X-CSRF-Token": sam.csrf_token, **headers},
+            )
+            return response.status
+
+        ours = await post("Ours", Origin="null", **{"Sec-Fetch-Site": "same-origin"})
+        framed = await post("Framed", Origin="null", **{"Sec-Fetch-Site": "cross-site"})
+        sibling = await post("Sibling", **{"Sec-Fetch-Site": "same-site"})
+        bare_null = await post("Unsure", Origin="null")
+
+        assert (ours, framed, sibling, bare_null) == (201, 403, 403, 403)
+        assert [p["name"] for p in await sam.json("GET", "/api/polycules")] == ["Ours"]

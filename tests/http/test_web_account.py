@@ -19,7 +19,7 @@ from ledger.auth.sessions import SESSION_COOKIE
 from ledger.config import Settings
 from ledger.http.keys import PROJECTION_RUNNER, WEBHOOK_DELIVERY
 from tests.http.conftest import TravellingClock
-from tests.http.people import Person, person
+from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
 from tests.http.web import page, submit, submitted, text_of
@@ -113,18 +113,22 @@ async def test_erasing_needs_ones_own_handle_then_leaves_and_signs_out_for_good(
         members = await sam.json("GET", f"/api/polycules/{polycule}/members")
         assert len(members) == 2
 
+        old_cookie = robin.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE]
+        live = await client.get("/account", cookies={SESSION_COOKIE: old_cookie.value})
+        assert live.status == 200
         erased = await submit(robin, "/account/erase", {"handle": "Robin"}, return_to="/sign-in")
         assert erased.status == 303 and erased.headers["Location"] == "/sign-in"
         assert erased.cookies[SESSION_COOKIE].value == ""
         assert SESSION_COOKIE not in robin.session.cookie_jar.filter_cookies(
             client.make_url("/")
         )
-        gone = await robin.session.get(client.make_url("/account"), allow_redirects=False)
-        assert gone.status == 303 and URL(gone.headers["Location"]).path == "/sign-in"
+        for cookie in ({}, {SESSION_COOKIE: old_cookie.value}):  # the old one is ended too
+            gone = await client.get("/account", cookies=cookie, allow_redirects=False)
+            assert gone.status == 303 and URL(gone.headers["Location"]).path == "/sign-in"
         [member] = await sam.json("GET", f"/api/polycules/{polycule}/members")
         assert member["member_id"] == str(sam.account_id)
         refused = await robin.request(
-            "POST", "/api/session", json={"handle": "robin", "password": "x" * 12}
+            "POST", "/api/session", json={"handle": "robin", "password": PASSWORD}
         )
         assert refused.status == 401
 

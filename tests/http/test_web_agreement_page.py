@@ -216,38 +216,3 @@ async def test_a_title_with_markup_is_shown_as_words(client: Client) -> None:
         assert "<script>alert" not in html
         assert "&lt;script&gt;alert(&#39;hi&#39;)&lt;/script&gt; &amp; us" in html
 
-
-async def test_scratch_branches(client: Client) -> None:
-    async with person(client, "ash") as ash, person(client, "bob") as bob, \
-            person(client, "cyd") as cyd:
-        polycule = await polycule_of(ash, bob, cyd)
-        made = await agreed(ash, polycule, [bob], review_every_days=30)
-        aid = made["agreement_id"]
-        path = f"/polycules/{polycule}/agreements/{aid}"
-        proposals = f"/api/polycules/{polycule}/proposals"
-        open("/tmp/s1.html", "w").write(await page(bob, path))
-        change = await ash.json("POST", proposals, 201, json={
-            "kind": "amend", "agreement_id": aid, "title": "Check-ins, all of us",
-            "terms": TERMS, "category": "time", "review_every_days": 60,
-            "added_parties": [str(cyd.account_id)], "if_broken": "We talk.",
-            "definitions": [{"word": "date", "meaning": "an evening out"}],
-        })
-        await ash.json("POST", f"{proposals}/{change['proposal_id']}/revise", json={
-            "title": "Check-ins, all of us", "terms": TERMS + " Always.", "category": "time",
-            "review_every_days": 60, "if_broken": "We talk.",
-            "definitions": [{"word": "date", "meaning": "an evening out"}],
-        })
-        for other in (bob, cyd):
-            await other.json("POST", f"{proposals}/{change['proposal_id']}/consent",
-                             json={"revision": 2})
-        open("/tmp/s2.html", "w").write(await page(cyd, path))
-        ending = await bob.json("POST", proposals, 201, json={
-            "kind": "end", "agreement_id": aid, "note": "We see each other daily now."})
-        for other in (ash, cyd):
-            await other.json("POST", f"{proposals}/{ending['proposal_id']}/consent",
-                             json={"revision": 1})
-        open("/tmp/s3.html", "w").write(await page(cyd, path))
-        other = await agreed(ash, polycule, [cyd])
-        await cyd.json("POST", f"/api/polycules/{polycule}/leave")
-        open("/tmp/s4.html", "w").write(
-            await page(ash, f"/polycules/{polycule}/agreements/{other['agreement_id']}"))

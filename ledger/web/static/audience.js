@@ -86,6 +86,7 @@
     event.stopPropagation();
     ask();
   });
-  if (showButton) showButton.hidden = true;
+  // Its paragraph, since a button's own display rule would outweigh its hidden attribute.
+  if (showButton) showButton.parentElement.hidden = true;
   ask();
 })();

@@ -1,0 +1,98 @@
+"""Live updates: a member's open page hears that something they may read has changed, and
+nothing else — not a disclosure told to others, nothing once they have left."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+from tests.http.people import Person, person
+from tests.http.polycules import polycule_of
+from tests.http.support import Client
+
+
+async def open_stream(someone: Person, path: str) -> aiohttp.ClientResponse:
+    response = await someone.session.get(someone.client.make_url(path))
+    assert response.status == 200, await response.text()
+    assert response.content_type == "text/event-stream"
+    return response
+
+
+async def next_change(stream: aiohttp.ClientResponse, within: float = 5.0) -> list[str] | None:
+    """The event types of the stream's next change message; None if the stream ended."""
+    async with asyncio.timeout(within):
+        while True:
+            line = await stream.content.readline()
+            if not line:
+                return None
+            if line.startswith(b"data: "):
+                types: list[str] = json.loads(line[len(b"data: "):])["types"]
+                return types
+
+
+async def disclose(by: Person, polycule_id: str, to: Person) -> Any:
+    return await by.json("POST", f"/api/polycules/{polycule_id}/disclosures", 201, json={
+        "kind": "feelings", "text": "I have feelings for someone new.",
+        "recipients": [str(to.account_id)],
+    })
+
+
+async def propose(by: Person, polycule_id: str, *parties: Person) -> Any:
+    return await by.json("POST", f"/api/polycules/{polycule_id}/proposals", 201, json={
+        "kind": "create", "title": "Sundays", "terms": "Pancakes together.",
+        "parties": [str(party.account_id) for party in (by, *parties)],
+    })
+
+
+async def test_a_disclosure_wakes_only_the_pages_of_those_told(client: Client) -> None:
+    async with person(client) as ana, person(client) as ben, person(client) as cy:
+        polycule_id = await polycule_of(ana, ben, cy)
+        live = f"/api/polycules/{polycule_id}/live"
+        bens, cys = await open_stream(ben, live), await open_stream(cy, live)
+
+        await disclose(ana, polycule_id, ben)
+        assert await next_change(bens) == ["DisclosureMade"]
+        # Cy hears of the next thing every member may read, and never of the disclosure.
+        await propose(ana, polycule_id, ben)
+        assert await next_change(cys) == ["AgreementProposed", "ConsentGiven"]
+        assert await next_change(bens) == ["AgreementProposed", "ConsentGiven"]
+
+
+async def test_a_change_between_drawing_the_page_and_opening_the_stream_is_not_missed(
+    client: Client,
+) -> None:
+    async with person(client) as ana, person(client) as ben:
+        polycule_id = await polycule_of(ana, ben)
+        html = await (await ben.session.get(client.make_url(f"/polycules/{polycule_id}"))).text()
+        live = html.split('data-live="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+
+        await propose(ana, polycule_id, ben)
+        stream = await open_stream(ben, live)
+
+        assert await next_change(stream) == ["AgreementProposed", "ConsentGiven"]
+
+
+async def test_a_member_who_leaves_stops_hearing_at_once(client: Client) -> None:
+    async with person(client) as ana, person(client) as ben:
+        polycule_id = await polycule_of(ana, ben)
+        stream = await open_stream(ben, f"/api/polycules/{polycule_id}/live")
+
+        await ben.json("POST", f"/api/polycules/{polycule_id}/leave")
+
+        assert await next_change(stream) is None
+
+
+async def test_my_stream_follows_every_polycule_i_belong_to(client: Client) -> None:
+    async with person(client) as ana, person(client) as ben:
+        first = await polycule_of(ana, ben, name="First")
+        mine = await open_stream(ben, "/api/me/live")
+        second = await polycule_of(ana, ben, name="Second")
+
+        assert await next_change(mine) == ["MemberJoined"]
+        await propose(ana, first, ben)
+        assert await next_change(mine) == ["AgreementProposed", "ConsentGiven"]
+        await propose(ana, second, ben)
+        assert await next_change(mine) == ["AgreementProposed", "ConsentGiven"]

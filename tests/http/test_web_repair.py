@@ -1,0 +1,288 @@
+"""Breaches and their repair through the web client, as a browser without script uses it:
+telling of a breach, the named member's account, widening who sees it, the repair's steps
+in each person's role, commitments marked kept and missed, check-ins drawn as the trust
+chart, and a supporter who reads it all and can do nothing. Every form posts to the API;
+what it changed is read back through the API."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html import unescape
+
+from tests.http.conftest import TravellingClock
+from tests.http.people import Person, person
+from tests.http.polycules import polycule_of
+from tests.http.support import Client
+from tests.http.test_repair_journey import agreement_between
+from tests.http.web import page, submit, submitted, text_of
+
+PROBE = "<b>bold</b> & <script>alert(1)</script>"
+
+
+def option_value(html: str, field: str, label: str) -> str:
+    """The value of the option of the ``field`` select whose label starts with ``label``."""
+    select = re.search(rf'<select id="[^"]*" name="{field}"[^>]*>(.*?)</select>', html, re.S)
+    assert select, f"no select {field}"
+    found = re.search(rf'<option value="([^"]*)"[^>]*>{re.escape(label)}', select.group(1))
+    assert found, f"no option {label!r} in {field}"
+    return unescape(found.group(1))
+
+
+def actions(html: str) -> list[str]:
+    """Where the page's forms post, apart from signing out."""
+    return [a for a in re.findall(r'<form method="post" action="([^"]+)"', html) if a != "/sign-out"]
+
+
+async def a_breach(
+    reporter: Person, breached_by: Person, polycule: str, agreement: str, words: str
+) -> str:
+    """Tell of a breach through the list page's form, as ``reporter``: the breach's id."""
+    listing = await page(reporter, f"/polycules/{polycule}/breaches")
+    location = await submitted(reporter, f"/api/polycules/{polycule}/breaches", {
+        "agreement_id": option_value(listing, "agreement_id", "Before a first date"),
+        "breached_by": str(breached_by.account_id),
+        "happened_at": option_value(listing, "happened_at", "Today"),
+        "what_happened": words,
+    }, return_to=f"/polycules/{polycule}/breaches/{{breach_id}}")
+    prefix = f"/polycules/{polycule}/breaches/"
+    assert location.startswith(prefix)
+    return location.removeprefix(prefix)
+
+
+async def test_a_party_tells_of_another_partys_breach_through_the_form(client: Client) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        agreement = await agreement_between(polycule, robin, sam)
+
+        listing = await page(robin, f"/polycules/{polycule}/breaches")
+        assert "Tell the others an agreement was crossed" in listing
+        assert "violation" not in listing.lower() and "offender" not in listing.lower()
+        assert re.search(rf'name="breached_by" value="{sam.account_id}"', listing)
+
+        bid = await a_breach(robin, sam, polycule, agreement, f"You went on a date. {PROBE}")
+
+        told = await robin.json("GET", f"/api/polycules/{polycule}/breaches/{bid}")
+        assert told["what_happened"] == f"You went on a date. {PROBE}"
+        assert (told["breached_by"], told["reported_by"]) == (
+            str(sam.account_id), str(robin.account_id)
+        )
+        assert told["self_reported"] is False and told["agreement_id"] == agreement
+        shown = await page(sam, f"/polycules/{polycule}/breaches/{bid}")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>alert" not in shown
+        assert "&lt;b&gt;bold&lt;/b&gt;" in shown
+        words = text_of(shown)
+        assert "“Before a first date” was crossed" in words
+        assert "Crossed by you" in words and "Told by Robin" in words
+        assert "Waiting for your account" in words
+        listed = text_of(await page(sam, f"/polycules/{polycule}/breaches"))
+        assert "Crossed by you" in listed and "told by Robin" in listed
+        assert "Repair under way" in listed
+
+
+async def test_the_member_named_disputes_then_acknowledges_through_the_forms(client: Client) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        agreement = await agreement_between(polycule, robin, sam)
+        bid = await a_breach(robin, sam, polycule, agreement, "I heard it from a friend.")
+        breach_page = f"/polycules/{polycule}/breaches/{bid}"
+        api = f"/api/polycules/{polycule}/breaches/{bid}"
+
+        assert f"{api}/acknowledge" not in actions(await page(robin, breach_page))
+        assert {f"{api}/acknowledge", f"{api}/dispute"} <= set(
+            actions(await page(sam, breach_page))
+        )
+        await submitted(sam, f"{api}/dispute", {"account": f"A work dinner. {PROBE}"},
+                        return_to=breach_page)
+        assert (await sam.json("GET", api))["status"] == "disputed"
+        disputed = await page(robin, breach_page)
+        assert "Sam sees it differently" in text_of(disputed)
+        assert "A work dinner. &lt;b&gt;bold&lt;/b&gt;" in disputed
+
+        await submitted(sam, f"{api}/acknowledge", {"account": "It was a date. I knew it."},
+                        return_to=breach_page)
+        answered = await sam.json("GET", api)
+        assert answered["status"] == "acknowledged"
+        assert answered["acknowledgement"] == "It was a date. I knew it."
+        words = text_of(await page(robin, breach_page))
+        assert "Acknowledged by Sam" in words and "It was a date. I knew it." in words
+        assert f"{api}/acknowledge" not in actions(await page(sam, breach_page))
+
+
+async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: Client) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "alex") as alex:
+        polycule = await polycule_of(robin, sam, alex)
+        agreement = await agreement_between(polycule, robin, sam)
+        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
+        breach_page = f"/polycules/{polycule}/breaches/{bid}"
+        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+
+        # Alex is a member but no party: the breach does not exist for them.
+        hidden = await page(alex, breach_page, status=404)
+        assert "Not told before." not in hidden and "There is nothing here" in hidden
+        assert "Not told before." not in await page(alex, f"/polycules/{polycule}/breaches")
+
+        for participant in (robin, sam):
+            shown = await page(participant, breach_page)
+            assert 'id="repair-region"' in shown and "The repair" in text_of(shown)
+            assert "data-live=" in shown
+
+        # The reporter lets Alex see the breach: its repair stays the participants'.
+        assert str(alex.account_id) in await page(robin, breach_page)
+        await submitted(robin, f"/api/polycules/{polycule}/breaches/{bid}/audience",
+                        [("members[]", str(alex.account_id))], return_to=breach_page)
+        widened = await page(alex, breach_page)
+        assert "Not told before." in widened
+        assert 'id="repair-region"' not in widened and repair_api not in widened
+        assert "is theirs to see" in text_of(widened)
+
+
+async def test_each_person_is_offered_the_steps_of_their_role(client: Client) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        agreement = await agreement_between(polycule, robin, sam)
+        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
+        breach_page = f"/polycules/{polycule}/breaches/{bid}"
+        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology", "commitments")}
+        harmed = {f"{repair_api}/{step}" for step in ("impact", "decisions", "restore")}
+        anyone = {f"{repair_api}/{step}" for step in ("check-ins", "factors", "supporters", "end")}
+
+        sams = set(actions(await page(sam, breach_page)))
+        robins = set(actions(await page(robin, breach_page)))
+        assert breaching | anyone <= sams and not harmed & sams
+        assert harmed | anyone <= robins and not breaching & robins
+
+        await submitted(sam, f"{repair_api}/responsibility",
+                        {"words": f"I hid it because I was afraid. {PROBE}"}, return_to=breach_page)
+        await submitted(robin, f"{repair_api}/decisions", {"decision": "take_space"},
+                        return_to=breach_page)
+        history = await robin.json("GET", repair_api)
+        assert history["current_decisions"] == {str(robin.account_id): "take_space"}
+        shown = await page(robin, breach_page)
+        words = text_of(shown)
+        assert "Sam took responsibility." in words
+        assert "You would like to take some space, for now." in words
+        assert "I hid it because I was afraid. &lt;b&gt;bold&lt;/b&gt;" in shown
+        assert "<script>alert" not in shown
+
+
+async def test_commitments_are_marked_kept_and_missed_with_their_streak(
+    client: Client, clock: TravellingClock
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        agreement = await agreement_between(polycule, robin, sam)
+        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
+        breach_page = f"/polycules/{polycule}/breaches/{bid}"
+        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+
+        sams_page = await page(sam, breach_page)
+        await submitted(sam, f"{repair_api}/commitments", {
+            "what": f"A call every Sunday evening. {PROBE}",
+            "first_due_at": option_value(sams_page, "first_due_at", "Tomorrow"),
+            "every_days": option_value(sams_page, "every_days", "Every week"),
+        }, return_to=breach_page)
+        [weekly] = (await sam.json("GET", repair_api))["commitments"]
+        assert weekly["every_days"] == 7
+        first = f"{repair_api}/commitments/{weekly['commitment_id']}/occurrences/1"
+        assert first not in actions(await page(sam, breach_page))  # not marked by its maker
+        assert first in actions(await page(robin, breach_page))
+
+        await submitted(robin, first, {"mark": "kept", "note": "Lovely call."},
+                        return_to=breach_page)
+        [marked] = (await robin.json("GET", repair_api))["commitments"]
+        assert [(m["occurrence"], m["mark"]) for m in marked["marks"]] == [(1, "kept")]
+        kept = text_of(await page(sam, breach_page))
+        assert "Occurrence 1, due" in kept and "✓ kept" in kept
+        assert "Kept 1 · missed 0 · current streak: 1 kept in a row" in kept
+        assert "A call every Sunday evening. &lt;b&gt;bold&lt;/b&gt;" in await page(robin, breach_page)
+
+        # Nine days on, the second occurrence has passed unmarked: Robin marks it missed,
+        # and it stands on the chart as a setback.
+        clock.advance(days=9)
+        second = f"{repair_api}/commitments/{weekly['commitment_id']}/occurrences/2"
+        overdue = await page(robin, breach_page)
+        assert second in actions(overdue) and "Waiting to be marked: occurrence 2" in text_of(
+            overdue
+        )
+        await submitted(robin, second, {"mark": "missed"}, return_to=breach_page)
+        missed = await page(robin, breach_page)
+        assert "Kept 1 · missed 1 · current streak: 0 kept in a row" in text_of(missed)
+        assert missed.count('<g class="setback"') == 1
+        assert "Missed on" in missed and 'data-check-ins="0"' in missed  # no check-in yet
+
+
+async def test_check_ins_through_the_form_draw_the_trust_chart(
+    client: Client, clock: TravellingClock
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        agreement = await agreement_between(polycule, robin, sam)
+        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
+        breach_page = f"/polycules/{polycule}/breaches/{bid}"
+        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+
+        assert "No one has checked in yet" in text_of(await page(robin, breach_page))
+        await submitted(robin, f"{repair_api}/check-ins", {"trust": "3", "note": PROBE},
+                        return_to=breach_page)
+        clock.advance(days=2)
+        await submitted(sam, f"{repair_api}/check-ins", {"trust": "6", "setback": "true"},
+                        return_to=breach_page)
+
+        trust = (await robin.json("GET", repair_api))["trust"]
+        assert [(line["member_id"], [(p["trust"], p["setback"]) for p in line["points"]])
+                for line in trust] == [
+            (str(sam.account_id), [(6, True)]), (str(robin.account_id), [(3, False)])
+        ]
+        await submitted(sam, f"{repair_api}/commitments", {"what": "Call", "first_due_at": option_value(await page(sam, breach_page), "first_due_at", "Tomorrow"), "every_days": "7"}, return_to=breach_page)
+        await submitted(robin, f"{repair_api}/factors", {"factor": "fuzzy_agreement", "note": "We never said"}, return_to=breach_page)
+        chart = await page(robin, breach_page)
+        open("/tmp/x/robin.html", "w").write(chart)
+        open("/tmp/x/sam.html", "w").write(await page(sam, breach_page))
+        open("/tmp/x/list.html", "w").write(await page(sam, f"/polycules/{polycule}/breaches"))
+        assert 'data-check-ins="2"' in chart
+        assert chart.count('class="check-in"') == 2
+        titles = re.findall(r'class="check-in"[^>]*><title>([^<]+)</title>', chart)
+        day = r"\d{1,2} [A-Z][a-z]+"
+        assert len(titles) == 2
+        assert re.fullmatch(rf"Sam: 6 on {day}, a setback", titles[0])
+        assert re.fullmatch(rf"Robin: 3 on {day}", titles[1])
+        assert chart.count('<g class="setback"') == 1 and "Sam noted a setback" in chart
+        # The same data as a table, the member's note escaped.
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in chart and "<script>alert" not in chart
+        assert '<th scope="row">Robin</th>' in chart
+
+
+async def test_a_supporter_reads_the_repair_and_can_do_nothing(
+    client: Client, clock: TravellingClock
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "dana") as coach:
+        polycule = await polycule_of(robin, sam)
+        agreement = await agreement_between(polycule, robin, sam)
+        bid = await a_breach(robin, sam, polycule, agreement, f"Not told before. {PROBE}")
+        breach_page = f"/polycules/{polycule}/breaches/{bid}"
+        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        await submitted(sam, f"{repair_api}/apology", {"words": "I am sorry."},
+                        return_to=breach_page)
+        await submitted(robin, f"{repair_api}/check-ins", {"trust": "4"}, return_to=breach_page)
+
+        shown_once = await submit(robin, f"{repair_api}/supporters",
+                                  {"answer": "shown-once", "expires_in_hours": "168"},
+                                  return_to=breach_page)
+        assert shown_once.status == 200
+        token = re.search(r"invitations/([A-Za-z0-9_.\-]+)\"", await shown_once.text())
+        assert token, "the link is shown once"
+        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+
+        read = await page(coach, breach_page)
+        words = text_of(read)
+        assert "I am sorry." in words and "Sam apologised" in words
+        assert "Not told before. &lt;b&gt;bold&lt;/b&gt;" in read and "<script>alert" not in read
+        assert 'data-check-ins="1"' in read and "Robin: 4 on" in read
+        assert actions(read) == [] and "<textarea" not in read
+        assert "data-live=" not in read  # the live stream is for members only
+        assert "Pancakes" not in read  # nor the polycule's name
+        await page(coach, f"/polycules/{polycule}/breaches", status=404)
