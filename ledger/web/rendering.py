@@ -15,7 +15,6 @@ from aiohttp import web
 from ledger.auth.identity import identity_of
 from ledger.http.account_routes import ACCOUNTS
 
-
 # The CSRF token of the page being rendered, for the form macros (imported macros do not
 # see the template's context; they see the environment's globals).
 _FORM_TOKEN: ContextVar[str] = ContextVar("form_token", default="")
@@ -57,7 +56,7 @@ async def render(
         "origin": f"{request.scheme}://{request.host}",
         "path": request.path,
     }
-    _FORM_TOKEN.set(shared["csrf_token"] or "")
+    _FORM_TOKEN.set(identity.csrf_token or "" if identity else "")
     response = aiohttp_jinja2.render_template(
         template, request, {**shared, **context}, status=status
     )
