@@ -166,6 +166,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
+    ("POST", "/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/disclosures/{disclosure_id}"):
         Rule.DISCLOSURE_AUDIENCE,
     ("GET", "/polycules/{polycule_id}/breaches"): Rule.POLYCULE_MEMBER,

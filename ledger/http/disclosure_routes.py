@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ledger.domain.disclosures import AcknowledgeDisclosure, Audience, Disclose, DisclosureKind
 from ledger.errors import InvalidInput, NotFound
-from ledger.http.authorization import polycule_of
+from ledger.http.authorization import PolyculeInView, polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.keys import KEYRING, POOL
 from ledger.http.parsing import parse_body, path_id
@@ -124,13 +124,18 @@ async def disclose(request: web.Request) -> web.Response:
 
 async def preview_audience(request: web.Request) -> web.Response:
     """Who would see a disclosure with this audience, before it is sent."""
-    found = polycule_of(request)
-    body = await parse_body(request, AudienceQuestion)
+    question = await parse_body(request, AudienceQuestion)
+    return json_of(audience_preview(polycule_of(request), question))
+
+
+def audience_preview(found: PolyculeInView, question: AudienceQuestion) -> AudiencePreview:
+    """Exactly who would read a disclosure by the caller with this audience: the caller and
+    the members chosen (or every member); a recipient who is not a member is refused."""
     state = found.state
-    if body.audience == "polycule":
+    if question.audience == "polycule":
         chosen = [member for member in state.members if member != found.member_id]
     else:
-        chosen = list(dict.fromkeys(body.recipients))
+        chosen = list(dict.fromkeys(question.recipients))
         outsiders = [str(member) for member in chosen if not state.is_member(member)]
         if outsiders:
             raise InvalidInput(
@@ -138,9 +143,9 @@ async def preview_audience(request: web.Request) -> web.Response:
                 details={"not_members": outsiders},
             )
     who = [found.member_id, *(member for member in chosen if member != found.member_id)]
-    return json_of(AudiencePreview(who_will_see=[
+    return AudiencePreview(who_will_see=[
         Person(member_id=member, display_name=state.display_names[member]) for member in who
-    ]))
+    ])
 
 
 async def show_disclosure(request: web.Request) -> web.Response:

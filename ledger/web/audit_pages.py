@@ -59,7 +59,8 @@ def _described(entry: dict[str, Any], names: dict[str, str], me_id: str) -> dict
     elif actor == me_id:
         by = "you"
     else:
-        by = names.get(actor, "a former member")
+        # Members past and present are named; anyone else acted from outside (a supporter).
+        by = names.get(actor, "someone outside the polycule")
     what = _WORD_START.sub(" ", entry["event_type"]).capitalize()
     return {**entry, "what": what, "by": by}
 

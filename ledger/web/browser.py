@@ -72,11 +72,18 @@ async def security_headers_middleware(
 
 
 def is_page(request: web.Request) -> bool:
+    """A page of the web client; an address that is nothing at all is answered as a page
+    only to a browser (a program asking it gets the API's JSON 404)."""
     path = request.path
+    if (
+        request.method not in {"GET", "HEAD"}
+        or path.startswith(("/api/", "/static/"))
+        or path in _PROBES
+    ):
+        return False
     return (
-        request.method in {"GET", "HEAD"}
-        and not path.startswith(("/api/", "/static/"))
-        and path not in _PROBES
+        request.match_info.http_exception is None
+        or "text/html" in request.headers.get("Accept", "")
     )
 
 
@@ -114,7 +121,10 @@ async def _answer_page(request: web.Request, handler: Handler) -> web.StreamResp
         raise web.HTTPSeeOther(sign_in_location(request.path_qs))
     if response.status >= 400 and isinstance(response, web.Response):
         error = _error_of(response)
-        return await render(request, "error.html", {"error": error}, status=response.status)
+        return await render(
+            request, "error.html", {"error": error, "status": response.status},
+            status=response.status,
+        )
     return response
 
 
@@ -139,6 +149,8 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
             {"error": _error_of(response), "return_to": return_to},
             status=response.status,
         )
+    if response.content_type == "text/html":
+        return response  # a page that answers its own form (a preview; nothing changed)
     body = _json_of(response)
     if form.get(ANSWER_FIELD) == SHOWN_ONCE and not wants_json:
         shown = await render(request, "shown_once.html", {"data": body, "return_to": return_to})
@@ -175,10 +187,12 @@ def _error_of(response: web.Response) -> dict[str, Any]:
     error = _json_of(response).get("error") if response.body else None
     if not isinstance(error, dict):
         return {"code": "error", "message": response.reason or "something went wrong"}
-    problems = error.get("details", {}).get("errors", [])
+    details = error.get("details", {})
+    problems = details.get("errors", [])
     return {
         "code": error.get("code", "error"),
         "message": error.get("message", ""),
+        "request_id": details.get("request_id"),
         "problems": [
             {"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"]}
             for problem in problems

@@ -2,19 +2,20 @@
 (seeing exactly who will read it before I send it), and one disclosure with who has
 acknowledged it.
 
-Who would read a disclosure is the API's answer (its preview view), never the page's own
-sum: with script, audience.js asks the API as the picker changes; without, the picker's
-second button sends it here as a query and this page asks the same view.
+Who would read a disclosure is the API's answer (``disclosure_routes.audience_preview``),
+never the page's own sum: with script, audience.js asks the API's preview route as the
+picker changes; without, the picker's second button posts the draft back to this page
+(never into its address: a draft is private), which asks the same function and shows the
+draft again with the answer. Nothing is sent until the form's own button is pressed.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import orjson
 from aiohttp import web
-from aiohttp.streams import StreamReader
+from multidict import MultiDict, MultiDictProxy
+from pydantic import ValidationError
 
 from ledger.auth import policy
 from ledger.errors import InvalidInput
@@ -31,14 +32,13 @@ KIND_NAMES = {
     "boundary_change": "A change of boundary",
     "other": "Something else",
 }
-# The fields of the form to write one, as its preview sends them back in the query.
+# The fields of the form to write one, as its preview button posts them back.
 _DRAFT_FIELDS = ("kind", "text", "fulfils_agreement_id", "corrects_disclosure_id")
 
 
 async def disclosures(request: web.Request) -> web.Response:
     context = await polycule_context(request)
     me = context["me_id"]
-    # The page's own query is the form's draft, not a question for these views.
     shown = await api_data(request, disclosure_routes.list_disclosures, {})
     agreements = await api_data(request, agreement_routes.list_agreements, {})
     draft = await _draft(request)
@@ -50,7 +50,7 @@ async def disclosures(request: web.Request) -> web.Response:
         "my_agreements": [a for a in agreements if me in a["parties"]],
         "others": [m for m in context["members"] if m["member_id"] != me],
         "draft": draft,
-        "preview": await _preview(request, draft) if draft["previewing"] else None,
+        "preview": _preview(request, draft) if draft["previewing"] else None,
         "live_url": polycule_pages.live_url(request),
     })
 
@@ -78,14 +78,16 @@ async def disclosure(request: web.Request) -> web.Response:
 
 
 async def _draft(request: web.Request) -> dict[str, Any]:
-    """What the form holds: as the preview button sent it back, or, for a correction, the
-    audience of the disclosure it corrects."""
-    query = request.query
-    draft: dict[str, Any] = {name: query.get(name, "") for name in _DRAFT_FIELDS}
-    draft["previewing"] = "audience" in query
-    draft["audience"] = query.get("audience", "chosen")
-    draft["recipients"] = query.getall("recipients[]", [])
-    corrects = draft["corrects_disclosure_id"]
+    """What the form holds: as the preview button posted it back, or, for a correction
+    (``?corrects_disclosure_id=``), the audience of the disclosure it corrects."""
+    previewing = request.method == "POST"
+    posted = await request.post() if previewing else MultiDictProxy(MultiDict[str]())
+    draft: dict[str, Any] = {name: str(posted.get(name, "")) for name in _DRAFT_FIELDS}
+    draft["previewing"] = previewing
+    draft["audience"] = str(posted.get("audience", "")) or "chosen"
+    draft["recipients"] = [str(value) for value in posted.getall("recipients[]", [])]
+    corrects = draft["corrects_disclosure_id"] or request.query.get("corrects_disclosure_id", "")
+    draft["corrects_disclosure_id"] = corrects
     draft["corrects"] = None
     if corrects and _may_read(request, corrects):
         draft["corrects"] = await api_data(
@@ -97,25 +99,17 @@ async def _draft(request: web.Request) -> dict[str, Any]:
     return draft
 
 
-async def _preview(request: web.Request, draft: dict[str, Any]) -> dict[str, Any]:
-    """Who would read it, as the API's preview answers: exactly them, or why it cannot say."""
+def _preview(request: web.Request, draft: dict[str, Any]) -> dict[str, Any]:
+    """Who would read it, as the API answers: exactly them, or why it cannot say."""
     picker = {"audience": draft["audience"], "recipients": draft["recipients"]}
     try:
-        answer = await api_data(_asking_with_body(request, picker), disclosure_routes.preview_audience)
+        question = disclosure_routes.AudienceQuestion.model_validate(picker)
+        answer = disclosure_routes.audience_preview(polycule_of(request), question)
     except InvalidInput as refused:
         return {"problem": refused.message, "who_will_see": []}
-    return {"problem": None, "who_will_see": answer["who_will_see"]}
-
-
-def _asking_with_body(request: web.Request, document: dict[str, Any]) -> web.Request:
-    """This request as the script's would reach the API's view: a POST with ``document``
-    as its JSON body (a page is a GET, with no body of its own to give the view)."""
-    asked = request.clone(method="POST", headers={"Content-Type": "application/json"})
-    body = StreamReader(request.protocol, limit=2**16, loop=asyncio.get_running_loop())
-    body.feed_data(orjson.dumps(document))
-    body.feed_eof()
-    asked._payload = body  # aiohttp has no public way
-    return asked
+    except ValidationError:
+        return {"problem": "choose who to tell", "who_will_see": []}
+    return {"problem": None, "who_will_see": answer.model_dump(mode="json")["who_will_see"]}
 
 
 def _may_read(request: web.Request, disclosure_id: str) -> bool:
@@ -135,5 +129,7 @@ async def everyone_named(request: web.Request) -> dict[str, str]:
 
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules/{polycule_id}/disclosures", disclosures),
+    # The preview without script: the draft comes back in the body, and nothing is sent.
+    ("POST", "/polycules/{polycule_id}/disclosures", disclosures),
     ("GET", "/polycules/{polycule_id}/disclosures/{disclosure_id}", disclosure),
 )

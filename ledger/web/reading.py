@@ -33,15 +33,29 @@ async def api_data(
     """The JSON the API's ``view`` answers to this request; with ``query`` as its query
     string and ``path`` naming more of what its path would (an agreement's id), if given."""
     if query is not None or path is not None:
-        asked = request
-        request = request.clone(rel_url=request.rel_url.with_query(dict(query or {})))
-        if path is not None:
-            match_info = copy.copy(asked.match_info)
-            match_info.update(path)
-            request._match_info = match_info  # aiohttp has no public way
+        request = _asking(request, query, path)
     response = await view(request)
     assert isinstance(response, web.Response) and isinstance(response.body, bytes)
     return orjson.loads(response.body)
+
+
+def _asking(
+    request: web.Request, query: Mapping[str, str] | None, path: Mapping[str, str] | None
+) -> web.Request:
+    """The same request (its caller, what the policy found), asking with another query
+    string or naming more in its path. aiohttp offers ``clone`` for this, but not once the
+    body was read (a page answering its own form has), so: a shallow copy, with its own
+    cache of derived values (``query``, ``match_info``…), recomputed from what is set here.
+    """
+    asked = copy.copy(request)
+    asked._cache = {}
+    if query is not None:
+        asked._rel_url = request.rel_url.with_query(dict(query))
+    if path is not None:
+        named = copy.copy(request.match_info)
+        named.update(path)
+        asked._match_info = named
+    return asked
 
 
 async def polycule_context(request: web.Request) -> dict[str, Any]:

@@ -137,7 +137,6 @@ def _repair_parts(repair: dict[str, Any], names: Mapping[str, str], me: str) -> 
         "is_breaching": me == breach["breached_by"],
         "is_harmed": me in breach["harmed"],
         "restoration_chosen": me in restored_by,
-        "open_factors": [factor for factor in repair["factors"] if not factor["addressed"]],
     }
 
 

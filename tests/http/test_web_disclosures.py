@@ -5,12 +5,11 @@ of exactly who will read it before anything is sent."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
 from tests.http.people import Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
-from tests.http.web import page, submitted, text_of
+from tests.http.web import page, submit, submitted, text_of
 
 WORDS = 'I met someone <b>new</b> & "lovely" at the climbing gym.'
 ESCAPED = "I met someone &lt;b&gt;new&lt;/b&gt; &amp; &#34;lovely&#34; at the climbing gym."
@@ -27,7 +26,9 @@ def member_id(someone: Person) -> str:
     return str(someone.account_id)
 
 
-async def test_told_to_one_member_it_is_theirs_alone_to_read_and_acknowledge(client: Client) -> None:
+async def test_told_to_one_member_it_is_theirs_alone_to_read_and_acknowledge(
+    client: Client,
+) -> None:
     async with person(client, "ash") as ash, person(client, "bob") as bo, \
             person(client, "cyd") as cy:
         polycule = await polycule_of(ash, bo, cy)
@@ -69,23 +70,35 @@ async def test_told_to_one_member_it_is_theirs_alone_to_read_and_acknowledge(cli
         assert "There is nothing here" in text_of(missing)
         assert "climbing gym" not in missing
 
+        # A correction starts from the same audience; asking for one reveals nothing to Cy.
+        correcting = f"{disclosures}?corrects_disclosure_id={disclosure_id}"
+        assert f'href="{correcting}#tell"' in after
+        draft = await page(ash, correcting)
+        assert f'name="corrects_disclosure_id" value="{disclosure_id}"' in draft
+        assert f'value="{member_id(bo)}" checked' in draft
+        assert disclosure_id not in await page(cy, correcting)
 
-async def test_the_preview_without_script_names_exactly_who_will_read_it(client: Client) -> None:
+
+async def test_the_preview_without_script_names_exactly_who_will_read_it(
+    client: Client,
+) -> None:
     async with person(client, "ash") as ash, person(client, "bob") as bo, \
             person(client, "cyd") as cy:
         polycule = await polycule_of(ash, bo, cy)
         disclosures = f"/polycules/{polycule}/disclosures"
         form = await page(ash, disclosures)
-        assert 'formmethod="get"' in form
+        assert "data-preview-button" in form and 'formmethod="get"' not in form
         assert f'formaction="{disclosures}#tell"' in form
         assert "Ash (you)" not in who_will_see(form)
 
-        # The preview button sends the whole form back to this page as a query.
-        previewed = await page(ash, f"{disclosures}?" + urlencode([
-            ("csrf_token", ash.csrf_token), ("return_to", f"{disclosures}/{{disclosure_id}}"),
+        # The preview button posts the whole form back to this page (the draft never goes
+        # into an address), which answers with the page itself.
+        previewing = await submit(ash, disclosures, [
             ("audience", "chosen"), ("recipients[]", member_id(bo)),
             ("kind", "feelings"), ("text", "Still <thinking> about it"),
-        ]))
+        ], return_to=f"{disclosures}/{{disclosure_id}}")
+        assert previewing.status == 200
+        previewed = await previewing.text()
         assert who_will_see(previewed) == (
             "Exactly these people will be able to read it: Ash (you) Bob"
         )
@@ -95,7 +108,7 @@ async def test_the_preview_without_script_names_exactly_who_will_read_it(client:
         assert "Still &lt;thinking&gt; about it</textarea>" in previewed
         assert '<option value="feelings" selected>' in previewed
 
-        everyone = await page(ash, f"{disclosures}?audience=polycule")
+        everyone = await (await submit(ash, disclosures, {"audience": "polycule"})).text()
         assert who_will_see(everyone) == (
             "Exactly these people will be able to read it: Ash (you) Bob Cyd"
         )

@@ -139,3 +139,14 @@ async def test_what_a_member_wrote_is_shown_as_text_never_as_markup(client: Clie
         html = await page(sam, location)
         assert "<script>alert(1)</script>" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_an_address_that_is_nothing_is_a_page_to_a_browser_and_json_to_a_program(
+    client: Client,
+) -> None:
+    browser = await client.get("/nowhere", headers={"Accept": "text/html,*/*;q=0.8"})
+    program = await client.get("/nowhere")
+
+    assert (browser.status, browser.content_type) == (404, "text/html")
+    assert "There is nothing here" in text_of(await browser.text())
+    assert (program.status, program.content_type) == (404, "application/json")

@@ -7,7 +7,6 @@ what it changed is read back through the API."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from html import unescape
 
 from tests.http.conftest import TravellingClock
@@ -31,7 +30,8 @@ def option_value(html: str, field: str, label: str) -> str:
 
 def actions(html: str) -> list[str]:
     """Where the page's forms post, apart from signing out."""
-    return [a for a in re.findall(r'<form method="post" action="([^"]+)"', html) if a != "/sign-out"]
+    posted = re.findall(r'<form method="post" action="([^"]+)"', html)
+    return [action for action in posted if action != "/sign-out"]
 
 
 async def a_breach(
@@ -80,7 +80,7 @@ async def test_a_party_tells_of_another_partys_breach_through_the_form(client: C
         assert "Repair under way" in listed
 
 
-async def test_the_member_named_disputes_then_acknowledges_through_the_forms(client: Client) -> None:
+async def test_the_member_named_disputes_then_acknowledges_by_form(client: Client) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
         agreement = await agreement_between(polycule, robin, sam)
@@ -145,7 +145,8 @@ async def test_each_person_is_offered_the_steps_of_their_role(client: Client) ->
         bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
         breach_page = f"/polycules/{polycule}/breaches/{bid}"
         repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
-        breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology", "commitments")}
+        breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology",
+                                                         "commitments")}
         harmed = {f"{repair_api}/{step}" for step in ("impact", "decisions", "restore")}
         anyone = {f"{repair_api}/{step}" for step in ("check-ins", "factors", "supporters", "end")}
 
@@ -197,7 +198,8 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
         kept = text_of(await page(sam, breach_page))
         assert "Occurrence 1, due" in kept and "✓ kept" in kept
         assert "Kept 1 · missed 0 · current streak: 1 kept in a row" in kept
-        assert "A call every Sunday evening. &lt;b&gt;bold&lt;/b&gt;" in await page(robin, breach_page)
+        escaped = "A call every Sunday evening. &lt;b&gt;bold&lt;/b&gt;"
+        assert escaped in await page(robin, breach_page)
 
         # Nine days on, the second occurrence has passed unmarked: Robin marks it missed,
         # and it stands on the chart as a setback.
@@ -236,12 +238,7 @@ async def test_check_ins_through_the_form_draw_the_trust_chart(
                 for line in trust] == [
             (str(sam.account_id), [(6, True)]), (str(robin.account_id), [(3, False)])
         ]
-        await submitted(sam, f"{repair_api}/commitments", {"what": "Call", "first_due_at": option_value(await page(sam, breach_page), "first_due_at", "Tomorrow"), "every_days": "7"}, return_to=breach_page)
-        await submitted(robin, f"{repair_api}/factors", {"factor": "fuzzy_agreement", "note": "We never said"}, return_to=breach_page)
         chart = await page(robin, breach_page)
-        open("/tmp/x/robin.html", "w").write(chart)
-        open("/tmp/x/sam.html", "w").write(await page(sam, breach_page))
-        open("/tmp/x/list.html", "w").write(await page(sam, f"/polycules/{polycule}/breaches"))
         assert 'data-check-ins="2"' in chart
         assert chart.count('class="check-in"') == 2
         titles = re.findall(r'class="check-in"[^>]*><title>([^<]+)</title>', chart)

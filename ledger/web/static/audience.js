@@ -10,7 +10,7 @@
   const region = document.getElementById("who-will-see");
   if (!picker || !region) return;
   const form = picker.form;
-  const showButton = form.querySelector('button[formmethod="get"]');
+  const showButton = form.querySelector("button[data-preview-button]");
   const me = picker.dataset.me;
   let asked = 0;
 

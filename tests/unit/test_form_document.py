@@ -1,0 +1,66 @@
+"""A posted form becomes the JSON document the API's models read: ``name[]`` a list,
+``a.b`` nested, empty fields left out, the form's own fields dropped."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from multidict import MultiDict, MultiDictProxy
+
+from ledger.errors import InvalidInput
+from ledger.http.parsing import form_document
+
+names = st.text(string.ascii_lowercase + "_", min_size=1, max_size=12).filter(
+    lambda name: name not in {"csrf_token", "return_to", "answer"}
+)
+filled = st.text(min_size=1, max_size=20).filter(str.strip)
+
+
+def posted(items: list[tuple[str, str]]) -> MultiDictProxy[str]:
+    return MultiDictProxy(MultiDict(items))
+
+
+@given(st.dictionaries(names, filled, max_size=6))
+def test_single_fields_are_taken_as_they_are(fields: dict[str, str]) -> None:
+    assert form_document(posted(list(fields.items()))) == fields
+
+
+@given(names, st.lists(st.text(max_size=10), min_size=1, max_size=6))
+def test_a_list_field_collects_every_filled_value_in_order(
+    name: str, values: list[str]
+) -> None:
+    document = form_document(posted([(f"{name}[]", value) for value in values]))
+
+    assert document == {name: [value for value in values if value.strip()]}
+
+
+@given(names, st.dictionaries(names, filled, min_size=1, max_size=5))
+def test_a_dotted_field_nests(parent: str, children: dict[str, str]) -> None:
+    items = [(f"{parent}.{child}", value) for child, value in children.items()]
+
+    assert form_document(posted(items)) == {parent: children}
+
+
+@given(st.dictionaries(names, st.sampled_from(["", " ", "\t\n"]), max_size=5))
+def test_empty_fields_are_left_out_so_the_models_defaults_apply(
+    fields: dict[str, str],
+) -> None:
+    assert form_document(posted(list(fields.items()))) == {}
+
+
+@given(filled, filled, filled)
+def test_the_forms_own_fields_are_not_part_of_the_document(
+    token: str, return_to: str, answer: str
+) -> None:
+    items = [("csrf_token", token), ("return_to", return_to), ("answer", answer),
+             ("title", "Sundays")]
+
+    assert form_document(posted(items)) == {"title": "Sundays"}
+
+
+def test_a_field_cannot_be_both_a_value_and_a_group() -> None:
+    with pytest.raises(InvalidInput):
+        form_document(posted([("definitions", "x"), ("definitions.date", "an evening")]))
