@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger.http import agreement_routes, polycule_routes
+from ledger.http import agreement_routes
 from ledger.http.keys import CLOCK
 from ledger.web import polycule_pages
-from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.reading import Page, api_data, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 # The date input's value; anything else typed into ?on= is not read as a day at all.
@@ -48,7 +48,7 @@ async def agreement(request: web.Request) -> web.Response:
     return await render(request, "agreement.html", {
         **context,
         # The history names people who have since left: they keep their names there.
-        "names": await _everyone_named(request),
+        "names": await everyone_named(request),
         "agreement": shown,
         "is_party": context["me_id"] in shown["parties"],
         "versions": versions,
@@ -61,11 +61,6 @@ async def agreement(request: web.Request) -> web.Response:
         "categories": polycule_pages.CATEGORY_NAMES,
         "live_url": polycule_pages.live_url(request),
     })
-
-
-async def _everyone_named(request: web.Request) -> dict[str, str]:
-    members = await api_data(request, polycule_routes.list_members, {"former": "true"})
-    return {member["member_id"]: member["display_name"] for member in members}
 
 
 async def _changes_from_previous(

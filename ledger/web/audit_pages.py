@@ -16,8 +16,7 @@ from ledger.http import audit_routes
 from ledger.http.authorization import polycule_of
 from ledger.scheduler import SCHEDULER_ACTOR
 from ledger.web import polycule_pages
-from ledger.web.disclosure_pages import everyone_named
-from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.reading import Page, api_data, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 PAGE_SIZE = 50

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from ledger.auth import policy
 from ledger.errors import InvalidInput
-from ledger.http import agreement_routes, disclosure_routes, polycule_routes
+from ledger.http import agreement_routes, disclosure_routes
 from ledger.http.authorization import polycule_of
 from ledger.web import polycule_pages
-from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.reading import Page, api_data, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 KIND_NAMES = {
@@ -119,12 +119,6 @@ def _may_read(request: web.Request, disclosure_id: str) -> bool:
     return policy.may(
         policy.Rule.DISCLOSURE_AUDIENCE, "GET", found.member_id, found.state, path
     )
-
-
-async def everyone_named(request: web.Request) -> dict[str, str]:
-    """Names of members past and present: a disclosure keeps naming who was told."""
-    members = await api_data(request, polycule_routes.list_members, {"former": "true"})
-    return {member["member_id"]: member["display_name"] for member in members}
 
 
 PAGES: tuple[Page, ...] = (

@@ -70,3 +70,10 @@ async def polycule_context(request: web.Request) -> dict[str, Any]:
         "names": names,
         "me_id": str(found.member_id),
     }
+
+
+async def everyone_named(request: web.Request) -> dict[str, str]:
+    """Names of the polycule's members past and present: a page of its history keeps
+    naming whoever acted or was told, after they leave."""
+    members = await api_data(request, polycule_routes.list_members, {"former": "true"})
+    return {member["member_id"]: member["display_name"] for member in members}

@@ -7,6 +7,7 @@ import re
 from urllib.parse import unquote
 
 from tests.http.people import person
+from tests.http.polycules import polycule_of
 from tests.http.support import Client
 from tests.http.web import page, submit, submitted, text_of
 
@@ -150,3 +151,20 @@ async def test_an_address_that_is_nothing_is_a_page_to_a_browser_and_json_to_a_p
     assert (browser.status, browser.content_type) == (404, "text/html")
     assert "There is nothing here" in text_of(await browser.text())
     assert (program.status, program.content_type) == (404, "application/json")
+
+
+async def test_leaving_through_the_form_takes_the_member_out_and_back_to_their_polycules(
+    client: Client,
+) -> None:
+    async with person(client) as sam, person(client) as kit:
+        polycule_id = await polycule_of(sam, kit, name="Birch Lane")
+        home = f"/polycules/{polycule_id}"
+        assert "Leave this polycule" in await page(kit, home)
+
+        location = await submitted(kit, f"/api{home}/leave", {}, return_to="/polycules")
+
+        assert location == "/polycules"
+        assert "Birch Lane" not in await page(kit, "/polycules")
+        await page(kit, home, status=404)
+        members = await sam.json("GET", f"/api{home}/members")
+        assert [member["member_id"] for member in members] == [str(sam.account_id)]

@@ -4,49 +4,18 @@ chart shows the check-ins — every page checked for accessibility and photograp
 
 from __future__ import annotations
 
-import re
-
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.http.browser.conftest import Visits, member_context, screenshot
-
-PASSWORD = "a long and gentle passphrase"
-
-
-def at(path: str) -> re.Pattern[str]:
-    """An address whose path (not its query) is ``path``, a regular expression."""
-    return re.compile(rf"^https?://[^/?]+{path}(\?.*)?$")
-
-
-async def sign_up_and_in(page: Page, visits: Visits, handle: str, name: str) -> None:
-    await page.goto("/sign-up")
-    await visits.check(page)
-    await page.get_by_label("Handle").fill(handle)
-    await page.get_by_label("Your name").fill(name)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Make my account").click()
-    await page.wait_for_url(re.compile(r"/sign-in\?welcome=1"))
-    await visits.check(page)
-    await page.get_by_label("Your handle").fill(handle)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(at("/polycules"))
-    await visits.check(page)
-
-
-async def stays_without_reload(page: Page) -> None:
-    """Mark the page's window: the mark is gone if the page is loaded again."""
-    await page.evaluate("window.stayedWithoutReload = true")
-
-
-async def has_not_reloaded(page: Page) -> bool:
-    return bool(await page.evaluate("window.stayedWithoutReload === true"))
-
-
-async def listening(page: Page) -> None:
-    """Wait until the page follows the live stream."""
-    await expect(page.locator("body[data-live-connected]")).to_have_count(1)
+from tests.http.browser.members import (
+    at,
+    has_not_reloaded,
+    listening,
+    polycule_together,
+    sign_up_and_in,
+    stays_without_reload,
+)
 
 
 async def test_two_members_agree_live_then_repair(
@@ -58,21 +27,8 @@ async def test_two_members_agree_live_then_repair(
     await sign_up_and_in(blair, visits, "blair", "Blair")
     await screenshot(alex, "my-polycules")
 
-    # Alex starts a polycule and invites Blair with a link shown once.
-    await alex.get_by_label("What you call your polycule").fill("Maple House")
-    await alex.get_by_role("button", name="Start it").click()
-    await alex.wait_for_url(at("/polycules/[0-9a-f-]{36}"))
-    home = alex.url
-    await visits.check(alex)
-    await alex.get_by_role("button", name="Make an invitation link").click()
-    await expect(alex.get_by_role("heading", name="Your invitation link")).to_be_visible()
-    await visits.check(alex)
-    link = await alex.get_by_label("Invitation link").input_value()
-    await blair.goto(link)
-    await visits.check(blair)
-    await blair.get_by_role("button", name="Join").click()
-    await blair.wait_for_url(home)
-    await expect(blair.get_by_role("heading", name="Maple House")).to_be_visible()
+    # Alex starts a polycule and invites Blair with a link shown once; Blair joins.
+    home = await polycule_together(alex, blair, visits, "Maple House")
     await listening(blair)
     await stays_without_reload(blair)
 
