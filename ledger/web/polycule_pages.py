@@ -64,17 +64,28 @@ def answered(proposal: dict[str, Any]) -> dict[str, Any]:
 
 async def propose(request: web.Request) -> web.Response:
     """A new agreement; with ``?agreement=``, an amendment of it; with ``&end=1`` too,
-    a proposal to end it."""
+    a proposal to end it; with ``?revise=``, a new wording of my own open proposal."""
     context = await polycule_context(request)
     agreement: dict[str, Any] | None = None
-    if "agreement" in request.query:
-        named = {"agreement_id": request.query["agreement"]}
+    revising: dict[str, Any] | None = None
+    if "revise" in request.query:
+        named = {"proposal_id": request.query["revise"]}
+        revising = await api_data(request, agreement_routes.show_proposal, path=named)
+    agreement_id = revising["agreement_id"] if revising else request.query.get("agreement")
+    if agreement_id and (revising is None or revising["kind"] == "amend"):
+        named = {"agreement_id": agreement_id}
         agreement = await api_data(request, agreement_routes.show_agreement, path=named)
-    kind = "create" if agreement is None else "end" if request.query.get("end") else "amend"
+    kind = (
+        "revise" if revising
+        else "create" if agreement is None
+        else "end" if request.query.get("end")
+        else "amend"
+    )
     return await render(request, "propose.html", {
         **context,
         "kind": kind,
         "agreement": agreement,
+        "revising": revising,
         "categories": CATEGORY_NAMES,
         "category_order": CATEGORIES,
     })
