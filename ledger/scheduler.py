@@ -13,7 +13,6 @@ of instances.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -89,8 +88,15 @@ class Scheduler:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception as error:
+                # Cancelled in the middle of a query, asyncpg may end the tick with an error
+                # of its own instead (seen when the database was going away): stopping
+                # still stops.
+                log.warning("scheduler_stopped_mid_tick", error=str(error))
 
     async def _run(self) -> None:
         while True:
