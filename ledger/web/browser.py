@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
+from uuid import UUID
 
 import orjson
 import structlog
@@ -135,7 +136,8 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
     response = await handler(request)
     if not isinstance(response, web.Response):
         return response
-    if response.status == 401:
+    if response.status == 401 and _error_of(response)["code"] != "invalid_credentials":
+        # Signed out meanwhile (a wrong password is answered below, as any refusal is).
         location = sign_in_location(return_to)
         if wants_json:
             return web.json_response({"location": location}, status=401)
@@ -175,12 +177,25 @@ def _json_of(response: web.Response) -> Any:
 
 
 def _filled(return_to: str, body: Any) -> str:
-    """``return_to`` with ``{field}`` replaced by that field of the answer (a new id)."""
+    """``return_to`` with ``{id}`` or ``{…_id}`` replaced by that id in the answer (where a
+    new thing is). Only ids: an address must never carry a member's words or a secret,
+    whatever a crafted ``return_to`` asks for."""
     def field(match: re.Match[str]) -> str:
-        value = body.get(match.group(1)) if isinstance(body, dict) else None
-        return quote(str(value), safe="") if value is not None else match.group(0)
+        name = match.group(1)
+        value = body.get(name) if isinstance(body, dict) else None
+        if (name == "id" or name.endswith("_id")) and _is_uuid(value):
+            return str(value)
+        return match.group(0)
 
     return local_path(_PLACEHOLDER.sub(field, return_to))
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _error_of(response: web.Response) -> dict[str, Any]:

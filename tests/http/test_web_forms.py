@@ -168,3 +168,57 @@ async def test_leaving_through_the_form_takes_the_member_out_and_back_to_their_p
         await page(kit, home, status=404)
         members = await sam.json("GET", f"/api{home}/members")
         assert [member["member_id"] for member in members] == [str(sam.account_id)]
+
+
+async def test_where_a_form_goes_next_carries_ids_never_words_or_secrets(client: Client) -> None:
+    async with person(client) as sam, person(client) as kit:
+        polycule_id = await polycule_of(sam, kit)
+
+        location = await submitted(
+            sam, f"/api/polycules/{polycule_id}/disclosures",
+            {"kind": "feelings", "text": "Something very private.",
+             "recipients[]": str(kit.account_id)},
+            return_to="/polycules?id={disclosure_id}&words={text}&who={recipients}",
+        )
+        signed_in = await sam.session.post(
+            client.make_url("/api/session"),
+            data={"handle": sam.handle, "password": "correct horse battery staple",
+                  "csrf_token": sam.csrf_token, "return_to": "/inbox?t={csrf_token}"},
+            allow_redirects=False,
+        )
+
+        (disclosure,) = await sam.json("GET", f"/api/polycules/{polycule_id}/disclosures")
+        assert location == (
+            f"/polycules?id={disclosure['disclosure_id']}&words={{text}}&who={{recipients}}"
+        )
+        assert "private" not in location
+        assert signed_in.headers["Location"] == "/inbox?t={csrf_token}"
+
+
+async def test_a_wrong_password_is_said_plainly_and_nothing_changes(client: Client) -> None:
+    async with person(client) as sam:
+        await submitted(sam, "/sign-out", {}, return_to="/sign-in")
+
+        response = await sam.session.post(
+            client.make_url("/api/session"),
+            data={"handle": sam.handle, "password": "not the password", "return_to": "/inbox"},
+            allow_redirects=False,
+        )
+
+        assert response.status == 401
+        assert "do not match an account" in text_of(await response.text())
+        await page(sam, "/inbox", status=303)
+
+
+async def test_signing_in_again_from_an_old_tab_while_signed_in_works(client: Client) -> None:
+    async with person(client) as sam:
+        sign_in = await page(sam, "/sign-in")
+        assert f'name="csrf_token" value="{sam.csrf_token}"' in sign_in
+
+        location = await submitted(
+            sam, "/api/session",
+            {"handle": sam.handle, "password": "correct horse battery staple"},
+            return_to="/inbox",
+        )
+
+        assert location == "/inbox"

@@ -10,9 +10,16 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
+// Refusals whose API wording is for programs; said here for people.
+const IN_PLAIN_WORDS = {
+  csrf_failed: "This form came from a page opened before you last signed in. Reload the page, and send it again if it is still what you want.",
+  invalid_credentials: "That handle and password do not match an account.",
+};
+
 function describeError(body) {
   const error = body && body.error;
   if (!error) return "That did not go through. Nothing was changed; please try again.";
+  if (IN_PLAIN_WORDS[error.code]) return IN_PLAIN_WORDS[error.code];
   const problems = (error.details && error.details.errors) || [];
   const parts = problems.map((problem) => `${problem.loc.join(".")}: ${problem.msg}`);
   const message = error.message.charAt(0).toUpperCase() + error.message.slice(1);
