@@ -76,15 +76,24 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         status = answer.status
         raise
     finally:
-        # The path only: a query string may carry a token, and bodies are never logged.
+        # The route's template ("/invitations/{token}"), not the path: a path may carry a
+        # secret (an invitation's token); a query string may too, and bodies are never
+        # logged. Which polycule a request concerned is bound by the authorization.
         log.info(
             "http_request",
             method=request.method,
-            path=request.path,
+            path=_route_of(request),
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             request_id=current_request_id(),
         )
+
+
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if request.match_info.http_exception is None and resource is not None:
+        return resource.canonical
+    return request.path
 
 
 @web.middleware

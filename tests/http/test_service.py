@@ -234,3 +234,14 @@ async def test_stopping_the_app_closes_every_connection(
         assert await monitor.fetchval(connections, name) == 0
     finally:
         await monitor.close()
+
+
+async def test_the_access_log_names_the_route_never_a_secret_in_its_path(client: Client) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await client.get(
+            "/invitations/p0lycule.s3cret-token-of-an-invitation", allow_redirects=False
+        )
+
+    [line] = [entry for entry in logs if entry["event"] == "http_request"]
+    assert line["path"] == "/invitations/{token}"
+    assert "s3cret" not in str(logs)
