@@ -17,7 +17,8 @@ A member who leaves stops hearing from that polycule at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from uuid import UUID
 
 import orjson
@@ -29,7 +30,6 @@ from ledger.domain.polycules import polycule_decider
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.commands import MEMBER_READ_MODELS
 from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SERVICE, WAKEUP_HUB
-from ledger.store.wakeups import wait_for_wakeup
 from ledger.web.browser import SECURITY_HEADERS
 from projections.memberships import MY_POLYCULES
 
@@ -41,7 +41,23 @@ KEEPALIVE_SECONDS = 15.0
 # Set when the service stops: every open stream ends, so shutdown does not wait on them.
 _CLOSING = web.AppKey("live_streams_closing", asyncio.Event)
 
+# At most this many events of one polycule are read per wake-up (a page reconnecting
+# after a long sleep needs to know only that things changed; the rest follow).
+BACKLOG_LIMIT = 500
+
 PolyculeIds = Callable[[], Awaitable[set[UUID]]]
+
+
+async def _woken(signal: asyncio.Event, within: float) -> bool:
+    """Wait for a wake-up at most ``within`` seconds: whether one came."""
+    try:
+        async with asyncio.timeout(within):
+            await signal.wait()
+    except TimeoutError:
+        return False
+    finally:
+        signal.clear()
+    return True
 
 
 def setup(app: web.Application) -> None:
@@ -93,20 +109,21 @@ async def _stream(
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
     try:
-        async for types in _changes(request, polycule_ids, seen):
-            if types:
-                payload = orjson.dumps({"types": types})
-                await response.write(b"event: change\ndata: " + payload + b"\n\n")
-            else:
-                await response.write(b": still here\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass  # the page went away, or the service is stopping
+        async with contextlib.aclosing(_changes(request, polycule_ids, seen)) as changes:
+            async for types in changes:
+                if types:
+                    payload = orjson.dumps({"types": types})
+                    await response.write(b"event: change\ndata: " + payload + b"\n\n")
+                else:
+                    await response.write(b": still here\n\n")
+    except ConnectionResetError:
+        pass  # the page went away
     return response
 
 
 async def _changes(
     request: web.Request, polycule_ids: PolyculeIds, seen: dict[UUID, int]
-) -> AsyncIterator[list[str]]:
+) -> AsyncGenerator[list[str], None]:
     """After each wake-up (or quiet while): the types of the events the caller may read
     that were appended since ``seen`` (stream → version), often none. Ends when the caller
     is no longer a member of a polycule it watches, or the service stops."""
@@ -118,17 +135,21 @@ async def _changes(
         if any([version < await store.stream_version(stream) for stream, version in seen.items()]):
             signal.set()  # something happened between drawing the page and now
         while not app[_CLOSING].is_set():
-            await wait_for_wakeup(signal, KEEPALIVE_SECONDS)
+            woken = await _woken(signal, KEEPALIVE_SECONDS)
             if app[_CLOSING].is_set():
                 return
             types: list[str] = []
             for stream in await polycule_ids():
                 if stream not in seen:  # joined since: from the joining on
                     seen[stream] = await store.stream_version(stream) - 1
-                events = await store.read_stream(stream, max(seen[stream], 0))
+                events = await store.read_stream(
+                    stream, max(seen[stream], 0), limit=BACKLOG_LIMIT
+                )
                 if not events:
                     continue
                 seen[stream] = events[-1].stream_version
+                if len(events) == BACKLOG_LIMIT:
+                    signal.set()  # more to read: round again at once
                 await app[PROJECTION_RUNNER].catch_up_to(
                     MEMBER_READ_MODELS, stream, events[-1].stream_version
                 )
@@ -139,6 +160,10 @@ async def _changes(
                     event.event_type for event in events
                     if policy.may_read_event(member, state, event.event_type, event.data)
                 ]
-            yield sorted(set(types))
+            if types or not woken:
+                # Quiet for a while: a comment keeps the connection open. Never after a
+                # wake-up that brought nothing readable: when others' polycules are busy
+                # must not show on this stream.
+                yield sorted(set(types))
     finally:
         app[WAKEUP_HUB].unsubscribe(signal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -96,3 +97,46 @@ async def test_my_stream_follows_every_polycule_i_belong_to(client: Client) -> N
         assert await next_change(mine) == ["AgreementProposed", "ConsentGiven"]
         await propose(ana, second, ben)
         assert await next_change(mine) == ["AgreementProposed", "ConsentGiven"]
+
+
+async def anything_within(stream: aiohttp.ClientResponse, seconds: float) -> bytes | None:
+    """Whatever the stream sends next (past its opening ``retry``), or None if quiet."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                line = await stream.content.readline()
+                if line.strip() and not line.startswith(b"retry:"):
+                    return line
+    except TimeoutError:
+        return None
+
+
+async def test_a_breach_wakes_only_its_audience(client: Client) -> None:
+    async with person(client) as ana, person(client) as ben, person(client) as cy:
+        polycule_id = await polycule_of(ana, ben, cy)
+        proposal = await propose(ana, polycule_id, ben)
+        await ben.json("POST", f"/api/polycules/{polycule_id}/proposals/"
+                               f"{proposal['proposal_id']}/consent", json={"revision": 1})
+        live = f"/api/polycules/{polycule_id}/live"
+        bens, cys = await open_stream(ben, live), await open_stream(cy, live)
+
+        await ana.json("POST", f"/api/polycules/{polycule_id}/breaches", 201, json={
+            "agreement_id": proposal["agreement_id"], "breached_by": str(ben.account_id),
+            "happened_at": datetime.now(UTC).isoformat(), "what_happened": "No text.",
+        })
+
+        assert await next_change(bens) == ["BreachReported"]
+        assert await anything_within(cys, 1.0) is None
+
+
+async def test_another_polycules_activity_does_not_show_on_a_stream(client: Client) -> None:
+    """Not even as the timing of a keep-alive: a stream is quiet while others are busy."""
+    async with person(client) as ana, person(client) as ben, person(client) as cy:
+        mine = await polycule_of(ana, ben, name="Mine")
+        theirs = await polycule_of(cy, name="Theirs")
+        stream = await open_stream(ben, f"/api/polycules/{mine}/live")
+
+        for _ in range(3):
+            await propose(cy, theirs)
+
+        assert await anything_within(stream, 1.0) is None

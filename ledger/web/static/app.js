@@ -123,8 +123,11 @@ function followLiveStream() {
   if (!url || !window.EventSource) return;
   const source = new EventSource(url);
   let opened = false;
+  // A stream that cannot start from the version the page was drawn at (the inbox's, over
+  // every polycule) catches up once when it opens, as on every reconnection.
+  const startsWhereThePageWasDrawn = url.includes("after=");
   source.addEventListener("open", () => {
-    if (opened) refresh();  // reconnected: catch up on anything missed meanwhile
+    if (opened || !startsWhereThePageWasDrawn) refresh();
     opened = true;
     document.body.setAttribute("data-live-connected", "");
   });
