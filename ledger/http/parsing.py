@@ -6,9 +6,10 @@ wrong shape raises pydantic's ValidationError, which errors.py answers with 422.
 
 The web client's forms post to the same views, form-encoded (ledger/web/forms.py answers
 them with a redirect). A form's fields become the same document by one convention:
-``name[]`` collects every value into a list, ``a.b`` nests (``definitions.soon``), an
-empty field is left out so the model's default applies, and the form's own control fields
-(``csrf_token``, ``return_to``, ``answer``) are not part of the document.
+``name[]`` collects every value into a list, ``a.b`` nests one level
+(``definitions.date``, ``definitions.p.m.``), an empty field is left out so the model's
+default applies, and the form's own control fields (``csrf_token``, ``return_to``,
+``answer``) are not part of the document.
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ def form_document(form: MultiDictProxy[Any]) -> dict[str, Any]:
             value = values[-1] if values else ""
             if not value.strip():
                 continue
-        *parents, leaf = key.split(".")
-        into = document
-        for parent in parents:
-            into = into.setdefault(parent, {})
-            if not isinstance(into, dict):
-                raise InvalidInput(f"the form field {key!r} clashes with another")
-        into[leaf] = value
+        # One level only: a definition's word may itself hold a dot ("p.m.").
+        parent, dot, leaf = key.partition(".")
+        into = document.setdefault(parent, {}) if dot else document
+        name = leaf if dot else key
+        if not isinstance(into, dict) or isinstance(into.get(name), dict):
+            raise InvalidInput(f"the form field {key!r} clashes with another")
+        into[name] = value
     return document
 
 

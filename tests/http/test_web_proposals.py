@@ -116,3 +116,33 @@ async def test_withdrawing_by_form_closes_it(client: Client) -> None:
 
         assert "Withdrawn by its proposer" in text_of(await page(ben, location))
         assert await ana.json("GET", f"/api/polycules/{polycule_id}/proposals") == []
+
+
+async def test_without_script_a_flagged_word_gets_its_field_when_rewording(
+    client: Client,
+) -> None:
+    async with person(client, "ana") as ana, person(client, "ben") as ben:
+        polycule_id = await polycule_of(ana, ben)
+        location = await submitted(ana, f"/api/polycules/{polycule_id}/proposals", [
+            ("kind", "create"), ("title", "Calls"),
+            ("terms", "Nothing serious without a call by 10 p.m."),
+            ("definitions.p.m.", "in the evening, our time"),
+            ("parties[]", str(ana.account_id)), ("parties[]", str(ben.account_id)),
+        ], return_to=f"/polycules/{polycule_id}/proposals/{{proposal_id}}")
+        proposal_id = location.rsplit("/", 1)[1]
+
+        form = text_of(await page(ana, f"/polycules/{polycule_id}/propose?revise={proposal_id}"))
+        assert "What you mean by “serious”" in form
+        assert "What you mean by “p.m.”" in form
+        await submitted(ana, f"/api{location}/revise", [
+            ("title", "Calls"), ("terms", "Nothing serious without a call by 10 p.m."),
+            ("definitions.p.m.", "in the evening, our time"),
+            ("definitions.serious", "anything we would want to hear about first"),
+        ], return_to=location)
+
+        text = (await ana.json("GET", f"/api{location}"))["text"]
+        assert {(d["word"], d["meaning"]) for d in text["definitions"]} == {
+            ("p.m.", "in the evening, our time"),
+            ("serious", "anything we would want to hear about first"),
+        }
+        assert text["fuzzy_words"] == []

@@ -1,4 +1,4 @@
-// The clarity check while typing: words known to be read differently ("soon", "serious")
+// The clarity check while typing: words known to be read differently ("date", "serious")
 // are highlighted in a preview of the draft, with a field to say what each one means.
 // The check itself is the server's (POST /api/clarity-check), the same the ledger applies
 // to every proposal.
@@ -13,6 +13,7 @@
   const none = document.getElementById("clarity-none");
   let timer = null;
   let asked = 0;
+  let added = 0;
 
   function definitionInputs() {
     return Array.from(definitions.querySelectorAll("input[name^='definitions.']"));
@@ -25,7 +26,7 @@
   function addDefinition(word) {
     const wrapper = document.createElement("div");
     wrapper.className = "definition";
-    const id = `define-${word}`;
+    const id = `define-new-${++added}`;
     const label = document.createElement("label");
     label.htmlFor = id;
     label.textContent = `What you mean by “${word}”`;
