@@ -158,6 +158,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/account/webhooks"): Rule.SIGNED_IN,
     ("GET", "/account/webhooks/{endpoint_id}"): Rule.ENDPOINT_OWNER,
     ("POST", "/account/webhooks/{endpoint_id}/delete"): Rule.ENDPOINT_OWNER,
+    ("POST", "/account/webhooks/{endpoint_id}/change"): Rule.ENDPOINT_OWNER,
     ("GET", "/polycules"): Rule.SIGNED_IN,
     ("GET", "/invitations/{token}"): Rule.SIGNED_IN,
     ("GET", "/supporter-invitations/{token}"): Rule.SIGNED_IN,

@@ -61,5 +61,7 @@ PAGES: tuple[Page, ...] = (
     ("GET", "/account/webhooks", webhooks),
     ("GET", "/account/webhooks/{endpoint_id}", webhook),
     ("POST", "/account/webhooks/{endpoint_id}/delete", webhook_routes.delete_endpoint),
+    # The API's PATCH, for a form: turning a paused endpoint on again (``enabled=true``).
+    ("POST", "/account/webhooks/{endpoint_id}/change", webhook_routes.change_endpoint),
     ("GET", "/supporter-invitations/{token}", supporter_invitation),
 )

@@ -251,3 +251,24 @@ async def test_a_supporter_accepts_from_the_invitation_page_and_reads_that_repai
         assert accepted == f"/polycules/{polycule}/breaches/{breach_id}"
         assert (await coach.json("GET", repair))["names"]
         assert (await coach.request("GET", f"{base}/agreements")).status == 404
+
+
+async def test_a_paused_endpoint_is_turned_back_on_from_its_page(client: Client) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        made = await robin.json("POST", "/api/webhooks/endpoints", 201, json={
+            "url": "https://hooks.invalid/robin",
+        })
+        endpoint = f"/api/webhooks/endpoints/{made['endpoint_id']}"
+        await robin.json("PATCH", endpoint, json={"enabled": False})
+        its_page = f"/account/webhooks/{made['endpoint_id']}"
+        assert "Turn it back on" in await page(robin, its_page)
+
+        await submit(sam, f"{its_page}/change", {"enabled": "true"}, return_to=its_page)
+        assert (await robin.json("GET", endpoint))["enabled"] is False  # not theirs to touch
+        went_to = await submitted(
+            robin, f"{its_page}/change", {"enabled": "true"}, return_to=its_page
+        )
+
+        assert went_to == its_page
+        assert (await robin.json("GET", endpoint))["enabled"] is True
+        assert "Turn it back on" not in await page(robin, its_page)

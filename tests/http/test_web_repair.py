@@ -270,8 +270,10 @@ async def test_a_supporter_reads_the_repair_and_can_do_nothing(
                                   {"answer": "shown-once", "expires_in_hours": "168"},
                                   return_to=breach_page)
         assert shown_once.status == 200
-        token = re.search(r"invitations/([A-Za-z0-9_.\-]+)\"", await shown_once.text())
-        assert token, "the link is shown once"
+        token = re.search(
+            r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"", await shown_once.text()
+        )
+        assert token, "the supporter's link is shown once"
         await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
 
         read = await page(coach, breach_page)
