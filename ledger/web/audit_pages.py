@@ -24,13 +24,13 @@ _WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 async def record(request: web.Request) -> web.Response:
-    """``?after=N`` continues after entry N, as the API's events view does; without it,
-    the page opens on the most recent entries."""
+    """``?after=N`` shows the entries after entry N, as the API's events view does;
+    ``?before=N`` the page of entries just before entry N; neither, the most recent."""
     context = await polycule_context(request)
     head = polycule_of(request).version
-    after = request.query.get("after", str(max(0, head - PAGE_SIZE)))
+    after, limit = page_window(request.query.get("after"), request.query.get("before"), head)
     page = await api_data(
-        request, audit_routes.polycule_events, {"after": after, "limit": str(PAGE_SIZE)}
+        request, audit_routes.polycule_events, {"after": str(after), "limit": str(limit)}
     )
     verification = await api_data(request, audit_routes.verify_polycule, {})
     names = await everyone_named(request)
@@ -40,11 +40,21 @@ async def record(request: web.Request) -> web.Response:
     return await render(request, "audit.html", {
         **context,
         "entries": [_described(entry, names, context["me_id"]) for entry in entries],
-        "older_after": max(0, first - 1 - PAGE_SIZE) if first and first > 1 else None,
+        "older_before": first if first is not None and first > 1 else None,
         "newer_after": newer if newer is not None and newer < head else None,
         "verification": verification,
         "live_url": polycule_pages.live_url(request),
     })
+
+
+def page_window(after: str | None, before: str | None, head: int) -> tuple[int, int]:
+    """(after, limit) of the page asked for: whole pages that neither overlap nor skip."""
+    if after is not None and after.isdigit():
+        return int(after), PAGE_SIZE
+    end = int(before) - 1 if before is not None and before.isdigit() else head
+    end = min(max(end, 0), head)
+    start = max(0, end - PAGE_SIZE)
+    return start, max(1, end - start)
 
 
 def _described(entry: dict[str, Any], names: dict[str, str], me_id: str) -> dict[str, Any]:

@@ -67,7 +67,7 @@ async def test_the_record_lists_its_entries_and_says_it_is_intact_until_altered(
         assert f'href="/api/polycules/{polycule}/audit-export"' in seen_by_cyd
         later = await page(cy, f"{record}?after=1")
         assert [row.split()[0] for row in rows_of(later)] == ["2", "3", "4", "5", "6", "7"]
-        assert f'href="{record}?after=0"' in later
+        assert f'href="{record}?before=2"' in later
 
         await tamper(
             client.app[POOL],
