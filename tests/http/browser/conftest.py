@@ -19,7 +19,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    async_playwright,
+)
 from pytest_aiohttp import AiohttpServer
 
 CHROMIUM = Path(os.environ.get("LEDGER_CHROMIUM", "/usr/bin/chromium"))
@@ -63,11 +70,13 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 class Visits:
-    """Every page the browsers opened, and which of them axe-core has checked."""
+    """Every page the browsers opened, which of them axe-core has checked, and anything
+    the browser refused (Content-Security-Policy) or any script error along the way."""
 
     def __init__(self) -> None:
         self.opened: set[str] = set()
         self.checked: set[str] = set()
+        self.troubles: list[str] = []
         self.axe = Axe()
 
     def follow(self, page: Page) -> None:
@@ -75,7 +84,16 @@ class Visits:
             if frame == page.main_frame:
                 self.opened.add(page_kind(frame.url))
 
+        def said(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                self.troubles.append(f"{page.url}: {message.text}")
+
+        def failed(error: Error) -> None:
+            self.troubles.append(f"{page.url}: script error: {error}")
+
         page.on("framenavigated", opened)
+        page.on("console", said)
+        page.on("pageerror", failed)
 
     async def check(self, page: Page) -> None:
         """No serious or critical accessibility violation on the page as it is now."""
@@ -90,6 +108,7 @@ class Visits:
         self.checked.add(page_kind(page.url))
 
     def assert_all_checked(self) -> None:
+        assert not self.troubles, "\n".join(self.troubles)
         assert self.opened, "the test opened no page"
         unchecked = self.opened - self.checked
         assert not unchecked, f"opened but never checked: {unchecked}"
