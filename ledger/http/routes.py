@@ -23,6 +23,7 @@ from ledger.http import repair_routes as repairs
 from ledger.http import webhook_routes as webhooks
 from ledger.http.openapi import Route, add_openapi_route
 from ledger.http.shapes import Nothing
+from ledger.web import live
 
 POLYCULE = "/api/polycules/{polycule_id}"
 PROPOSAL = f"{POLYCULE}/proposals/{{proposal_id}}"
@@ -224,6 +225,13 @@ ROUTES: tuple[Route, ...] = (
           "what awaits me across my polycules: proposals to answer, reviews due, "
           "disclosures to acknowledge, commitments to mark, check-ins due",
           response=inbox.InboxView),
+    # Live updates (Server-Sent Events, text/event-stream): that something I may read
+    # changed, and its event types; never a text, a name or an id.
+    Route("GET", f"{POLYCULE}/live", live.polycule_changes,
+          "live: each change in this polycule that I may read (event types only)",
+          query=live.LiveQuery),
+    Route("GET", "/api/me/live", live.my_changes,
+          "live: each change I may read in any of my polycules (event types only)"),
     Route("POST", "/api/clarity-check", agreements.clarity_check,
           "which words of a draft are known to be read differently and not yet defined",
           shapes.ClarityBody, shapes.ClarityView),

@@ -24,12 +24,15 @@ from uuid import UUID
 import orjson
 import structlog
 from aiohttp import web
+from pydantic import Field
 
 from ledger.auth import policy
 from ledger.domain.polycules import polycule_decider
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.commands import MEMBER_READ_MODELS
 from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SERVICE, WAKEUP_HUB
+from ledger.http.parsing import parse_query
+from ledger.http.shapes import Strict
 from ledger.web.browser import SECURITY_HEADERS
 from projections.memberships import MY_POLYCULES
 
@@ -46,6 +49,11 @@ _CLOSING = web.AppKey("live_streams_closing", asyncio.Event)
 BACKLOG_LIMIT = 500
 
 PolyculeIds = Callable[[], Awaitable[set[UUID]]]
+
+
+class LiveQuery(Strict):
+    # The polycule's version the page was drawn at; left out: from now on.
+    after: int | None = Field(default=None, ge=0)
 
 
 async def _woken(signal: asyncio.Event, within: float) -> bool:
@@ -74,10 +82,8 @@ async def polycule_changes(request: web.Request) -> web.StreamResponse:
     """``?after=N``: the polycule's version the page was drawn at (a change between drawing
     the page and opening the stream is not missed)."""
     found = polycule_of(request)
-    try:
-        after = max(0, int(request.query.get("after", "")))
-    except ValueError:
-        after = found.version
+    asked = parse_query(request, LiveQuery)
+    after = found.version if asked.after is None else asked.after
 
     async def just_this() -> set[UUID]:
         return {found.polycule_id}

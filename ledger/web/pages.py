@@ -37,8 +37,6 @@ PAGES: tuple[Page, ...] = (
     *repair_pages.PAGES,
     *audit_pages.PAGES,
     *inbox_pages.PAGES,
-    ("GET", "/api/polycules/{polycule_id}/live", live.polycule_changes),
-    ("GET", "/api/me/live", live.my_changes),
 )
 
 

@@ -140,3 +140,16 @@ async def test_another_polycules_activity_does_not_show_on_a_stream(client: Clie
             await propose(cy, theirs)
 
         assert await anything_within(stream, 1.0) is None
+
+
+async def test_a_malformed_starting_version_is_refused_and_changes_nothing(
+    client: Client,
+) -> None:
+    async with person(client) as ana:
+        polycule_id = await polycule_of(ana)
+        response = await ana.session.get(
+            client.make_url(f"/api/polycules/{polycule_id}/live?after=soon")
+        )
+
+        assert response.status == 422
+        assert (await response.json())["error"]["code"] == "validation_failed"
