@@ -30,6 +30,8 @@ class Route:
     many: bool = False
     # The query parameters the view reads (parsed with ledger/http/parsing.parse_query).
     query: type[BaseModel] | None = None
+    # What the answer is when it is not JSON (a download, a stream of events).
+    media_type: str | None = None
 
 
 def _error_schema() -> dict[str, Any]:
@@ -82,6 +84,11 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             operation["responses"][str(route.status)] = {
                 "description": route.summary,
                 "content": {"application/json": {"schema": schema}},
+            }
+        elif route.media_type is not None:
+            operation["responses"][str(route.status)] = {
+                "description": route.summary,
+                "content": {route.media_type: {"schema": {"type": "string"}}},
             }
         else:
             operation["responses"][str(route.status)] = {"description": route.summary}

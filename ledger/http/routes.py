@@ -114,7 +114,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{POLYCULE}/verify", audit.verify_polycule,
           "recompute the polycule's hash chain", response=audit.VerificationView),
     Route("GET", f"{POLYCULE}/audit-export", audit.export_polycule,
-          "download the whole chain as you may see it: the events' entries, one JSON line each"),
+          "download the whole chain as you may see it: the events' entries, one JSON line each",
+          media_type="application/x-ndjson"),
     # Disclosures: told to chosen members or the whole polycule, invisible to anyone else.
     Route("GET", f"{POLYCULE}/disclosures", disclosures.list_disclosures,
           "the disclosures I made or was told, newest first",
@@ -229,9 +230,10 @@ ROUTES: tuple[Route, ...] = (
     # changed, and its event types; never a text, a name or an id.
     Route("GET", f"{POLYCULE}/live", live.polycule_changes,
           "live: each change in this polycule that I may read (event types only)",
-          query=live.LiveQuery),
+          query=live.LiveQuery, media_type="text/event-stream"),
     Route("GET", "/api/me/live", live.my_changes,
-          "live: each change I may read in any of my polycules (event types only)"),
+          "live: each change I may read in any of my polycules (event types only)",
+          media_type="text/event-stream"),
     Route("POST", "/api/clarity-check", agreements.clarity_check,
           "which words of a draft are known to be read differently and not yet defined",
           shapes.ClarityBody, shapes.ClarityView),

@@ -36,3 +36,16 @@ async def test_a_body_the_document_forbids_is_refused_naming_the_field(client: C
         assert response.status == 422
         assert "colour" in await response.text()
         assert await someone.json("GET", "/api/polycules") == []
+
+
+async def test_answers_that_are_not_json_say_what_they_are(client: Client) -> None:
+    paths = (await (await client.get("/api/openapi.json")).json())["paths"]
+
+    export = paths["/api/polycules/{polycule_id}/audit-export"]["get"]["responses"]["200"]
+    live = paths["/api/polycules/{polycule_id}/live"]["get"]
+    assert set(export["content"]) == {"application/x-ndjson"}
+    assert set(live["responses"]["200"]["content"]) == {"text/event-stream"}
+    assert [parameter["name"] for parameter in live["parameters"]] == ["after"]
+    assert set(paths["/api/me/live"]["get"]["responses"]["200"]["content"]) == {
+        "text/event-stream"
+    }
