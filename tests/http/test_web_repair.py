@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from typing import NamedTuple
 
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
@@ -48,6 +49,26 @@ async def a_breach(
     prefix = f"/polycules/{polycule}/breaches/"
     assert location.startswith(prefix)
     return location.removeprefix(prefix)
+
+
+class Scene(NamedTuple):
+    """A breach told through the form, and where its page and its repair's API are."""
+
+    breach_id: str
+    breach_page: str
+    repair_api: str
+
+
+async def a_told_breach(
+    reporter: Person, breached_by: Person, polycule: str, words: str = "Not told before."
+) -> Scene:
+    """An agreement between the two in force, and a breach of it told by ``reporter``."""
+    agreement = await agreement_between(polycule, reporter, breached_by)
+    bid = await a_breach(reporter, breached_by, polycule, agreement, words)
+    return Scene(
+        bid, f"/polycules/{polycule}/breaches/{bid}",
+        f"/api/polycules/{polycule}/breaches/{bid}/repair",
+    )
 
 
 async def test_a_party_tells_of_another_partys_breach_through_the_form(client: Client) -> None:
@@ -113,10 +134,9 @@ async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: C
     async with person(client, "robin") as robin, person(client, "sam") as sam, \
             person(client, "alex") as alex:
         polycule = await polycule_of(robin, sam, alex)
-        agreement = await agreement_between(polycule, robin, sam)
-        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
-        breach_page = f"/polycules/{polycule}/breaches/{bid}"
-        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        bid, breach_page, repair_api = await a_told_breach(
+            robin, sam, polycule
+        )
 
         # Alex is a member but no party: the breach does not exist for them.
         hidden = await page(alex, breach_page, status=404)
@@ -141,10 +161,9 @@ async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: C
 async def test_each_person_is_offered_the_steps_of_their_role(client: Client) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        agreement = await agreement_between(polycule, robin, sam)
-        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
-        breach_page = f"/polycules/{polycule}/breaches/{bid}"
-        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        _bid, breach_page, repair_api = await a_told_breach(
+            robin, sam, polycule
+        )
         breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology",
                                                          "commitments")}
         harmed = {f"{repair_api}/{step}" for step in ("impact", "decisions", "restore")}
@@ -174,10 +193,9 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
 ) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        agreement = await agreement_between(polycule, robin, sam)
-        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
-        breach_page = f"/polycules/{polycule}/breaches/{bid}"
-        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        _bid, breach_page, repair_api = await a_told_breach(
+            robin, sam, polycule
+        )
 
         sams_page = await page(sam, breach_page)
         await submitted(sam, f"{repair_api}/commitments", {
@@ -221,10 +239,9 @@ async def test_check_ins_through_the_form_draw_the_trust_chart(
 ) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        agreement = await agreement_between(polycule, robin, sam)
-        bid = await a_breach(robin, sam, polycule, agreement, "Not told before.")
-        breach_page = f"/polycules/{polycule}/breaches/{bid}"
-        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        _bid, breach_page, repair_api = await a_told_breach(
+            robin, sam, polycule
+        )
 
         assert "No one has checked in yet" in text_of(await page(robin, breach_page))
         await submitted(robin, f"{repair_api}/check-ins", {"trust": "3", "note": PROBE},
@@ -258,10 +275,9 @@ async def test_a_supporter_reads_the_repair_and_can_do_nothing(
     async with person(client, "robin") as robin, person(client, "sam") as sam, \
             person(client, "dana") as coach:
         polycule = await polycule_of(robin, sam)
-        agreement = await agreement_between(polycule, robin, sam)
-        bid = await a_breach(robin, sam, polycule, agreement, f"Not told before. {PROBE}")
-        breach_page = f"/polycules/{polycule}/breaches/{bid}"
-        repair_api = f"/api/polycules/{polycule}/breaches/{bid}/repair"
+        _bid, breach_page, repair_api = await a_told_breach(
+            robin, sam, polycule, f"Not told before. {PROBE}"
+        )
         await submitted(sam, f"{repair_api}/apology", {"words": "I am sorry."},
                         return_to=breach_page)
         await submitted(robin, f"{repair_api}/check-ins", {"trust": "4"}, return_to=breach_page)
