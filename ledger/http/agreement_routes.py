@@ -202,21 +202,14 @@ async def agreement_diff(request: web.Request) -> web.Response:
     polycule_id = polycule_of(request).polycule_id
     agreement_id = _agreement_id(request)
     keyring = request.app[KEYRING]
-    texts = []
+    compared = []
     for number in (query.from_, query.to):
         row = await read_model.version(request.app[POOL], polycule_id, agreement_id, number)
         if row is None:
             raise NotFound(f"this agreement has no version {number}")
-        texts.append((row, await shapes.opened_text(row.text, keyring)))
-    (before, old), (after, new) = texts
-    return json_of(shapes.DiffView(
-        agreement_id=agreement_id,
-        from_version=query.from_,
-        to_version=query.to,
-        changes=shapes.text_changes(old, new),
-        parties_added=[party for party in after.parties if party not in before.parties],
-        parties_removed=[party for party in before.parties if party not in after.parties],
-    ))
+        compared.append((number, list(row.parties), await shapes.opened_text(row.text, keyring)))
+    before, after = compared
+    return json_of(shapes.version_diff(agreement_id, before, after))
 
 
 async def revoke(request: web.Request) -> web.Response:

@@ -415,6 +415,23 @@ async def opened_entry(row: TimelineEntry, keyring: KeyRing) -> TimelineView:
     )
 
 
+def version_diff(
+    agreement_id: UUID,
+    before: tuple[int, list[UUID], TextView],
+    after: tuple[int, list[UUID], TextView],
+) -> DiffView:
+    """How one version (number, parties, text) became another."""
+    (from_version, old_parties, old), (to_version, new_parties, new) = before, after
+    return DiffView(
+        agreement_id=agreement_id,
+        from_version=from_version,
+        to_version=to_version,
+        changes=text_changes(old, new),
+        parties_added=[party for party in new_parties if party not in old_parties],
+        parties_removed=[party for party in old_parties if party not in new_parties],
+    )
+
+
 def text_changes(old: TextView, new: TextView) -> TextChanges:
     return TextChanges(
         title=_changes(old.title, new.title),
