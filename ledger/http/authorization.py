@@ -19,6 +19,7 @@ from ledger.auth.identity import identity_of
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.errors import Forbidden
 from ledger.http.keys import POOL, SERVICE
+from ledger.http.middleware import route_template
 from ledger.webhooks import endpoints
 
 log = structlog.get_logger(__name__)
@@ -66,8 +67,7 @@ def caller_of(request: web.Request) -> UUID:
 async def authorization_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route or method: aiohttp's own 404/405
-    resource = request.match_info.route.resource
-    template = resource.canonical if resource is not None else request.path
+    template = route_template(request)
     try:
         rule = policy.rule_for(request.method, template)
     except policy.NoRuleForRoute:

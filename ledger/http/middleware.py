@@ -82,14 +82,15 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         log.info(
             "http_request",
             method=request.method,
-            path=_route_of(request),
+            path=route_template(request),
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             request_id=current_request_id(),
         )
 
 
-def _route_of(request: web.Request) -> str:
+def route_template(request: web.Request) -> str:
+    """The matched route's template ("/polycules/{polycule_id}"); the path when none matched."""
     resource = request.match_info.route.resource
     if request.match_info.http_exception is None and resource is not None:
         return resource.canonical
