@@ -199,9 +199,10 @@ def _is_uuid(value: Any) -> bool:
 
 
 def _error_of(response: web.Response) -> dict[str, Any]:
-    error = _json_of(response).get("error") if response.body else None
+    document = _json_of(response)
+    error = document.get("error") if isinstance(document, dict) else None
     if not isinstance(error, dict):
-        return {"code": "error", "message": response.reason or "something went wrong"}
+        error = {"message": response.reason or "something went wrong"}
     details = error.get("details", {})
     problems = details.get("errors", [])
     return {

@@ -138,8 +138,9 @@ async def _changes(
     store = app[EVENT_STORE]
     signal = app[WAKEUP_HUB].subscribe()
     try:
-        if any([version < await store.stream_version(stream) for stream, version in seen.items()]):
-            signal.set()  # something happened between drawing the page and now
+        # A first round at once: whatever happened between drawing the page (or reading
+        # ``seen``) and subscribing is not missed.
+        signal.set()
         while not app[_CLOSING].is_set():
             woken = await _woken(signal, KEEPALIVE_SECONDS)
             if app[_CLOSING].is_set():

@@ -32,12 +32,15 @@ def setup(app: web.Application) -> None:
     )
     environment.filters["when"] = when
     environment.filters["day"] = day
-    environment.filters["datetime_local"] = datetime_local
     static = app.router.named_resources()["static"]
+    addresses: dict[str, str] = {}
 
     def asset(name: str) -> str:
-        # With the file's hash in the address, so a new release is never served stale.
-        return str(static.url_for(filename=name))
+        # With the file's hash in the address, so a new release is never served stale;
+        # aiohttp reads and hashes the file each time it is asked, so once per name here.
+        if name not in addresses:
+            addresses[name] = str(static.url_for(filename=name))
+        return addresses[name]
 
     environment.globals["asset"] = asset
     environment.globals["form_token"] = _FORM_TOKEN.get
@@ -91,9 +94,3 @@ def day(value: Any) -> str:
         return ""
     shown: date = moment.astimezone(UTC).date()
     return f"{shown.day} {shown:%B %Y}"
-
-
-def datetime_local(value: Any) -> str:
-    """The value of an ``<input type="datetime-local">`` (UTC, to the minute)."""
-    moment = _moment(value)
-    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")

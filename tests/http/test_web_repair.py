@@ -134,9 +134,7 @@ async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: C
     async with person(client, "robin") as robin, person(client, "sam") as sam, \
             person(client, "alex") as alex:
         polycule = await polycule_of(robin, sam, alex)
-        bid, breach_page, repair_api = await a_told_breach(
-            robin, sam, polycule
-        )
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
 
         # Alex is a member but no party: the breach does not exist for them.
         hidden = await page(alex, breach_page, status=404)
@@ -161,9 +159,7 @@ async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: C
 async def test_each_person_is_offered_the_steps_of_their_role(client: Client) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        _bid, breach_page, repair_api = await a_told_breach(
-            robin, sam, polycule
-        )
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
         breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology",
                                                          "commitments")}
         harmed = {f"{repair_api}/{step}" for step in ("impact", "decisions", "restore")}
@@ -193,9 +189,7 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
 ) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        _bid, breach_page, repair_api = await a_told_breach(
-            robin, sam, polycule
-        )
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
 
         sams_page = await page(sam, breach_page)
         await submitted(sam, f"{repair_api}/commitments", {
@@ -239,9 +233,7 @@ async def test_check_ins_through_the_form_draw_the_trust_chart(
 ) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        _bid, breach_page, repair_api = await a_told_breach(
-            robin, sam, polycule
-        )
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
 
         assert "No one has checked in yet" in text_of(await page(robin, breach_page))
         await submitted(robin, f"{repair_api}/check-ins", {"trust": "3", "note": PROBE},

@@ -31,6 +31,12 @@ async def tab_to(page: Page, name: str) -> None:
     raise AssertionError(f"Tab never reached {name!r}")
 
 
+async def type_into(page: Page, name: str, text: str) -> None:
+    """Tab to the field labelled ``name`` and type ``text`` there."""
+    await tab_to(page, name)
+    await page.keyboard.type(text)
+
+
 async def test_signing_up_in_and_starting_a_polycule_by_keyboard(
     browser: Browser, server: TestServer, visits: Visits
 ) -> None:
@@ -43,26 +49,20 @@ async def test_signing_up_in_and_starting_a_polycule_by_keyboard(
         "Skip to the page's content"
     )
     assert (await focused_outline(page)).startswith("solid")
-    await tab_to(page, "Handle")
-    await page.keyboard.type("kai")
-    await tab_to(page, "Your name")
-    await page.keyboard.type("Kai")
-    await tab_to(page, "Password")
-    await page.keyboard.type(PASSWORD)
+    await type_into(page, "Handle", "kai")
+    await type_into(page, "Your name", "Kai")
+    await type_into(page, "Password", PASSWORD)
     await page.keyboard.press("Enter")
     await page.wait_for_url(at("/sign-in"))
     await visits.check(page)
 
-    await tab_to(page, "Your handle")
-    await page.keyboard.type("kai")
-    await tab_to(page, "Password")
-    await page.keyboard.type(PASSWORD)
+    await type_into(page, "Your handle", "kai")
+    await type_into(page, "Password", PASSWORD)
     await page.keyboard.press("Enter")
     await page.wait_for_url(at("/polycules"))
     await visits.check(page)
 
-    await tab_to(page, "What you call your polycule")
-    await page.keyboard.type("Quiet Street")
+    await type_into(page, "What you call your polycule", "Quiet Street")
     await tab_to(page, "Start it")
     assert (await focused_outline(page)).startswith("solid")
     await page.keyboard.press("Enter")
