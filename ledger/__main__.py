@@ -1,4 +1,5 @@
-"""The command line: ``python -m ledger serve | migrate | verify | projections rebuild|status``.
+"""The command line: ``python -m ledger serve | migrate | verify | projections
+rebuild|status|retry``.
 
 Each subcommand is one small async function taking the settings and the parsed arguments
 and returning the process's exit status: 0 done, 1 failed (or a broken chain), 2 misused.
@@ -27,8 +28,10 @@ from ledger.logs import configure_logging
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
 from ledger.store.verify import verify
-from projections import default_projections
-from projections.runner import Projection, count_events, projection_status, rebuild
+from ledger.webhooks.fanout import WebhookFanout
+from projections import member_read_models, read_side
+from projections.read_side import ParkedPolycule, parked_polycules
+from projections.runner import count_events, projection_status
 
 log = structlog.get_logger("ledger.cli")
 
@@ -156,53 +159,84 @@ async def verify_chain(settings: Settings, arguments: argparse.Namespace) -> int
     return EXIT_FAILED
 
 
-def _projections_named(name: str | None) -> list[Projection]:
-    known = default_projections()
+def _read_models_named(name: str | None) -> list[str]:
+    known = [projection.name for projection in member_read_models()]
     if name is None:
         return known
-    selected = [projection for projection in known if projection.name == name]
-    if not selected:
-        names = ", ".join(projection.name for projection in known)
-        raise LookupError(f"unknown projection {name!r}; known projections: {names}")
-    return selected
+    if name not in known:
+        raise LookupError(f"unknown read model {name!r}; known read models: {', '.join(known)}")
+    return [name]
 
 
 async def rebuild_projections(settings: Settings, arguments: argparse.Namespace) -> int:
     try:
-        selected = _projections_named(arguments.name)
+        names = _read_models_named(arguments.name)
     except LookupError as error:
         print(error.args[0], file=sys.stderr)
         return EXIT_USAGE
     async with _pool(settings) as pool:
         total = await count_events(pool)
-        for projection in selected:
-            with tqdm(
-                total=total, unit="event", desc=f"rebuilding {projection.name}", disable=None
-            ) as bar:
-                applied = await rebuild(
-                    pool,
-                    projection,
-                    batch_size=settings.projection_batch_size,
-                    on_progress=bar.update,
-                )
-            print(f"rebuilt {projection.name}: {applied} events applied")
+        with tqdm(
+            total=total, unit="event", desc=f"rebuilding {', '.join(names)}", disable=None
+        ) as bar:
+            folded = await read_side(pool).rebuild(
+                names, concurrency=arguments.jobs, on_progress=bar.update
+            )
+        parked = await parked_polycules(pool)
+    print(f"rebuilt {', '.join(names)}: {folded} events folded, polycule by polycule")
+    _print_parked(parked)
     return EXIT_OK
 
 
-async def show_projection_status(settings: Settings, arguments: argparse.Namespace) -> int:
-    projections = default_projections()
+async def retry_parked(settings: Settings, arguments: argparse.Namespace) -> int:
     async with _pool(settings) as pool:
-        statuses = {status.name: status for status in await projection_status(pool, projections)}
-    print(f"{'projection':<24} {'position':>12} {'behind':>10}  updated")
-    for projection in projections:
-        status = statuses.get(projection.name)
+        results = await read_side(pool).retry(arguments.polycule)
+        parked = await parked_polycules(pool)
+    for result in results:
+        state = "still parked" if result.parked else "caught up"
+        print(f"{result.polycule_id}: {state} at version {result.version} "
+              f"({result.applied} events applied)")
+    if not results:
+        print("no polycule is parked")
+    _print_parked(parked)
+    return EXIT_FAILED if parked else EXIT_OK
+
+
+def _print_parked(parked: Sequence[ParkedPolycule]) -> None:
+    if not parked:
+        return
+    print(f"{len(parked)} polycule(s) parked (their read models stop before the event named):")
+    for one in parked:
+        print(
+            f"  {one.polycule_id} at version {one.version}: event {one.event_id} "
+            f"({one.event_type}) — {one.error}; tried {one.retries} time(s)"
+        )
+
+
+async def show_projection_status(settings: Settings, arguments: argparse.Namespace) -> int:
+    names = [WebhookFanout.name]
+    async with _pool(settings) as pool:
+        statuses = {status.name: status for status in await projection_status(pool, names)}
+        behind = await read_side(pool).behind()
+        parked = await parked_polycules(pool)
+    print("following the whole log:")
+    print(f"  {'consumer':<22} {'position':>12} {'behind':>10}  updated")
+    for name in names:
+        status = statuses.get(name)
         if status is None:
-            print(f"{projection.name:<24} {'-':>12} {'-':>10}  never run")
+            print(f"  {name:<22} {'-':>12} {'-':>10}  never run")
             continue
         print(
-            f"{status.name:<24} {status.checkpoint_position:>12} {status.events_behind:>10}  "
+            f"  {status.name:<22} {status.checkpoint_position:>12} {status.events_behind:>10}  "
             f"{status.updated_at.isoformat()}"
         )
+    print("read models, polycule by polycule "
+          f"({', '.join(projection.name for projection in member_read_models())}):")
+    print(f"  {behind} polycule(s) behind their stream and waiting to catch up")
+    if parked:
+        _print_parked(parked)
+    else:
+        print("  no polycule is parked")
     return EXIT_OK
 
 
@@ -230,13 +264,25 @@ def build_parser() -> argparse.ArgumentParser:
         dest="projections_command", required=True, metavar="ACTION"
     )
     rebuild_parser = projection_commands.add_parser(
-        "rebuild", help="empty a projection (or all) and fold the whole log into it again"
+        "rebuild",
+        help="fold every polycule's stream into a read model (or all) again, one polycule "
+        "at a time, while the service runs",
     )
-    rebuild_parser.add_argument("name", nargs="?", help="one projection (default: all)")
+    rebuild_parser.add_argument("name", nargs="?", help="one read model (default: all)")
+    rebuild_parser.add_argument(
+        "--jobs", type=int, default=4, help="polycules rebuilt at once (default: 4)"
+    )
     rebuild_parser.set_defaults(command=rebuild_projections)
     projection_commands.add_parser(
-        "status", help="where each projection has got to"
+        "status", help="where the read models and the log's consumers have got to"
     ).set_defaults(command=show_projection_status)
+    retry_parser = projection_commands.add_parser(
+        "retry", help="try the parked polycules (or one) again now"
+    )
+    retry_parser.add_argument(
+        "--polycule", type=uuid.UUID, default=None, help="only this polycule"
+    )
+    retry_parser.set_defaults(command=retry_parked)
     return parser
 
 

@@ -20,7 +20,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 import structlog
@@ -31,6 +31,9 @@ from ledger.events import EVENTS, DomainEvent, EventRegistry
 from ledger.privacy import KeyRing, decrypt_event_fields, encrypt_event_fields
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +48,19 @@ class CommandOutcome:
     events: tuple[DomainEvent, ...]
     # True when this command had been handled before and nothing new was written.
     replayed: bool = False
+    # False when the events are recorded but the polycule's read models do not show them
+    # yet (its read side is parked): the answer is built from the events instead.
+    views_current: bool = True
+
+
+class InlineReadSide(Protocol):
+    """The read models a command writes in its own transaction (projections/read_side.py)."""
+
+    async def apply_inline(
+        self, connection: Connection, events: Sequence[RecordedEvent]
+    ) -> bool: ...
+
+    async def shows(self, polycule_id: UUID, version: int) -> bool: ...
 
 
 def event_id_for(command_id: UUID, index: int) -> UUID:
@@ -135,8 +151,10 @@ class ApplicationService:
         registry: EventRegistry = EVENTS,
         max_attempts: int = 5,
         states: StateCache | None = None,
+        read_side: InlineReadSide | None = None,
     ) -> None:
         self._store = store
+        self._read_side = read_side
         self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
@@ -214,9 +232,21 @@ class ApplicationService:
             try:
                 # Recorded at the moment it was decided at, which the events themselves
                 # name where time matters (a ratification, an ending).
-                result = await self._store.append(
-                    stream_id, version, new_events, recorded_at=command.at
-                )
+                if self._read_side is None:
+                    result = await self._store.append(
+                        stream_id, version, new_events, recorded_at=command.at
+                    )
+                    views_current = True
+                else:
+                    # The polycule's read models are written in the same transaction.
+                    result, shown = await self._store.append_applying(
+                        stream_id, version, new_events, self._read_side.apply_inline,
+                        recorded_at=command.at,
+                    )
+                    views_current = (
+                        shown if shown is not None
+                        else await self._read_side.shows(stream_id, result.version)
+                    )
             except ConcurrencyError:
                 log.info("command_retried_after_conflict", attempt=attempt)
                 continue
@@ -225,7 +255,9 @@ class ApplicationService:
                 stream_id, decider, decider.fold_onto(state, decided), result.version,
                 erasures_seen=erasures_seen, folded_at=folded_at,
             )
-            return CommandOutcome(stream_id, result.version, tuple(decided))
+            return CommandOutcome(
+                stream_id, result.version, tuple(decided), views_current=views_current
+            )
         raise ConcurrencyError(stream_id, version, await self._store.stream_version(stream_id))
 
     async def _to_new_events(
@@ -258,9 +290,13 @@ class ApplicationService:
         if not written:
             # The id belongs to another stream's command: ids must not be reused.
             raise ConcurrencyError(stream_id, 0, await self._store.stream_version(stream_id))
+        version = written[-1].stream_version
         return CommandOutcome(
             stream_id,
-            written[-1].stream_version,
+            version,
             tuple([await self.decode(event) for event in written]),
             replayed=True,
+            views_current=(
+                self._read_side is None or await self._read_side.shows(stream_id, version)
+            ),
         )

@@ -1,15 +1,26 @@
-"""Read models built from the event log, each a small fold kept up to date by the runner."""
+"""Read models built from the event log, each a small fold.
+
+The member-facing ones are kept per polycule, inline with the commands that change them
+(``read_side.py``); the few consumers that need the whole log follow it with a checkpoint
+of their own (``runner.py``).
+"""
 
 from __future__ import annotations
+
+import asyncpg
 
 from projections.agreements import Agreements
 from projections.disclosures import Disclosures
 from projections.memberships import Memberships
+from projections.read_side import PolyculeProjection, ReadSide
 from projections.repairs import Repairs
-from projections.runner import Projection
 from projections.stream_summaries import StreamSummaries
 
 
-def default_projections() -> list[Projection]:
-    """Every projection the service keeps current (and `projections rebuild` knows by name)."""
+def member_read_models() -> list[PolyculeProjection]:
+    """Every read model members read (and `projections rebuild` knows by name)."""
     return [StreamSummaries(), Memberships(), Agreements(), Disclosures(), Repairs()]
+
+
+def read_side(pool: asyncpg.Pool) -> ReadSide:
+    return ReadSide(pool, member_read_models())

@@ -132,13 +132,23 @@ INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, w
                                 proposal_id, revision, version, note, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
-_RESET = """
-DELETE FROM agreement_timeline;
-DELETE FROM agreement_versions;
-DELETE FROM agreements;
-DELETE FROM proposal_responses;
-DELETE FROM proposal_revisions;
-DELETE FROM agreement_proposals;
+# Everything of one polycule, before its rebuild: one statement (each table's rows are
+# found through the polycule's proposals, which every row of this read model hangs off).
+_FORGET = """
+WITH proposals AS (
+    SELECT proposal_id FROM agreement_proposals WHERE polycule_id = $1
+), timeline AS (
+    DELETE FROM agreement_timeline WHERE polycule_id = $1
+), versions AS (
+    DELETE FROM agreement_versions WHERE polycule_id = $1
+), current AS (
+    DELETE FROM agreements WHERE polycule_id = $1
+), responses AS (
+    DELETE FROM proposal_responses WHERE proposal_id IN (SELECT proposal_id FROM proposals)
+), revisions AS (
+    DELETE FROM proposal_revisions WHERE proposal_id IN (SELECT proposal_id FROM proposals)
+)
+DELETE FROM agreement_proposals WHERE polycule_id = $1
 """
 
 
@@ -345,5 +355,5 @@ class Agreements:
         if timeline:
             await connection.executemany(_TIMELINE, timeline)
 
-    async def reset(self, connection: Connection) -> None:
-        await connection.execute(_RESET)
+    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
+        await connection.execute(_FORGET, polycule_id)

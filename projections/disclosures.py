@@ -38,9 +38,12 @@ INSERT INTO disclosure_acknowledgements (disclosure_id, member_id, acknowledged_
                                          acknowledged_in)
 VALUES ($1, $2, $3, $4)
 """
-_RESET = """
-DELETE FROM disclosure_acknowledgements;
-DELETE FROM disclosures;
+_FORGET = """
+WITH acknowledgements AS (
+    DELETE FROM disclosure_acknowledgements
+     WHERE disclosure_id IN (SELECT disclosure_id FROM disclosures WHERE polycule_id = $1)
+)
+DELETE FROM disclosures WHERE polycule_id = $1
 """
 
 
@@ -82,8 +85,8 @@ class Disclosures:
             if fold is not None:
                 await fold(connection, event)
 
-    async def reset(self, connection: Connection) -> None:
-        await connection.execute(_RESET)
+    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
+        await connection.execute(_FORGET, polycule_id)
 
 
 # --- Reading -----------------------------------------------------------------------------

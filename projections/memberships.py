@@ -25,6 +25,11 @@ ON CONFLICT (polycule_id, member_id) DO UPDATE SET joined_at = excluded.joined_a
 """
 _LEFT = "UPDATE memberships SET left_at = $3 WHERE polycule_id = $1 AND member_id = $2"
 
+_FORGET = """
+WITH members AS (DELETE FROM memberships WHERE polycule_id = $1)
+DELETE FROM polycule_directory WHERE polycule_id = $1
+"""
+
 MY_POLYCULES = """
 SELECT d.polycule_id, d.sealed_name, m.joined_at
   FROM memberships m JOIN polycule_directory d USING (polycule_id)
@@ -55,6 +60,5 @@ class Memberships:
                     _LEFT, event.stream_id, UUID(event.data["member_id"]), event.recorded_at
                 )
 
-    async def reset(self, connection: Connection) -> None:
-        await connection.execute("DELETE FROM memberships")
-        await connection.execute("DELETE FROM polycule_directory")
+    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
+        await connection.execute(_FORGET, polycule_id)

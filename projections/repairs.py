@@ -108,15 +108,30 @@ INSERT INTO repair_timeline (polycule_id, stream_version, breach_id, at, what, m
                              words, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
-_RESET = """
-DELETE FROM repair_timeline;
-DELETE FROM check_ins;
-DELETE FROM commitment_marks;
-DELETE FROM commitments;
-DELETE FROM repair_factors;
-DELETE FROM repair_decisions;
-DELETE FROM repair_boundaries;
-DELETE FROM breaches;
+# Everything of one polycule, before its rebuild: every row hangs off one of its breaches.
+_FORGET = """
+WITH its_breaches AS (
+    SELECT breach_id FROM breaches WHERE polycule_id = $1
+), its_commitments AS (
+    SELECT commitment_id FROM commitments
+     WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+), timeline AS (
+    DELETE FROM repair_timeline WHERE polycule_id = $1
+), check_ins AS (
+    DELETE FROM check_ins WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+), marks AS (
+    DELETE FROM commitment_marks
+     WHERE commitment_id IN (SELECT commitment_id FROM its_commitments)
+), commitments AS (
+    DELETE FROM commitments WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+), factors AS (
+    DELETE FROM repair_factors WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+), decisions AS (
+    DELETE FROM repair_decisions WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+), boundaries AS (
+    DELETE FROM repair_boundaries WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+)
+DELETE FROM breaches WHERE polycule_id = $1
 """
 
 
@@ -363,5 +378,5 @@ class Repairs:
         if timeline:
             await connection.executemany(_TIMELINE, timeline)
 
-    async def reset(self, connection: Connection) -> None:
-        await connection.execute(_RESET)
+    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
+        await connection.execute(_FORGET, polycule_id)

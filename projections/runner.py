@@ -1,6 +1,14 @@
-"""Checkpointed catch-up subscriptions over the global log.
+"""Checkpointed catch-up subscriptions over the global log, for the consumers that need it.
 
-A projection applies a batch of events and advances its checkpoint in the same
+What members read is kept per polycule, inline with each command (``read_side.py``). Only
+consumers that look across polycules follow the whole log here, each with one checkpoint:
+today the webhook fan-out, which turns every event into messages for the endpoints of the
+members it concerns, across all their polycules, and must see each event exactly once
+whatever polycule it came from. It reads below the reading horizon (see ``read_all`` in
+``ledger/store/sql.py``), so a transaction left open anywhere on the server delays it —
+and only it: no command and no read waits for this runner.
+
+A consumer applies a batch of events and advances its checkpoint in the same
 transaction, so a crash at any moment leaves either both or neither: no event is ever
 applied twice or skipped. Several service instances may run the same projection; a
 transaction-scoped advisory lock lets one of them apply each batch while the others wait
@@ -15,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
-from uuid import UUID
 
 import asyncpg
 import structlog
@@ -42,8 +49,6 @@ class Projection(Protocol):
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         """Write what ``events`` change; runs inside the batch's transaction."""
 
-    async def reset(self, connection: Connection) -> None:
-        """Empty the projection's tables, before a rebuild from the first event."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +70,6 @@ _ADVANCE_CHECKPOINT = """
 UPDATE projection_checkpoints
    SET transaction_id = $2::xid8, position = $3, updated_at = now()
  WHERE name = $1
-"""
-_RESET_CHECKPOINT = """
-UPDATE projection_checkpoints SET transaction_id = '0', position = 0, updated_at = now()
- WHERE name = $1
-"""
-_POSITION_OF = """
-SELECT transaction_id, position FROM events WHERE stream_id = $1 AND stream_version = $2
-"""
-_HAS_APPLIED = """
-SELECT (transaction_id, position) >= ($2::xid8, $3::bigint)
-  FROM projection_checkpoints WHERE name = $1
 """
 # Uses events_transaction_order; a large backlog is counted, not guessed.
 _STATUS = """
@@ -137,38 +131,13 @@ async def catch_up(
     return applied
 
 
-async def rebuild(
-    pool: asyncpg.Pool,
-    projection: Projection,
-    *,
-    batch_size: int,
-    on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Empty the projection and fold the whole log into it again, batch by batch.
-
-    Readers see the read model fill up again while this runs; a running service keeps
-    helping (its runner applies batches too, under the same lock), never twice.
-    """
-    await ensure_checkpoint(pool, projection)
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(_LOCK, _LOCK_NAMESPACE, projection.name)
-        await projection.reset(connection)
-        await connection.execute(_RESET_CHECKPOINT, projection.name)
-    log.info("projection_rebuild_started", projection=projection.name)
-    applied = await catch_up(pool, projection, batch_size=batch_size, on_progress=on_progress)
-    log.info("projection_rebuild_finished", projection=projection.name, events=applied)
-    return applied
-
-
 async def count_events(pool: asyncpg.Pool) -> int:
     count: int = await pool.fetchval("SELECT count(*) FROM events")
     return count
 
 
-async def projection_status(
-    pool: asyncpg.Pool, projections: Sequence[Projection]
-) -> list[ProjectionStatus]:
-    rows = await pool.fetch(_STATUS, [projection.name for projection in projections])
+async def projection_status(pool: asyncpg.Pool, names: Sequence[str]) -> list[ProjectionStatus]:
+    rows = await pool.fetch(_STATUS, list(names))
     return [
         ProjectionStatus(
             name=row["name"],
@@ -221,42 +190,6 @@ class ProjectionRunner:
         for name in names:
             await catch_up(self._pool, self._named(name), batch_size=self._batch_size)
 
-    async def catch_up_to(
-        self,
-        names: Sequence[str],
-        stream_id: UUID,
-        version: int,
-        *,
-        within_seconds: float = 5.0,
-    ) -> bool:
-        """Return once each named projection has applied ``stream_id`` up to ``version``.
-
-        This is how a write answers with what it changed and how a member's next read
-        reflects their own write (read-your-writes): the view waits for the read model to
-        reach the write's position in the log, applying batches itself rather than
-        waiting for the background task. The write can sit above the reading horizon
-        while an older transaction is still open; then it waits for that one to finish, at
-        most ``within_seconds`` (False: the read model is still behind; the write itself
-        is durable either way).
-        """
-        row = await self._pool.fetchrow(_POSITION_OF, stream_id, version)
-        if row is None:
-            raise LookupError(f"stream {stream_id} has no version {version}")
-        deadline = asyncio.get_running_loop().time() + within_seconds
-        for name in names:
-            projection = self._named(name)
-            while True:
-                await catch_up(self._pool, projection, batch_size=self._batch_size)
-                if await self._pool.fetchval(
-                    _HAS_APPLIED, name, row["transaction_id"], row["position"]
-                ):
-                    break
-                if asyncio.get_running_loop().time() >= deadline:
-                    log.warning("read_model_behind_write", projection=name)
-                    return False
-                await asyncio.sleep(0.01)
-        return True
-
     def _named(self, name: str) -> Projection:
         for projection in self._projections:
             if projection.name == name:
@@ -264,7 +197,9 @@ class ProjectionRunner:
         raise LookupError(f"no projection named {name}")
 
     async def status(self) -> list[ProjectionStatus]:
-        return await projection_status(self._pool, self._projections)
+        return await projection_status(
+            self._pool, [projection.name for projection in self._projections]
+        )
 
     async def _keep_current(self, projection: Projection) -> None:
         signal = self._hub.subscribe()

@@ -46,5 +46,5 @@ class StreamSummaries:
             [folded[s][2] for s in streams],
         )
 
-    async def reset(self, connection: Connection) -> None:
-        await connection.execute("DELETE FROM stream_summaries")
+    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
+        await connection.execute("DELETE FROM stream_summaries WHERE stream_id = $1", polycule_id)

@@ -23,7 +23,6 @@ from ledger.privacy import KeyOwner, KeyRing
 from ledger.service import ApplicationService
 from ledger.webhooks import endpoints
 from projections.memberships import MEMBER_OF
-from projections.runner import ProjectionRunner
 
 log = structlog.get_logger(__name__)
 
@@ -45,11 +44,9 @@ async def erase_account(
     pool: asyncpg.Pool,
     service: ApplicationService,
     keyring: KeyRing,
-    runner: ProjectionRunner,
     request_id: str | None = None,
 ) -> int:
     """Erase the account; returns how many polycules it left. Safe to run again."""
-    await runner.catch_up_now("memberships")
     polycules = [row["polycule_id"] for row in await pool.fetch(MEMBER_OF, account_id)]
     for polycule_id in polycules:
         command = LeavePolycule(
@@ -66,7 +63,5 @@ async def erase_account(
         await connection.execute(_REVOKE_TOKENS, account_id)
         await endpoints.delete_all_of(connection, account_id)
     await keyring.destroy(KeyOwner("member", account_id))
-    # Their polycules now show them gone and the agreements they were party to ended.
-    await runner.catch_up_now("memberships", "agreements")
     log.info("account_erased", account_id=str(account_id), polycules_left=len(polycules))
     return len(polycules)

@@ -2,9 +2,10 @@
 
 Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
 started in order when the server starts and stopped in reverse order when it stops:
-the pool (after migrating), then the event store with its wake-ups, then the projection
-runner that reads through them, then the scheduler that acts when time passes, then the
-webhook delivery worker.
+the pool (after migrating), then the event store with its wake-ups and the per-polycule
+read side its commands write, then the keeper of that read side and the runner of the
+consumers that follow the whole log (the webhook fan-out), then the scheduler that acts
+when time passes, then the webhook delivery worker.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ledger.http.keys import (
     KEYRING,
     POOL,
     PROJECTION_RUNNER,
+    READ_SIDE,
     SCHEDULER,
     SERVICE,
     SETTINGS,
@@ -49,7 +51,8 @@ from ledger.web.browser import browser_middleware, security_headers_middleware
 from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout import WebhookFanout
-from projections import default_projections
+from projections import read_side
+from projections.read_side import ReadSideKeeper
 from projections.runner import ProjectionRunner
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
@@ -142,7 +145,10 @@ def _event_store(database_url: str) -> CleanupContext:
         listener.start()
         app[WAKEUP_HUB] = hub
         app[EVENT_STORE] = EventStore(app[POOL], clock=app[CLOCK].now, on_append=announcer)
-        app[SERVICE] = ApplicationService(app[EVENT_STORE], app[KEYRING])
+        app[READ_SIDE] = read_side(app[POOL])
+        app[SERVICE] = ApplicationService(
+            app[EVENT_STORE], app[KEYRING], read_side=app[READ_SIDE]
+        )
         yield
         await listener.stop()
         await announcer.stop()
@@ -152,18 +158,23 @@ def _event_store(database_url: str) -> CleanupContext:
 
 def _projection_runner(settings: Settings) -> CleanupContext:
     async def projection_runner(app: web.Application) -> AsyncIterator[None]:
+        # Polycules that fell behind their streams (migrated, or parked) catch up here;
+        # commands never wait for it.
+        keeper = ReadSideKeeper(app[READ_SIDE], poll_seconds=settings.projection_poll_seconds)
         runner = ProjectionRunner(
             app[POOL],
-            # The read models, and the webhook fan-out (never rebuilt: see its module).
-            [*default_projections(), WebhookFanout(app[SERVICE], app[KEYRING], app[CLOCK].now)],
+            # What follows the whole log: the webhook fan-out (never rebuilt: see its module).
+            [WebhookFanout(app[SERVICE], app[KEYRING], app[CLOCK].now)],
             app[WAKEUP_HUB],
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
         )
+        keeper.start()
         runner.start()
         app[PROJECTION_RUNNER] = runner
         yield
         await runner.stop()
+        await keeper.stop()
 
     return projection_runner
 

@@ -1,10 +1,12 @@
 """How a view sends a command: stamped with the caller, the application's clock and an id,
-handled by the application service, and answered only once the read models show it.
+and handled by the application service.
 
-Read-your-writes: after the append, the view waits until the read models that members
-read (memberships, agreements, disclosures, repairs) have applied the write
-(ProjectionRunner.catch_up_to), so whatever the member reads next — the answer to this
-request included — reflects it.
+Read-your-writes: the polycule's read models are written in the command's own transaction
+(projections/read_side.py), so the answer to this request, and whatever the member reads
+next, already shows it. Only when the polycule's read side is parked (an older event it
+cannot apply) are the events recorded without being shown; then the view is not run at
+all, and the write is answered 202 with what was decided, built from the events themselves
+(types, ids and numbers, never words), and ``"views_behind": true`` (``ViewsBehind``).
 
 A client that may retry (a phone on a flaky connection) sends an ``Idempotency-Key``
 header: the command id is derived from it and the caller, so the retry is answered with
@@ -22,13 +24,12 @@ from aiohttp import web
 from ledger.domain.polycules import PolyculeCommand, polycule_decider
 from ledger.errors import InvalidInput
 from ledger.http.authorization import caller_of
-from ledger.http.keys import CLOCK, PROJECTION_RUNNER, SERVICE
+from ledger.http.errors import ViewsBehind
+from ledger.http.keys import CLOCK, SERVICE
 from ledger.http.middleware import current_request_id
 from ledger.service import CommandOutcome
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# The read models a member reads after acting in a polycule.
-MEMBER_READ_MODELS = ("memberships", "agreements", "disclosures", "repairs")
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d8a52-3c1e-4d43-9d0e-5e7a1c2b9f10")
 
@@ -55,8 +56,6 @@ async def send(request: web.Request, polycule_id: UUID, command: PolyculeCommand
     outcome = await request.app[SERVICE].handle(
         polycule_id, polycule_decider, command, request_id=current_request_id()
     )
-    if outcome.version:
-        await request.app[PROJECTION_RUNNER].catch_up_to(
-            MEMBER_READ_MODELS, polycule_id, outcome.version
-        )
+    if not outcome.views_current:
+        raise ViewsBehind(outcome)
     return outcome

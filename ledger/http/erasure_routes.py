@@ -10,7 +10,7 @@ from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import InvalidInput
 from ledger.http.account_routes import ACCOUNTS
 from ledger.http.authorization import caller_of
-from ledger.http.keys import KEYRING, POOL, PROJECTION_RUNNER, SERVICE
+from ledger.http.keys import KEYRING, POOL, SERVICE
 from ledger.http.middleware import current_request_id
 from ledger.http.parsing import parse_body
 
@@ -42,7 +42,6 @@ async def erase_my_account(request: web.Request) -> web.Response:
         pool=request.app[POOL],
         service=request.app[SERVICE],
         keyring=request.app[KEYRING],
-        runner=request.app[PROJECTION_RUNNER],
         request_id=current_request_id(),
     )
     response = web.json_response(AccountErased(erased=True, polycules_left=left).model_dump())

@@ -7,7 +7,9 @@ answers with an HTML page or a stack trace.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -23,6 +25,8 @@ from ledger.errors import (
     NotPermitted,
     Unauthenticated,
 )
+from ledger.events import DomainEvent
+from ledger.service import CommandOutcome
 
 
 class NotReady(LedgerError):
@@ -118,3 +122,46 @@ def unexpected_error_response(request_id: str) -> web.Response:
         "an unexpected error occurred; quote the request id when reporting it",
         {"request_id": request_id},
     )
+
+
+class ViewsBehind(Exception):
+    """Raised by ``send`` when the command is recorded but its polycule's views do not show
+    it; the error middleware answers with ``answer()`` instead of running the view on."""
+
+    def __init__(self, outcome: CommandOutcome) -> None:
+        super().__init__("recorded; the polycule's views are behind")
+        self.outcome = outcome
+
+    def answer(self) -> web.Response:
+        events = [{"type": event.event_type, **_facts_of(event)} for event in self.outcome.events]
+        return web.json_response(
+            {
+                # The ids the first event names, where a client (or a form's next page)
+                # looks for what it just made.
+                **(events[0] if events else {}),
+                "views_behind": True,
+                "message": (
+                    "Recorded. This polycule's views are catching up and may not show it "
+                    "yet; nothing needs to be sent again."
+                ),
+                "polycule_id": str(self.outcome.stream_id),
+                "version": self.outcome.version,
+                "events": events,
+            },
+            status=202,
+        )
+
+
+def _facts_of(event: DomainEvent) -> dict[str, Any]:
+    """An event's ids, numbers, flags and moments: everything but words."""
+    facts: dict[str, Any] = {}
+    for name, value in event:
+        if isinstance(value, UUID | datetime):
+            facts[name] = str(value) if isinstance(value, UUID) else value.isoformat()
+        elif isinstance(value, bool | int):
+            facts[name] = value
+        elif isinstance(value, tuple | list | frozenset) and all(
+            isinstance(item, UUID) for item in value
+        ):
+            facts[name] = sorted(str(item) for item in value)
+    return facts

@@ -13,11 +13,13 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
 from ledger.webhooks.delivery import DeliveryWorker
+from projections.read_side import ReadSide
 from projections.runner import ProjectionRunner
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 EVENT_STORE = web.AppKey("event_store", EventStore)
+READ_SIDE = web.AppKey("read_side", ReadSide)
 PROJECTION_RUNNER = web.AppKey("projection_runner", ProjectionRunner)
 WAKEUP_HUB = web.AppKey("wakeup_hub", WakeupHub)
 KEYRING = web.AppKey("keyring", KeyRing)

@@ -112,6 +112,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exception.status < 400:  # redirects and the like are answers, not errors
             raise
         return errors.http_exception_response(exception, max_request_bytes=max_request_bytes)
+    except errors.ViewsBehind as behind:
+        return behind.answer()
     except LedgerError as error:
         return errors.ledger_error_response(error)
     except ValidationError as error:

@@ -1,6 +1,8 @@
 """Views for operators and orchestrators: alive, ready, and how the machinery is doing.
 
-None of them shows anything of a polycule: names of projections, positions and counts only.
+None of them shows anything of a polycule's life: names of projections, positions and
+counts, and — so that an operator can act — the ids of polycules whose read side is parked,
+with the id and type of the event that stopped it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from aiohttp import web
 from ledger.http.errors import NotReady
 from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER
 from ledger.store.migrate import pending_migrations
+from projections.read_side import ParkedPolycule, parked_polycules
 from projections.runner import ProjectionStatus, count_events
 
 log = structlog.get_logger(__name__)
@@ -43,6 +46,10 @@ async def readyz(request: web.Request) -> web.Response:
             # The pool hands out a proxy of a Connection; the store's signature names the
             # class itself.
             pending = await pending_migrations(connection)
+            parked = await connection.fetchval(
+                "SELECT count(*) FROM polycule_read_models WHERE parked_at IS NOT NULL",
+                timeout=READINESS_TIMEOUT_SECONDS,
+            ) if not pending else 0
     except _DATABASE_UNAVAILABLE as error:
         log.warning("not_ready", reason="database_unavailable", error=type(error).__name__)
         raise NotReady(
@@ -53,6 +60,9 @@ async def readyz(request: web.Request) -> web.Response:
             "the database schema is behind this version of the service",
             details={"pending_migrations": [f"{m.version:04d}_{m.name}" for m in pending]},
         )
+    if parked:
+        # Ready all the same: every other polycule is served as usual.
+        return web.json_response({"status": "ready", "degraded": {"parked_polycules": parked}})
     return web.json_response({"status": "ready"})
 
 
@@ -66,12 +76,31 @@ def _projection_json(status: ProjectionStatus) -> dict[str, object]:
     }
 
 
+def _parked_json(parked: ParkedPolycule) -> dict[str, object]:
+    return {
+        "polycule_id": str(parked.polycule_id),
+        "version": parked.version,
+        "event_id": str(parked.event_id) if parked.event_id else None,
+        "event_type": parked.event_type,
+        "error": parked.error,
+        "parked_at": parked.parked_at.isoformat(),
+        "retries": parked.retries,
+        "next_retry_at": parked.retry_at.isoformat() if parked.retry_at else None,
+    }
+
+
 async def status(request: web.Request) -> web.Response:
+    pool = request.app[POOL]
     projections = await request.app[PROJECTION_RUNNER].status()
     horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
-    events = await count_events(request.app[POOL])
+    events = await count_events(pool)
+    parked = await parked_polycules(pool)
     return web.json_response({
         "projections": [_projection_json(projection) for projection in projections],
+        "read_side": {
+            "parked_count": len(parked),
+            "parked": [_parked_json(one) for one in parked],
+        },
         "horizon_lag_seconds": horizon_lag_seconds,
         "counts": {"events": events},
     })

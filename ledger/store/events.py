@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -19,7 +20,13 @@ if TYPE_CHECKING:
 from ledger.errors import ConcurrencyError, DuplicateEventError
 from ledger.store import sql
 from ledger.store.chain import GENESIS_HASH, canonical_encoding, encode_json, link
-from ledger.store.records import AppendResult, GlobalPosition, NewEvent, RecordedEvent
+from ledger.store.records import (
+    AppendResult,
+    GlobalPosition,
+    JsonObject,
+    NewEvent,
+    RecordedEvent,
+)
 
 # Event types are names in code, never free text.
 _EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")
@@ -40,8 +47,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+Applied = TypeVar("Applied")
+# Work done in an append's own transaction, given the events as recorded: the polycule's
+# read models (projections/read_side.py).
+ApplyInline = Callable[["Connection", Sequence[RecordedEvent]], Awaitable[Applied]]
+
+
+class _NotTheHead(Exception):
+    """The expected version is not the stream's head: nothing may be written."""
+
+
 class AppendListener(Protocol):
-    def poke(self) -> None: ...
+    def poke(self, stream_id: UUID) -> None: ...
 
 
 def recorded_event(row: asyncpg.Record) -> RecordedEvent:
@@ -124,13 +141,7 @@ class EventStore:
         ``recorded_at``: the moment the events record (the application service passes the
         moment its command was decided at); the store's clock when left out.
         """
-        if not events:
-            raise ValueError("an append needs at least one event")
-        if expected_version < 0:
-            raise ValueError("expected_version cannot be negative")
-        for event in events:
-            if event.event_type not in _KNOWN_GOOD_TYPES:
-                _check_event_type(event.event_type)
+        _check(expected_version, events)
         executor: Executor = connection or self._pool
         previous = (
             GENESIS_HASH if expected_version == 0
@@ -155,48 +166,85 @@ class EventStore:
                     encode_json(event.metadata), recorded_at, previous, last_hash,
                 )
             else:
-                last_hash = await self._append_many(
-                    executor, stream_id, expected_version, events, recorded_at, previous
-                )
+                chained = _chain(previous, stream_id, expected_version, events, recorded_at)
+                await executor.execute(sql.APPEND_MANY, *_many_arguments(stream_id, chained))
+                last_hash = chained[-1].hash
         except asyncpg.UniqueViolationError as error:
             return await self._explain_refused_append(stream_id, expected_version, events, error)
         version = expected_version + len(events)
         if connection is None:  # committed: the new head can be trusted, and seen
             self._heads.remember(stream_id, version, last_hash)
-            self.announce()
+            self.announce(stream_id)
         return AppendResult(stream_id, version)
 
-    async def _append_many(
+    async def append_applying(
         self,
-        executor: Executor,
         stream_id: UUID,
         expected_version: int,
         events: Sequence[NewEvent],
-        recorded_at: datetime,
-        previous: bytes,
-    ) -> bytes:
-        versions, data, metadata, previous_hashes, hashes = [], [], [], [], []
-        for version, event in enumerate(events, start=expected_version + 1):
-            event_hash = _chained(previous, stream_id, version, event, recorded_at)
-            versions.append(version)
-            data.append(encode_json(event.data))
-            metadata.append(encode_json(event.metadata))
-            previous_hashes.append(previous)
-            hashes.append(event_hash)
-            previous = event_hash
-        await executor.execute(
-            sql.APPEND_MANY, stream_id, versions,
-            [event.event_id for event in events],
-            [event.event_type for event in events],
-            [event.schema_version for event in events],
-            data, metadata, recorded_at, previous_hashes, hashes,
-        )
-        return previous
+        apply: ApplyInline[Applied],
+        *,
+        recorded_at: datetime | None = None,
+    ) -> tuple[AppendResult, Applied | None]:
+        """Append ``events`` and, in the same transaction, ``apply`` them: one commit.
 
-    def announce(self) -> None:
-        """Wake subscribers: new events are committed."""
+        This is how a command writes its polycule's read models with its events (read your
+        writes by construction). If ``apply`` raises, nothing at all is written and its
+        error propagates. The expected version is checked as ``append`` checks it. A retry
+        of an append that was already written returns its original result and None: what
+        it changed was applied when it was written.
+        """
+        _check(expected_version, events)
+        previous = (
+            GENESIS_HASH if expected_version == 0
+            else self._heads.get(stream_id, expected_version)
+        )
+        recorded_at = recorded_at or self._clock()
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                if previous is None:
+                    previous = await self._head_hash(connection, stream_id, expected_version)
+                    if previous is None:
+                        raise _NotTheHead
+                chained = _chain(previous, stream_id, expected_version, events, recorded_at)
+                places: Sequence[asyncpg.Record]
+                if len(chained) == 1:
+                    event = chained[0]
+                    place = await connection.fetchrow(
+                        sql.APPEND_ONE_RETURNING, stream_id, event.stream_version,
+                        event.event_id, event.event_type, event.schema_version,
+                        encode_json(event.data), encode_json(event.metadata), recorded_at,
+                        event.previous_hash, event.hash,
+                    )
+                    assert place is not None  # an INSERT … RETURNING that did not raise
+                    places = [place]
+                else:
+                    places = await connection.fetch(
+                        sql.APPEND_MANY_RETURNING, *_many_arguments(stream_id, chained)
+                    )
+                by_version = {row["stream_version"]: row for row in places}
+                recorded = [
+                    _placed(event, by_version[event.stream_version]) for event in chained
+                ]
+                applied = await apply(connection, recorded)
+        except _NotTheHead:
+            refused = await self._explain_refused_append(stream_id, expected_version, events, None)
+            return refused, None
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name not in ("events_stream_version_key", "events_event_id_key"):
+                raise
+            return await self._explain_refused_append(
+                stream_id, expected_version, events, error
+            ), None
+        version = recorded[-1].stream_version
+        self._heads.remember(stream_id, version, recorded[-1].hash)
+        self.announce(stream_id)
+        return AppendResult(stream_id, version), applied
+
+    def announce(self, stream_id: UUID) -> None:
+        """Wake subscribers: new events of ``stream_id`` are committed."""
         if self._on_append is not None:
-            self._on_append.poke()
+            self._on_append.poke(stream_id)
 
     async def _head_hash(self, executor: Executor, stream_id: UUID, version: int) -> bytes | None:
         """The hash of the stream's event at ``version``, if that is the stream's head."""
@@ -271,6 +319,83 @@ async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> lis
     """Events committed after ``after``, in a total order no later commit can change."""
     rows = await executor.fetch(sql.READ_ALL, after.transaction_id, after.position, limit)
     return [recorded_event(row) for row in rows]
+
+
+def _check(expected_version: int, events: Sequence[NewEvent]) -> None:
+    if not events:
+        raise ValueError("an append needs at least one event")
+    if expected_version < 0:
+        raise ValueError("expected_version cannot be negative")
+    for event in events:
+        if event.event_type not in _KNOWN_GOOD_TYPES:
+            _check_event_type(event.event_type)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chained:
+    """An event about to be written, with its place in its stream and its links."""
+
+    stream_id: UUID
+    stream_version: int
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject
+    recorded_at: datetime
+    previous_hash: bytes
+    hash: bytes
+
+
+def _chain(
+    previous: bytes,
+    stream_id: UUID,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    recorded_at: datetime,
+) -> list[_Chained]:
+    chained = []
+    for version, event in enumerate(events, start=expected_version + 1):
+        event_hash = _chained(previous, stream_id, version, event, recorded_at)
+        chained.append(_Chained(
+            stream_id, version, event.event_id, event.event_type, event.schema_version, event.data,
+            event.metadata, recorded_at, previous, event_hash,
+        ))
+        previous = event_hash
+    return chained
+
+
+def _many_arguments(stream_id: UUID, chained: Sequence[_Chained]) -> tuple[object, ...]:
+    """APPEND_MANY's parameters, in order."""
+    return (
+        stream_id,
+        [event.stream_version for event in chained],
+        [event.event_id for event in chained],
+        [event.event_type for event in chained],
+        [event.schema_version for event in chained],
+        [encode_json(event.data) for event in chained],
+        [encode_json(event.metadata) for event in chained],
+        chained[0].recorded_at,
+        [event.previous_hash for event in chained],
+        [event.hash for event in chained],
+    )
+
+
+def _placed(event: _Chained, place: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=place["position"],
+        transaction_id=int(place["transaction_id"]),
+        stream_id=event.stream_id,
+        stream_version=event.stream_version,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        data=event.data,
+        metadata=event.metadata,
+        recorded_at=event.recorded_at,
+        previous_hash=event.previous_hash,
+        hash=event.hash,
+    )
 
 
 def _chained(

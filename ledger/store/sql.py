@@ -60,6 +60,13 @@ SELECT $1, batch.stream_version, batch.event_id, batch.event_type, batch.schema_
  ORDER BY batch.stream_version
 """
 
+# The same, for an append whose transaction also writes the polycule's read models
+# (projections/read_side.py): they are handed the events as recorded, global places
+# included, without reading them back.
+_PLACES = "RETURNING stream_version, position, transaction_id"
+APPEND_ONE_RETURNING = f"{APPEND_ONE}{_PLACES}"
+APPEND_MANY_RETURNING = f"{APPEND_MANY}{_PLACES}"
+
 FIND_BY_EVENT_IDS = f"""
 SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position
 """

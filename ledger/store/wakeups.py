@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -71,7 +72,7 @@ class AppendAnnouncer:
         self._task: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
 
-    def poke(self) -> None:
+    def poke(self, stream_id: UUID | None = None) -> None:
         self._hub.wake_all()
         self._pending.set()
 

@@ -9,8 +9,9 @@ A message says only that something the caller may read has changed, and its even
 (``data: {"types": ["ConsentGiven"]}``); never a text, a name or an id. Whether the caller
 may read an event is ``policy.may_read_event``, the rule the audit view follows, asked
 with the polycule's state after the event: a disclosure told to others, a breach kept
-between its parties, never wakes anyone else's page. A message is sent only once the read
-models have applied the change, so the page that fetches itself again already shows it.
+between its parties, never wakes anyone else's page. The read models are written with the
+events (projections/read_side.py), so the page that fetches itself again already shows
+the change.
 A member who leaves stops hearing from that polycule at once.
 """
 
@@ -29,8 +30,7 @@ from pydantic import Field
 from ledger.auth import policy
 from ledger.domain.polycules import polycule_decider
 from ledger.http.authorization import caller_of, polycule_of
-from ledger.http.commands import MEMBER_READ_MODELS
-from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SERVICE, WAKEUP_HUB
+from ledger.http.keys import EVENT_STORE, POOL, SERVICE, WAKEUP_HUB
 from ledger.http.parsing import parse_query
 from ledger.http.shapes import Strict
 from ledger.web.browser import SECURITY_HEADERS
@@ -157,9 +157,6 @@ async def _changes(
                 seen[stream] = events[-1].stream_version
                 if len(events) == BACKLOG_LIMIT:
                     signal.set()  # more to read: round again at once
-                await app[PROJECTION_RUNNER].catch_up_to(
-                    MEMBER_READ_MODELS, stream, events[-1].stream_version
-                )
                 state, _ = await app[SERVICE].load(stream, polycule_decider)
                 if not state.is_member(member):
                     return

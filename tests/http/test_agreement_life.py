@@ -49,7 +49,7 @@ async def test_a_review_falls_due_once_and_every_party_reaffirms_it(
         clock.advance(days=2)
         assert await scheduler.tick() == 1
         assert await scheduler.tick() == 0  # due once, however often it is asked
-        await caught_up(client, polycule, "agreements")
+        await caught_up(client, polycule)
 
         due = await bo.json("GET", path)
         assert due["review_due"] is True
@@ -101,7 +101,7 @@ async def test_silence_never_ratifies_a_deadline_expires_the_proposal(
         assert late.status == 409
         assert error_of(await late.json())["code"] == "proposal_expired"
         assert await client.app[SCHEDULER].tick() == 1
-        await caught_up(client, polycule, "agreements")
+        await caught_up(client, polycule)
 
         expired = await ash.json("GET", path)
         assert expired["status"] == "expired"

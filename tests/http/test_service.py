@@ -16,7 +16,6 @@ from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.http.keys import EVENT_STORE
 from ledger.store.migrate import bundled_migrations
-from projections import default_projections
 from tests.http.support import Client, database_name, error_of
 from tests.support import new_event
 
@@ -107,11 +106,11 @@ async def test_status_shows_projections_catching_up_and_counts_only(client: Clie
 
     body = await _status_once_caught_up(client, events=3)
 
-    assert set(body) == {"projections", "horizon_lag_seconds", "counts"}
-    # Every read model, and the webhook fan-out, which operators watch the same way.
-    assert [p["name"] for p in body["projections"]] == sorted(
-        [*(projection.name for projection in default_projections()), "webhook_fanout"]
-    )
+    assert set(body) == {"projections", "read_side", "horizon_lag_seconds", "counts"}
+    # What follows the whole log: the webhook fan-out. The read models are per polycule,
+    # and none is parked.
+    assert [p["name"] for p in body["projections"]] == ["webhook_fanout"]
+    assert body["read_side"] == {"parked_count": 0, "parked": []}
     for projection in body["projections"]:
         assert projection["checkpoint_position"] > 0
         assert projection["events_behind"] == 0

@@ -1,0 +1,469 @@
+"""The read side, polycule by polycule.
+
+The domain is cut by polycule — one stream each, no command spans two — and so is what
+members read. The member-facing read models (stream summaries, memberships, agreements,
+disclosures, repairs) are written *inline*: in the same transaction as the events a
+command appends, by ``ReadSide.apply_inline``. So:
+
+* a write is answered from read models that already show it (read your writes, by
+  construction), with one commit per command;
+* a command whose events a read model cannot apply is refused whole, nothing written
+  (``ReadModelRefused``);
+* nothing waits for anything global: no reading horizon, no shared lock. An open
+  transaction elsewhere on the server, a rebuild, or another polycule's trouble cannot
+  delay or break a write.
+
+``polycule_read_models`` holds, per polycule, the stream version those read models have
+applied. A command locks its own polycule's row (the writers of one polycule take turns
+there anyway, on the stream's version), which is also what a rebuild of that polycule
+takes, one polycule at a time: readers see the old rows or the new, never none.
+
+A polycule can fall behind its stream only by events that were committed without it: a
+polycule migrated from the older, global read side, or events appended with the store
+alone. The next command there, or the keeper (``ReadSideKeeper``), applies them first. If
+one of those events cannot be applied, the polycule is **parked** at the event before it:
+logged once with the event's id, type and error, listed by ``/status`` and ``python -m
+ledger projections status``, retried with backoff and by ``projections retry``. Commands
+in a parked polycule are still recorded and answered with what was decided and a marker
+that its views are behind; every other polycule goes on as if nothing happened.
+
+Which consumers still follow the global log, and why: ``projections/runner.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from ledger.errors import LedgerError
+from ledger.store.events import recorded_event
+from ledger.store.records import RecordedEvent
+from ledger.store.sql import READ_STREAM_PAGE
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
+
+log = structlog.get_logger(__name__)
+
+# How many of a polycule's events are read and applied at a time when it catches up.
+CATCH_UP_BATCH = 2_000
+# A parked polycule is tried again after this, doubling each time, up to the maximum.
+FIRST_RETRY = timedelta(seconds=1)
+LONGEST_RETRY = timedelta(minutes=10)
+# The version of a polycule whose read models must be rebuilt before anything else.
+REBUILD_NEEDED = -1
+
+
+class PolyculeProjection(Protocol):
+    """A read model of one polycule's stream: a fold into its own tables."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        """Write what ``events`` (all of one polycule, in stream order) change."""
+
+    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
+        """Delete every row this read model holds for the polycule, before a rebuild."""
+
+
+class ReadModelRefused(LedgerError):
+    """A command's events cannot be shown by the read models: nothing was written."""
+
+    code = "not_recorded"
+
+
+@dataclass(frozen=True)
+class ParkedPolycule:
+    polycule_id: UUID
+    # The read models show the polycule up to this version; the next event failed.
+    version: int
+    event_id: UUID | None
+    event_type: str | None
+    error: str
+    parked_at: datetime
+    retries: int
+    retry_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    """How one polycule's catching up went."""
+
+    polycule_id: UUID
+    applied: int
+    version: int
+    parked: ParkedPolycule | None = None
+
+
+# The polycule's row, locked for this transaction. For a command: when the read models are
+# exactly at the version the command was decided on, and the polycule is not parked, the row
+# moves to the command's new version at once (the common case: one statement); the caller
+# then only applies the new events. Otherwise the row is left as it was, and says why.
+_CLAIM_FOR_COMMAND = """
+INSERT INTO polycule_read_models AS r (polycule_id, version)
+VALUES ($1, CASE WHEN $2::bigint = 0 THEN $3::bigint ELSE 0 END)
+ON CONFLICT (polycule_id) DO UPDATE
+   SET version = CASE WHEN r.version = $2 AND r.parked_at IS NULL THEN $3 ELSE r.version END,
+       updated_at = now()
+RETURNING version, parked_at IS NOT NULL AS parked
+"""
+_CLAIM = """
+INSERT INTO polycule_read_models AS r (polycule_id) VALUES ($1)
+ON CONFLICT (polycule_id) DO UPDATE SET updated_at = now()
+RETURNING version, parked_at IS NOT NULL AS parked, retries
+"""
+_ADVANCE = """
+UPDATE polycule_read_models
+   SET version = $2, parked_version = NULL, parked_event_id = NULL, parked_type = NULL,
+       parked_error = NULL, parked_at = NULL, retry_at = NULL, retries = 0, updated_at = now()
+ WHERE polycule_id = $1
+"""
+_PARK = """
+UPDATE polycule_read_models
+   SET version = $2, parked_version = $2 + 1, parked_event_id = $3, parked_type = $4,
+       parked_error = $5, parked_at = coalesce(parked_at, now()), retries = $6,
+       retry_at = now() + $7::interval, updated_at = now()
+ WHERE polycule_id = $1
+"""
+_STREAM_HEAD = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1"
+# Uses polycule_read_models_parked.
+_PARKED = """
+SELECT polycule_id, version, parked_event_id, parked_type, parked_error, parked_at, retries,
+       retry_at
+  FROM polycule_read_models
+ WHERE parked_at IS NOT NULL
+ ORDER BY parked_at
+"""
+_PARKED_COUNT = "SELECT count(*) FROM polycule_read_models WHERE parked_at IS NOT NULL"
+_DUE_FOR_RETRY = """
+SELECT polycule_id FROM polycule_read_models
+ WHERE parked_at IS NOT NULL AND retry_at <= now()
+ ORDER BY retry_at
+ LIMIT $1
+"""
+# Every polycule whose read models are behind its stream and not parked (a full pass over
+# the log's streams: for start-up, the command line and the keeper's occasional sweep).
+_BEHIND = """
+SELECT s.stream_id, s.head, coalesce(r.version, 0) AS version
+  FROM (SELECT stream_id, max(stream_version) AS head FROM events GROUP BY stream_id) s
+  LEFT JOIN polycule_read_models r ON r.polycule_id = s.stream_id
+ WHERE r.polycule_id IS NULL OR (r.parked_at IS NULL AND r.version < s.head)
+"""
+_EVERY_POLYCULE = """
+SELECT stream_id, max(stream_version) AS head FROM events GROUP BY stream_id ORDER BY stream_id
+"""
+_SHOWS = "SELECT version >= $2 FROM polycule_read_models WHERE polycule_id = $1"
+
+
+class ReadSide:
+    """The member-facing read models of every polycule, kept by the commands themselves."""
+
+    def __init__(self, pool: asyncpg.Pool, projections: Sequence[PolyculeProjection]) -> None:
+        self._pool = pool
+        self._projections = list(projections)
+
+    @property
+    def names(self) -> list[str]:
+        return [projection.name for projection in self._projections]
+
+    async def apply_inline(
+        self, connection: Connection, events: Sequence[RecordedEvent]
+    ) -> bool:
+        """Apply a command's ``events`` in the transaction that appends them.
+
+        True when the read models now show them. False when the polycule is parked: the
+        events are still recorded, its views stay behind. Raises ``ReadModelRefused``, and
+        so writes nothing at all, when the events themselves cannot be applied.
+        """
+        polycule_id = events[0].stream_id
+        decided_on, new_version = events[0].stream_version - 1, events[-1].stream_version
+        claimed = await connection.fetchrow(
+            _CLAIM_FOR_COMMAND, polycule_id, decided_on, new_version
+        )
+        assert claimed is not None  # an upsert … RETURNING always answers
+        if claimed["version"] == new_version and not claimed["parked"]:
+            await self._apply_new(connection, events)
+            return True
+        if claimed["parked"]:
+            return False
+        caught_up = await self._catch_up_within(
+            connection, polycule_id, claimed["version"], decided_on, retries=0
+        )
+        if caught_up.parked is not None:
+            return False
+        await self._apply_new(connection, events)
+        await connection.execute(_ADVANCE, polycule_id, new_version)
+        return True
+
+    async def _apply_new(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        try:
+            for projection in self._projections:
+                await projection.apply(connection, events)
+        except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
+            first = events[0]
+            log.error(
+                "read_model_refused_command", polycule_id=str(first.stream_id),
+                event_id=str(first.event_id), event_type=first.event_type,
+                error=_described(error),
+            )
+            raise ReadModelRefused(
+                "this change could not be shown in the polycule's views, so it was not "
+                "recorded: nothing was written. Please tell the people who run this service.",
+                details={"event_types": [event.event_type for event in events]},
+            ) from error
+
+    async def catch_up(self, polycule_id: UUID, *, rebuild: Sequence[str] = ()) -> CaughtUp:
+        """Bring one polycule's read models up to its stream, in one transaction.
+
+        ``rebuild``: the names of read models to empty and fold again from the polycule's
+        first event (every one when a migration asked for it). Writers of this polycule wait
+        for it; nobody else does, and readers see the old rows until it commits.
+        """
+        async with self._pool.acquire() as connection, connection.transaction():
+            claimed = await connection.fetchrow(_CLAIM, polycule_id)
+            assert claimed is not None
+            version = claimed["version"]
+            head = await connection.fetchval(_STREAM_HEAD, polycule_id)
+            rebuilding = list(rebuild)
+            if version == REBUILD_NEEDED:
+                rebuilding, version = self.names, 0
+            if rebuilding:
+                await self._rebuild_within(connection, polycule_id, rebuilding, version)
+            return await self._catch_up_within(
+                connection, polycule_id, version, head, retries=claimed["retries"]
+            )
+
+    async def _rebuild_within(
+        self, connection: Connection, polycule_id: UUID, names: Sequence[str], version: int
+    ) -> None:
+        """Empty the named read models of the polycule and fold its first ``version`` events
+        into them again."""
+        chosen = [projection for projection in self._projections if projection.name in names]
+        for projection in chosen:
+            await projection.forget(connection, polycule_id)
+        after = 0
+        while after < version:
+            rows = await connection.fetch(
+                READ_STREAM_PAGE, polycule_id, after, min(CATCH_UP_BATCH, version - after)
+            )
+            if not rows:
+                break
+            events = [recorded_event(row) for row in rows]
+            for projection in chosen:
+                await projection.apply(connection, events)
+            after = events[-1].stream_version
+
+    async def _catch_up_within(
+        self,
+        connection: Connection,
+        polycule_id: UUID,
+        version: int,
+        until: int,
+        *,
+        retries: int,
+    ) -> CaughtUp:
+        """Apply the polycule's events after ``version`` up to ``until``, batch by batch, in
+        the caller's transaction; park the polycule at the first event that fails."""
+        applied = 0
+        while version < until:
+            rows = await connection.fetch(
+                READ_STREAM_PAGE, polycule_id, version, min(CATCH_UP_BATCH, until - version)
+            )
+            if not rows:
+                break
+            events = [recorded_event(row) for row in rows]
+            try:
+                async with connection.transaction():  # a savepoint: a failure undoes the batch
+                    for projection in self._projections:
+                        await projection.apply(connection, events)
+            except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
+                parked = await self._park(connection, polycule_id, version, events, error, retries)
+                return CaughtUp(polycule_id, applied, version, parked)
+            version = events[-1].stream_version
+            applied += len(events)
+        await connection.execute(_ADVANCE, polycule_id, version)
+        return CaughtUp(polycule_id, applied, version)
+
+    async def _park(
+        self,
+        connection: Connection,
+        polycule_id: UUID,
+        version: int,
+        batch: Sequence[RecordedEvent],
+        error: BaseException,
+        retries: int,
+    ) -> ParkedPolycule:
+        """Find the event of ``batch`` that fails, apply those before it, and park there."""
+        failing = batch[0]
+        described = _described(error)
+        for event in batch:
+            try:
+                async with connection.transaction():
+                    for projection in self._projections:
+                        await projection.apply(connection, [event])
+            except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as one_error:
+                failing, described = event, _described(one_error)
+                break
+            version = event.stream_version
+        wait = min(FIRST_RETRY * 2**retries, LONGEST_RETRY)
+        await connection.execute(
+            _PARK, polycule_id, version, failing.event_id, failing.event_type, described,
+            retries + 1, wait,
+        )
+        if retries == 0:  # logged once, when it first stops; retries are quiet
+            log.error(
+                "polycule_read_models_parked", polycule_id=str(polycule_id),
+                event_id=str(failing.event_id), event_type=failing.event_type,
+                stream_version=failing.stream_version, error=described,
+            )
+        return ParkedPolycule(
+            polycule_id, version, failing.event_id, failing.event_type, described,
+            datetime.now().astimezone(), retries + 1, None,
+        )
+
+    async def shows(self, polycule_id: UUID, version: int) -> bool:
+        """Whether the polycule's read models show its stream up to ``version``."""
+        return bool(await self._pool.fetchval(_SHOWS, polycule_id, version))
+
+    async def rebuild(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        concurrency: int = 4,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Rebuild the named read models (all by default), one polycule at a time, several
+        polycules at once; the number of events folded. Nothing is emptied beforehand:
+        each polycule's rows are replaced in one transaction."""
+        chosen = list(names) if names else self.names
+        streams = await self._pool.fetch(_EVERY_POLYCULE)
+        queue: asyncio.Queue[tuple[UUID, int]] = asyncio.Queue()
+        for row in streams:
+            queue.put_nowait((row["stream_id"], row["head"]))
+        folded = 0
+
+        async def work() -> None:
+            nonlocal folded
+            while not queue.empty():
+                polycule_id, head = queue.get_nowait()
+                await self.catch_up(polycule_id, rebuild=chosen)
+                folded += head
+                if on_progress is not None:
+                    on_progress(head)
+
+        await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
+        return folded
+
+    async def catch_up_all(
+        self, *, on_progress: Callable[[int], None] | None = None
+    ) -> list[CaughtUp]:
+        """Catch up every polycule that is behind and not parked."""
+        results = []
+        for row in await self._pool.fetch(_BEHIND):
+            caught = await self.catch_up(row["stream_id"])
+            results.append(caught)
+            if on_progress is not None:
+                on_progress(caught.applied)
+        return results
+
+    async def behind(self) -> int:
+        """How many polycules are behind their stream and not parked (a full pass)."""
+        return len(await self._pool.fetch(_BEHIND))
+
+    async def retry(self, polycule_id: UUID | None = None) -> list[CaughtUp]:
+        """Try the parked polycules again (or one of them) now."""
+        if polycule_id is not None:
+            return [await self.catch_up(polycule_id)]
+        return [
+            await self.catch_up(parked.polycule_id)
+            for parked in await parked_polycules(self._pool)
+        ]
+
+    async def retry_due(self, limit: int = 50) -> list[CaughtUp]:
+        """Try again the parked polycules whose back-off has run out."""
+        return [
+            await self.catch_up(row["polycule_id"])
+            for row in await self._pool.fetch(_DUE_FOR_RETRY, limit)
+        ]
+
+
+async def parked_polycules(pool: asyncpg.Pool) -> list[ParkedPolycule]:
+    return [
+        ParkedPolycule(
+            polycule_id=row["polycule_id"],
+            version=row["version"],
+            event_id=row["parked_event_id"],
+            event_type=row["parked_type"],
+            error=row["parked_error"],
+            parked_at=row["parked_at"],
+            retries=row["retries"],
+            retry_at=row["retry_at"],
+        )
+        for row in await pool.fetch(_PARKED)
+    ]
+
+
+async def parked_count(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval(_PARKED_COUNT)
+    return count
+
+
+def _described(error: BaseException) -> str:
+    """What went wrong, for operators: the error's kind and the database's own message
+    (which names a constraint or a column, never a value of a member's)."""
+    if isinstance(error, asyncpg.PostgresError):
+        constraint = getattr(error, "constraint_name", None)
+        where = f" ({constraint})" if constraint else ""
+        return f"{type(error).__name__}{where}"
+    return type(error).__name__
+
+
+class ReadSideKeeper:
+    """Catches up the polycules that fell behind (at start, and now and then) and tries
+    parked ones again when their back-off runs out. Commands never wait for it."""
+
+    def __init__(
+        self, read_side: ReadSide, *, poll_seconds: float = 1.0, sweep_seconds: float = 300.0
+    ) -> None:
+        self._read_side = read_side
+        self._poll_seconds = poll_seconds
+        self._sweep_seconds = sweep_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep(), name="read-side-keeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_sweep:
+                    caught = await self._read_side.catch_up_all()
+                    if caught:
+                        log.info(
+                            "read_models_caught_up", polycules=len(caught),
+                            events=sum(result.applied for result in caught),
+                        )
+                    next_sweep = loop.time() + self._sweep_seconds
+                await self._read_side.retry_due()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                # Policy: the database is away or a transaction failed whole; try again
+                # at the next tick. Commands are unaffected either way.
+                log.warning("read_side_keeper_failed", error=_described(error))
+            await asyncio.sleep(self._poll_seconds)
