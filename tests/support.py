@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from ledger.store.records import NewEvent
+from projections import read_side
 
 
 def new_event(event_type: str = "FactRecorded", **data: Any) -> NewEvent:
@@ -26,3 +27,9 @@ async def tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
         await connection.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
         await connection.execute(statement, *args)
         await connection.execute("ALTER TABLE events ENABLE TRIGGER events_immutable")
+
+
+async def read_models_caught_up(pool: asyncpg.Pool) -> int:
+    """Apply to the read models whatever events were appended with the store alone (as the
+    keeper does for a running service); how many were applied."""
+    return sum(result.applied for result in await read_side(pool).catch_up_all())

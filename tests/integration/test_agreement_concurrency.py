@@ -27,8 +27,7 @@ from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.records import AppendResult
-from projections.agreements import Agreements
-from projections.runner import catch_up
+from tests.support import read_models_caught_up
 
 NOW = datetime.now(UTC)
 
@@ -147,7 +146,7 @@ async def test_two_schedulers_mark_a_review_due_once(
         **stamp(ash), proposal_id=uuid.uuid4(), agreement_id=uuid.uuid4(),
         parties=(ash,), text=text(review_every_days=30),
     ))
-    await catch_up(pool, Agreements(), batch_size=100)
+    await read_models_caught_up(pool)
     month_later = NOW + timedelta(days=31)
     schedulers = [
         Scheduler(pool, first, lambda: month_later),
@@ -157,7 +156,7 @@ async def test_two_schedulers_mark_a_review_due_once(
 
     assert await early.tick() == 0
     changed = await asyncio.gather(*(scheduler.tick() for scheduler in schedulers))
-    await catch_up(pool, Agreements(), batch_size=100)
+    await read_models_caught_up(pool)
     again = await schedulers[0].tick()
 
     kinds = [event.event_type for event in await store.read_stream(polycule)]

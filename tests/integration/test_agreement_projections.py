@@ -39,11 +39,10 @@ from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from projections import agreement_queries as read_model
-from projections import default_projections
+from projections import member_read_models, read_side
 from projections.agreement_queries import ResponseRow
 from projections.agreements import Agreements
-from projections.memberships import Memberships
-from projections.runner import catch_up, rebuild
+from tests.support import read_models_caught_up
 
 C = TypeVar("C", bound=Command)
 MICROSECOND = timedelta(microseconds=1)
@@ -209,9 +208,8 @@ async def tell_the_story(service: ApplicationService, store: EventStore) -> Stor
     return story
 
 
-async def caught_up(pool: asyncpg.Pool, batch_size: int = 4) -> None:
-    await catch_up(pool, Agreements(), batch_size=batch_size)
-    await catch_up(pool, Memberships(), batch_size=100)
+async def caught_up(pool: asyncpg.Pool) -> None:
+    await read_models_caught_up(pool)
 
 
 def who(responses: tuple[ResponseRow, ...], story: Story) -> list[tuple[str, str]]:
@@ -296,7 +294,7 @@ async def test_history_keeps_every_version_with_its_consents_and_how_it_ended(
         "cedar", RevokeConsent, agreement_id=ids["dates"], note="I need to step back"
     )
 
-    await caught_up(pool, batch_size=3)
+    await caught_up(pool)
     history = await read_model.agreement_history(pool, polycule.id, ids["dates"])
 
     assert history is not None
@@ -550,7 +548,7 @@ async def test_an_agreed_ending_and_a_member_leaving_end_agreements_and_lapse_pr
     )
     at["dune left"] = await polycule.by("dune", LeavePolycule)
 
-    await caught_up(pool, batch_size=1)
+    await caught_up(pool)
 
     assert await read_model.current_agreements(pool, polycule.id) == []
     assert await read_model.open_proposals(pool, polycule.id) == []
@@ -597,7 +595,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
     projection = Agreements()
     await polycule_of(service, store, "erin", "fox")  # events that are no agreement's
     story = await tell_the_story(service, store)
-    await catch_up(pool, projection, batch_size=3)
+    await read_models_caught_up(pool)
     # Then as a running service would: after each command, whatever batches come.
     for name, kind, fields in (
         ("cedar", RevokeConsent, {"agreement_id": story.ids["dates"]}),
@@ -605,10 +603,10 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         ("dune", LeavePolycule, {}),
     ):
         await story.polycule.by(name, kind, **fields)
-        await catch_up(pool, projection, batch_size=2)
+        await read_models_caught_up(pool)
     incremental = await table_rows(pool)
 
-    applied = await rebuild(pool, projection, batch_size=7)
+    applied = await read_side(pool).rebuild([projection.name])
 
     assert await table_rows(pool) == incremental
     assert applied == await pool.fetchval("SELECT count(*) FROM events")
@@ -618,7 +616,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         ["PolyculeFounded", "MemberInvited", "MemberJoined", "MemberLeft"],
     )
     assert all(incremental.values())
-    await rebuild(pool, projection, batch_size=1000)
+    await read_side(pool).rebuild([projection.name], concurrency=1)
     assert await table_rows(pool) == incremental
 
 
@@ -702,4 +700,4 @@ async def test_every_read_uses_an_index(
 
 
 def test_the_service_keeps_the_agreements_current() -> None:
-    assert "agreements" in [projection.name for projection in default_projections()]
+    assert "agreements" in [projection.name for projection in member_read_models()]

@@ -18,12 +18,11 @@ from ledger.domain.polycules import AcceptInvitation, InviteMember, LeavePolycul
 from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
-from projections import default_projections
 from projections import disclosures as read_model
+from projections import member_read_models, read_side
 from projections.disclosures import Acknowledgement, DisclosureRow, Disclosures
-from projections.memberships import Memberships
-from projections.runner import catch_up, rebuild
 from tests.integration.test_agreement_projections import Polycule, polycule_of, wording
+from tests.support import read_models_caught_up
 
 C = TypeVar("C", bound=Command)
 TABLES = ("disclosures", "disclosure_acknowledgements")
@@ -114,9 +113,8 @@ async def join(polycule: Polycule, name: str, member_id: UUID | None = None) -> 
     await by(polycule, name, AcceptInvitation, secret_hash=secret, display_name=name)
 
 
-async def caught_up(pool: asyncpg.Pool, batch_size: int = 3) -> None:
-    await catch_up(pool, Disclosures(), batch_size=batch_size)
-    await catch_up(pool, Memberships(), batch_size=100)
+async def caught_up(pool: asyncpg.Pool) -> None:
+    await read_models_caught_up(pool)
 
 
 def ids_of(rows: list[DisclosureRow], told: Told) -> list[str]:
@@ -205,7 +203,7 @@ async def test_what_is_left_to_acknowledge_follows_acknowledgements_and_membersh
 
     await by(told.polycule, "blue", AcknowledgeDisclosure, disclosure_id=told.ids["correction"])
     await by(told.polycule, "dune", LeavePolycule)
-    await caught_up(pool, batch_size=1)
+    await caught_up(pool)
 
     assert await to_acknowledge("blue") == ["elsewhere"]
     # dune left the polycule: nothing there waits for them any more.
@@ -224,13 +222,13 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
 ) -> None:
     projection = Disclosures()
     told = await tell(service, store)
-    await catch_up(pool, projection, batch_size=2)
+    await read_models_caught_up(pool)
     for name, disclosure in (("ash", "jealous"), ("dune", "jealous"), ("blue", "correction")):
         await by(told.polycule, name, AcknowledgeDisclosure, disclosure_id=told.ids[disclosure])
-        await catch_up(pool, projection, batch_size=1)
+        await read_models_caught_up(pool)
     incremental = await table_rows(pool)
 
-    applied = await rebuild(pool, projection, batch_size=5)
+    applied = await read_side(pool).rebuild([projection.name])
 
     assert await table_rows(pool) == incremental
     assert applied == await pool.fetchval("SELECT count(*) FROM events")
@@ -284,4 +282,4 @@ async def test_every_read_uses_an_index(
 
 
 def test_the_service_keeps_the_disclosures_current() -> None:
-    assert "disclosures" in [projection.name for projection in default_projections()]
+    assert "disclosures" in [projection.name for projection in member_read_models()]

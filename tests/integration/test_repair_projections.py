@@ -43,15 +43,13 @@ from ledger.domain.repair import (
 from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
-from projections import default_projections
+from projections import member_read_models, read_side
 from projections import repair_queries as read_model
-from projections.agreements import Agreements
-from projections.memberships import Memberships
 from projections.repair_queries import CheckInDue, DueMark, RepairHistory
 from projections.repairs import Repairs
-from projections.runner import catch_up, rebuild
 from tests.integration.test_agreement_projections import Polycule, command, polycule_of, wording
 from tests.integration.test_disclosure_projections import by
+from tests.support import read_models_caught_up
 
 TABLES = (
     "breaches", "repair_timeline", "check_ins", "commitments", "commitment_marks",
@@ -208,10 +206,8 @@ async def tell_the_story(service: ApplicationService, store: EventStore) -> Stor
     return story
 
 
-async def caught_up(pool: asyncpg.Pool, batch_size: int = 4) -> None:
-    await catch_up(pool, Repairs(), batch_size=batch_size)
-    await catch_up(pool, Agreements(), batch_size=100)
-    await catch_up(pool, Memberships(), batch_size=100)
+async def caught_up(pool: asyncpg.Pool) -> None:
+    await read_models_caught_up(pool)
 
 
 async def history_of(pool: asyncpg.Pool, story: Story, breach: str, day: int) -> RepairHistory:
@@ -299,7 +295,7 @@ async def test_the_timeline_tells_every_step_in_order_with_its_words_sealed(
     service: ApplicationService, store: EventStore, pool: asyncpg.Pool, keyring: KeyRing
 ) -> None:
     story = await tell_the_story(service, store)
-    await caught_up(pool, batch_size=3)
+    await caught_up(pool)
 
     history = await history_of(pool, story, "first", 50)
 
@@ -523,7 +519,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
     projection = Repairs()
     await polycule_of(service, store, "erin", "fox")  # events that are no repair's
     story = await tell_the_story(service, store)
-    await catch_up(pool, projection, batch_size=5)
+    await read_models_caught_up(pool)
     first = {"breach_id": story.ids["first"]}
     for name, kind, fields in (
         ("cedar", CheckIn, {"trust": 4, "note": "slowly"}),
@@ -531,10 +527,10 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         ("blue", EndRepair, {}),
     ):
         await story.on(50, name, kind, **first, **fields)
-        await catch_up(pool, projection, batch_size=1)
+        await read_models_caught_up(pool)
     incremental = await table_rows(pool)
 
-    applied = await rebuild(pool, projection, batch_size=7)
+    applied = await read_side(pool).rebuild([projection.name])
 
     assert await table_rows(pool) == incremental
     assert applied == await pool.fetchval("SELECT count(*) FROM events")
@@ -603,4 +599,4 @@ async def test_every_read_uses_an_index(
 
 
 def test_the_service_keeps_the_repairs_current() -> None:
-    assert "repairs" in [projection.name for projection in default_projections()]
+    assert "repairs" in [projection.name for projection in member_read_models()]
