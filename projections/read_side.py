@@ -129,7 +129,7 @@ UPDATE polycule_read_models
 """
 _PARK = """
 UPDATE polycule_read_models
-   SET version = $2, parked_version = $2 + 1, parked_event_id = $3, parked_type = $4,
+   SET version = $2::bigint, parked_version = $2::bigint + 1, parked_event_id = $3, parked_type = $4,
        parked_error = $5, parked_at = coalesce(parked_at, now()), retries = $6,
        retry_at = now() + $7::interval, updated_at = now()
  WHERE polycule_id = $1
