@@ -50,13 +50,11 @@ from ledger.domain.polycules import (
 from ledger.errors import LedgerError
 from ledger.events import DomainEvent
 from ledger.http.app import create_app
-from ledger.http.keys import EVENT_STORE, KEYRING, POOL, PROJECTION_RUNNER
+from ledger.http.keys import EVENT_STORE, KEYRING, POOL, PROJECTION_RUNNER, READ_SIDE
 from ledger.logs import configure_logging
 from ledger.privacy import KeyRing, MasterKey, encrypt_event_fields
 from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
-from projections import default_projections
-from projections.runner import catch_up
 
 PASSWORD = "a long enough bench password"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -229,11 +227,8 @@ async def fill(app: web.Application, member: uuid.UUID, events: int) -> uuid.UUI
             count = await polycule.write(store, keyring)
             written += count
             progress.update(count)
-    for projection in default_projections():
-        with tqdm(total=written, desc=f"projecting {projection.name}", unit="ev") as progress:
-            await catch_up(
-                app[POOL], projection, batch_size=1000, on_progress=progress.update
-            )
+    with tqdm(total=written, desc="projecting, polycule by polycule", unit="ev") as progress:
+        await app[READ_SIDE].catch_up_all(on_progress=progress.update)
     # The service's own runner (the webhook fan-out too) must be idle before measuring,
     # or its catching up would be measured as the readers' latency.
     for _ in range(3600):

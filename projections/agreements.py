@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from ledger.store.records import JsonObject, RecordedEvent
+from projections.batching import Statements
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -48,7 +49,9 @@ WITH revised AS (
     INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
     VALUES ($1, $2, $3, $4, $6)
 )
-SELECT agreement_id, proposed_by FROM revised
+-- Exactly one row, as every statement whose answer a fold reads (projections/batching.py).
+SELECT (SELECT agreement_id FROM revised) AS agreement_id,
+       (SELECT proposed_by FROM revised) AS proposed_by
 """
 _ANSWERED = """
 WITH answer AS (
@@ -56,7 +59,7 @@ WITH answer AS (
                                     responded_at, responded_in)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
 )
-SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $1
+SELECT (SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $1) AS agreement_id
 """
 _CLOSED = """
 WITH closed AS (
@@ -67,7 +70,7 @@ WITH closed AS (
     UPDATE agreements SET open_proposal_id = NULL
      WHERE agreement_id = (SELECT agreement_id FROM closed) AND open_proposal_id = $1
 )
-SELECT agreement_id, revision FROM closed
+SELECT (SELECT agreement_id FROM closed) AS agreement_id, (SELECT revision FROM closed) AS revision
 """
 # The ratified revision's wording becomes the version in force; the version it replaces
 # stays in force until this very moment.
@@ -132,23 +135,23 @@ INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, w
                                 proposal_id, revision, version, note, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
-# Everything of one polycule, before its rebuild: one statement (each table's rows are
+# Everything of some polycules, before their rebuild: one statement (each table's rows are
 # found through the polycule's proposals, which every row of this read model hangs off).
 _FORGET = """
 WITH proposals AS (
-    SELECT proposal_id FROM agreement_proposals WHERE polycule_id = $1
+    SELECT proposal_id FROM agreement_proposals WHERE polycule_id = ANY ($1::uuid[])
 ), timeline AS (
-    DELETE FROM agreement_timeline WHERE polycule_id = $1
+    DELETE FROM agreement_timeline WHERE polycule_id = ANY ($1::uuid[])
 ), versions AS (
-    DELETE FROM agreement_versions WHERE polycule_id = $1
+    DELETE FROM agreement_versions WHERE polycule_id = ANY ($1::uuid[])
 ), current AS (
-    DELETE FROM agreements WHERE polycule_id = $1
+    DELETE FROM agreements WHERE polycule_id = ANY ($1::uuid[])
 ), responses AS (
     DELETE FROM proposal_responses WHERE proposal_id IN (SELECT proposal_id FROM proposals)
 ), revisions AS (
     DELETE FROM proposal_revisions WHERE proposal_id IN (SELECT proposal_id FROM proposals)
 )
-DELETE FROM agreement_proposals WHERE polycule_id = $1
+DELETE FROM agreement_proposals WHERE polycule_id = ANY ($1::uuid[])
 """
 
 
@@ -201,7 +204,7 @@ def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-async def _proposed(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _proposed(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     proposal_id, agreement_id = UUID(data["proposal_id"]), UUID(data["agreement_id"])
     proposed_by = UUID(data["proposed_by"])
@@ -217,7 +220,7 @@ async def _proposed(connection: Connection, event: RecordedEvent) -> _Entry:
     )
 
 
-async def _revised(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _revised(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     proposal_id = UUID(data["proposal_id"])
     row = await connection.fetchrow(
@@ -231,7 +234,7 @@ async def _revised(connection: Connection, event: RecordedEvent) -> _Entry:
     )
 
 
-async def _answered(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _answered(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     proposal_id, member_id = UUID(data["proposal_id"]), UUID(data["member_id"])
     objected = event.event_type == "ObjectionRaised"
@@ -254,7 +257,7 @@ _CLOSING_STATUS = {
 }
 
 
-async def _closed(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _closed(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     proposal_id = UUID(data["proposal_id"])
     row = await connection.fetchrow(
@@ -267,7 +270,7 @@ async def _closed(connection: Connection, event: RecordedEvent) -> _Entry:
     )
 
 
-async def _ratified(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _ratified(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id, proposal_id = UUID(data["agreement_id"]), UUID(data["proposal_id"])
     await connection.execute(
@@ -281,7 +284,7 @@ async def _ratified(connection: Connection, event: RecordedEvent) -> _Entry:
     )
 
 
-async def _ended(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _ended(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id, member_id = UUID(data["agreement_id"]), _uuid(data.get("member_id"))
     proposal_id = _uuid(data.get("proposal_id"))
@@ -295,7 +298,7 @@ async def _ended(connection: Connection, event: RecordedEvent) -> _Entry:
     )
 
 
-async def _review_began(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _review_began(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id = UUID(data["agreement_id"])
     # A scheduled review began when it fell due; a requested one when it was asked for.
@@ -307,14 +310,14 @@ async def _review_began(connection: Connection, event: RecordedEvent) -> _Entry:
     )
 
 
-async def _reaffirmed(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _reaffirmed(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id, member_id = UUID(data["agreement_id"]), UUID(data["member_id"])
     await connection.execute(_REAFFIRMED, agreement_id, member_id)
     return _entry(event, agreement_id, member_id=member_id, version=data["version"])
 
 
-async def _review_completed(connection: Connection, event: RecordedEvent) -> _Entry:
+async def _review_completed(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id = UUID(data["agreement_id"])
     await connection.execute(
@@ -323,7 +326,7 @@ async def _review_completed(connection: Connection, event: RecordedEvent) -> _En
     return _entry(event, agreement_id, version=data["version"])
 
 
-_FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Entry]]] = {
+_FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[_Entry]]] = {
     "AgreementProposed": _proposed,
     "ProposalRevised": _revised,
     "ConsentGiven": _answered,
@@ -343,8 +346,12 @@ _FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Entry]]] = {
 
 class Agreements:
     name = "agreements"
+    tables = (
+        "agreement_proposals", "proposal_revisions", "proposal_responses", "agreements",
+        "agreement_versions", "agreement_timeline",
+    )
 
-    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         # One statement per event, in order (each may read what the one before wrote), and
         # the batch's timeline rows together at the end.
         timeline = []
@@ -355,5 +362,5 @@ class Agreements:
         if timeline:
             await connection.executemany(_TIMELINE, timeline)
 
-    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
-        await connection.execute(_FORGET, polycule_id)
+    async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
+        await connection.execute(_FORGET, list(polycule_ids))

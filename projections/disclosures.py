@@ -21,6 +21,7 @@ import asyncpg
 
 from ledger.domain.disclosures import Audience, DisclosureKind
 from ledger.store.records import JsonObject, RecordedEvent
+from projections.batching import Statements
 
 if TYPE_CHECKING:
     from ledger.database import Connection, Executor
@@ -41,9 +42,10 @@ VALUES ($1, $2, $3, $4)
 _FORGET = """
 WITH acknowledgements AS (
     DELETE FROM disclosure_acknowledgements
-     WHERE disclosure_id IN (SELECT disclosure_id FROM disclosures WHERE polycule_id = $1)
+     WHERE disclosure_id IN (
+         SELECT disclosure_id FROM disclosures WHERE polycule_id = ANY ($1::uuid[]))
 )
-DELETE FROM disclosures WHERE polycule_id = $1
+DELETE FROM disclosures WHERE polycule_id = ANY ($1::uuid[])
 """
 
 
@@ -51,7 +53,7 @@ def _uuid(value: str | None) -> UUID | None:
     return UUID(value) if value is not None else None
 
 
-async def _made(connection: Connection, event: RecordedEvent) -> None:
+async def _made(connection: Statements, event: RecordedEvent) -> None:
     data = event.data
     await connection.execute(
         _MADE, UUID(data["disclosure_id"]), event.stream_id, UUID(data["discloser"]),
@@ -62,7 +64,7 @@ async def _made(connection: Connection, event: RecordedEvent) -> None:
     )
 
 
-async def _acknowledged(connection: Connection, event: RecordedEvent) -> None:
+async def _acknowledged(connection: Statements, event: RecordedEvent) -> None:
     data = event.data
     await connection.execute(
         _ACKNOWLEDGED, UUID(data["disclosure_id"]), UUID(data["member_id"]),
@@ -70,7 +72,7 @@ async def _acknowledged(connection: Connection, event: RecordedEvent) -> None:
     )
 
 
-_FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[None]]] = {
+_FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[None]]] = {
     "DisclosureMade": _made,
     "DisclosureAcknowledged": _acknowledged,
 }
@@ -78,15 +80,16 @@ _FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[None]]] = {
 
 class Disclosures:
     name = "disclosures"
+    tables = ("disclosures", "disclosure_acknowledgements")
 
-    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         for event in events:
             fold = _FOLDS.get(event.event_type)
             if fold is not None:
                 await fold(connection, event)
 
-    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
-        await connection.execute(_FORGET, polycule_id)
+    async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
+        await connection.execute(_FORGET, list(polycule_ids))
 
 
 # --- Reading -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from ledger.store.records import RecordedEvent
+from projections.batching import Statements
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -26,8 +27,8 @@ ON CONFLICT (polycule_id, member_id) DO UPDATE SET joined_at = excluded.joined_a
 _LEFT = "UPDATE memberships SET left_at = $3 WHERE polycule_id = $1 AND member_id = $2"
 
 _FORGET = """
-WITH members AS (DELETE FROM memberships WHERE polycule_id = $1)
-DELETE FROM polycule_directory WHERE polycule_id = $1
+WITH members AS (DELETE FROM memberships WHERE polycule_id = ANY ($1::uuid[]))
+DELETE FROM polycule_directory WHERE polycule_id = ANY ($1::uuid[])
 """
 
 MY_POLYCULES = """
@@ -44,8 +45,9 @@ SELECT polycule_id FROM memberships WHERE member_id = $1 AND left_at IS NULL
 
 class Memberships:
     name = "memberships"
+    tables = ("polycule_directory", "memberships")
 
-    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         for event in events:
             if event.event_type == "PolyculeFounded":
                 await connection.execute(
@@ -60,5 +62,5 @@ class Memberships:
                     _LEFT, event.stream_id, UUID(event.data["member_id"]), event.recorded_at
                 )
 
-    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
-        await connection.execute(_FORGET, polycule_id)
+    async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
+        await connection.execute(_FORGET, list(polycule_ids))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from ledger.store.records import JsonObject, RecordedEvent
+from projections.batching import Statements
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -72,10 +73,14 @@ _FACTOR_NAMED = """
 INSERT INTO repair_factors (factor_id, breach_id, factor, named_by, named_at, named_in, note)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
+# Exactly one row, as every statement whose answer a fold reads (projections/batching.py).
 _FACTOR_ADDRESSED = """
-UPDATE repair_factors SET addressed_at = $2, addressed_by = $3, addressed_note = $4
- WHERE factor_id = $1
-RETURNING factor
+WITH addressed AS (
+    UPDATE repair_factors SET addressed_at = $2, addressed_by = $3, addressed_note = $4
+     WHERE factor_id = $1
+    RETURNING factor
+)
+SELECT (SELECT factor FROM addressed) AS factor
 """
 _BOUNDARY_LINKED = """
 INSERT INTO repair_boundaries (breach_id, proposal_id, linked_by, linked_at, linked_in)
@@ -108,15 +113,15 @@ INSERT INTO repair_timeline (polycule_id, stream_version, breach_id, at, what, m
                              words, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
-# Everything of one polycule, before its rebuild: every row hangs off one of its breaches.
+# Everything of some polycules, before their rebuild: every row hangs off one of its breaches.
 _FORGET = """
 WITH its_breaches AS (
-    SELECT breach_id FROM breaches WHERE polycule_id = $1
+    SELECT breach_id FROM breaches WHERE polycule_id = ANY ($1::uuid[])
 ), its_commitments AS (
     SELECT commitment_id FROM commitments
      WHERE breach_id IN (SELECT breach_id FROM its_breaches)
 ), timeline AS (
-    DELETE FROM repair_timeline WHERE polycule_id = $1
+    DELETE FROM repair_timeline WHERE polycule_id = ANY ($1::uuid[])
 ), check_ins AS (
     DELETE FROM check_ins WHERE breach_id IN (SELECT breach_id FROM its_breaches)
 ), marks AS (
@@ -131,7 +136,7 @@ WITH its_breaches AS (
 ), boundaries AS (
     DELETE FROM repair_boundaries WHERE breach_id IN (SELECT breach_id FROM its_breaches)
 )
-DELETE FROM breaches WHERE polycule_id = $1
+DELETE FROM breaches WHERE polycule_id = ANY ($1::uuid[])
 """
 
 
@@ -174,7 +179,7 @@ def _pick(data: JsonObject, *names: str) -> JsonObject:
     return {name: data.get(name) for name in names}
 
 
-async def _reported(connection: Connection, event: RecordedEvent) -> _Step:
+async def _reported(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     parties = _uuids(data["parties"])
     breached_by, reported_by = UUID(data["breached_by"]), UUID(data["reported_by"])
@@ -194,7 +199,7 @@ async def _reported(connection: Connection, event: RecordedEvent) -> _Step:
     )
 
 
-async def _answered(connection: Connection, event: RecordedEvent) -> _Step:
+async def _answered(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     statement = _ACKNOWLEDGED if event.event_type == "BreachAcknowledged" else _DISPUTED
     await connection.execute(
@@ -203,18 +208,18 @@ async def _answered(connection: Connection, event: RecordedEvent) -> _Step:
     return _step(event, UUID(data["member_id"]), words=data.get("account"))
 
 
-async def _audience_widened(connection: Connection, event: RecordedEvent) -> _Step:
+async def _audience_widened(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     await connection.execute(_AUDIENCE_WIDENED, UUID(data["breach_id"]), _uuids(data["added"]))
     return _step(event, UUID(data["member_id"]), detail=_pick(data, "added"))
 
 
-async def _words_shared(connection: Connection, event: RecordedEvent) -> _Step:
+async def _words_shared(connection: Statements, event: RecordedEvent) -> _Step:
     """Responsibility, impact, an apology: the words are the step, and the timeline holds them."""
     return _step(event, UUID(event.data["member_id"]), words=event.data["words"])
 
 
-async def _decision_made(connection: Connection, event: RecordedEvent) -> _Step:
+async def _decision_made(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     await connection.execute(
@@ -224,7 +229,7 @@ async def _decision_made(connection: Connection, event: RecordedEvent) -> _Step:
     return _step(event, member_id, words=data.get("note"), detail=_pick(data, "decision"))
 
 
-async def _factor_named(connection: Connection, event: RecordedEvent) -> _Step:
+async def _factor_named(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     await connection.execute(
@@ -236,7 +241,7 @@ async def _factor_named(connection: Connection, event: RecordedEvent) -> _Step:
     )
 
 
-async def _factor_addressed(connection: Connection, event: RecordedEvent) -> _Step:
+async def _factor_addressed(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     factor = await connection.fetchval(
@@ -249,7 +254,7 @@ async def _factor_addressed(connection: Connection, event: RecordedEvent) -> _St
     )
 
 
-async def _boundary_linked(connection: Connection, event: RecordedEvent) -> _Step:
+async def _boundary_linked(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     await connection.execute(
@@ -259,7 +264,7 @@ async def _boundary_linked(connection: Connection, event: RecordedEvent) -> _Ste
     return _step(event, member_id, detail=_pick(data, "proposal_id"))
 
 
-async def _commitment_made(connection: Connection, event: RecordedEvent) -> _Step:
+async def _commitment_made(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     await connection.execute(
@@ -273,7 +278,7 @@ async def _commitment_made(connection: Connection, event: RecordedEvent) -> _Ste
     )
 
 
-async def _commitment_fell_due(connection: Connection, event: RecordedEvent) -> _Step:
+async def _commitment_fell_due(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     await connection.execute(
         _COMMITMENT_FELL_DUE, UUID(data["commitment_id"]), data["occurrence"]
@@ -281,7 +286,7 @@ async def _commitment_fell_due(connection: Connection, event: RecordedEvent) -> 
     return _step(event, None, detail=_pick(data, "commitment_id", "occurrence", "due_at"))
 
 
-async def _commitment_marked(connection: Connection, event: RecordedEvent) -> _Step:
+async def _commitment_marked(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     await connection.execute(
@@ -295,7 +300,7 @@ async def _commitment_marked(connection: Connection, event: RecordedEvent) -> _S
     )
 
 
-async def _checked_in(connection: Connection, event: RecordedEvent) -> _Step:
+async def _checked_in(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     setback = bool(data.get("setback", False))
@@ -309,7 +314,7 @@ async def _checked_in(connection: Connection, event: RecordedEvent) -> _Step:
     )
 
 
-async def _supporter_invited(connection: Connection, event: RecordedEvent) -> _Step:
+async def _supporter_invited(connection: Statements, event: RecordedEvent) -> _Step:
     # Deliberately not the secret's hash (see the module's docstring).
     return _step(
         event, UUID(event.data["member_id"]),
@@ -317,21 +322,21 @@ async def _supporter_invited(connection: Connection, event: RecordedEvent) -> _S
     )
 
 
-async def _supporter_joined(connection: Connection, event: RecordedEvent) -> _Step:
+async def _supporter_joined(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     supporter_id = UUID(data["supporter_id"])
     await connection.execute(_SUPPORTER_JOINED, UUID(data["breach_id"]), supporter_id)
     return _step(event, supporter_id, detail=_pick(data, "invitation_id"))
 
 
-async def _restoration_chosen(connection: Connection, event: RecordedEvent) -> _Step:
+async def _restoration_chosen(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     await connection.execute(_RESTORATION_CHOSEN, UUID(data["breach_id"]), member_id)
     return _step(event, member_id)
 
 
-async def _closed(connection: Connection, event: RecordedEvent) -> _Step:
+async def _closed(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = _uuid(data.get("member_id"))
     await connection.execute(
@@ -341,7 +346,7 @@ async def _closed(connection: Connection, event: RecordedEvent) -> _Step:
     return _step(event, member_id, words=data.get("note"), detail=_pick(data, "outcome"))
 
 
-_FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Step]]] = {
+_FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[_Step]]] = {
     "BreachReported": _reported,
     "BreachAcknowledged": _answered,
     "BreachDisputed": _answered,
@@ -366,8 +371,12 @@ _FOLDS: dict[str, Callable[[Connection, RecordedEvent], Awaitable[_Step]]] = {
 
 class Repairs:
     name = "repairs"
+    tables = (
+        "breaches", "repair_timeline", "check_ins", "commitments", "commitment_marks",
+        "repair_factors", "repair_decisions", "repair_boundaries",
+    )
 
-    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         # One statement per event, in order (each may read what the one before wrote), and
         # the batch's timeline rows together at the end.
         timeline = []
@@ -378,5 +387,5 @@ class Repairs:
         if timeline:
             await connection.executemany(_TIMELINE, timeline)
 
-    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
-        await connection.execute(_FORGET, polycule_id)
+    async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
+        await connection.execute(_FORGET, list(polycule_ids))

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ledger.database import Connection
 
 from ledger.store.records import RecordedEvent
+from projections.batching import Statements
 
 _UPSERT = """
 INSERT INTO stream_summaries AS s (stream_id, version, event_count, last_event_at)
@@ -24,8 +25,9 @@ ON CONFLICT (stream_id) DO UPDATE
 
 class StreamSummaries:
     name = "stream_summaries"
+    tables = ("stream_summaries",)
 
-    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         # Fold the batch in memory first: one row per stream, one statement per batch.
         folded: dict[UUID, tuple[int, int, datetime]] = {}
         for event in events:
@@ -46,5 +48,7 @@ class StreamSummaries:
             [folded[s][2] for s in streams],
         )
 
-    async def forget(self, connection: Connection, polycule_id: UUID) -> None:
-        await connection.execute("DELETE FROM stream_summaries WHERE stream_id = $1", polycule_id)
+    async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
+        await connection.execute(
+            "DELETE FROM stream_summaries WHERE stream_id = ANY($1::uuid[])", list(polycule_ids)
+        )
