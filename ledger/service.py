@@ -26,7 +26,7 @@ from uuid import UUID
 import structlog
 
 from ledger.domain import Command, Decider
-from ledger.errors import ConcurrencyError
+from ledger.errors import ConcurrencyError, LedgerError
 from ledger.events import EVENTS, DomainEvent, EventRegistry
 from ledger.privacy import KeyRing, decrypt_event_fields, encrypt_event_fields
 from ledger.store.events import EventStore
@@ -212,10 +212,23 @@ class ApplicationService:
         *,
         request_id: str | None = None,
         correlation_id: UUID | None = None,
+        new_command_id: bool = False,
     ) -> CommandOutcome:
-        already = await self._store.events_by_id([event_id_for(command.command_id, 0)])
-        if already:
-            return await self._outcome_of_earlier(stream_id, command)
+        """Decide ``command`` on the stream's state and append what it causes.
+
+        ``new_command_id``: the caller has just made the command's id up (no sender can be
+        retrying it), so there is no earlier outcome to look for.
+
+        The first attempt decides on the state this instance keeps, without reading the
+        stream, when it has one: the append's expected version is the check. If another
+        instance appended meanwhile, the append is refused and the stream is read; a
+        refusal or "nothing to do" decided on a kept state is decided again on the stream
+        read afresh, so an old state never answers for the stream.
+        """
+        if not new_command_id:
+            already = await self._store.events_by_id([event_id_for(command.command_id, 0)])
+            if already:
+                return await self._outcome_of_earlier(stream_id, command)
         metadata = EventMetadata(
             actor=str(command.actor),
             command_id=command.command_id,
@@ -224,9 +237,21 @@ class ApplicationService:
         ).to_json()
         for attempt in range(1, self._max_attempts + 1):
             erasures_seen = self._keyring.erasures_seen
-            state, version, folded_at = await self._load(stream_id, decider)
-            decided = decider.decide(state, command)
+            kept = self._states.get(stream_id, decider) if attempt == 1 else None
+            folded_at: float | None
+            if kept is not None:
+                state, version, folded_at = kept
+            else:
+                state, version, folded_at = await self._load(stream_id, decider)
+            try:
+                decided = decider.decide(state, command)
+            except LedgerError:
+                if kept is None:
+                    raise
+                continue  # refused on the kept state: decide again on the stream as it is
             if not decided:
+                if kept is not None:
+                    continue
                 return CommandOutcome(stream_id, version, ())
             new_events = await self._to_new_events(stream_id, command, decided, metadata)
             try:

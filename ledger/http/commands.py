@@ -54,7 +54,8 @@ def stamp(request: web.Request) -> dict[str, Any]:
 
 async def send(request: web.Request, polycule_id: UUID, command: PolyculeCommand) -> CommandOutcome:
     outcome = await request.app[SERVICE].handle(
-        polycule_id, polycule_decider, command, request_id=current_request_id()
+        polycule_id, polycule_decider, command, request_id=current_request_id(),
+        new_command_id=IDEMPOTENCY_HEADER not in request.headers,
     )
     if not outcome.views_current:
         raise ViewsBehind(outcome)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
-from ledger.domain.polycules import FoundPolycule, MemberJoined, PolyculeFounded, polycule_decider
+from ledger.domain.polycules import (
+    AcceptInvitation,
+    FoundPolycule,
+    InviteMember,
+    LeavePolycule,
+    MemberJoined,
+    MemberLeft,
+    PolyculeFounded,
+    polycule_decider,
+)
 from ledger.errors import DomainError
-from ledger.privacy import as_sealed
+from ledger.privacy import KeyRing, as_sealed
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 
@@ -91,3 +101,38 @@ async def test_a_refused_command_writes_nothing(
         await service.handle(polycule, polycule_decider, found(polycule))
 
     assert await store.stream_version(polycule) == 2
+
+
+async def test_an_instance_deciding_on_the_state_it_keeps_never_answers_for_an_old_stream(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    # Two instances, each keeping the states it folded; only one of them sees each write.
+    here = ApplicationService(EventStore(pool), keyring)
+    elsewhere = ApplicationService(EventStore(pool), keyring)
+    polycule, robin, sam = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await here.handle(polycule, polycule_decider, found(polycule, robin), new_command_id=True)
+    secret = uuid.uuid4().hex
+    await here.handle(polycule, polycule_decider, InviteMember(
+        actor=robin, at=datetime.now(UTC), command_id=uuid.uuid4(),
+        invitation_id=uuid.uuid4(), secret_hash=secret,
+        expires_at=datetime.now(UTC) + timedelta(days=7),
+    ))
+    await elsewhere.load(polycule, polycule_decider)
+    # Sam joins through the other instance; this one still keeps the polycule without Sam.
+    await elsewhere.handle(polycule, polycule_decider, AcceptInvitation(
+        actor=sam, at=datetime.now(UTC), command_id=uuid.uuid4(), secret_hash=secret,
+        display_name="Sam",
+    ))
+
+    # Refused on the kept state ("not a member"), decided again on the stream: Sam leaves.
+    left = await here.handle(polycule, polycule_decider, LeavePolycule(
+        actor=sam, at=datetime.now(UTC), command_id=uuid.uuid4(),
+    ), new_command_id=True)
+
+    assert [type(event) for event in left.events] == [MemberLeft]
+    assert left.version == 5
+    # Appended on the stream as it was, after Sam's joining, never beside it.
+    types = [event.event_type for event in await EventStore(pool).read_stream(polycule)]
+    assert types == [
+        "PolyculeFounded", "MemberJoined", "MemberInvited", "MemberJoined", "MemberLeft"
+    ]
