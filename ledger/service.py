@@ -15,8 +15,11 @@ never kept longer than the keyring keeps a key between rechecks.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,6 +145,26 @@ class StateCache:
             self._entries.popitem(last=False)
 
 
+class Turns:
+    """One command at a time per stream, within this instance.
+
+    The writers of one polycule would otherwise decide on the same version together and
+    all but one be refused at the append, again and again while they keep coming; waiting
+    for one's turn here costs nothing and refuses nobody. Instances do not share turns:
+    between them the append's expected version decides, and the loser decides again.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[UUID, asyncio.Lock]
+        self._locks = weakref.WeakValueDictionary()
+
+    def of(self, stream_id: UUID) -> asyncio.Lock:
+        lock = self._locks.get(stream_id)
+        if lock is None:
+            lock = self._locks[stream_id] = asyncio.Lock()
+        return lock
+
+
 class ApplicationService:
     def __init__(
         self,
@@ -159,6 +182,7 @@ class ApplicationService:
         self._registry = registry
         self._max_attempts = max_attempts
         self._states = states if states is not None else StateCache(keyring)
+        self._turns = Turns()
 
     async def decode(self, recorded: RecordedEvent) -> DomainEvent:
         """The event as the domain knows it, its sealed texts opened (or read as erased)."""
@@ -225,6 +249,22 @@ class ApplicationService:
         refusal or "nothing to do" decided on a kept state is decided again on the stream
         read afresh, so an old state never answers for the stream.
         """
+        async with self._turns.of(stream_id):
+            return await self._handle_in_turn(
+                stream_id, decider, command, request_id=request_id,
+                correlation_id=correlation_id, new_command_id=new_command_id,
+            )
+
+    async def _handle_in_turn(
+        self,
+        stream_id: UUID,
+        decider: Decider[C, State],
+        command: C,
+        *,
+        request_id: str | None,
+        correlation_id: UUID | None,
+        new_command_id: bool,
+    ) -> CommandOutcome:
         if not new_command_id:
             already = await self._store.events_by_id([event_id_for(command.command_id, 0)])
             if already:
@@ -274,6 +314,9 @@ class ApplicationService:
                     )
             except ConcurrencyError:
                 log.info("command_retried_after_conflict", attempt=attempt)
+                # Another instance wrote first; a moment's random pause keeps several
+                # losers from colliding again on the next version.
+                await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311
                 continue
             # What was just written is the next state: the next load need not read it.
             self._states.put(

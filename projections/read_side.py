@@ -248,10 +248,10 @@ class ReadSide:
             for projection in self._projections:
                 await projection.apply(connection, events)
         except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
-            first = events[0]
             log.error(
-                "read_model_refused_command", polycule_id=str(first.stream_id),
-                event_id=str(first.event_id), event_type=first.event_type,
+                "read_model_refused_command", polycule_id=str(events[0].stream_id),
+                event_ids=[str(event.event_id) for event in events],
+                event_types=[event.event_type for event in events],
                 error=_described(error),
             )
             raise ReadModelRefused(

@@ -27,6 +27,7 @@ from ledger.errors import (
 )
 from ledger.events import DomainEvent
 from ledger.service import CommandOutcome
+from projections.read_side import ReadModelRefused
 
 
 class NotReady(LedgerError):
@@ -47,6 +48,8 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     DomainError: 409,
     NotPermitted: 403,
     NotReady: 503,
+    # Nothing was written; the polycule's read models could not show the change.
+    ReadModelRefused: 409,
 }
 
 UNEXPECTED_STATUS = 500
