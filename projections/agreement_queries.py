@@ -6,8 +6,13 @@ at any past moment; and, for the scheduler, which reviews have come due and whic
 deadlines have passed. Texts come back sealed, as the read model keeps them; the HTTP
 layer opens them for the member who asked.
 
+Answers may change while a proposal is open, and every answer is kept: a member's current
+answer to a revision is the last one they gave it (``last_answers``, the decider's rule);
+histories list every answer in the order given.
+
 The rows are written by projections/agreements.py; tables and indexes:
-ledger/store/migrations/0006_agreements.sql.
+ledger/store/migrations/0006_agreements.sql, and 0010_answers_may_change.sql for the
+answers.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.domain.agreements import last_answers
 from ledger.store.records import JsonObject
 from projections.reading import snapshot
 
@@ -29,10 +35,11 @@ if TYPE_CHECKING:
 Response = Literal["consented", "objected"]
 
 
-
 @dataclass(frozen=True)
 class ResponseRow:
     member_id: UUID
+    # The revision answered.
+    revision: int
     response: Response
     # An objection's reason, sealed; None for a consent.
     reason: JsonObject | None
@@ -56,8 +63,12 @@ class ProposalRow:
     status: Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
     opened_at: datetime
     closed_at: datetime | None
-    # The answers to the current revision only, in the order they were given.
+    # Each member's current answer to the current revision (the last one they gave it), in
+    # the order those were given.
     responses: tuple[ResponseRow, ...]
+    # Every answer to every revision, in the order given: a changed answer keeps its
+    # earlier one before it.
+    answers: tuple[ResponseRow, ...]
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ class RevisionRow:
     parties: tuple[UUID, ...]
     text: JsonObject | None
     at: datetime
+    # Every answer to this revision, in the order given, changed answers included.
     responses: tuple[ResponseRow, ...]
 
 
@@ -185,8 +197,17 @@ PROPOSAL = f"""
 SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
  WHERE p.proposal_id = $2 AND p.polycule_id = $1
 """
-# The answers to many revisions at once, so a list of proposals costs one more query, not
-# one per proposal. Index: proposal_responses_pkey, once per revision asked for.
+# Every answer to many proposals at once, each proposal's in the order given, so a list of
+# proposals costs one more query, not one per proposal. Index: proposal_responses_pkey,
+# once per proposal asked for.
+ANSWERS_TO_PROPOSALS = """
+SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
+  FROM unnest($1::uuid[]) AS asked (proposal_id)
+  JOIN proposal_responses r USING (proposal_id)
+ ORDER BY r.proposal_id, r.responded_in
+"""
+# The answers to many revisions at once (the consents that made versions). Index:
+# proposal_responses_to_revision, once per revision asked for.
 RESPONSES_TO = """
 SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
   FROM unnest($1::uuid[], $2::integer[]) AS asked (proposal_id, revision)
@@ -217,7 +238,8 @@ SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in, r.revision
 """
-# Index: agreement_proposals_of_agreement, then proposal_responses_pkey.
+# Every answer to every proposal about the agreement. Index: agreement_proposals_of_agreement,
+# then proposal_responses_pkey.
 RESPONSES_OF_AGREEMENT = """
 SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
   FROM agreement_proposals p JOIN proposal_responses r USING (proposal_id)
@@ -240,8 +262,9 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
    AND v.parties @> $3::uuid[]
  ORDER BY v.in_force_from, v.agreement_id
 """
-# Index: memberships_of_member, then agreement_proposals_open per polycule and
-# proposal_responses_pkey.
+# Awaiting the member: they have given the current revision no answer at all (an answer,
+# once given, stays their answer until they give another). Index: memberships_of_member,
+# then agreement_proposals_open per polycule and proposal_responses_to_revision.
 AWAITING_RESPONSE = f"""
 SELECT {_PROPOSAL_COLUMNS}
   FROM memberships m
@@ -316,18 +339,22 @@ async def agreement_history(
         versions = await connection.fetch(VERSIONS_OF_AGREEMENT, *key)
         proposals = await connection.fetch(PROPOSALS_OF_AGREEMENT, *key)
         revisions = await connection.fetch(REVISIONS_OF_AGREEMENT, *key)
-        answers = _by_revision(await connection.fetch(RESPONSES_OF_AGREEMENT, *key))
+        answers = _by_proposal(await connection.fetch(RESPONSES_OF_AGREEMENT, *key))
         timeline = await connection.fetch(TIMELINE_OF_AGREEMENT, *key)
     return AgreementHistory(
         agreement=_agreement(row),
         versions=tuple(
-            _version(v, answers.get((v["proposal_id"], v["revision"]), ())) for v in versions
+            _version(v, last_answers(answers.get(v["proposal_id"], ()), v["revision"]))
+            for v in versions
         ),
         proposals=tuple(
             ProposalHistory(
-                proposal=_proposal(p, answers.get((p["proposal_id"], p["revision"]), ())),
+                proposal=_proposal(p, answers.get(p["proposal_id"], ())),
                 revisions=tuple(
-                    _revision(r, answers.get((r["proposal_id"], r["revision"]), ()))
+                    _revision(r, tuple(
+                        answer for answer in answers.get(r["proposal_id"], ())
+                        if answer.revision == r["revision"]
+                    ))
                     for r in revisions
                     if r["proposal_id"] == p["proposal_id"]
                 ),
@@ -381,48 +408,49 @@ async def expired_proposals(executor: Executor, now: datetime) -> list[tuple[UUI
 
 # --- From rows to answers ----------------------------------------------------------------
 
-_Answers = dict[tuple[UUID, int], tuple[ResponseRow, ...]]
 
-
-async def _answers_to(executor: Executor, revisions: Iterable[tuple[UUID, int]]) -> _Answers:
-    asked = list(revisions)
-    if not asked:
-        return {}
-    rows = await executor.fetch(
-        RESPONSES_TO, [proposal_id for proposal_id, _ in asked], [rev for _, rev in asked]
-    )
-    return _by_revision(rows)
-
-
-def _by_revision(rows: Iterable[asyncpg.Record]) -> _Answers:
-    grouped: dict[tuple[UUID, int], list[ResponseRow]] = {}
+def _by_proposal(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[ResponseRow, ...]]:
+    """Each proposal's answers, in the order of ``rows``."""
+    grouped: dict[UUID, list[ResponseRow]] = {}
     for row in rows:
-        grouped.setdefault((row["proposal_id"], row["revision"]), []).append(ResponseRow(
+        grouped.setdefault(row["proposal_id"], []).append(ResponseRow(
             member_id=row["member_id"],
+            revision=row["revision"],
             response=row["response"],
             reason=row["reason"],
             at=row["responded_at"],
         ))
-    return {key: tuple(responses) for key, responses in grouped.items()}
+    return {proposal_id: tuple(answers) for proposal_id, answers in grouped.items()}
 
 
 async def _with_responses(
     executor: Executor, rows: Sequence[asyncpg.Record]
 ) -> list[ProposalRow]:
-    # A revision's answers are never removed, so reading them after the proposal (outside
-    # one snapshot) still gives the answers to the revision that was read, if perhaps more.
-    answers = await _answers_to(executor, ((r["proposal_id"], r["revision"]) for r in rows))
-    return [_proposal(r, answers.get((r["proposal_id"], r["revision"]), ())) for r in rows]
+    # Answers are never removed, so reading them after the proposal (outside one snapshot)
+    # still gives every answer to the revision that was read, if perhaps a later one too.
+    if not rows:
+        return []
+    answers = _by_proposal(await executor.fetch(
+        ANSWERS_TO_PROPOSALS, [row["proposal_id"] for row in rows]
+    ))
+    return [_proposal(row, answers.get(row["proposal_id"], ())) for row in rows]
 
 
 async def _versions_with_consents(
     executor: Executor, rows: Sequence[asyncpg.Record]
 ) -> list[VersionRow]:
-    answers = await _answers_to(executor, ((r["proposal_id"], r["revision"]) for r in rows))
-    return [_version(r, answers.get((r["proposal_id"], r["revision"]), ())) for r in rows]
+    if not rows:
+        return []
+    answers = _by_proposal(await executor.fetch(
+        RESPONSES_TO, [row["proposal_id"] for row in rows], [row["revision"] for row in rows]
+    ))
+    return [
+        _version(row, last_answers(answers.get(row["proposal_id"], ()), row["revision"]))
+        for row in rows
+    ]
 
 
-def _proposal(row: asyncpg.Record, responses: tuple[ResponseRow, ...]) -> ProposalRow:
+def _proposal(row: asyncpg.Record, answers: tuple[ResponseRow, ...]) -> ProposalRow:
     return ProposalRow(
         polycule_id=row["polycule_id"],
         proposal_id=row["proposal_id"],
@@ -438,7 +466,8 @@ def _proposal(row: asyncpg.Record, responses: tuple[ResponseRow, ...]) -> Propos
         status=row["status"],
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
-        responses=responses,
+        responses=last_answers(answers, row["revision"]),
+        answers=answers,
     )
 
 

@@ -6,10 +6,14 @@ every proposal, revision, consent and objection; each agreement's timeline; the 
 clocks and deadlines the scheduler watches. What is read from it, and how:
 projections/agreement_queries.py.
 
+An answer may change while its proposal is open (a yes that becomes a no): every answer is
+a row of its own, in the order given, and none is updated or removed.
+
 Words stay exactly as they are in the event, sealed (ledger/privacy.py); whoever shows them
 to a member opens them. A read model never holds anyone's words in the clear.
 
-Tables and indexes: ledger/store/migrations/0006_agreements.sql.
+Tables and indexes: ledger/store/migrations/0006_agreements.sql, with proposal_responses'
+keys as 0010_answers_may_change.sql left them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ WITH revised AS (
 SELECT (SELECT agreement_id FROM revised) AS agreement_id,
        (SELECT proposed_by FROM revised) AS proposed_by
 """
+# One row per answer, a changed answer included: the event's place in the stream names it.
 _ANSWERED = """
 WITH answer AS (
     INSERT INTO proposal_responses (proposal_id, revision, member_id, response, reason,

@@ -8,6 +8,9 @@ commands here together with the current members). The rules, from ../shared/PROD
   proposal is their consent. Ratification is decided together with the last consent, so
   it is appended in the same transaction. One objection rejects. A deadline expires a
   proposal; silence never ratifies it. Revising clears every consent to the old revision.
+* A party may change their answer while the proposal is open: a yes that becomes a no
+  rejects it (a no closes the proposal, so nothing follows it). Every answer is kept, in
+  order; a member's current answer to a revision is the last one they gave it.
 * While an amendment is pending, the current version stays in force; one proposal per
   agreement is open at a time, so two versions can never both be ratified from one base.
 * Any party may revoke their consent at any moment: the agreement ends from then on.
@@ -19,10 +22,10 @@ commands here together with the current members). The rules, from ../shared/PROD
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +39,7 @@ from ledger.privacy import PersonalText, SharedText
 Category = Literal["sexual_health", "disclosure", "time", "commitments", "other"]
 CATEGORIES: tuple[Category, ...] = ("sexual_health", "disclosure", "time", "commitments", "other")
 ProposalKind = Literal["create", "amend", "end"]
+Answer = Literal["consented", "objected"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
 EndReason = Literal["revoked", "party_left", "ended_by_proposal"]
 LapseReason = Literal["party_left", "agreement_ended"]
@@ -316,6 +320,40 @@ AGREEMENT_COMMANDS = (
 
 
 @dataclass(frozen=True)
+class Answered:
+    """One answer as the history keeps it: who gave it, to which revision, and which."""
+
+    revision: int
+    member_id: UUID
+    answer: Answer
+
+
+class _AnAnswer(Protocol):
+    """What ``last_answers`` needs of an answer: the decider's and the read model's alike."""
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def member_id(self) -> UUID: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=_AnAnswer)
+
+
+def last_answers(answers: Iterable[AnswerT], revision: int) -> tuple[AnswerT, ...]:
+    """Each member's current answer to ``revision``: the last one they gave it, from
+    ``answers`` in the order given; in the order those last answers were given. The one
+    rule for "current answer", which the decider and every reader of answers share."""
+    latest: dict[UUID, AnswerT] = {}
+    for answer in answers:
+        if answer.revision == revision:
+            latest.pop(answer.member_id, None)  # a changed answer counts from when it changed
+            latest[answer.member_id] = answer
+    return tuple(latest.values())
+
+
+@dataclass(frozen=True)
 class Proposal:
     proposal_id: UUID
     agreement_id: UUID
@@ -326,13 +364,27 @@ class Proposal:
     base_version: int | None
     respond_by: datetime | None
     revision: int = 1
-    # Who consented to the current revision.
-    consents: frozenset[UUID] = frozenset()
+    # Every answer to every revision, in the order given; none is ever taken back.
+    answers: tuple[Answered, ...] = ()
     status: ProposalStatus = "open"
 
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    def current_answers(self) -> dict[UUID, Answer]:
+        """Each member's answer to the current revision: the last one they gave it."""
+        return {
+            answered.member_id: answered.answer
+            for answered in last_answers(self.answers, self.revision)
+        }
+
+    @property
+    def consents(self) -> frozenset[UUID]:
+        """Who consented to the current revision, and has not changed that answer since."""
+        return frozenset(
+            member for member, answer in self.current_answers().items() if answer == "consented"
+        )
 
 
 @dataclass(frozen=True)
@@ -505,7 +557,7 @@ def _consent(state: Agreements, command: Consent) -> Sequence[DomainEvent]:
     proposal = _answerable(state, command.proposal_id, command.actor, command.at)
     _require_revision(proposal, command.revision)
     if command.actor in proposal.consents:
-        return []  # consenting again changes nothing
+        return []  # consenting again changes nothing, and adds nothing to the history
     consented = ConsentGiven(
         proposal_id=proposal.proposal_id, revision=proposal.revision, member_id=command.actor
     )
@@ -514,6 +566,8 @@ def _consent(state: Agreements, command: Consent) -> Sequence[DomainEvent]:
 
 
 def _object(state: Agreements, command: Object) -> Sequence[DomainEvent]:
+    # Whatever the member answered before (a yes included), a no rejects: answers may
+    # change while the proposal is open, and one objection blocks.
     proposal = _answerable(state, command.proposal_id, command.actor, command.at)
     _require_revision(proposal, command.revision)
     if not command.reason.strip():
@@ -566,7 +620,6 @@ def _revise(
         parties=parties,
         text=command.text,
         respond_by=respond_by,
-        consents=frozenset(),
     )
     return [
         ProposalRevised(
@@ -828,19 +881,23 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
             )
         return state
     if isinstance(event, ProposalRevised):
+        # Answers to the earlier revision stay in the history; none of them is an answer
+        # to the new one.
         return _with_proposal(state, replace(
             state.proposals[event.proposal_id],
             revision=event.revision,
             parties=event.parties,
             text=event.text,
             respond_by=event.respond_by,
-            consents=frozenset(),
         ))
-    if isinstance(event, ConsentGiven):
+    if isinstance(event, ConsentGiven | ObjectionRaised):
         proposal = state.proposals[event.proposal_id]
-        return _with_proposal(
-            state, replace(proposal, consents=proposal.consents | {event.member_id})
+        answered = Answered(
+            revision=event.revision,
+            member_id=event.member_id,
+            answer="consented" if isinstance(event, ConsentGiven) else "objected",
         )
+        return _with_proposal(state, replace(proposal, answers=(*proposal.answers, answered)))
     if isinstance(event, ProposalRejected):
         return _closed(state, event.proposal_id, "rejected")
     if isinstance(event, ProposalWithdrawn):

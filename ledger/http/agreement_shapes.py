@@ -169,6 +169,8 @@ class TextView(Strict):
 
 class ResponseView(Strict):
     member_id: UUID
+    # The revision answered.
+    revision: int
     response: Literal["consented", "objected"]
     reason: str | None
     at: datetime
@@ -189,9 +191,12 @@ class ProposalView(Strict):
     status: ProposalStatus
     opened_at: datetime
     closed_at: datetime | None
-    # Answers to the current revision, and the parties who have not answered it yet.
+    # Each party's current answer to the current revision (the last one they gave it), and
+    # the parties who have not answered it yet.
     responses: list[ResponseView]
     awaiting: list[UUID]
+    # Every answer to every revision, in the order given: a yes that became a no shows both.
+    answers: list[ResponseView]
 
 
 class AgreementView(Strict):
@@ -233,6 +238,7 @@ class RevisionView(Strict):
     parties: list[UUID]
     text: TextView | None
     at: datetime
+    # Every answer to this revision, in the order given, changed answers included.
     responses: list[ResponseView]
     # What this revision changed: from the previous revision, or for an amendment's first
     # revision from the version it amends. None for a new agreement's first revision.
@@ -323,6 +329,7 @@ async def opened_responses(rows: tuple[ResponseRow, ...], keyring: KeyRing) -> l
     return [
         ResponseView(
             member_id=row.member_id,
+            revision=row.revision,
             response=row.response,
             reason=await opened_note(row.reason, keyring),
             at=row.at,
@@ -351,6 +358,7 @@ async def opened_proposal(row: ProposalRow, keyring: KeyRing) -> ProposalView:
         responses=await opened_responses(row.responses, keyring),
         awaiting=[party for party in row.parties if party not in answered]
         if row.status == "open" else [],
+        answers=await opened_responses(row.answers, keyring),
     )
 
 

@@ -57,7 +57,7 @@ async def home(request: web.Request) -> web.Response:
 
 
 def answered(proposal: dict[str, Any]) -> dict[str, Any]:
-    """The proposal with its answers by member, as its card shows them."""
+    """The proposal with each member's current answer, by member, as its card shows them."""
     by_member = {response["member_id"]: response for response in proposal["responses"]}
     return {**proposal, "answered": by_member}
 

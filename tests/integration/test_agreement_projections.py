@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from ledger.domain import Command
 from ledger.domain.agreements import (
@@ -35,6 +37,7 @@ from ledger.domain.polycules import (
     PolyculeCommand,
     polycule_decider,
 )
+from ledger.errors import DomainError, NotFound
 from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
@@ -586,6 +589,175 @@ async def test_an_agreed_ending_and_a_member_leaving_end_agreements_and_lapse_pr
     assert [tuple(row) for row in dinner_timeline][-1] == ("ProposalLapsed", "party_left")
 
 
+# --- Answers that change -----------------------------------------------------------------
+
+THE_CHANGE = "I said yes too soon: Sunday mornings are my only time alone"
+
+
+def answered(answers: tuple[ResponseRow, ...], story: Story) -> list[tuple[str, str, int]]:
+    names = {member: name for name, member in story.polycule.members.items()}
+    return [(names[a.member_id], a.response, a.revision) for a in answers]
+
+
+async def test_a_yes_that_becomes_a_no_is_kept_and_the_no_rejects(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    """ash and blue agreed "sundays"; ash proposes to bind cedar too; blue says yes, then,
+    before cedar answers, no."""
+    polycule = await polycule_of(service, store, "ash", "blue", "cedar")
+    story = Story(polycule)
+    ids, at = story.ids, story.at
+    ids |= {name: uuid.uuid4() for name in ("sundays", "sundays/create", "sundays/cedar")}
+    await polycule.by(
+        "ash", ProposeAgreement, proposal_id=ids["sundays/create"], agreement_id=ids["sundays"],
+        parties=story.members("ash", "blue"), text=wording("Sundays", "Sunday mornings are ours"),
+    )
+    await polycule.by("blue", Consent, proposal_id=ids["sundays/create"], revision=1)
+    at["proposed"] = await polycule.by(
+        "ash", ProposeAmendment, proposal_id=ids["sundays/cedar"], agreement_id=ids["sundays"],
+        added_parties=story.members("cedar"),
+        text=wording("Sundays", "Sunday mornings are for the three of us"),
+    )
+    at["blue said yes"] = await polycule.by(
+        "blue", Consent, proposal_id=ids["sundays/cedar"], revision=1
+    )
+    await caught_up(pool, batch_size=1)  # the yes is in the read model before the no comes
+    at["blue said no"] = await polycule.by(
+        "blue", Object, proposal_id=ids["sundays/cedar"], revision=1, reason=THE_CHANGE
+    )
+    await caught_up(pool, batch_size=1)
+
+    proposal = await read_model.proposal(pool, polycule.id, ids["sundays/cedar"])
+    assert proposal is not None
+    assert (proposal.status, proposal.closed_at) == ("rejected", at["blue said no"])
+    # Each member's answer now: blue's is the no.
+    assert answered(proposal.responses, story) == [("ash", "consented", 1), ("blue", "objected", 1)]
+    # Every answer, in the order given, with when.
+    assert answered(proposal.answers, story) == [
+        ("ash", "consented", 1), ("blue", "consented", 1), ("blue", "objected", 1)
+    ]
+    assert [a.at for a in proposal.answers] == [
+        at["proposed"], at["blue said yes"], at["blue said no"]
+    ]
+    assert proposal.answers[1].reason is None
+    assert await decrypt_event_fields({"reason": proposal.answers[2].reason}, keyring) == {
+        "reason": THE_CHANGE
+    }
+
+    history = await read_model.agreement_history(pool, polycule.id, ids["sundays"])
+    assert history is not None and history.agreement.version == 1
+    _, changed = history.proposals
+    assert changed.proposal == proposal
+    [revision] = changed.revisions
+    assert revision.responses == proposal.answers
+    assert [e.what for e in history.timeline if e.proposal_id == ids["sundays/cedar"]] == [
+        "AgreementProposed", "ConsentGiven", "ConsentGiven", "ObjectionRaised",
+        "ProposalRejected",
+    ]
+    assert await read_model.open_proposals(pool, polycule.id) == []
+    for name in ("ash", "blue", "cedar"):
+        assert (await read_model.inbox(pool, story.member(name))).awaiting_response == []
+
+    # Rebuilt from the events, the read model is the same, row for row.
+    applied_one_by_one = await table_rows(pool)
+    await rebuild(pool, Agreements(), batch_size=2)
+    assert await table_rows(pool) == applied_one_by_one
+
+
+NAMES = ("ash", "blue", "cedar")
+# Who tries what: a yes, a no, or (only ash, the proposer, may) a new wording.
+TRIES = st.lists(
+    st.tuples(st.sampled_from(NAMES), st.sampled_from(("yes", "yes", "no", "reword"))),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parties=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True),
+       tries=TRIES)
+@example(parties=["ash", "blue", "cedar"], tries=[("blue", "yes"), ("blue", "no")])
+@example(parties=["blue", "cedar"], tries=[
+    ("blue", "yes"), ("ash", "reword"), ("blue", "yes"), ("blue", "yes"), ("blue", "no"),
+])
+@example(parties=["ash", "blue"], tries=[("blue", "yes"), ("ash", "no")])
+async def test_after_any_answers_the_read_model_agrees_with_the_decider(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool,
+    parties: list[str], tries: list[tuple[str, str]],
+) -> None:
+    """ash proposes an agreement between ``parties``; then each try, in order, is sent as
+    a command (refused ones change nothing). The read model then says what the decider's
+    state says: the status, each member's last answer, every answer in order, who waits."""
+    polycule = await polycule_of(service, store, *NAMES)
+    story = Story(polycule)
+    proposal_id, agreement_id = uuid.uuid4(), uuid.uuid4()
+    await polycule.by("ash", ProposeAgreement, proposal_id=proposal_id,
+                      agreement_id=agreement_id, parties=story.members(*parties),
+                      text=wording("Sundays", "Sunday mornings are ours"))
+    for number, (name, what) in enumerate(tries):
+        state, _ = await service.load(polycule.id, polycule_decider)
+        revision = state.agreements.proposals[proposal_id].revision
+        actor = story.member(name)
+        tried: PolyculeCommand = (
+            command(Consent, actor, proposal_id=proposal_id, revision=revision) if what == "yes"
+            else command(Object, actor, proposal_id=proposal_id, revision=revision,
+                         reason=f"not as it is ({number})") if what == "no"
+            else command(Revise, actor, proposal_id=proposal_id,
+                         text=wording("Sundays", f"Sunday mornings are ours ({number})"))
+        )
+        try:
+            await service.handle(polycule.id, polycule_decider, tried)
+        except (DomainError, NotFound):
+            pass  # refused: nothing happened
+    await caught_up(pool, batch_size=3)
+
+    state, _ = await service.load(polycule.id, polycule_decider)
+    decided = state.agreements.proposals[proposal_id]
+    shown = await read_model.proposal(pool, polycule.id, proposal_id)
+    assert shown is not None
+    assert (shown.status, shown.revision, shown.parties) == (
+        decided.status, decided.revision, decided.parties
+    )
+    assert [(a.revision, a.member_id, a.response) for a in shown.answers] == [
+        (a.revision, a.member_id, a.answer) for a in decided.answers
+    ], "every answer, in the order given"
+    assert [a.at for a in shown.answers] == sorted(a.at for a in shown.answers)
+    assert {r.member_id: r.response for r in shown.responses} == decided.current_answers()
+    positions = [shown.answers.index(response) for response in shown.responses]
+    assert positions == sorted(positions), "current answers, in the order they were given"
+    for position, response in zip(positions, shown.responses, strict=True):
+        assert not any(
+            later.member_id == response.member_id and later.revision == shown.revision
+            for later in shown.answers[position + 1:]
+        ), "a member's current answer is the last one they gave"
+
+    is_open = [p.proposal_id for p in await read_model.open_proposals(pool, polycule.id)]
+    assert is_open == ([proposal_id] if decided.is_open else [])
+    for member in story.members(*NAMES):
+        inbox = await read_model.inbox(pool, member)
+        awaits = decided.is_open and member in decided.parties and (
+            member not in decided.current_answers()
+        )
+        assert [p.proposal_id for p in inbox.awaiting_response] == (
+            [proposal_id] if awaits else []
+        )
+
+    if decided.status == "ratified":
+        version = await read_model.version(pool, polycule.id, agreement_id, 1)
+        assert version is not None and version.revision == decided.revision
+        assert sorted(c.member_id for c in version.consents) == sorted(decided.parties)
+        assert {c.response for c in version.consents} == {"consented"}
+        history = await read_model.agreement_history(pool, polycule.id, agreement_id)
+        assert history is not None
+        [created] = history.proposals
+        assert created.proposal == shown
+        assert [r.responses for r in created.revisions] == [
+            tuple(a for a in shown.answers if a.revision == r.revision)
+            for r in created.revisions
+        ]
+
+
 # --- Rebuilding, and the words kept sealed -----------------------------------------------
 
 
@@ -673,6 +845,7 @@ async def test_every_read_uses_an_index(
         "AGREEMENT": (polycule, agreement_id),
         "OPEN_PROPOSALS": (polycule,),
         "PROPOSAL": (polycule, story.ids["dinner/create"]),
+        "ANSWERS_TO_PROPOSALS": ([story.ids["dinner/create"]],),
         "RESPONSES_TO": ([story.ids["dinner/create"]], [1]),
         "VERSIONS_OF_AGREEMENT": (polycule, agreement_id),
         "VERSION": (polycule, agreement_id, 1),

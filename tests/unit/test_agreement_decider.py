@@ -18,6 +18,7 @@ from ledger.domain.agreements import (
     AgreementRatified,
     AgreementReaffirmed,
     AgreementText,
+    Answered,
     Consent,
     ConsentGiven,
     Definition,
@@ -358,6 +359,59 @@ def test_a_rejected_proposal_can_no_longer_be_consented_to() -> None:
 
     assert refused.code == "proposal_closed"
     assert refused.details == {"status": "rejected"}
+
+
+# --- Answers that change -----------------------------------------------------------------
+
+
+def objected(member: UUID, revision: int = 1, reason: str = "not any more") -> ObjectionRaised:
+    return ObjectionRaised(proposal_id=PROPOSAL, revision=revision, member_id=member,
+                           reason=reason)
+
+
+def test_a_yes_that_becomes_a_no_rejects_the_proposal() -> None:
+    history = [*AWAITING_SAM_AND_ALEX, consented(SAM)]
+    command = Object(**by(SAM), proposal_id=PROPOSAL, revision=1, reason="not any more")
+
+    assert when(history, command) == [
+        objected(SAM), ProposalRejected(proposal_id=PROPOSAL, revision=1)
+    ]
+
+
+def test_the_proposer_may_turn_the_yes_their_proposal_gave_into_a_no() -> None:
+    command = Object(**by(ROBIN), proposal_id=PROPOSAL, revision=1, reason="not any more")
+
+    assert when(AWAITING_SAM_AND_ALEX, command) == [
+        objected(ROBIN), ProposalRejected(proposal_id=PROPOSAL, revision=1)
+    ]
+
+
+def test_after_a_no_nothing_more_can_be_answered() -> None:
+    history = [*AWAITING_SAM_AND_ALEX, consented(SAM), objected(SAM),
+               ProposalRejected(proposal_id=PROPOSAL, revision=1)]
+
+    yes_again = refusal(history, Consent(**by(SAM), proposal_id=PROPOSAL, revision=1))
+    no_again = refusal(history, Object(**by(SAM), proposal_id=PROPOSAL, revision=1,
+                                       reason="still no"))
+
+    assert yes_again.code == no_again.code == "proposal_closed"
+
+
+def test_every_answer_is_kept_in_order_and_the_last_one_counts() -> None:
+    state = given(
+        *AWAITING_SAM_AND_ALEX, consented(SAM), revision_two(ROBIN, SAM, ALEX),
+        consented(ROBIN, revision=2), consented(ALEX, revision=2), objected(ALEX, revision=2),
+    )
+
+    proposal = state.agreements.proposals[PROPOSAL]
+    assert proposal.answers == (
+        Answered(1, ROBIN, "consented"), Answered(1, SAM, "consented"),
+        Answered(2, ROBIN, "consented"), Answered(2, ALEX, "consented"),
+        Answered(2, ALEX, "objected"),
+    )
+    # Sam's yes was to revision 1; Alex's yes to revision 2 became a no.
+    assert proposal.current_answers() == {ROBIN: "consented", ALEX: "objected"}
+    assert proposal.consents == {ROBIN}
 
 
 # --- Withdrawal --------------------------------------------------------------------------

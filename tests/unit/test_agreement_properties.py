@@ -5,7 +5,9 @@ times, go through the polycule's decider. A refused command changes nothing; an 
 one is evolved into the state. After every step a witness that reads only the events
 checks what the product promises: nothing takes effect without every party's consent to
 that exact revision, no objection or deadline is overridden, versions follow one another,
-and replaying the history gives the same state.
+and replaying the history gives the same state. Answers may change while a proposal is
+open: the witness knows from the events alone what each answer must do (a yes that
+becomes a no rejects), and the state keeps every answer, in order.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ledger.domain.agreements import (
     AgreementProposed,
     AgreementRatified,
     AgreementText,
+    Answered,
     Consent,
     ConsentGiven,
     Definition,
@@ -148,10 +151,11 @@ def new_proposal(seen: Witness) -> st.SearchStrategy[UUID]:
 
 
 def answer(
-    seen: Witness, kind: type[PolyculeCommand], by_proposer: bool = False, **fields: Fields
+    seen: Witness, kind: type[PolyculeCommand], by_proposer: bool = False,
+    again: bool = False, **fields: Fields
 ) -> Try:
     """A command about a proposal: mostly an open one, by a party who has not answered it
-    yet (or by its proposer)."""
+    yet (or by its proposer; or, ``again``, by a party who has already said yes to it)."""
     def to(proposal_id: UUID) -> Try:
         proposal = seen.proposals.get(proposal_id)
         if proposal is None:
@@ -159,9 +163,13 @@ def answer(
         plausible = dict(fields)
         if "revision" in fields:
             plausible["revision"] = usually(st.just(proposal.revision), revisions, odds=3)
-        answered = seen.consents.get((proposal_id, proposal.revision), set())
-        waiting = [party for party in proposal.parties if party not in answered]
-        who = [proposal.proposed_by] if by_proposer else waiting or proposal.parties
+        said_yes = seen.consented(proposal_id, proposal.revision)
+        waiting = [party for party in proposal.parties if party not in said_yes]
+        who = (
+            [proposal.proposed_by] if by_proposer
+            else [party for party in proposal.parties if party in said_yes] if again
+            else waiting or list(proposal.parties)
+        )
         return command(kind, mostly(who, PEOPLE), proposal_id=st.just(proposal_id),
                        **plausible)
 
@@ -206,9 +214,21 @@ def consent(seen: Witness) -> Try:
     return answer(seen, Consent, revision=revisions)
 
 
+reasons = st.sampled_from(("", "not like this", "I need more time"))
+
+
 def object_(seen: Witness) -> Try:
-    return answer(seen, Object, revision=revisions,
-                  reason=st.sampled_from(("", "not like this", "I need more time")))
+    return answer(seen, Object, revision=revisions, reason=reasons)
+
+
+def consent_again(seen: Witness) -> Try:
+    """A yes from someone who already said yes."""
+    return answer(seen, Consent, again=True, revision=revisions)
+
+
+def change_mind(seen: Witness) -> Try:
+    """A no from someone who already said yes."""
+    return answer(seen, Object, again=True, revision=revisions, reason=reasons)
 
 
 def withdraw(seen: Witness) -> Try:
@@ -267,7 +287,7 @@ TRIES = tuple(
     )
     for _ in range(weight)
 )
-ABOUT_A_PROPOSAL = (consent, object_, withdraw, revise, expire)
+ABOUT_A_PROPOSAL = (consent, object_, consent_again, change_mind, withdraw, revise, expire)
 ABOUT_AN_AGREEMENT = (amend, propose_ending, revoke, reaffirm, request_review, mark_review_due)
 
 
@@ -313,9 +333,8 @@ class Witness:
     members: list[UUID] = field(default_factory=list)
     invitations: list[str] = field(default_factory=list)
     proposals: dict[UUID, SeenProposal] = field(default_factory=dict)
-    consents: defaultdict[tuple[UUID, int], set[UUID]] = field(
-        default_factory=lambda: defaultdict(set)
-    )
+    # Every answer to each proposal, in the order the events gave them.
+    answers: defaultdict[UUID, list[Answered]] = field(default_factory=lambda: defaultdict(list))
     objections: set[tuple[UUID, int]] = field(default_factory=set)
     # Every version of each agreement that came into force, in order.
     versions: dict[UUID, list[int]] = field(default_factory=dict)
@@ -341,14 +360,19 @@ class Witness:
             assert event.revision == proposal.revision + 1, "revisions count up by one"
             proposal.revision, proposal.parties = event.revision, event.parties
             proposal.respond_by = event.respond_by
-        elif isinstance(event, ConsentGiven):
+        elif isinstance(event, ConsentGiven | ObjectionRaised):
             proposal = self.open(event.proposal_id)
-            assert event.revision == proposal.revision, "consent is to the current revision"
-            assert event.member_id in proposal.parties, "only parties consent"
-            assert self.before_deadline(proposal, at), "no consent after the deadline"
-            self.consents[event.proposal_id, event.revision].add(event.member_id)
-        elif isinstance(event, ObjectionRaised):
-            self.objections.add((event.proposal_id, event.revision))
+            assert event.revision == proposal.revision, "an answer is to the current revision"
+            assert event.member_id in proposal.parties, "only parties answer"
+            assert self.before_deadline(proposal, at), "no answer after the deadline"
+            objected = isinstance(event, ObjectionRaised)
+            if objected and event.member_id in self.consented(event.proposal_id, event.revision):
+                tally("a yes became a no")
+            self.answers[event.proposal_id].append(Answered(
+                event.revision, event.member_id, "objected" if objected else "consented"
+            ))
+            if objected:
+                self.objections.add((event.proposal_id, event.revision))
         elif isinstance(event, ProposalRejected | ProposalWithdrawn | ProposalExpired
                         | ProposalLapsed):
             self.open(event.proposal_id).status = type(event).__name__
@@ -392,11 +416,40 @@ class Witness:
         """The proposal that just took effect, having checked that it could."""
         proposal = self.open(proposal_id)
         assert self.before_deadline(proposal, at), "silence never ratifies"
-        assert set(proposal.parties) <= self.consents[proposal_id, proposal.revision], (
+        assert set(proposal.parties) <= self.consented(proposal_id, proposal.revision), (
             "every party consented to exactly this revision"
         )
         assert (proposal_id, proposal.revision) not in self.objections, "one objection blocks"
         return proposal
+
+    def consented(self, proposal_id: UUID, revision: int) -> set[UUID]:
+        """Whose answer to the revision is yes: the last answer each member gave it."""
+        last = {a.member_id: a.answer for a in self.answers[proposal_id] if a.revision == revision}
+        return {member for member, answer in last.items() if answer == "consented"}
+
+    def must_do(self, command: Consent | Object) -> list[type[DomainEvent]] | None:
+        """What an answer must do, from the events alone: the kinds of event it makes, or
+        None if it must be refused. Whatever the member said before, a no rejects."""
+        proposal = self.proposals.get(command.proposal_id)
+        if (
+            command.actor not in self.members
+            or proposal is None
+            or proposal.status != "open"
+            or not self.before_deadline(proposal, command.at)
+            or command.actor not in proposal.parties
+            or command.revision != proposal.revision
+        ):
+            return None
+        if isinstance(command, Object):
+            if not command.reason.strip():
+                return None
+            return [ObjectionRaised, ProposalRejected]
+        said_yes = self.consented(command.proposal_id, proposal.revision)
+        if command.actor in said_yes:
+            return []  # a second yes changes nothing
+        if set(proposal.parties) <= said_yes | {command.actor}:
+            return [ConsentGiven, AgreementEnded if proposal.kind == "end" else AgreementRatified]
+        return [ConsentGiven]
 
     def open(self, proposal_id: UUID) -> SeenProposal:
         proposal = self.proposals[proposal_id]
@@ -412,7 +465,7 @@ class Witness:
         for proposal_id, proposal in self.proposals.items():
             if proposal.status != "open":
                 continue
-            assert not set(proposal.parties) <= self.consents[proposal_id, proposal.revision], (
+            assert not set(proposal.parties) <= self.consented(proposal_id, proposal.revision), (
                 "a proposal every party consented to took effect in that same decision"
             )
             assert {*proposal.parties, proposal.proposed_by} <= set(self.members), (
@@ -469,16 +522,32 @@ def play(data: st.DataObject, history: list[DomainEvent], choose: Choice, steps:
         clock += timedelta(hours=data.draw(st.integers(0, 36), label="hours pass"))
         what = data.draw(choose(witness), label="what")
         command = stamped(data.draw(what(witness), label="command"), clock)
+        answering = isinstance(command, Consent | Object)
+        must_do = witness.must_do(command) if isinstance(command, Consent | Object) else None
         try:
             events = polycule_decider.decide(state, command)
         except (DomainError, NotFound):
+            assert not answering or must_do is None, f"{command} was refused"
             continue  # refused: nothing happened
+        if answering:
+            assert must_do is not None, f"{command} should have been refused"
+            assert [type(e) for e in events] == must_do, "an answer does what its rules say"
         for decided in events:
             witness.see(decided, clock)
             state = polycule_decider.evolve(state, decided)
         witness.check_decision(command, events)
         history = [*history, *events]
         witness.check_between_decisions()
+
+        proposals = state.agreements.proposals
+        assert proposals.keys() == witness.proposals.keys()
+        for proposal_id, proposal in proposals.items():
+            assert list(proposal.answers) == witness.answers[proposal_id], (
+                "the state keeps every answer given, in order"
+            )
+            assert proposal.consents == witness.consented(proposal_id, proposal.revision), (
+                "a member's current answer is the last one they gave"
+            )
 
         agreements = state.agreements.agreements
         assert agreements.keys() == witness.versions.keys()
@@ -513,8 +582,8 @@ AMENDING: list[DomainEvent] = [
     ConsentGiven(proposal_id=PROPOSALS[1], revision=1, member_id=ROBIN),
 ]
 ANSWERS = (
-    *[consent] * 6, object_, revise, revise, withdraw, expire, revoke, propose, amend,
-    propose_ending,
+    *[consent] * 6, object_, consent_again, change_mind, revise, revise, withdraw, expire,
+    revoke, propose, amend, propose_ending,
 )
 
 
@@ -530,3 +599,25 @@ def test_proposals_answered_in_any_order_keep_the_rules(data: st.DataObject) -> 
     """The same promises, looked at closely: a pending amendment, and whatever is proposed
     after it, answered, revised, objected to, withdrawn, revoked or left to expire."""
     play(data, [*FOUNDED, *AMENDING], answer_or_propose, steps=20)
+
+
+# Answers that change: parties say yes, yes again, then no (or no at once), while the
+# proposer rewords it; when nothing is open any more, someone proposes something new.
+CHANGING_ANSWERS = (
+    consent, consent, consent_again, change_mind, change_mind, object_, revise, withdraw,
+)
+
+
+def answers_that_change(seen: Witness) -> st.SearchStrategy[Callable[[Witness], Try]]:
+    if any(proposal.status == "open" for proposal in seen.proposals.values()):
+        return st.sampled_from(CHANGING_ANSWERS)
+    return st.sampled_from((propose, amend))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_answers_may_change_and_every_one_is_kept(data: st.DataObject) -> None:
+    """Arbitrary answers by arbitrary parties, repeated, changed, between rewordings: a
+    proposal takes effect exactly when every party's last answer to its current revision is
+    yes, a no (after a yes too) rejects it, and the state keeps every answer in order."""
+    play(data, [*FOUNDED, *AMENDING], answers_that_change, steps=25)
