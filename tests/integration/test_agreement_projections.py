@@ -621,11 +621,11 @@ async def test_a_yes_that_becomes_a_no_is_kept_and_the_no_rejects(
     at["blue said yes"] = await polycule.by(
         "blue", Consent, proposal_id=ids["sundays/cedar"], revision=1
     )
-    await caught_up(pool, batch_size=1)  # the yes is in the read model before the no comes
+    await caught_up(pool)  # the yes is in the read model before the no comes
     at["blue said no"] = await polycule.by(
         "blue", Object, proposal_id=ids["sundays/cedar"], revision=1, reason=THE_CHANGE
     )
-    await caught_up(pool, batch_size=1)
+    await caught_up(pool)
 
     proposal = await read_model.proposal(pool, polycule.id, ids["sundays/cedar"])
     assert proposal is not None
@@ -660,7 +660,7 @@ async def test_a_yes_that_becomes_a_no_is_kept_and_the_no_rejects(
 
     # Rebuilt from the events, the read model is the same, row for row.
     applied_one_by_one = await table_rows(pool)
-    await rebuild(pool, Agreements(), batch_size=2)
+    await read_side(pool).rebuild(["agreements"])
     assert await table_rows(pool) == applied_one_by_one
 
 
@@ -710,7 +710,7 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
             await service.handle(polycule.id, polycule_decider, tried)
         except (DomainError, NotFound):
             pass  # refused: nothing happened
-    await caught_up(pool, batch_size=3)
+    await caught_up(pool)
 
     state, _ = await service.load(polycule.id, polycule_decider)
     decided = state.agreements.proposals[proposal_id]
