@@ -31,6 +31,7 @@ from ledger.store.verify import verify
 from ledger.webhooks.fanout import WebhookFanout
 from projections import member_read_models, read_side
 from projections.read_side import ParkedPolycule, parked_polycules
+from projections.rebuild import rebuild
 from projections.runner import count_events, projection_status
 
 log = structlog.get_logger("ledger.cli")
@@ -179,8 +180,8 @@ async def rebuild_projections(settings: Settings, arguments: argparse.Namespace)
         with tqdm(
             total=total, unit="event", desc=f"rebuilding {', '.join(names)}", disable=None
         ) as bar:
-            folded = await read_side(pool).rebuild(
-                names, concurrency=arguments.jobs, on_progress=bar.update
+            folded = await rebuild(
+                read_side(pool), names, concurrency=arguments.jobs, on_progress=bar.update
             )
         parked = await parked_polycules(pool)
     print(f"rebuilt {', '.join(names)}: {folded} events folded, polycule by polycule")

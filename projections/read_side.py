@@ -46,8 +46,8 @@ import structlog
 from ledger.errors import LedgerError
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
-from ledger.store.sql import EVENT_COLUMNS, READ_STREAM_PAGE
-from projections.batching import Statements, fold_in_steps
+from ledger.store.sql import READ_STREAM_PAGE
+from projections.batching import Statements
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -56,10 +56,6 @@ log = structlog.get_logger(__name__)
 
 # How many of a polycule's events are read and applied at a time when it catches up.
 CATCH_UP_BATCH = 2_000
-# A rebuild folds several polycules in one transaction, up to about this many events: enough
-# for the folds to be sent in large batches (projections/batching.py). Their writers wait
-# only for the swap at the end, not for the folding.
-REBUILD_EVENTS_PER_TRANSACTION = 10_000
 # A parked polycule is tried again after this, doubling each time, up to the maximum.
 FIRST_RETRY = timedelta(seconds=1)
 LONGEST_RETRY = timedelta(minutes=10)
@@ -167,42 +163,7 @@ SELECT s.stream_id, s.head, coalesce(r.version, 0) AS version
   LEFT JOIN polycule_read_models r ON r.polycule_id = s.stream_id
  WHERE r.polycule_id IS NULL OR (r.parked_at IS NULL AND r.version < s.head)
 """
-_EVERY_POLYCULE = """
-SELECT stream_id, max(stream_version) AS head FROM events GROUP BY stream_id ORDER BY stream_id
-"""
 _SHOWS = "SELECT version >= $2 FROM polycule_read_models WHERE polycule_id = $1"
-# Several polycules' rows, locked in one order (two rebuilds never wait on each other in a
-# cycle; a command locks only its own polycule's).
-_CLAIM_SEVERAL = """
-INSERT INTO polycule_read_models AS r (polycule_id)
-SELECT polycule_id FROM unnest($1::uuid[]) AS claimed (polycule_id) ORDER BY polycule_id
-ON CONFLICT (polycule_id) DO UPDATE SET updated_at = now()
-RETURNING polycule_id, version, parked_at IS NOT NULL AS parked
-"""
-# Where several polycules stand, without locking anything.
-_KNOWN_VERSIONS = """
-SELECT wanted.polycule_id, coalesce(r.version, 0) AS version,
-       r.parked_at IS NOT NULL AS parked,
-       (SELECT coalesce(max(stream_version), 0) FROM events
-         WHERE stream_id = wanted.polycule_id) AS head
-  FROM unnest($1::uuid[]) AS wanted (polycule_id)
-  LEFT JOIN polycule_read_models r USING (polycule_id)
-"""
-_HEADS = """
-SELECT stream_id, max(stream_version) AS head FROM events
- WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id
-"""
-# Each polycule's events after one version up to another, polycule by polycule
-# (events_stream_version_key).
-_STREAMS_BETWEEN = f"""
-SELECT {EVENT_COLUMNS}
-  FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS wanted (wanted_stream, after, up_to)
-  JOIN events ON stream_id = wanted_stream AND stream_version > after
-             AND stream_version <= up_to
- ORDER BY stream_id, stream_version
-"""
-
-
 class ReadSide:
     """The member-facing read models of every polycule, kept by the commands themselves."""
 
@@ -213,6 +174,14 @@ class ReadSide:
     @property
     def names(self) -> list[str]:
         return [projection.name for projection in self._projections]
+
+    @property
+    def projections(self) -> list[PolyculeProjection]:
+        return list(self._projections)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
 
     async def apply_inline(
         self, connection: Connection, events: Sequence[RecordedEvent]
@@ -252,7 +221,7 @@ class ReadSide:
                 "read_model_refused_command", polycule_id=str(events[0].stream_id),
                 event_ids=[str(event.event_id) for event in events],
                 event_types=[event.event_type for event in events],
-                error=_described(error),
+                error=described(error),
             )
             raise ReadModelRefused(
                 "this change could not be shown in the polycule's views, so it was not "
@@ -343,171 +312,35 @@ class ReadSide:
     ) -> ParkedPolycule:
         """Find the event of ``batch`` that fails, apply those before it, and park there."""
         failing = batch[0]
-        described = _described(error)
+        why = described(error)
         for event in batch:
             try:
                 async with connection.transaction():
                     for projection in self._projections:
                         await projection.apply(connection, [event])
             except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as one_error:
-                failing, described = event, _described(one_error)
+                failing, why = event, described(one_error)
                 break
             version = event.stream_version
         wait = min(FIRST_RETRY * 2**retries, LONGEST_RETRY)
         await connection.execute(
-            _PARK, polycule_id, version, failing.event_id, failing.event_type, described,
+            _PARK, polycule_id, version, failing.event_id, failing.event_type, why,
             retries + 1, wait,
         )
         if retries == 0:  # logged once, when it first stops; retries are quiet
             log.error(
                 "polycule_read_models_parked", polycule_id=str(polycule_id),
                 event_id=str(failing.event_id), event_type=failing.event_type,
-                stream_version=failing.stream_version, error=described,
+                stream_version=failing.stream_version, error=why,
             )
         return ParkedPolycule(
-            polycule_id, version, failing.event_id, failing.event_type, described,
+            polycule_id, version, failing.event_id, failing.event_type, why,
             datetime.now().astimezone(), retries + 1, None,
         )
 
     async def shows(self, polycule_id: UUID, version: int) -> bool:
         """Whether the polycule's read models show its stream up to ``version``."""
         return bool(await self._pool.fetchval(_SHOWS, polycule_id, version))
-
-    async def rebuild(
-        self,
-        names: Sequence[str] | None = None,
-        *,
-        concurrency: int = 4,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> int:
-        """Rebuild the named read models (all by default), several polycules per
-        transaction and several transactions at once; the number of events folded. Nothing
-        is emptied beforehand: each polycule's rows are replaced in one transaction, so
-        readers see the old rows or the new, and only that polycule's writers wait."""
-        chosen = list(names) if names else self.names
-        batches: asyncio.Queue[list[tuple[UUID, int]]] = asyncio.Queue()
-        batch: list[tuple[UUID, int]] = []
-        for row in await self._pool.fetch(_EVERY_POLYCULE):
-            batch.append((row["stream_id"], row["head"]))
-            if sum(head for _, head in batch) >= REBUILD_EVENTS_PER_TRANSACTION:
-                batches.put_nowait(batch)
-                batch = []
-        if batch:
-            batches.put_nowait(batch)
-        folded = 0
-
-        async def work() -> None:
-            nonlocal folded
-            while not batches.empty():
-                taken = batches.get_nowait()
-                count = await self._rebuild_together([polycule for polycule, _ in taken], chosen)
-                folded += count
-                if on_progress is not None:
-                    on_progress(count)
-
-        await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
-        return folded
-
-    async def _rebuild_together(self, polycule_ids: Sequence[UUID], names: Sequence[str]) -> int:
-        """Rebuild several polycules in one transaction; the events folded.
-
-        Their folds run beside the live read models — into temporary tables of the same
-        names, which this connection alone sees in their place — sent in batches step by
-        step (projections/batching.py), without holding anyone up. Only then are the
-        polycules' rows locked and swapped for the new ones: their writers wait for the
-        swap alone, and readers see the old rows or the new. A parked polycule, or all of
-        them if anything fails, is done alone, where a failing event parks only it.
-        """
-        chosen = [projection for projection in self._projections if projection.name in names]
-        # Rebuilding every read model, a polycule is folded up to its stream's head (and a
-        # polycule waiting for a rebuild of its own gets it); rebuilding some, up to where the
-        # others are, and the rest caught up after.
-        everything = len(chosen) == len(self._projections)
-        tables = [table for projection in chosen for table in projection.tables]
-        alone: list[UUID] = []
-        behind: list[UUID] = []
-        folded = 0
-        try:
-            async with self._pool.acquire() as connection, connection.transaction():
-                live = await connection.fetchval("SELECT current_schema()")
-                for table in tables:
-                    await connection.execute(
-                        f'CREATE TEMPORARY TABLE "{table}" (LIKE "{live}"."{table}" '
-                        "INCLUDING ALL) ON COMMIT DROP"
-                    )
-                # Fold what the streams hold now, beside the live rows, locking nothing.
-                known = await connection.fetch(_KNOWN_VERSIONS, list(polycule_ids))
-                planned = {
-                    row["polycule_id"]: row["head"] if everything else row["version"]
-                    for row in known
-                    if not row["parked"] and (everything or row["version"] != REBUILD_NEEDED)
-                }
-                folded = await self._fold_beside(connection, chosen, planned, {})
-                # Then swap: lock the polycules' rows, fold what came meanwhile, replace.
-                claimed = await connection.fetch(_CLAIM_SEVERAL, list(polycule_ids))
-                heads = await self._heads(connection, polycule_ids)
-                ready = {
-                    row["polycule_id"]: heads.get(row["polycule_id"], 0) if everything
-                    else row["version"]
-                    for row in claimed
-                    if row["polycule_id"] in planned and not row["parked"]
-                    and (everything or row["version"] != REBUILD_NEEDED)
-                }
-                alone = [row["polycule_id"] for row in claimed if row["polycule_id"] not in ready]
-                folded += await self._fold_beside(connection, chosen, ready, planned)
-                for projection in chosen:
-                    await projection.forget(connection, list(ready))
-                for table in tables:
-                    await connection.execute(
-                        f'INSERT INTO "{live}"."{table}" SELECT * FROM pg_temp."{table}"'
-                    )
-                if everything:
-                    await connection.executemany(
-                        _ADVANCE, [(polycule, ready[polycule]) for polycule in ready]
-                    )
-                behind = [
-                    polycule for polycule in ready if heads.get(polycule, 0) > ready[polycule]
-                ]
-        except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
-            log.warning("rebuild_batch_failed_doing_polycules_alone", error=_described(error))
-            alone, behind, folded = list(polycule_ids), [], 0
-        for polycule_id in alone:
-            caught = await self.catch_up(polycule_id, rebuild=names)
-            folded += caught.version
-        for polycule_id in behind:  # only some read models rebuilt: the rest catch up
-            folded += (await self.catch_up(polycule_id)).applied
-        return folded
-
-    async def _fold_beside(
-        self,
-        connection: Connection,
-        chosen: Sequence[PolyculeProjection],
-        up_to: dict[UUID, int],
-        after: dict[UUID, int],
-    ) -> int:
-        """Fold each polycule's events after ``after`` (none: from the first) up to
-        ``up_to`` into the read models this connection sees; how many."""
-        wanted = [polycule for polycule in up_to if up_to[polycule] > after.get(polycule, 0)]
-        if not wanted:
-            return 0
-        rows = await connection.fetch(
-            _STREAMS_BETWEEN, wanted, [after.get(polycule, 0) for polycule in wanted],
-            [up_to[polycule] for polycule in wanted],
-        )
-        streams: dict[UUID, list[RecordedEvent]] = {polycule: [] for polycule in wanted}
-        for row in rows:
-            streams[row["stream_id"]].append(recorded_event(row))
-        await fold_in_steps(
-            connection, [projection.apply for projection in chosen], list(streams.values())
-        )
-        return len(rows)
-
-    @staticmethod
-    async def _heads(connection: Connection, polycule_ids: Sequence[UUID]) -> dict[UUID, int]:
-        return {
-            row["stream_id"]: row["head"]
-            for row in await connection.fetch(_HEADS, list(polycule_ids))
-        }
 
     async def catch_up_all(
         self, *, on_progress: Callable[[int], None] | None = None
@@ -542,6 +375,11 @@ class ReadSide:
         ]
 
 
+async def record_versions(connection: Connection, versions: dict[UUID, int]) -> None:
+    """Note, in the caller's transaction, the versions polycules' read models now show."""
+    await connection.executemany(_ADVANCE, list(versions.items()))
+
+
 async def parked_polycules(pool: asyncpg.Pool) -> list[ParkedPolycule]:
     return [
         ParkedPolycule(
@@ -563,7 +401,7 @@ async def parked_count(pool: asyncpg.Pool) -> int:
     return count
 
 
-def _described(error: BaseException) -> str:
+def described(error: BaseException) -> str:
     """What went wrong, for operators: the error's kind and the database's own message
     (which names a constraint or a column, never a value of a member's)."""
     if isinstance(error, asyncpg.PostgresError):
@@ -611,5 +449,5 @@ class ReadSideKeeper:
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
                 # Policy: the database is away or a transaction failed whole; try again
                 # at the next tick. Commands are unaffected either way.
-                log.warning("read_side_keeper_failed", error=_described(error))
+                log.warning("read_side_keeper_failed", error=described(error))
             await asyncio.sleep(self._poll_seconds)

@@ -25,6 +25,7 @@ from ledger.http.account_routes import AUTH_POLICY
 from ledger.http.app import create_app
 from ledger.http.keys import EVENT_STORE, POOL, READ_SIDE
 from ledger.store.records import NewEvent
+from projections.rebuild import rebuild
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.people import Person, person
 from tests.http.polycules import caught_up, polycule_of
@@ -293,8 +294,8 @@ async def test_a_rebuild_while_twelve_clients_write_loses_nothing_and_hides_noth
             async with asyncio.timeout(NO_DEADLOCK_SECONDS):
                 # The clients are writing before the rebuild starts (or one already failed).
                 await asyncio.wait([started, *everyone], return_when=asyncio.FIRST_COMPLETED)
-                folded = await read_side.rebuild()
-                folded += await read_side.rebuild(concurrency=2)
+                folded = await rebuild(read_side)
+                folded += await rebuild(read_side, concurrency=2)
                 stop.set()
                 await asyncio.gather(*everyone)
         finally:
@@ -311,7 +312,7 @@ async def test_a_rebuild_while_twelve_clients_write_loses_nothing_and_hides_noth
         versions, heads = await read_versions_and_heads(pool)
         assert versions == heads
         while_writing = await read_model_rows(pool)
-        await read_side.rebuild()
+        await rebuild(read_side)
         assert await read_model_rows(pool) == while_writing
 
 

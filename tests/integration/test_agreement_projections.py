@@ -45,6 +45,7 @@ from projections import agreement_queries as read_model
 from projections import member_read_models, read_side
 from projections.agreement_queries import ResponseRow
 from projections.agreements import Agreements
+from projections.rebuild import rebuild
 from tests.support import read_models_caught_up
 
 C = TypeVar("C", bound=Command)
@@ -660,7 +661,7 @@ async def test_a_yes_that_becomes_a_no_is_kept_and_the_no_rejects(
 
     # Rebuilt from the events, the read model is the same, row for row.
     applied_one_by_one = await table_rows(pool)
-    await read_side(pool).rebuild(["agreements"])
+    await rebuild(read_side(pool), ["agreements"])
     assert await table_rows(pool) == applied_one_by_one
 
 
@@ -778,7 +779,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         await read_models_caught_up(pool)
     incremental = await table_rows(pool)
 
-    applied = await read_side(pool).rebuild([projection.name])
+    applied = await rebuild(read_side(pool), [projection.name])
 
     assert await table_rows(pool) == incremental
     assert applied == await pool.fetchval("SELECT count(*) FROM events")
@@ -788,7 +789,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         ["PolyculeFounded", "MemberInvited", "MemberJoined", "MemberLeft"],
     )
     assert all(incremental.values())
-    await read_side(pool).rebuild([projection.name], concurrency=1)
+    await rebuild(read_side(pool), [projection.name], concurrency=1)
     assert await table_rows(pool) == incremental
 
 

@@ -21,6 +21,7 @@ from ledger.store.events import EventStore
 from projections import disclosures as read_model
 from projections import member_read_models, read_side
 from projections.disclosures import Acknowledgement, DisclosureRow, Disclosures
+from projections.rebuild import rebuild
 from tests.integration.test_agreement_projections import Polycule, polycule_of, wording
 from tests.support import read_models_caught_up
 
@@ -228,7 +229,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         await read_models_caught_up(pool)
     incremental = await table_rows(pool)
 
-    applied = await read_side(pool).rebuild([projection.name])
+    applied = await rebuild(read_side(pool), [projection.name])
 
     assert await table_rows(pool) == incremental
     assert applied == await pool.fetchval("SELECT count(*) FROM events")

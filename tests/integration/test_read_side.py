@@ -19,6 +19,7 @@ from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
 from projections import read_side
 from projections.read_side import ReadModelRefused, ReadSide, parked_polycules
+from projections.rebuild import rebuild
 from tests.integration.test_agreement_projections import (
     TABLES,
     Polycule,
@@ -70,7 +71,7 @@ async def test_each_command_leaves_the_read_models_at_its_polycules_version(
     written_inline = await table_rows(pool)
     assert all(written_inline[table] for table in TABLES)
     # Folding every polycule again from its first event gives the very same rows.
-    await reads.rebuild()
+    await rebuild(reads)
     assert await table_rows(pool) == written_inline
 
 
@@ -154,7 +155,7 @@ async def test_an_event_that_cannot_be_applied_parks_its_polycule_alone(
     assert await reads.shows(polycule.id, again.version)
     # The answers given while it was parked are now in its views, as if never parked.
     caught_up = await table_rows(pool)
-    await reads.rebuild()
+    await rebuild(reads)
     assert await table_rows(pool) == caught_up
 
 
@@ -184,8 +185,8 @@ async def test_a_rebuild_under_writes_loses_nothing_and_never_shows_an_empty_pol
 
     writers = [asyncio.create_task(write(polycule)) for polycule in polycules]
     readers = [asyncio.create_task(read(polycule)) for polycule in polycules]
-    await reads.rebuild(concurrency=2)
-    await reads.rebuild(concurrency=3)
+    await rebuild(reads, concurrency=2)
+    await rebuild(reads, concurrency=3)
     stop.set()
     written = await asyncio.gather(*writers)
     await asyncio.gather(*readers)
@@ -194,7 +195,7 @@ async def test_a_rebuild_under_writes_loses_nothing_and_never_shows_an_empty_pol
     assert min(seen) >= 2  # never an empty or partial polycule
     assert await versions(pool) == await heads(pool)
     while_writing = await table_rows(pool)
-    await reads.rebuild()
+    await rebuild(reads)
     assert await table_rows(pool) == while_writing
 
 

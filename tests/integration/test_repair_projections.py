@@ -45,6 +45,7 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from projections import member_read_models, read_side
 from projections import repair_queries as read_model
+from projections.rebuild import rebuild
 from projections.repair_queries import CheckInDue, DueMark, RepairHistory
 from projections.repairs import Repairs
 from tests.integration.test_agreement_projections import Polycule, command, polycule_of, wording
@@ -530,7 +531,7 @@ async def test_a_rebuild_gives_exactly_the_rows_applied_one_command_at_a_time(
         await read_models_caught_up(pool)
     incremental = await table_rows(pool)
 
-    applied = await read_side(pool).rebuild([projection.name])
+    applied = await rebuild(read_side(pool), [projection.name])
 
     assert await table_rows(pool) == incremental
     assert applied == await pool.fetchval("SELECT count(*) FROM events")
