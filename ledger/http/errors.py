@@ -21,6 +21,7 @@ from ledger.errors import (
     LedgerError,
     NotFound,
     NotPermitted,
+    TooMany,
     Unauthenticated,
 )
 
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     DuplicateEventError: 409,
     DomainError: 409,
     NotPermitted: 403,
+    TooMany: 429,
     NotReady: 503,
 }
 

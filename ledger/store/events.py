@@ -41,7 +41,8 @@ def utc_now() -> datetime:
 
 
 class AppendListener(Protocol):
-    def poke(self) -> None: ...
+    def poke(self, stream_id: UUID | None = None) -> None:
+        """``stream_id`` was appended to and committed (None: some stream, unnamed)."""
 
 
 def recorded_event(row: asyncpg.Record) -> RecordedEvent:
@@ -163,7 +164,7 @@ class EventStore:
         version = expected_version + len(events)
         if connection is None:  # committed: the new head can be trusted, and seen
             self._heads.remember(stream_id, version, last_hash)
-            self.announce()
+            self.announce(stream_id)
         return AppendResult(stream_id, version)
 
     async def _append_many(
@@ -193,10 +194,15 @@ class EventStore:
         )
         return previous
 
-    def announce(self) -> None:
-        """Wake subscribers: new events are committed."""
-        if self._on_append is not None:
+    def announce(self, *stream_ids: UUID) -> None:
+        """Wake the subscribers of these streams: new events of theirs are committed. With
+        no stream named, every subscriber is woken."""
+        if self._on_append is None:
+            return
+        if not stream_ids:
             self._on_append.poke()
+        for stream_id in stream_ids:
+            self._on_append.poke(stream_id)
 
     async def _head_hash(self, executor: Executor, stream_id: UUID, version: int) -> bytes | None:
         """The hash of the stream's event at ``version``, if that is the stream's head."""
