@@ -50,6 +50,13 @@ class Unauthenticated(LedgerError):
     code = "unauthenticated"
 
 
+class TooMany(LedgerError):
+    """The caller already holds as many of something as one account may (open live
+    streams): 429, nothing was opened; close one, or try again later."""
+
+    code = "too_many"
+
+
 class ConcurrencyError(LedgerError):
     """The stream moved on since it was read: nothing was written, read again and retry."""
 

@@ -99,6 +99,14 @@ async def authentication_middleware(
     return await handler(request)
 
 
+async def still_authenticated(request: web.Request) -> bool:
+    """Whether the credential this request came with still authenticates as it did: a long
+    answer (a live stream) asks again now and then, and ends once the session is signed
+    out, the token revoked or the account erased, wherever that happened."""
+    identity = identity_of(request)
+    return identity is not None and await _resolve(request) == identity
+
+
 async def _resolve(request: web.Request) -> Identity | None:
     authorization = request.headers.get(hdrs.AUTHORIZATION)
     if authorization is not None:

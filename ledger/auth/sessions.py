@@ -15,6 +15,7 @@ import base64
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -85,6 +86,12 @@ class Sessions:
     ) -> None:
         self._pool = pool
         self.lifetime = lifetime
+        self._when_ended: list[Callable[[UUID], None]] = []
+
+    def when_ended(self, listener: Callable[[UUID], None]) -> None:
+        """Call ``listener`` with the id of each session this process ends, once ended (what
+        the session holds open, a live stream, ends with it)."""
+        self._when_ended.append(listener)
 
     async def start(self, account_id: UUID) -> StartedSession:
         token = secrets.token_urlsafe(_TOKEN_BYTES)
@@ -101,3 +108,5 @@ class Sessions:
 
     async def end(self, session_id: UUID) -> None:
         await self._pool.execute(_END, session_id)
+        for listener in self._when_ended:
+            listener(session_id)

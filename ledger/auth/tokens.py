@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -99,6 +100,12 @@ RETURNING id
 class ApiTokens:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._when_revoked: list[Callable[[UUID], None]] = []
+
+    def when_revoked(self, listener: Callable[[UUID], None]) -> None:
+        """Call ``listener`` with the id of each token this process revokes, once revoked
+        (what the token holds open, a live stream, ends with it)."""
+        self._when_revoked.append(listener)
 
     async def issue(self, account_id: UUID, name: str) -> IssuedToken:
         token = new_api_token()
@@ -124,4 +131,8 @@ class ApiTokens:
 
     async def revoke(self, account_id: UUID, token_id: UUID) -> bool:
         """False when the account has no such live token."""
-        return await self._pool.fetchval(_REVOKE, token_id, account_id) is not None
+        if await self._pool.fetchval(_REVOKE, token_id, account_id) is None:
+            return False
+        for listener in self._when_revoked:
+            listener(token_id)
+        return True

@@ -137,9 +137,10 @@ def _event_store(database_url: str) -> CleanupContext:
         hub = WakeupHub()
         # Each on a connection of its own: NOTIFY after appends, LISTEN for other instances'.
         announcer = AppendAnnouncer(database_url, hub)
-        # The same connection hears of destroyed data keys, so erasure reaches every instance.
+        # The same connection hears of destroyed data keys, so erasure reaches every instance;
+        # it ignores what this process's own announcer sends (those appends woke us already).
         listener = AppendListenerConnection(
-            database_url, hub, also_listen=[app[KEYRING].listen]
+            database_url, hub, also_listen=[app[KEYRING].listen], own_announcer=announcer
         )
         announcer.start()
         listener.start()

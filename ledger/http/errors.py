@@ -23,6 +23,7 @@ from ledger.errors import (
     LedgerError,
     NotFound,
     NotPermitted,
+    TooMany,
     Unauthenticated,
 )
 from ledger.events import DomainEvent
@@ -47,6 +48,7 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     DuplicateEventError: 409,
     DomainError: 409,
     NotPermitted: 403,
+    TooMany: 429,
     NotReady: 503,
     # Nothing was written; the polycule's read models could not show the change.
     ReadModelRefused: 409,

@@ -227,12 +227,17 @@ ROUTES: tuple[Route, ...] = (
           "disclosures to acknowledge, commitments to mark, check-ins due",
           response=inbox.InboxView),
     # Live updates (Server-Sent Events, text/event-stream): that something I may read
-    # changed, and its event types; never a text, a name or an id.
+    # changed, and its event types; never a text, a name or an id. Each message's id is
+    # where the stream is; sent back as Last-Event-ID, the stream goes on from there.
     Route("GET", f"{POLYCULE}/live", live.polycule_changes,
-          "live: each change in this polycule that I may read (event types only)",
+          "live: each change in this polycule that I may read (event types only); "
+          "each message's id is the polycule's version, resumed from by Last-Event-ID; "
+          "429 when this account already holds its most streams open",
           query=live.LiveQuery, media_type="text/event-stream"),
     Route("GET", "/api/me/live", live.my_changes,
-          "live: each change I may read in any of my polycules (event types only)",
+          "live: each change I may read in any of my polycules (event types only); "
+          "each message's id packs every polycule's version, resumed from by "
+          "Last-Event-ID; 429 when this account already holds its most streams open",
           media_type="text/event-stream"),
     Route("POST", "/api/clarity-check", agreements.clarity_check,
           "which words of a draft are known to be read differently and not yet defined",

@@ -58,7 +58,8 @@ class _NotTheHead(Exception):
 
 
 class AppendListener(Protocol):
-    def poke(self, stream_id: UUID) -> None: ...
+    def poke(self, stream_id: UUID | None = None) -> None:
+        """``stream_id`` was appended to and committed (None: some stream, unnamed)."""
 
 
 def recorded_event(row: asyncpg.Record) -> RecordedEvent:
@@ -241,9 +242,14 @@ class EventStore:
         self.announce(stream_id)
         return AppendResult(stream_id, version), applied
 
-    def announce(self, stream_id: UUID) -> None:
-        """Wake subscribers: new events of ``stream_id`` are committed."""
-        if self._on_append is not None:
+    def announce(self, *stream_ids: UUID) -> None:
+        """Wake the subscribers of these streams: new events of theirs are committed. With
+        no stream named, every subscriber is woken."""
+        if self._on_append is None:
+            return
+        if not stream_ids:
+            self._on_append.poke()
+        for stream_id in stream_ids:
             self._on_append.poke(stream_id)
 
     async def _head_hash(self, executor: Executor, stream_id: UUID, version: int) -> bytes | None:

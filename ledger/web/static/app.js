@@ -124,10 +124,12 @@ function followLiveStream() {
   const source = new EventSource(url);
   let opened = false;
   // A stream that cannot start from the version the page was drawn at (the inbox's, over
-  // every polycule) catches up once when it opens, as on every reconnection.
+  // every polycule) catches up once when it first opens. A reconnection needs nothing of
+  // the kind: the browser sends back the last id the stream gave (Last-Event-ID), and the
+  // stream goes on from there, telling what changed meanwhile as a change.
   const startsWhereThePageWasDrawn = url.includes("after=");
   source.addEventListener("open", () => {
-    if (opened || !startsWhereThePageWasDrawn) refresh();
+    if (!opened && !startsWhereThePageWasDrawn) refresh();
     opened = true;
     document.body.setAttribute("data-live-connected", "");
   });
