@@ -1,0 +1,109 @@
+"""The service as a benchmark runs it: in a process of its own, beside a bare handler.
+
+``python -m bench.served`` builds the real service with the application factory, from the
+same environment as ``python -m ledger serve`` (DATABASE_URL, LEDGER_MASTER_KEY, any
+LEDGER_* setting), and serves it on a TCP port of 127.0.0.1. In the same process, on the
+same event loop, a second aiohttp application answers ``GET /bare`` with a small JSON body
+and nothing else: no middleware, no database. It is what an aiohttp handler costs on this
+machine, for the service's reads to be compared with.
+
+Both listen on ports the system chooses; the process prints them as one line of JSON
+(``{"service": 41234, "bare": 41235}``) once both accept connections, and serves until it
+is sent SIGTERM or SIGINT. ``ServedLedger`` starts it from a benchmark and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from ledger.config import load_settings
+from ledger.http.app import create_app
+from ledger.logs import configure_logging
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+BARE_BODY = {"status": "ok", "polycule": "bench", "members": 2}
+
+
+async def bare(request: web.Request) -> web.Response:
+    return web.json_response(BARE_BODY)
+
+
+async def listen(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port
+
+
+async def serve() -> None:
+    settings = load_settings()
+    if settings.database_url is None:
+        raise SystemExit("DATABASE_URL must name the benchmark's database")
+    configure_logging(settings.log_level, settings.log_format, stream=sys.stderr)
+    bare_app = web.Application()
+    bare_app.router.add_get("/bare", bare)
+    service, service_port = await listen(create_app(settings, settings.database_url))
+    bare_runner, bare_port = await listen(bare_app)
+    print(json.dumps({"service": service_port, "bare": bare_port}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await bare_runner.cleanup()
+        await service.cleanup()
+
+
+class ServedLedger:
+    """``python -m bench.served`` as a child process, for as long as a ``with`` block."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self._environment = {**os.environ, **environment}
+        self._process: subprocess.Popen[str] | None = None
+        self.base = ""
+        self.bare_url = ""
+
+    def __enter__(self) -> Self:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.served"],
+            cwd=REPOSITORY, env=self._environment, stdout=subprocess.PIPE, text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the service exited at start ({self._process.wait()})")
+        ports = json.loads(line)
+        self.base = f"http://127.0.0.1:{ports['service']}"
+        self.bare_url = f"http://127.0.0.1:{ports['bare']}/bare"
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())
