@@ -32,6 +32,10 @@ class Route:
     query: type[BaseModel] | None = None
     # What the answer is when it is not JSON (a download, a stream of events).
     media_type: str | None = None
+    # The view records a command in its polycule (ledger/http/commands.py ``send``): it may
+    # be refused by a rule or by the read models (409), or recorded while the polycule's
+    # views are behind (202, ``ViewsBehind``).
+    command: bool = False
 
 
 def _error_schema() -> dict[str, Any]:
@@ -59,6 +63,25 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
+def _views_behind_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["views_behind", "message", "polycule_id", "version", "events"],
+        "properties": {
+            "views_behind": {"const": True},
+            "message": {"type": "string"},
+            "polycule_id": {"type": "string", "format": "uuid"},
+            "version": {"type": "integer"},
+            "events": {"type": "array", "items": {
+                "type": "object", "required": ["type"],
+                "properties": {"type": {"type": "string"}},
+                "description": "an event that was recorded, with its ids, numbers and moments",
+            }},
+        },
+        "description": "the ids the first event names are repeated at the top level",
+    }
+
+
 def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
     models = {model for route in routes for model in (route.request, route.response) if model}
     keyed = [(model, mode) for model in sorted(models, key=lambda m: m.__name__)
@@ -66,6 +89,7 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
     refs, definitions = models_json_schema(keyed, ref_template=_REF)  # type: ignore[arg-type]
     schemas = dict(definitions.get("$defs", {}))
     schemas["Error"] = _error_schema()
+    schemas["ViewsBehind"] = _views_behind_schema()
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -103,6 +127,19 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             }
         if route.request is not None or route.query is not None:
             operation["responses"]["422"] = {"description": "invalid input", **error}
+        if route.command:
+            operation["responses"]["202"] = {
+                "description": "recorded, but this polycule's views are behind (its read side "
+                "is parked): what was decided, from the events themselves",
+                "content": {"application/json": {
+                    "schema": {"$ref": _REF.format(model="ViewsBehind")}
+                }},
+            }
+            operation["responses"]["409"] = {
+                "description": "refused by a rule of the domain, or not recorded because "
+                "the polycule's views could not show it (not_recorded); nothing was written",
+                **error,
+            }
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -22,7 +22,14 @@ async def test_the_document_describes_every_route_with_its_models(client: Client
     assert invite["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Invite"
     }
-    assert set(invite["responses"]) >= {"201", "401", "404", "422"}
+    assert set(invite["responses"]) >= {"201", "202", "401", "404", "409", "422"}
+    # A command may be recorded while its polycule's views are behind; a read never is.
+    assert invite["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ViewsBehind"
+    }
+    assert "202" not in document["paths"]["/api/polycules/{polycule_id}"]["get"]["responses"]
+    preview = document["paths"]["/api/polycules/{polycule_id}/disclosures/preview"]["post"]
+    assert "202" not in preview["responses"]
     schema = document["components"]["schemas"]["Invite"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["expires_in_hours"]["maximum"] == 720
