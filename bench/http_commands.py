@@ -26,6 +26,11 @@ ever write to the same one.
 * read floor — ``GET /bare``: a bare aiohttp handler answering a small JSON body, with no
   middleware and no database, served by the service's own process on its event loop.
 
+* isolation — the same writes, at the smallest client count, to every polycule but one,
+  alone and then while that one polycule's read side is parked (an event its read models
+  cannot apply; its writes are answered 202, views behind) and its members keep writing;
+  their latency is compared (target: within 20 %). Leave it out with --no-isolation.
+
 The reads are measured before the writes, so that what they read (the agreements given at
 the start) is the same whatever speed the writes reach. Rounds alternate the sides (and
 which goes first) so that drift in the machine affects both alike; rates are medians of
@@ -67,6 +72,8 @@ from bench.served import ServedLedger
 from ledger.config import Settings
 from ledger.database import create_pool
 from ledger.privacy import MasterKey
+from ledger.store.events import EventStore
+from ledger.store.records import NewEvent
 
 PASSWORD = "a long enough bench password"
 # Two members per polycule, drawn from this many people: each belongs to several
@@ -78,6 +85,10 @@ SETTLE_SECONDS = 300.0
 
 WRITE_RATIO_TARGET, WRITE_P99_TARGET_MS, BUSY_P99_TARGET_MS = 0.25, 150.0, 500.0
 READ_RATIO_TARGET = 0.30
+# Writes elsewhere while one polycule's read side is parked and its members keep writing:
+# within this much of the same writes with no polycule in trouble.
+ISOLATION_TARGET = 0.20
+TROUBLED_CLIENTS = 4
 
 
 # --- people and polycules, over HTTP ----------------------------------------------------
@@ -404,6 +415,93 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+class TroubledWrites:
+    """Proposals in a polycule whose read side is parked: recorded, answered 202."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, polycule: Polycule) -> None:
+        self.session = session
+        self.url = f"{base}/api/polycules/{polycule.id}/proposals"
+        self.polycule = polycule
+        self.rng = random.Random(5)
+
+    async def step(self, client: int, part: Part) -> None:
+        proposer = self.polycule.members[client % 2]
+        answer = await timed(part, lambda: call(
+            self.session, "POST", self.url, 202, json=proposal_body(self.rng, self.polycule),
+            headers=proposer.bearer,
+        ))
+        if answer is not None and not answer.get("views_behind"):
+            part.stale += 1
+
+
+async def park(url: str, polycule: Polycule) -> None:
+    """Park one polycule's read side as an event its read models cannot apply would: a row
+    stands where the agreements read model puts the next event, and that event (a valid
+    answer to one of its proposals) is recorded with the store alone."""
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        stream = uuid.UUID(polycule.id)
+        store = EventStore(pool)
+        version = await store.stream_version(stream)
+        proposal_id = await pool.fetchval(
+            "SELECT proposal_id FROM agreement_proposals WHERE polycule_id = $1 LIMIT 1", stream
+        )
+        await pool.execute(
+            "INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, what)"
+            " VALUES ($1, $2, $3, now(), 'Planted by the benchmark')",
+            stream, version + 1, uuid.uuid4(),
+        )
+        await store.append(stream, version, [NewEvent(
+            event_id=uuid.uuid4(), event_type="ConsentGiven", schema_version=1,
+            data={"proposal_id": str(proposal_id), "revision": 1,
+                  "member_id": polycule.members[0].account_id},
+        )])
+    finally:
+        await pool.close()
+
+
+async def measure_isolation(
+    session: aiohttp.ClientSession, base: str, url: str, polycules: Sequence[Polycule],
+    clients: int, rounds: int, budget: Budget,
+) -> None:
+    """Writes to healthy polycules, alone and while a parked polycule's members write too."""
+    troubled, healthy = polycules[0], polycules[1:]
+    await park(url, troubled)
+    quiet = Writes(session, base, healthy, clients)
+    beside = Writes(session, base, healthy, clients)
+    trouble = TroubledWrites(session, base, troubled)
+    await closed_loop(clients, Budget(WARM_SECONDS, None), quiet.step, size=2)
+
+    async def with_trouble() -> Part:
+        stop = Budget(budget.seconds, None)
+        measured, _ = await asyncio.gather(
+            closed_loop(clients, budget, beside.step, size=2),
+            closed_loop(TROUBLED_CLIENTS, stop, trouble.step),
+        )
+        return measured
+
+    alone: list[Part] = []
+    troubled_parts: list[Part] = []
+    print(f"isolation, {clients} clients writing to healthy polycules "
+          f"(+{TROUBLED_CLIENTS} writing to a parked one):")
+    for round_number in range(1, rounds + 1):
+        for kind in ("alone", "with") if round_number % 2 else ("with", "alone"):
+            if kind == "alone":
+                alone.append(await closed_loop(clients, budget, quiet.step, size=2))
+            else:
+                troubled_parts.append(await with_trouble())
+        print(f"  round {round_number}: alone {alone[-1].rate:6.1f} commands/s   beside a "
+              f"parked polycule {troubled_parts[-1].rate:6.1f} commands/s   {load()}")
+    samples_alone = [ms for part in alone for ms in part.latencies]
+    samples_with = [ms for part in troubled_parts for ms in part.latencies]
+    p50_change = percentile(samples_with, 0.5) / percentile(samples_alone, 0.5) - 1
+    print(f"  alone:                 {latency(alone)}{failures(alone)}")
+    print(f"  beside a parked one:   {latency(troubled_parts)}{failures(troubled_parts)}")
+    print(f"  p50 latency changed by {p50_change:+.0%} (target within "
+          f"{ISOLATION_TARGET:.0%}; the parked polycule's own writers add load to the "
+          "same process, so part of any change is theirs)")
+
+
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -487,7 +585,7 @@ async def give_agreements(
 
 async def bench(
     server_url: str, clients: Sequence[int], polycules: int, seconds: float,
-    commands: int | None, rounds: int, agreements: int,
+    commands: int | None, rounds: int, agreements: int, isolation: bool,
 ) -> int:
     print(f"{load()} at the start")
     async with scratch_database(server_url) as url:
@@ -536,6 +634,11 @@ async def bench(
                         )
                 finally:
                     await floor_pool.close()
+                if isolation:
+                    await settled(session, base)
+                    await measure_isolation(
+                        session, base, url, founded, min(clients), rounds, budget
+                    )
     print(f"{load()} at the end")
     return 0
 
@@ -553,6 +656,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--agreements", type=int, default=5,
                         help="agreements in force in each polycule before the reads")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="leave out the writes beside a parked polycule")
     args = parser.parse_args()
     clients = [int(count) for count in args.clients.split(",")]
     if min(clients) < 1 or args.polycules < max(clients):
@@ -561,7 +666,7 @@ def main() -> int:
         parser.error("--rounds must be at least 1 and --agreements at least 0")
     return run_against_postgres(lambda url: bench(
         url, clients, args.polycules, args.seconds, args.commands, args.rounds,
-        args.agreements,
+        args.agreements, not args.no_isolation,
     ))
 
 
