@@ -55,6 +55,7 @@ from ledger.logs import configure_logging
 from ledger.privacy import KeyRing, MasterKey, encrypt_event_fields
 from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
+from projections.rebuild import catch_up_all
 
 PASSWORD = "a long enough bench password"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -228,7 +229,7 @@ async def fill(app: web.Application, member: uuid.UUID, events: int) -> uuid.UUI
             written += count
             progress.update(count)
     with tqdm(total=written, desc="projecting, polycule by polycule", unit="ev") as progress:
-        await app[READ_SIDE].catch_up_all(on_progress=progress.update)
+        await catch_up_all(app[READ_SIDE], on_progress=progress.update)
     # The service's own runner (the webhook fan-out too) must be idle before measuring,
     # or its catching up would be measured as the readers' latency.
     for _ in range(3600):

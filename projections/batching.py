@@ -77,7 +77,11 @@ Fold = Callable[[Statements, Sequence[RecordedEvent]], Coroutine[Any, Any, None]
 
 
 async def fold_in_steps(
-    connection: Connection, folds: Sequence[Fold], streams: Sequence[Sequence[RecordedEvent]]
+    connection: Connection,
+    folds: Sequence[Fold],
+    streams: Sequence[Sequence[RecordedEvent]],
+    *,
+    label: str = "",
 ) -> None:
     """Fold the events of several polycules (``streams``: each one's, in order) into the
     read models, step by step across polycules.
@@ -87,6 +91,10 @@ async def fold_in_steps(
     with that statement's result once the step's statements of that kind have been sent
     together. (Thousands of folds a second would otherwise spend more time being scheduled
     than folding.)
+
+    ``label``: a comment sent before each statement. A connection keeps the statements it
+    prepared, bound to the tables their names meant then; a labelled statement is another
+    statement, prepared for the tables the names mean now (see projections/rebuild.py).
     """
     batch = StatementBatch()
     longest = max((len(events) for events in streams), default=0)
@@ -99,7 +107,7 @@ async def fold_in_steps(
                 _advance(fold, None, waiting)
             while waiting:
                 resumed, waiting = waiting, []
-                for (fold, results) in await _send_together(connection, resumed):
+                for (fold, results) in await _send_together(connection, resumed, label):
                     _advance(fold, results, waiting)
         finally:
             for fold in started:
@@ -122,7 +130,9 @@ def _advance(
 
 
 async def _send_together(
-    connection: Connection, waiting: Sequence[tuple[Coroutine[Any, Any, None], _Sent]]
+    connection: Connection,
+    waiting: Sequence[tuple[Coroutine[Any, Any, None], _Sent]],
+    label: str,
 ) -> list[tuple[Coroutine[Any, Any, None], list[Any]]]:
     """Send each kind of statement once for every fold waiting on it (``executemany`` or
     ``fetchmany``: one round trip); each fold's own results."""
@@ -132,6 +142,7 @@ async def _send_together(
     answered = []
     for (returns, query), folds in kinds.items():
         arguments = [args for _, sent in folds for args in sent.args]
+        query = f"/* {label} */ {query}" if label else query
         rows: list[asyncpg.Record | None]
         if returns:
             rows = list(await connection.fetchmany(query, arguments))

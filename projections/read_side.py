@@ -20,7 +20,7 @@ takes, one polycule at a time: readers see the old rows or the new, never none.
 
 A polycule can fall behind its stream only by events that were committed without it: a
 polycule migrated from the older, global read side, or events appended with the store
-alone. The next command there, or the keeper (``ReadSideKeeper``), applies them first. If
+alone. The next command there, or the keeper (projections/keeper.py), applies them first. If
 one of those events cannot be applied, the polycule is **parked** at the event before it:
 logged once with the event's id, type and error, listed by ``/status`` and ``python -m
 ledger projections status``, retried with backoff and by ``projections retry``. Commands
@@ -32,9 +32,7 @@ Which consumers still follow the global log, and why: ``projections/runner.py``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -342,17 +340,12 @@ class ReadSide:
         """Whether the polycule's read models show its stream up to ``version``."""
         return bool(await self._pool.fetchval(_SHOWS, polycule_id, version))
 
-    async def catch_up_all(
-        self, *, on_progress: Callable[[int], None] | None = None
-    ) -> list[CaughtUp]:
-        """Catch up every polycule that is behind and not parked."""
-        results = []
-        for row in await self._pool.fetch(_BEHIND):
-            caught = await self.catch_up(row["stream_id"])
-            results.append(caught)
-            if on_progress is not None:
-                on_progress(caught.applied)
-        return results
+    async def behind_polycules(self) -> list[tuple[UUID, int, int]]:
+        """Every polycule behind its stream and not parked: (id, stream head, version)."""
+        return [
+            (row["stream_id"], row["head"], row["version"])
+            for row in await self._pool.fetch(_BEHIND)
+        ]
 
     async def behind(self) -> int:
         """How many polycules are behind their stream and not parked (a full pass)."""
@@ -409,45 +402,3 @@ def described(error: BaseException) -> str:
         where = f" ({constraint})" if constraint else ""
         return f"{type(error).__name__}{where}"
     return type(error).__name__
-
-
-class ReadSideKeeper:
-    """Catches up the polycules that fell behind (at start, and now and then) and tries
-    parked ones again when their back-off runs out. Commands never wait for it."""
-
-    def __init__(
-        self, read_side: ReadSide, *, poll_seconds: float = 1.0, sweep_seconds: float = 300.0
-    ) -> None:
-        self._read_side = read_side
-        self._poll_seconds = poll_seconds
-        self._sweep_seconds = sweep_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._keep(), name="read-side-keeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _keep(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_sweep = loop.time()
-        while True:
-            try:
-                if loop.time() >= next_sweep:
-                    caught = await self._read_side.catch_up_all()
-                    if caught:
-                        log.info(
-                            "read_models_caught_up", polycules=len(caught),
-                            events=sum(result.applied for result in caught),
-                        )
-                    next_sweep = loop.time() + self._sweep_seconds
-                await self._read_side.retry_due()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-                # Policy: the database is away or a transaction failed whole; try again
-                # at the next tick. Commands are unaffected either way.
-                log.warning("read_side_keeper_failed", error=described(error))
-            await asyncio.sleep(self._poll_seconds)

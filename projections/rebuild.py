@@ -2,11 +2,13 @@
 
 Nothing is ever emptied first. Several polycules are rebuilt per transaction: their folds
 run *beside* the live read models — into temporary tables of the same names, which that
-one connection sees in their place — sent in batches step by step (projections/
-batching.py), without locking anything. Only then are those polycules' rows locked
-(``polycule_read_models``, the row their commands lock too), what they were sent meanwhile
-is folded as well, and their rows are swapped for the new ones. So readers see the old rows
-or the new, never none, and a polycule's writers wait for the swap alone.
+one connection sees in their place (PostgreSQL looks a name up among the session's
+temporary tables first, unless ``pg_temp`` is named last in its ``search_path``) — sent in
+batches step by step (projections/batching.py), without locking anything. Only then are
+those polycules' rows locked (``polycule_read_models``, the row their commands lock too),
+what they were sent meanwhile is folded as well, and their rows are swapped for the new
+ones. So readers see the old rows or the new, never none, and a polycule's writers wait
+for the swap alone.
 
 A polycule that is parked, or all of a transaction's polycules if anything fails there, is
 rebuilt alone by ``ReadSide.catch_up``, where a failing event parks only its polycule.
@@ -42,6 +44,10 @@ log = structlog.get_logger(__name__)
 # Events folded per transaction, at most about: enough for the folds to be sent in large
 # batches; their polycules' writers wait only for the swap at the end.
 EVENTS_PER_TRANSACTION = 10_000
+# The folds' statements, while they write beside the live tables, are labelled: the same
+# statements unlabelled may already be prepared on the connection for the live tables
+# (projections/batching.py).
+BESIDE = "folding beside the live read models"
 
 _EVERY_POLYCULE = """
 SELECT stream_id, max(stream_version) AS head FROM events GROUP BY stream_id ORDER BY stream_id
@@ -91,28 +97,62 @@ async def rebuild(
     is emptied beforehand: each polycule's rows are replaced in one transaction, so
     readers see the old rows or the new, and only that polycule's writers wait."""
     chosen = list(names) if names else read_side.names
-    batches: asyncio.Queue[list[tuple[UUID, int]]] = asyncio.Queue()
-    batch: list[tuple[UUID, int]] = []
-    for row in await read_side.pool.fetch(_EVERY_POLYCULE):
-        batch.append((row["stream_id"], row["head"]))
-        if sum(head for _, head in batch) >= EVENTS_PER_TRANSACTION:
-            batches.put_nowait(batch)
-            batch = []
-    if batch:
+    every = [(row["stream_id"], row["head"]) for row in await read_side.pool.fetch(_EVERY_POLYCULE)]
+    batches: asyncio.Queue[list[UUID]] = asyncio.Queue()
+    for batch in _batches(every):
         batches.put_nowait(batch)
     folded = 0
 
     async def work() -> None:
         nonlocal folded
         while not batches.empty():
-            taken = batches.get_nowait()
-            count = await _rebuild_together(read_side, [polycule for polycule, _ in taken], chosen)
+            count = await _rebuild_together(read_side, batches.get_nowait(), chosen)
             folded += count
             if on_progress is not None:
                 on_progress(count)
 
     await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
     return folded
+
+async def catch_up_all(
+    read_side: ReadSide, *, on_progress: Callable[[int], None] | None = None
+) -> int:
+    """Bring every polycule that is behind its stream (and not parked) up to it; the
+    number of events applied. Polycules whose read models were never built (or wait for
+    a rebuild of their own) are built many at a time, as a rebuild builds them; the
+    others, a few events behind, one by one."""
+    behind = await read_side.behind_polycules()
+    from_scratch = [(polycule, head) for polycule, head, version in behind if version <= 0]
+    applied = 0
+    for batch in _batches(from_scratch):
+        count = await _rebuild_together(read_side, batch, read_side.names)
+        applied += count
+        if on_progress is not None:
+            on_progress(count)
+    for polycule, _, version in behind:
+        if version > 0:
+            count = (await read_side.catch_up(polycule)).applied
+            applied += count
+            if on_progress is not None:
+                on_progress(count)
+    return applied
+
+
+def _batches(polycules: Sequence[tuple[UUID, int]]) -> list[list[UUID]]:
+    """Polycules grouped so that each group holds about EVENTS_PER_TRANSACTION events."""
+    batches: list[list[UUID]] = []
+    batch: list[UUID] = []
+    events = 0
+    for polycule, head in polycules:
+        batch.append(polycule)
+        events += head
+        if events >= EVENTS_PER_TRANSACTION:
+            batches.append(batch)
+            batch, events = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
+
 
 async def _rebuild_together(
     read_side: ReadSide, polycule_ids: Sequence[UUID], names: Sequence[str]
@@ -163,6 +203,12 @@ async def _rebuild_together(
             }
             alone = [row["polycule_id"] for row in claimed if row["polycule_id"] not in ready]
             folded += await _fold_beside(connection, chosen, ready, planned)
+            # From here on the names mean the live tables again (a changed search_path
+            # makes PostgreSQL prepare every statement afresh for it).
+            await connection.execute(
+                "SELECT set_config('search_path', current_setting('search_path') || "
+                "', pg_temp', true)"
+            )
             for projection in chosen:
                 await projection.forget(connection, list(ready))
             for table in tables:
@@ -203,7 +249,8 @@ async def _fold_beside(
     for row in rows:
         streams[row["stream_id"]].append(recorded_event(row))
     await fold_in_steps(
-        connection, [projection.apply for projection in chosen], list(streams.values())
+        connection, [projection.apply for projection in chosen], list(streams.values()),
+        label=BESIDE,
     )
     return len(rows)
 

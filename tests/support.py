@@ -9,6 +9,7 @@ import asyncpg
 
 from ledger.store.records import NewEvent
 from projections import read_side
+from projections.rebuild import catch_up_all
 
 
 def new_event(event_type: str = "FactRecorded", **data: Any) -> NewEvent:
@@ -32,4 +33,4 @@ async def tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
 async def read_models_caught_up(pool: asyncpg.Pool) -> int:
     """Apply to the read models whatever events were appended with the store alone (as the
     keeper does for a running service); how many were applied."""
-    return sum(result.applied for result in await read_side(pool).catch_up_all())
+    return await catch_up_all(read_side(pool))

@@ -52,7 +52,7 @@ from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout import WebhookFanout
 from projections import read_side
-from projections.read_side import ReadSideKeeper
+from projections.keeper import ReadSideKeeper
 from projections.runner import ProjectionRunner
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]

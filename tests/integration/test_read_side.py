@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 import structlog
 
+from ledger.database import create_pool
 from ledger.domain.agreements import ProposeAgreement
 from ledger.domain.polycules import polycule_decider
 from ledger.privacy import KeyRing
@@ -19,7 +20,7 @@ from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
 from projections import read_side
 from projections.read_side import ReadModelRefused, ReadSide, parked_polycules
-from projections.rebuild import rebuild
+from projections.rebuild import catch_up_all, rebuild
 from tests.integration.test_agreement_projections import (
     TABLES,
     Polycule,
@@ -211,10 +212,34 @@ async def test_a_polycule_migrated_behind_catches_up_by_its_own_events(
         untouched.id,
     )
 
-    caught = await reads.catch_up_all()
+    applied = await catch_up_all(reads)
 
-    assert {result.polycule_id: result.applied for result in caught} == await heads(pool)
+    assert applied == sum((await heads(pool)).values())
     assert await versions(pool) == await heads(pool)
     assert await pool.fetchval(
         "SELECT count(*) FROM agreement_proposals WHERE polycule_id = $1", polycule.id
     ) == 1
+
+
+async def test_rebuilds_on_a_connection_that_also_serves_commands_write_the_live_rows(
+    database_url: str, store: EventStore, keyring: KeyRing
+) -> None:
+    # One connection for everything: the statements the commands prepared on it, and
+    # those a rebuild prepared beside the live tables, must each keep to their own tables.
+    one = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        reads = read_side(one)
+        inline = ApplicationService(EventStore(one), keyring, read_side=reads)
+        await tell_the_story(inline, store)
+        written = await table_rows(one)
+        for _ in range(2):
+            await rebuild(reads)
+            assert await table_rows(one) == written
+            polycule = await polycule_of(inline, store, "ash", "blue")
+            await propose(polycule, "ash", "Dates")
+            written = await table_rows(one)
+            assert await versions(one) == await heads(one)
+        await rebuild(reads, ["agreements"])
+        assert await table_rows(one) == written
+    finally:
+        await one.close()

@@ -1,0 +1,53 @@
+"""The keeper of the read side: catches up the polycules that fell behind their streams (at
+start, and now and then) and tries parked ones again when their back-off runs out.
+Commands never wait for it: they write their own polycule's read models themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from projections.read_side import ReadSide, described
+from projections.rebuild import catch_up_all
+
+log = structlog.get_logger(__name__)
+
+
+class ReadSideKeeper:
+    def __init__(
+        self, read_side: ReadSide, *, poll_seconds: float = 1.0, sweep_seconds: float = 300.0
+    ) -> None:
+        self._read_side = read_side
+        self._poll_seconds = poll_seconds
+        self._sweep_seconds = sweep_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep(), name="read-side-keeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_sweep:
+                    applied = await catch_up_all(self._read_side)
+                    if applied:
+                        log.info("read_models_caught_up", events=applied)
+                    next_sweep = loop.time() + self._sweep_seconds
+                await self._read_side.retry_due()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                # Policy: the database is away or a transaction failed whole; try again
+                # at the next tick. Commands are unaffected either way.
+                log.warning("read_side_keeper_failed", error=described(error))
+            await asyncio.sleep(self._poll_seconds)
