@@ -1,6 +1,8 @@
-"""The keeper of the read side: catches up the polycules that fell behind their streams (at
-start, and now and then) and tries parked ones again when their back-off runs out.
-Commands never wait for it: they write their own polycule's read models themselves.
+"""The keeper of the read side: at start, catches up the polycules that are behind their
+streams (a database migrated from the older, global read side; events written with the
+store alone), and from then on tries parked polycules again when their back-off runs out.
+Commands never wait for it: they write their own polycule's read models themselves, and
+nothing else writes events, so a polycule falls behind only by being parked.
 """
 
 from __future__ import annotations
@@ -18,12 +20,9 @@ log = structlog.get_logger(__name__)
 
 
 class ReadSideKeeper:
-    def __init__(
-        self, read_side: ReadSide, *, poll_seconds: float = 1.0, sweep_seconds: float = 300.0
-    ) -> None:
+    def __init__(self, read_side: ReadSide, *, poll_seconds: float = 1.0) -> None:
         self._read_side = read_side
         self._poll_seconds = poll_seconds
-        self._sweep_seconds = sweep_seconds
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -36,15 +35,14 @@ class ReadSideKeeper:
                 await self._task
 
     async def _keep(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_sweep = loop.time()
+        swept = False
         while True:
             try:
-                if loop.time() >= next_sweep:
+                if not swept:
                     applied = await catch_up_all(self._read_side)
                     if applied:
                         log.info("read_models_caught_up", events=applied)
-                    next_sweep = loop.time() + self._sweep_seconds
+                    swept = True
                 await self._read_side.retry_due()
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
                 # Policy: the database is away or a transaction failed whole; try again
