@@ -1,7 +1,7 @@
 """Agreements and the proposals that make, change and end them: the consent engine.
 
 Everything happens on the polycule's stream (ledger/domain/polycules.py hands agreement
-commands here together with the current members). The rules, from ../shared/PRODUCT.md:
+commands here together with the current members). The rules:
 
 * Agreements change only through proposals: create, amend (a new version) or end.
 * Consent is unanimous and explicit, to the exact revision of the text. The proposer's own

@@ -1,7 +1,7 @@
 """The clarity check: words that people are known to read differently must be defined.
 
 "No sex with others" meant one thing to one partner and another to the other: that is one
-of the recurring ways trust breaks (see ../shared/seeds). A proposal whose agreed text uses
+of the recurring ways trust breaks. A proposal whose agreed text uses
 one of these words without defining it is flagged as fuzzy before anyone consents.
 Flagging informs; it never blocks a proposal.
 
