@@ -1,0 +1,72 @@
+"""Upgrading a store whose read models followed the global log (one checkpoint each) to the
+read side per polycule (migration 0011): each polycule starts from what every read model
+had applied, and one that some had applied further than others is rebuilt on its own."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from ledger.store.events import EventStore
+from ledger.store.migrate import bundled_migrations
+from tests.support import new_event
+
+MEMBER_FACING = ("stream_summaries", "memberships", "agreements", "disclosures", "repairs")
+
+
+async def place_of(connection: asyncpg.Connection, stream: uuid.UUID, version: int) -> tuple[
+    int, int
+]:
+    row = await connection.fetchrow(
+        "SELECT transaction_id::text::bigint AS t, position FROM events"
+        " WHERE stream_id = $1 AND stream_version = $2",
+        stream, version,
+    )
+    assert row is not None
+    return row["t"], row["position"]
+
+
+async def test_each_polycule_starts_where_every_read_model_had_got_to(
+    empty_database_url: str,
+) -> None:
+    *before, per_polycule = bundled_migrations()
+    assert per_polycule.name == "read_side_per_polycule"
+    connection = await asyncpg.connect(empty_database_url)
+    pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
+    try:
+        for migration in before:
+            await connection.execute(migration.sql)
+        store = EventStore(pool)
+        settled, uneven, unseen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        for version in range(3):
+            await store.append(settled, version, [new_event(n=version)])
+        await store.append(uneven, 0, [new_event()])
+        low = await place_of(connection, uneven, 1)
+        await store.append(uneven, 1, [new_event()])
+        high = await place_of(connection, uneven, 2)
+        await store.append(unseen, 0, [new_event()])
+        # Every read model had applied the settled polycule and the uneven one's first
+        # event; the agreements read model had also applied its second.
+        for name in MEMBER_FACING:
+            transaction_id, position = high if name == "agreements" else low
+            await connection.execute(
+                "INSERT INTO projection_checkpoints (name, transaction_id, position)"
+                " VALUES ($1, $2::text::xid8, $3)",
+                name, str(transaction_id), position,
+            )
+        await connection.execute(
+            "INSERT INTO projection_checkpoints (name) VALUES ('webhook_fanout')"
+        )
+
+        await connection.execute(per_polycule.sql)
+
+        rows = await connection.fetch("SELECT polycule_id, version FROM polycule_read_models")
+        assert {row["polycule_id"]: row["version"] for row in rows} == {
+            settled: 3, uneven: -1, unseen: 0,
+        }
+        left = await connection.fetch("SELECT name FROM projection_checkpoints")
+        assert [row["name"] for row in left] == ["webhook_fanout"]
+    finally:
+        await pool.close()
+        await connection.close()
