@@ -48,4 +48,8 @@ class ReadSideKeeper:
                 # Policy: the database is away or a transaction failed whole; try again
                 # at the next tick. Commands are unaffected either way.
                 log.warning("read_side_keeper_failed", error=described(error))
+            except Exception:
+                # Policy: anything else is a fault in this code; it is logged whole, and the
+                # keeper goes on, so parked polycules are still tried again.
+                log.exception("read_side_keeper_fault")
             await asyncio.sleep(self._poll_seconds)

@@ -15,8 +15,8 @@ command appends, by ``ReadSide.apply_inline``. So:
 
 ``polycule_read_models`` holds, per polycule, the stream version those read models have
 applied. A command locks its own polycule's row (the writers of one polycule take turns
-there anyway, on the stream's version), which is also what a rebuild of that polycule
-takes, one polycule at a time: readers see the old rows or the new, never none.
+there anyway, on the stream's version), which is also what a rebuild takes to swap that
+polycule's rows (projections/rebuild.py): readers see the old rows or the new, never none.
 
 A polycule can fall behind its stream only by events that were committed without it: a
 polycule migrated from the older, global read side, or events appended with the store
@@ -76,6 +76,19 @@ class PolyculeProjection(Protocol):
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         """Delete every row this read model holds for the polycules, before a rebuild."""
+
+
+# Errors that say nothing about the events: the database was busy or went away (a
+# deadlock, a time-out, a lost connection). They pass through as they are — the command
+# fails whole and may be tried again — and never refuse a command or park a polycule.
+_PASSING: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.InterfaceError,
+)
 
 
 class ReadModelRefused(LedgerError):
@@ -201,8 +214,12 @@ class ReadSide:
             return True
         if claimed["parked"]:
             return False
+        version = claimed["version"]
+        if version == REBUILD_NEEDED:  # a migration asked for it: from the first event
+            await self._rebuild_within(connection, polycule_id, self.names, 0)
+            version = 0
         caught_up = await self._catch_up_within(
-            connection, polycule_id, claimed["version"], decided_on, retries=0
+            connection, polycule_id, version, decided_on, retries=0
         )
         if caught_up.parked is not None:
             return False
@@ -214,6 +231,8 @@ class ReadSide:
         try:
             for projection in self._projections:
                 await projection.apply(connection, events)
+        except _PASSING:
+            raise
         except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
             log.error(
                 "read_model_refused_command", polycule_id=str(events[0].stream_id),
@@ -291,9 +310,14 @@ class ReadSide:
                 async with connection.transaction():  # a savepoint: a failure undoes the batch
                     for projection in self._projections:
                         await projection.apply(connection, events)
+            except _PASSING:
+                raise
             except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
                 parked = await self._park(connection, polycule_id, version, events, error, retries)
-                return CaughtUp(polycule_id, applied, version, parked)
+                if parked is not None:
+                    applied += parked.version - version
+                    return CaughtUp(polycule_id, applied, parked.version, parked)
+                # Every event of the batch applied one by one: nothing to park for.
             version = events[-1].stream_version
             applied += len(events)
         await connection.execute(_ADVANCE, polycule_id, version)
@@ -307,32 +331,43 @@ class ReadSide:
         batch: Sequence[RecordedEvent],
         error: BaseException,
         retries: int,
-    ) -> ParkedPolycule:
-        """Find the event of ``batch`` that fails, apply those before it, and park there."""
-        failing = batch[0]
-        why = described(error)
+    ) -> ParkedPolycule | None:
+        """Apply the events of ``batch`` one by one and park the polycule at the first that
+        fails; None when none does (the batch is then applied)."""
         for event in batch:
             try:
                 async with connection.transaction():
                     for projection in self._projections:
                         await projection.apply(connection, [event])
+            except _PASSING:
+                raise
             except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as one_error:
-                failing, why = event, described(one_error)
-                break
+                return await self._park_at(connection, version, event, one_error, retries)
             version = event.stream_version
+        return None
+
+    async def _park_at(
+        self,
+        connection: Connection,
+        version: int,
+        failing: RecordedEvent,
+        error: BaseException,
+        retries: int,
+    ) -> ParkedPolycule:
+        why = described(error)
         wait = min(FIRST_RETRY * 2**retries, LONGEST_RETRY)
         await connection.execute(
-            _PARK, polycule_id, version, failing.event_id, failing.event_type, why,
+            _PARK, failing.stream_id, version, failing.event_id, failing.event_type, why,
             retries + 1, wait,
         )
         if retries == 0:  # logged once, when it first stops; retries are quiet
             log.error(
-                "polycule_read_models_parked", polycule_id=str(polycule_id),
+                "polycule_read_models_parked", polycule_id=str(failing.stream_id),
                 event_id=str(failing.event_id), event_type=failing.event_type,
                 stream_version=failing.stream_version, error=why,
             )
         return ParkedPolycule(
-            polycule_id, version, failing.event_id, failing.event_type, why,
+            failing.stream_id, version, failing.event_id, failing.event_type, why,
             datetime.now().astimezone(), retries + 1, None,
         )
 

@@ -203,6 +203,9 @@ async def _rebuild_together(
             }
             alone = [row["polycule_id"] for row in claimed if row["polycule_id"] not in ready]
             folded += await _fold_beside(connection, chosen, ready, planned)
+            # A polycule folded beside but parked meanwhile keeps its live rows.
+            for projection in chosen:
+                await projection.forget(connection, [p for p in planned if p not in ready])
             # From here on the names mean the live tables again (a changed search_path
             # makes PostgreSQL prepare every statement afresh for it).
             await connection.execute(

@@ -52,11 +52,20 @@ def stamp(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def send(request: web.Request, polycule_id: UUID, command: PolyculeCommand) -> CommandOutcome:
+async def send(
+    request: web.Request,
+    polycule_id: UUID,
+    command: PolyculeCommand,
+    *,
+    answer_reads_views: bool = True,
+) -> CommandOutcome:
+    """Handle ``command``. ``answer_reads_views=False``: the view answers from what it holds
+    itself (an invitation's secret, shown once), so it answers even while the polycule's
+    views are behind."""
     outcome = await request.app[SERVICE].handle(
         polycule_id, polycule_decider, command, request_id=current_request_id(),
         new_command_id=IDEMPOTENCY_HEADER not in request.headers,
     )
-    if not outcome.views_current:
+    if not outcome.views_current and answer_reads_views:
         raise ViewsBehind(outcome)
     return outcome

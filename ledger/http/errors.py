@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -53,6 +54,28 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     # Nothing was written; the polycule's read models could not show the change.
     ReadModelRefused: 409,
 }
+
+# The database was busy or away for this request (a deadlock or a time-out, a lost or
+# refused connection, no free connection in time): nothing was decided, so the answer is
+# 503 with Retry-After, and the client sends the same request again (with its
+# Idempotency-Key, a command that did commit is answered with its outcome).
+DATABASE_BUSY_OR_AWAY: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.CannotConnectNowError,
+    # "database … is not currently accepting connections", among others of its kind.
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
+    asyncpg.InterfaceError,
+    # A connection cut by the server in the middle of an operation.
+    asyncpg.InternalClientError,
+    ConnectionError,
+    TimeoutError,
+)
+RETRY_AFTER_SECONDS = 1
 
 UNEXPECTED_STATUS = 500
 VALIDATION_STATUS = 422
@@ -117,6 +140,15 @@ def http_exception_response(
     for name in ("Allow", "Retry-After", "WWW-Authenticate"):
         if name in exception.headers:
             response.headers[name] = exception.headers[name]
+    return response
+
+
+def database_busy_response() -> web.Response:
+    response = error_response(
+        503, "database_unavailable",
+        "the database is busy or out of reach for a moment; please send this again",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

@@ -118,6 +118,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return errors.ledger_error_response(error)
     except ValidationError as error:
         return errors.validation_error_response(error)
+    except errors.DATABASE_BUSY_OR_AWAY as error:
+        log.warning(
+            "database_busy_or_away", method=request.method, path=request.path,
+            error=type(error).__name__, request_id=current_request_id(),
+        )
+        return errors.database_busy_response()
     except Exception:
         # Policy: the traceback goes to the log with the request id; the client gets a
         # generic answer with that id, never the exception's text.

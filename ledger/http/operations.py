@@ -1,23 +1,28 @@
 """Views for operators and orchestrators: alive, ready, and how the machinery is doing.
 
-None of them shows anything of a polycule's life: names of projections, positions and
-counts, and — so that an operator can act — the ids of polycules whose read side is parked,
-with the id and type of the event that stopped it.
+None of them shows anything of a polycule: names of projections, positions and counts.
+Only an operator, who sends the configured ``LEDGER_OPERATOR_TOKEN`` as ``X-Operator-Token``,
+is also shown which polycules are parked and on which event (id, type, the error's kind),
+so as to act on it; the same is in the log and in ``python -m ledger projections status``.
 """
 
 from __future__ import annotations
+
+import hmac
 
 import asyncpg
 import structlog
 from aiohttp import web
 
 from ledger.http.errors import NotReady
-from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER
+from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SETTINGS
 from ledger.store.migrate import pending_migrations
-from projections.read_side import ParkedPolycule, parked_polycules
+from projections.read_side import ParkedPolycule, parked_count, parked_polycules
 from projections.runner import ProjectionStatus, count_events
 
 log = structlog.get_logger(__name__)
+
+OPERATOR_HEADER = "X-Operator-Token"
 
 # A readiness probe must answer quickly even when the database does not.
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -89,18 +94,30 @@ def _parked_json(parked: ParkedPolycule) -> dict[str, object]:
     }
 
 
+def _is_operator(request: web.Request) -> bool:
+    expected = request.app[SETTINGS].operator_token
+    offered = request.headers.get(OPERATOR_HEADER)
+    if expected is None or offered is None:
+        return False
+    return hmac.compare_digest(offered.encode(), expected.get_secret_value().encode())
+
+
 async def status(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     projections = await request.app[PROJECTION_RUNNER].status()
     horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
     events = await count_events(pool)
-    parked = await parked_polycules(pool)
+    read_side: dict[str, object]
+    if _is_operator(request):
+        parked = await parked_polycules(pool)
+        read_side = {
+            "parked_count": len(parked), "parked": [_parked_json(one) for one in parked]
+        }
+    else:
+        read_side = {"parked_count": await parked_count(pool)}
     return web.json_response({
         "projections": [_projection_json(projection) for projection in projections],
-        "read_side": {
-            "parked_count": len(parked),
-            "parked": [_parked_json(one) for one in parked],
-        },
+        "read_side": read_side,
         "horizon_lag_seconds": horizon_lag_seconds,
         "counts": {"events": events},
     })

@@ -146,7 +146,8 @@ async def invite(request: web.Request) -> web.Response:
         expires_at=expires_at,
         note=body.note,
     )
-    await send(request, found.polycule_id, command)
+    # The secret is shown now or never: answered even while the polycule's views are behind.
+    await send(request, found.polycule_id, command, answer_reads_views=False)
     return json_of(InvitationMade(
         invitation_id=invitation_id,
         polycule_id=found.polycule_id,

@@ -212,10 +212,11 @@ async def invite_supporter(request: web.Request) -> web.Response:
     expires_at = now + timedelta(hours=body.expires_in_hours)
     invitation_id = uuid.uuid4()
     # Never idempotent by key: only the secret's hash is kept (see polycule invitations).
+    # The secret is shown now or never: answered even while the polycule's views are behind.
     await send(request, found.polycule_id, domain.InviteSupporter(
         actor=found.member_id, at=now, command_id=uuid.uuid4(), breach_id=_breach_id(request),
         invitation_id=invitation_id, secret_hash=hashed, expires_at=expires_at,
-    ))
+    ), answer_reads_views=False)
     return json_of(shapes.SupporterInvitationMade(
         invitation_id=invitation_id, token=token, expires_at=expires_at
     ), status=201)

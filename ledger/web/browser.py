@@ -154,6 +154,13 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
     if response.content_type == "text/html":
         return response  # a page that answers its own form (a preview; nothing changed)
     body = _json_of(response)
+    if isinstance(body, dict) and body.get("views_behind") is True and not wants_json:
+        # Recorded, but the pages it would go back to do not show it yet: say so plainly
+        # rather than send the person to a page that looks as if nothing happened.
+        polycule_id = body.get("polycule_id")
+        return await render(request, "views_behind.html", {
+            "polycule_id": polycule_id if _is_uuid(polycule_id) else "",
+        }, status=202)
     if form.get(ANSWER_FIELD) == SHOWN_ONCE and not wants_json:
         shown = await render(request, "shown_once.html", {"data": body, "return_to": return_to})
         shown.headers["Cache-Control"] = "no-store"

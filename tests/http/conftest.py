@@ -15,7 +15,7 @@ from ledger.http.app import create_app
 from ledger.http.keys import CLOCK
 from ledger.privacy import MasterKey
 from tests.http.accounts_support import TEST_POLICY
-from tests.http.support import MAX_REQUEST_BYTES, Client
+from tests.http.support import MAX_REQUEST_BYTES, OPERATOR_TOKEN, Client
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def settings() -> Settings:
         # Tests tick the scheduler themselves (app[SCHEDULER].tick()), with their own clock.
         scheduler_interval_seconds=3600.0,
         master_key=MasterKey.generate().to_base64(),
+        operator_token=OPERATOR_TOKEN,
     )
 
 

@@ -10,6 +10,8 @@ from aiohttp.test_utils import TestClient
 
 # The smallest limit Settings accepts, so a "too large" body stays small in tests.
 MAX_REQUEST_BYTES = 1024
+# What operators send as X-Operator-Token to see which polycules are parked (/status).
+OPERATOR_TOKEN = "an operator's token for the tests"
 
 Client = TestClient[web.Request, web.Application]
 

@@ -29,7 +29,8 @@ from projections.rebuild import rebuild
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.people import Person, person
 from tests.http.polycules import caught_up, polycule_of
-from tests.http.support import Client, error_of
+from tests.http.support import OPERATOR_TOKEN, Client, error_of
+from tests.http.web import submit, text_of
 
 # Generous bounds that only turn a write waiting forever (on a lock, on a pool, on a
 # transaction it should not care about) into a failure instead of a hung suite; nothing
@@ -127,9 +128,12 @@ async def stream_version(client: Client, polycule: str) -> int:
 
 
 async def parked_on_status(client: Client) -> dict[str, Any]:
-    response = await client.get("/status")
+    """What an operator sees of the read side in /status; anyone else sees the count only."""
+    anyone = await client.get("/status")
+    response = await client.get("/status", headers={"X-Operator-Token": OPERATOR_TOKEN})
     assert response.status == 200, await response.text()
     read_side: dict[str, Any] = (await response.json())["read_side"]
+    assert (await anyone.json())["read_side"] == {"parked_count": read_side["parked_count"]}
     return read_side
 
 
@@ -403,8 +407,23 @@ async def test_a_parked_polycule_keeps_its_trouble_to_itself_until_it_is_retried
             phones = await proposing.json()
             assert phones["views_behind"] is True
             assert phones["events"][0]["type"] == "AgreementProposed"
+            # An invitation's secret is shown now or never: it is answered as ever.
+            invited = await bo.request(
+                "POST", f"/api/polycules/{troubled}/invitations", json={}
+            )
+            assert invited.status == 201, await invited.text()
+            assert (await invited.json())["token"]
+            # A form in a browser is told plainly that it is recorded, not sent to a page
+            # that does not show it yet.
+            asked = await submit(
+                ash, f"/api/polycules/{troubled}/agreements/{dates['agreement_id']}"
+                "/request-review", {"note": "Can we talk about Fridays?"},
+                return_to=f"/polycules/{troubled}",
+            )
+            assert asked.status == 202, await asked.text()
+            assert "It is recorded" in text_of(await asked.text())
             head = await stream_version(client, troubled)
-            assert phones["version"] == head > ratified["version"] > version + 1
+            assert head > phones["version"] > ratified["version"] > version + 1
 
             # The other polycule writes and reads as if nothing happened.
             sleep = await propose(di, other, "Sleep", ed)

@@ -16,6 +16,7 @@ from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.http.keys import EVENT_STORE
 from ledger.store.migrate import bundled_migrations
+from tests.http.people import person
 from tests.http.support import Client, database_name, error_of
 from tests.support import new_event
 
@@ -110,7 +111,7 @@ async def test_status_shows_projections_catching_up_and_counts_only(client: Clie
     # What follows the whole log: the webhook fan-out. The read models are per polycule,
     # and none is parked.
     assert [p["name"] for p in body["projections"]] == ["webhook_fanout"]
-    assert body["read_side"] == {"parked_count": 0, "parked": []}
+    assert body["read_side"] == {"parked_count": 0}  # which ones: for operators only
     for projection in body["projections"]:
         assert projection["checkpoint_position"] > 0
         assert projection["events_behind"] == 0
@@ -244,3 +245,28 @@ async def test_the_access_log_names_the_route_never_a_secret_in_its_path(client:
     [line] = [entry for entry in logs if entry["event"] == "http_request"]
     assert line["path"] == "/invitations/{token}"
     assert "s3cret" not in str(logs)
+
+
+async def test_a_request_while_the_database_is_away_is_answered_503_to_send_again(
+    client: Client, database_url: str, postgres_admin_url: str
+) -> None:
+    async with person(client) as robin:
+        polycule = (await robin.json(
+            "POST", "/api/polycules", 201, json={"name": "Pancakes"}
+        ))["id"]
+        name = database_name(database_url)
+        admin = await asyncpg.connect(postgres_admin_url)
+        try:
+            await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                name,
+            )
+            response = await robin.request("GET", f"/api/polycules/{polycule}")
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            await admin.close()
+
+        assert response.status == 503, await response.text()
+        assert response.headers["Retry-After"] == "1"
+        assert error_of(await response.json())["code"] == "database_unavailable"

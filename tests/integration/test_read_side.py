@@ -243,3 +243,24 @@ async def test_rebuilds_on_a_connection_that_also_serves_commands_write_the_live
         assert await table_rows(one) == written
     finally:
         await one.close()
+
+
+async def test_a_command_in_a_polycule_marked_for_a_rebuild_rebuilds_it_first(
+    inline: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
+) -> None:
+    story = await tell_the_story(inline, store)
+    written = await table_rows(pool)
+    # As migration 0011 marks a polycule its read models had applied unevenly.
+    await pool.execute(
+        "UPDATE polycule_read_models SET version = -1 WHERE polycule_id = $1", story.polycule.id
+    )
+
+    answered = await propose(story.polycule, "ash", "Sundays")
+
+    assert answered.views_current
+    assert await versions(pool) == await heads(pool)
+    assert await parked_polycules(pool) == []
+    shown = await table_rows(pool)
+    assert len(shown["agreement_proposals"]) == len(written["agreement_proposals"]) + 1
+    await rebuild(reads)
+    assert await table_rows(pool) == shown

@@ -28,7 +28,7 @@ CREATE INDEX polycule_read_models_parked ON polycule_read_models (parked_at)
 -- Until now the read models followed the global log with one checkpoint each. Each
 -- polycule starts from the events every one of them had applied; a polycule with events
 -- that some had applied and others had not is marked for a rebuild of its own (version
--- -1), which the keeper does at start, one polycule at a time.
+-- -1), which the keeper does at start (or that polycule's next command, first).
 WITH checkpoints AS (
     SELECT coalesce(c.transaction_id, '0') AS transaction_id, coalesce(c.position, 0) AS position
       FROM (VALUES ('stream_summaries'), ('memberships'), ('agreements'), ('disclosures'),
