@@ -86,7 +86,7 @@ _PASSING: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.LockNotAvailableError,
     asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.InterfaceError,
 )
 

@@ -64,7 +64,7 @@ DATABASE_BUSY_OR_AWAY: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.LockNotAvailableError,
     asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.CannotConnectNowError,
     # "database … is not currently accepting connections", among others of its kind.
