@@ -32,7 +32,7 @@ Which consumers still follow the global log, and why: ``projections/runner.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -275,17 +275,9 @@ class ReadSide:
         chosen = [projection for projection in self._projections if projection.name in names]
         for projection in chosen:
             await projection.forget(connection, [polycule_id])
-        after = 0
-        while after < version:
-            rows = await connection.fetch(
-                READ_STREAM_PAGE, polycule_id, after, min(CATCH_UP_BATCH, version - after)
-            )
-            if not rows:
-                break
-            events = [recorded_event(row) for row in rows]
+        async for events in _pages(connection, polycule_id, 0, version):
             for projection in chosen:
                 await projection.apply(connection, events)
-            after = events[-1].stream_version
 
     async def _catch_up_within(
         self,
@@ -299,13 +291,7 @@ class ReadSide:
         """Apply the polycule's events after ``version`` up to ``until``, batch by batch, in
         the caller's transaction; park the polycule at the first event that fails."""
         applied = 0
-        while version < until:
-            rows = await connection.fetch(
-                READ_STREAM_PAGE, polycule_id, version, min(CATCH_UP_BATCH, until - version)
-            )
-            if not rows:
-                break
-            events = [recorded_event(row) for row in rows]
+        async for events in _pages(connection, polycule_id, version, until):
             try:
                 async with connection.transaction():  # a savepoint: a failure undoes the batch
                     for projection in self._projections:
@@ -401,6 +387,21 @@ class ReadSide:
             await self.catch_up(row["polycule_id"])
             for row in await self._pool.fetch(_DUE_FOR_RETRY, limit)
         ]
+
+
+async def _pages(
+    connection: Connection, polycule_id: UUID, after: int, until: int
+) -> AsyncIterator[list[RecordedEvent]]:
+    """The polycule's events after ``after`` up to ``until``, a page at a time."""
+    while after < until:
+        rows = await connection.fetch(
+            READ_STREAM_PAGE, polycule_id, after, min(CATCH_UP_BATCH, until - after)
+        )
+        if not rows:
+            return
+        page = [recorded_event(row) for row in rows]
+        yield page
+        after = page[-1].stream_version
 
 
 async def record_versions(connection: Connection, versions: dict[UUID, int]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from uuid import UUID
@@ -23,7 +23,6 @@ from ledger.store.chain import GENESIS_HASH, canonical_encoding, encode_json, li
 from ledger.store.records import (
     AppendResult,
     GlobalPosition,
-    JsonObject,
     NewEvent,
     RecordedEvent,
 )
@@ -337,41 +336,29 @@ def _check(expected_version: int, events: Sequence[NewEvent]) -> None:
             _check_event_type(event.event_type)
 
 
-@dataclass(frozen=True, slots=True)
-class _Chained:
-    """An event about to be written, with its place in its stream and its links."""
-
-    stream_id: UUID
-    stream_version: int
-    event_id: UUID
-    event_type: str
-    schema_version: int
-    data: JsonObject
-    metadata: JsonObject
-    recorded_at: datetime
-    previous_hash: bytes
-    hash: bytes
-
-
 def _chain(
     previous: bytes,
     stream_id: UUID,
     expected_version: int,
     events: Sequence[NewEvent],
     recorded_at: datetime,
-) -> list[_Chained]:
+) -> list[RecordedEvent]:
+    """The events as they will be recorded, each linked to the one before; their places in
+    the global log (position, transaction) are the database's to give, and 0 until then."""
     chained = []
     for version, event in enumerate(events, start=expected_version + 1):
         event_hash = _chained(previous, stream_id, version, event, recorded_at)
-        chained.append(_Chained(
-            stream_id, version, event.event_id, event.event_type, event.schema_version, event.data,
-            event.metadata, recorded_at, previous, event_hash,
+        chained.append(RecordedEvent(
+            position=0, transaction_id=0, stream_id=stream_id, stream_version=version,
+            event_id=event.event_id, event_type=event.event_type,
+            schema_version=event.schema_version, data=event.data, metadata=event.metadata,
+            recorded_at=recorded_at, previous_hash=previous, hash=event_hash,
         ))
         previous = event_hash
     return chained
 
 
-def _many_arguments(stream_id: UUID, chained: Sequence[_Chained]) -> tuple[object, ...]:
+def _many_arguments(stream_id: UUID, chained: Sequence[RecordedEvent]) -> tuple[object, ...]:
     """APPEND_MANY's parameters, in order."""
     return (
         stream_id,
@@ -387,20 +374,10 @@ def _many_arguments(stream_id: UUID, chained: Sequence[_Chained]) -> tuple[objec
     )
 
 
-def _placed(event: _Chained, place: asyncpg.Record) -> RecordedEvent:
-    return RecordedEvent(
-        position=place["position"],
-        transaction_id=int(place["transaction_id"]),
-        stream_id=event.stream_id,
-        stream_version=event.stream_version,
-        event_id=event.event_id,
-        event_type=event.event_type,
-        schema_version=event.schema_version,
-        data=event.data,
-        metadata=event.metadata,
-        recorded_at=event.recorded_at,
-        previous_hash=event.previous_hash,
-        hash=event.hash,
+def _placed(event: RecordedEvent, place: asyncpg.Record) -> RecordedEvent:
+    """``event`` at the place the database gave it in the global log."""
+    return replace(
+        event, position=place["position"], transaction_id=int(place["transaction_id"])
     )
 
 
