@@ -29,6 +29,27 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# The database was busy or away (a deadlock or a time-out, a lost or refused connection, no
+# free connection in time): an error that says nothing about what was asked, only that it
+# could not be done now. A request meeting one is answered 503 (ledger/http); it never
+# refuses a command nor parks a polycule (projections/read_side.py).
+BUSY_OR_AWAY: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.CannotConnectNowError,
+    # "database … is not currently accepting connections", among others of its kind.
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
+    asyncpg.InterfaceError,
+    # A connection cut by the server in the middle of an operation.
+    asyncpg.InternalClientError,
+    ConnectionError,
+    TimeoutError,
+)
+
 
 def start_embedded_postgres(data_dir: Path) -> Any:
     """Start (or join) the embedded PostgreSQL kept in ``data_dir``; returns the server handle."""

@@ -41,6 +41,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from ledger.database import BUSY_OR_AWAY
 from ledger.errors import LedgerError
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
@@ -76,19 +77,6 @@ class PolyculeProjection(Protocol):
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         """Delete every row this read model holds for the polycules, before a rebuild."""
-
-
-# Errors that say nothing about the events: the database was busy or went away (a
-# deadlock, a time-out, a lost connection). They pass through as they are — the command
-# fails whole and may be tried again — and never refuse a command or park a polycule.
-_PASSING: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.TransactionRollbackError,
-    asyncpg.exceptions.QueryCanceledError,
-    asyncpg.exceptions.LockNotAvailableError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
 
 
 class ReadModelRefused(LedgerError):
@@ -231,7 +219,7 @@ class ReadSide:
         try:
             for projection in self._projections:
                 await projection.apply(connection, events)
-        except _PASSING:
+        except BUSY_OR_AWAY:  # says nothing about the events: passes through
             raise
         except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
             log.error(
@@ -296,7 +284,7 @@ class ReadSide:
                 async with connection.transaction():  # a savepoint: a failure undoes the batch
                     for projection in self._projections:
                         await projection.apply(connection, events)
-            except _PASSING:
+            except BUSY_OR_AWAY:  # says nothing about the events: passes through
                 raise
             except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
                 parked = await self._park(connection, polycule_id, version, events, error, retries)
@@ -325,7 +313,7 @@ class ReadSide:
                 async with connection.transaction():
                     for projection in self._projections:
                         await projection.apply(connection, [event])
-            except _PASSING:
+            except BUSY_OR_AWAY:  # says nothing about the events: passes through
                 raise
             except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as one_error:
                 return await self._park_at(connection, version, event, one_error, retries)

@@ -187,8 +187,7 @@ async def _rebuild_together(
             known = await connection.fetch(_KNOWN_VERSIONS, list(polycule_ids))
             planned = {
                 row["polycule_id"]: row["head"] if everything else row["version"]
-                for row in known
-                if not row["parked"] and (everything or row["version"] != REBUILD_NEEDED)
+                for row in known if _rebuilt_together(row, everything)
             }
             folded = await _fold_beside(connection, chosen, planned, {})
             # Then swap: lock the polycules' rows, fold what came meanwhile, replace.
@@ -198,8 +197,7 @@ async def _rebuild_together(
                 row["polycule_id"]: heads.get(row["polycule_id"], 0) if everything
                 else row["version"]
                 for row in claimed
-                if row["polycule_id"] in planned and not row["parked"]
-                and (everything or row["version"] != REBUILD_NEEDED)
+                if row["polycule_id"] in planned and _rebuilt_together(row, everything)
             }
             alone = [row["polycule_id"] for row in claimed if row["polycule_id"] not in ready]
             folded += await _fold_beside(connection, chosen, ready, planned)
@@ -232,6 +230,13 @@ async def _rebuild_together(
     for polycule_id in behind:  # only some read models rebuilt: the rest catch up
         folded += (await read_side.catch_up(polycule_id)).applied
     return folded
+
+def _rebuilt_together(row: asyncpg.Record, everything: bool) -> bool:
+    """Whether a polycule joins its batch: not when parked (it is rebuilt alone, where a
+    failing event parks it again), nor when it waits for a rebuild of every read model and
+    only some are being rebuilt."""
+    return not row["parked"] and (everything or row["version"] != REBUILD_NEEDED)
+
 
 async def _fold_beside(
     connection: Connection,

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -55,26 +54,10 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     ReadModelRefused: 409,
 }
 
-# The database was busy or away for this request (a deadlock or a time-out, a lost or
-# refused connection, no free connection in time): nothing was decided, so the answer is
-# 503 with Retry-After, and the client sends the same request again (with its
-# Idempotency-Key, a command that did commit is answered with its outcome).
-DATABASE_BUSY_OR_AWAY: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.TransactionRollbackError,
-    asyncpg.exceptions.QueryCanceledError,
-    asyncpg.exceptions.LockNotAvailableError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.CannotConnectNowError,
-    # "database … is not currently accepting connections", among others of its kind.
-    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
-    asyncpg.InterfaceError,
-    # A connection cut by the server in the middle of an operation.
-    asyncpg.InternalClientError,
-    ConnectionError,
-    TimeoutError,
-)
+# The database was busy or away for this request (ledger/database.py, BUSY_OR_AWAY):
+# nothing was decided, so the answer is 503 with Retry-After, and the client sends the same
+# request again (with its Idempotency-Key, a command that did commit is answered with its
+# outcome).
 RETRY_AFTER_SECONDS = 1
 
 UNEXPECTED_STATUS = 500

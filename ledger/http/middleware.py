@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
+from ledger.database import BUSY_OR_AWAY
 from ledger.errors import LedgerError
 from ledger.http import errors
 from ledger.http.keys import SETTINGS
@@ -118,7 +119,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return errors.ledger_error_response(error)
     except ValidationError as error:
         return errors.validation_error_response(error)
-    except errors.DATABASE_BUSY_OR_AWAY as error:
+    except BUSY_OR_AWAY as error:
         log.warning(
             "database_busy_or_away", method=request.method, path=request.path,
             error=type(error).__name__, request_id=current_request_id(),
