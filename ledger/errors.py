@@ -75,3 +75,16 @@ class DuplicateEventError(LedgerError):
     """An event id was reused for different content: an id names one event, forever."""
 
     code = "duplicate_event"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """An ``Idempotency-Key`` sent again with another request (method, route or body): the
+    key names the first request, forever, so the second is refused and nothing is done."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used for a different request; "
+            "send a new key with each new request"
+        )

@@ -29,9 +29,14 @@ from uuid import UUID
 import structlog
 
 from ledger.domain import Command, Decider
-from ledger.errors import ConcurrencyError, LedgerError
+from ledger.errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    IdempotencyKeyReused,
+    LedgerError,
+)
 from ledger.events import EVENTS, DomainEvent, EventRegistry
-from ledger.privacy import KeyRing, decrypt_event_fields, encrypt_event_fields
+from ledger.privacy import KeyOwner, KeyRing, decrypt_event_fields, encrypt_event_fields
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
 
@@ -237,11 +242,21 @@ class ApplicationService:
         request_id: str | None = None,
         correlation_id: UUID | None = None,
         new_command_id: bool = False,
+        request_fingerprint: str | None = None,
     ) -> CommandOutcome:
         """Decide ``command`` on the stream's state and append what it causes.
 
         ``new_command_id``: the caller has just made the command's id up (no sender can be
         retrying it), so there is no earlier outcome to look for.
+
+        ``request_fingerprint``: what the request that carried the command's id was (its
+        method, path and body, digested). It is kept, sealed, with the events; a later
+        command under the same id must come with the same fingerprint, or it is refused
+        (``IdempotencyKeyReused``), as is the same id sent for another stream.
+
+        Copies of one command sent at once (a phone resending on a flaky network), here or
+        to another instance, all get the first one's outcome: whenever deciding or appending
+        fails, the command's own events are looked for again before answering.
 
         The first attempt decides on the state this instance keeps, without reading the
         stream, when it has one: the append's expected version is the check. If another
@@ -253,6 +268,7 @@ class ApplicationService:
             return await self._handle_in_turn(
                 stream_id, decider, command, request_id=request_id,
                 correlation_id=correlation_id, new_command_id=new_command_id,
+                request_fingerprint=request_fingerprint,
             )
 
     async def _handle_in_turn(
@@ -264,16 +280,25 @@ class ApplicationService:
         request_id: str | None,
         correlation_id: UUID | None,
         new_command_id: bool,
+        request_fingerprint: str | None,
     ) -> CommandOutcome:
-        if not new_command_id:
-            already = await self._store.events_by_id([event_id_for(command.command_id, 0)])
-            if already:
-                return await self._outcome_of_earlier(stream_id, command)
+        async def earlier() -> CommandOutcome | None:
+            if new_command_id:
+                return None
+            return await self._outcome_of_earlier(stream_id, command, request_fingerprint)
+
+        if (outcome := await earlier()) is not None:
+            return outcome
         metadata = EventMetadata(
             actor=str(command.actor),
             command_id=command.command_id,
             correlation_id=correlation_id or command.command_id,
             request_id=request_id,
+            request_fingerprint=(
+                None if request_fingerprint is None else dict(await self._keyring.seal(
+                    request_fingerprint, KeyOwner("member", command.actor)
+                ))
+            ),
         ).to_json()
         for attempt in range(1, self._max_attempts + 1):
             erasures_seen = self._keyring.erasures_seen
@@ -287,12 +312,16 @@ class ApplicationService:
                 decided = decider.decide(state, command)
             except LedgerError:
                 if kept is None:
+                    # A copy of this command may have been recorded meanwhile (it would
+                    # explain the refusal): its outcome is the answer.
+                    if (outcome := await earlier()) is not None:
+                        return outcome
                     raise
                 continue  # refused on the kept state: decide again on the stream as it is
             if not decided:
                 if kept is not None:
                     continue
-                return CommandOutcome(stream_id, version, ())
+                return await earlier() or CommandOutcome(stream_id, version, ())
             new_events = await self._to_new_events(stream_id, command, decided, metadata)
             try:
                 # Recorded at the moment it was decided at, which the events themselves
@@ -312,7 +341,10 @@ class ApplicationService:
                         shown if shown is not None
                         else await self._read_side.shows(stream_id, result.version)
                     )
-            except ConcurrencyError:
+            except (ConcurrencyError, DuplicateEventError):
+                # Another instance wrote first, perhaps a copy of this very command.
+                if (outcome := await earlier()) is not None:
+                    return outcome
                 log.info("command_retried_after_conflict", attempt=attempt)
                 # Another instance wrote first; a moment's random pause keeps several
                 # losers from colliding again on the next version.
@@ -351,13 +383,20 @@ class ApplicationService:
             ))
         return new_events
 
-    async def _outcome_of_earlier(self, stream_id: UUID, command: Command) -> CommandOutcome:
+    async def _outcome_of_earlier(
+        self, stream_id: UUID, command: Command, request_fingerprint: str | None
+    ) -> CommandOutcome | None:
+        """The outcome of the command recorded under ``command``'s id, if there is one."""
+        first = await self._store.events_by_id([event_id_for(command.command_id, 0)])
+        if not first:
+            return None
+        if first[0].stream_id != stream_id or not await self._same_request(
+            first[0], request_fingerprint
+        ):
+            raise IdempotencyKeyReused()
         written = await self._store.events_of_command(
-            stream_id, command.command_id, event_id_for(command.command_id, 0)
+            stream_id, command.command_id, first[0].event_id
         )
-        if not written:
-            # The id belongs to another stream's command: ids must not be reused.
-            raise ConcurrencyError(stream_id, 0, await self._store.stream_version(stream_id))
         version = written[-1].stream_version
         return CommandOutcome(
             stream_id,
@@ -368,3 +407,12 @@ class ApplicationService:
                 self._read_side is None or await self._read_side.shows(stream_id, version)
             ),
         )
+
+    async def _same_request(self, first: RecordedEvent, request_fingerprint: str | None) -> bool:
+        """Whether the request recorded with ``first`` is the one now fingerprinted. A command
+        recorded without a fingerprint (sent without a key, or before keys were checked)
+        matches any."""
+        kept = first.metadata.get("request_fingerprint")
+        if kept is None or request_fingerprint is None:
+            return True
+        return await self._keyring.open_sealed(kept) == request_fingerprint

@@ -10,11 +10,13 @@ all, and the write is answered 202 with what was decided, built from the events 
 
 A client that may retry (a phone on a flaky connection) sends an ``Idempotency-Key``
 header: the command id is derived from it and the caller, so the retry is answered with
-the first outcome and nothing is applied twice.
+the first outcome and nothing is applied twice. The key names one request: sent again with
+another method, path or body, it is refused (422 ``idempotency_key_reused``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 from uuid import UUID
@@ -52,6 +54,15 @@ def stamp(request: web.Request) -> dict[str, Any]:
     }
 
 
+async def fingerprint_of(request: web.Request) -> str:
+    """A digest of what the request asks: its method, path and body, exactly as sent."""
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), await request.read()):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
 async def send(
     request: web.Request,
     polycule_id: UUID,
@@ -62,9 +73,11 @@ async def send(
     """Handle ``command``. ``answer_reads_views=False``: the view answers from what it holds
     itself (an invitation's secret, shown once), so it answers even while the polycule's
     views are behind."""
+    keyed = IDEMPOTENCY_HEADER in request.headers
     outcome = await request.app[SERVICE].handle(
         polycule_id, polycule_decider, command, request_id=current_request_id(),
-        new_command_id=IDEMPOTENCY_HEADER not in request.headers,
+        new_command_id=not keyed,
+        request_fingerprint=await fingerprint_of(request) if keyed else None,
     )
     if not outcome.views_current and answer_reads_views:
         raise ViewsBehind(outcome)

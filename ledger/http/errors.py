@@ -19,6 +19,7 @@ from ledger.errors import (
     DomainError,
     DuplicateEventError,
     Forbidden,
+    IdempotencyKeyReused,
     InvalidInput,
     LedgerError,
     NotFound,
@@ -41,6 +42,7 @@ class NotReady(LedgerError):
 # status unless it is given its own line here.
 STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     InvalidInput: 400,
+    IdempotencyKeyReused: 422,
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,

@@ -18,14 +18,21 @@ class EventMetadata:
     command_id: UUID | None = None
     correlation_id: UUID | None = None
     request_id: str | None = None
+    # What request an Idempotency-Key was first sent with (a digest of its method, path and
+    # body), sealed under the actor's key: a retry is recognised by it, a different request
+    # under the same key refused, and after erasure nothing of it can be tested against.
+    request_fingerprint: JsonObject | None = None
 
     def to_json(self) -> JsonObject:
-        return {
+        data: JsonObject = {
             "actor": self.actor,
             "command_id": str(self.command_id) if self.command_id else None,
             "correlation_id": str(self.correlation_id) if self.correlation_id else None,
             "request_id": self.request_id,
         }
+        if self.request_fingerprint is not None:
+            data["request_fingerprint"] = self.request_fingerprint
+        return data
 
 
 @dataclass(frozen=True, slots=True)

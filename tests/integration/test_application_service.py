@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -23,6 +24,7 @@ from ledger.errors import DomainError
 from ledger.privacy import KeyRing, as_sealed
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
+from ledger.store.records import RecordedEvent
 
 
 def found(polycule: uuid.UUID, actor: uuid.UUID | None = None) -> FoundPolycule:
@@ -136,3 +138,43 @@ async def test_an_instance_deciding_on_the_state_it_keeps_never_answers_for_an_o
     assert types == [
         "PolyculeFounded", "MemberJoined", "MemberInvited", "MemberJoined", "MemberLeft"
     ]
+
+
+class LooksUpThenWaits(EventStore):
+    """The real store, except that its first look-up of a command's earlier events waits,
+    after answering, until the test lets it go: the moment between "no copy of this command
+    is recorded" and deciding, in which another instance records a copy."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.looked = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def events_by_id(self, event_ids: Sequence[uuid.UUID]) -> list[RecordedEvent]:
+        found = await super().events_by_id(event_ids)
+        if not self.looked.is_set():
+            self.looked.set()
+            await self.go_on.wait()
+        return found
+
+
+async def test_a_copy_recorded_elsewhere_meanwhile_is_the_answer_not_a_refusal(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    # A phone resends a command; the two copies reach two instances at once.
+    here = ApplicationService(EventStore(pool), keyring)
+    paused = LooksUpThenWaits(pool)
+    elsewhere = ApplicationService(paused, keyring)
+    polycule = uuid.uuid4()
+    command = found(polycule)
+
+    late = asyncio.create_task(elsewhere.handle(polycule, polycule_decider, command))
+    await paused.looked.wait()  # elsewhere found no copy yet …
+    first = await here.handle(polycule, polycule_decider, command)  # … and here records one
+    paused.go_on.set()
+    # Decided on the stream as it now is, the copy would be refused ("already founded").
+    second = await late
+
+    assert second.replayed
+    assert second.events == first.events and second.version == first.version
+    assert len(await EventStore(pool).read_stream(polycule)) == 2
