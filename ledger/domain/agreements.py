@@ -1,7 +1,8 @@
 """Agreements and the proposals that make, change and end them: the consent engine.
 
 Everything happens on the polycule's stream (ledger/domain/polycules.py hands agreement
-commands here together with the current members). The rules:
+commands here together with the current members). The rules, told for the people who
+use them in docs/domain.md#agreements:
 
 * Agreements change only through proposals: create, amend (a new version) or end.
 * Consent is unanimous and explicit, to the exact revision of the text. The proposer's own

@@ -1,9 +1,9 @@
 """The clarity check: words that people are known to read differently must be defined.
 
 "No sex with others" meant one thing to one partner and another to the other: that is one
-of the recurring ways trust breaks. A proposal whose agreed text uses
-one of these words without defining it is flagged as fuzzy before anyone consents.
-Flagging informs; it never blocks a proposal.
+of the recurring ways trust breaks (docs/domain.md#the-clarity-check). A proposal whose
+agreed text uses one of these words without defining it is flagged as fuzzy before anyone
+consents. Flagging informs; it never blocks a proposal.
 
 The list lives here and only here: the API, the web client's live check and the tests all
 ask this module.

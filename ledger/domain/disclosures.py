@@ -5,7 +5,7 @@ visible — not its kind, not whom it concerns (ledger/auth/policy.py; the audit
 its event as an opaque entry). "The whole polycule" means everyone who is a member when it
 is made: someone who joins later was not told. A disclosure is never edited; a correction
 is a new disclosure that refers to the one it corrects. Recipients acknowledge it, and the
-discloser sees who has.
+discloser sees who has. The rules in words: docs/domain.md#disclosures.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ repair.py, each given the current members (and what else its rules need).
 
 A member who leaves stays in the history (their events remain); they are simply no longer
 a current member. Invitations are single-use and expire; the stream keeps only the hash of
-an invitation's secret, never the secret itself.
+an invitation's secret, never the secret itself. The rules in words:
+docs/domain.md#polycules-and-membership.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ It is self-reported (owning it matters) or reported by another party; the member
 acknowledges or disputes it, and both accounts stay. It is visible to the parties of that
 version, and the reporter may widen that audience.
 
-The repair is not a ticket workflow but the process people actually go through: its
-participants are the member who breached and the harmed parties
-(the version's other parties), and its steps come in whatever order they need. Who may
+The repair is not a ticket workflow but the process people actually go through
+(docs/domain.md#repair): its participants are the member who breached and the harmed
+parties (the version's other parties), and its steps come in whatever order they need. Who may
 take which step is a rule here: responsibility, apology and commitments are the breaching
 member's; impact, the decision to rebuild, take space or end the relationship, marking a
 commitment kept or missed, and forgiveness are each harmed party's. Any participant names

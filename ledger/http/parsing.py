@@ -4,7 +4,7 @@ every view that takes input.
 Malformed JSON is the client's syntax error (400, InvalidInput); well-formed JSON of the
 wrong shape raises pydantic's ValidationError, which errors.py answers with 422.
 
-The web client's forms post to the same views, form-encoded (ledger/web/forms.py answers
+The web client's forms post to the same views, form-encoded (ledger/web/browser.py answers
 them with a redirect). A form's fields become the same document by one convention:
 ``name[]`` collects every value into a list, ``a.b`` nests one level
 (``definitions.date``, ``definitions.p.m.``), an empty field is left out so the model's

@@ -3,7 +3,7 @@
 Random sequences of agreement and membership commands, from random members at advancing
 times, go through the polycule's decider. A refused command changes nothing; an accepted
 one is evolved into the state. After every step a witness that reads only the events
-checks what the product promises: nothing takes effect without every party's consent to
+checks the rules of docs/domain.md#consent: nothing takes effect without every party's consent to
 that exact revision, no objection or deadline is overridden, versions follow one another,
 and replaying the history gives the same state. Answers may change while a proposal is
 open: the witness knows from the events alone what each answer must do (a yes that

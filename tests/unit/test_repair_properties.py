@@ -5,7 +5,7 @@ parties, members outside the repair, a coach who is no member, a stranger — at
 times go through the polycule's decider, with now and then a proposal (a candidate
 boundary) or a revocation (an agreement that stops being in force). A refused command
 changes nothing; an accepted one is evolved into the state. A witness that reads only the
-events checks what the product promises: the version in force is the one kept with a
+events checks the rules of docs/domain.md#repair: the version in force is the one kept with a
 breach, each step comes from whom it belongs to, trust stays on its scale, restoration is
 every harmed party's choice, nothing is added once a repair closed, and replaying the
 history gives the same state.
