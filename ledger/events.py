@@ -9,10 +9,11 @@ read back exactly as written).
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +28,22 @@ class DomainEvent(BaseModel):
 
 
 EventT = TypeVar("EventT", bound=type[DomainEvent])
+
+
+class StoredShape(Protocol):
+    """An event as the store keeps it (a dataclass, e.g. ledger.store.records.RecordedEvent)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def data(self) -> JsonObject: ...
+
+
+Stored = TypeVar("Stored", bound=StoredShape)
 Upcaster = Callable[[JsonObject], JsonObject]
 
 
@@ -76,13 +93,36 @@ class EventRegistry:
 
         return decorate
 
+    def names(self) -> list[str]:
+        return list(self._types)
+
+    def model_of(self, name: str) -> type[DomainEvent]:
+        model = self._types.get(name)
+        if model is None:
+            raise UnknownEventType(f"no event type named {name}")
+        return model
+
     def encode(self, event: DomainEvent) -> tuple[str, int, JsonObject]:
         return event.event_type, event.schema_version, event.model_dump(mode="json")
 
     def decode(self, name: str, schema_version: int, data: JsonObject) -> DomainEvent:
-        model = self._types.get(name)
-        if model is None:
-            raise UnknownEventType(f"no event type named {name}")
+        model = self.model_of(name)
+        return model.model_validate(self._upcast(model, name, schema_version, data))
+
+    def in_current_shape(self, event: Stored) -> Stored:
+        """The stored event with its data upcast to its type's current schema version, still
+        as stored (sealed texts stay sealed): what read models and the webhook fan-out read,
+        so that they, like the deciders, only ever know an event's current shape. An event
+        of a type no longer declared is left as it is (nothing reads it)."""
+        model = self._types.get(event.event_type)
+        if model is None or event.schema_version >= model.schema_version:
+            return event
+        data = self._upcast(model, event.event_type, event.schema_version, event.data)
+        return dataclasses.replace(event, schema_version=model.schema_version, data=data)
+
+    def _upcast(
+        self, model: type[DomainEvent], name: str, schema_version: int, data: JsonObject
+    ) -> JsonObject:
         version = schema_version
         while version < model.schema_version:
             upcast = self._upcasters.get((name, version))
@@ -90,7 +130,7 @@ class EventRegistry:
                 raise UnknownEventType(f"{name} v{version} has no upcaster to v{version + 1}")
             data = upcast(data)
             version += 1
-        return model.model_validate(data)
+        return data
 
 
 # The registry of the ledger's events; domain modules declare their events into it.

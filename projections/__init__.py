@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncpg
 
+# Every event type is declared into the registry the read models read through (upcasters
+# included) before any of them reads an event.
+import ledger.domain.polycules  # noqa: F401
 from projections.agreements import Agreements
 from projections.disclosures import Disclosures
 from projections.memberships import Memberships

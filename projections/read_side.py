@@ -43,6 +43,7 @@ import structlog
 
 from ledger.database import BUSY_OR_AWAY
 from ledger.errors import LedgerError
+from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
 from ledger.store.sql import READ_STREAM_PAGE
@@ -191,6 +192,7 @@ class ReadSide:
         events are still recorded, its views stay behind. Raises ``ReadModelRefused``, and
         so writes nothing at all, when the events themselves cannot be applied.
         """
+        events = [EVENTS.in_current_shape(event) for event in events]
         polycule_id = events[0].stream_id
         decided_on, new_version = events[0].stream_version - 1, events[-1].stream_version
         claimed = await connection.fetchrow(
@@ -387,7 +389,7 @@ async def _pages(
         )
         if not rows:
             return
-        page = [recorded_event(row) for row in rows]
+        page = [EVENTS.in_current_shape(recorded_event(row)) for row in rows]
         yield page
         after = page[-1].stream_version
 

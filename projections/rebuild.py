@@ -24,6 +24,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
 from ledger.store.sql import EVENT_COLUMNS
@@ -255,7 +256,7 @@ async def _fold_beside(
     )
     streams: dict[UUID, list[RecordedEvent]] = {polycule: [] for polycule in wanted}
     for row in rows:
-        streams[row["stream_id"]].append(recorded_event(row))
+        streams[row["stream_id"]].append(EVENTS.in_current_shape(recorded_event(row)))
     await fold_in_steps(
         connection, [projection.apply for projection in chosen], list(streams.values()),
         label=BESIDE,

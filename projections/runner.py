@@ -30,6 +30,7 @@ import structlog
 if TYPE_CHECKING:
     from ledger.database import Connection
 
+from ledger.events import EVENTS
 from ledger.store.events import read_all
 from ledger.store.records import GlobalPosition, RecordedEvent
 from ledger.store.wakeups import WakeupHub, wait_for_wakeup
@@ -106,7 +107,7 @@ async def process_batch(
         events = await read_all(connection, after, batch_size)
         if not events:
             return 0
-        await projection.apply(connection, events)
+        await projection.apply(connection, [EVENTS.in_current_shape(e) for e in events])
         last = events[-1]
         await connection.execute(
             _ADVANCE_CHECKPOINT, projection.name, last.transaction_id, last.position

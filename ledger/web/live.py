@@ -58,6 +58,7 @@ from ledger.auth.identity import (
     still_authenticated,
 )
 from ledger.domain.polycules import polycule_decider
+from ledger.events import EVENTS
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.keys import (
     EVENT_STORE,
@@ -313,7 +314,9 @@ async def _changes(
                 return
             types += [
                 event.event_type for event in events
-                if policy.may_read_event(member, state, event.event_type, event.data)
+                if policy.may_read_event(
+                    member, state, event.event_type, EVENTS.in_current_shape(event).data
+                )
             ]
         to_read = backlog
         if types and woken and not await still_authenticated(request):

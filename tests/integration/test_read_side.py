@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from ledger.database import create_pool
-from ledger.domain.agreements import ProposeAgreement
+from ledger.domain.agreements import ConsentGiven, ProposeAgreement
 from ledger.domain.polycules import polycule_decider
 from ledger.privacy import KeyRing
 from ledger.service import ApplicationService
@@ -124,7 +124,8 @@ async def test_an_event_that_cannot_be_applied_parks_its_polycule_alone(
         polycule.id, version + 1, uuid.uuid4(),
     )
     poison = NewEvent(
-        event_id=uuid.uuid4(), event_type="ConsentGiven", schema_version=1,
+        event_id=uuid.uuid4(), event_type="ConsentGiven",
+        schema_version=ConsentGiven.schema_version,
         data={"proposal_id": str(proposal_id), "revision": 1,
               "member_id": str(polycule.members["blue"])},
     )
