@@ -3,7 +3,9 @@
 What a member made or was told, newest first; one disclosure with its acknowledgements
 (the discloser sees who has); and, across a member's polycules, what they were told and
 have not acknowledged yet. Whether someone may see a disclosure at all is
-ledger/auth/policy.py's question: these functions answer what they are asked.
+ledger/auth/policy.py's question, never these queries': every query that lists
+disclosures takes the ids the policy allows the reader (``policy.readable_by``) and shows
+those and no others.
 
 The words stay sealed, exactly as in the event (ledger/privacy.py); whoever shows them to a
 member opens them. Tables and indexes: ledger/store/migrations/0007_disclosures_and_repair.sql.
@@ -11,7 +13,7 @@ member opens them. Tables and indexes: ledger/store/migrations/0007_disclosures_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -123,10 +125,11 @@ d.polycule_id, d.disclosure_id, d.discloser, d.kind, d.text, d.audience, d.recip
 d.fulfils_agreement_id, d.corrects_disclosure_id, d.made_at
 """
 
-# Index: disclosures_of_polycule (backwards).
+# $2: the disclosures the reader may read (the policy's answer).
+# Index: disclosures_pkey, one probe per disclosure the reader may read.
 DISCLOSURES_FOR = f"""
 SELECT {_DISCLOSURE_COLUMNS} FROM disclosures d
- WHERE d.polycule_id = $1 AND (d.discloser = $2 OR $2 = ANY (d.recipients))
+ WHERE d.disclosure_id = ANY ($2::uuid[]) AND d.polycule_id = $1
  ORDER BY d.made_in DESC
 """
 # Index: disclosures_pkey.
@@ -142,13 +145,13 @@ SELECT a.disclosure_id, a.member_id, a.acknowledged_at
  WHERE a.disclosure_id = ANY ($1::uuid[])
  ORDER BY a.acknowledged_in
 """
-# Index: memberships_of_member, then disclosures_of_polycule per polycule and
-# disclosure_acknowledgements_pkey.
+# $2: the disclosures the member may read (the policy's answer), across their polycules;
+# of those, the ones they were told (the discloser has nothing to acknowledge).
+# Index: disclosures_pkey per disclosure, then disclosure_acknowledgements_pkey.
 TO_ACKNOWLEDGE = f"""
 SELECT {_DISCLOSURE_COLUMNS}
-  FROM memberships m
-  JOIN disclosures d ON d.polycule_id = m.polycule_id
- WHERE m.member_id = $1 AND m.left_at IS NULL
+  FROM disclosures d
+ WHERE d.disclosure_id = ANY ($2::uuid[])
    AND $1 = ANY (d.recipients)
    AND NOT EXISTS (SELECT FROM disclosure_acknowledgements a
                     WHERE a.disclosure_id = d.disclosure_id AND a.member_id = $1)
@@ -157,10 +160,11 @@ SELECT {_DISCLOSURE_COLUMNS}
 
 
 async def disclosures_for(
-    executor: Executor, polycule_id: UUID, member_id: UUID
+    executor: Executor, polycule_id: UUID, readable: Collection[UUID]
 ) -> list[DisclosureRow]:
-    """The disclosures of the polycule that the member made or was told, newest first."""
-    rows = await executor.fetch(DISCLOSURES_FOR, polycule_id, member_id)
+    """The disclosures of the polycule among ``readable`` (those the policy lets the reader
+    see: what they made or were told), newest first."""
+    rows = await executor.fetch(DISCLOSURES_FOR, polycule_id, list(readable))
     return await _with_acknowledgements(executor, rows)
 
 
@@ -174,10 +178,12 @@ async def disclosure(
     return found
 
 
-async def disclosures_to_acknowledge(executor: Executor, member_id: UUID) -> list[DisclosureRow]:
-    """Across the member's current polycules, what they were told and have not acknowledged,
-    oldest first."""
-    rows = await executor.fetch(TO_ACKNOWLEDGE, member_id)
+async def disclosures_to_acknowledge(
+    executor: Executor, member_id: UUID, readable: Collection[UUID]
+) -> list[DisclosureRow]:
+    """Of ``readable`` (the disclosures the policy lets the member see, across their
+    polycules), what they were told and have not acknowledged, oldest first."""
+    rows = await executor.fetch(TO_ACKNOWLEDGE, member_id, list(readable))
     return await _with_acknowledgements(executor, rows)
 
 

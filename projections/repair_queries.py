@@ -4,8 +4,12 @@ The breaches a member may see; one repair's whole history — its timeline, each
 participant's trust over time, the commitments and how they are kept, the factors, the
 decisions, the new boundaries, the days since and the earlier breaches of the same
 agreement; and a member's repair inbox across their polycules. Texts come back sealed, as
-the read model keeps them; whoever shows them opens them for someone allowed to read them
-(ledger/auth/policy.py decides who that is).
+the read model keeps them; whoever shows them opens them for someone allowed to read them.
+
+Who may read which breach or repair is ledger/auth/policy.py's decision, never these
+queries': every query that lists breaches or repairs takes the ids the policy allows the
+reader (``policy.readable_by``) and shows those and no others. A query naming one breach
+is asked only about a breach the policy has already let the reader at.
 
 Kept, missed, the streak and what is due are worked out by ledger/domain/commitments.py
 from the marks and the moment of asking, never stored: they change with time alone.
@@ -16,7 +20,7 @@ ledger/store/migrations/0007_disclosures_and_repair.sql.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -189,7 +193,8 @@ class RepairHistory:
     decisions: tuple[DecisionRow, ...]
     boundaries: tuple[BoundaryRow, ...]
     days_since_breach: int
-    # Breaches of the same agreement in the same polycule that happened before this one.
+    # Breaches of the same agreement in the same polycule that happened before this one,
+    # those the reader may read.
     earlier_breaches: tuple[EarlierBreach, ...]
 
 
@@ -229,10 +234,11 @@ _COMMITMENT_COLUMNS = """
 c.commitment_id, c.made_by, c.what, c.first_due_at, c.every_days, c.made_at
 """
 
-# Index: breaches_of_polycule (backwards).
+# $2: the breaches the reader may read (the policy's answer).
+# Index: breaches_pkey, one probe per breach the reader may read.
 BREACHES_FOR = f"""
 SELECT {_BREACH_COLUMNS} FROM breaches b
- WHERE b.polycule_id = $1 AND $2 = ANY (b.audience)
+ WHERE b.breach_id = ANY ($2::uuid[]) AND b.polycule_id = $1
  ORDER BY b.reported_in DESC
 """
 # Index: breaches_pkey.
@@ -292,20 +298,24 @@ SELECT r.proposal_id, r.linked_by, r.linked_at, p.agreement_id, p.status,
  WHERE r.breach_id = $1
  ORDER BY r.linked_in
 """
-# $3: when the breach asked about happened. Index: breaches_of_agreement.
+# $3: when the breach asked about happened; $4: the breaches the reader may read (the
+# policy's answer): a member who became a party later, or a supporter of this repair, is
+# not shown the breaches they were not told of. Index: breaches_of_agreement.
 EARLIER_BREACHES = """
 SELECT e.breach_id, e.happened_at, e.repair_status, e.closed_at
   FROM breaches e
  WHERE e.polycule_id = $1 AND e.agreement_id = $2 AND e.happened_at < $3
+   AND e.breach_id = ANY ($4::uuid[])
  ORDER BY e.happened_at, e.breach_id
 """
-# Index: memberships_of_member, then breaches_open per polycule and commitments_of_breach.
+# $2: the repairs the member may read (the policy's answer), across their polycules; of
+# those, the ones where they are a harmed party, who marks a commitment.
+# Index: breaches_pkey per repair, then commitments_of_breach.
 COMMITMENTS_TO_MARK = f"""
 SELECT b.polycule_id, b.breach_id, {_COMMITMENT_COLUMNS}
-  FROM memberships m
-  JOIN breaches b ON b.polycule_id = m.polycule_id AND b.repair_status = 'open'
+  FROM breaches b
   JOIN commitments c ON c.breach_id = b.breach_id
- WHERE m.member_id = $1 AND m.left_at IS NULL AND $1 = ANY (b.harmed)
+ WHERE b.breach_id = ANY ($2::uuid[]) AND b.repair_status = 'open' AND $1 = ANY (b.harmed)
  ORDER BY b.reported_at, c.made_in
 """
 # The marks of many commitments at once. Index: commitment_marks_pkey.
@@ -315,24 +325,29 @@ SELECT k.commitment_id, k.occurrence, k.due_at, k.mark, k.marked_by, k.marked_at
  WHERE k.commitment_id = ANY ($1::uuid[])
  ORDER BY k.commitment_id, k.occurrence
 """
-# $2: the moment before which the last check-in is too old.
-# Index: memberships_of_member, then breaches_open per polycule and check_ins_of_member.
+# $2: the moment before which the last check-in is too old; $3: the repairs the member
+# may read (the policy's answer), across their polycules; of those, the ones they take
+# part in (a supporter reads along, and never checks in).
+# Index: breaches_pkey per repair, then check_ins_of_member.
 CHECK_INS_DUE = """
 SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at
-  FROM memberships m
-  JOIN breaches b ON b.polycule_id = m.polycule_id AND b.repair_status = 'open'
+  FROM breaches b
   LEFT JOIN LATERAL (SELECT max(ci.at) AS at FROM check_ins ci
                       WHERE ci.breach_id = b.breach_id AND ci.member_id = $1) latest ON true
- WHERE m.member_id = $1 AND m.left_at IS NULL
+ WHERE b.breach_id = ANY ($3::uuid[]) AND b.repair_status = 'open'
    AND ($1 = b.breached_by OR $1 = ANY (b.harmed))
    AND (latest.at IS NULL OR latest.at <= $2)
  ORDER BY b.reported_at, b.breach_id
 """
 
 
-async def breaches_for(executor: Executor, polycule_id: UUID, member_id: UUID) -> list[BreachRow]:
-    """The polycule's breaches the member may see (its audience), newest report first."""
-    return [_breach(row) for row in await executor.fetch(BREACHES_FOR, polycule_id, member_id)]
+async def breaches_for(
+    executor: Executor, polycule_id: UUID, readable: Collection[UUID]
+) -> list[BreachRow]:
+    """The polycule's breaches among ``readable`` (those the policy lets the reader see),
+    newest report first."""
+    rows = await executor.fetch(BREACHES_FOR, polycule_id, list(readable))
+    return [_breach(row) for row in rows]
 
 
 async def breach(executor: Executor, polycule_id: UUID, breach_id: UUID) -> BreachRow | None:
@@ -341,9 +356,12 @@ async def breach(executor: Executor, polycule_id: UUID, breach_id: UUID) -> Brea
 
 
 async def repair_history(
-    executor: Executor, polycule_id: UUID, breach_id: UUID, now: datetime
+    executor: Executor, polycule_id: UUID, breach_id: UUID, now: datetime,
+    readable: Collection[UUID],
 ) -> RepairHistory | None:
-    """Everything about a breach's repair, with commitments' progress as of ``now``."""
+    """Everything about a breach's repair, with commitments' progress as of ``now``; of
+    the earlier breaches of its agreement, those among ``readable`` (the breaches the
+    policy lets the reader see)."""
     async with snapshot(executor) as connection:
         row = await connection.fetchrow(BREACH, polycule_id, breach_id)
         if row is None:
@@ -356,7 +374,8 @@ async def repair_history(
         decisions = await connection.fetch(DECISIONS_OF_BREACH, breach_id)
         boundaries = await connection.fetch(BOUNDARIES_OF_BREACH, breach_id)
         earlier = await connection.fetch(
-            EARLIER_BREACHES, polycule_id, row["agreement_id"], row["happened_at"]
+            EARLIER_BREACHES, polycule_id, row["agreement_id"], row["happened_at"],
+            list(readable),
         )
     found = _breach(row)
     promised = [_commitment(c, marks.get(c["commitment_id"], ()), now) for c in made]
@@ -410,14 +429,20 @@ async def commitments_falling_due(
     ]
 
 
-async def repair_inbox(executor: Executor, member_id: UUID, now: datetime) -> RepairInbox:
-    """What the member's open repairs ask of them at ``now``, across their polycules."""
+async def repair_inbox(
+    executor: Executor, member_id: UUID, now: datetime, readable: Collection[UUID]
+) -> RepairInbox:
+    """What the member's open repairs among ``readable`` (the repairs the policy lets them
+    read, across their polycules) ask of them at ``now``."""
+    repairs = list(readable)
     async with snapshot(executor) as connection:
-        made = await connection.fetch(COMMITMENTS_TO_MARK, member_id)
+        made = await connection.fetch(COMMITMENTS_TO_MARK, member_id, repairs)
         marks = _marks_by_commitment(await connection.fetch(
             MARKS_OF_COMMITMENTS, [row["commitment_id"] for row in made]
         )) if made else {}
-        check_ins = await connection.fetch(CHECK_INS_DUE, member_id, now - CHECK_IN_EVERY)
+        check_ins = await connection.fetch(
+            CHECK_INS_DUE, member_id, now - CHECK_IN_EVERY, repairs
+        )
     to_mark = [
         DueMark(
             polycule_id=row["polycule_id"],

@@ -7,18 +7,22 @@ a decision can never be open by accident.
 
 For a polycule's resources the answers are: nobody signed in → 401; signed in but not a
 current member → 404, exactly as if the polycule did not exist (its existence is not
-revealed); a member → allowed. Which events of the chain a member may read in full is
-decided here too (``may_read_event``); finer rules (the audience of a disclosure) join
-this module as the features that need them arrive.
+revealed); a member → allowed. Who may read a breach, its repair and a disclosure is
+decided here once (``may_read_breach``, ``may_read_repair``, ``may_read_disclosure``), and
+every answer follows that one decision: a route naming one in its path (``authorize``), the
+events of the chain (``may_read_event``), and every list — the read models' queries take
+the ids that ``readable_by`` allows as a parameter and hold no rule of their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from ledger.domain.disclosures import Disclosure
 from ledger.domain.polycules import Polycule
 from ledger.domain.repair import Breach
 from ledger.errors import Forbidden, NotFound, Unauthenticated
@@ -245,22 +249,79 @@ def authorize(
         require_member(caller, polycule)
         disclosure_id = _id_in(path, "disclosure_id")
         disclosure = polycule.disclosures.items.get(disclosure_id) if disclosure_id else None
-        if disclosure is None or not disclosure.visible_to(caller):
+        if disclosure is None or not may_read_disclosure(caller, polycule, disclosure):
             raise NotFound("no such disclosure")
         return caller
+    if rule not in _BREACH_RULES:
+        raise NotFound("no such polycule")
     breach_id = _id_in(path, "breach_id")
     breach = polycule.breaches.items.get(breach_id) if breach_id else None
-    if polycule.founded and polycule.is_member(caller):
-        if breach is None or not breach.visible_to(caller):
-            raise NotFound("no such breach")
-        if rule is not Rule.BREACH_AUDIENCE and caller not in breach.participants:
-            raise NotFound("no such repair")
-        return caller
-    if breach is not None and caller in breach.supporters:
-        if rule is Rule.REPAIR_PARTICIPANT or method not in {"GET", "HEAD"}:
-            raise Forbidden("a supporter can read this repair and do nothing else")
-        return caller
-    raise NotFound("no such polycule")
+    member = polycule.founded and polycule.is_member(caller)
+    if breach is None or not may_read_breach(caller, polycule, breach):
+        raise NotFound("no such breach" if member else "no such polycule")
+    if rule is not Rule.BREACH_AUDIENCE and not may_read_repair(caller, polycule, breach):
+        raise NotFound("no such repair")
+    if not member and (rule is Rule.REPAIR_PARTICIPANT or method not in {"GET", "HEAD"}):
+        raise Forbidden("a supporter can read this repair and do nothing else")
+    return caller
+
+
+_BREACH_RULES = frozenset({Rule.BREACH_AUDIENCE, Rule.REPAIR_READER, Rule.REPAIR_PARTICIPANT})
+
+
+# --- Who may read which breach, repair and disclosure: the one definition ------------------
+
+
+def may_read_breach(reader: UUID, polycule: Polycule, breach: Breach) -> bool:
+    """A current member in the breach's audience (its agreement's parties when it happened,
+    and whoever its reporter added), or a supporter of its repair. Nobody else learns that
+    it exists: a member who became a party to the agreement later is not in its audience."""
+    if polycule.is_member(reader):
+        return breach.visible_to(reader)
+    return reader in breach.supporters
+
+
+def may_read_repair(reader: UUID, polycule: Polycule, breach: Breach) -> bool:
+    """A current member taking part in it (the member who breached, the harmed parties), or
+    a supporter the participants invited; seeing the breach is not taking part."""
+    if polycule.is_member(reader):
+        return breach.visible_to(reader) and reader in breach.participants
+    return reader in breach.supporters
+
+
+def may_read_disclosure(reader: UUID, polycule: Polycule, disclosure: Disclosure) -> bool:
+    """A current member who made it or was told it; nobody else learns that it exists."""
+    return polycule.is_member(reader) and disclosure.visible_to(reader)
+
+
+@dataclass(frozen=True)
+class Readable:
+    """The ids of the breaches, repairs (by their breach) and disclosures one reader may
+    read, in the polycules asked about. Every query that lists them takes these ids
+    (projections/repair_queries.py, projections/disclosures.py), so that what a list shows
+    is decided by the rules above and nowhere else."""
+
+    breaches: frozenset[UUID] = frozenset()
+    repairs: frozenset[UUID] = frozenset()
+    disclosures: frozenset[UUID] = frozenset()
+
+
+def readable_by(reader: UUID, *polycules: Polycule) -> Readable:
+    """What ``reader`` may read of these polycules (each as loaded from its stream)."""
+    breaches: set[UUID] = set()
+    repairs: set[UUID] = set()
+    disclosures: set[UUID] = set()
+    for state in polycules:
+        for breach in state.breaches.items.values():
+            if may_read_breach(reader, state, breach):
+                breaches.add(breach.breach_id)
+            if may_read_repair(reader, state, breach):
+                repairs.add(breach.breach_id)
+        disclosures.update(
+            disclosure.disclosure_id for disclosure in state.disclosures.items.values()
+            if may_read_disclosure(reader, state, disclosure)
+        )
+    return Readable(frozenset(breaches), frozenset(repairs), frozenset(disclosures))
 
 
 def may(
@@ -294,12 +355,12 @@ def may_read_event(
         return True
     if event_type in DISCLOSURE_EVENTS:
         disclosure = polycule.disclosures.items.get(UUID(data["disclosure_id"]))
-        return disclosure is not None and disclosure.visible_to(member_id)
+        return disclosure is not None and may_read_disclosure(member_id, polycule, disclosure)
     breach = _breach_named(polycule, data)
     if event_type in BREACH_EVENTS:
-        return breach is not None and breach.visible_to(member_id)
+        return breach is not None and may_read_breach(member_id, polycule, breach)
     if event_type in REPAIR_EVENTS:
-        return breach is not None and member_id in breach.participants
+        return breach is not None and may_read_repair(member_id, polycule, breach)
     return False
 
 

@@ -4,8 +4,10 @@ Private by default: a disclosure names its audience, and outside it nothing of i
 visible — not its kind, not whom it concerns (ledger/auth/policy.py; the audit view shows
 its event as an opaque entry). "The whole polycule" means everyone who is a member when it
 is made: someone who joins later was not told. A disclosure is never edited; a correction
-is a new disclosure that refers to the one it corrects. Recipients acknowledge it, and the
-discloser sees who has. The rules in words: docs/domain.md#disclosures.
+is a new disclosure that refers to the one it corrects, told only to people who were told
+that one (to anyone else, the reference would reveal what they were not told). Recipients
+acknowledge it, and the discloser sees who has. The rules in words:
+docs/domain.md#disclosures.
 """
 
 from __future__ import annotations
@@ -139,6 +141,16 @@ def _disclose(
         if corrected.discloser != command.actor:
             raise NotPermitted(
                 "not_the_discloser", "only the member who made a disclosure can correct it"
+            )
+        # A correction names what it corrects: told to anyone who was not told that, it
+        # would show them that something was kept from them, and which.
+        untold = [str(member) for member in recipients if not corrected.visible_to(member)]
+        if untold:
+            raise DomainError(
+                "correction_beyond_audience",
+                "a correction can be told only to those who were told what it corrects; "
+                "tell anyone else in a new disclosure",
+                details={"not_told_before": untold},
             )
     return [DisclosureMade(
         disclosure_id=command.disclosure_id,

@@ -2,7 +2,8 @@
 acknowledged, acknowledge what you were told, and preview who would see a disclosure.
 
 Only the discloser and the members told can read a disclosure or learn that it exists
-(ledger/auth/policy.py, Rule.DISCLOSURE_AUDIENCE); everyone else gets 404.
+(ledger/auth/policy.py, Rule.DISCLOSURE_AUDIENCE); everyone else gets 404. The list shows
+only the disclosures the policy lets the caller read: it hands the read model their ids.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import Field
 
+from ledger.auth import policy
 from ledger.domain.disclosures import AcknowledgeDisclosure, Audience, Disclose, DisclosureKind
 from ledger.errors import InvalidInput, NotFound
 from ledger.http.authorization import PolyculeInView, polycule_of
@@ -95,7 +97,10 @@ async def opened_disclosure(row: read_model.DisclosureRow, keyring: KeyRing) -> 
 async def list_disclosures(request: web.Request) -> web.Response:
     """The disclosures I made and those I was told, newest first."""
     found = polycule_of(request)
-    rows = await read_model.disclosures_for(request.app[POOL], found.polycule_id, found.member_id)
+    readable = policy.readable_by(found.member_id, found.state)
+    rows = await read_model.disclosures_for(
+        request.app[POOL], found.polycule_id, readable.disclosures
+    )
     keyring = request.app[KEYRING]
     return json_of_many([await opened_disclosure(row, keyring) for row in rows])
 

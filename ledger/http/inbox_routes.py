@@ -2,7 +2,8 @@
 
 Proposals to answer and reviews due (agreements), disclosures to acknowledge; in the
 repairs I take part in, commitment occurrences to mark and check-ins due; and my webhook
-endpoints the ledger had to disable.
+endpoints the ledger had to disable. Which disclosures and repairs I may read is the
+policy's decision, taken over each of my polycules as loaded from its stream.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from uuid import UUID
 
 from aiohttp import web
 
+from ledger.auth import policy
+from ledger.domain.polycules import polycule_decider
 from ledger.http import agreement_shapes
 from ledger.http.authorization import caller_of
 from ledger.http.disclosure_routes import DisclosureView, opened_disclosure
-from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.keys import CLOCK, KEYRING, POOL, SERVICE
 from ledger.http.shapes import Strict, json_of
 from ledger.webhooks import endpoints
 from projections import agreement_queries, disclosures, repair_queries
+from projections.memberships import MEMBER_OF
 
 
 class MarkDue(Strict):
@@ -57,9 +61,12 @@ class InboxView(Strict):
 async def my_inbox(request: web.Request) -> web.Response:
     member = caller_of(request)
     pool, keyring = request.app[POOL], request.app[KEYRING]
+    readable = await _readable_in_my_polycules(request, member)
     agreements = await agreement_queries.inbox(pool, member)
-    told = await disclosures.disclosures_to_acknowledge(pool, member)
-    repairs = await repair_queries.repair_inbox(pool, member, request.app[CLOCK].now())
+    told = await disclosures.disclosures_to_acknowledge(pool, member, readable.disclosures)
+    repairs = await repair_queries.repair_inbox(
+        pool, member, request.app[CLOCK].now(), readable.repairs
+    )
     disabled = [e for e in await endpoints.of_account(pool, member) if e.disabled_reason]
     return json_of(InboxView(
         awaiting_response=[
@@ -92,3 +99,12 @@ async def my_inbox(request: web.Request) -> web.Response:
             for e in disabled
         ],
     ))
+
+
+async def _readable_in_my_polycules(request: web.Request, member: UUID) -> policy.Readable:
+    service = request.app[SERVICE]
+    polycules = [
+        (await service.load(row["polycule_id"], polycule_decider))[0]
+        for row in await request.app[POOL].fetch(MEMBER_OF, member)
+    ]
+    return policy.readable_by(member, *polycules)

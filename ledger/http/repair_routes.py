@@ -3,9 +3,10 @@ it; and each step of the repair that follows, answered with the repair's history
 
 Who reaches what is the policy's (ledger/auth/policy.py): the breach's audience reads the
 breach, the repair's participants read and act in the repair, its supporters read it and
-nothing else, everyone else gets 404. Who may take which step (the breaching member, a
-harmed party, any participant) is a rule of the domain (ledger/domain/repair.py): 403 with
-the rule's code.
+nothing else, everyone else gets 404. A list (the breaches, a repair's earlier breaches)
+shows only the breaches the policy lets the caller read: it hands the read model their ids.
+Who may take which step (the breaching member, a harmed party, any participant) is a rule
+of the domain (ledger/domain/repair.py): 403 with the rule's code.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from ledger.auth import policy
 from ledger.domain import repair as domain
 from ledger.errors import NotFound
 from ledger.http import repair_shapes as shapes
@@ -39,8 +41,9 @@ _Build = Callable[[dict[str, Any], UUID], domain.RepairCommand]
 async def list_breaches(request: web.Request) -> web.Response:
     """The breaches I may see in this polycule, newest first."""
     found = polycule_of(request)
+    readable = policy.readable_by(found.member_id, found.state)
     found_rows = await read_model.breaches_for(
-        request.app[POOL], found.polycule_id, found.member_id
+        request.app[POOL], found.polycule_id, readable.breaches
     )
     keyring = request.app[KEYRING]
     return json_of_many([await shapes.opened_breach(row, keyring) for row in found_rows])
@@ -243,8 +246,10 @@ async def _repair_answer(
     request: web.Request, breach_id: UUID, status: int = 200
 ) -> web.Response:
     found = polycule_of(request)
+    readable = policy.readable_by(found.member_id, found.state)
     history = await read_model.repair_history(
-        request.app[POOL], found.polycule_id, breach_id, request.app[CLOCK].now()
+        request.app[POOL], found.polycule_id, breach_id, request.app[CLOCK].now(),
+        readable.breaches,
     )
     if history is None:
         raise NotFound("no such repair")

@@ -11,10 +11,16 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.auth import policy
 from ledger.domain import Command
 from ledger.domain.agreements import Consent, ProposeAgreement
 from ledger.domain.disclosures import AcknowledgeDisclosure, Disclose
-from ledger.domain.polycules import AcceptInvitation, InviteMember, LeavePolycule
+from ledger.domain.polycules import (
+    AcceptInvitation,
+    InviteMember,
+    LeavePolycule,
+    polycule_decider,
+)
 from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
@@ -118,6 +124,13 @@ async def caught_up(pool: asyncpg.Pool) -> None:
     await read_models_caught_up(pool)
 
 
+async def readable(member: UUID, *polycules: Polycule) -> policy.Readable:
+    """What ``member`` may read of these polycules, as the policy decides and the routes
+    ask the read models (each polycule as loaded from its stream)."""
+    states = [(await p.service.load(p.id, polycule_decider))[0] for p in polycules]
+    return policy.readable_by(member, *states)
+
+
 def ids_of(rows: list[DisclosureRow], told: Told) -> list[str]:
     names = {disclosure_id: name for name, disclosure_id in told.ids.items()}
     return [names[row.disclosure_id] for row in rows]
@@ -144,8 +157,9 @@ async def test_each_member_sees_what_they_made_or_were_told_newest_first(
 
     await caught_up(pool)
 
-    def seen_by(name: str) -> Any:
-        return read_model.disclosures_for(pool, polycule.id, told.member(name))
+    async def seen_by(name: str) -> list[DisclosureRow]:
+        allowed = await readable(told.member(name), polycule)
+        return await read_model.disclosures_for(pool, polycule.id, allowed.disclosures)
 
     assert ids_of(await seen_by("ash"), told) == ["correction", "jealous", "date"]
     assert ids_of(await seen_by("blue"), told) == ["correction", "jealous", "date"]
@@ -153,7 +167,9 @@ async def test_each_member_sees_what_they_made_or_were_told_newest_first(
     assert ids_of(await seen_by("cedar"), told) == ["jealous"]
     assert ids_of(await seen_by("dune"), told) == ["jealous"]
     assert await seen_by("erin") == []
-    assert await read_model.disclosures_for(pool, uuid.uuid4(), told.member("ash")) == []
+    assert await readable(uuid.uuid4(), polycule) == policy.Readable()
+    everything = (await readable(told.member("ash"), polycule)).disclosures
+    assert await read_model.disclosures_for(pool, uuid.uuid4(), everything) == []
 
     correction, jealous, date = await seen_by("ash")
     assert (date.discloser, date.kind, date.audience, date.recipients) == (
@@ -193,7 +209,9 @@ async def test_what_is_left_to_acknowledge_follows_acknowledgements_and_membersh
     await caught_up(pool)
 
     async def to_acknowledge(name: str) -> list[str]:
-        rows = await read_model.disclosures_to_acknowledge(pool, told.member(name))
+        member = told.member(name)
+        allowed = await readable(member, told.polycule, other)
+        rows = await read_model.disclosures_to_acknowledge(pool, member, allowed.disclosures)
         return ids_of(rows, told)
 
     # blue acknowledged "date"; "jealous" is blue's own.
@@ -264,10 +282,10 @@ async def test_every_read_uses_an_index(
     await caught_up(pool)
     polycule, member = told.polycule.id, told.member("blue")
     reads: dict[str, tuple[Any, ...]] = {
-        "DISCLOSURES_FOR": (polycule, member),
+        "DISCLOSURES_FOR": (polycule, [told.ids["date"], told.ids["jealous"]]),
         "DISCLOSURE": (polycule, told.ids["date"]),
         "ACKNOWLEDGEMENTS_OF": ([told.ids["date"], told.ids["jealous"]],),
-        "TO_ACKNOWLEDGE": (member,),
+        "TO_ACKNOWLEDGE": (member, [told.ids["date"], told.ids["jealous"]]),
     }
     async with pool.acquire() as connection, connection.transaction():
         # The tables are tiny: make a sequential scan the planner's last resort, so that

@@ -50,7 +50,7 @@ from projections.rebuild import rebuild
 from projections.repair_queries import CheckInDue, DueMark, RepairHistory
 from projections.repairs import Repairs
 from tests.integration.test_agreement_projections import Polycule, command, polycule_of, wording
-from tests.integration.test_disclosure_projections import by
+from tests.integration.test_disclosure_projections import by, readable
 from tests.support import read_models_caught_up
 
 TABLES = (
@@ -212,9 +212,12 @@ async def caught_up(pool: asyncpg.Pool) -> None:
     await read_models_caught_up(pool)
 
 
-async def history_of(pool: asyncpg.Pool, story: Story, breach: str, day: int) -> RepairHistory:
+async def history_of(
+    pool: asyncpg.Pool, story: Story, breach: str, day: int, reader: str = "ash"
+) -> RepairHistory:
+    allowed = await readable(story.member(reader), story.polycule)
     found = await read_model.repair_history(
-        pool, story.polycule.id, story.ids[breach], story.day(day)
+        pool, story.polycule.id, story.ids[breach], story.day(day), allowed.breaches
     )
     assert found is not None
     return found
@@ -244,7 +247,11 @@ async def test_breaches_keep_both_accounts_and_show_only_to_their_audience(
 
     await caught_up(pool)
 
-    second, first = await read_model.breaches_for(pool, polycule.id, story.member("ash"))
+    async def seen_by(member: UUID) -> list[read_model.BreachRow]:
+        allowed = await readable(member, polycule)
+        return await read_model.breaches_for(pool, polycule.id, allowed.breaches)
+
+    second, first = await seen_by(story.member("ash"))
     assert (first.breach_id, first.agreement_id, first.version) == (ids["first"], ids["dates"], 1)
     assert first.parties == story.members("ash", "blue", "cedar")
     assert first.harmed == story.members("blue", "cedar")
@@ -280,14 +287,17 @@ async def test_breaches_keep_both_accounts_and_show_only_to_their_audience(
     assert second.restored_by == story.members("blue", "cedar")
 
     # dune was shown the first, and is no party to the second.
-    assert await read_model.breaches_for(pool, polycule.id, story.member("dune")) == [first]
-    assert await read_model.breaches_for(pool, polycule.id, uuid.uuid4()) == []
+    assert await seen_by(story.member("dune")) == [first]
+    assert await seen_by(uuid.uuid4()) == []
     assert await read_model.breach(pool, polycule.id, ids["second"]) == second
     # Nothing is ever read across polycules.
     elsewhere = uuid.uuid4()
-    assert await read_model.breaches_for(pool, elsewhere, story.member("ash")) == []
+    everything = (await readable(story.member("ash"), polycule)).breaches
+    assert await read_model.breaches_for(pool, elsewhere, everything) == []
     assert await read_model.breach(pool, elsewhere, ids["first"]) is None
-    assert await read_model.repair_history(pool, elsewhere, ids["first"], story.day(50)) is None
+    assert await read_model.repair_history(
+        pool, elsewhere, ids["first"], story.day(50), everything
+    ) is None
 
 
 # --- A repair's history ------------------------------------------------------------------
@@ -445,6 +455,11 @@ async def test_history_shows_trust_commitments_factors_decisions_and_boundaries(
     [earlier_breach] = second.earlier_breaches
     assert (earlier_breach.breach_id, earlier_breach.happened_at) == (ids["first"], story.day(1))
     assert (earlier_breach.repair_status, earlier_breach.closed_at) == ("open", None)
+    # Of the earlier breaches, only those the policy lets the reader see are shown.
+    kept_from_reader = await read_model.repair_history(
+        pool, story.polycule.id, ids["second"], story.day(50), {ids["second"]}
+    )
+    assert kept_from_reader is not None and kept_from_reader.earlier_breaches == ()
     assert (second.trust, second.commitments, second.factors, second.boundaries) == (
         (), (), (), ()
     )
@@ -471,7 +486,10 @@ async def test_the_repair_inbox_asks_harmed_parties_to_mark_and_participants_to_
         return [CheckInDue(polycule, ids["first"], last)]
 
     async def inbox(name: str, on_day: int) -> read_model.RepairInbox:
-        return await read_model.repair_inbox(pool, story.member(name), day(on_day))
+        allowed = await readable(story.member(name), story.polycule)
+        return await read_model.repair_inbox(
+            pool, story.member(name), day(on_day), allowed.repairs
+        )
 
     # Day 40: every call so far is marked. blue checked in on day 35, ash on day 10, cedar
     # never.
@@ -576,7 +594,7 @@ async def test_every_read_uses_an_index(
     await caught_up(pool)
     polycule, breach_id, member = story.polycule.id, story.ids["first"], story.member("blue")
     reads: dict[str, tuple[Any, ...]] = {
-        "BREACHES_FOR": (polycule, member),
+        "BREACHES_FOR": (polycule, [breach_id, story.ids["second"]]),
         "BREACH": (polycule, breach_id),
         "TIMELINE_OF_BREACH": (breach_id,),
         "CHECK_INS_OF_BREACH": (breach_id,),
@@ -585,10 +603,10 @@ async def test_every_read_uses_an_index(
         "FACTORS_OF_BREACH": (breach_id,),
         "DECISIONS_OF_BREACH": (breach_id,),
         "BOUNDARIES_OF_BREACH": (breach_id,),
-        "EARLIER_BREACHES": (polycule, story.ids["dates"], story.day(40)),
-        "COMMITMENTS_TO_MARK": (member,),
+        "EARLIER_BREACHES": (polycule, story.ids["dates"], story.day(40), [breach_id]),
+        "COMMITMENTS_TO_MARK": (member, [breach_id, story.ids["second"]]),
         "MARKS_OF_COMMITMENTS": ([story.ids["weekly"], story.ids["once"]],),
-        "CHECK_INS_DUE": (member, datetime.now(UTC)),
+        "CHECK_INS_DUE": (member, datetime.now(UTC), [breach_id, story.ids["second"]]),
     }
     async with pool.acquire() as connection, connection.transaction():
         # The tables are tiny: make a sequential scan the planner's last resort, so that

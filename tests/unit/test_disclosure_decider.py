@@ -10,6 +10,8 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
+from hypothesis import given as given_hypothesis
+from hypothesis import strategies as st
 
 from ledger.domain.agreements import (
     AgreementProposed,
@@ -104,7 +106,8 @@ def acknowledge(actor: UUID, disclosure_id: UUID = DISCLOSURE) -> AcknowledgeDis
     return AcknowledgeDisclosure(**by(actor), disclosure_id=disclosure_id)
 
 
-FOUR = polycule_of(ROBIN, SAM, ALEX, KIM)
+FOUR_MEMBERS = (ROBIN, SAM, ALEX, KIM)
+FOUR = polycule_of(*FOUR_MEMBERS)
 TOLD_SAM = [*FOUR, made(SAM)]
 
 
@@ -205,16 +208,69 @@ def test_an_unknown_agreement_cannot_be_fulfilled() -> None:
 
 
 def test_a_correction_is_a_new_disclosure_that_refers_to_the_old_one() -> None:
+    told = [*FOUR, made(SAM, ALEX)]
     command = disclose(ROBIN, SAM, ALEX, disclosure_id=CORRECTION, text="It was last Tuesday.",
                        corrects_disclosure_id=DISCLOSURE)
 
-    events = when(TOLD_SAM, command)
+    events = when(told, command)
 
     assert events == [made(SAM, ALEX, disclosure_id=CORRECTION, text="It was last Tuesday.",
                            corrects_disclosure_id=DISCLOSURE)]
-    state = given(*TOLD_SAM, *events)
-    assert state.disclosures.items[DISCLOSURE] == given(*TOLD_SAM).disclosures.items[DISCLOSURE]
+    state = given(*told, *events)
+    assert state.disclosures.items[DISCLOSURE] == given(*told).disclosures.items[DISCLOSURE]
     assert state.disclosures.items.keys() == {DISCLOSURE, CORRECTION}
+
+
+def test_a_correction_may_be_told_to_fewer_of_those_told_before() -> None:
+    told = [*FOUR, made(SAM, ALEX)]
+    command = disclose(ROBIN, ALEX, disclosure_id=CORRECTION, corrects_disclosure_id=DISCLOSURE)
+
+    assert when(told, command) == [
+        made(ALEX, disclosure_id=CORRECTION, corrects_disclosure_id=DISCLOSURE)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history", "audience", "chosen", "untold"),
+    [
+        # Alex was not told; naming the correction's subject would tell them it exists.
+        (TOLD_SAM, "chosen", (SAM, ALEX), (ALEX,)),
+        (TOLD_SAM, "polycule", (), (ALEX, KIM)),
+        # Told to the whole polycule as it was: someone who joined since was not told.
+        ([*FOUR, made(SAM, ALEX, KIM, audience="polycule"), joined(STRANGER)], "polycule", (),
+         (STRANGER,)),
+    ],
+)
+def test_a_correction_is_not_told_to_anyone_who_was_not_told_what_it_corrects(
+    history: list[DomainEvent], audience: str, chosen: tuple[UUID, ...],
+    untold: tuple[UUID, ...],
+) -> None:
+    command = disclose(ROBIN, *chosen, audience=audience, disclosure_id=CORRECTION,
+                       corrects_disclosure_id=DISCLOSURE)
+
+    refused = refusal(history, command)
+
+    assert refused.code == "correction_beyond_audience"
+    assert refused.details == {"not_told_before": [str(member) for member in untold]}
+
+
+@given_hypothesis(
+    told=st.sets(st.sampled_from((SAM, ALEX, KIM)), min_size=1),
+    correction=st.sets(st.sampled_from((SAM, ALEX, KIM)), min_size=1),
+)
+def test_whoever_reads_a_correction_may_read_what_it_corrects(
+    told: set[UUID], correction: set[UUID]
+) -> None:
+    history = [*FOUR, made(*sorted(told))]
+    command = disclose(ROBIN, *sorted(correction), disclosure_id=CORRECTION,
+                       corrects_disclosure_id=DISCLOSURE)
+
+    if correction <= told:
+        state = given(*history, *when(history, command))
+        original, corrected = (state.disclosures.items[i] for i in (DISCLOSURE, CORRECTION))
+        assert all(original.visible_to(m) for m in FOUR_MEMBERS if corrected.visible_to(m))
+    else:
+        assert refusal(history, command).code == "correction_beyond_audience"
 
 
 def test_a_recipient_cannot_correct_what_someone_else_disclosed() -> None:
