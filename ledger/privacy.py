@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 from uuid import UUID
 
 import asyncpg
@@ -34,11 +34,11 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from ledger.config import ConfigurationError
 from ledger.errors import DomainError
 from ledger.events import DomainEvent, JsonObject
+from ledger.text_marks import OwnerKind, kept_under
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +56,6 @@ _GENERATE_HINT = (
     'generate one with: python -c "import os,base64;'
     'print(base64.b64encode(os.urandom(32)).decode())"'
 )
-
-OwnerKind = Literal["member", "polycule"]
-
 
 class KeyOwner(NamedTuple):
     kind: OwnerKind
@@ -475,29 +472,6 @@ class KeyRing:
 # -- declaring and sealing the personal fields of events --------------------------------
 
 
-@dataclass(frozen=True)
-class KeptUnder:
-    """Marks a text field of an event: sealed under its author's or the polycule's key."""
-
-    owner_kind: OwnerKind
-
-
-# A person's own words or identity: display names, notes, disclosures, accounts, check-ins.
-PersonalText = Annotated[str, KeptUnder("member")]
-# Words several members wrote together, such as an agreement's terms.
-SharedText = Annotated[str, KeptUnder("polycule")]
-
-
-def _kept_under(info: FieldInfo) -> KeptUnder | None:
-    """The field's marker; pydantic lifts a top-level Annotated into ``metadata``, while
-    ``PersonalText | None`` keeps it inside the union."""
-    candidates = list(info.metadata)
-    for argument in typing.get_args(info.annotation):
-        if typing.get_origin(argument) is Annotated:
-            candidates.extend(argument.__metadata__)
-    return next((item for item in candidates if isinstance(item, KeptUnder)), None)
-
-
 async def encrypt_event_fields(
     event: DomainEvent, *, author_id: UUID, polycule_id: UUID, keyring: KeyRing
 ) -> JsonObject:
@@ -520,7 +494,7 @@ async def _seal_fields(
 ) -> None:
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
-        marker = _kept_under(info)
+        marker = kept_under(info)
         if marker is not None:
             if isinstance(value, str):
                 data[name] = await keyring.seal(value, owners[marker.owner_kind])

@@ -35,7 +35,7 @@ from ledger.domain import Command
 from ledger.domain.clarity import fuzzy_words
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import EVENTS, DomainEvent
-from ledger.privacy import PersonalText, SharedText
+from ledger.text_marks import PersonalText, SharedText
 
 Category = Literal["sexual_health", "disclosure", "time", "commitments", "other"]
 CATEGORIES: tuple[Category, ...] = ("sexual_health", "disclosure", "time", "commitments", "other")

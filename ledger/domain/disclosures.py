@@ -21,7 +21,7 @@ from ledger.domain import Command
 from ledger.domain.agreements import Agreements
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import EVENTS, DomainEvent
-from ledger.privacy import PersonalText
+from ledger.text_marks import PersonalText
 
 DisclosureKind = Literal[
     "new_connection", "sexual_health_result", "feelings", "boundary_change", "other"

@@ -25,7 +25,7 @@ from ledger.domain.disclosures import DISCLOSURE_COMMANDS, DisclosureCommand, Di
 from ledger.domain.repair import REPAIR_COMMANDS, Breaches, RepairCommand
 from ledger.errors import DomainError, NotFound
 from ledger.events import EVENTS, DomainEvent
-from ledger.privacy import PersonalText, SharedText
+from ledger.text_marks import PersonalText, SharedText
 
 # --- Events ------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from ledger.domain.agreements import Agreements
 from ledger.domain.commitments import Mark, due_at
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import EVENTS, DomainEvent
-from ledger.privacy import PersonalText
+from ledger.text_marks import PersonalText
 
 Decision = Literal["rebuild", "take_space", "end_relationship"]
 Factor = Literal[

@@ -11,8 +11,9 @@ from typing import Any
 
 from ledger.events import EVENTS, DomainEvent
 from ledger.http.keys import EVENT_STORE, KEYRING, SCHEDULER
-from ledger.privacy import PersonalText, encrypt_event_fields
+from ledger.privacy import encrypt_event_fields
 from ledger.store.records import NewEvent
+from ledger.text_marks import PersonalText
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
 from tests.http.polycules import caught_up, polycule_of
