@@ -19,15 +19,12 @@ from ledger.events import DomainEvent, EventRegistry
 from ledger.privacy import (
     ERASED,
     KEY_DESTROYED_CHANNEL,
-    KeptUnder,
     KeyOwner,
     KeyRing,
     MasterKey,
     MasterKeyError,
     OwnerErased,
-    PersonalText,
     SealBroken,
-    SharedText,
     UnknownDataKey,
     decrypt_event_fields,
     encrypt_event_fields,
@@ -35,6 +32,7 @@ from ledger.privacy import (
 from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
 from ledger.store.verify import verify
+from ledger.text_marks import KeptUnder, PersonalText, SharedText
 
 EVENTS = EventRegistry()
 
