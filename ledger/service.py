@@ -10,18 +10,18 @@ Each instance keeps the states it folded (``StateCache``), so loading a polycule
 the events appended since; every request loads its polycule at least once (the
 authorization middleware does), and a polycule's stream grows for years. The states hold
 opened personal text, so they are dropped as soon as the keyring learns of an erasure, and
-never kept longer than the keyring keeps a key between rechecks.
+used only while the keyring has looked for erasures it was not told of within its recheck
+interval (``KeyRing.learn_of_erasures``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
@@ -81,22 +81,22 @@ class _Folded:
     version: int
     state: Any
     erasures_seen: int
-    folded_at: float
 
 
 class StateCache:
-    """The latest state folded per (stream, decider), least recently used evicted first."""
+    """The latest state folded per (stream, decider), least recently used evicted first.
 
-    def __init__(
-        self,
-        keyring: KeyRing,
-        *,
-        capacity: int = 2_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    A state holds opened words, so it is kept only while no erasure is known to have
+    happened since it was folded (``KeyRing.erasures_seen``), and used only while the
+    keyring has looked for erasures it was not told of within its recheck interval
+    (``KeyRing.erasures_known``; callers ask it to look with ``learn_of_erasures`` first).
+    Otherwise it lives as long as it is used: a polycule's state is not folded again from
+    its first event every minute.
+    """
+
+    def __init__(self, keyring: KeyRing, *, capacity: int = 2_000) -> None:
         self._keyring = keyring
         self._capacity = capacity
-        self._clock = clock
         self._entries: OrderedDict[tuple[UUID, int], _Folded] = OrderedDict()
 
     @property
@@ -104,23 +104,20 @@ class StateCache:
         """What to pass to ``put`` for a state folded from now on."""
         return self._keyring.erasures_seen
 
-    def get(
-        self, stream_id: UUID, decider: Decider[Any, State]
-    ) -> tuple[State, int, float] | None:
-        """The state, its version, and when its oldest opened text was read."""
+    def get(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int] | None:
+        """The state and its version."""
         key = (stream_id, id(decider))
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if (
-            entry.erasures_seen != self._keyring.erasures_seen
-            or self._clock() - entry.folded_at >= self._keyring.recheck_seconds
-        ):
+        if entry.erasures_seen != self._keyring.erasures_seen:
             del self._entries[key]
             return None
+        if not self._keyring.erasures_known:
+            return None  # an erasure may have been missed: not used until it is looked for
         self._entries.move_to_end(key)
         state: State = entry.state
-        return state, entry.version, entry.folded_at
+        return state, entry.version
 
     def put(
         self,
@@ -130,21 +127,15 @@ class StateCache:
         version: int,
         *,
         erasures_seen: int,
-        folded_at: float | None = None,
     ) -> None:
-        """Keep ``state``, folded while the keyring had seen ``erasures_seen`` erasures.
-
-        ``folded_at``: when the oldest text it holds was opened (a state brought up to date
-        is as old as the state it started from), now if left out.
-        """
+        """Keep ``state``, folded while the keyring had seen ``erasures_seen`` erasures."""
         if erasures_seen != self._keyring.erasures_seen:
             return  # an erasure arrived while it was folded: it may hold the erased words
         key = (stream_id, id(decider))
         current = self._entries.get(key)
         if current is not None and current.version > version:
             return  # a concurrent load already kept a later state
-        since = self._clock() if folded_at is None else folded_at
-        self._entries[key] = _Folded(version, state, erasures_seen, since)
+        self._entries[key] = _Folded(version, state, erasures_seen)
         self._entries.move_to_end(key)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
@@ -196,8 +187,7 @@ class ApplicationService:
 
     async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
         """The stream's current state and version: the cached state, brought up to date."""
-        state, version, _ = await self._load(stream_id, decider)
-        return state, version
+        return await self._load(stream_id, decider)
 
     async def read_between(
         self, stream_id: UUID, after_version: int, up_to_version: int
@@ -219,19 +209,17 @@ class ApplicationService:
 
     async def _load(
         self, stream_id: UUID, decider: Decider[Any, State]
-    ) -> tuple[State, int, float | None]:
+    ) -> tuple[State, int]:
+        await self._keyring.learn_of_erasures()
         erasures_seen = self._keyring.erasures_seen
         cached = self._states.get(stream_id, decider)
-        state, version, folded_at = cached or (decider.initial_state, 0, None)
+        state, version = cached or (decider.initial_state, 0)
         for event in await self._store.read_stream(stream_id, version):
             state = decider.evolve(state, await self.decode(event))
             version = event.stream_version
         if version:
-            self._states.put(
-                stream_id, decider, state, version,
-                erasures_seen=erasures_seen, folded_at=folded_at,
-            )
-        return state, version, folded_at
+            self._states.put(stream_id, decider, state, version, erasures_seen=erasures_seen)
+        return state, version
 
     async def handle(
         self,
@@ -301,13 +289,14 @@ class ApplicationService:
             ),
         ).to_json()
         for attempt in range(1, self._max_attempts + 1):
+            if attempt == 1:
+                await self._keyring.learn_of_erasures()
             erasures_seen = self._keyring.erasures_seen
             kept = self._states.get(stream_id, decider) if attempt == 1 else None
-            folded_at: float | None
             if kept is not None:
-                state, version, folded_at = kept
+                state, version = kept
             else:
-                state, version, folded_at = await self._load(stream_id, decider)
+                state, version = await self._load(stream_id, decider)
             try:
                 decided = decider.decide(state, command)
             except LedgerError:
@@ -353,7 +342,7 @@ class ApplicationService:
             # What was just written is the next state: the next load need not read it.
             self._states.put(
                 stream_id, decider, decider.fold_onto(state, decided), result.version,
-                erasures_seen=erasures_seen, folded_at=folded_at,
+                erasures_seen=erasures_seen,
             )
             return CommandOutcome(
                 stream_id, result.version, tuple(decided), views_current=views_current

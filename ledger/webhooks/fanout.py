@@ -64,9 +64,10 @@ class WebhookFanout:
     ) -> None:
         self._service = service
         self._clock = clock
+        self._keyring = keyring
         # The polycules as this fan-out last left them (it follows the log a little behind
         # the head, so the service's own cache of latest states does not serve it). Like
-        # that cache, forgotten on any erasure and within a key recheck.
+        # that cache, forgotten on any erasure, which is looked for every key recheck.
         self._states = StateCache(keyring)
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
@@ -112,9 +113,10 @@ class WebhookFanout:
             await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
     async def _state_before(self, event: RecordedEvent) -> Polycule:
+        await self._keyring.learn_of_erasures()
         cached = self._states.get(event.stream_id, polycule_decider)
         if cached is not None:
-            state, version, _ = cached
+            state, version = cached
             if version == event.stream_version - 1:
                 return state
             if version < event.stream_version - 1:

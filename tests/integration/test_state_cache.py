@@ -1,5 +1,6 @@
 """The application service's cache of folded states, on real PostgreSQL: it reads only what
-was appended since, and it never outlives an erasure it has heard of, nor a key recheck."""
+was appended since, however long it has been kept; it never outlives an erasure it has
+heard of, and it looks for the erasures it was not told of every key recheck."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ async def test_a_cached_state_lives_no_longer_than_a_key_between_rechecks(
     erasing = KeyRing(pool, master)
     unaware = KeyRing(pool, master, recheck_seconds=60, clock=lambda: now[0])
     service = ApplicationService(
-        EventStore(pool), unaware, states=StateCache(unaware, clock=lambda: now[0])
+        EventStore(pool), unaware, states=StateCache(unaware)
     )
     polycule, sam = await two_member_polycule(service)
     await service.load(polycule, polycule_decider)
@@ -116,3 +117,43 @@ async def test_a_cached_state_lives_no_longer_than_a_key_between_rechecks(
 
     assert still.display_names[sam] == "Sam"
     assert later.display_names[sam] == ERASED
+
+
+async def test_a_state_kept_for_hours_with_nobody_erased_is_not_folded_again(
+    pool: asyncpg.Pool,
+) -> None:
+    now = [0.0]
+    keyring = KeyRing(pool, MasterKey.generate(), recheck_seconds=60, clock=lambda: now[0])
+    store = ReadCountingStore(pool)
+    service = ApplicationService(store, keyring)
+    polycule, sam = await two_member_polycule(service)
+    _, version = await service.load(polycule, polycule_decider)
+
+    store.reads_after.clear()
+    for hours in range(1, 4):
+        now[0] = hours * 3600.0
+        state, _ = await service.load(polycule, polycule_decider)
+
+    # Each load read on from the version it kept, never from the first event.
+    assert store.reads_after == [version] * 3
+    assert state.display_names[sam] == "Sam"
+
+
+async def test_an_erasure_elsewhere_is_looked_for_once_per_recheck_by_every_load(
+    pool: asyncpg.Pool,
+) -> None:
+    now = [0.0]
+    master = MasterKey.generate()
+    erasing = KeyRing(pool, master)
+    unaware = KeyRing(pool, master, recheck_seconds=60, clock=lambda: now[0])
+    service = ApplicationService(EventStore(pool), unaware)
+    polycule, sam = await two_member_polycule(service)
+    await service.load(polycule, polycule_decider)
+    erased_before = unaware.erasures_seen
+
+    await erasing.destroy(KeyOwner("member", sam))
+    now[0] = 3600.0  # long after: the first load looks, and finds it
+    state, _ = await service.load(polycule, polycule_decider)
+
+    assert unaware.erasures_seen == erased_before + 1
+    assert state.display_names[sam] == ERASED
