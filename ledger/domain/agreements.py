@@ -361,7 +361,9 @@ class Proposal:
     kind: ProposalKind
     proposed_by: UUID
     parties: tuple[UUID, ...]
-    text: AgreementText | None
+    # Of its wording the decider needs only this number (the words are read models');
+    # None for an ending, or when the parties want no scheduled review.
+    review_every_days: int | None
     base_version: int | None
     respond_by: datetime | None
     revision: int = 1
@@ -406,7 +408,7 @@ class Agreement:
     agreement_id: UUID
     version: int
     parties: tuple[UUID, ...]
-    text: AgreementText
+    review_every_days: int | None
     next_review_at: datetime | None = None
     active: bool = True
     review_due: bool = False
@@ -619,7 +621,7 @@ def _revise(
         proposal,
         revision=proposal.revision + 1,
         parties=parties,
-        text=command.text,
+        review_every_days=command.text.review_every_days,
         respond_by=respond_by,
     )
     return [
@@ -660,7 +662,7 @@ def _reaffirm(state: Agreements, command: Reaffirm) -> Sequence[DomainEvent]:
         completed = ReviewCompleted(
             agreement_id=agreement.agreement_id,
             version=agreement.version,
-            next_review_at=_next_review(agreement.text, command.at),
+            next_review_at=_next_review(agreement.review_every_days, command.at),
         )
         return [reaffirmed, completed]
     return [reaffirmed]
@@ -740,7 +742,6 @@ def _ratification_if_unanimous(
             at=at,
             proposal_id=proposal.proposal_id,
         )]
-    assert proposal.text is not None  # only an ending has no text
     current = state.agreements.get(proposal.agreement_id)
     return [AgreementRatified(
         agreement_id=proposal.agreement_id,
@@ -749,7 +750,7 @@ def _ratification_if_unanimous(
         version=current.version + 1 if current else 1,
         parties=proposal.parties,
         at=at,
-        next_review_at=_next_review(proposal.text, at),
+        next_review_at=_next_review(proposal.review_every_days, at),
     )]
 
 
@@ -759,10 +760,10 @@ def _lapse_pending(agreement: Agreement, exclude: set[UUID] | None = None) -> li
     return [ProposalLapsed(proposal_id=agreement.open_proposal, reason="agreement_ended")]
 
 
-def _next_review(text: AgreementText, at: datetime) -> datetime | None:
-    if text.review_every_days is None:
+def _next_review(review_every_days: int | None, at: datetime) -> datetime | None:
+    if review_every_days is None:
         return None
-    return at + timedelta(days=text.review_every_days)
+    return at + timedelta(days=review_every_days)
 
 
 def _require_new_proposal(state: Agreements, proposal_id: UUID) -> None:
@@ -888,7 +889,7 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
             state.proposals[event.proposal_id],
             revision=event.revision,
             parties=event.parties,
-            text=event.text,
+            review_every_days=event.text.review_every_days,
             respond_by=event.respond_by,
         ))
     if isinstance(event, ConsentGiven | ObjectionRaised):
@@ -909,15 +910,14 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         return _closed(state, event.proposal_id, "lapsed")
     if isinstance(event, AgreementRatified):
         state = _closed(state, event.proposal_id, "ratified")
-        text = state.proposals[event.proposal_id].text
-        assert text is not None
+        review_every_days = state.proposals[event.proposal_id].review_every_days
         previous = state.agreements.get(event.agreement_id)
         spans = _spans_ended(previous, event.at) if previous else ()
         return _with(state, Agreement(
             agreement_id=event.agreement_id,
             version=event.version,
             parties=event.parties,
-            text=text,
+            review_every_days=review_every_days,
             next_review_at=event.next_review_at,
             spans=(*spans, VersionSpan(event.version, event.parties, event.at)),
         ))
@@ -965,7 +965,7 @@ def _proposal_of(proposed: AgreementProposed) -> Proposal:
         kind=proposed.kind,
         proposed_by=proposed.proposed_by,
         parties=proposed.parties,
-        text=proposed.text,
+        review_every_days=None if proposed.text is None else proposed.text.review_every_days,
         base_version=proposed.base_version,
         respond_by=proposed.respond_by,
     )
