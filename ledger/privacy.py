@@ -14,7 +14,6 @@ docs/privacy.md says the same for operators: supplying the key, rotation, what e
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -271,15 +270,6 @@ WITH destroyed AS (
 )
 SELECT key_id, pg_notify('{KEY_DESTROYED_CHANNEL}', key_id::text) FROM destroyed
 """
-# Keys destroyed since the last look (by the database's clock), with the interval's overlap
-# so that an erasure committed while the last look ran is not missed; the first look goes
-# back one interval. The partial index on destroyed_at keeps it cheap (migration 0012).
-_DESTROYED_SINCE = """
-SELECT now() AS looked_at,
-       coalesce(array_agg(key_id), '{}') AS destroyed
-  FROM data_keys
- WHERE destroyed_at >= coalesce($1, now()) - make_interval(secs => $2)
-"""
 _FOREIGN_WRAPPED_KEYS = """
 SELECT count(*) FROM data_keys WHERE wrapped_key IS NOT NULL AND wrapped_by <> $1
 """
@@ -329,53 +319,19 @@ class KeyRing:
         self._by_owner: dict[KeyOwner, UUID] = {}
         self._destroyed: set[UUID] = set()  # final, so safe to remember without rechecking
         self._erasures_seen = 0
-        # When this process last looked for keys destroyed elsewhere: by its clock (None:
-        # never), and by the database's (where the next look starts from).
-        self._looked_at: float | None = None
-        self._looked_at_in_database: Any = None
-        self._looking = asyncio.Lock()
         # Texts recently opened, by their nonce (random, 96 bits: one per sealed text).
         self._opened: OrderedDict[str, _Opened] = OrderedDict()
 
     @property
     def erasures_seen(self) -> int:
-        """Grows whenever this process learns that a key was destroyed. Whoever caches
-        opened text (the application service's states) drops it when this changes."""
+        """Grows whenever this process learns that a key was destroyed; texts kept opened
+        are dropped when it does."""
         return self._erasures_seen
 
     @property
     def recheck_seconds(self) -> float:
         """The longest a notification lost between instances can leave a key usable."""
         return self._recheck_seconds
-
-    @property
-    def erasures_known(self) -> bool:
-        """Whether this process has looked for erasures it may not have been told of within
-        the recheck interval: until it has, what it keeps of opened text may be stale."""
-        return (
-            self._looked_at is not None
-            and self._clock() - self._looked_at < self._recheck_seconds
-        )
-
-    async def learn_of_erasures(self) -> None:
-        """Look for keys destroyed by other instances whose notification this one missed,
-        when the last look is a recheck interval old (one query per interval, shared by
-        every caller). Whoever keeps opened text calls this before using what it kept, and
-        keeps it while ``erasures_seen`` stays the same: a state folded an hour ago is as
-        good as a new one unless someone was erased meanwhile."""
-        if self.erasures_known:
-            return
-        async with self._looking:
-            if self.erasures_known:
-                return  # another caller looked while this one waited
-            started = self._clock()
-            row = await self._pool.fetchrow(
-                _DESTROYED_SINCE, self._looked_at_in_database, self._recheck_seconds
-            )
-            assert row is not None  # an aggregate always answers one row
-            for key_id in row["destroyed"]:
-                self._mark_destroyed(key_id)
-            self._looked_at, self._looked_at_in_database = started, row["looked_at"]
 
     async def check_master_key(self) -> None:
         """At start: refuse a master key that did not wrap the keys already stored."""
@@ -560,6 +516,22 @@ def _holds_sealed(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_sealed(item) for item in value)
     return False
+
+
+# What a decider folds in place of every sealed text: it decides on ids, parties, dates and
+# numbers, never on words, so its states hold none and need no keys.
+UNOPENED = "[sealed]"
+
+
+def with_texts_unopened(data: Any) -> Any:
+    """``data`` (an event's, as stored) with every sealed text replaced by ``UNOPENED``."""
+    if isinstance(data, dict):
+        if as_sealed(data) is not None:
+            return UNOPENED
+        return {name: with_texts_unopened(value) for name, value in data.items()}
+    if isinstance(data, list):
+        return [with_texts_unopened(item) for item in data]
+    return data
 
 
 async def decrypt_event_fields(data: JsonObject, keyring: KeyRing) -> JsonObject:

@@ -9,9 +9,8 @@ twice.
 Each instance keeps the states it folded (``StateCache``), so loading a polycule reads only
 the events appended since; every request loads its polycule at least once (the
 authorization middleware does), and a polycule's stream grows for years. The states hold
-opened personal text, so they are dropped as soon as the keyring learns of an erasure, and
-used only while the keyring has looked for erasures it was not told of within its recheck
-interval (``KeyRing.learn_of_erasures``).
+no one's words (sealed texts are folded unopened), so nothing about them changes when
+someone is erased.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from uuid import UUID
 
 import structlog
 
+from ledger import snapshots
 from ledger.domain import Command, Decider
 from ledger.errors import (
     ConcurrencyError,
@@ -36,7 +36,14 @@ from ledger.errors import (
     LedgerError,
 )
 from ledger.events import EVENTS, DomainEvent, EventRegistry
-from ledger.privacy import KeyOwner, KeyRing, decrypt_event_fields, encrypt_event_fields
+from ledger.privacy import (
+    KeyOwner,
+    KeyRing,
+    decrypt_event_fields,
+    encrypt_event_fields,
+    with_texts_unopened,
+)
+from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
 
@@ -76,33 +83,17 @@ def event_id_for(command_id: UUID, index: int) -> UUID:
     return uuid.uuid5(command_id, str(index))
 
 
-@dataclass(frozen=True)
-class _Folded:
-    version: int
-    state: Any
-    erasures_seen: int
-
-
 class StateCache:
     """The latest state folded per (stream, decider), least recently used evicted first.
 
-    A state holds opened words, so it is kept only while no erasure is known to have
-    happened since it was folded (``KeyRing.erasures_seen``), and used only while the
-    keyring has looked for erasures it was not told of within its recheck interval
-    (``KeyRing.erasures_known``; callers ask it to look with ``learn_of_erasures`` first).
-    Otherwise it lives as long as it is used: a polycule's state is not folded again from
-    its first event every minute.
+    States hold no one's words (``decode_for_deciding``), so a state is kept as long as it
+    is used: an erasure changes nothing in it, and a polycule is never folded again from
+    its first event while its state is kept.
     """
 
-    def __init__(self, keyring: KeyRing, *, capacity: int = 2_000) -> None:
-        self._keyring = keyring
+    def __init__(self, *, capacity: int = 2_000) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[tuple[UUID, int], _Folded] = OrderedDict()
-
-    @property
-    def erasures_seen(self) -> int:
-        """What to pass to ``put`` for a state folded from now on."""
-        return self._keyring.erasures_seen
+        self._entries: OrderedDict[tuple[UUID, int], tuple[int, Any]] = OrderedDict()
 
     def get(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int] | None:
         """The state and its version."""
@@ -110,32 +101,18 @@ class StateCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.erasures_seen != self._keyring.erasures_seen:
-            del self._entries[key]
-            return None
-        if not self._keyring.erasures_known:
-            return None  # an erasure may have been missed: not used until it is looked for
         self._entries.move_to_end(key)
-        state: State = entry.state
-        return state, entry.version
+        version, state = entry
+        return state, version
 
     def put(
-        self,
-        stream_id: UUID,
-        decider: Decider[Any, State],
-        state: State,
-        version: int,
-        *,
-        erasures_seen: int,
+        self, stream_id: UUID, decider: Decider[Any, State], state: State, version: int
     ) -> None:
-        """Keep ``state``, folded while the keyring had seen ``erasures_seen`` erasures."""
-        if erasures_seen != self._keyring.erasures_seen:
-            return  # an erasure arrived while it was folded: it may hold the erased words
         key = (stream_id, id(decider))
         current = self._entries.get(key)
-        if current is not None and current.version > version:
+        if current is not None and current[0] > version:
             return  # a concurrent load already kept a later state
-        self._entries[key] = _Folded(version, state, erasures_seen)
+        self._entries[key] = (version, state)
         self._entries.move_to_end(key)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
@@ -171,18 +148,27 @@ class ApplicationService:
         max_attempts: int = 5,
         states: StateCache | None = None,
         read_side: InlineReadSide | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self._store = store
+        self._snapshots = snapshots
         self._read_side = read_side
         self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
-        self._states = states if states is not None else StateCache(keyring)
+        self._states = states if states is not None else StateCache()
         self._turns = Turns()
 
     async def decode(self, recorded: RecordedEvent) -> DomainEvent:
         """The event as the domain knows it, its sealed texts opened (or read as erased)."""
         data = await decrypt_event_fields(recorded.data, self._keyring)
+        return self._registry.decode(recorded.event_type, recorded.schema_version, data)
+
+    def decode_for_deciding(self, recorded: RecordedEvent) -> DomainEvent:
+        """The event as deciders fold it: its sealed texts left unopened (``UNOPENED``). A
+        folded state holds no one's words, so it needs no key, outlives any erasure
+        unchanged, and can be kept as a snapshot."""
+        data = with_texts_unopened(recorded.data)
         return self._registry.decode(recorded.event_type, recorded.schema_version, data)
 
     async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
@@ -204,21 +190,23 @@ class ApplicationService:
         state = decider.initial_state
         if version > 0:
             for event in await self._store.read_stream(stream_id, 0, limit=version):
-                state = decider.evolve(state, await self.decode(event))
+                state = decider.evolve(state, self.decode_for_deciding(event))
         return state
 
     async def _load(
         self, stream_id: UUID, decider: Decider[Any, State]
     ) -> tuple[State, int]:
-        await self._keyring.learn_of_erasures()
-        erasures_seen = self._keyring.erasures_seen
         cached = self._states.get(stream_id, decider)
+        if cached is None and self._snapshots is not None:
+            cached = await self._snapshots.latest(stream_id, decider)
         state, version = cached or (decider.initial_state, 0)
+        started_at = version
         for event in await self._store.read_stream(stream_id, version):
-            state = decider.evolve(state, await self.decode(event))
+            state = decider.evolve(state, self.decode_for_deciding(event))
             version = event.stream_version
         if version:
-            self._states.put(stream_id, decider, state, version, erasures_seen=erasures_seen)
+            self._states.put(stream_id, decider, state, version)
+        await self._keep_snapshot(stream_id, decider, state, started_at, version)
         return state, version
 
     async def handle(
@@ -289,9 +277,6 @@ class ApplicationService:
             ),
         ).to_json()
         for attempt in range(1, self._max_attempts + 1):
-            if attempt == 1:
-                await self._keyring.learn_of_erasures()
-            erasures_seen = self._keyring.erasures_seen
             kept = self._states.get(stream_id, decider) if attempt == 1 else None
             if kept is not None:
                 state, version = kept
@@ -340,10 +325,9 @@ class ApplicationService:
                 await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311
                 continue
             # What was just written is the next state: the next load need not read it.
-            self._states.put(
-                stream_id, decider, decider.fold_onto(state, decided), result.version,
-                erasures_seen=erasures_seen,
-            )
+            state = decider.fold_onto(state, decided)
+            self._states.put(stream_id, decider, state, result.version)
+            await self._keep_snapshot(stream_id, decider, state, version, result.version)
             return CommandOutcome(
                 stream_id, result.version, tuple(decided), views_current=views_current
             )
@@ -396,6 +380,15 @@ class ApplicationService:
                 self._read_side is None or await self._read_side.shows(stream_id, version)
             ),
         )
+
+    async def _keep_snapshot(
+        self, stream_id: UUID, decider: Decider[Any, State], state: State, before: int,
+        after: int,
+    ) -> None:
+        """Keep ``state`` (at ``after``) as a snapshot when the stream has grown past one since
+        ``before``: the next instance to fold it starts there."""
+        if self._snapshots is not None and snapshots.due(before, after):
+            await self._snapshots.keep(stream_id, decider, state, after)
 
     async def _same_request(self, first: RecordedEvent, request_fingerprint: str | None) -> bool:
         """Whether the request recorded with ``first`` is the one now fingerprinted. A command

@@ -110,10 +110,9 @@ class Invitation:
 class Polycule:
     founded: bool = False
     founder_id: UUID | None = None
-    name: str = ""
-    # Current members, in the order they joined, and the names they joined under.
+    # Current members, in the order they joined. Their names, like every word, are the
+    # read models' (projections/memberships.py): a state holds no one's words.
     members: tuple[UUID, ...] = ()
-    display_names: Mapping[UUID, str] = field(default_factory=dict)
     invitations: Mapping[str, Invitation] = field(default_factory=dict)
     agreements: Agreements = field(default_factory=Agreements)
     disclosures: Disclosures = field(default_factory=Disclosures)
@@ -210,7 +209,7 @@ def _require_member(state: Polycule, member_id: UUID) -> None:
 
 def evolve(state: Polycule, event: DomainEvent) -> Polycule:
     if isinstance(event, PolyculeFounded):
-        return replace(state, founded=True, founder_id=event.founder_id, name=event.name)
+        return replace(state, founded=True, founder_id=event.founder_id)
     if isinstance(event, MemberJoined):
         invitations = dict(state.invitations)
         for secret_hash, invitation in invitations.items():
@@ -219,7 +218,6 @@ def evolve(state: Polycule, event: DomainEvent) -> Polycule:
         return replace(
             state,
             members=(*state.members, event.member_id),
-            display_names={**state.display_names, event.member_id: event.display_name},
             invitations=invitations,
         )
     if isinstance(event, MemberInvited):

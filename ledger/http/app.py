@@ -20,6 +20,7 @@ from ledger.auth.identity import authentication_middleware
 from ledger.clock import SystemClock
 from ledger.config import Settings
 from ledger.database import connect, create_pool
+from ledger.domain.polycules import polycule_decider
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.keys import (
@@ -44,6 +45,7 @@ from ledger.http.routes import add_routes
 from ledger.privacy import KeyRing, load_master_key
 from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
+from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.migrate import Migration, migrate
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
@@ -148,7 +150,8 @@ def _event_store(database_url: str) -> CleanupContext:
         app[EVENT_STORE] = EventStore(app[POOL], clock=app[CLOCK].now, on_append=announcer)
         app[READ_SIDE] = read_side(app[POOL])
         app[SERVICE] = ApplicationService(
-            app[EVENT_STORE], app[KEYRING], read_side=app[READ_SIDE]
+            app[EVENT_STORE], app[KEYRING], read_side=app[READ_SIDE],
+            snapshots=Snapshots.of(app[POOL], polycule=polycule_decider),
         )
         yield
         await listener.stop()

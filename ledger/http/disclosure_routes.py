@@ -9,6 +9,7 @@ only the disclosures the policy lets the caller read: it hands the read model th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.http.authorization import PolyculeInView, polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.keys import KEYRING, POOL
+from ledger.http.names import UNNAMED, member_names
 from ledger.http.parsing import parse_body, path_id
 from ledger.http.shapes import Nothing, Strict, json_of, json_of_many
 from ledger.privacy import KeyRing
@@ -130,12 +132,17 @@ async def disclose(request: web.Request) -> web.Response:
 async def preview_audience(request: web.Request) -> web.Response:
     """Who would see a disclosure with this audience, before it is sent."""
     question = await parse_body(request, AudienceQuestion)
-    return json_of(audience_preview(polycule_of(request), question))
+    found = polycule_of(request)
+    names = await member_names(request, found.polycule_id)
+    return json_of(audience_preview(found, question, names))
 
 
-def audience_preview(found: PolyculeInView, question: AudienceQuestion) -> AudiencePreview:
+def audience_preview(
+    found: PolyculeInView, question: AudienceQuestion, names: Mapping[UUID, str]
+) -> AudiencePreview:
     """Exactly who would read a disclosure by the caller with this audience: the caller and
-    the members chosen (or every member); a recipient who is not a member is refused."""
+    the members chosen (or every member), by ``names``; a recipient who is not a member is
+    refused."""
     state = found.state
     if question.audience == "polycule":
         chosen = [member for member in state.members if member != found.member_id]
@@ -149,7 +156,7 @@ def audience_preview(found: PolyculeInView, question: AudienceQuestion) -> Audie
             )
     who = [found.member_id, *(member for member in chosen if member != found.member_id)]
     return AudiencePreview(who_will_see=[
-        Person(member_id=member, display_name=state.display_names[member]) for member in who
+        Person(member_id=member, display_name=names.get(member, UNNAMED)) for member in who
     ])
 
 

@@ -18,12 +18,12 @@ from ledger.domain.polycules import (
     FoundPolycule,
     InviteMember,
     LeavePolycule,
-    polycule_decider,
 )
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.invitation_tokens import new_invitation, read_invitation
-from ledger.http.keys import CLOCK, KEYRING, POOL, SERVICE
+from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.names import UNNAMED, member_names, polycule_name
 from ledger.http.parsing import parse_body
 from ledger.http.shapes import Strict, json_of, json_of_many
 from projections.memberships import MY_POLYCULES
@@ -108,21 +108,24 @@ async def my_polycules(request: web.Request) -> web.Response:
 async def show_polycule(request: web.Request) -> web.Response:
     found = polycule_of(request)
     return json_of(PolyculeDetail(
-        id=found.polycule_id, name=found.state.name, members=len(found.state.members)
+        id=found.polycule_id, name=await polycule_name(request, found.polycule_id),
+        members=len(found.state.members),
     ))
 
 
 async def list_members(request: web.Request) -> web.Response:
     """Current members in the order they joined; with ``?former=true`` also those who left."""
-    state = polycule_of(request).state
+    found = polycule_of(request)
+    state = found.state
+    names = await member_names(request, found.polycule_id)
     members = [
-        Member(member_id=member, display_name=state.display_names[member])
+        Member(member_id=member, display_name=names.get(member, UNNAMED))
         for member in state.members
     ]
     if request.query.get("former") == "true":
         members += [
             Member(member_id=member, display_name=name, current=False)
-            for member, name in state.display_names.items()
+            for member, name in names.items()
             if member not in state.members
         ]
     return json_of_many(members)
@@ -165,8 +168,7 @@ async def accept_invitation(request: web.Request) -> web.Response:
         display_name=await _display_name(request, body.display_name),
     )
     await send(request, polycule_id, command)
-    state, _ = await request.app[SERVICE].load(polycule_id, polycule_decider)
-    return json_of(PolyculeSummary(id=polycule_id, name=state.name))
+    return json_of(PolyculeSummary(id=polycule_id, name=await polycule_name(request, polycule_id)))
 
 
 async def leave(request: web.Request) -> web.Response:

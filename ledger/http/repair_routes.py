@@ -27,6 +27,7 @@ from ledger.http.authorization import polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.invitation_tokens import new_invitation, read_invitation
 from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.names import member_names
 from ledger.http.parsing import parse_body, path_id
 from ledger.http.shapes import Nothing, json_of, json_of_many
 from projections import repair_queries as read_model
@@ -253,7 +254,8 @@ async def _repair_answer(
     )
     if history is None:
         raise NotFound("no such repair")
-    view = await shapes.opened_history(history, found.state.display_names, request.app[KEYRING])
+    names = await member_names(request, found.polycule_id)
+    view = await shapes.opened_history(history, names, request.app[KEYRING])
     return json_of(view, status=status)
 
 

@@ -21,6 +21,7 @@ from ledger.auth import policy
 from ledger.errors import InvalidInput
 from ledger.http import agreement_routes, disclosure_routes
 from ledger.http.authorization import polycule_of
+from ledger.http.names import member_names
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, api_data, everyone_named, polycule_context
 from ledger.web.rendering import render
@@ -50,7 +51,7 @@ async def disclosures(request: web.Request) -> web.Response:
         "my_agreements": [a for a in agreements if me in a["parties"]],
         "others": [m for m in context["members"] if m["member_id"] != me],
         "draft": draft,
-        "preview": _preview(request, draft) if draft["previewing"] else None,
+        "preview": await _preview(request, draft) if draft["previewing"] else None,
         "live_url": polycule_pages.live_url(request),
     })
 
@@ -99,12 +100,15 @@ async def _draft(request: web.Request) -> dict[str, Any]:
     return draft
 
 
-def _preview(request: web.Request, draft: dict[str, Any]) -> dict[str, Any]:
+async def _preview(request: web.Request, draft: dict[str, Any]) -> dict[str, Any]:
     """Who would read it, as the API answers: exactly them, or why it cannot say."""
     picker = {"audience": draft["audience"], "recipients": draft["recipients"]}
     try:
         question = disclosure_routes.AudienceQuestion.model_validate(picker)
-        answer = disclosure_routes.audience_preview(polycule_of(request), question)
+        found = polycule_of(request)
+        answer = disclosure_routes.audience_preview(
+            found, question, await member_names(request, found.polycule_id)
+        )
     except InvalidInput as refused:
         return {"problem": refused.message, "who_will_see": []}
     except ValidationError:

@@ -64,11 +64,9 @@ class WebhookFanout:
     ) -> None:
         self._service = service
         self._clock = clock
-        self._keyring = keyring
         # The polycules as this fan-out last left them (it follows the log a little behind
-        # the head, so the service's own cache of latest states does not serve it). Like
-        # that cache, forgotten on any erasure, which is looked for every key recheck.
-        self._states = StateCache(keyring)
+        # the head, so the service's own cache of latest states does not serve it).
+        self._states = StateCache()
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         # Each event is judged by the polycule as it was just after it: who was a member
@@ -78,11 +76,8 @@ class WebhookFanout:
             if event.event_type not in HANDLED_EVENTS:
                 continue
             polycule = await self._state_before(event)
-            polycule = polycule_decider.evolve(polycule, await self._service.decode(event))
-            self._states.put(
-                event.stream_id, polycule_decider, polycule, event.stream_version,
-                erasures_seen=self._states.erasures_seen,
-            )
+            polycule = polycule_decider.evolve(polycule, self._service.decode_for_deciding(event))
+            self._states.put(event.stream_id, polycule_decider, polycule, event.stream_version)
             for notice in notices_for(
                 event.event_type, event.data, event.stream_id, polycule, _actor_of(event)
             ):
@@ -113,7 +108,6 @@ class WebhookFanout:
             await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
     async def _state_before(self, event: RecordedEvent) -> Polycule:
-        await self._keyring.learn_of_erasures()
         cached = self._states.get(event.stream_id, polycule_decider)
         if cached is not None:
             state, version = cached
@@ -125,7 +119,9 @@ class WebhookFanout:
                 for missed in await self._service.read_between(
                     event.stream_id, version, event.stream_version - 1
                 ):
-                    state = polycule_decider.evolve(state, await self._service.decode(missed))
+                    state = polycule_decider.evolve(
+                        state, self._service.decode_for_deciding(missed)
+                    )
                 return state
         return await self._service.load_until(
             event.stream_id, polycule_decider, event.stream_version - 1

@@ -1,15 +1,17 @@
 """The application service's cache of folded states, on real PostgreSQL: it reads only what
-was appended since, however long it has been kept; it never outlives an erasure it has
-heard of, and it looks for the erasures it was not told of every key recheck."""
+was appended since, however long it has been kept; a state holds no one's words, so an
+erasure changes nothing in it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from ledger.domain.agreements import AgreementText, ProposeAgreement
 from ledger.domain.polycules import (
     AcceptInvitation,
     FoundPolycule,
@@ -17,8 +19,8 @@ from ledger.domain.polycules import (
     LeavePolycule,
     polycule_decider,
 )
-from ledger.privacy import ERASED, KeyOwner, KeyRing, MasterKey
-from ledger.service import ApplicationService, StateCache
+from ledger.privacy import KeyOwner, KeyRing, MasterKey
+from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.records import RecordedEvent
 
@@ -81,79 +83,49 @@ async def test_a_second_load_reads_only_what_was_appended_since(
     assert fresh == after
 
 
-async def test_an_erasure_this_instance_hears_of_drops_every_cached_state(
+async def test_a_folded_state_holds_no_ones_words_and_outlives_an_erasure(
     pool: asyncpg.Pool, keyring: KeyRing
 ) -> None:
-    service = ApplicationService(EventStore(pool), keyring)
+    store = ReadCountingStore(pool)
+    service = ApplicationService(store, keyring)
     polycule, sam = await two_member_polycule(service)
-    cached, _ = await service.load(polycule, polycule_decider)
-    assert cached.display_names[sam] == "Sam"
-
-    await keyring.destroy(KeyOwner("member", sam))
-    state, _ = await service.load(polycule, polycule_decider)
-
-    assert state.display_names[sam] == ERASED
-
-
-async def test_a_cached_state_lives_no_longer_than_a_key_between_rechecks(
-    pool: asyncpg.Pool,
-) -> None:
-    now = [0.0]
-    master = MasterKey.generate()
-    erasing = KeyRing(pool, master)
-    unaware = KeyRing(pool, master, recheck_seconds=60, clock=lambda: now[0])
-    service = ApplicationService(
-        EventStore(pool), unaware, states=StateCache(unaware)
+    await service.handle(polycule, polycule_decider, ProposeAgreement(
+        **stamp(sam), proposal_id=uuid.uuid4(), agreement_id=uuid.uuid4(),
+        parties=(sam,), text=AgreementText(
+            title="Quiet Sundays", terms="Sunday mornings are for pancakes", review_every_days=30,
+        ),
+    ))
+    folded, version = await ApplicationService(EventStore(pool), keyring).load(
+        polycule, polycule_decider
     )
-    polycule, sam = await two_member_polycule(service)
-    await service.load(polycule, polycule_decider)
 
-    # Another instance erases Sam, and this one never hears of it.
-    await erasing.destroy(KeyOwner("member", sam))
-    now[0] = 59.0
-    still, _ = await service.load(polycule, polycule_decider)
-    now[0] = 60.0
-    later, _ = await service.load(polycule, polycule_decider)
+    # Names, titles, terms: none of them is in the state, opened or sealed.
+    for words in ("Pancakes", "Robin", "Sam", "Quiet Sundays", "pancakes", "'ct'"):
+        assert words not in repr(folded)
+    # The cadence it decides with is kept.
+    [proposal] = folded.agreements.proposals.values()
+    assert proposal.review_every_days == 30
 
-    assert still.display_names[sam] == "Sam"
-    assert later.display_names[sam] == ERASED
+    # An erasure changes nothing in a state: it is used on, not folded again.
+    await keyring.destroy(KeyOwner("member", sam))
+    store.reads_after.clear()
+    kept, _ = await service.load(polycule, polycule_decider)
+    assert store.reads_after == [version]
+    assert kept == folded
 
 
-async def test_a_state_kept_for_hours_with_nobody_erased_is_not_folded_again(
-    pool: asyncpg.Pool,
-) -> None:
-    now = [0.0]
-    keyring = KeyRing(pool, MasterKey.generate(), recheck_seconds=60, clock=lambda: now[0])
+async def test_a_state_kept_for_hours_is_not_folded_again(pool: asyncpg.Pool) -> None:
+    keyring = KeyRing(pool, MasterKey.generate(), recheck_seconds=60)
     store = ReadCountingStore(pool)
     service = ApplicationService(store, keyring)
     polycule, sam = await two_member_polycule(service)
     _, version = await service.load(polycule, polycule_decider)
 
     store.reads_after.clear()
-    for hours in range(1, 4):
-        now[0] = hours * 3600.0
+    for _ in range(3):
+        await asyncio.sleep(0)  # nothing about a kept state depends on time
         state, _ = await service.load(polycule, polycule_decider)
 
     # Each load read on from the version it kept, never from the first event.
     assert store.reads_after == [version] * 3
-    assert state.display_names[sam] == "Sam"
-
-
-async def test_an_erasure_elsewhere_is_looked_for_once_per_recheck_by_every_load(
-    pool: asyncpg.Pool,
-) -> None:
-    now = [0.0]
-    master = MasterKey.generate()
-    erasing = KeyRing(pool, master)
-    unaware = KeyRing(pool, master, recheck_seconds=60, clock=lambda: now[0])
-    service = ApplicationService(EventStore(pool), unaware)
-    polycule, sam = await two_member_polycule(service)
-    await service.load(polycule, polycule_decider)
-    erased_before = unaware.erasures_seen
-
-    await erasing.destroy(KeyOwner("member", sam))
-    now[0] = 3600.0  # long after: the first load looks, and finds it
-    state, _ = await service.load(polycule, polycule_decider)
-
-    assert unaware.erasures_seen == erased_before + 1
-    assert state.display_names[sam] == ERASED
+    assert sam in state.members

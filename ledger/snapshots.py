@@ -1,0 +1,129 @@
+"""Snapshots: a decider's folded state of one stream, kept in the database, so that no
+request folds a polycule's years of events from the first one — not after a restart, not on
+another instance.
+
+A state holds no one's words (the service folds events with their sealed texts unopened),
+so a snapshot holds nothing that an erasure would have to reach: ids, parties, dates and
+numbers. It is written as JSON by pydantic from the state's own types and read back into
+them, never unpickled.
+
+A snapshot is only a cache. Each is tagged with its *shape*: a digest of the state's
+schema and of ``FOLD_VERSION``. When the state's types change, or the way events fold into
+it (bump ``FOLD_VERSION`` then), older snapshots no longer match, are ignored, and are
+replaced the next time the stream is folded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+import asyncpg
+import structlog
+from pydantic import TypeAdapter, ValidationError
+
+from ledger.domain import Decider
+
+if TYPE_CHECKING:
+    from ledger.database import Executor
+
+log = structlog.get_logger(__name__)
+
+State = TypeVar("State")
+
+# Bump when the way events fold into a state changes while its types stay the same.
+FOLD_VERSION = 1
+
+# A snapshot is written when a stream has grown this many events past the last one.
+EVERY = 100
+
+_LATEST = """
+SELECT version, state FROM decider_snapshots
+ WHERE stream_id = $1 AND decider = $2 AND shape = $3
+"""
+_KEEP = """
+INSERT INTO decider_snapshots (stream_id, decider, shape, version, state)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (stream_id, decider) DO UPDATE
+   SET shape = excluded.shape, version = excluded.version, state = excluded.state,
+       taken_at = now()
+ WHERE decider_snapshots.shape <> excluded.shape
+    OR decider_snapshots.version < excluded.version
+"""
+
+
+class SnapshotFormat(Generic[State]):
+    """How one decider's states are written and read: JSON by the state's own types."""
+
+    def __init__(self, name: str, decider: Decider[Any, State]) -> None:
+        self.name = name
+        self._adapter: TypeAdapter[State] = TypeAdapter(type(decider.initial_state))
+
+    @cached_property
+    def shape(self) -> str:
+        schema = json.dumps(self._adapter.json_schema(), sort_keys=True)
+        return hashlib.sha256(f"{schema}|fold {FOLD_VERSION}".encode()).hexdigest()[:32]
+
+    def dump(self, state: State) -> Any:
+        """The state as JSON-ready data (the pool's codec writes it as jsonb)."""
+        return self._adapter.dump_python(state, mode="json")
+
+    def load(self, data: Any) -> State:
+        return self._adapter.validate_python(data)
+
+
+class Snapshots:
+    """The snapshots of every decider the service folds with, in one table."""
+
+    def __init__(self, executor: Executor, formats: dict[int, SnapshotFormat[Any]]) -> None:
+        self._executor = executor
+        self._formats = formats  # by id(decider), as the service's cache keys them
+
+    @classmethod
+    def of(cls, executor: Executor, **deciders: Decider[Any, Any]) -> Snapshots:
+        return cls(executor, {
+            id(decider): SnapshotFormat(name, decider) for name, decider in deciders.items()
+        })
+
+    async def latest(
+        self, stream_id: UUID, decider: Decider[Any, State]
+    ) -> tuple[State, int] | None:
+        """The stream's latest snapshot of the current shape, and its version."""
+        found = self._formats.get(id(decider))
+        if found is None:
+            return None
+        row = await self._executor.fetchrow(_LATEST, stream_id, found.name, found.shape)
+        if row is None:
+            return None
+        try:
+            state: State = found.load(row["state"])
+        except ValidationError:
+            log.warning("snapshot_unreadable", stream_id=str(stream_id), decider=found.name)
+            return None
+        return state, row["version"]
+
+    async def keep(
+        self, stream_id: UUID, decider: Decider[Any, State], state: State, version: int
+    ) -> None:
+        """Keep ``state`` as the stream's snapshot at ``version`` unless a later one is kept.
+        Best effort: a snapshot not written is only a fold to do again."""
+        found = self._formats.get(id(decider))
+        if found is None:
+            return
+        try:
+            await self._executor.execute(
+                _KEEP, stream_id, found.name, found.shape, version, found.dump(state)
+            )
+        except (asyncpg.PostgresError, OSError) as error:
+            log.warning(
+                "snapshot_not_kept", stream_id=str(stream_id), decider=found.name,
+                error=type(error).__name__,
+            )
+
+
+def due(before: int, after: int) -> bool:
+    """Whether a stream that grew from ``before`` to ``after`` events passed a snapshot."""
+    return after // EVERY > before // EVERY

@@ -1,0 +1,122 @@
+"""Snapshots on real PostgreSQL: a polycule's folded state is kept every few events, a new
+instance starts from the latest one instead of the first event, the state it gets is the
+one a fold from the first event gives, and a snapshot of another shape is ignored and
+replaced."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from ledger import snapshots
+from ledger.domain.agreements import AgreementText, Consent, ProposeAgreement
+from ledger.domain.polycules import (
+    AcceptInvitation,
+    FoundPolycule,
+    InviteMember,
+    polycule_decider,
+)
+from ledger.privacy import KeyRing
+from ledger.service import ApplicationService
+from ledger.snapshots import Snapshots
+from ledger.store.events import EventStore
+from tests.integration.test_state_cache import ReadCountingStore
+
+NOW = datetime.now(UTC)
+
+
+def stamp(actor: uuid.UUID) -> dict[str, Any]:
+    return {"actor": actor, "at": NOW, "command_id": uuid.uuid4()}
+
+
+def instance(pool: asyncpg.Pool, keyring: KeyRing, store: EventStore | None = None) -> Any:
+    return ApplicationService(
+        store or EventStore(pool), keyring, snapshots=Snapshots.of(pool, polycule=polycule_decider)
+    )
+
+
+@pytest.fixture(autouse=True)
+def every_ten_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshots, "EVERY", 10)
+
+
+async def lived_in(service: ApplicationService) -> uuid.UUID:
+    """A polycule of four with an agreement among them: 17 events."""
+    polycule, robin = uuid.uuid4(), uuid.uuid4()
+    await service.handle(polycule, polycule_decider, FoundPolycule(
+        **stamp(robin), polycule_id=polycule, name="Pancakes", display_name="Robin"
+    ))
+    members = [robin]
+    for index in range(3):
+        member = uuid.uuid4()
+        await service.handle(polycule, polycule_decider, InviteMember(
+            **stamp(robin), invitation_id=uuid.uuid4(), secret_hash=f"s{index}",
+            expires_at=NOW + timedelta(days=1),
+        ))
+        await service.handle(polycule, polycule_decider, AcceptInvitation(
+            **stamp(member), secret_hash=f"s{index}", display_name=f"Member {index}"
+        ))
+        members.append(member)
+    proposal = uuid.uuid4()
+    await service.handle(polycule, polycule_decider, ProposeAgreement(
+        **stamp(robin), proposal_id=proposal, agreement_id=uuid.uuid4(),
+        parties=tuple(members), text=AgreementText(
+            title="Sundays", terms="Sunday mornings are ours", review_every_days=30
+        ),
+    ))
+    for member in members[1:]:
+        await service.handle(polycule, polycule_decider, Consent(
+            **stamp(member), proposal_id=proposal, revision=1
+        ))
+    return polycule
+
+
+async def snapshot_row(pool: asyncpg.Pool, polycule: uuid.UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT shape, version FROM decider_snapshots WHERE stream_id = $1", polycule
+    )
+
+
+async def test_a_new_instance_starts_from_the_latest_snapshot_with_the_same_state(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    polycule = await lived_in(instance(pool, keyring))
+    head = await EventStore(pool).stream_version(polycule)
+    kept = await snapshot_row(pool, polycule)
+    assert kept is not None and kept["version"] == head - head % 10 > 0
+
+    store = ReadCountingStore(pool)
+    state, version = await instance(pool, keyring, store).load(polycule, polycule_decider)
+
+    assert store.reads_after == [kept["version"]]  # not from the first event
+    folded, _ = await ApplicationService(EventStore(pool), keyring).load(
+        polycule, polycule_decider
+    )
+    assert (state, version) == (folded, head)
+    assert state.agreements.agreements  # a state worth keeping: the agreement in force
+
+
+async def test_a_snapshot_of_another_shape_is_ignored_and_replaced(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    polycule = await lived_in(instance(pool, keyring))
+    current = await snapshot_row(pool, polycule)
+    assert current is not None
+    await pool.execute(
+        "UPDATE decider_snapshots SET shape = 'an older state', state = '{\"founded\": 1}'"
+    )
+
+    store = ReadCountingStore(pool)
+    state, _ = await instance(pool, keyring, store).load(polycule, polycule_decider)
+
+    assert store.reads_after == [0]
+    folded, _ = await ApplicationService(EventStore(pool), keyring).load(
+        polycule, polycule_decider
+    )
+    assert state == folded
+    replaced = await snapshot_row(pool, polycule)
+    assert replaced is not None and replaced["shape"] == current["shape"]
