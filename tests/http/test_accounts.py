@@ -274,7 +274,8 @@ async def test_no_password_token_or_cookie_ever_reaches_the_logs(
     secrets_seen.append(session["csrf_token"])
     secrets_seen.append(SimpleCookie(session_cookie_of(signed_in_))[SESSION_COOKIE].value)
     made = await client.post(
-        "/api/tokens", json={"name": "bot"}, headers={"X-CSRF-Token": session["csrf_token"]}
+        "/api/tokens", json={"name": "bot", "password": PASSWORD},
+        headers={"X-CSRF-Token": session["csrf_token"]},
     )
     secrets_seen.append((await made.json())["token"])
 
