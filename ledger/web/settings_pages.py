@@ -1,10 +1,11 @@
-"""A member's own account: who they are, their API tokens, their webhook endpoints and the
-messages sent to them, erasing the account; and the page a supporter opens from the
-invitation to read a repair.
+"""A member's own account: who they are, their API tokens, their password, signing out
+everywhere, their webhook endpoints and the messages sent to them, erasing the account;
+and the page a supporter opens from the invitation to read a repair.
 
 Like every page, these read the API's own views and their forms post to the API's own
-routes (changing the password, signing out everywhere, making a token). Revoking a token, deleting an endpoint and erasing the account are DELETEs in the
-API: their forms post to an address of their own here, served by the API's very view.
+routes (changing the password, signing out everywhere, making a token). Revoking a token,
+deleting an endpoint and erasing the account are DELETEs in the API: their forms post to an
+address of their own here, served by the API's very view.
 """
 
 from __future__ import annotations

@@ -202,6 +202,7 @@ async def test_over_https_the_session_cookie_is_secure(
 
     assert response.status == 200
     assert SimpleCookie(session_cookie_of(response))[SESSION_COOKIE]["secure"] is True
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
 async def test_an_expired_session_authenticates_nobody(
