@@ -172,7 +172,7 @@ def _is_own_origin(origin: str, request: web.Request) -> bool:
     parts = urlsplit(origin.strip())
     if not parts.netloc or parts.netloc.lower() != request.host.lower():
         return False
-    # Behind a proxy that ends TLS the service sees http while the browser's page is https:
-    # an https origin of this host is this service. An http one is not when it is served
-    # over https.
+    # Behind a proxy that ends TLS and is not named in LEDGER_TRUSTED_PROXIES the service
+    # sees http while the browser's page is https: an https origin of this host is this
+    # service. An http one is not when it is served over https.
     return parts.scheme in (request.scheme, "https")

@@ -145,6 +145,8 @@ def _is_trusted_proxy(
         peer = ipaddress.ip_address(request.remote)
     except ValueError:  # a Unix socket
         return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped  # an IPv4 proxy reaching a dual-stack socket
     return any(peer in network for network in trusted_proxies)
 
 

@@ -6,7 +6,8 @@ from ipaddress import ip_network
 
 import pytest
 
-from ledger.config import ConfigurationError, load_settings
+from ledger.config import ConfigurationError, Settings, load_settings
+from ledger.http.account_routes import AuthPolicy
 
 
 def test_no_proxy_is_trusted_unless_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,3 +43,9 @@ def test_sign_ups_per_address_default_to_ten_an_hour(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("LEDGER_SIGN_UPS_PER_ADDRESS_PER_HOUR", "0")
     with pytest.raises(ConfigurationError, match="LEDGER_SIGN_UPS_PER_ADDRESS_PER_HOUR"):
         load_settings()
+
+
+def test_the_sign_up_limit_reaches_the_accounts_policy() -> None:
+    policy = AuthPolicy.from_settings(Settings(sign_ups_per_address_per_hour=3))
+
+    assert policy.sign_up.per_address == 3
