@@ -137,7 +137,8 @@ async def make_token(base: str, person: Person) -> None:
             "handle": person.handle, "password": PASSWORD,
         })
         made = await call(
-            session, "POST", f"{base}/api/tokens", 201, json={"name": "bench"},
+            session, "POST", f"{base}/api/tokens", 201,
+            json={"name": "bench", "password": PASSWORD},
             headers={"X-CSRF-Token": signed_in["csrf_token"]},
         )
     person.token = made["token"]
@@ -593,6 +594,8 @@ async def bench(
         environment = {
             "DATABASE_URL": url, "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
             "LEDGER_LOG_LEVEL": "warning",
+            # Every person signs up from 127.0.0.1.
+            "LEDGER_SIGN_UPS_PER_ADDRESS_PER_HOUR": str(PEOPLE),
         }
         with ServedLedger(environment) as served:
             base = served.base

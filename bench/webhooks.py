@@ -372,6 +372,8 @@ async def bench(
             "database_url": url, "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
             "log_level": "warning", "pool_min_size": 4, "pool_max_size": 10,
             "webhooks_allow_private": True, "webhooks_allow_http": True,
+            # Every member signs up from 127.0.0.1.
+            "sign_ups_per_address_per_hour": max(members, 1),
         })
         configure_logging(settings.log_level, settings.log_format)
         app = create_app(settings, url)

@@ -7,9 +7,20 @@ the service at start with a message naming the variable, never later at first us
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, IPvAnyNetwork, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+# "10.0.0.5, 10.1.0.0/16, ::1": addresses or networks, comma-separated.
+Networks = Annotated[tuple[IPvAnyNetwork, ...], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class Settings(BaseSettings):
@@ -52,6 +63,15 @@ class Settings(BaseSettings):
     # Operators who send it as X-Operator-Token see, in /status, which polycules are parked
     # and on which event; everyone else sees how many. Unset: nobody sees more than counts.
     operator_token: SecretStr | None = Field(default=None, min_length=16)
+    # The reverse proxies (addresses or networks) in front of the service, such as one that
+    # ends TLS. Only a request whose TCP peer is one of them has its X-Forwarded-For,
+    # -Proto and -Host believed: then the client's address is what the proxy says (for
+    # throttling), and HTTPS there makes the session cookie Secure and sends HSTS. Empty:
+    # every X-Forwarded-* header is ignored (ledger/http/middleware.py).
+    trusted_proxies: Networks = ()
+    # Signing up costs an Argon2id hash: how many sign-ups one client address may make in
+    # an hour (ledger/auth/throttle.py).
+    sign_ups_per_address_per_hour: int = Field(default=10, ge=1)
 
 
 class ConfigurationError(Exception):

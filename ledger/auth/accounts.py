@@ -1,9 +1,14 @@
-"""Accounts: signing up and signing in.
+"""Accounts: signing up and signing in, confirming and changing the password, signing out
+everywhere.
 
 An account is who a member is to the service: its id is the member id every event names,
 its handle is how they sign in, its display name how they are shown. All of it is mutable
 (a name changes, a password changes, an account is erased), so it lives in ordinary
 tables, never in the event log.
+
+Every check of a password, at sign-in or when it is typed again to confirm an act (minting
+an API token, changing the password, erasing the account), goes through the sign-in
+throttle; every sign-up through the sign-up throttle (ledger/auth/throttle.py).
 """
 
 from __future__ import annotations
@@ -23,13 +28,23 @@ from pydantic import (
     ConfigDict,
     SecretStr,
     StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ledger.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
+from ledger.auth.password_rules import (
+    MIN_PASSWORD_LENGTH,
+    context_problem,
+    guessable_problem,
+    length_problem,
+)
+from ledger.auth.passwords import Passwords
 from ledger.auth.sessions import Sessions, StartedSession
-from ledger.auth.throttle import SignInThrottle
-from ledger.errors import DomainError, Unauthenticated
+from ledger.auth.throttle import SignInThrottle, SignUpThrottle
+from ledger.auth.tokens import ApiTokens
+from ledger.errors import DomainError, Forbidden, Unauthenticated
 
 log = structlog.get_logger(__name__)
 
@@ -59,15 +74,17 @@ def _valid_handle(handle: str) -> str:
 
 def _password_length(minimum: int) -> BeforeValidator:
     def check(value: Any) -> Any:
-        if isinstance(value, str) and not minimum <= len(value) <= MAX_PASSWORD_LENGTH:
-            raise PydanticCustomError(
-                "password_length",
-                "a password has {minimum} to {maximum} characters",
-                {"minimum": minimum, "maximum": MAX_PASSWORD_LENGTH},
-            )
+        if isinstance(value, str) and (problem := length_problem(value, minimum)):
+            raise problem
         return value
 
     return BeforeValidator(check)
+
+
+def _not_guessable(password: SecretStr) -> SecretStr:
+    if problem := guessable_problem(password.get_secret_value()):
+        raise problem
+    return password
 
 
 Handle = Annotated[str, BeforeValidator(_lowercase), AfterValidator(_valid_handle)]
@@ -76,18 +93,41 @@ DisplayName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_DISPLAY_NAME_LENGTH),
 ]
 # SecretStr: a password shows as '**********' in any repr, traceback or log by mistake.
-NewPassword = Annotated[SecretStr, _password_length(MIN_PASSWORD_LENGTH)]
+# A new one must also not be among the first a guesser tries (ledger/auth/password_rules.py).
+NewPassword = Annotated[
+    SecretStr, _password_length(MIN_PASSWORD_LENGTH), AfterValidator(_not_guessable)
+]
 OfferedPassword = Annotated[SecretStr, _password_length(1)]
 
 
 class NewAccount(BaseModel):
     """What signing up takes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A password never shows in an error's text, should one be logged by mistake.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     handle: Handle
     display_name: DisplayName
     password: NewPassword
+
+    @field_validator("password")
+    @classmethod
+    def _not_the_persons_own_name(cls, password: SecretStr, info: ValidationInfo) -> SecretStr:
+        # The fields before it, those that were valid: the handle and the name.
+        context = [str(info.data[name]) for name in ("handle", "display_name") if name in info.data]
+        if problem := context_problem(password.get_secret_value(), context):
+            raise problem
+        return password
+
+
+class PasswordChange(BaseModel):
+    """What changing the password takes: the current one, typed again, and the new one."""
+
+    # A password never shows in an error's text, should one be logged by mistake.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    current_password: OfferedPassword
+    new_password: NewPassword
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -107,6 +147,25 @@ class InvalidCredentials(Unauthenticated):
 
     def __init__(self) -> None:
         super().__init__("the handle or the password is wrong")
+
+
+class PasswordNotConfirmed(Forbidden):
+    """The password typed again to confirm an act is not the account's: nothing was done.
+    (Not a 401: the caller is still signed in.)"""
+
+    code = "password_incorrect"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the password you typed is not this account's password",
+            details={"field": "password"},
+        )
+
+
+def _refused(field: str, problem: PydanticCustomError) -> ValidationError:
+    """A rule's refusal of one field, answered like any other invalid field (422)."""
+    details: InitErrorDetails = {"type": problem, "loc": (field,), "input": "**********"}
+    return ValidationError.from_exception_data("PasswordChange", [details])
 
 
 # -- accounts ----------------------------------------------------------------------------
@@ -138,6 +197,9 @@ SELECT {_COLUMNS}, password_hash FROM accounts
 WHERE lower(handle) = $1 AND erased_at IS NULL
 """
 _BY_ID = f"SELECT {_COLUMNS} FROM accounts WHERE id = $1 AND erased_at IS NULL"
+_FOR_CONFIRMING = f"""
+SELECT {_COLUMNS}, password_hash FROM accounts WHERE id = $1 AND erased_at IS NULL
+"""
 _REHASH = "UPDATE accounts SET password_hash = $2 WHERE id = $1 AND erased_at IS NULL"
 
 
@@ -151,14 +213,20 @@ class Accounts:
         pool: asyncpg.Pool,
         passwords: Passwords,
         sessions: Sessions,
+        tokens: ApiTokens,
         throttle: SignInThrottle,
+        sign_up_throttle: SignUpThrottle,
     ) -> None:
         self._pool = pool
         self._passwords = passwords
         self._sessions = sessions
+        self._tokens = tokens
         self._throttle = throttle
+        self._sign_up_throttle = sign_up_throttle
 
-    async def sign_up(self, new: NewAccount) -> Account:
+    async def sign_up(self, new: NewAccount, remote: str | None) -> Account:
+        """Raises SignUpRefused while the address has had its share of sign-ups."""
+        await self._sign_up_throttle.begin(remote)
         password_hash = await self._passwords.hash(new.password.get_secret_value())
         try:
             row = await self._pool.fetchrow(
@@ -175,7 +243,7 @@ class Accounts:
 
     async def sign_in(self, handle: str, password: SecretStr, remote: str | None) -> SignedIn:
         """A new session for the account, if the password is right. Raises
-        InvalidCredentials, or SignInRefused while the handle or address is throttled."""
+        InvalidCredentials, or SignInRefused while the address is throttled."""
         attempt = await self._throttle.begin(handle, remote)
         row = await self._pool.fetchrow(_FOR_SIGN_IN, handle.lower())
         stored_hash: str | None = row["password_hash"] if row is not None else None
@@ -193,6 +261,54 @@ class Accounts:
         session = await self._sessions.start(account.id)
         log.info("signed_in", account_id=str(account.id), session_id=str(session.id))
         return SignedIn(account, session)
+
+    async def confirm_password(
+        self, account_id: UUID, password: SecretStr, remote: str | None
+    ) -> Account:
+        """The account, once the password typed again is its own. Counted like a sign-in
+        (a stolen session must not become a way to guess the password); raises
+        PasswordNotConfirmed, or SignInRefused while the address is throttled."""
+        row = await self._pool.fetchrow(_FOR_CONFIRMING, account_id)
+        if row is None:  # erased meanwhile
+            raise Unauthenticated("sign in first")
+        attempt = await self._throttle.begin(row["handle"], remote)
+        if not await self._passwords.verify(row["password_hash"], password.get_secret_value()):
+            log.info("password_not_confirmed", account_id=str(account_id))
+            raise PasswordNotConfirmed()
+        await self._throttle.succeeded(attempt)
+        return _account(row)
+
+    async def change_password(
+        self,
+        account_id: UUID,
+        change: PasswordChange,
+        remote: str | None,
+        *,
+        keep_session: UUID | None,
+    ) -> int:
+        """Set a new password once the current one is confirmed, and end every other
+        session of the account (whoever knew the old password is signed out); the caller's
+        session stays. Returns how many sessions ended. API tokens stay: each is listed,
+        and signing out everywhere revokes them."""
+        account = await self.confirm_password(account_id, change.current_password, remote)
+        new_password = change.new_password.get_secret_value()
+        if problem := context_problem(new_password, [account.handle, account.display_name]):
+            raise _refused("new_password", problem)
+        await self._pool.execute(_REHASH, account_id, await self._passwords.hash(new_password))
+        ended = await self._sessions.end_all(account_id, keep=keep_session)
+        log.info("password_changed", account_id=str(account_id), other_sessions_ended=ended)
+        return ended
+
+    async def sign_out_everywhere(self, account_id: UUID) -> tuple[int, int]:
+        """End every session and revoke every API token of the account, wherever they are
+        (what they hold open, a live stream, ends with them). How many of each."""
+        sessions = await self._sessions.end_all(account_id)
+        tokens = await self._tokens.revoke_all(account_id)
+        log.info(
+            "signed_out_everywhere", account_id=str(account_id),
+            sessions_ended=sessions, tokens_revoked=tokens,
+        )
+        return sessions, tokens
 
     async def by_id(self, account_id: UUID) -> Account | None:
         row = await self._pool.fetchrow(_BY_ID, account_id)

@@ -17,6 +17,8 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from ledger.auth.sessions import END_ALL_OF_ACCOUNT
+from ledger.auth.tokens import REVOKE_ALL_OF_ACCOUNT
 from ledger.domain.polycules import LeavePolycule, polycule_decider
 from ledger.errors import DomainError, NotFound
 from ledger.privacy import KeyOwner, KeyRing
@@ -29,12 +31,6 @@ log = structlog.get_logger(__name__)
 _FORGET_ACCOUNT = """
 UPDATE accounts SET erased_at = now(), display_name = NULL, password_hash = NULL
  WHERE id = $1 AND erased_at IS NULL
-"""
-_END_SESSIONS = """
-UPDATE sessions SET ended_at = now() WHERE account_id = $1 AND ended_at IS NULL
-"""
-_REVOKE_TOKENS = """
-UPDATE api_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL
 """
 
 
@@ -59,8 +55,8 @@ async def erase_account(
             pass  # already gone from that polycule: nothing left to do there
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(_FORGET_ACCOUNT, account_id)
-        await connection.execute(_END_SESSIONS, account_id)
-        await connection.execute(_REVOKE_TOKENS, account_id)
+        await connection.execute(END_ALL_OF_ACCOUNT, account_id, None)
+        await connection.execute(REVOKE_ALL_OF_ACCOUNT, account_id)
         await endpoints.delete_all_of(connection, account_id)
     await keyring.destroy(KeyOwner("member", account_id))
     log.info("account_erased", account_id=str(account_id), polycules_left=len(polycules))

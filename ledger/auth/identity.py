@@ -16,6 +16,10 @@ foreign page from signing a browser in to an account of the attacker's choosing 
 A presented credential that does not authenticate (expired, ended, revoked) leaves the
 caller anonymous: a stale cookie must not stop anyone from signing in again. When an
 ``Authorization`` header is present the cookie is not looked at.
+
+The health probes (``HEALTH_PROBES``) never look at credentials at all: they answer for the
+process and the database, whoever asks, and a probe that happens to carry a cookie or a
+token must not fail because looking it up needs the database.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CSRF_HEADER = "X-CSRF-Token"
 # Set by browsers (Fetch Metadata), never by a page's script: where a request came from.
 _FETCH_SITE = "Sec-Fetch-Site"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+HEALTH_PROBES = frozenset({"/healthz", "/readyz"})
 _BEARER_SCHEME = "bearer"
 
 # Set up by the accounts context (ledger/http/account_routes.py) when the app starts.
@@ -89,6 +94,8 @@ def require_session(request: web.Request) -> Identity:
 async def authentication_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
+    if request.path in HEALTH_PROBES:
+        return await handler(request)
     identity = await _resolve(request)
     if request.method in UNSAFE_METHODS and (identity is None or identity.via == "session"):
         _refuse_foreign_origin(request)
@@ -165,7 +172,7 @@ def _is_own_origin(origin: str, request: web.Request) -> bool:
     parts = urlsplit(origin.strip())
     if not parts.netloc or parts.netloc.lower() != request.host.lower():
         return False
-    # Behind a proxy that ends TLS the service sees http while the browser's page is https:
-    # an https origin of this host is this service. An http one is not when it is served
-    # over https.
+    # Behind a proxy that ends TLS and is not named in LEDGER_TRUSTED_PROXIES the service
+    # sees http while the browser's page is https: an https origin of this host is this
+    # service. An http one is not when it is served over https.
     return parts.scheme in (request.scheme, "https")

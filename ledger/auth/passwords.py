@@ -2,6 +2,7 @@
 
 Hashing and verifying are deliberately slow and memory-hungry (that is the protection), so
 both run in a worker thread: the event loop keeps serving other requests meanwhile.
+Which passwords may be chosen at all is password_rules.py's business.
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 log = structlog.get_logger(__name__)
-
-MIN_PASSWORD_LENGTH = 10
-# Argon2 accepts any length; a bound keeps one request from buying a long hashing job.
-MAX_PASSWORD_LENGTH = 1024
 
 # argon2-cffi's default profile: Argon2id, t=3, m=64 MiB, p=4 (RFC 9106, second choice).
 DEFAULT_HASHING = RFC_9106_LOW_MEMORY

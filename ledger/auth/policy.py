@@ -64,6 +64,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/session"): Rule.SIGNED_IN,
     ("DELETE", "/api/session"): Rule.SIGNED_IN,
     ("DELETE", "/api/account"): Rule.SIGNED_IN,
+    ("POST", "/api/account/password"): Rule.SIGNED_IN,
+    ("POST", "/api/account/sign-out-everywhere"): Rule.SIGNED_IN,
     ("GET", "/api/tokens"): Rule.SIGNED_IN,
     ("POST", "/api/tokens"): Rule.SIGNED_IN,
     ("DELETE", "/api/tokens/{token_id}"): Rule.SIGNED_IN,

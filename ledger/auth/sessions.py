@@ -1,8 +1,9 @@
 """Server-side sessions: what a signed-in browser's cookie stands for.
 
 The cookie carries a random token; the database keeps only its SHA-256, so a copy of the
-table lets nobody in. A session authenticates until it expires or is ended (sign-out),
-whichever comes first, and never for an erased account.
+table lets nobody in. A session authenticates until it expires or is ended (sign-out,
+signing out everywhere, a changed password), whichever comes first, and never for an
+erased account.
 
 The CSRF token of a session is derived from the session token (see ``csrf_token_for``):
 a page can be given it to echo in ``X-CSRF-Token``, a cross-site page can neither read the
@@ -78,6 +79,13 @@ WHERE s.token_hash = $1
   AND a.erased_at IS NULL
 """
 _END = "UPDATE sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL"
+# Every live session of the account but ``$2`` (none when null), through sessions_of_account:
+# signing out everywhere, a changed password, erasure.
+END_ALL_OF_ACCOUNT = """
+UPDATE sessions SET ended_at = now()
+WHERE account_id = $1 AND ended_at IS NULL AND id IS DISTINCT FROM $2
+RETURNING id
+"""
 
 
 class Sessions:
@@ -108,5 +116,15 @@ class Sessions:
 
     async def end(self, session_id: UUID) -> None:
         await self._pool.execute(_END, session_id)
-        for listener in self._when_ended:
-            listener(session_id)
+        self._announce([session_id])
+
+    async def end_all(self, account_id: UUID, *, keep: UUID | None = None) -> int:
+        """End every session of the account (but ``keep``, if given); how many ended."""
+        ended = [row["id"] for row in await self._pool.fetch(END_ALL_OF_ACCOUNT, account_id, keep)]
+        self._announce(ended)
+        return len(ended)
+
+    def _announce(self, session_ids: list[UUID]) -> None:
+        for session_id in session_ids:
+            for listener in self._when_ended:
+                listener(session_id)

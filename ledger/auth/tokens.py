@@ -2,7 +2,9 @@
 
 A token is shown once, when it is made; only its SHA-256 is kept. The ``pal_`` prefix
 makes a leaked token recognisable to secret scanners and to people. A token is listed
-with when it was made and last used, and works until its owner revokes it.
+with when it was made and last used, and works until its owner revokes it (or signs out
+everywhere). Only a signed-in browser that types the password again makes one, so a leaked
+token cannot mint others that outlive its revocation (ledger/http/account_routes.py).
 """
 
 from __future__ import annotations
@@ -95,6 +97,13 @@ UPDATE api_tokens SET revoked_at = now()
 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL
 RETURNING id
 """
+# Every live token of the account, through api_tokens_of_account: signing out everywhere,
+# erasure.
+REVOKE_ALL_OF_ACCOUNT = """
+UPDATE api_tokens SET revoked_at = now()
+WHERE account_id = $1 AND revoked_at IS NULL
+RETURNING id
+"""
 
 
 class ApiTokens:
@@ -133,6 +142,16 @@ class ApiTokens:
         """False when the account has no such live token."""
         if await self._pool.fetchval(_REVOKE, token_id, account_id) is None:
             return False
-        for listener in self._when_revoked:
-            listener(token_id)
+        self._announce([token_id])
         return True
+
+    async def revoke_all(self, account_id: UUID) -> int:
+        """Revoke every token of the account; how many were live."""
+        revoked = [row["id"] for row in await self._pool.fetch(REVOKE_ALL_OF_ACCOUNT, account_id)]
+        self._announce(revoked)
+        return len(revoked)
+
+    def _announce(self, token_ids: list[UUID]) -> None:
+        for token_id in token_ids:
+            for listener in self._when_revoked:
+                listener(token_id)

@@ -38,8 +38,10 @@ from ledger.http.keys import (
 )
 from ledger.http.middleware import (
     access_log_middleware,
+    client_middleware,
     error_middleware,
     request_id_middleware,
+    transport_headers,
 )
 from ledger.http.routes import add_routes
 from ledger.privacy import KeyRing, load_master_key
@@ -72,6 +74,8 @@ def create_app(
         middlewares=[
             request_id_middleware,
             access_log_middleware,
+            # The client behind a trusted proxy: its address, and whether it came over HTTPS.
+            client_middleware(settings.trusted_proxies),
             security_headers_middleware,
             # A browser's pages and forms: HTML and redirects where the API answers JSON.
             browser_middleware,
@@ -82,8 +86,9 @@ def create_app(
             authorization_middleware,
         ],
     )
+    app.on_response_prepare.append(transport_headers)
     app[SETTINGS] = settings
-    app[AUTH_POLICY] = AuthPolicy()
+    app[AUTH_POLICY] = AuthPolicy.from_settings(settings)
     # Replaced before start-up by tests that need to live through months.
     app[CLOCK] = SystemClock()
     app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))

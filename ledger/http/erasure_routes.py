@@ -1,25 +1,34 @@
-"""Erasing one's own account, over the API. What it does: ledger/auth/erasure.py."""
+"""Erasing one's own account, over the API. What it does: ledger/auth/erasure.py.
+
+Like minting an API token, it needs a signed-in browser session (an API token alone is
+refused, 403 ``session_required``) and the password typed again (403
+``password_incorrect``); typing one's handle confirms that erasing is meant.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from ledger.auth.accounts import OfferedPassword
 from ledger.auth.erasure import erase_account
+from ledger.auth.identity import require_session
 from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import InvalidInput
-from ledger.http.account_routes import ACCOUNTS
-from ledger.http.authorization import caller_of
+from ledger.http.account_routes import ACCOUNTS, confirm_password
 from ledger.http.keys import KEYRING, POOL, SERVICE
 from ledger.http.middleware import current_request_id
 from ledger.http.parsing import parse_body
 
 
 class EraseAccount(BaseModel):
-    """Typing one's handle again confirms it: erasure cannot be undone."""
+    """Typing one's handle again confirms it: erasure cannot be undone. The password
+    proves it is the account's owner at the keyboard."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A password never shows in an error's text, should one be logged by mistake.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     handle: str
+    password: OfferedPassword
 
 
 class AccountErased(BaseModel):
@@ -29,16 +38,17 @@ class AccountErased(BaseModel):
 
 
 async def erase_my_account(request: web.Request) -> web.Response:
+    identity = require_session(request)
     body = await parse_body(request, EraseAccount)
-    caller = caller_of(request)
-    account = await request.app[ACCOUNTS].by_id(caller)
+    account = await request.app[ACCOUNTS].by_id(identity.account_id)
     if account is None or account.handle != body.handle.strip().lower():
         raise InvalidInput(
             "type your own handle to confirm; erasing an account cannot be undone",
             details={"field": "handle"},
         )
+    await confirm_password(request, identity, body.password)
     left = await erase_account(
-        caller,
+        identity.account_id,
         pool=request.app[POOL],
         service=request.app[SERVICE],
         keyring=request.app[KEYRING],

@@ -1,20 +1,34 @@
-"""What every request goes through: a request id, one access log line, errors as JSON.
+"""What every request goes through: a request id, one access log line, who the client is
+and how they reached us, errors as JSON.
 
 Order matters and is set in app.py: the request id is outermost so that every answer
-carries it (error answers too), the access log sees the final status, and the error
-middleware, innermost, turns any exception into the JSON envelope of errors.py.
+carries it (error answers too), the access log sees the final status, the client is
+resolved before anything asks for its address or scheme, and the error middleware,
+innermost, turns any exception into the JSON envelope of errors.py.
+
+Behind a reverse proxy (one that ends TLS, say) the TCP peer is the proxy. Its
+X-Forwarded-For, -Proto and -Host are believed only when the peer is one of the configured
+``LEDGER_TRUSTED_PROXIES`` (aiohttp-remotes reads them; anyone else's are ignored, since any
+client can send them). The request then carries the client's address (what sign-in
+throttling counts) and scheme (what makes the session cookie Secure). Every answer to a
+client that came over HTTPS carries Strict-Transport-Security, and no answer names the
+server's software or its version.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network
 
 import structlog
-from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp_remotes import XForwardedFiltered
 from pydantic import ValidationError
 
 from ledger.database import BUSY_OR_AWAY
@@ -88,6 +102,60 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             request_id=current_request_id(),
         )
+
+
+# Browsers that once reached the service over HTTPS use nothing else for a year.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+# Whether the client reached us over HTTPS, as the client middleware found (the response
+# is prepared with the request as it came in, before X-Forwarded-Proto was applied).
+_OVER_HTTPS = web.RequestKey("over_https", bool)
+
+
+def client_middleware(trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> Middleware:
+    """Resolve the client behind a trusted proxy (see the module's text)."""
+    forwarded = XForwardedFiltered(trusted_proxies)
+
+    @web.middleware
+    async def client(request: web.Request, handler: Handler) -> web.StreamResponse:
+        async def resolved(as_the_client_sees_it: web.Request) -> web.StreamResponse:
+            request[_OVER_HTTPS] = as_the_client_sees_it[_OVER_HTTPS] = (
+                as_the_client_sees_it.secure
+            )
+            return await handler(as_the_client_sees_it)
+
+        if not _is_trusted_proxy(request, trusted_proxies):
+            return await resolved(request)
+        try:
+            return await forwarded.middleware(request, resolved)
+        except web.HTTPBadRequest:
+            # From aiohttp-remotes only: the error middleware inside answers the views'.
+            return errors.error_response(
+                400, "bad_request", "the proxy sent malformed X-Forwarded-* headers"
+            )
+
+    return client
+
+
+def _is_trusted_proxy(
+    request: web.Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]
+) -> bool:
+    if not trusted_proxies or request.remote is None:
+        return False
+    try:
+        peer = ipaddress.ip_address(request.remote)
+    except ValueError:  # a Unix socket
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped  # an IPv4 proxy reaching a dual-stack socket
+    return any(peer in network for network in trusted_proxies)
+
+
+async def transport_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer, streamed ones and aiohttp's own refusals too (an ``on_response_prepare``
+    signal): HSTS over HTTPS, and no Server header naming aiohttp and Python's versions."""
+    response.headers.popall(hdrs.SERVER, None)
+    if request.get(_OVER_HTTPS, request.secure):
+        response.headers[hdrs.STRICT_TRANSPORT_SECURITY] = STRICT_TRANSPORT_SECURITY
 
 
 def route_template(request: web.Request) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ledger.auth.accounts import NewAccount
+from ledger.auth.accounts import NewAccount, PasswordChange
 from ledger.http import account_routes as accounts
 from ledger.http import agreement_routes as agreements
 from ledger.http import agreement_shapes as shapes
@@ -45,11 +45,21 @@ ROUTES: tuple[Route, ...] = (
           response=accounts.SessionBody),
     Route("DELETE", "/api/session", accounts.sign_out, "sign out", status=204),
     Route("DELETE", "/api/account", erasure.erase_my_account,
-          "erase my account: leave every polycule and make my words unreadable",
+          "erase my account: leave every polycule and make my words unreadable "
+          "(a signed-in session, with the password typed again)",
           erasure.EraseAccount, erasure.AccountErased),
+    Route("POST", "/api/account/password", accounts.change_password,
+          "change my password (a signed-in session, with the current password typed again); "
+          "every other session ends",
+          PasswordChange, accounts.PasswordChanged),
+    Route("POST", "/api/account/sign-out-everywhere", accounts.sign_out_everywhere,
+          "sign out everywhere: end every session and revoke every API token of my account "
+          "(a signed-in session)",
+          Nothing, accounts.SignedOutEverywhere),
     Route("GET", "/api/tokens", accounts.list_tokens, "my personal API tokens"),
-    Route("POST", "/api/tokens", accounts.create_token, "a new personal API token (shown once)",
-          accounts.NewToken, accounts.IssuedTokenBody, 201),
+    Route("POST", "/api/tokens", accounts.create_token,
+          "a new personal API token, shown once (a signed-in session, with the password typed "
+          "again)", accounts.NewToken, accounts.IssuedTokenBody, 201),
     Route("DELETE", "/api/tokens/{token_id}", accounts.revoke_token, "revoke a token",
           status=204),
     Route("GET", "/api/polycules", polycules.my_polycules, "the polycules I belong to",

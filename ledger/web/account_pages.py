@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.auth.identity import identity_of
-from ledger.auth.passwords import MIN_PASSWORD_LENGTH
+from ledger.auth.password_rules import MIN_PASSWORD_LENGTH
 from ledger.http import account_routes
 from ledger.web.browser import local_path
 from ledger.web.reading import Page
@@ -25,6 +25,7 @@ async def sign_in_page(request: web.Request) -> web.Response:
     return await render(request, "sign_in.html", {
         "next": next_path,
         "welcome": request.query.get("welcome") == "1",
+        "everywhere": request.query.get("everywhere") == "1",
         "already": identity_of(request) is not None,
     })
 

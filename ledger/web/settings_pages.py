@@ -1,16 +1,18 @@
-"""A member's own account: who they are, their API tokens, their webhook endpoints and the
-messages sent to them, erasing the account; and the page a supporter opens from the
-invitation to read a repair.
+"""A member's own account: who they are, their API tokens, their password, signing out
+everywhere, their webhook endpoints and the messages sent to them, erasing the account;
+and the page a supporter opens from the invitation to read a repair.
 
 Like every page, these read the API's own views and their forms post to the API's own
-routes. Revoking a token, deleting an endpoint and erasing the account are DELETEs in the
-API: their forms post to an address of their own here, served by the API's very view.
+routes (changing the password, signing out everywhere, making a token). Revoking a token,
+deleting an endpoint and erasing the account are DELETEs in the API: their forms post to an
+address of their own here, served by the API's very view.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ledger.auth.password_rules import MIN_PASSWORD_LENGTH
 from ledger.http import account_routes, erasure_routes, webhook_routes
 from ledger.web.reading import Page, api_data
 from ledger.web.rendering import render
@@ -18,7 +20,11 @@ from ledger.web.rendering import render
 
 async def account(request: web.Request) -> web.Response:
     tokens = await api_data(request, account_routes.list_tokens)
-    return await render(request, "account.html", {"tokens": tokens["tokens"]})
+    return await render(request, "account.html", {
+        "tokens": tokens["tokens"],
+        "min_password": MIN_PASSWORD_LENGTH,
+        "password_changed": request.query.get("password") == "changed",
+    })
 
 
 async def erase(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
-from ledger.auth.throttle import ThrottlePolicy
+from ledger.auth.throttle import Limit, SignUpPolicy, ThrottlePolicy
 from ledger.http.account_routes import AuthPolicy
 from tests.http.support import Client
 
@@ -24,19 +24,23 @@ AnyClient = TestClient[Any, Any]
 PASSWORD = "correct horse battery staple"
 WRONG_PASSWORD = "incorrect horse battery staple"
 
-# Cheap hashing keeps the suite fast (the defaults are tested in tests/unit), and makes a
-# throttling delay stand out clearly from the time a sign-in takes anyway.
-THROTTLE_DELAY_SECONDS = 0.3
+# Cheap hashing keeps the suite fast (the defaults are tested in tests/unit). The throttles
+# keep their real thresholds but a short delay, and tests sign up many people from one
+# address (tests/http/test_sign_up_throttle.py runs with the real sign-up limit).
+THROTTLE_DELAY_SECONDS = 0.05
 TEST_POLICY = AuthPolicy(
     session_lifetime=timedelta(hours=2),
     throttle=ThrottlePolicy(
-        first_delay_seconds=THROTTLE_DELAY_SECONDS, max_delay_seconds=THROTTLE_DELAY_SECONDS
+        per_address=Limit(slow_after=10, refuse_after=30),
+        per_handle_at_address=Limit(slow_after=5, refuse_after=10),
+        per_handle_slow_after=5,
+        first_delay_seconds=THROTTLE_DELAY_SECONDS, max_delay_seconds=THROTTLE_DELAY_SECONDS,
     ),
+    sign_up=SignUpPolicy(per_address=10_000),
     password_hashing=dataclasses.replace(
         RFC_9106_LOW_MEMORY, time_cost=1, memory_cost=1024, parallelism=1
     ),
 )
-
 
 
 async def sign_up(

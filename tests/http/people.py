@@ -59,3 +59,13 @@ async def person(client: Client, handle: str | None = None) -> AsyncIterator[Per
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         someone = Person(client, session, handle or f"p{uuid.uuid4().hex[:10]}")
         yield await someone.sign_up_and_in()
+
+
+@asynccontextmanager
+async def another_device(someone: Person) -> AsyncIterator[Person]:
+    """``someone`` signed in a second time, with a session (and cookie jar) of its own."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        device = Person(someone.client, session, someone.handle)
+        device.account_id = someone.account_id
+        await device.sign_in()
+        yield device

@@ -70,6 +70,17 @@ async def opening_id(stream: aiohttp.ClientResponse) -> str:
     return opening.fields["id"]
 
 
+async def ended(stream: aiohttp.ClientResponse, within: float = 5.0) -> bool:
+    """Whether the stream ends within ``within`` seconds, telling no change first (its
+    opening and keep-alives may come before the end)."""
+    async with asyncio.timeout(within):
+        while True:
+            message = await next_message(stream, within)
+            if message is None:
+                return True
+            assert not message.is_change, message
+
+
 async def next_change_message(
     stream: aiohttp.ClientResponse, within: float = 5.0
 ) -> Message | None:

@@ -202,6 +202,7 @@ async def test_over_https_the_session_cookie_is_secure(
 
     assert response.status == 200
     assert SimpleCookie(session_cookie_of(response))[SESSION_COOKIE]["secure"] is True
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
 async def test_an_expired_session_authenticates_nobody(
@@ -274,7 +275,8 @@ async def test_no_password_token_or_cookie_ever_reaches_the_logs(
     secrets_seen.append(session["csrf_token"])
     secrets_seen.append(SimpleCookie(session_cookie_of(signed_in_))[SESSION_COOKIE].value)
     made = await client.post(
-        "/api/tokens", json={"name": "bot"}, headers={"X-CSRF-Token": session["csrf_token"]}
+        "/api/tokens", json={"name": "bot", "password": PASSWORD},
+        headers={"X-CSRF-Token": session["csrf_token"]},
     )
     secrets_seen.append((await made.json())["token"])
 

@@ -6,13 +6,14 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from tests.http.accounts_support import query, script, signed_in
+from tests.http.accounts_support import PASSWORD, query, script, signed_in
 from tests.http.support import Client, error_of
 
 
 async def make_token(client: Client, csrf_token: str, name: str = "phone") -> dict[str, str]:
     response = await client.post(
-        "/api/tokens", json={"name": name}, headers={"X-CSRF-Token": csrf_token}
+        "/api/tokens", json={"name": name, "password": PASSWORD},
+        headers={"X-CSRF-Token": csrf_token},
     )
     assert response.status == 201, await response.text()
     made: dict[str, str] = await response.json()
@@ -124,7 +125,9 @@ async def test_a_token_cannot_make_more_tokens(client: Client, database_url: str
     made = await make_token(client, await signed_in(client, "robin"))
 
     async with script(client, made["token"]) as bot:
-        response = await bot.post("/api/tokens", json={"name": "persistence"})
+        response = await bot.post(
+            "/api/tokens", json={"name": "persistence", "password": PASSWORD}
+        )
 
     assert response.status == 403
     assert error_of(await response.json())["code"] == "session_required"
@@ -142,7 +145,11 @@ async def test_a_bad_bearer_token_is_not_rescued_by_the_cookie(client: Client) -
 async def test_a_token_name_is_required_and_unknown_fields_are_refused(client: Client) -> None:
     csrf_token = await signed_in(client, "robin")
 
-    for body, field in (({"name": " "}, "name"), ({"name": "x", "scope": "all"}, "scope")):
+    for body, field in (
+        ({"name": " ", "password": PASSWORD}, "name"),
+        ({"name": "x", "password": PASSWORD, "scope": "all"}, "scope"),
+        ({"name": "x"}, "password"),
+    ):
         response = await client.post(
             "/api/tokens", json=body, headers={"X-CSRF-Token": csrf_token}
         )

@@ -29,7 +29,7 @@ async def test_a_cookie_change_without_the_csrf_token_is_refused(
 ) -> None:
     await signed_in(client, "robin")
 
-    response = await client.post("/api/tokens", json={"name": "forged"})
+    response = await client.post("/api/tokens", json={"name": "forged", "password": PASSWORD})
 
     assert response.status == 403
     assert error_of(await response.json())["code"] == "csrf_failed"
@@ -43,7 +43,8 @@ async def test_a_cookie_change_with_a_wrong_csrf_token_is_refused(
     wrong = csrf_token[:-1] + ("A" if csrf_token[-1] != "A" else "B")
 
     response = await client.post(
-        "/api/tokens", json={"name": "forged"}, headers={"X-CSRF-Token": wrong}
+        "/api/tokens", json={"name": "forged", "password": PASSWORD},
+        headers={"X-CSRF-Token": wrong},
     )
 
     assert response.status == 403
@@ -58,7 +59,8 @@ async def test_another_sessions_csrf_token_does_not_fit(client: Client) -> None:
     await signed_in(client, "robin")  # the cookie jar holds Robin's session only
 
     response = await client.post(
-        "/api/tokens", json={"name": "forged"}, headers={"X-CSRF-Token": sams_token}
+        "/api/tokens", json={"name": "forged", "password": PASSWORD},
+        headers={"X-CSRF-Token": sams_token},
     )
 
     assert response.status == 403
@@ -68,7 +70,8 @@ async def test_a_cookie_change_with_the_right_csrf_token_is_made(client: Client)
     csrf_token = await signed_in(client, "robin")
 
     response = await client.post(
-        "/api/tokens", json={"name": "phone"}, headers={"X-CSRF-Token": csrf_token}
+        "/api/tokens", json={"name": "phone", "password": PASSWORD},
+        headers={"X-CSRF-Token": csrf_token},
     )
 
     assert response.status == 201
@@ -90,7 +93,8 @@ async def test_a_bearer_token_needs_no_csrf_token(client: Client) -> None:
     tokens = []
     for name in ("script", "old script"):
         made = await client.post(
-            "/api/tokens", json={"name": name}, headers={"X-CSRF-Token": csrf_token}
+            "/api/tokens", json={"name": name, "password": PASSWORD},
+            headers={"X-CSRF-Token": csrf_token},
         )
         tokens.append(await made.json())
 
@@ -110,7 +114,7 @@ async def test_a_change_from_another_sites_page_is_refused_even_with_the_token(
 
     response = await client.post(
         "/api/tokens",
-        json={"name": "forged"},
+        json={"name": "forged", "password": PASSWORD},
         headers={"X-CSRF-Token": csrf_token, "Origin": origin},
     )
 
@@ -124,7 +128,7 @@ async def test_a_change_from_the_services_own_page_is_made(client: Client) -> No
 
     response = await client.post(
         "/api/tokens",
-        json={"name": "phone"},
+        json={"name": "phone", "password": PASSWORD},
         headers={"X-CSRF-Token": csrf_token, "Origin": own_origin(client)},
     )
 

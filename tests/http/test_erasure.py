@@ -8,7 +8,7 @@ import asyncpg
 
 from ledger.http.keys import POOL
 from ledger.store.verify import verify
-from tests.http.people import person
+from tests.http.people import PASSWORD, person
 from tests.http.support import Client, error_of
 
 SAMS_NAME = "Samwise-b7e1c9"
@@ -44,14 +44,20 @@ async def test_erasing_an_account_makes_their_words_unreadable_and_history_still
                                       json={"note": ROBINS_NOTE})
         await sam.json("POST", f"/api/invitations/{invitation['token']}/accept",
                        json={"display_name": SAMS_NAME})
-        token = (await sam.json("POST", "/api/tokens", 201, json={"name": "phone"}))["token"]
+        token = (await sam.json(
+            "POST", "/api/tokens", 201, json={"name": "phone", "password": PASSWORD}
+        ))["token"]
         assert await tables_containing(pool, SAMS_NAME) == []  # sealed from the start
 
-        refused = await sam.request("DELETE", "/api/account", json={"handle": "someone"})
+        refused = await sam.request(
+            "DELETE", "/api/account", json={"handle": "someone", "password": PASSWORD}
+        )
         assert refused.status == 400
         assert error_of(await refused.json())["code"] == "invalid_input"
 
-        erased = await sam.json("DELETE", "/api/account", json={"handle": "samwise"})
+        erased = await sam.json(
+            "DELETE", "/api/account", json={"handle": "samwise", "password": PASSWORD}
+        )
 
         assert erased == {"erased": True, "polycules_left": 2}
         # Sessions and tokens are over.

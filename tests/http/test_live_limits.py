@@ -4,11 +4,8 @@ stream ends with the session or token that opened it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import BaseRunner, TestServer
@@ -16,9 +13,9 @@ from pytest_aiohttp import AiohttpClient
 
 from ledger.config import Settings
 from tests.http.accounts_support import query, script
-from tests.http.people import Person, person
+from tests.http.people import PASSWORD, Person, another_device, person
 from tests.http.polycules import polycule_of
-from tests.http.streams import next_change, next_message, open_stream, opening_id, propose
+from tests.http.streams import ended, next_change, open_stream, opening_id, propose
 from tests.http.support import Client, error_of
 
 # Long: a stream that ends did not end because it asked again at a keep-alive.
@@ -59,27 +56,6 @@ class ServedAsInProduction(TestServer):
 @pytest.fixture
 async def served_as_in_production(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
     return await aiohttp_client(ServedAsInProduction(app))
-
-
-@asynccontextmanager
-async def another_device(someone: Person) -> AsyncIterator[Person]:
-    """``someone`` signed in a second time, with a session (and cookie jar) of its own."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        device = Person(someone.client, session, someone.handle)
-        device.account_id = someone.account_id
-        await device.sign_in()
-        yield device
-
-
-async def ended(stream: aiohttp.ClientResponse, within: float = 5.0) -> bool:
-    """Whether the stream ends within ``within`` seconds, telling no change first (its
-    opening and keep-alives may come before the end)."""
-    async with asyncio.timeout(within):
-        while True:
-            message = await next_message(stream, within)
-            if message is None:
-                return True
-            assert not message.is_change, message
 
 
 @capped
@@ -152,7 +128,9 @@ async def test_signing_out_ends_that_sessions_streams_at_once(client: Client) ->
 async def test_revoking_a_token_ends_its_streams_at_once(client: Client) -> None:
     async with person(client) as ana, person(client) as ben:
         polycule_id = await polycule_of(ana, ben)
-        token = await ben.json("POST", "/api/tokens", 201, json={"name": "phone"})
+        token = await ben.json(
+            "POST", "/api/tokens", 201, json={"name": "phone", "password": PASSWORD}
+        )
         in_the_browser = await open_stream(ben, f"/api/polycules/{polycule_id}/live")
         await opening_id(in_the_browser)
         async with script(client, token["token"]) as bot:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tests.http.conftest import TravellingClock
-from tests.http.people import Person, person
+from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client, error_of
 
@@ -270,7 +270,7 @@ async def test_erasing_the_breaching_member_keeps_the_others_words(
         await step(sam, f"{repair}/apology", {"words": "I am truly sorry."})
         await step(robin, f"{repair}/impact", {"words": "I could not sleep."})
 
-        await sam.json("DELETE", "/api/account", json={"handle": "sam"})
+        await sam.json("DELETE", "/api/account", json={"handle": "sam", "password": PASSWORD})
 
         history = await robin.json("GET", repair)
         words = {entry["what"]: entry["words"] for entry in history["timeline"]}

@@ -19,7 +19,7 @@ from ledger.auth.sessions import SESSION_COOKIE
 from ledger.config import Settings
 from ledger.http.keys import PROJECTION_RUNNER, WEBHOOK_DELIVERY
 from tests.http.conftest import TravellingClock
-from tests.http.people import PASSWORD, Person, person
+from tests.http.people import PASSWORD, Person, another_device, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
 from tests.http.web import page, submit, submitted, text_of
@@ -72,7 +72,8 @@ async def test_a_token_made_on_the_account_page_is_shown_once_works_and_can_be_r
         assert "You have no tokens" in before
 
         shown = await submit(
-            robin, "/api/tokens", {"name": "calendar bot", "answer": "shown-once"},
+            robin, "/api/tokens",
+            {"name": "calendar bot", "password": PASSWORD, "answer": "shown-once"},
             return_to="/account",
         )
         assert shown.status == 200, await shown.text()
@@ -103,7 +104,7 @@ async def test_erasing_needs_ones_own_handle_then_leaves_and_signs_out_for_good(
         assert "cannot be undone" in explained and "every polycule" in explained
 
         mistaken = await submit(
-            robin, "/account/erase", {"handle": "sam"}, return_to="/sign-in"
+            robin, "/account/erase", {"handle": "sam", "password": PASSWORD}, return_to="/sign-in"
         )
         assert mistaken.status == 400, await mistaken.text()
         said = text_of(await mistaken.text())
@@ -116,7 +117,10 @@ async def test_erasing_needs_ones_own_handle_then_leaves_and_signs_out_for_good(
         old_cookie = robin.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE]
         live = await client.get("/account", cookies={SESSION_COOKIE: old_cookie.value})
         assert live.status == 200
-        erased = await submit(robin, "/account/erase", {"handle": "Robin"}, return_to="/sign-in")
+        erased = await submit(
+            robin, "/account/erase", {"handle": "Robin", "password": PASSWORD},
+            return_to="/sign-in",
+        )
         assert erased.status == 303 and erased.headers["Location"] == "/sign-in"
         assert erased.cookies[SESSION_COOKIE].value == ""
         assert SESSION_COOKIE not in robin.session.cookie_jar.filter_cookies(
@@ -131,6 +135,55 @@ async def test_erasing_needs_ones_own_handle_then_leaves_and_signs_out_for_good(
             "POST", "/api/session", json={"handle": "robin", "password": PASSWORD}
         )
         assert refused.status == 401
+
+
+async def test_the_password_is_changed_from_the_account_page(client: Client) -> None:
+    async with person(client, "robin") as robin, another_device(robin) as phone:
+        account_page = await page(robin, "/account")
+        assert 'action="/api/account/password"' in account_page
+        assert 'autocomplete="new-password"' in account_page
+
+        mistaken = await submit(robin, "/api/account/password", {
+            "current_password": "not the password", "new_password": "seven lanterns quay",
+        }, return_to="/account?password=changed")
+        assert mistaken.status == 403
+        assert "not this account" in text_of(await mistaken.text())
+        common = await submit(robin, "/api/account/password", {
+            "current_password": PASSWORD, "new_password": "password1234",
+        }, return_to="/account?password=changed")
+        assert common.status == 422
+        assert "most common" in text_of(await common.text())
+
+        changed = await submitted(robin, "/api/account/password", {
+            "current_password": PASSWORD, "new_password": "seven lanterns quay",
+        }, return_to="/account?password=changed")
+
+        assert changed == "/account?password=changed"
+        assert "Your password is changed" in text_of(await page(robin, changed))
+        assert (await phone.request("GET", "/api/session")).status == 401
+
+
+async def test_signing_out_everywhere_from_the_account_page(client: Client) -> None:
+    async with person(client, "robin") as robin, another_device(robin) as phone:
+        token = (await robin.json(
+            "POST", "/api/tokens", 201, json={"name": "bot", "password": PASSWORD}
+        ))["token"]
+        account_page = await page(robin, "/account")
+        assert 'action="/api/account/sign-out-everywhere"' in account_page
+
+        response = await submit(
+            robin, "/api/account/sign-out-everywhere", {}, return_to="/sign-in?everywhere=1"
+        )
+
+        assert response.status == 303
+        assert response.headers["Location"] == "/sign-in?everywhere=1"
+        assert response.cookies[SESSION_COOKIE].value == ""
+        said = text_of(await (await client.get("/sign-in?everywhere=1")).text())
+        assert "You are signed out everywhere" in said
+        for device in (robin, phone):
+            gone = await device.session.get(client.make_url("/account"), allow_redirects=False)
+            assert gone.status == 303
+        assert await bearer_status(client, token) == 401
 
 
 async def test_a_page_visited_signed_out_leads_to_signing_in_and_back(client: Client) -> None:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ledger.auth.accounts import NewAccount
 from ledger.auth.sessions import DEFAULT_SESSION_LIFETIME, csrf_token_for, session_token_hash
-from ledger.auth.throttle import ThrottlePolicy, address_key, delay_for, handle_key
+from ledger.auth.throttle import (
+    Failures,
+    Limit,
+    SignUpPolicy,
+    ThrottlePolicy,
+    address_key,
+    delay_for,
+    handle_at_address_key,
+    handle_key,
+    judge,
+)
 from ledger.auth.tokens import looks_like_api_token, new_api_token
 
 VALID: dict[str, Any] = {
@@ -88,18 +101,82 @@ def test_api_tokens_are_recognisable_and_unguessable() -> None:
 def test_delays_start_after_five_failures_double_and_are_capped() -> None:
     policy = ThrottlePolicy()
 
-    assert [delay_for(failures, policy) for failures in range(11)] == [
+    assert [delay_for(failures, 5, policy) for failures in range(11)] == [
         0, 0, 0, 0, 0, 0.25, 0.5, 1.0, 2.0, 2.0, 2.0,
     ]
 
 
 def test_a_throttle_must_slow_down_before_it_refuses() -> None:
     with pytest.raises(ValueError):
-        ThrottlePolicy(slow_after=11, refuse_after=10)
+        Limit(slow_after=11, refuse_after=10)
+
+
+def test_the_default_thresholds() -> None:
+    policy = ThrottlePolicy()
+
+    assert policy.window == timedelta(minutes=15)
+    assert policy.per_address == Limit(slow_after=10, refuse_after=30)
+    assert policy.per_handle_at_address == Limit(slow_after=5, refuse_after=10)
+    assert policy.per_handle_slow_after == 5
+    assert SignUpPolicy() == SignUpPolicy(window=timedelta(hours=1), per_address=10)
+
+
+failures = st.integers(min_value=0, max_value=10_000)
+
+
+@given(handle=failures, address=failures, handle_at_address=failures)
+def test_only_an_addresss_own_failures_ever_refuse_it(
+    handle: int, address: int, handle_at_address: int
+) -> None:
+    policy = ThrottlePolicy()
+
+    verdict = judge(Failures(address, handle_at_address, handle), policy)
+
+    assert verdict.refused == (
+        address >= policy.per_address.refuse_after
+        or handle_at_address >= policy.per_handle_at_address.refuse_after
+    )
+
+
+@given(handle=failures)
+def test_guessing_from_elsewhere_slows_the_owner_down_but_never_refuses_them(
+    handle: int,
+) -> None:
+    policy = ThrottlePolicy()
+
+    verdict = judge(Failures(address=0, handle_at_address=0, handle=handle), policy)
+
+    assert not verdict.refused
+    assert 0 <= verdict.delay_seconds <= policy.max_delay_seconds
+    assert (verdict.delay_seconds > 0) == (handle >= policy.per_handle_slow_after)
+
+
+@given(before=st.tuples(failures, failures, failures), more=st.tuples(failures, failures, failures))
+def test_more_failures_never_make_guessing_cheaper(
+    before: tuple[int, int, int], more: tuple[int, int, int]
+) -> None:
+    policy = ThrottlePolicy()
+    after = tuple(b + m for b, m in zip(before, more, strict=True))
+
+    earlier, later = judge(Failures(*before), policy), judge(Failures(*after), policy)
+
+    assert later.refused or not earlier.refused
+    assert later.refused or later.delay_seconds >= earlier.delay_seconds
+
+
+def test_a_handles_count_stops_where_its_delay_stops_growing() -> None:
+    policy = ThrottlePolicy()
+    enough = policy.handle_failures_that_matter()
+
+    assert delay_for(enough, policy.per_handle_slow_after, policy) == policy.max_delay_seconds
+    assert delay_for(enough - 1, policy.per_handle_slow_after, policy) < policy.max_delay_seconds
 
 
 def test_handles_are_throttled_whatever_their_case() -> None:
     assert handle_key("Robin") == handle_key("robin")
+    assert handle_at_address_key("Robin", "192.0.2.7") == handle_at_address_key(
+        "robin", "::ffff:192.0.2.7"
+    ) == "handle-at-address:robin@192.0.2.7"
 
 
 @pytest.mark.parametrize(
