@@ -46,7 +46,7 @@ from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
 from ledger.webhooks.fanout import WAKE_CHANNEL
 from ledger.webhooks.signing import sign
-from ledger.webhooks.ssrf import guarded_connector, literal_ip_refusal
+from ledger.webhooks.ssrf import AddressRefused, guarded_connector, literal_ip_refusal
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -203,12 +203,18 @@ class _Claim:
 
 @dataclass(frozen=True)
 class _Answer:
-    """What came of one attempt: a status (and the start of the body), or an error."""
+    """What came of one attempt: a status (and the start of the body), or an error.
+
+    ``error`` is what the endpoint's owner reads in its delivery log: what kind of failure,
+    in words of our own (``owner_facing``). ``detail`` is the whole story, for operators'
+    log only: an exception's text can name the addresses a host resolved to.
+    """
 
     status_code: int | None = None
     error: str | None = None
     snippet: str | None = None
     retry_after: str | None = None
+    detail: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -407,7 +413,7 @@ class DeliveryWorker:
     async def _send(self, claim: _Claim, now: datetime) -> _Answer:
         refusal = literal_ip_refusal(claim.url, allow_private=self._allow_private)
         if refusal is not None:
-            return _Answer(error=f"refused: {refusal}")
+            return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
         secrets = await self._live_secrets(claim)
         if not secrets:
             return _Answer(error="the endpoint has no live signing secret")
@@ -428,11 +434,8 @@ class DeliveryWorker:
         except TimeoutError:
             return _Answer(error=f"timed out (connect {self._timeout.connect} s, "
                                  f"total {self._timeout.total} s)")
-        except aiohttp.ClientConnectorError as error:
-            # The SSRF guard's refusal arrives as the connector error's os_error.
-            return _Answer(error=f"could not connect: {error.os_error or error}")
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            return _Answer(error=f"{type(error).__name__}: {error}")
+            return _Answer(error=owner_facing(error), detail=_detail(error))
 
     async def _live_secrets(self, claim: _Claim) -> list[str]:
         secrets = []
@@ -462,7 +465,7 @@ class DeliveryWorker:
                 return
             log.info("webhook_attempt_failed", message_id=claim.message_id,
                      endpoint_id=str(claim.endpoint_id), attempt=claim.attempt,
-                     status_code=answer.status_code, error=answer.error)
+                     status_code=answer.status_code, error=answer.detail or answer.error)
             if answer.status_code == 410:
                 await _disable(connection, claim.endpoint_id, "gone", now)
                 return
@@ -489,6 +492,42 @@ async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: 
     if await connection.execute(_DISABLE, endpoint_id, reason, now) != "UPDATE 0":
         log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id), reason=reason)
     await connection.execute(_FAIL_PENDING_OF_ENDPOINT, endpoint_id)
+
+
+# What an endpoint's owner is told when every address of the host is refused, and when
+# its name does not resolve at all: telling those two apart would show which names exist
+# inside our network, and naming the addresses would show where they lead.
+NOT_PERMITTED = "refused: the host has no address that webhooks may be sent to"
+
+
+def owner_facing(error: BaseException) -> str:
+    """A failed connection as its endpoint's owner may read it: the kind of failure, never
+    an exception's own text, which can name the addresses a host resolved to ("127.0.0.1
+    is loopback", "Connect call failed ('10.0.0.7', 443)")."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return "could not connect: the receiver's TLS certificate was not accepted"
+    if isinstance(error, aiohttp.ClientSSLError):
+        return "could not connect: the TLS handshake failed"
+    if isinstance(error, aiohttp.ClientConnectorDNSError | AddressRefused):
+        return NOT_PERMITTED
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, AddressRefused):  # the socket guard's refusal
+            return NOT_PERMITTED
+        if isinstance(error.os_error, ConnectionRefusedError):
+            return "could not connect: the connection was refused"
+        return "could not connect"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the receiver closed the connection without answering"
+    if isinstance(error, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return "the receiver's answer could not be read"
+    return "the connection failed"
+
+
+def _detail(error: BaseException) -> str:
+    """The whole of a failure, for operators' log (never shown to the endpoint's owner)."""
+    if isinstance(error, aiohttp.ClientConnectorError) and error.os_error is not None:
+        return f"{type(error).__name__}: {error.os_error}"
+    return f"{type(error).__name__}: {error}"
 
 
 async def _snippet(response: aiohttp.ClientResponse) -> str:
