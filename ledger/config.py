@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     # Base64 of 32 bytes that wraps every data key (see docs/privacy.md). Required with
     # DATABASE_URL; the embedded default keeps a generated one in data_dir/master.key.
     master_key: SecretStr | None = Field(default=None, validation_alias="LEDGER_MASTER_KEY")
-    # Operators who send it as X-Operator-Token see, in /status, which polycules are parked
-    # and on which event; everyone else sees how many. Unset: nobody sees more than counts.
+    # Operators who send it as X-Operator-Token see /status (the machinery: lags, parked
+    # polycules and on which event) and why /readyz says what it says; nobody else does.
+    # Unset: /status is refused to everyone.
     operator_token: SecretStr | None = Field(default=None, min_length=16)
 
 
