@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         # Not pydantic's PostgresDsn: it refuses Unix-socket URLs (postgresql://u@/db?host=/dir).
         pattern=r"^postgres(ql)?://",
     )
+    # The schema's owner, who runs the migrations and grants the service (DATABASE_URL)
+    # its role; unset: DATABASE_URL migrates too. Only with DATABASE_URL.
+    database_owner_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
     data_dir: Path = Path(".ledger-data")
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
@@ -55,6 +58,16 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = Field(default=None, min_length=16)
 
 
+    @model_validator(mode="after")
+    def _owner_only_with_a_server(self) -> Settings:
+        if self.database_owner_url and not self.database_url:
+            raise ValueError(
+                "LEDGER_DATABASE_OWNER_URL is set without DATABASE_URL (the embedded "
+                "database needs neither); set both, or neither"
+            )
+        return self
+
+
 class ConfigurationError(Exception):
     """A setting is missing or malformed; the message names the environment variable."""
 
@@ -69,5 +82,6 @@ def load_settings() -> Settings:
             variable = field if field in ("DATABASE_URL", "LEDGER_MASTER_KEY") else (
                 f"LEDGER_{field.upper()}"
             )
-            problems.append(f"{variable}: {item['msg']}")
+            # A rule across settings names its variables in its own message.
+            problems.append(f"{variable}: {item['msg']}" if item["loc"] else item["msg"])
         raise ConfigurationError("invalid configuration — " + "; ".join(problems)) from None

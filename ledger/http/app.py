@@ -19,7 +19,11 @@ from aiohttp import web
 from ledger.auth.identity import authentication_middleware
 from ledger.clock import SystemClock
 from ledger.config import Settings
-from ledger.database import connect, create_pool
+from ledger.database import (
+    create_pool,
+    migrate_database,
+    warn_if_history_can_be_rewritten,
+)
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.keys import (
@@ -45,7 +49,6 @@ from ledger.privacy import KeyRing, load_master_key
 from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
-from ledger.store.migrate import Migration, migrate
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
 from ledger.web.browser import browser_middleware, security_headers_middleware
 from ledger.web.pages import add_pages
@@ -59,9 +62,15 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(
-    settings: Settings, database_url: str, *, apply_migrations: bool = True
+    settings: Settings,
+    database_url: str,
+    *,
+    owner_url: str | None = None,
+    apply_migrations: bool = True,
 ) -> web.Application:
-    """Build the service. ``apply_migrations=False`` leaves the schema to another process
+    """Build the service, connecting as ``database_url``'s role; migrations run as
+    ``owner_url``'s (default: the same), which then grants the service its role (see
+    ledger/database.py). ``apply_migrations=False`` leaves the schema to another process
     (``python -m ledger migrate`` as a release step); /readyz then says when it is behind.
     """
     app = web.Application(
@@ -84,7 +93,9 @@ def create_app(
     app[AUTH_POLICY] = AuthPolicy()
     # Replaced before start-up by tests that need to live through months.
     app[CLOCK] = SystemClock()
-    app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))
+    app.cleanup_ctx.append(_database(
+        settings, database_url, (owner_url or database_url) if apply_migrations else None
+    ))
     app.cleanup_ctx.append(_keyring(settings))
     app.cleanup_ctx.append(accounts_context)
     app.cleanup_ctx.append(_event_store(database_url))
@@ -96,22 +107,14 @@ def create_app(
     return app
 
 
-async def migrate_database(database_url: str) -> list[Migration]:
-    """Apply pending migrations on a connection of their own (the lock is session-scoped)."""
-    connection = await connect(database_url)
-    try:
-        return await migrate(connection)
-    finally:
-        await connection.close()
-
-
-def _database(settings: Settings, database_url: str, apply_migrations: bool) -> CleanupContext:
+def _database(settings: Settings, database_url: str, migrate_as: str | None) -> CleanupContext:
     async def database(app: web.Application) -> AsyncIterator[None]:
-        if apply_migrations:
-            await migrate_database(database_url)
+        if migrate_as is not None:
+            await migrate_database(migrate_as, database_url)
         app[POOL] = await create_pool(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
+        await warn_if_history_can_be_rewritten(app[POOL])
         yield
         await app[POOL].close()
 
