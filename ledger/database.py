@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,26 +47,79 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# The database was busy or away (a deadlock or a time-out, a lost or refused connection, no
-# free connection in time): an error that says nothing about what was asked, only that it
-# could not be done now. A request meeting one is answered 503 (ledger/http); it never
-# refuses a command nor parks a polycule (projections/read_side.py).
-BUSY_OR_AWAY: tuple[type[BaseException], ...] = (
+# The database was busy: a deadlock or a serialization failure, a statement or lock that
+# timed out, every connection the server allows in use. The next try may well succeed.
+BUSY: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.LockNotAvailableError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.TooManyConnectionsError,
+)
+# The database was away: a lost or refused connection, a server shutting down or starting
+# up, one that does not answer in time. An outage, until a connection is made again.
+AWAY: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.OperatorInterventionError,  # after BUSY: QueryCanceled is one too
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     # "database … is not currently accepting connections", among others of its kind.
     asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
     asyncpg.InterfaceError,
     # A connection cut by the server in the middle of an operation.
     asyncpg.InternalClientError,
-    ConnectionError,
+    # Refused, reset, or (a server on a Unix socket that has stopped) no socket at all.
+    OSError,
     TimeoutError,
 )
+# Either: an error that says nothing about what was asked, only that it could not be done
+# now. A request meeting one is answered 503 with Retry-After (ledger/http); it never
+# refuses a command nor parks a polycule (projections/read_side.py).
+BUSY_OR_AWAY: tuple[type[BaseException], ...] = BUSY + AWAY
+
+
+def is_away(error: BaseException) -> bool:
+    """Whether ``error`` says the database is out of reach (not merely busy)."""
+    return isinstance(error, AWAY) and not isinstance(error, BUSY)
+
+
+class Availability:
+    """Whether the database answered the last time anyone here needed it.
+
+    An outage is logged when it begins and when it ends, once each, however many requests
+    meet it meanwhile: it is one event for operators, not a thousand. It begins with the
+    first error that says the database is away (``met``), which also has the pool replace
+    every connection it holds (each died with the server, or soon will); it ends when a
+    new connection is made (the pool's ``init``, see ``create_pool``). Being busy is not an
+    outage: each time is logged, with the request that met it.
+    """
+
+    def __init__(self) -> None:
+        self._lost_at: float | None = None
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def away(self) -> bool:
+        return self._lost_at is not None
+
+    def watch(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def met(self, error: BaseException, **context: str) -> None:
+        if not is_away(error):
+            log.warning("database_busy", error=type(error).__name__, **context)
+            return
+        if self._lost_at is not None:
+            return
+        self._lost_at = time.monotonic()
+        log.error("database_unavailable", error=type(error).__name__, reason=str(error))
+        if self._pool is not None:
+            await self._pool.expire_connections()
+
+    def answered(self) -> None:
+        if self._lost_at is None:
+            return
+        lasted = time.monotonic() - self._lost_at
+        self._lost_at = None
+        log.warning("database_available_again", outage_seconds=round(lasted, 1))
 
 
 def start_embedded_postgres(data_dir: Path) -> Any:
@@ -246,16 +300,32 @@ async def _end_open_transaction(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    availability: Availability | None = None,
+) -> asyncpg.Pool:
+    """The pool; with ``availability``, every connection it makes says the database
+    answers again (and an outage met, the pool replaces the connections it holds)."""
+
+    async def init(connection: asyncpg.Connection) -> None:
+        await _init_connection(connection)
+        if availability is not None:
+            availability.answered()
+
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init,
         reset=_end_open_transaction,
     )
     if pool is None:  # asyncpg's signature allows it; a created pool never is
         raise RuntimeError("the connection pool could not be created")
+    if availability is not None:
+        availability.watch(pool)
     return pool
 
 

@@ -20,6 +20,7 @@ from ledger.auth.identity import authentication_middleware
 from ledger.clock import SystemClock
 from ledger.config import Settings
 from ledger.database import (
+    Availability,
     create_pool,
     migrate_database,
     warn_if_history_can_be_rewritten,
@@ -28,6 +29,7 @@ from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.keys import (
     CLOCK,
+    DATABASE_AVAILABILITY,
     EVENT_STORE,
     KEYRING,
     POOL,
@@ -90,6 +92,7 @@ def create_app(
         ],
     )
     app[SETTINGS] = settings
+    app[DATABASE_AVAILABILITY] = Availability()
     app[AUTH_POLICY] = AuthPolicy()
     # Replaced before start-up by tests that need to live through months.
     app[CLOCK] = SystemClock()
@@ -112,7 +115,8 @@ def _database(settings: Settings, database_url: str, migrate_as: str | None) -> 
         if migrate_as is not None:
             await migrate_database(migrate_as, database_url)
         app[POOL] = await create_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            availability=app[DATABASE_AVAILABILITY],
         )
         await warn_if_history_can_be_rewritten(app[POOL])
         yield

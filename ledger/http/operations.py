@@ -16,9 +16,16 @@ import structlog
 from aiohttp import web
 
 from ledger.auth.policy import is_operator
+from ledger.database import is_away
 from ledger.http.authorization import OPERATOR_HEADER
 from ledger.http.errors import NotReady
-from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SETTINGS
+from ledger.http.keys import (
+    DATABASE_AVAILABILITY,
+    EVENT_STORE,
+    POOL,
+    PROJECTION_RUNNER,
+    SETTINGS,
+)
 from ledger.store.migrate import pending_migrations
 from projections.read_side import ParkedPolycule, parked_polycules
 from projections.runner import ProjectionStatus
@@ -59,7 +66,10 @@ async def readyz(request: web.Request) -> web.Response:
                 timeout=READINESS_TIMEOUT_SECONDS,
             ) if operator and not pending else 0
     except _DATABASE_UNAVAILABLE as error:
-        log.warning("not_ready", reason="database_unavailable", error=type(error).__name__)
+        if is_away(error):  # an outage: logged once, however often the probe asks
+            await request.app[DATABASE_AVAILABILITY].met(error)
+        else:
+            log.warning("not_ready", reason="database_unavailable", error=type(error).__name__)
         raise NotReady(
             "the database does not answer", details={"database": "unavailable"}
         ) from None

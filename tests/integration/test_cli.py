@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,11 +277,14 @@ async def test_serve_migrates_as_the_owner_and_works_as_a_role_of_its_own(
         await admin.close()
 
 
-async def test_serve_without_a_database_url_runs_on_its_embedded_database(
-    tmp_path: Path,
-) -> None:
+async def test_serve_without_a_database_url_runs_on_its_embedded_database() -> None:
     """``./dev serve`` on a machine with nothing but Python: an embedded PostgreSQL, a
     master key and the service role's password made under the data directory."""
+    with tempfile.TemporaryDirectory(prefix="ledger-data-") as directory:
+        await _serve_embedded(Path(directory))
+
+
+async def _serve_embedded(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items()
                    if not k.startswith("LEDGER_") and k != "DATABASE_URL"}
     port = _free_port()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -139,12 +140,19 @@ async def test_migrating_as_the_owner_grants_a_new_service_login_its_role(
         await admin.close()
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory of its own (not pytest's, which other sessions may clear)."""
+    with tempfile.TemporaryDirectory(prefix="ledger-data-") as directory:
+        yield Path(directory)
+
+
 async def test_the_embedded_database_gives_the_service_a_role_of_its_own(
-    tmp_path: Path,
+    data_dir: Path,
 ) -> None:
     """``./dev serve`` with no DATABASE_URL: the service's login role is made with a
     generated password, kept under the data directory readable by its user alone."""
-    async with database(None, None, tmp_path) as found:
+    async with database(None, None, data_dir) as found:
         await migrate_database(found.owner_url, found.url)
         service = await asyncpg.connect(found.url)
         try:
@@ -153,14 +161,14 @@ async def test_the_embedded_database_gives_the_service_a_role_of_its_own(
                 await service.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
         finally:
             await service.close()
-        kept = tmp_path / SERVICE_ROLE_FILE
+        kept = data_dir / SERVICE_ROLE_FILE
         assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
         password = kept.read_text().strip()
         assert len(password) >= 32 and found.url == url_as(
             found.owner_url, EMBEDDED_SERVICE_USER, password
         )
     # Started again on the same data: the same role and password, nothing to migrate.
-    async with database(None, None, tmp_path) as again:
+    async with database(None, None, data_dir) as again:
         assert again.url == found.url
         assert await migrate_database(again.owner_url, again.url) == []
         await asyncio.wait_for(_select_one(again.url), 30)
