@@ -105,6 +105,7 @@ def create_app(
     app.cleanup_ctx.append(_projection_runner(settings))
     app.cleanup_ctx.append(_scheduler(settings))
     app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
+    app.on_shutdown.append(_stop_claiming_webhooks)
     add_routes(app)
     add_pages(app)
     return app
@@ -216,6 +217,13 @@ def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
         )
         app[WEBHOOK_DELIVERY].start()
         yield
-        await app[WEBHOOK_DELIVERY].stop()
+        await app[WEBHOOK_DELIVERY].stop(grace_seconds=0)
 
     return webhook_delivery
+
+
+async def _stop_claiming_webhooks(app: web.Application) -> None:
+    """As the shutdown begins (before requests in flight are waited for): deliveries in
+    flight share the one time the whole shutdown is given, LEDGER_SHUTDOWN_TIMEOUT_SECONDS."""
+    if WEBHOOK_DELIVERY in app:
+        app[WEBHOOK_DELIVERY].begin_stopping(within=app[SETTINGS].shutdown_timeout_seconds)

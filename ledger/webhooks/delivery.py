@@ -268,6 +268,8 @@ class DeliveryWorker:
         self._listening = False
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        # When the attempts in flight must be done by (time.monotonic), once stopping.
+        self._stop_by: float | None = None
 
     @property
     def listening(self) -> bool:
@@ -280,23 +282,37 @@ class DeliveryWorker:
             asyncio.create_task(self._deliver_forever(), name="webhook-delivery"),
         ]
 
-    async def stop(self, *, grace_seconds: float = 5.0) -> None:
-        """Stop claiming; give attempts in flight ``grace_seconds`` to finish. Attempts cut
-        short keep their lease until it expires, and are then made again."""
+    def begin_stopping(self, *, within: float) -> None:
+        """Claim nothing more, and let the attempts in flight have ``within`` seconds from
+        now to finish: the service's shutdown is given one time in all (its setting), and
+        the worker's share ends with it, however long a receiver takes."""
         for task in self._tasks:
             task.cancel()
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + within
+
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop claiming; give attempts in flight until the time ``begin_stopping`` set
+        (else ``grace_seconds``) to finish. Attempts cut short keep their lease until it
+        expires, and are then made again: at least once, as promised."""
+        self.begin_stopping(within=grace_seconds)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
         if self._in_flight:
-            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace_seconds)
+            stop_by = self._stop_by if self._stop_by is not None else time.monotonic()
+            left = max(stop_by - time.monotonic(), 0)
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=left)
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                log.warning("webhook_attempts_cut_short", attempts=len(unfinished))
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._stop_by = None
 
     async def deliver_due(self) -> int:
         """One round: claim what is due (up to ``batch``), send it all, record each
