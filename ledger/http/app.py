@@ -214,6 +214,7 @@ def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
             request_timeout=aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout)),
             lease=timedelta(seconds=3 * timeout),
             listen_url=database_url,
+            availability=app[DATABASE_AVAILABILITY],
         )
         app[WEBHOOK_DELIVERY].start()
         yield

@@ -40,7 +40,7 @@ import asyncpg
 import structlog
 
 from ledger.clock import Clock
-from ledger.database import connect
+from ledger.database import Availability, connect, is_away
 from ledger.errors import NotFound
 from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
@@ -245,6 +245,7 @@ class DeliveryWorker:
         lease: timedelta = LEASE,
         listen_retry_seconds: float = 1.0,
         listen_url: str | None = None,
+        availability: Availability | None = None,
     ) -> None:
         if batch < 1 or concurrency < 1:
             raise ValueError("batch and concurrency must be at least 1")
@@ -263,6 +264,8 @@ class DeliveryWorker:
         self._lease = lease
         self._listen_retry_seconds = listen_retry_seconds
         self._listen_url = listen_url
+        # The service's: an outage is logged once, not by every retry (ledger/database.py).
+        self._availability = availability
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self._listening = False
@@ -333,7 +336,7 @@ class DeliveryWorker:
             try:
                 claims = await self._claim(wanted)
             except _DB_ERRORS as error:
-                log.error("webhook_claim_failed", error=str(error))
+                await self._database_failed("webhook_claim_failed", error)
                 claims = []
             for claim in claims:
                 # Sent at once: an attempt waiting for a free slot would eat its lease.
@@ -369,8 +372,16 @@ class DeliveryWorker:
                                 WAKE_CHANNEL, self._on_notification
                             )
             except _DB_ERRORS as error:
-                log.warning("webhook_listener_unavailable", error=str(error))
+                await self._database_failed("webhook_listener_unavailable", error)
             await asyncio.sleep(self._listen_retry_seconds)
+
+    async def _database_failed(self, event: str, error: BaseException) -> None:
+        """Policy: the loop tries again shortly. The database out of reach is an outage,
+        logged once by the service's ``Availability``; anything else, each time."""
+        if self._availability is not None and is_away(error):
+            await self._availability.met(error)
+        else:
+            log.error(event, error=str(error))
 
     @contextlib.asynccontextmanager
     async def _listening_connection(self) -> AsyncIterator[Connection]:

@@ -142,14 +142,15 @@ async def test_verify_passes_honest_history_and_names_a_tampered_event(
 
 
 async def test_projections_rebuild_then_status(
-    database_url: str, store: EventStore, pool: asyncpg.Pool
+    service_database_url: str, store: EventStore, pool: asyncpg.Pool
 ) -> None:
+    """As an operator runs them: with the service's own database role."""
     for _ in range(3):
         await store.append(uuid.uuid4(), 0, [new_event(), new_event()])
 
-    behind = await run_cli(database_url, "projections", "status")
-    rebuilt = await run_cli(database_url, "projections", "rebuild", "stream_summaries")
-    status = await run_cli(database_url, "projections", "status")
+    behind = await run_cli(service_database_url, "projections", "status")
+    rebuilt = await run_cli(service_database_url, "projections", "rebuild", "stream_summaries")
+    status = await run_cli(service_database_url, "projections", "status")
 
     assert "3 polycule(s) behind their stream" in behind.stdout
     assert rebuilt.status == 0, rebuilt

@@ -24,7 +24,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from ledger.database import create_pool
+from ledger.database import Availability, create_pool
 from ledger.errors import NotFound
 from ledger.privacy import KeyOwner, KeyRing
 from ledger.webhooks.delivery import (
@@ -708,3 +708,38 @@ async def test_replay_sends_everything_since_a_moment_again(
     assert sorted(receiver.processed) == sorted([created[2], created[1]])
     assert (await message(pool, created[3]))["attempts"] == 1
     assert (await message(pool, created[1]))["attempts"] == 2
+
+
+async def test_a_database_out_of_reach_is_one_outage_in_the_log_not_one_line_a_retry(
+    database_url: str, keyring: KeyRing
+) -> None:
+    class Counting(Availability):
+        def __init__(self) -> None:
+            super().__init__()
+            self.met_times = 0
+            self.often = asyncio.Event()
+
+        async def met(self, error: BaseException, **context: str) -> None:
+            await super().met(error, **context)
+            self.met_times += 1
+            if self.met_times >= 10:
+                self.often.set()
+
+    gone = await create_pool(database_url, min_size=1, max_size=1)
+    await gone.close()  # every claim now meets a pool that cannot reach the database
+    availability = Counting()
+    worker = DeliveryWorker(
+        gone, keyring, ManualClock(), poll_seconds=0.01, listen_retry_seconds=0.01,
+        availability=availability,
+    )
+    with structlog.testing.capture_logs() as logged:
+        worker.start()
+        try:
+            await asyncio.wait_for(availability.often.wait(), 60)
+        finally:
+            await worker.stop()
+
+    events = [line["event"] for line in logged]
+    assert events.count("database_unavailable") == 1
+    assert "webhook_claim_failed" not in events
+    assert "webhook_listener_unavailable" not in events
