@@ -22,8 +22,8 @@ from aiohttp import web
 from tqdm import tqdm
 
 from ledger.config import ConfigurationError, Settings, load_settings
-from ledger.database import create_pool, database_url
-from ledger.http.app import create_app, migrate_database
+from ledger.database import Database, create_pool, database, migrate_database
+from ledger.http.app import create_app
 from ledger.logs import configure_logging
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
@@ -42,18 +42,20 @@ Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 @asynccontextmanager
-async def _database_url(settings: Settings) -> AsyncIterator[str]:
+async def _database(settings: Settings) -> AsyncIterator[Database]:
     """The configured server, or the embedded one under the data directory for as long as
     the command runs."""
-    configured = str(settings.database_url) if settings.database_url else None
-    async with database_url(configured, settings.data_dir) as url:
-        yield url
+    async with database(
+        settings.database_url, settings.database_owner_url, settings.data_dir
+    ) as found:
+        yield found
 
 
 @asynccontextmanager
 async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    async with _database_url(settings) as url:
-        pool = await create_pool(url, min_size=1, max_size=2)
+    """Tools work as the service does, with its role (the chain is read, never changed)."""
+    async with _database(settings) as found:
+        pool = await create_pool(found.url, min_size=1, max_size=2)
         try:
             yield pool
         finally:
@@ -115,9 +117,9 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
         received = await _until_stop_is_requested()
         log.info("stopping", signal=received.name)
 
-    async with _database_url(settings) as url:
+    async with _database(settings) as found:
         await run_app_until(
-            create_app(settings, url),
+            create_app(settings, found.url, owner_url=found.owner_url),
             host=host,
             port=port,
             shutdown_timeout=settings.shutdown_timeout_seconds,
@@ -128,8 +130,8 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 async def migrate(settings: Settings, arguments: argparse.Namespace) -> int:
-    async with _database_url(settings) as url:
-        applied = await migrate_database(url)
+    async with _database(settings) as found:
+        applied = await migrate_database(found.owner_url, found.url)
     for migration in applied:
         print(f"applied {migration.version:04d}_{migration.name}")
     if not applied:

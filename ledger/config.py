@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, IPvAnyNetwork, SecretStr, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,6 +42,9 @@ class Settings(BaseSettings):
         # Not pydantic's PostgresDsn: it refuses Unix-socket URLs (postgresql://u@/db?host=/dir).
         pattern=r"^postgres(ql)?://",
     )
+    # The schema's owner, who runs the migrations and grants the service (DATABASE_URL)
+    # its role; unset: DATABASE_URL migrates too. Only with DATABASE_URL.
+    database_owner_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
     data_dir: Path = Path(".ledger-data")
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
@@ -60,8 +70,9 @@ class Settings(BaseSettings):
     # Base64 of 32 bytes that wraps every data key (see docs/privacy.md). Required with
     # DATABASE_URL; the embedded default keeps a generated one in data_dir/master.key.
     master_key: SecretStr | None = Field(default=None, validation_alias="LEDGER_MASTER_KEY")
-    # Operators who send it as X-Operator-Token see, in /status, which polycules are parked
-    # and on which event; everyone else sees how many. Unset: nobody sees more than counts.
+    # Operators who send it as X-Operator-Token see /status (the machinery: lags, parked
+    # polycules and on which event) and why /readyz says what it says; nobody else does.
+    # Unset: /status is refused to everyone.
     operator_token: SecretStr | None = Field(default=None, min_length=16)
     # The reverse proxies (addresses or networks) in front of the service, such as one that
     # ends TLS. Only a request whose TCP peer is one of them has its X-Forwarded-For,
@@ -72,6 +83,16 @@ class Settings(BaseSettings):
     # Signing up costs an Argon2id hash: how many sign-ups one client address may make in
     # an hour (ledger/auth/throttle.py).
     sign_ups_per_address_per_hour: int = Field(default=10, ge=1)
+
+
+    @model_validator(mode="after")
+    def _owner_only_with_a_server(self) -> Settings:
+        if self.database_owner_url and not self.database_url:
+            raise ValueError(
+                "LEDGER_DATABASE_OWNER_URL is set without DATABASE_URL (the embedded "
+                "database needs neither); set both, or neither"
+            )
+        return self
 
 
 class ConfigurationError(Exception):
@@ -88,5 +109,6 @@ def load_settings() -> Settings:
             variable = field if field in ("DATABASE_URL", "LEDGER_MASTER_KEY") else (
                 f"LEDGER_{field.upper()}"
             )
-            problems.append(f"{variable}: {item['msg']}")
+            # A rule across settings names its variables in its own message.
+            problems.append(f"{variable}: {item['msg']}" if item["loc"] else item["msg"])
         raise ConfigurationError("invalid configuration — " + "; ".join(problems)) from None

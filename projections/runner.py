@@ -75,8 +75,10 @@ UPDATE projection_checkpoints
 # Uses events_transaction_order; a large backlog is counted, not guessed.
 _STATUS = """
 SELECT c.name, c.transaction_id, c.position, c.updated_at,
-       (SELECT count(*) FROM events e
-         WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)) AS behind
+       (SELECT count(*) FROM (
+            SELECT FROM events e
+             WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)
+             LIMIT $2) AS after_checkpoint) AS behind
   FROM projection_checkpoints c
  WHERE c.name = ANY($1::text[])
  ORDER BY c.name
@@ -137,8 +139,12 @@ async def count_events(pool: asyncpg.Pool) -> int:
     return count
 
 
-async def projection_status(pool: asyncpg.Pool, names: Sequence[str]) -> list[ProjectionStatus]:
-    rows = await pool.fetch(_STATUS, list(names))
+async def projection_status(
+    pool: asyncpg.Pool, names: Sequence[str], *, count_up_to: int | None = None
+) -> list[ProjectionStatus]:
+    """Where each consumer stands; ``count_up_to`` stops counting the events it has still
+    to apply there (None: count them all, however many)."""
+    rows = await pool.fetch(_STATUS, list(names), count_up_to)
     return [
         ProjectionStatus(
             name=row["name"],
@@ -197,9 +203,10 @@ class ProjectionRunner:
                 return projection
         raise LookupError(f"no projection named {name}")
 
-    async def status(self) -> list[ProjectionStatus]:
+    async def status(self, *, count_up_to: int | None = None) -> list[ProjectionStatus]:
         return await projection_status(
-            self._pool, [projection.name for projection in self._projections]
+            self._pool, [projection.name for projection in self._projections],
+            count_up_to=count_up_to,
         )
 
     async def _keep_current(self, projection: Projection) -> None:

@@ -1,9 +1,14 @@
 """Real PostgreSQL for every test: embedded by default, or the server you name.
 
-``LEDGER_TEST_DATABASE_URL`` (a URL whose user may create databases) points the suite at a
-running server; otherwise an embedded PostgreSQL 16 starts in a throw-away directory.
-Each test gets its own database, cloned from a template that already holds the migrated
-schema, so tests are isolated and fast.
+``LEDGER_TEST_DATABASE_URL`` (a URL whose user may create databases and roles) points the
+suite at a running server; otherwise an embedded PostgreSQL 16 starts in a throw-away
+directory. Each test gets its own database, cloned from a template that already holds the
+migrated schema, so tests are isolated and fast.
+
+``database_url`` connects as the schema's owner (tests that set a scene or break things
+on purpose use it); ``service_database_url`` connects to the same database as the service
+does in production, as a login role holding ``ledger_service`` (one per test session, so
+sessions sharing a server never change each other's passwords).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from ledger.database import create_pool
+from ledger.database import SERVICE_ROLE, create_pool, url_as
 from ledger.privacy import KeyRing, MasterKey
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
@@ -73,6 +78,20 @@ def template_database(postgres_admin_url: str) -> Iterator[str]:
     asyncio.run(_admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def service_login(postgres_admin_url: str, template_database: str) -> Iterator[tuple[str, str]]:
+    """A login role for this session holding ``ledger_service`` (which the template's
+    migrations made), and its password."""
+    user = f"ledger_test_service_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    asyncio.run(_admin(
+        postgres_admin_url,
+        f"CREATE ROLE {user} LOGIN PASSWORD '{password}' IN ROLE {SERVICE_ROLE}",
+    ))
+    yield user, password
+    asyncio.run(_admin(postgres_admin_url, f"DROP ROLE IF EXISTS {user}"))
+
+
 def _fresh_database(admin_url: str, template: str | None) -> Iterator[str]:
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     source = f' TEMPLATE "{template}"' if template else ""
@@ -85,6 +104,13 @@ def _fresh_database(admin_url: str, template: str | None) -> Iterator[str]:
 def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
     """A database of its own for this test, schema already migrated."""
     yield from _fresh_database(postgres_admin_url, template_database)
+
+
+@pytest.fixture
+def service_database_url(database_url: str, service_login: tuple[str, str]) -> str:
+    """This test's database, as the service connects to it: it may read and append events,
+    never rewrite them."""
+    return url_as(database_url, *service_login)
 
 
 @pytest.fixture

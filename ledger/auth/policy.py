@@ -16,6 +16,7 @@ the ids that ``readable_by`` allows as a parameter and hold no rule of their own
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -47,6 +48,9 @@ class Rule(Enum):
     REPAIR_PARTICIPANT = "repair_participant"
     # The owner of the webhook endpoint named in the path (``{endpoint_id}``).
     ENDPOINT_OWNER = "endpoint_owner"
+    # The service's operators, who send the configured LEDGER_OPERATOR_TOKEN as
+    # X-Operator-Token; nobody when none is configured. Accounts play no part in it.
+    OPERATOR = "operator"
 
 
 _DISCLOSURE = "/api/polycules/{polycule_id}/disclosures/{disclosure_id}"
@@ -57,7 +61,7 @@ _ENDPOINT = "/api/webhooks/endpoints/{endpoint_id}"
 ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule.PUBLIC,
     ("GET", "/readyz"): Rule.PUBLIC,
-    ("GET", "/status"): Rule.PUBLIC,
+    ("GET", "/status"): Rule.OPERATOR,
     ("GET", "/api/openapi.json"): Rule.PUBLIC,
     ("POST", "/api/accounts"): Rule.PUBLIC,
     ("POST", "/api/session"): Rule.PUBLIC,
@@ -225,6 +229,19 @@ def require_signed_in(account_id: UUID | None) -> UUID:
     if account_id is None:
         raise Unauthenticated("sign in first")
     return account_id
+
+
+def is_operator(offered: str | None, configured: str | None) -> bool:
+    """Whether a request's X-Operator-Token is the configured one (compared in constant
+    time); never when no token is configured."""
+    if not configured or offered is None:
+        return False
+    return hmac.compare_digest(offered.encode(), configured.encode())
+
+
+def require_operator(offered: str | None, configured: str | None) -> None:
+    if not is_operator(offered, configured):
+        raise Forbidden("only the service's operators may see this (X-Operator-Token)")
 
 
 def require_member(account_id: UUID | None, polycule: Polycule) -> UUID:

@@ -19,12 +19,18 @@ from aiohttp import web
 from ledger.auth.identity import authentication_middleware
 from ledger.clock import SystemClock
 from ledger.config import Settings
-from ledger.database import connect, create_pool
+from ledger.database import (
+    Availability,
+    create_pool,
+    migrate_database,
+    warn_if_history_can_be_rewritten,
+)
 from ledger.domain.polycules import polycule_decider
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.keys import (
     CLOCK,
+    DATABASE_AVAILABILITY,
     EVENT_STORE,
     KEYRING,
     POOL,
@@ -49,7 +55,6 @@ from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
-from ledger.store.migrate import Migration, migrate
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
 from ledger.web.browser import browser_middleware, security_headers_middleware
 from ledger.web.pages import add_pages
@@ -63,9 +68,15 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(
-    settings: Settings, database_url: str, *, apply_migrations: bool = True
+    settings: Settings,
+    database_url: str,
+    *,
+    owner_url: str | None = None,
+    apply_migrations: bool = True,
 ) -> web.Application:
-    """Build the service. ``apply_migrations=False`` leaves the schema to another process
+    """Build the service, connecting as ``database_url``'s role; migrations run as
+    ``owner_url``'s (default: the same), which then grants the service its role (see
+    ledger/database.py). ``apply_migrations=False`` leaves the schema to another process
     (``python -m ledger migrate`` as a release step); /readyz then says when it is behind.
     """
     app = web.Application(
@@ -88,37 +99,34 @@ def create_app(
     )
     app.on_response_prepare.append(transport_headers)
     app[SETTINGS] = settings
+    app[DATABASE_AVAILABILITY] = Availability()
     app[AUTH_POLICY] = AuthPolicy.from_settings(settings)
     # Replaced before start-up by tests that need to live through months.
     app[CLOCK] = SystemClock()
-    app.cleanup_ctx.append(_database(settings, database_url, apply_migrations))
+    app.cleanup_ctx.append(_database(
+        settings, database_url, (owner_url or database_url) if apply_migrations else None
+    ))
     app.cleanup_ctx.append(_keyring(settings))
     app.cleanup_ctx.append(accounts_context)
     app.cleanup_ctx.append(_event_store(database_url))
     app.cleanup_ctx.append(_projection_runner(settings))
     app.cleanup_ctx.append(_scheduler(settings))
     app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
+    app.on_shutdown.append(_stop_claiming_webhooks)
     add_routes(app)
     add_pages(app)
     return app
 
 
-async def migrate_database(database_url: str) -> list[Migration]:
-    """Apply pending migrations on a connection of their own (the lock is session-scoped)."""
-    connection = await connect(database_url)
-    try:
-        return await migrate(connection)
-    finally:
-        await connection.close()
-
-
-def _database(settings: Settings, database_url: str, apply_migrations: bool) -> CleanupContext:
+def _database(settings: Settings, database_url: str, migrate_as: str | None) -> CleanupContext:
     async def database(app: web.Application) -> AsyncIterator[None]:
-        if apply_migrations:
-            await migrate_database(database_url)
+        if migrate_as is not None:
+            await migrate_database(migrate_as, database_url)
         app[POOL] = await create_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            availability=app[DATABASE_AVAILABILITY],
         )
+        await warn_if_history_can_be_rewritten(app[POOL])
         yield
         await app[POOL].close()
 
@@ -214,9 +222,17 @@ def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
             request_timeout=aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout)),
             lease=timedelta(seconds=3 * timeout),
             listen_url=database_url,
+            availability=app[DATABASE_AVAILABILITY],
         )
         app[WEBHOOK_DELIVERY].start()
         yield
-        await app[WEBHOOK_DELIVERY].stop()
+        await app[WEBHOOK_DELIVERY].stop(grace_seconds=0)
 
     return webhook_delivery
+
+
+async def _stop_claiming_webhooks(app: web.Application) -> None:
+    """As the shutdown begins (before requests in flight are waited for): deliveries in
+    flight share the one time the whole shutdown is given, LEDGER_SHUTDOWN_TIMEOUT_SECONDS."""
+    if WEBHOOK_DELIVERY in app:
+        app[WEBHOOK_DELIVERY].begin_stopping(within=app[SETTINGS].shutdown_timeout_seconds)

@@ -18,11 +18,14 @@ from ledger.auth import policy
 from ledger.auth.identity import identity_of
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.errors import Forbidden
-from ledger.http.keys import POOL, SERVICE
+from ledger.http.keys import POOL, SERVICE, SETTINGS
 from ledger.http.middleware import route_template
 from ledger.webhooks import endpoints
 
 log = structlog.get_logger(__name__)
+
+# Where operators send the configured LEDGER_OPERATOR_TOKEN (Rule.OPERATOR).
+OPERATOR_HEADER = "X-Operator-Token"
 
 @dataclass(frozen=True)
 class PolyculeInView:
@@ -95,6 +98,12 @@ async def authorization_middleware(request: web.Request, handler: Handler) -> we
         policy.require_endpoint_owner(account_id, endpoint.account_id if endpoint else None)
         assert endpoint is not None  # the policy refused anyone but its owner
         request[_ENDPOINT] = endpoint
+    elif rule is policy.Rule.OPERATOR:
+        configured = request.app[SETTINGS].operator_token
+        policy.require_operator(
+            request.headers.get(OPERATOR_HEADER),
+            configured.get_secret_value() if configured else None,
+        )
     if account_id is not None:
         structlog.contextvars.bind_contextvars(actor=str(account_id))
     return await handler(request)

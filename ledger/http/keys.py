@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ledger.clock import Clock
 from ledger.config import Settings
+from ledger.database import Availability
 from ledger.privacy import KeyRing
 from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
@@ -18,6 +19,7 @@ from projections.runner import ProjectionRunner
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+DATABASE_AVAILABILITY = web.AppKey("database_availability", Availability)
 EVENT_STORE = web.AppKey("event_store", EventStore)
 READ_SIDE = web.AppKey("read_side", ReadSide)
 PROJECTION_RUNNER = web.AppKey("projection_runner", ProjectionRunner)

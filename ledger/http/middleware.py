@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from ledger.database import BUSY_OR_AWAY
 from ledger.errors import LedgerError
 from ledger.http import errors
-from ledger.http.keys import SETTINGS
+from ledger.http.keys import DATABASE_AVAILABILITY, SETTINGS
 
 log = structlog.get_logger(__name__)
 
@@ -188,9 +188,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ValidationError as error:
         return errors.validation_error_response(error)
     except BUSY_OR_AWAY as error:
-        log.warning(
-            "database_busy_or_away", method=request.method, path=request.path,
-            error=type(error).__name__, request_id=current_request_id(),
+        # Logged once per outage, or once per time it was busy (ledger/database.py).
+        await request.app[DATABASE_AVAILABILITY].met(
+            error, method=request.method, path=route_template(request)
         )
         return errors.database_busy_response()
     except Exception:

@@ -1,28 +1,36 @@
 """Views for operators and orchestrators: alive, ready, and how the machinery is doing.
 
-None of them shows anything of a polycule: names of projections, positions and counts.
-Only an operator, who sends the configured ``LEDGER_OPERATOR_TOKEN`` as ``X-Operator-Token``,
-is also shown which polycules are parked and on which event (id, type, the error's kind),
-so as to act on it; the same is in the log and in ``python -m ledger projections status``.
+``/healthz`` and ``/readyz`` answer anyone (a probe carries no credential): alive, ready or
+not, and nothing more. What lies behind them — which migrations are pending, how many
+polycules are parked, the fan-out's lag, the reader horizon, which polycules are parked
+and on which event — is operations detail, shown only to operators, who send the
+configured ``LEDGER_OPERATOR_TOKEN`` as ``X-Operator-Token`` (``/status`` is theirs alone:
+Rule.OPERATOR in ledger/auth/policy.py). None of it shows anything of a polycule beyond
+ids, and every query here is cheap: nothing counts the events table.
 """
 
 from __future__ import annotations
-
-import hmac
 
 import asyncpg
 import structlog
 from aiohttp import web
 
+from ledger.auth.policy import is_operator
+from ledger.database import is_away
+from ledger.http.authorization import OPERATOR_HEADER
 from ledger.http.errors import NotReady
-from ledger.http.keys import EVENT_STORE, POOL, PROJECTION_RUNNER, SETTINGS
+from ledger.http.keys import (
+    DATABASE_AVAILABILITY,
+    EVENT_STORE,
+    POOL,
+    PROJECTION_RUNNER,
+    SETTINGS,
+)
 from ledger.store.migrate import pending_migrations
-from projections.read_side import ParkedPolycule, parked_count, parked_polycules
-from projections.runner import ProjectionStatus, count_events
+from projections.read_side import ParkedPolycule, parked_polycules
+from projections.runner import ProjectionStatus
 
 log = structlog.get_logger(__name__)
-
-OPERATOR_HEADER = "X-Operator-Token"
 
 # A readiness probe must answer quickly even when the database does not.
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -44,7 +52,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the database answers and its schema matches this code."""
+    """Ready for traffic: the database answers and its schema matches this code. Why not,
+    and what is degraded, only an operator is told."""
+    operator = _is_operator(request)
     try:
         async with request.app[POOL].acquire(timeout=READINESS_TIMEOUT_SECONDS) as connection:
             await connection.fetchval("SELECT 1", timeout=READINESS_TIMEOUT_SECONDS)
@@ -54,21 +64,34 @@ async def readyz(request: web.Request) -> web.Response:
             parked = await connection.fetchval(
                 "SELECT count(*) FROM polycule_read_models WHERE parked_at IS NOT NULL",
                 timeout=READINESS_TIMEOUT_SECONDS,
-            ) if not pending else 0
+            ) if operator and not pending else 0
     except _DATABASE_UNAVAILABLE as error:
-        log.warning("not_ready", reason="database_unavailable", error=type(error).__name__)
+        if is_away(error):  # an outage: logged once, however often the probe asks
+            await request.app[DATABASE_AVAILABILITY].met(error)
+        else:
+            log.warning("not_ready", reason="database_unavailable", error=type(error).__name__)
         raise NotReady(
             "the database does not answer", details={"database": "unavailable"}
         ) from None
     if pending:
         raise NotReady(
             "the database schema is behind this version of the service",
-            details={"pending_migrations": [f"{m.version:04d}_{m.name}" for m in pending]},
+            details={
+                "pending_migrations": [f"{m.version:04d}_{m.name}" for m in pending]
+            } if operator else None,
         )
     if parked:
         # Ready all the same: every other polycule is served as usual.
         return web.json_response({"status": "ready", "degraded": {"parked_polycules": parked}})
     return web.json_response({"status": "ready"})
+
+
+def _is_operator(request: web.Request) -> bool:
+    configured = request.app[SETTINGS].operator_token
+    return is_operator(
+        request.headers.get(OPERATOR_HEADER),
+        configured.get_secret_value() if configured else None,
+    )
 
 
 def _projection_json(status: ProjectionStatus) -> dict[str, object]:
@@ -94,30 +117,30 @@ def _parked_json(parked: ParkedPolycule) -> dict[str, object]:
     }
 
 
-def _is_operator(request: web.Request) -> bool:
-    expected = request.app[SETTINGS].operator_token
-    offered = request.headers.get(OPERATOR_HEADER)
-    if expected is None or offered is None:
-        return False
-    return hmac.compare_digest(offered.encode(), expected.get_secret_value().encode())
+# The planner's estimate of the events stored, kept up to date by autovacuum's ANALYZE:
+# read from the catalogue, whatever the table's size (-1 before the first ANALYZE).
+_EVENTS_ESTIMATE = """
+SELECT reltuples::bigint FROM pg_class WHERE oid = 'events'::regclass
+"""
+# Counting the events a consumer has still to apply stops here: the answer stays cheap
+# when a consumer is far behind ("at least this many").
+EVENTS_BEHIND_COUNTED_UP_TO = 10_000
 
 
 async def status(request: web.Request) -> web.Response:
+    """For operators only (the policy refused everyone else)."""
     pool = request.app[POOL]
-    projections = await request.app[PROJECTION_RUNNER].status()
+    projections = await request.app[PROJECTION_RUNNER].status(
+        count_up_to=EVENTS_BEHIND_COUNTED_UP_TO
+    )
     horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
-    events = await count_events(pool)
-    read_side: dict[str, object]
-    if _is_operator(request):
-        parked = await parked_polycules(pool)
-        read_side = {
-            "parked_count": len(parked), "parked": [_parked_json(one) for one in parked]
-        }
-    else:
-        read_side = {"parked_count": await parked_count(pool)}
+    estimate = await pool.fetchval(_EVENTS_ESTIMATE)
+    parked = await parked_polycules(pool)
     return web.json_response({
         "projections": [_projection_json(projection) for projection in projections],
-        "read_side": read_side,
+        "read_side": {
+            "parked_count": len(parked), "parked": [_parked_json(one) for one in parked]
+        },
         "horizon_lag_seconds": horizon_lag_seconds,
-        "counts": {"events": events},
+        "counts": {"events_estimate": estimate if estimate >= 0 else None},
     })

@@ -36,7 +36,7 @@ ENDPOINT = "/api/webhooks/endpoints/{endpoint_id}"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", operations.healthz, "the process is alive"),
     Route("GET", "/readyz", operations.readyz, "the database answers and the schema is current"),
-    Route("GET", "/status", operations.status, "projection lag and reader horizon"),
+    Route("GET", "/status", operations.status, "lags and parked polycules (operators)"),
     Route("POST", "/api/accounts", accounts.sign_up, "sign up",
           NewAccount, accounts.AccountBody, 201),
     Route("POST", "/api/session", accounts.sign_in, "sign in (sets the session cookie)",

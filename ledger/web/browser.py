@@ -122,11 +122,19 @@ async def _answer_page(request: web.Request, handler: Handler) -> web.StreamResp
         raise web.HTTPSeeOther(sign_in_location(request.path_qs))
     if response.status >= 400 and isinstance(response, web.Response):
         error = _error_of(response)
-        return await render(
+        page = await render(
             request, "error.html", {"error": error, "status": response.status},
             status=response.status,
         )
+        _keep_retry_after(response, page)
+        return page
     return response
+
+
+def _keep_retry_after(answer: web.StreamResponse, page: web.StreamResponse) -> None:
+    """A page saying "not now" (503, 429) says when to try again, as the API's answer did."""
+    if "Retry-After" in answer.headers:
+        page.headers["Retry-After"] = answer.headers["Retry-After"]
 
 
 async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -145,12 +153,14 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
     if response.status >= 400:
         if wants_json:
             return response
-        return await render(
+        page = await render(
             request,
             "form_error.html",
             {"error": _error_of(response), "return_to": return_to},
             status=response.status,
         )
+        _keep_retry_after(response, page)
+        return page
     if response.content_type == "text/html":
         return response  # a page that answers its own form (a preview; nothing changed)
     body = _json_of(response)

@@ -40,13 +40,13 @@ import asyncpg
 import structlog
 
 from ledger.clock import Clock
-from ledger.database import connect
+from ledger.database import Availability, connect, is_away
 from ledger.errors import NotFound
 from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
 from ledger.webhooks.fanout import WAKE_CHANNEL
 from ledger.webhooks.signing import sign
-from ledger.webhooks.ssrf import guarded_connector, literal_ip_refusal
+from ledger.webhooks.ssrf import AddressRefused, guarded_connector, literal_ip_refusal
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -203,12 +203,18 @@ class _Claim:
 
 @dataclass(frozen=True)
 class _Answer:
-    """What came of one attempt: a status (and the start of the body), or an error."""
+    """What came of one attempt: a status (and the start of the body), or an error.
+
+    ``error`` is what the endpoint's owner reads in its delivery log: what kind of failure,
+    in words of our own (``owner_facing``). ``detail`` is the whole story, for operators'
+    log only: an exception's text can name the addresses a host resolved to.
+    """
 
     status_code: int | None = None
     error: str | None = None
     snippet: str | None = None
     retry_after: str | None = None
+    detail: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -239,6 +245,7 @@ class DeliveryWorker:
         lease: timedelta = LEASE,
         listen_retry_seconds: float = 1.0,
         listen_url: str | None = None,
+        availability: Availability | None = None,
     ) -> None:
         if batch < 1 or concurrency < 1:
             raise ValueError("batch and concurrency must be at least 1")
@@ -257,11 +264,15 @@ class DeliveryWorker:
         self._lease = lease
         self._listen_retry_seconds = listen_retry_seconds
         self._listen_url = listen_url
+        # The service's: an outage is logged once, not by every retry (ledger/database.py).
+        self._availability = availability
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self._listening = False
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        # When the attempts in flight must be done by (time.monotonic), once stopping.
+        self._stop_by: float | None = None
 
     @property
     def listening(self) -> bool:
@@ -274,23 +285,37 @@ class DeliveryWorker:
             asyncio.create_task(self._deliver_forever(), name="webhook-delivery"),
         ]
 
-    async def stop(self, *, grace_seconds: float = 5.0) -> None:
-        """Stop claiming; give attempts in flight ``grace_seconds`` to finish. Attempts cut
-        short keep their lease until it expires, and are then made again."""
+    def begin_stopping(self, *, within: float) -> None:
+        """Claim nothing more, and let the attempts in flight have ``within`` seconds from
+        now to finish: the service's shutdown is given one time in all (its setting), and
+        the worker's share ends with it, however long a receiver takes."""
         for task in self._tasks:
             task.cancel()
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + within
+
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop claiming; give attempts in flight until the time ``begin_stopping`` set
+        (else ``grace_seconds``) to finish. Attempts cut short keep their lease until it
+        expires, and are then made again: at least once, as promised."""
+        self.begin_stopping(within=grace_seconds)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
         if self._in_flight:
-            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace_seconds)
+            stop_by = self._stop_by if self._stop_by is not None else time.monotonic()
+            left = max(stop_by - time.monotonic(), 0)
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=left)
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                log.warning("webhook_attempts_cut_short", attempts=len(unfinished))
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._stop_by = None
 
     async def deliver_due(self) -> int:
         """One round: claim what is due (up to ``batch``), send it all, record each
@@ -311,7 +336,7 @@ class DeliveryWorker:
             try:
                 claims = await self._claim(wanted)
             except _DB_ERRORS as error:
-                log.error("webhook_claim_failed", error=str(error))
+                await self._database_failed("webhook_claim_failed", error)
                 claims = []
             for claim in claims:
                 # Sent at once: an attempt waiting for a free slot would eat its lease.
@@ -347,8 +372,16 @@ class DeliveryWorker:
                                 WAKE_CHANNEL, self._on_notification
                             )
             except _DB_ERRORS as error:
-                log.warning("webhook_listener_unavailable", error=str(error))
+                await self._database_failed("webhook_listener_unavailable", error)
             await asyncio.sleep(self._listen_retry_seconds)
+
+    async def _database_failed(self, event: str, error: BaseException) -> None:
+        """Policy: the loop tries again shortly. The database out of reach is an outage,
+        logged once by the service's ``Availability``; anything else, each time."""
+        if self._availability is not None and is_away(error):
+            await self._availability.met(error)
+        else:
+            log.error(event, error=str(error))
 
     @contextlib.asynccontextmanager
     async def _listening_connection(self) -> AsyncIterator[Connection]:
@@ -407,7 +440,7 @@ class DeliveryWorker:
     async def _send(self, claim: _Claim, now: datetime) -> _Answer:
         refusal = literal_ip_refusal(claim.url, allow_private=self._allow_private)
         if refusal is not None:
-            return _Answer(error=f"refused: {refusal}")
+            return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
         secrets = await self._live_secrets(claim)
         if not secrets:
             return _Answer(error="the endpoint has no live signing secret")
@@ -428,11 +461,8 @@ class DeliveryWorker:
         except TimeoutError:
             return _Answer(error=f"timed out (connect {self._timeout.connect} s, "
                                  f"total {self._timeout.total} s)")
-        except aiohttp.ClientConnectorError as error:
-            # The SSRF guard's refusal arrives as the connector error's os_error.
-            return _Answer(error=f"could not connect: {error.os_error or error}")
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            return _Answer(error=f"{type(error).__name__}: {error}")
+            return _Answer(error=owner_facing(error), detail=_detail(error))
 
     async def _live_secrets(self, claim: _Claim) -> list[str]:
         secrets = []
@@ -462,7 +492,7 @@ class DeliveryWorker:
                 return
             log.info("webhook_attempt_failed", message_id=claim.message_id,
                      endpoint_id=str(claim.endpoint_id), attempt=claim.attempt,
-                     status_code=answer.status_code, error=answer.error)
+                     status_code=answer.status_code, error=answer.detail or answer.error)
             if answer.status_code == 410:
                 await _disable(connection, claim.endpoint_id, "gone", now)
                 return
@@ -489,6 +519,42 @@ async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: 
     if await connection.execute(_DISABLE, endpoint_id, reason, now) != "UPDATE 0":
         log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id), reason=reason)
     await connection.execute(_FAIL_PENDING_OF_ENDPOINT, endpoint_id)
+
+
+# What an endpoint's owner is told when every address of the host is refused, and when
+# its name does not resolve at all: telling those two apart would show which names exist
+# inside our network, and naming the addresses would show where they lead.
+NOT_PERMITTED = "refused: the host has no address that webhooks may be sent to"
+
+
+def owner_facing(error: BaseException) -> str:
+    """A failed connection as its endpoint's owner may read it: the kind of failure, never
+    an exception's own text, which can name the addresses a host resolved to ("127.0.0.1
+    is loopback", "Connect call failed ('10.0.0.7', 443)")."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return "could not connect: the receiver's TLS certificate was not accepted"
+    if isinstance(error, aiohttp.ClientSSLError):
+        return "could not connect: the TLS handshake failed"
+    if isinstance(error, aiohttp.ClientConnectorDNSError | AddressRefused):
+        return NOT_PERMITTED
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, AddressRefused):  # the socket guard's refusal
+            return NOT_PERMITTED
+        if isinstance(error.os_error, ConnectionRefusedError):
+            return "could not connect: the connection was refused"
+        return "could not connect"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the receiver closed the connection without answering"
+    if isinstance(error, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return "the receiver's answer could not be read"
+    return "the connection failed"
+
+
+def _detail(error: BaseException) -> str:
+    """The whole of a failure, for operators' log (never shown to the endpoint's owner)."""
+    if isinstance(error, aiohttp.ClientConnectorError) and error.os_error is not None:
+        return f"{type(error).__name__}: {error.os_error}"
+    return f"{type(error).__name__}: {error}"
 
 
 async def _snippet(response: aiohttp.ClientResponse) -> str:

@@ -53,8 +53,11 @@ def clock() -> TravellingClock:
 
 
 @pytest.fixture
-def app(settings: Settings, database_url: str, clock: TravellingClock) -> web.Application:
-    built = create_app(settings, database_url)
+def app(
+    settings: Settings, database_url: str, service_database_url: str, clock: TravellingClock
+) -> web.Application:
+    # As deployed: the service connects as its own role, migrations run as the owner.
+    built = create_app(settings, service_database_url, owner_url=database_url)
     built[CLOCK] = clock
     # Cheap password hashing and short throttling delays keep the suite fast; the real
     # defaults are tested in tests/unit.

@@ -128,17 +128,19 @@ async def stream_version(client: Client, polycule: str) -> int:
 
 
 async def parked_on_status(client: Client) -> dict[str, Any]:
-    """What an operator sees of the read side in /status; anyone else sees the count only."""
-    anyone = await client.get("/status")
+    """What an operator sees of the read side in /status; nobody else sees /status."""
+    assert (await client.get("/status")).status == 403
     response = await client.get("/status", headers={"X-Operator-Token": OPERATOR_TOKEN})
     assert response.status == 200, await response.text()
     read_side: dict[str, Any] = (await response.json())["read_side"]
-    assert (await anyone.json())["read_side"] == {"parked_count": read_side["parked_count"]}
     return read_side
 
 
 async def readiness(client: Client) -> Any:
-    response = await client.get("/readyz")
+    """What an operator reads in /readyz; a probe without the token reads "ready" only."""
+    anyone = await client.get("/readyz")
+    assert await anyone.json() == {"status": "ready"}
+    response = await client.get("/readyz", headers={"X-Operator-Token": OPERATOR_TOKEN})
     assert response.status == 200, await response.text()
     return await response.json()
 

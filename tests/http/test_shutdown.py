@@ -1,4 +1,5 @@
-"""Graceful shutdown as ``serve`` does it: requests in flight finish, up to the timeout."""
+"""Graceful shutdown as ``serve`` does it: requests and webhook deliveries in flight finish,
+up to the one timeout the whole shutdown is given."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ import socket
 import time
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 
 from ledger.__main__ import run_app_until
+from ledger.config import Settings
+from ledger.http.app import create_app
+from ledger.http.keys import KEYRING
+from ledger.privacy import KeyRing, MasterKey, load_master_key
+from ledger.webhooks.delivery import DeliveryWorker
+from tests.integration.test_webhook_delivery import ManualClock, endpoint, enqueue, message
 
 
 def _free_port() -> int:
@@ -79,3 +87,91 @@ async def test_shutdown_waits_no_longer_than_its_timeout(app: web.Application) -
             await in_flight  # cut off: the server closed the connection without an answer
 
     assert time.monotonic() - began < 10
+
+
+# Before, the delivery worker gave its attempts a fixed grace of its own on top of the
+# service's shutdown; no shutdown here may come near it.
+FORMER_FIXED_GRACE_SECONDS = 5.0
+
+
+async def test_deliveries_in_flight_end_with_the_shutdown_and_are_sent_again_later(
+    settings: Settings, database_url: str, service_database_url: str, pool: asyncpg.Pool,
+) -> None:
+    """A receiver that never answers (30 s allowed per attempt) holds a delivery when
+    SIGTERM arrives: the whole service still stops within its setting, and the message is
+    sent again, same webhook-id, once its lease runs out."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+    received: list[str] = []
+
+    async def slow_receiver(request: web.Request) -> web.Response:
+        received.append(request.headers["webhook-id"])
+        arrived.set()
+        await release.wait()
+        return web.Response(text="thanks")
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", slow_receiver)
+    receiving = web.AppRunner(receiver, shutdown_timeout=0.1)
+    await receiving.setup()
+    await web.TCPSite(receiving, "127.0.0.1", 0).start()
+    host, port = receiving.addresses[0][:2]
+
+    shutdown_timeout = 0.5
+    settings = settings.model_copy(update={
+        "shutdown_timeout_seconds": shutdown_timeout, "webhook_timeout_seconds": 30.0,
+        "webhooks_allow_private": True, "webhooks_allow_http": True,
+    })
+    app = create_app(settings, service_database_url, owner_url=database_url)
+    started = asyncio.Event()
+
+    async def announce_start(_: web.Application) -> None:
+        started.set()
+
+    app.on_startup.append(announce_start)  # after every resource has started
+    stop = asyncio.Event()
+    serving = asyncio.create_task(run_app_until(
+        app, host="127.0.0.1", port=_free_port(), shutdown_timeout=shutdown_timeout,
+        wait_for_stop=stop.wait,
+    ))
+    try:
+        async with asyncio.timeout(60):
+            await started.wait()
+            clock = ManualClock()
+            hook = await endpoint(pool, app[KEYRING], f"http://{host}:{port}/hook", clock.now())
+            [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+            await arrived.wait()  # the worker polls, or hears of it
+
+        stop.set()
+        began = time.monotonic()
+        await asyncio.wait_for(serving, 60)
+        stopped_after = time.monotonic() - began
+
+        assert stopped_after < FORMER_FIXED_GRACE_SECONDS, stopped_after
+        assert not release.is_set()  # the receiver never answered: the attempt was cut
+        row = await message(pool, message_id)
+        assert row["status"] == "pending" and row["attempts"] == 1
+
+        # Once the cut attempt's lease has run out, another instance sends it again.
+        release.set()
+        clock.advance(seconds=3 * settings.webhook_timeout_seconds + 1)
+        keyring = KeyRing(pool, _master_key_of(settings))
+        again = DeliveryWorker(pool, keyring, clock, allow_private=True)
+        try:
+            assert await again.deliver_due() == 1
+        finally:
+            await again.stop()
+        assert received == [message_id, message_id]
+        assert (await message(pool, message_id))["status"] == "succeeded"
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.gather(serving, return_exceptions=True)
+        await receiving.cleanup()
+
+
+def _master_key_of(settings: Settings) -> MasterKey:
+    """The master key the service found, as it found it (ledger/http/app.py)."""
+    return load_master_key(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        data_dir=settings.data_dir, allow_key_file=settings.database_url is None,
+    )

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
+from ledger.database import SERVICE_ROLE, SERVICE_ROLE_FILE, url_as
 from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
 from ledger.store.migrate import bundled_migrations
@@ -36,7 +38,9 @@ def settings_url(url: str) -> str:
     if parts.hostname or not socket_dirs:
         return url
     user = parts.username or "postgres"
-    return urlunsplit(parts._replace(netloc=f"{user}@{quote(socket_dirs[0], safe='')}", query=""))
+    password = f":{parts.password}" if parts.password else ""
+    socket_dir = quote(socket_dirs[0], safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}{password}@{socket_dir}", query=""))
 
 
 def cli_environment(database_url: str, **settings: str) -> dict[str, str]:
@@ -138,14 +142,15 @@ async def test_verify_passes_honest_history_and_names_a_tampered_event(
 
 
 async def test_projections_rebuild_then_status(
-    database_url: str, store: EventStore, pool: asyncpg.Pool
+    service_database_url: str, store: EventStore, pool: asyncpg.Pool
 ) -> None:
+    """As an operator runs them: with the service's own database role."""
     for _ in range(3):
         await store.append(uuid.uuid4(), 0, [new_event(), new_event()])
 
-    behind = await run_cli(database_url, "projections", "status")
-    rebuilt = await run_cli(database_url, "projections", "rebuild", "stream_summaries")
-    status = await run_cli(database_url, "projections", "status")
+    behind = await run_cli(service_database_url, "projections", "status")
+    rebuilt = await run_cli(service_database_url, "projections", "rebuild", "stream_summaries")
+    status = await run_cli(service_database_url, "projections", "status")
 
     assert "3 polycule(s) behind their stream" in behind.stdout
     assert rebuilt.status == 0, rebuilt
@@ -172,11 +177,38 @@ async def test_bad_configuration_names_the_setting_and_exits_2(database_url: str
     assert "Traceback" not in result.stderr
 
 
+async def test_an_owner_url_without_a_database_url_is_refused_at_start() -> None:
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("LEDGER_") and k != "DATABASE_URL"}
+    environment["LEDGER_DATABASE_OWNER_URL"] = "postgresql://owner@db.invalid/ledger"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ledger", "migrate", cwd=PROJECT_ROOT, env=environment,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    result = await finish(process)
+
+    assert result.status == 2, result
+    assert "LEDGER_DATABASE_OWNER_URL is set without DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def until_ready(port: int, seconds_allowed: float = 60) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(seconds_allowed):
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass  # not listening yet
+            await asyncio.sleep(0.1)
 
 
 async def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(database_url: str) -> None:
@@ -186,15 +218,7 @@ async def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(database_url: st
         LEDGER_SHUTDOWN_TIMEOUT_SECONDS="3",
     )
     try:
-        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-            while True:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass  # not listening yet
-                await asyncio.sleep(0.1)
+        await until_ready(port, 30)
 
         server.send_signal(signal.SIGTERM)
         result = await finish(server, seconds_allowed=10)
@@ -213,3 +237,77 @@ async def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(database_url: st
     assert all(line["request_id"] and line["duration_ms"] >= 0 for line in served)
     events = [line["event"] for line in lines]
     assert "stopping" in events and events[-1] == "stopped"
+
+
+async def test_serve_migrates_as_the_owner_and_works_as_a_role_of_its_own(
+    empty_database_url: str, postgres_admin_url: str
+) -> None:
+    """A server as an operator sets it up: the owner's URL for migrations, and for the
+    service a login role of theirs with nothing granted yet."""
+    user, password = f"ledger_test_login_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = await asyncpg.connect(postgres_admin_url)
+    await admin.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+    port = _free_port()
+    server = await start_cli(
+        url_as(empty_database_url, user, password), "serve", "--port", str(port),
+        LEDGER_DATABASE_OWNER_URL=settings_url(empty_database_url),
+    )
+    try:
+        await until_ready(port)
+        connected = await admin.fetch(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1",
+            urlsplit(empty_database_url).path.lstrip("/"),
+        )
+        server.send_signal(signal.SIGTERM)
+        result = await finish(server)
+        assert result.status == 0, result
+        assert await admin.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", user, SERVICE_ROLE)
+        # Its pool, its listeners: every connection the service held was its own role's.
+        assert {row["usename"] for row in connected} == {user}
+        logged = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+        assert "database_role_may_rewrite_history" not in logged
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+        await admin.execute(
+            f'DROP DATABASE IF EXISTS "{urlsplit(empty_database_url).path.lstrip("/")}" '
+            "WITH (FORCE)"
+        )
+        await admin.execute(f"DROP ROLE {user}")
+        await admin.close()
+
+
+async def test_serve_without_a_database_url_runs_on_its_embedded_database() -> None:
+    """``./dev serve`` on a machine with nothing but Python: an embedded PostgreSQL, a
+    master key and the service role's password made under the data directory."""
+    with tempfile.TemporaryDirectory(prefix="ledger-data-") as directory:
+        await _serve_embedded(Path(directory))
+
+
+async def _serve_embedded(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("LEDGER_") and k != "DATABASE_URL"}
+    port = _free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ledger", "serve", "--port", str(port),
+        cwd=PROJECT_ROOT,
+        env={**environment, "LEDGER_DATA_DIR": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await until_ready(port, 120)
+        server.send_signal(signal.SIGTERM)
+        result = await finish(server)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            out, err = await server.communicate()
+            print(out.decode()[-3000:], err.decode()[-3000:])  # why it never became ready
+
+    assert result.status == 0, result
+    for kept in ("master.key", SERVICE_ROLE_FILE):
+        assert (tmp_path / kept).stat().st_mode & 0o077 == 0, kept
+    logged = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+    assert "service_role_granted" in logged
+    assert "database_role_may_rewrite_history" not in logged

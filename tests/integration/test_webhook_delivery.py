@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from collections import Counter
@@ -18,15 +19,17 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+import structlog
 from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from ledger.database import create_pool
+from ledger.database import Availability, create_pool
 from ledger.errors import NotFound
 from ledger.privacy import KeyOwner, KeyRing
 from ledger.webhooks.delivery import (
     MAX_RETRY_AFTER,
+    NOT_PERMITTED,
     RETRY_DELAYS,
     DeliveryWorker,
     replay_since,
@@ -482,28 +485,48 @@ async def test_an_endpoint_without_a_live_secret_is_not_sent_unsigned_messages(
 
 
 @pytest.mark.parametrize(
-    ("host", "refusal"),
-    [("127.0.0.1", "refused: 127.0.0.1 is loopback"),
-     ("localhost", "refusing to connect to 'localhost'")],
+    "host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "no-such-host.invalid"]
 )
 async def test_internal_addresses_are_refused_logged_and_retried(
     pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
-    make_worker: Callable[..., DeliveryWorker], host: str, refusal: str,
+    make_worker: Callable[..., DeliveryWorker], host: str,
 ) -> None:
     clock = ManualClock()
     url = receiver.url.replace("127.0.0.1", host)
     hook = await endpoint(pool, keyring, url, clock.now())
     [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
 
-    assert await make_worker(clock, allow_private=False).deliver_due() == 1
+    with structlog.testing.capture_logs() as logged:
+        assert await make_worker(clock, allow_private=False).deliver_due() == 1
 
     assert receiver.receipts == []
     [attempt] = await attempts_of(pool, message_id)
-    assert attempt["status_code"] is None and refusal in attempt["error"]
+    # The owner reads that the address is not permitted — never how the name resolved,
+    # nor whether it resolved at all.
+    assert attempt["status_code"] is None and attempt["error"] == NOT_PERMITTED
     row = await message(pool, message_id)
     assert row["status"] == "pending"
     assert_waited(row, attempt, RETRY_DELAYS[1])
     assert (await endpoint_row(pool, hook.endpoint_id))["failing_since"] is not None
+    # Operators' own log keeps the detail.
+    [failed] = [line for line in logged if line["event"] == "webhook_attempt_failed"]
+    assert failed["error"] != NOT_PERMITTED
+
+
+async def test_a_receivers_failure_is_told_to_its_owner_without_addresses(
+    pool: asyncpg.Pool, keyring: KeyRing, make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    clock = ManualClock()
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    hook = await endpoint(pool, keyring, f"http://127.0.0.1:{port}/hook", clock.now())
+    [message_id] = await enqueue(pool, hook.endpoint_id, clock.now())
+
+    assert await make_worker(clock).deliver_due() == 1
+
+    [attempt] = await attempts_of(pool, message_id)
+    assert attempt["error"] == "could not connect: the connection was refused"
 
 
 async def test_two_workers_on_two_pools_never_send_one_message_twice(
@@ -685,3 +708,38 @@ async def test_replay_sends_everything_since_a_moment_again(
     assert sorted(receiver.processed) == sorted([created[2], created[1]])
     assert (await message(pool, created[3]))["attempts"] == 1
     assert (await message(pool, created[1]))["attempts"] == 2
+
+
+async def test_a_database_out_of_reach_is_one_outage_in_the_log_not_one_line_a_retry(
+    database_url: str, keyring: KeyRing
+) -> None:
+    class Counting(Availability):
+        def __init__(self) -> None:
+            super().__init__()
+            self.met_times = 0
+            self.often = asyncio.Event()
+
+        async def met(self, error: BaseException, **context: str) -> None:
+            await super().met(error, **context)
+            self.met_times += 1
+            if self.met_times >= 10:
+                self.often.set()
+
+    gone = await create_pool(database_url, min_size=1, max_size=1)
+    await gone.close()  # every claim now meets a pool that cannot reach the database
+    availability = Counting()
+    worker = DeliveryWorker(
+        gone, keyring, ManualClock(), poll_seconds=0.01, listen_retry_seconds=0.01,
+        availability=availability,
+    )
+    with structlog.testing.capture_logs() as logged:
+        worker.start()
+        try:
+            await asyncio.wait_for(availability.often.wait(), 60)
+        finally:
+            await worker.stop()
+
+    events = [line["event"] for line in logged]
+    assert events.count("database_unavailable") == 1
+    assert "webhook_claim_failed" not in events
+    assert "webhook_listener_unavailable" not in events
