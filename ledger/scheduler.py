@@ -26,6 +26,7 @@ from ledger.domain.polycules import polycule_decider
 from ledger.domain.repair import AnnounceCommitmentDue
 from ledger.errors import ConcurrencyError
 from ledger.service import ApplicationService
+from ledger.supervisor import Supervisor
 from projections.agreement_queries import due_reviews, expired_proposals
 from projections.repair_queries import commitments_falling_due
 
@@ -48,7 +49,7 @@ class Scheduler:
         self._service = service
         self._clock = clock
         self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
     async def tick(self) -> int:
         """Send every command that is due now; how many changed something."""
@@ -82,21 +83,15 @@ class Scheduler:
             return 0
         return 1 if outcome.events else 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="scheduler")
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run("scheduler", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            except Exception as error:
-                # Cancelled in the middle of a query, asyncpg may end the tick with an error
-                # of its own instead (seen when the database was going away): stopping
-                # still stops.
-                log.warning("scheduler_stopped_mid_tick", error=str(error))
+        # Cancelled in the middle of a query, asyncpg may end the tick with an error of its
+        # own instead (seen when the database was going away): stopping still stops.
+        if self._supervisor is not None:
+            await self._supervisor.stop("scheduler")
 
     async def _run(self) -> None:
         while True:

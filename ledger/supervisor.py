@@ -55,6 +55,11 @@ class Supervisor:
         self._tasks[name] = asyncio.create_task(self._supervise(name, loop), name=name)
 
     @property
+    def names(self) -> list[str]:
+        """The loops running under this supervisor."""
+        return sorted(self._tasks)
+
+    @property
     def failing(self) -> list[str]:
         """The loops that keep failing, by name."""
         now = self._clock()

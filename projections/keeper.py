@@ -8,11 +8,11 @@ nothing else writes events, so a polycule falls behind only by being parked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import asyncpg
 import structlog
 
+from ledger.supervisor import Supervisor
 from projections.read_side import ReadSide, described
 from projections.rebuild import catch_up_all
 
@@ -23,16 +23,15 @@ class ReadSideKeeper:
     def __init__(self, read_side: ReadSide, *, poll_seconds: float = 1.0) -> None:
         self._read_side = read_side
         self._poll_seconds = poll_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._keep(), name="read-side-keeper")
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run("read-side-keeper", self._keep)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._supervisor is not None:
+            await self._supervisor.stop("read-side-keeper")
 
     async def _keep(self) -> None:
         swept = False
@@ -48,8 +47,6 @@ class ReadSideKeeper:
                 # Policy: the database is away or a transaction failed whole; try again
                 # at the next tick. Commands are unaffected either way.
                 log.warning("read_side_keeper_failed", error=described(error))
-            except Exception:
-                # Policy: anything else is a fault in this code; it is logged whole, and the
-                # keeper goes on, so parked polycules are still tried again.
-                log.exception("read_side_keeper_fault")
+            # Anything else is a fault in this code: the supervisor logs it and starts the
+            # keeper again, so parked polycules are still tried again.
             await asyncio.sleep(self._poll_seconds)

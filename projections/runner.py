@@ -18,7 +18,7 @@ for the next wake-up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +34,7 @@ from ledger.events import EVENTS
 from ledger.store.events import read_all
 from ledger.store.records import GlobalPosition, RecordedEvent
 from ledger.store.wakeups import WakeupHub, wait_for_wakeup
+from ledger.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -176,21 +177,19 @@ class ProjectionRunner:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
         for projection in self._projections:
-            self._tasks.append(
-                asyncio.create_task(self._keep_current(projection), name=projection.name)
+            self._supervisor.run(
+                projection.name, functools.partial(self._keep_current, projection)
             )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        if self._supervisor is not None:
+            for projection in self._projections:
+                await self._supervisor.stop(projection.name)
 
     async def catch_up_now(self, *names: str) -> None:
         """Bring the named projections up to what is below the reading horizon now."""

@@ -39,6 +39,7 @@ from ledger.http.keys import (
     SCHEDULER,
     SERVICE,
     SETTINGS,
+    SUPERVISOR,
     WAKEUP_HUB,
     WEBHOOK_DELIVERY,
 )
@@ -56,6 +57,7 @@ from ledger.service import ApplicationService
 from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
+from ledger.supervisor import Supervisor
 from ledger.web.browser import browser_middleware, security_headers_middleware
 from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
@@ -100,6 +102,9 @@ def create_app(
     app.on_response_prepare.append(transport_headers)
     app[SETTINGS] = settings
     app[DATABASE_AVAILABILITY] = Availability()
+    # Every background loop of this instance runs under it; /readyz tells operators of any
+    # that keeps failing.
+    app[SUPERVISOR] = Supervisor()
     app[AUTH_POLICY] = AuthPolicy.from_settings(settings)
     # Replaced before start-up by tests that need to live through months.
     app[CLOCK] = SystemClock()
@@ -157,8 +162,8 @@ def _event_store(database_url: str) -> CleanupContext:
         listener = AppendListenerConnection(
             database_url, hub, also_listen=[app[KEYRING].listen], own_announcer=announcer
         )
-        announcer.start()
-        listener.start()
+        announcer.start(app[SUPERVISOR])
+        listener.start(app[SUPERVISOR])
         app[WAKEUP_HUB] = hub
         app[EVENT_STORE] = EventStore(app[POOL], clock=app[CLOCK].now, on_append=announcer)
         app[READ_SIDE] = read_side(app[POOL])
@@ -186,8 +191,8 @@ def _projection_runner(settings: Settings) -> CleanupContext:
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
         )
-        keeper.start()
-        runner.start()
+        keeper.start(app[SUPERVISOR])
+        runner.start(app[SUPERVISOR])
         app[PROJECTION_RUNNER] = runner
         yield
         await runner.stop()
@@ -204,7 +209,7 @@ def _scheduler(settings: Settings) -> CleanupContext:
             app[CLOCK].now,
             interval_seconds=settings.scheduler_interval_seconds,
         )
-        app[SCHEDULER].start()
+        app[SCHEDULER].start(app[SUPERVISOR])
         yield
         await app[SCHEDULER].stop()
 
@@ -224,7 +229,7 @@ def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
             listen_url=database_url,
             availability=app[DATABASE_AVAILABILITY],
         )
-        app[WEBHOOK_DELIVERY].start()
+        app[WEBHOOK_DELIVERY].start(app[SUPERVISOR])
         yield
         await app[WEBHOOK_DELIVERY].stop(grace_seconds=0)
 

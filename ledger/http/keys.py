@@ -13,6 +13,7 @@ from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
+from ledger.supervisor import Supervisor
 from ledger.webhooks.delivery import DeliveryWorker
 from projections.read_side import ReadSide
 from projections.runner import ProjectionRunner
@@ -20,6 +21,7 @@ from projections.runner import ProjectionRunner
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 DATABASE_AVAILABILITY = web.AppKey("database_availability", Availability)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EVENT_STORE = web.AppKey("event_store", EventStore)
 READ_SIDE = web.AppKey("read_side", ReadSide)
 PROJECTION_RUNNER = web.AppKey("projection_runner", ProjectionRunner)

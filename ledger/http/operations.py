@@ -11,6 +11,8 @@ ids, and every query here is cheap: nothing counts the events table.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import structlog
 from aiohttp import web
@@ -25,6 +27,7 @@ from ledger.http.keys import (
     POOL,
     PROJECTION_RUNNER,
     SETTINGS,
+    SUPERVISOR,
 )
 from ledger.store.migrate import pending_migrations
 from projections.read_side import ParkedPolycule, parked_polycules
@@ -80,9 +83,17 @@ async def readyz(request: web.Request) -> web.Response:
                 "pending_migrations": [f"{m.version:04d}_{m.name}" for m in pending]
             } if operator else None,
         )
+    # Ready all the same with a polycule parked (every other one is served as usual) or a
+    # background loop failing again and again (its supervisor keeps restarting it; taking
+    # instances out of service would not mend it): operators are told which.
+    degraded: dict[str, Any] = {}
     if parked:
-        # Ready all the same: every other polycule is served as usual.
-        return web.json_response({"status": "ready", "degraded": {"parked_polycules": parked}})
+        degraded["parked_polycules"] = parked
+    failing = request.app[SUPERVISOR].failing if operator else []
+    if failing:
+        degraded["failing_loops"] = failing
+    if degraded:
+        return web.json_response({"status": "ready", "degraded": degraded})
     return web.json_response({"status": "ready"})
 
 

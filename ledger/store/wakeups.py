@@ -39,6 +39,7 @@ import asyncpg
 import structlog
 
 from ledger.database import connect
+from ledger.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -171,7 +172,7 @@ class AppendAnnouncer:
         # Appended to since the last round; ``_any_stream``: some append did not say where.
         self._appended: set[UUID] = set()
         self._any_stream = False
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self._connection: asyncpg.Connection | None = None
 
     def poke(self, stream_id: UUID | None = None) -> None:
@@ -192,14 +193,13 @@ class AppendAnnouncer:
         pid: int = self._connection.get_server_pid()
         return pid
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._announce_forever(), name="append-announcer")
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run("append-announcer", self._announce_forever)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._supervisor is not None:
+            await self._supervisor.stop("append-announcer")
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
 
@@ -250,17 +250,16 @@ class AppendListenerConnection:
         self._retry_seconds = retry_seconds
         self._also_listen = list(also_listen)
         self._own_announcer = own_announcer
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self._connection: asyncpg.Connection | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever(), name="append-listener")
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run("append-listener", self._listen_forever)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._supervisor is not None:
+            await self._supervisor.stop("append-listener")
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
 

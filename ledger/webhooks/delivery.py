@@ -44,6 +44,7 @@ from ledger.database import Availability, connect, is_away
 from ledger.errors import NotFound
 from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
+from ledger.supervisor import Supervisor
 from ledger.webhooks.fanout import WAKE_CHANNEL
 from ledger.webhooks.signing import sign
 from ledger.webhooks.ssrf import AddressRefused, guarded_connector, literal_ip_refusal
@@ -269,7 +270,8 @@ class DeliveryWorker:
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self._listening = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
+        self._stopping_loops: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         # When the attempts in flight must be done by (time.monotonic), once stopping.
         self._stop_by: float | None = None
@@ -279,30 +281,34 @@ class DeliveryWorker:
         """Whether the worker is hearing NOTIFYs now (otherwise it only polls)."""
         return self._listening
 
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._listen_forever(), name="webhook-listener"),
-            asyncio.create_task(self._deliver_forever(), name="webhook-delivery"),
-        ]
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run("webhook-listener", self._listen_forever)
+        self._supervisor.run("webhook-delivery", self._deliver_forever)
 
     def begin_stopping(self, *, within: float) -> None:
         """Claim nothing more, and let the attempts in flight have ``within`` seconds from
         now to finish: the service's shutdown is given one time in all (its setting), and
         the worker's share ends with it, however long a receiver takes."""
-        for task in self._tasks:
-            task.cancel()
+        if self._supervisor is not None:
+            self._stopping_loops = asyncio.ensure_future(self._stop_loops(self._supervisor))
+            self._supervisor = None
         if self._stop_by is None:
             self._stop_by = time.monotonic() + within
+
+    @staticmethod
+    async def _stop_loops(supervisor: Supervisor) -> None:
+        await supervisor.stop("webhook-listener")
+        await supervisor.stop("webhook-delivery")
 
     async def stop(self, *, grace_seconds: float = 5.0) -> None:
         """Stop claiming; give attempts in flight until the time ``begin_stopping`` set
         (else ``grace_seconds``) to finish. Attempts cut short keep their lease until it
         expires, and are then made again: at least once, as promised."""
         self.begin_stopping(within=grace_seconds)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        if self._stopping_loops is not None:
+            await self._stopping_loops
+            self._stopping_loops = None
         if self._in_flight:
             stop_by = self._stop_by if self._stop_by is not None else time.monotonic()
             left = max(stop_by - time.monotonic(), 0)
