@@ -22,6 +22,7 @@ from ledger.config import Settings
 from ledger.database import connect, create_pool
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
+from ledger.http.bodies import body_middleware
 from ledger.http.keys import (
     CLOCK,
     EVENT_STORE,
@@ -71,6 +72,9 @@ def create_app(
             request_id_middleware,
             access_log_middleware,
             security_headers_middleware,
+            # A body nobody can read (a malformed form, a type other than JSON or a form) is
+            # refused before anything reads it, the browser's middleware included.
+            body_middleware,
             # A browser's pages and forms: HTML and redirects where the API answers JSON.
             browser_middleware,
             error_middleware,

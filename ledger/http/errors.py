@@ -27,6 +27,7 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.events import DomainEvent
+from ledger.http.parsing import UnsupportedMediaType
 from ledger.service import CommandOutcome
 from projections.read_side import ReadModelRefused
 
@@ -49,6 +50,7 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     DomainError: 409,
     NotPermitted: 403,
     TooMany: 429,
+    UnsupportedMediaType: 415,
     NotReady: 503,
     # Nothing was written; the polycule's read models could not show the change.
     ReadModelRefused: 409,

@@ -25,7 +25,7 @@ from ledger.http.authorization import polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.invitation_tokens import new_invitation, read_invitation
 from ledger.http.keys import CLOCK, KEYRING, POOL
-from ledger.http.parsing import parse_body, path_id
+from ledger.http.parsing import parse_body, path_id, path_number
 from ledger.http.shapes import Nothing, json_of, json_of_many
 from projections import repair_queries as read_model
 
@@ -173,10 +173,7 @@ async def commit(request: web.Request) -> web.Response:
 async def mark_occurrence(request: web.Request) -> web.Response:
     body = await parse_body(request, shapes.MarkBody)
     commitment_id = path_id(request, "commitment_id", "commitment")
-    try:
-        occurrence = int(request.match_info["occurrence"])
-    except ValueError:
-        raise NotFound("no such occurrence") from None
+    occurrence = path_number(request, "occurrence", "occurrence")
     return await _repair_step(request, lambda stamped, breach_id: domain.MarkCommitment(
         **stamped, breach_id=breach_id, commitment_id=commitment_id, occurrence=occurrence,
         mark=body.mark, note=body.note,
