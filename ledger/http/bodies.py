@@ -34,11 +34,12 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     max_request_bytes = request.app[SETTINGS].max_request_bytes
     announced = request.content_length
-    if request.method not in _WITH_BODY or not request.body_exists or (
+    if request.method not in _WITH_BODY or (
         # Too large, whatever it is: the error middleware answers 413 before routing.
         announced is not None and announced > max_request_bytes
     ):
         return await handler(request)
+    # A form is read even when it is empty: its Content-Type alone may be malformed.
     if is_form_post(request):
         try:
             await request.post()
@@ -52,7 +53,7 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "the form could not be read: send it as url-encoded or multipart form data "
                 "in UTF-8"
             ))
-    elif not is_json(request.content_type):
+    elif request.body_exists and not is_json(request.content_type):
         accepted = ["application/json"]
         if request.method == "POST":
             accepted += sorted(FORM_CONTENT_TYPES)

@@ -231,22 +231,31 @@ async def accept_supporter_invitation(request: web.Request) -> web.Response:
 
 
 async def _repair_step(request: web.Request, build: _Build, status: int = 200) -> web.Response:
+    """Record the step, and answer with the repair's history and the step it recorded."""
     breach_id = _breach_id(request)
-    await send(request, polycule_of(request).polycule_id, build(stamp(request), breach_id))
-    return await _repair_answer(request, breach_id, status)
+    command = build(stamp(request), breach_id)
+    outcome = await send(request, polycule_of(request).polycule_id, command)
+    history = await _repair_history(request, breach_id)
+    return json_of(shapes.RepairStepAnswer(
+        **dict(history),
+        step_version=outcome.version - len(outcome.events) + 1 if outcome.events else None,
+        factor_id=getattr(command, "factor_id", None),
+        commitment_id=getattr(command, "commitment_id", None),
+    ), status=status)
 
 
-async def _repair_answer(
-    request: web.Request, breach_id: UUID, status: int = 200
-) -> web.Response:
+async def _repair_answer(request: web.Request, breach_id: UUID) -> web.Response:
+    return json_of(await _repair_history(request, breach_id))
+
+
+async def _repair_history(request: web.Request, breach_id: UUID) -> shapes.RepairHistoryView:
     found = polycule_of(request)
     history = await read_model.repair_history(
         request.app[POOL], found.polycule_id, breach_id, request.app[CLOCK].now()
     )
     if history is None:
         raise NotFound("no such repair")
-    view = await shapes.opened_history(history, found.state.display_names, request.app[KEYRING])
-    return json_of(view, status=status)
+    return await shapes.opened_history(history, found.state.display_names, request.app[KEYRING])
 
 
 def _breach_id(request: web.Request) -> UUID:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +14,8 @@ from ledger.auth.policy import ROUTE_RULES
 from ledger.config import Settings
 from ledger.http.keys import POOL
 from tests.http.conftest import TravellingClock
-from tests.http.people import Person, person
-from tests.http.polycules import polycule_of
+from tests.http.people import Person
+from tests.http.scene import Scene, lived_in
 from tests.http.support import Client, error_of
 
 # Deep enough that a recursive parser runs out of stack, small enough to send quickly.
@@ -27,6 +26,12 @@ NESTING = 100_000
 def settings(settings: Settings) -> Settings:
     # Room for a deeply nested document (the suite's 1 KiB limit would refuse it as 413).
     return settings.model_copy(update={"max_request_bytes": 1024 * 1024})
+
+
+@pytest.fixture
+async def scene(client: Client, clock: TravellingClock) -> AsyncIterator[Scene]:
+    async with lived_in(client, clock) as it:
+        yield it
 
 
 async def written(client: Client) -> tuple[int, ...]:
@@ -60,66 +65,6 @@ def fields_named(error: dict[str, Any]) -> set[str]:
     return {str(problem["loc"][-1]) for problem in error["details"]["errors"]}
 
 
-class Scene:
-    """A polycule with an agreement in force, a breach of it, and a commitment in its
-    repair: every id a route's path may name."""
-
-    def __init__(self, robin: Person, sam: Person) -> None:
-        self.robin, self.sam = robin, sam
-        self.ids: dict[str, str] = {}
-
-    @property
-    def polycule(self) -> str:
-        return f"/api/polycules/{self.ids['polycule_id']}"
-
-    async def set(self, clock: TravellingClock) -> Scene:
-        ids = self.ids
-        ids["polycule_id"] = await polycule_of(self.robin, self.sam)
-        proposal = await self.robin.json("POST", f"{self.polycule}/proposals", 201, json={
-            "kind": "create", "title": "Tell first", "terms": "We tell each other first.",
-            "parties": [str(self.robin.account_id), str(self.sam.account_id)],
-        })
-        ids["proposal_id"], ids["agreement_id"] = proposal["proposal_id"], proposal["agreement_id"]
-        await self.sam.json("POST", f"{self.polycule}/proposals/{ids['proposal_id']}/consent",
-                            json={"revision": 1})
-        clock.advance(days=1)
-        breach = await self.robin.json("POST", f"{self.polycule}/breaches", 201, json={
-            "agreement_id": ids["agreement_id"], "breached_by": str(self.sam.account_id),
-            "happened_at": (clock.now() - timedelta(hours=1)).isoformat(),
-            "what_happened": "I heard it from a friend.",
-        })
-        ids["breach_id"] = breach["breach_id"]
-        repair = f"{self.polycule}/breaches/{ids['breach_id']}/repair"
-        history = await self.sam.json("POST", f"{repair}/commitments", 201, json={
-            "what": "A call every Sunday.", "first_due_at": clock.now().isoformat(),
-            "every_days": 7,
-        })
-        ids["commitment_id"] = history["commitments"][0]["commitment_id"]
-        ids["occurrence"] = "1"
-        endpoint = await self.robin.json("POST", "/api/webhooks/endpoints", 201, json={
-            "url": "https://receiver.example/hooks",
-        })
-        ids["endpoint_id"] = endpoint["endpoint_id"]
-        return self
-
-    def path(self, template: str) -> str:
-        """The template with this scene's ids (a fresh one for any it has no id for)."""
-        filled = template
-        for name in ("polycule_id", "proposal_id", "agreement_id", "breach_id",
-                     "commitment_id", "occurrence", "endpoint_id"):
-            filled = filled.replace(f"{{{name}}}", self.ids[name])
-        while "{" in filled:
-            start, end = filled.index("{"), filled.index("}")
-            filled = filled[:start] + str(uuid.uuid4()) + filled[end + 1:]
-        return filled
-
-
-@pytest.fixture
-async def scene(client: Client, clock: TravellingClock) -> AsyncIterator[Scene]:
-    async with person(client, "robin") as robin, person(client, "sam") as sam:
-        yield await Scene(robin, sam).set(clock)
-
-
 # --- Deeply nested JSON -----------------------------------------------------------------
 
 
@@ -148,6 +93,7 @@ async def test_deeply_nested_json_is_a_syntax_error_even_before_signing_in(
 
 MALFORMED_FORMS: dict[str, tuple[str, bytes]] = {
     "multipart without a boundary": ("multipart/form-data", b"name=Pancakes"),
+    "multipart without a boundary or a body": ("multipart/form-data", b""),
     "multipart without its boundary in the body": (
         "multipart/form-data; boundary=xyz", b"name=Pancakes"),
     "multipart cut off in a part": (
@@ -276,6 +222,17 @@ async def test_an_occurrence_beyond_any_is_not_found(
 
     await refused(response, 404, "not_found")
     assert await written(client) == before
+
+
+@pytest.mark.parametrize("message_id", ["msg_%00", "msg_" + "f" * 31 + "%C2%85", "x" * 300])
+async def test_a_message_id_that_cannot_be_one_names_no_message(
+    client: Client, scene: Scene, message_id: str
+) -> None:
+    path = scene.path(f"/api/webhooks/endpoints/{{endpoint_id}}/messages/{message_id}/send-again")
+
+    response = await scene.robin.request("POST", path, json={})
+
+    await refused(response, 404, "not_found")
 
 
 # --- between ----------------------------------------------------------------------------
