@@ -9,6 +9,11 @@ rule_codes.py) and those of the machinery around them (a missing CSRF token, a c
 that raced another). Every path parameter is declared with its format, and who may call
 is said with the security schemes: an API token, or the session cookie with its CSRF
 token for a change.
+
+Each operation is named by its view (``operationId``), and a write that creates something
+links to the operations under it that its answer's ids reach (``links``): a proposal made
+leads to consenting to it, an endpoint registered to its delivery log. A client (or the
+fuzzer, tests/fuzz) can follow them from one answer to the next request.
 """
 
 from __future__ import annotations
@@ -21,14 +26,25 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
+from pydantic_core import core_schema
 
 from ledger.auth.identity import CSRF_HEADER, CsrfFailed
 from ledger.auth.policy import Rule, rule_for
 from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import ConcurrencyError, DuplicateEventError, Forbidden
 from ledger.http.invitation_tokens import INVITATION_TOKEN
-from ledger.http.parsing import INTEGER_MAX, MalformedForm, UnsupportedMediaType
+from ledger.http.parsing import (
+    INTEGER_MAX,
+    TEXT_PATTERN,
+    MalformedForm,
+    UnsupportedMediaType,
+)
 from ledger.http.rule_codes import RuleCodes
 from ledger.webhooks.fanout import MESSAGE_ID
 from projections.read_side import ReadModelRefused
@@ -125,6 +141,17 @@ _MACHINERY_409 = frozenset({
 _SUPPORTER_RULES = frozenset({Rule.BREACH_AUDIENCE, Rule.REPAIR_READER, Rule.REPAIR_PARTICIPANT})
 
 
+class _TextsWithoutControls(GenerateJsonSchema):
+    """Pydantic's JSON schemas, saying of every text a request sends (a body's, a query's)
+    that it holds no control character but tabs and line breaks, as parsing.py insists."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        if self.mode == "validation" and not {"pattern", "format"} & set(json_schema):
+            json_schema["pattern"] = TEXT_PATTERN
+        return json_schema
+
+
 def _error_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -174,7 +201,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(by_alias=True)
+    schema = model.model_json_schema(by_alias=True, schema_generator=_TextsWithoutControls)
     required = set(schema.get("required", []))
     return [
         {"name": name, "in": "query", "required": name in required, "schema": property_schema}
@@ -253,9 +280,42 @@ def _success(route: Route, refs: _Refs) -> dict[str, Any]:
     return {"description": route.summary}
 
 
-def _operation(route: Route, refs: _Refs) -> dict[str, Any]:
+def _links(made: Route, routes: Sequence[Route]) -> dict[str, Any]:
+    """The operations under what ``made`` creates that its answer's ids reach, each with
+    where each of its path's parameters comes from (this request's path, or the answer)."""
+    if made.status != 201 or made.response is None or made.many:
+        return {}
+    answered = {name for name, model_field in made.response.model_fields.items()
+                if model_field.is_required() and (name == "id" or name.endswith("_id"))}
+    # An answer's plain ``id`` is the id of the kind the path collects ("/api/tokens": token).
+    kind = made.path.rstrip("/").rsplit("/", 1)[-1].removesuffix("s").replace("-", "_")
+    given = set(_PLACEHOLDER.findall(made.path))
+    links: dict[str, Any] = {}
+    for route in routes:
+        if not route.path.startswith(f"{made.path}/"):
+            continue
+        parameters: dict[str, str] = {}
+        for name in _PLACEHOLDER.findall(route.path):
+            if name in given:
+                parameters[name] = f"$request.path.{name}"
+            elif name in answered:
+                parameters[name] = f"$response.body#/{name}"
+            elif name == f"{kind}_id" and "id" in answered:
+                parameters[name] = "$response.body#/id"
+            else:
+                break
+        else:
+            if set(parameters) - given:  # reaches what was made, not only what was there
+                links[route.handler.__name__] = {
+                    "operationId": route.handler.__name__, "parameters": parameters,
+                }
+    return links
+
+
+def _operation(route: Route, routes: Sequence[Route], refs: _Refs) -> dict[str, Any]:
     rule = rule_for(route.method, route.path)
     operation: dict[str, Any] = {
+        "operationId": route.handler.__name__,
         "summary": route.summary,
         "security": _security(route, rule),
         "responses": {str(route.status): _success(route, refs)},
@@ -277,23 +337,33 @@ def _operation(route: Route, refs: _Refs) -> dict[str, Any]:
                 "schema": {"$ref": _REF.format(model="ViewsBehind")}
             }},
         }
+    links = _links(route, routes)
+    if links:
+        operation["responses"][str(route.status)]["links"] = links
     for status, codes in _refusals(route, rule).items():
         operation["responses"][str(status)] = _refusal(status, codes)
     return operation
 
 
 def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
-    models = {model for route in routes
-              for model in (route.request, route.response, route.alternative) if model}
-    keyed = [(model, mode) for model in sorted(models, key=lambda m: m.__name__)
-             for mode in ("validation", "serialization")]
-    refs, definitions = models_json_schema(keyed, ref_template=_REF)  # type: ignore[arg-type]
+    # Bodies are described as they are read, answers as they are written.
+    keyed: set[tuple[type[BaseModel], JsonSchemaMode]] = set()
+    for route in routes:
+        if route.request is not None:
+            keyed.add((route.request, "validation"))
+        for answer in (route.response, route.alternative):
+            if answer is not None:
+                keyed.add((answer, "serialization"))
+    refs, definitions = models_json_schema(
+        sorted(keyed, key=lambda pair: (pair[0].__name__, pair[1])),
+        ref_template=_REF, schema_generator=_TextsWithoutControls,
+    )
     schemas = dict(definitions.get("$defs", {}))
     schemas["Error"] = _error_schema()
     schemas["ViewsBehind"] = _views_behind_schema()
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, routes, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Polycule Agreement Ledger", "version": "0.1.0"},

@@ -49,8 +49,10 @@ ANSWER_FIELD = "answer"
 _FORM_CONTROL_FIELDS = frozenset({CSRF_FIELD, RETURN_TO_FIELD, ANSWER_FIELD})
 
 # Every control character (Unicode's Cc: C0, DEL and C1) but tab, line feed and carriage
-# return, which a member's text may hold.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# return, which a member's text may hold; and a text as the API's description says it.
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_CONTROL_CHARACTER = re.compile(f"[{_CONTROLS}]")
+TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
 # A path's number (a commitment's occurrence): digits only, no sign, no leading zero.
 _PATH_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 

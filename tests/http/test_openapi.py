@@ -227,3 +227,33 @@ async def test_a_repair_step_answers_with_the_step_and_the_thing_it_made(
     assert steps[addressed["step_version"]] == "FactorAddressed"
     assert steps[checked_in["step_version"]] == "CheckInRecorded"
     assert checked_in["factor_id"] is None and checked_in["commitment_id"] is None
+
+
+async def test_a_creating_write_links_to_what_its_answer_reaches(
+    document: dict[str, Any],
+) -> None:
+    ids = {operation["operationId"] for _, _, operation in operations(document)}
+    proposing = document["paths"]["/api/polycules/{polycule_id}/proposals"]["post"]
+    founding = document["paths"]["/api/polycules"]["post"]
+
+    links = proposing["responses"]["201"]["links"]
+    assert links["consent"] == {"operationId": "consent", "parameters": {
+        "polycule_id": "$request.path.polycule_id", "proposal_id": "$response.body#/proposal_id",
+    }}
+    assert founding["responses"]["201"]["links"]["propose"]["parameters"] == {
+        "polycule_id": "$response.body#/id"
+    }
+    assert len(ids) == len(operations(document))
+    for _, _, operation in operations(document):
+        for link in operation["responses"].get("201", {}).get("links", {}).values():
+            assert link["operationId"] in ids
+
+
+async def test_the_document_says_a_text_holds_no_control_characters(
+    document: dict[str, Any],
+) -> None:
+    description = document["components"]["schemas"]["NewEndpoint"]["properties"]["description"]
+    pattern = re.compile(description["pattern"])
+
+    assert pattern.fullmatch("a line\r\n\tand another")
+    assert not pattern.fullmatch("mine\x00") and not pattern.fullmatch("\x85")
