@@ -38,6 +38,7 @@ from ledger.auth.identity import CSRF_HEADER, CsrfFailed
 from ledger.auth.policy import Rule, rule_for
 from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import ConcurrencyError, DuplicateEventError, Forbidden
+from ledger.http.commands import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 from ledger.http.invitation_tokens import INVITATION_TOKEN
 from ledger.http.parsing import (
     INTEGER_MAX,
@@ -109,6 +110,15 @@ PATH_PARAMETERS: Mapping[str, tuple[dict[str, Any], str]] = {
         {"type": "string", "pattern": f"^{INVITATION_TOKEN.pattern}$"},
         "the invitation's token, as it was shown once to whoever made it",
     ),
+}
+
+# A command may be sent again with the same key (a phone on a flaky connection): it is
+# answered with its first outcome and applied once (ledger/http/commands.py).
+_IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
+    "description": "yours to choose, one per command: the same command sent again with "
+    "the same key is answered with its first outcome and applied once",
 }
 
 # What each refusal means, whatever the route.
@@ -323,6 +333,8 @@ def _operation(route: Route, routes: Sequence[Route], refs: _Refs) -> dict[str, 
     parameters = _path_parameters(route.path)
     if route.query is not None:
         parameters += _query_parameters(route.query)
+    if route.rules is not None:
+        parameters.append(_IDEMPOTENCY_KEY)
     if parameters:
         operation["parameters"] = parameters
     if route.request is not None:

@@ -38,6 +38,8 @@ class Browser:
         self.url = url
         self.handle = handle
         self.session = requests.Session()
+        # The service is on this machine: never through a proxy the environment names.
+        self.session.trust_env = False
         created = self.session.post(f"{url}/api/accounts", json={
             "handle": handle, "display_name": handle.capitalize(), "password": PASSWORD,
         })
