@@ -95,7 +95,7 @@ def validation_error_response(error: ValidationError) -> web.Response:
     return error_response(
         VALIDATION_STATUS,
         "validation_failed",
-        "the request body does not have the expected shape",
+        "the request does not have the expected shape: see each field named in details",
         {"errors": problems},
     )
 

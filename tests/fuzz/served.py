@@ -13,8 +13,8 @@ from aiohttp import web
 
 Result = TypeVar("Result")
 
-# Only a safety net, should the app never start or stop: nothing here waits for it.
-STARTING_SECONDS = 120
+# Only a safety net, should the app never start or stop: nothing waits this long.
+SAFETY_SECONDS = 120
 
 
 class ServedApp:
@@ -31,7 +31,7 @@ class ServedApp:
 
     def run(self, coroutine: Coroutine[Any, Any, Result]) -> Result:
         """Run ``coroutine`` in the app's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(STARTING_SECONDS)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(SAFETY_SECONDS)
 
     def start(self) -> None:
         self._thread.start()
@@ -49,7 +49,7 @@ class ServedApp:
             self.run(self._runner.cleanup())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(STARTING_SECONDS)
+            self._thread.join(SAFETY_SECONDS)
             self.loop.close()
 
 
