@@ -85,10 +85,10 @@ def set_scene(url: str, clock: TravellingClock) -> Scene:
     }
 
     ids["endpoint_id"] = robin.send("POST", "/api/webhooks/endpoints", 201, json={
-        "url": "https://receiver.example/hooks", "description": "mine",
+        "url": "https://hooks.invalid/robin", "description": "mine",
     })["endpoint_id"]
     deleted = robin.send("POST", "/api/webhooks/endpoints", 201, json={
-        "url": "https://receiver.example/deleted",
+        "url": "https://hooks.invalid/deleted",
     })["endpoint_id"]
     scene.own_ids["DELETE /api/webhooks/endpoints/{endpoint_id}"] = {"endpoint_id": deleted}
 
