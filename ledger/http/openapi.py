@@ -80,8 +80,8 @@ class Route:
     # Another shape the same answer takes for some queries (the agreements in force at a
     # moment, with ``as_of``), described with ``response`` as one of the two.
     alternative: type[BaseModel] | None = None
-    # Refusals of this route's own, by status, with the codes they carry (an empty set:
-    # the status with the codes any such refusal has).
+    # Refusals of this route's own, by status, with the codes they carry (for a 403 or a
+    # 409, added to the codes listed; otherwise named in the description).
     refusals: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
 
