@@ -141,10 +141,13 @@ async def list_agreements(request: web.Request) -> web.Response:
     query = parse_query(request, shapes.AgreementsQuery)
     polycule_id = polycule_of(request).polycule_id
     keyring = request.app[KEYRING]
+    between = query.between_members()
     if query.as_of is None:
         rows = await read_model.current_agreements(request.app[POOL], polycule_id)
-        return json_of_many([await shapes.opened_agreement(row, keyring) for row in rows])
-    between = query.between_members()
+        return json_of_many([
+            await shapes.opened_agreement(row, keyring)
+            for row in rows if set(between) <= set(row.parties)
+        ])
     versions = await read_model.in_force_at(request.app[POOL], polycule_id, query.as_of, between)
     return json_of(shapes.InForceView(
         as_of=query.as_of,

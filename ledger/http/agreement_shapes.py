@@ -20,6 +20,7 @@ from ledger.domain.agreements import (
     ProposalKind,
     ProposalStatus,
 )
+from ledger.http.parsing import INTEGER_MAX
 from ledger.http.shapes import Strict
 from ledger.privacy import KeyRing, decrypt_event_fields
 from ledger.wording import word_diff
@@ -31,6 +32,10 @@ from projections.agreement_queries import (
     TimelineEntry,
     VersionRow,
 )
+
+# One or more ids, separated by commas (spaces around each are forgiven).
+_ID = r"\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\s*"
+_MEMBER_IDS = rf"^{_ID}(,{_ID})*$"
 
 Parties = Annotated[list[UUID], Field(min_length=1, max_length=100)]
 
@@ -134,18 +139,20 @@ class ClarityBody(Strict):
 class AgreementsQuery(Strict):
     # Answer with the versions in force at this moment instead of those in force now.
     as_of: AwareDatetime | None = None
-    # With as_of: only agreements binding all these members (comma-separated ids).
-    between: str | None = Field(default=None, max_length=4000)
+    # Only agreements binding all these members (member ids, separated by commas). Room for
+    # sixteen, and short enough that any address naming them fits in the 8 KiB request
+    # line the server reads, however it is percent-encoded.
+    between: str | None = Field(default=None, max_length=600, pattern=_MEMBER_IDS)
 
     def between_members(self) -> list[UUID]:
         if not self.between:
             return []
-        return [UUID(part.strip()) for part in self.between.split(",") if part.strip()]
+        return [UUID(part.strip()) for part in self.between.split(",")]
 
 
 class DiffQuery(Strict):
-    from_: int = Field(alias="from", ge=1)
-    to: int = Field(ge=1)
+    from_: int = Field(alias="from", ge=1, le=INTEGER_MAX)
+    to: int = Field(ge=1, le=INTEGER_MAX)
 
 
 # --- What members read -------------------------------------------------------------------

@@ -28,6 +28,7 @@ from ledger.database import (
 from ledger.domain.polycules import polycule_decider
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
+from ledger.http.bodies import body_middleware
 from ledger.http.keys import (
     CLOCK,
     DATABASE_AVAILABILITY,
@@ -90,6 +91,9 @@ def create_app(
             # The client behind a trusted proxy: its address, and whether it came over HTTPS.
             client_middleware(settings.trusted_proxies),
             security_headers_middleware,
+            # A body nobody can read (a malformed form, a type other than JSON or a form) is
+            # refused before anything reads it, the browser's middleware included.
+            body_middleware,
             # A browser's pages and forms: HTML and redirects where the API answers JSON.
             browser_middleware,
             error_middleware,

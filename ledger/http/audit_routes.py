@@ -24,7 +24,7 @@ from ledger.auth.policy import may_read_event
 from ledger.events import EVENTS
 from ledger.http.authorization import PolyculeInView, polycule_of
 from ledger.http.keys import EVENT_STORE, POOL, SERVICE
-from ledger.http.parsing import parse_query
+from ledger.http.parsing import BIGINT_MAX, parse_query
 from ledger.http.shapes import Strict, json_of
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
@@ -37,7 +37,7 @@ EXPORT_PAGE_SIZE = 500
 
 class EventsQuery(Strict):
     # The stream version to continue after (0: from the first event).
-    after: int = Field(default=0, ge=0)
+    after: int = Field(default=0, ge=0, le=BIGINT_MAX)
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -32,6 +32,7 @@ from ledger.http.middleware import current_request_id
 from ledger.service import CommandOutcome
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d8a52-3c1e-4d43-9d0e-5e7a1c2b9f10")
 
@@ -40,8 +41,10 @@ def command_id_of(request: web.Request) -> UUID:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return uuid.uuid4()
-    if not 1 <= len(key) <= 200:
-        raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to 200 characters")
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidInput(
+            f"{IDEMPOTENCY_HEADER} must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters"
+        )
     return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller_of(request)}:{key}")
 
 

@@ -28,6 +28,7 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.events import DomainEvent
+from ledger.http.parsing import UnsupportedMediaType
 from ledger.service import CommandOutcome
 from projections.read_side import ReadModelRefused
 
@@ -51,6 +52,7 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     DomainError: 409,
     NotPermitted: 403,
     TooMany: 429,
+    UnsupportedMediaType: 415,
     NotReady: 503,
     # Nothing was written; the polycule's read models could not show the change.
     ReadModelRefused: 409,
@@ -95,7 +97,7 @@ def validation_error_response(error: ValidationError) -> web.Response:
     return error_response(
         VALIDATION_STATUS,
         "validation_failed",
-        "the request body does not have the expected shape",
+        "the request does not have the expected shape: see each field named in details",
         {"errors": problems},
     )
 

@@ -7,10 +7,15 @@ is shown once and a lost one is replaced by a new invitation.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from uuid import UUID
 
 from ledger.errors import NotFound
+
+# What a token looks like: the polycule's id in hex, a dot, the secret (24 random bytes in
+# URL-safe base64).
+INVITATION_TOKEN = re.compile(r"[0-9a-f]{32}\.[A-Za-z0-9_-]{32}")
 
 
 def new_invitation(polycule_id: UUID) -> tuple[str, str]:

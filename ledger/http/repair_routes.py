@@ -28,7 +28,7 @@ from ledger.http.commands import send, stamp
 from ledger.http.invitation_tokens import new_invitation, read_invitation
 from ledger.http.keys import CLOCK, KEYRING, POOL
 from ledger.http.names import member_names
-from ledger.http.parsing import parse_body, path_id
+from ledger.http.parsing import parse_body, path_id, path_number
 from ledger.http.shapes import Nothing, json_of, json_of_many
 from projections import repair_queries as read_model
 
@@ -177,10 +177,7 @@ async def commit(request: web.Request) -> web.Response:
 async def mark_occurrence(request: web.Request) -> web.Response:
     body = await parse_body(request, shapes.MarkBody)
     commitment_id = path_id(request, "commitment_id", "commitment")
-    try:
-        occurrence = int(request.match_info["occurrence"])
-    except ValueError:
-        raise NotFound("no such occurrence") from None
+    occurrence = path_number(request, "occurrence", "occurrence")
     return await _repair_step(request, lambda stamped, breach_id: domain.MarkCommitment(
         **stamped, breach_id=breach_id, commitment_id=commitment_id, occurrence=occurrence,
         mark=body.mark, note=body.note,
@@ -238,14 +235,24 @@ async def accept_supporter_invitation(request: web.Request) -> web.Response:
 
 
 async def _repair_step(request: web.Request, build: _Build, status: int = 200) -> web.Response:
+    """Record the step, and answer with the repair's history and the step it recorded."""
     breach_id = _breach_id(request)
-    await send(request, polycule_of(request).polycule_id, build(stamp(request), breach_id))
-    return await _repair_answer(request, breach_id, status)
+    command = build(stamp(request), breach_id)
+    outcome = await send(request, polycule_of(request).polycule_id, command)
+    history = await _repair_history(request, breach_id)
+    return json_of(shapes.RepairStepAnswer(
+        **dict(history),
+        step_version=outcome.version - len(outcome.events) + 1 if outcome.events else None,
+        factor_id=getattr(command, "factor_id", None),
+        commitment_id=getattr(command, "commitment_id", None),
+    ), status=status)
 
 
-async def _repair_answer(
-    request: web.Request, breach_id: UUID, status: int = 200
-) -> web.Response:
+async def _repair_answer(request: web.Request, breach_id: UUID) -> web.Response:
+    return json_of(await _repair_history(request, breach_id))
+
+
+async def _repair_history(request: web.Request, breach_id: UUID) -> shapes.RepairHistoryView:
     found = polycule_of(request)
     readable = policy.readable_by(found.member_id, found.state)
     history = await read_model.repair_history(
@@ -255,8 +262,7 @@ async def _repair_answer(
     if history is None:
         raise NotFound("no such repair")
     names = await member_names(request, found.polycule_id)
-    view = await shapes.opened_history(history, names, request.app[KEYRING])
-    return json_of(view, status=status)
+    return await shapes.opened_history(history, names, request.app[KEYRING])
 
 
 def _breach_id(request: web.Request) -> UUID:

@@ -225,6 +225,17 @@ class RepairHistoryView(Strict):
     earlier_breaches: list[EarlierBreachView]
 
 
+class RepairStepAnswer(RepairHistoryView):
+    """What a step of the repair answers: the repair's history, and which step it recorded."""
+
+    # The step's entry in ``timeline`` (its ``stream_version``); null when the step changed
+    # nothing (it had been recorded before).
+    step_version: int | None
+    # The factor or commitment the step made (or was about).
+    factor_id: UUID | None = None
+    commitment_id: UUID | None = None
+
+
 class SupporterInvitationMade(Strict):
     invitation_id: UUID
     # Shown once; whoever holds it may read this repair (and nothing else), until it expires.

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ledger.auth.accounts import NewAccount, PasswordChange
+from ledger.auth.accounts import (
+    InvalidCredentials,
+    NewAccount,
+    PasswordChange,
+    PasswordNotConfirmed,
+)
+from ledger.auth.identity import SessionRequired
+from ledger.domain import agreements as agreement_rules
+from ledger.domain import disclosures as disclosure_rules
+from ledger.domain import polycules as polycule_rules
+from ledger.domain import repair as repair_rules
+from ledger.errors import TooMany
 from ledger.http import account_routes as accounts
 from ledger.http import agreement_routes as agreements
 from ledger.http import agreement_shapes as shapes
@@ -22,6 +33,7 @@ from ledger.http import polycule_routes as polycules
 from ledger.http import repair_routes as repairs
 from ledger.http import webhook_routes as webhooks
 from ledger.http.openapi import Route, add_openapi_route
+from ledger.http.rule_codes import rule_codes
 from ledger.http.shapes import Nothing
 from ledger.web import live
 
@@ -33,75 +45,98 @@ BREACH = f"{POLYCULE}/breaches/{{breach_id}}"
 REPAIR = f"{BREACH}/repair"
 ENDPOINT = "/api/webhooks/endpoints/{endpoint_id}"
 
+# The rules each part of the domain refuses commands with (403, 409), for the document.
+POLYCULE_RULES = rule_codes(polycule_rules)
+AGREEMENT_RULES = rule_codes(agreement_rules)
+DISCLOSURE_RULES = rule_codes(disclosure_rules)
+REPAIR_RULES = rule_codes(repair_rules)
+
+# Refusals particular to a few routes, by status and code.
+_SESSION_ONLY = {403: frozenset({SessionRequired.code})}
+# Acts that need the session and the password typed again (which the sign-in throttle
+# also counts).
+_CONFIRMED_IN_SESSION = {
+    403: frozenset({SessionRequired.code, PasswordNotConfirmed.code}),
+    429: frozenset({"too_many_requests"}),
+}
+_TOO_MANY_STREAMS = {429: frozenset({TooMany.code})}
+_THROTTLED = {429: frozenset({"too_many_requests"})}
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", operations.healthz, "the process is alive"),
     Route("GET", "/readyz", operations.readyz, "the database answers and the schema is current"),
     Route("GET", "/status", operations.status, "lags and parked polycules (operators)"),
     Route("POST", "/api/accounts", accounts.sign_up, "sign up",
-          NewAccount, accounts.AccountBody, 201),
+          NewAccount, accounts.AccountBody, 201,
+          refusals={409: frozenset({"handle_taken"}), **_THROTTLED}),
     Route("POST", "/api/session", accounts.sign_in, "sign in (sets the session cookie)",
-          accounts.SignIn, accounts.SessionBody),
+          accounts.SignIn, accounts.SessionBody,
+          refusals={401: frozenset({InvalidCredentials.code}), **_THROTTLED}),
     Route("GET", "/api/session", accounts.who_am_i, "who is signed in, and the CSRF token",
-          response=accounts.SessionBody),
-    Route("DELETE", "/api/session", accounts.sign_out, "sign out", status=204),
+          response=accounts.SessionBody, refusals={404: frozenset()}),
+    Route("DELETE", "/api/session", accounts.sign_out, "sign out", status=204,
+          refusals=_SESSION_ONLY),
     Route("DELETE", "/api/account", erasure.erase_my_account,
           "erase my account: leave every polycule and make my words unreadable "
           "(a signed-in session, with the password typed again)",
-          erasure.EraseAccount, erasure.AccountErased),
+          erasure.EraseAccount, erasure.AccountErased, refusals=_CONFIRMED_IN_SESSION),
     Route("POST", "/api/account/password", accounts.change_password,
           "change my password (a signed-in session, with the current password typed again); "
           "every other session ends",
-          PasswordChange, accounts.PasswordChanged),
+          PasswordChange, accounts.PasswordChanged, refusals=_CONFIRMED_IN_SESSION),
     Route("POST", "/api/account/sign-out-everywhere", accounts.sign_out_everywhere,
           "sign out everywhere: end every session and revoke every API token of my account "
           "(a signed-in session)",
-          Nothing, accounts.SignedOutEverywhere),
+          Nothing, accounts.SignedOutEverywhere, refusals=_SESSION_ONLY),
     Route("GET", "/api/tokens", accounts.list_tokens, "my personal API tokens"),
     Route("POST", "/api/tokens", accounts.create_token,
           "a new personal API token, shown once (a signed-in session, with the password typed "
-          "again)", accounts.NewToken, accounts.IssuedTokenBody, 201),
+          "again)", accounts.NewToken, accounts.IssuedTokenBody, 201,
+          refusals=_CONFIRMED_IN_SESSION),
     Route("DELETE", "/api/tokens/{token_id}", accounts.revoke_token, "revoke a token",
           status=204),
     Route("GET", "/api/polycules", polycules.my_polycules, "the polycules I belong to",
           response=polycules.PolyculeSummary, many=True),
     Route("POST", "/api/polycules", polycules.create_polycule, "found a polycule",
-          polycules.CreatePolycule, polycules.PolyculeSummary, 201, command=True),
+          polycules.CreatePolycule, polycules.PolyculeSummary, 201, rules=POLYCULE_RULES),
     Route("GET", "/api/polycules/{polycule_id}", polycules.show_polycule, "one of my polycules",
           response=polycules.PolyculeDetail),
     Route("GET", "/api/polycules/{polycule_id}/members", polycules.list_members,
           "the polycule's current members", response=polycules.Member, many=True),
     Route("POST", "/api/polycules/{polycule_id}/invitations", polycules.invite,
           "invite someone (single-use, expiring)", polycules.Invite,
-          polycules.InvitationMade, 201, command=True),
+          polycules.InvitationMade, 201, rules=POLYCULE_RULES),
     Route("POST", "/api/polycules/{polycule_id}/leave", polycules.leave, "leave the polycule",
-          command=True),
+          rules=POLYCULE_RULES),
     Route("POST", "/api/invitations/{token}/accept", polycules.accept_invitation,
           "accept an invitation and join", polycules.Accept, polycules.PolyculeSummary,
-          command=True),
+          rules=POLYCULE_RULES),
     # Proposals: the only way agreements are made, changed or ended.
     Route("GET", f"{POLYCULE}/proposals", agreements.list_proposals,
           "open proposals, with each party's answer to the current revision",
           response=shapes.ProposalView, many=True),
     Route("POST", f"{POLYCULE}/proposals", agreements.propose,
           "propose a new agreement, an amendment or an ending (your proposal is your consent)",
-          shapes.NewProposal, shapes.ProposalView, 201, command=True),
+          shapes.NewProposal, shapes.ProposalView, 201, rules=AGREEMENT_RULES),
     Route("GET", f"{PROPOSAL}", agreements.show_proposal, "one proposal",
           response=shapes.ProposalView),
     Route("POST", f"{PROPOSAL}/consent", agreements.consent,
           "consent to the revision you read (a party only); the last consent ratifies",
-          shapes.ConsentBody, shapes.ProposalView, command=True),
+          shapes.ConsentBody, shapes.ProposalView, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/object", agreements.object_to,
           "object, with a reason (a party only); one objection rejects the proposal",
-          shapes.ObjectionBody, shapes.ProposalView, command=True),
+          shapes.ObjectionBody, shapes.ProposalView, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/withdraw", agreements.withdraw,
-          "withdraw your own proposal", Nothing, shapes.ProposalView, command=True),
+          "withdraw your own proposal", Nothing, shapes.ProposalView, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/revise", agreements.revise,
           "revise your own proposal: a new revision, every earlier consent cleared",
-          shapes.Revision, shapes.ProposalView, command=True),
+          shapes.Revision, shapes.ProposalView, rules=AGREEMENT_RULES),
     # Agreements: what is in force, what was, and how it came to be.
     Route("GET", f"{POLYCULE}/agreements", agreements.list_agreements,
-          "agreements in force now; with as_of, an InForceView of those in force then",
-          response=shapes.AgreementView, many=True, query=shapes.AgreementsQuery),
+          "the agreements in force now (a list); with as_of, an InForceView of those in "
+          "force then; with between, only those binding all of these members",
+          response=shapes.AgreementView, many=True, query=shapes.AgreementsQuery,
+          alternative=shapes.InForceView),
     Route("GET", f"{AGREEMENT}", agreements.show_agreement,
           "one agreement (in force or ended)", response=shapes.AgreementView),
     Route("GET", f"{AGREEMENT}/history", agreements.agreement_history,
@@ -112,13 +147,13 @@ ROUTES: tuple[Route, ...] = (
           query=shapes.DiffQuery),
     Route("POST", f"{AGREEMENT}/revoke", agreements.revoke,
           "revoke your consent (a party only): the agreement ends from this moment",
-          shapes.RevokeBody, shapes.AgreementView, command=True),
+          shapes.RevokeBody, shapes.AgreementView, rules=AGREEMENT_RULES),
     Route("POST", f"{AGREEMENT}/reaffirm", agreements.reaffirm,
           "reaffirm an agreement that is due for review (a party only)",
-          Nothing, shapes.AgreementView, command=True),
+          Nothing, shapes.AgreementView, rules=AGREEMENT_RULES),
     Route("POST", f"{AGREEMENT}/request-review", agreements.request_review,
           "ask for a review, saying what no longer works (a party only)",
-          shapes.ReviewRequestBody, shapes.AgreementView, command=True),
+          shapes.ReviewRequestBody, shapes.AgreementView, rules=AGREEMENT_RULES),
     # The audit view of the polycule's chain.
     Route("GET", f"{POLYCULE}/events", audit.polycule_events,
           "the polycule's events in chain order, opaque where you may not read them",
@@ -134,7 +169,7 @@ ROUTES: tuple[Route, ...] = (
           response=disclosures.DisclosureView, many=True),
     Route("POST", f"{POLYCULE}/disclosures", disclosures.disclose,
           "disclose something to chosen members (the default) or the whole polycule",
-          disclosures.NewDisclosure, disclosures.DisclosureView, 201, command=True),
+          disclosures.NewDisclosure, disclosures.DisclosureView, 201, rules=DISCLOSURE_RULES),
     Route("POST", f"{POLYCULE}/disclosures/preview", disclosures.preview_audience,
           "exactly who would see a disclosure with this audience, before sending it",
           disclosures.AudienceQuestion, disclosures.AudiencePreview),
@@ -143,73 +178,73 @@ ROUTES: tuple[Route, ...] = (
           response=disclosures.DisclosureView),
     Route("POST", f"{DISCLOSURE}/acknowledge", disclosures.acknowledge,
           "acknowledge a disclosure you were told", Nothing, disclosures.DisclosureView,
-          command=True),
+          rules=DISCLOSURE_RULES),
     # Breaches: reported by the member who crossed an agreement or by another party.
     Route("GET", f"{POLYCULE}/breaches", repairs.list_breaches,
           "the breaches I may see, newest first", response=repair_shapes.BreachView, many=True),
     Route("POST", f"{POLYCULE}/breaches", repairs.report_breach,
           "report a breach (yours, or another party's); the version then in force is kept",
-          repair_shapes.NewBreach, repair_shapes.BreachView, 201, command=True),
+          repair_shapes.NewBreach, repair_shapes.BreachView, 201, rules=REPAIR_RULES),
     Route("GET", BREACH, repairs.show_breach, "one breach (its audience and supporters)",
           response=repair_shapes.BreachView),
     Route("POST", f"{BREACH}/acknowledge", repairs.acknowledge_breach,
           "acknowledge it, with your account (the member named only)",
-          repair_shapes.Account, repair_shapes.BreachView, command=True),
+          repair_shapes.Account, repair_shapes.BreachView, rules=REPAIR_RULES),
     Route("POST", f"{BREACH}/dispute", repairs.dispute_breach,
           "dispute it, with your account (the member named only)",
-          repair_shapes.DisputedAccount, repair_shapes.BreachView, command=True),
+          repair_shapes.DisputedAccount, repair_shapes.BreachView, rules=REPAIR_RULES),
     Route("POST", f"{BREACH}/audience", repairs.widen_audience,
           "show it to more members (the reporter only)",
-          repair_shapes.WiderAudience, repair_shapes.BreachView, command=True),
+          repair_shapes.WiderAudience, repair_shapes.BreachView, rules=REPAIR_RULES),
     # The repair: its history, and each step in whatever order the people need.
     Route("GET", REPAIR, repairs.show_repair,
           "the repair's history: timeline, trust over time, commitments, factors, boundaries",
           response=repair_shapes.RepairHistoryView),
     Route("POST", f"{REPAIR}/responsibility", repairs.take_responsibility,
           "take responsibility (the member who breached)", repair_shapes.StepWords,
-          repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/impact", repairs.share_impact,
           "share the impact (a harmed party)", repair_shapes.StepWords,
-          repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/apology", repairs.apologise,
           "apologise (the member who breached)", repair_shapes.StepWords,
-          repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/decisions", repairs.decide,
           "decide: rebuild, take space, or end the relationship (a harmed party)",
-          repair_shapes.DecisionBody, repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.DecisionBody, repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/factors", repairs.name_factor,
           "name a contributing factor", repair_shapes.NewFactor,
-          repair_shapes.RepairHistoryView, 201, command=True),
+          repair_shapes.RepairStepAnswer, 201, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/factors/{{factor_id}}/addressed", repairs.address_factor,
-          "mark a factor addressed", repair_shapes.NoteBody, repair_shapes.RepairHistoryView,
-          command=True),
+          "mark a factor addressed", repair_shapes.NoteBody, repair_shapes.RepairStepAnswer,
+          rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/boundaries", repairs.link_boundary,
           "link a proposal made during the repair as a new boundary",
-          repair_shapes.BoundaryBody, repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.BoundaryBody, repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/commitments", repairs.commit,
           "make a commitment, once or every few days (the member who breached)",
-          repair_shapes.NewCommitment, repair_shapes.RepairHistoryView, 201, command=True),
+          repair_shapes.NewCommitment, repair_shapes.RepairStepAnswer, 201, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/commitments/{{commitment_id}}/occurrences/{{occurrence}}",
           repairs.mark_occurrence,
           "mark an occurrence kept or missed (a harmed party, never the one who committed)",
-          repair_shapes.MarkBody, repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.MarkBody, repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/check-ins", repairs.check_in,
           "check in: how trust feels to you now, 0 to 10", repair_shapes.CheckInBody,
-          repair_shapes.RepairHistoryView, 201, command=True),
+          repair_shapes.RepairStepAnswer, 201, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/supporters", repairs.invite_supporter,
           "invite a supporter (coach, therapist) to read this repair",
           repair_shapes.SupporterInvitationBody, repair_shapes.SupporterInvitationMade, 201,
-          command=True),
+          rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/restore", repairs.choose_restoration,
           "choose restoration (a harmed party); when every harmed party has, it closes restored",
-          Nothing, repair_shapes.RepairHistoryView, command=True),
+          Nothing, repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", f"{REPAIR}/end", repairs.end_repair,
           "close the repair as ended (any participant)", repair_shapes.NoteBody,
-          repair_shapes.RepairHistoryView, command=True),
+          repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
     Route("POST", "/api/supporter-invitations/{token}/accept",
           repairs.accept_supporter_invitation,
           "accept an invitation to support a repair (read-only)", Nothing,
-          repair_shapes.SupportingView, command=True),
+          repair_shapes.SupportingView, rules=REPAIR_RULES),
     # Webhooks: a member's own endpoints; thin, signed messages about what concerns them.
     Route("GET", "/api/webhooks/types", webhooks.webhook_types,
           "the catalogue of webhook types", response=webhooks.WebhookType, many=True),
@@ -248,12 +283,12 @@ ROUTES: tuple[Route, ...] = (
           "live: each change in this polycule that I may read (event types only); "
           "each message's id is the polycule's version, resumed from by Last-Event-ID; "
           "429 when this account already holds its most streams open",
-          query=live.LiveQuery, media_type="text/event-stream"),
+          query=live.LiveQuery, media_type="text/event-stream", refusals=_TOO_MANY_STREAMS),
     Route("GET", "/api/me/live", live.my_changes,
           "live: each change I may read in any of my polycules (event types only); "
           "each message's id packs every polycule's version, resumed from by "
           "Last-Event-ID; 429 when this account already holds its most streams open",
-          media_type="text/event-stream"),
+          media_type="text/event-stream", refusals=_TOO_MANY_STREAMS),
     Route("POST", "/api/clarity-check", agreements.clarity_check,
           "which words of a draft are known to be read differently and not yet defined",
           shapes.ClarityBody, shapes.ClarityView),

@@ -24,6 +24,7 @@ from ledger.http.shapes import Nothing, Strict, json_of, json_of_many
 from ledger.webhooks import endpoints as store
 from ledger.webhooks.catalogue import WEBHOOK_TYPES
 from ledger.webhooks.delivery import replay_since, send_again
+from ledger.webhooks.fanout import MESSAGE_ID
 from ledger.webhooks.ssrf import check_endpoint_url
 
 
@@ -210,7 +211,9 @@ async def send_message_again(request: web.Request) -> web.Response:
     await parse_body(request, Nothing)
     endpoint = endpoint_of(request)
     message_id = request.match_info["message_id"]
-    if not await store.has_message(request.app[POOL], endpoint.endpoint_id, message_id):
+    if not MESSAGE_ID.fullmatch(message_id) or not await store.has_message(
+        request.app[POOL], endpoint.endpoint_id, message_id
+    ):
         raise NotFound("no such message")
     await send_again(request.app[POOL], message_id, request.app[CLOCK].now())
     return web.Response(status=202)

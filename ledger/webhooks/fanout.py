@@ -10,6 +10,7 @@ Workers are woken by a NOTIFY sent with the batch's commit.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -40,6 +41,10 @@ INSERT INTO webhook_messages (message_id, endpoint_id, event_id, polycule_id, ty
 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $7)
 ON CONFLICT (endpoint_id, event_id, type) DO NOTHING
 """
+
+
+# What message_id_for makes: anything else names no message.
+MESSAGE_ID = re.compile(r"msg_[0-9a-f]{32}")
 
 
 def message_id_for(endpoint_id: UUID, event_id: UUID, type_: str) -> str:
