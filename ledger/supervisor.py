@@ -90,7 +90,15 @@ class Supervisor:
                 return  # a loop that ends by itself is done
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Being stopped, the loop ended with an error of its own instead of the
+                    # cancellation (asyncpg does, cut off in the middle of a query).
+                    log.warning(
+                        "background_loop_stopped_mid_work", loop=name, error=type(error).__name__
+                    )
+                    return
                 now = self._clock()
                 if now - started >= self._healthy_after:
                     record.failures = 0  # it ran well for a while before this one

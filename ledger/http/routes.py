@@ -65,7 +65,8 @@ _THROTTLED = {429: frozenset({"too_many_requests"})}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", operations.healthz, "the process is alive"),
     Route("GET", "/readyz", operations.readyz, "the database answers and the schema is current"),
-    Route("GET", "/status", operations.status, "lags and parked polycules (operators)"),
+    Route("GET", "/status", operations.status, "lags and parked polycules (operators)",
+          refusals={403: frozenset({"forbidden"})}),
     Route("POST", "/api/accounts", accounts.sign_up, "sign up",
           NewAccount, accounts.AccountBody, 201,
           refusals={409: frozenset({"handle_taken"}), **_THROTTLED}),

@@ -76,12 +76,12 @@ def set_scene(url: str, clock: TravellingClock) -> Scene:
     scene = Scene()
     ids = scene.ids
     scene.token = _token_of(robin)
-    ids["token_id"] = robin.send("POST", "/api/tokens", 201, json={"name": "spare"})["id"]
+    ids["token_id"] = _mint(robin, "spare")["id"]
     erasable, revoker, leaver = (Browser(url, handle) for handle in ("erin", "rory", "lee"))
     scene.own_tokens["DELETE /api/account"] = _token_of(erasable)
     scene.own_tokens["DELETE /api/tokens/{token_id}"] = _token_of(revoker)
     scene.own_ids["DELETE /api/tokens/{token_id}"] = {
-        "token_id": revoker.send("POST", "/api/tokens", 201, json={"name": "spare"})["id"]
+        "token_id": _mint(revoker, "spare")["id"]
     }
 
     ids["endpoint_id"] = robin.send("POST", "/api/webhooks/endpoints", 201, json={
@@ -142,8 +142,13 @@ def set_scene(url: str, clock: TravellingClock) -> Scene:
     return scene
 
 
+def _mint(someone: Browser, name: str) -> Any:
+    """A new API token, minted in the browser's session with the password typed again."""
+    return someone.send("POST", "/api/tokens", 201, json={"name": name, "password": PASSWORD})
+
+
 def _token_of(someone: Browser) -> str:
-    return str(someone.send("POST", "/api/tokens", 201, json={"name": "fuzzer"})["token"])
+    return str(_mint(someone, "fuzzer")["token"])
 
 
 def _first_message(robin: Browser, endpoint_id: str) -> str:
