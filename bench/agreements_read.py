@@ -37,6 +37,7 @@ from aiohttp import web
 from tqdm import tqdm
 
 from bench.scratch import run_against_postgres, scratch_database
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.domain import agreements as rules
 from ledger.domain.polycules import (
@@ -49,7 +50,6 @@ from ledger.domain.polycules import (
 )
 from ledger.errors import LedgerError
 from ledger.events import DomainEvent
-from ledger.http.app import create_app
 from ledger.http.keys import EVENT_STORE, KEYRING, POOL, PROJECTION_RUNNER, READ_SIDE
 from ledger.logs import configure_logging
 from ledger.privacy import KeyRing, MasterKey, encrypt_event_fields

@@ -26,8 +26,8 @@ from typing import Self
 
 from aiohttp import web
 
+from ledger.app import create_app
 from ledger.config import load_settings
-from ledger.http.app import create_app
 from ledger.logs import configure_logging
 
 REPOSITORY = Path(__file__).resolve().parents[1]

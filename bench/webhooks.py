@@ -50,10 +50,10 @@ from aiohttp import web
 
 from bench.agreements_read import percentile, text
 from bench.scratch import run_against_postgres, scratch_database
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.domain import agreements as rules
 from ledger.domain.polycules import PolyculeCommand, polycule_decider
-from ledger.http.app import create_app
 from ledger.http.keys import CLOCK, POOL, PROJECTION_RUNNER, SERVICE, WEBHOOK_DELIVERY
 from ledger.logs import configure_logging
 from ledger.privacy import MasterKey

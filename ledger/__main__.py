@@ -21,9 +21,9 @@ import structlog
 from aiohttp import web
 from tqdm import tqdm
 
+from ledger.app import create_app
 from ledger.config import ConfigurationError, Settings, load_settings
 from ledger.database import Database, create_pool, database, migrate_database
-from ledger.http.app import create_app
 from ledger.logs import configure_logging
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     # The whole of one delivery attempt; a claimed message's lease is three times as long.
     webhook_timeout_seconds: float = Field(default=20.0, gt=0, le=30)
-    # Live streams (ledger/web/live.py): how many one account may hold open on one
+    # Live streams (ledger/http/live.py): how many one account may hold open on one
     # instance (a page each, a bot's), and how often a quiet stream says it is still there,
     # asks again whether its credential still holds and looks without being woken.
     live_streams_per_account: int = Field(default=20, ge=1)

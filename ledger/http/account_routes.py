@@ -20,7 +20,7 @@ outlive its revocation or take the account with it, needs a signed-in browser se
 erasing the account (ledger/http/erasure_routes.py). Signing out everywhere needs the
 session only: it is what someone does in a hurry, and it gives nobody anything.
 
-``accounts_context`` (after the pool's, see ledger/http/app.py) builds the services from
+``accounts_context`` (after the pool's, see ledger/app.py) builds the services from
 the app's ``AuthPolicy``; the routes are registered with the others (ledger/http/routes.py).
 """
 
@@ -45,14 +45,6 @@ from ledger.auth.accounts import (
     OfferedPassword,
     PasswordChange,
 )
-from ledger.auth.identity import (
-    API_TOKENS,
-    SESSIONS,
-    Identity,
-    identity_of,
-    require_identity,
-    require_session,
-)
 from ledger.auth.password_rules import common_passwords
 from ledger.auth.passwords import DEFAULT_HASHING, Passwords
 from ledger.auth.sessions import DEFAULT_SESSION_LIFETIME, SESSION_COOKIE, Sessions
@@ -67,6 +59,14 @@ from ledger.auth.throttle import (
 from ledger.auth.tokens import MAX_TOKEN_NAME_LENGTH, ApiTokens
 from ledger.config import Settings
 from ledger.errors import NotFound
+from ledger.http.identity import (
+    API_TOKENS,
+    SESSIONS,
+    Identity,
+    identity_of,
+    require_identity,
+    require_session,
+)
 from ledger.http.keys import POOL
 from ledger.http.parsing import parse_body
 from ledger.http.shapes import Nothing

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ledger.auth import policy
-from ledger.auth.identity import identity_of
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.errors import Forbidden
+from ledger.http.identity import identity_of
 from ledger.http.keys import POOL, SERVICE, SETTINGS
 from ledger.http.middleware import route_template
 from ledger.webhooks import endpoints

@@ -1,4 +1,4 @@
-"""Erasing one's own account, over the API. What it does: ledger/auth/erasure.py.
+"""Erasing one's own account, over the API. What it does: ledger/erasure.py.
 
 Like minting an API token, it needs a signed-in browser session (an API token alone is
 refused, 403 ``session_required``) and the password typed again (403
@@ -11,11 +11,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from ledger.auth.accounts import OfferedPassword
-from ledger.auth.erasure import erase_account
-from ledger.auth.identity import require_session
 from ledger.auth.sessions import SESSION_COOKIE
+from ledger.erasure import erase_account
 from ledger.errors import InvalidInput
 from ledger.http.account_routes import ACCOUNTS, confirm_password
+from ledger.http.identity import require_session
 from ledger.http.keys import KEYRING, POOL, SERVICE
 from ledger.http.middleware import current_request_id
 from ledger.http.parsing import parse_body

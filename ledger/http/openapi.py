@@ -34,11 +34,11 @@ from pydantic.json_schema import (
 )
 from pydantic_core import core_schema
 
-from ledger.auth.identity import CSRF_HEADER, CsrfFailed
 from ledger.auth.policy import Rule, rule_for
 from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import ConcurrencyError, DuplicateEventError, Forbidden
 from ledger.http.commands import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
+from ledger.http.identity import CSRF_HEADER, CsrfFailed
 from ledger.http.invitation_tokens import INVITATION_TOKEN
 from ledger.http.parsing import (
     INTEGER_MAX,

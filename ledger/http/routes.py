@@ -15,7 +15,6 @@ from ledger.auth.accounts import (
     PasswordChange,
     PasswordNotConfirmed,
 )
-from ledger.auth.identity import SessionRequired
 from ledger.domain import agreements as agreement_rules
 from ledger.domain import disclosures as disclosure_rules
 from ledger.domain import polycules as polycule_rules
@@ -28,14 +27,14 @@ from ledger.http import audit_routes as audit
 from ledger.http import disclosure_routes as disclosures
 from ledger.http import erasure_routes as erasure
 from ledger.http import inbox_routes as inbox
-from ledger.http import operations, repair_shapes
+from ledger.http import live, operations, repair_shapes
 from ledger.http import polycule_routes as polycules
 from ledger.http import repair_routes as repairs
 from ledger.http import webhook_routes as webhooks
+from ledger.http.identity import SessionRequired
 from ledger.http.openapi import Route, add_openapi_route
 from ledger.http.rule_codes import rule_codes
 from ledger.http.shapes import Nothing
-from ledger.web import live
 
 POLYCULE = "/api/polycules/{polycule_id}"
 PROPOSAL = f"{POLYCULE}/proposals/{{proposal_id}}"

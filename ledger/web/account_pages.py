@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ledger.auth.identity import identity_of
 from ledger.auth.password_rules import MIN_PASSWORD_LENGTH
 from ledger.http import account_routes
+from ledger.http.identity import identity_of
 from ledger.web.browser import local_path
 from ledger.web.reading import Page
 from ledger.web.rendering import render

@@ -1,25 +1,20 @@
 """How the service answers a browser, where the API answers a program.
 
-Two middlewares, set in order by ledger/http/app.py:
-
-- ``security_headers_middleware`` puts the same protective headers on every answer:
-  a Content-Security-Policy that allows no inline script and no framing, no Referer sent
-  onward (an address may name a polycule), no sniffing of content types.
-- ``browser_middleware`` sits outside the error middleware and turns its JSON answers into
-  what a person in a browser needs:
-  - a page (``GET`` outside ``/api``) that would be a 401 becomes a redirect to sign in,
-    and any other error a page that says, in plain words, what happened;
-  - a form posted to an API route (the web client's forms post to the API itself, see
-    ledger/http/parsing.py) becomes a 303 to the form's ``return_to`` on success, or a
-    page saying what did not go through. The page's script sends the same form with
-    ``Accept: application/json`` and gets ``{"location": ...}`` or the API's error, so it
-    can keep the person's words in the form and show the error beside it.
+``browser_middleware`` (set by ledger/app.py, inside the protective headers of
+ledger/http/protection.py) sits outside the error middleware and turns its JSON answers
+into what a person in a browser needs:
+- a page (``GET`` outside ``/api``) that would be a 401 becomes a redirect to sign in,
+  and any other error a page that says, in plain words, what happened;
+- a form posted to an API route (the web client's forms post to the API itself, see
+  ledger/http/parsing.py) becomes a 303 to the form's ``return_to`` on success, or a
+  page saying what did not go through. The page's script sends the same form with
+  ``Accept: application/json`` and gets ``{"location": ...}`` or the API's error, so it
+  can keep the person's words in the form and show the error beside it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -36,40 +31,12 @@ from ledger.web.rendering import render
 
 log = structlog.get_logger(__name__)
 
-SECURITY_HEADERS: Mapping[str, str] = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "object-src 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-
 # A form's ``answer`` asking for a page of its own instead of a redirect.
 SHOWN_ONCE = "shown-once"
 
 _PROBES = frozenset({"/healthz", "/readyz", "/status"})
 _LOCAL_PATH = re.compile(r"^/(?![/\\])[^\s\x00-\x1f]*$")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-@web.middleware
-async def security_headers_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as answer:  # a redirect, raised the aiohttp way
-        answer.headers.update(SECURITY_HEADERS)
-        raise
-    # A streamed answer (live updates) set them itself before sending its headers.
-    if not response.prepared:
-        response.headers.update(SECURITY_HEADERS)
-    return response
 
 
 def is_page(request: web.Request) -> bool:

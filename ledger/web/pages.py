@@ -12,13 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ledger.http import live
 from ledger.web import (
     account_pages,
     agreement_pages,
     audit_pages,
     disclosure_pages,
     inbox_pages,
-    live,
     polycule_pages,
     rendering,
     repair_pages,

@@ -12,8 +12,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ledger.auth.identity import identity_of
 from ledger.http.account_routes import ACCOUNTS
+from ledger.http.identity import identity_of
 
 # The CSRF token of the page being rendered, for the form macros (imported macros do not
 # see the template's context; they see the environment's globals).

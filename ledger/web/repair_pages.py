@@ -17,9 +17,9 @@ from typing import Any
 from aiohttp import web
 
 from ledger.auth import policy
-from ledger.auth.identity import identity_of
 from ledger.http import agreement_routes, repair_routes
 from ledger.http.authorization import polycule_of
+from ledger.http.identity import identity_of
 from ledger.http.keys import CLOCK
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, api_data, polycule_context

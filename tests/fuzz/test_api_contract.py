@@ -29,9 +29,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.app import create_app
 from ledger.http.keys import CLOCK
 from tests.conftest import with_database
 from tests.fuzz.hooks import SCENE_VARIABLE

@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
+from ledger.app import create_app
 from ledger.auth.policy import ROUTE_RULES, Rule
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.app import create_app
 from ledger.http.keys import CLOCK
 from ledger.privacy import MasterKey
 from tests.http.accounts_support import TEST_POLICY

@@ -24,9 +24,9 @@ from aiohttp import web
 from pgserver import _commands as postgres_commands
 from pytest_aiohttp import AiohttpClient
 
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.app import create_app
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.people import Person, person
 from tests.http.support import Client, error_of

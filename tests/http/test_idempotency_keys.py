@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.app import create_app
 from ledger.http.keys import CLOCK, EVENT_STORE
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.people import Person, person

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from ledger.http.keys import EVENT_STORE
-from ledger.web.live import read_versions_id, versions_id
+from ledger.http.live import read_versions_id, versions_id
 from tests.http.people import person
 from tests.http.polycules import polycule_of
 from tests.http.streams import (

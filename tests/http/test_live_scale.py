@@ -20,8 +20,8 @@ import pytest
 from ledger.config import Settings
 from ledger.domain.polycules import InviteMember, polycule_decider
 from ledger.http.keys import CLOCK, SERVICE
-from ledger.web.live import OPEN_STREAMS
-from ledger.web.live_streams import LiveStream
+from ledger.http.live import OPEN_STREAMS
+from ledger.http.live_streams import LiveStream
 from tests.http.people import Person, person
 from tests.http.streams import next_change_message, opening_id
 from tests.http.support import Client

@@ -20,9 +20,9 @@ import structlog
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.app import create_app
 from ledger.http.keys import EVENT_STORE, POOL, READ_SIDE
 from ledger.store.records import NewEvent
 from projections.rebuild import rebuild

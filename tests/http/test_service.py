@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient
 
+from ledger.app import create_app
 from ledger.config import Settings
-from ledger.http.app import create_app
 from ledger.http.keys import EVENT_STORE
 from ledger.store.migrate import bundled_migrations
 from tests.http.people import person

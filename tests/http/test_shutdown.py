@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from ledger.__main__ import run_app_until
+from ledger.app import create_app
 from ledger.config import Settings
-from ledger.http.app import create_app
 from ledger.http.keys import KEYRING
 from ledger.privacy import KeyRing, MasterKey, load_master_key
 from ledger.webhooks.delivery import DeliveryWorker
@@ -170,7 +170,7 @@ async def test_deliveries_in_flight_end_with_the_shutdown_and_are_sent_again_lat
 
 
 def _master_key_of(settings: Settings) -> MasterKey:
-    """The master key the service found, as it found it (ledger/http/app.py)."""
+    """The master key the service found, as it found it (ledger/app.py)."""
     return load_master_key(
         settings.master_key.get_secret_value() if settings.master_key else None,
         data_dir=settings.data_dir, allow_key_file=settings.database_url is None,

@@ -26,9 +26,9 @@ from pytest_aiohttp import AiohttpClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from ledger.app import create_app
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.app import create_app
 from ledger.http.keys import CLOCK, PROJECTION_RUNNER, WEBHOOK_DELIVERY
 from ledger.privacy import MasterKey
 from tests.http.accounts_support import TEST_POLICY

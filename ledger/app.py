@@ -16,7 +16,6 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from ledger.auth.identity import authentication_middleware
 from ledger.clock import SystemClock
 from ledger.config import Settings
 from ledger.database import (
@@ -29,6 +28,7 @@ from ledger.domain.polycules import polycule_decider
 from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.bodies import body_middleware
+from ledger.http.identity import authentication_middleware
 from ledger.http.keys import (
     CLOCK,
     DATABASE_AVAILABILITY,
@@ -51,6 +51,7 @@ from ledger.http.middleware import (
     request_id_middleware,
     transport_headers,
 )
+from ledger.http.protection import security_headers_middleware
 from ledger.http.routes import add_routes
 from ledger.privacy import KeyRing, load_master_key
 from ledger.scheduler import Scheduler
@@ -59,7 +60,7 @@ from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
 from ledger.supervisor import Supervisor
-from ledger.web.browser import browser_middleware, security_headers_middleware
+from ledger.web.browser import browser_middleware
 from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout import WebhookFanout

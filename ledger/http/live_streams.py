@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from ledger.auth.identity import Identity
 from ledger.errors import TooMany
+from ledger.http.identity import Identity
 from ledger.store.wakeups import Wakeup, WakeupHub
 
 

@@ -31,7 +31,7 @@ credential is asked again (it is also asked before each message).
 
 **How long it lasts.** Until the caller is no longer a member of a polycule it watches,
 its session is signed out or its API token revoked, the page goes away or the service
-stops; an account holds only so many open at once (ledger/web/live_streams.py).
+stops; an account holds only so many open at once (ledger/http/live_streams.py).
 """
 
 from __future__ import annotations
@@ -51,15 +51,15 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ledger.auth import policy
-from ledger.auth.identity import (
+from ledger.domain.polycules import polycule_decider
+from ledger.events import EVENTS
+from ledger.http.authorization import caller_of, polycule_of
+from ledger.http.identity import (
     API_TOKENS,
     SESSIONS,
     require_identity,
     still_authenticated,
 )
-from ledger.domain.polycules import polycule_decider
-from ledger.events import EVENTS
-from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.keys import (
     EVENT_STORE,
     POOL,
@@ -67,10 +67,10 @@ from ledger.http.keys import (
     SETTINGS,
     WAKEUP_HUB,
 )
+from ledger.http.live_streams import LiveStream, OpenStreams
 from ledger.http.parsing import parse_query
+from ledger.http.protection import SECURITY_HEADERS
 from ledger.http.shapes import Strict
-from ledger.web.browser import SECURITY_HEADERS
-from ledger.web.live_streams import LiveStream, OpenStreams
 from projections.memberships import MY_POLYCULES
 
 log = structlog.get_logger(__name__)
