@@ -37,6 +37,7 @@ from pydantic_core import core_schema
 from ledger.auth.policy import Rule, rule_for
 from ledger.auth.sessions import SESSION_COOKIE
 from ledger.errors import ConcurrencyError, DuplicateEventError, Forbidden
+from ledger.http.authorization import OPERATOR_HEADER
 from ledger.http.commands import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 from ledger.http.identity import CSRF_HEADER, CsrfFailed
 from ledger.http.invitation_tokens import INVITATION_TOKEN
@@ -230,7 +231,7 @@ def _refusals(route: Route, rule: Rule) -> dict[int, frozenset[str]]:
         refusals[403] = {CsrfFailed.code}
         refusals[413] = set()
         refusals[415] = set()
-    if rule is not Rule.PUBLIC:
+    if rule not in {Rule.PUBLIC, Rule.OPERATOR}:
         refusals[401] = set()
     if rule in _SUPPORTER_RULES and unsafe:
         refusals.setdefault(403, set()).add(Forbidden.code)
@@ -263,6 +264,8 @@ def _refusal(status: int, codes: frozenset[str]) -> dict[str, Any]:
 
 
 def _security(route: Route, rule: Rule) -> list[dict[str, list[str]]]:
+    if rule is Rule.OPERATOR:
+        return [{"operator": []}]
     with_cookie: dict[str, list[str]] = (
         {"session": [], "csrf": []} if route.method in _UNSAFE else {"session": []}
     )
@@ -390,6 +393,10 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
                 "session": {
                     "type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
                     "description": "the session cookie that signing in sets (a browser's)",
+                },
+                "operator": {
+                    "type": "apiKey", "in": "header", "name": OPERATOR_HEADER,
+                    "description": "the operators' token (LEDGER_OPERATOR_TOKEN), for /status",
                 },
                 "csrf": {
                     "type": "apiKey", "in": "header", "name": CSRF_HEADER,

@@ -26,7 +26,7 @@ WRONG_PASSWORD = "incorrect horse battery staple"
 
 # Cheap hashing keeps the suite fast (the defaults are tested in tests/unit). The throttles
 # keep their real thresholds but a short delay, and tests sign up many people from one
-# address (tests/http/test_sign_up_throttle.py runs with the real sign-up limit).
+# address (tests/http/test_sign_up_rules.py runs with the real sign-up limit).
 THROTTLE_DELAY_SECONDS = 0.05
 TEST_POLICY = AuthPolicy(
     session_lifetime=timedelta(hours=2),

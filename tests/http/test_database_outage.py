@@ -25,6 +25,7 @@ from pgserver import _commands as postgres_commands
 from pytest_aiohttp import AiohttpClient
 
 from ledger.app import create_app
+from ledger.auth.tokens import TOKEN_PREFIX
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
 from tests.http.accounts_support import TEST_POLICY
@@ -149,6 +150,11 @@ async def test_postgresql_stopping_under_load_is_answered_503_and_healed_without
                              and load.seen("read", 503, stopped_at))
                 ready = await client.get("/readyz")
                 alive = await client.get("/healthz")
+                # A probe that carries a credential is not a request to look it up.
+                alive_with_token = await client.get(
+                    "/healthz", headers={"Authorization": f"Bearer {TOKEN_PREFIX}never-looked-up"}
+                )
+                alive_with_cookie = await writer.session.get(client.make_url("/healthz"))
                 page = await writer.session.get(client.make_url("/"))
                 await asyncio.sleep(0.5)  # the outage goes on a while, under load
 
@@ -161,7 +167,7 @@ async def test_postgresql_stopping_under_load_is_answered_503_and_healed_without
 
     assert ready.status == 503
     assert error_of(await ready.json())["code"] == "not_ready"
-    assert alive.status == 200
+    assert alive.status == alive_with_token.status == alive_with_cookie.status == 200
     # A person in a browser is told the same, on a page.
     assert page.status == 503 and int(page.headers["Retry-After"]) >= 1
     assert page.content_type == "text/html"

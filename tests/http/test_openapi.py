@@ -134,7 +134,9 @@ async def test_every_status_an_operation_can_answer_is_listed_with_the_error_sha
     assert {"401", "429"} <= set(sign_in)
     assert "invalid_credentials" in sign_in["401"]["description"]
     minting = document["paths"]["/api/tokens"]["post"]["responses"]
-    assert set(codes_of(minting["403"])) == {"csrf_failed", "session_required"}
+    assert set(codes_of(minting["403"])) == {
+        "csrf_failed", "session_required", "password_incorrect"
+    }
     assert "429" in document["paths"]["/api/me/live"]["get"]["responses"]
 
 
@@ -174,8 +176,12 @@ async def test_the_token_the_cookie_and_the_csrf_header_are_security_schemes(
     assert (schemes["session"]["in"], schemes["session"]["name"]) == ("cookie", "ledger_session")
     assert (schemes["csrf"]["in"], schemes["csrf"]["name"]) == ("header", "X-CSRF-Token")
     for method, path, operation in operations(document):
-        if path in {"/healthz", "/readyz", "/status"} or path == "/api/accounts":
+        if path in {"/healthz", "/readyz"} or path == "/api/accounts":
             assert {} in operation["security"], (method, path)
+            continue
+        if path == "/status":  # the operators' alone
+            assert operation["security"] == [{"operator": []}]
+            assert schemes["operator"]["name"] == "X-Operator-Token"
             continue
         if path == "/api/session" and method == "post":
             continue
