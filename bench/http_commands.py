@@ -76,6 +76,7 @@ from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
 
 PASSWORD = "a long enough bench password"
+OPERATOR_TOKEN = "the bench's operator token"  # made up for the scratch service
 # Two members per polycule, drawn from this many people: each belongs to several
 # polycules, and signing up and in (a deliberately slow password hash each) stays quick.
 PEOPLE = 40
@@ -213,7 +214,9 @@ async def settled(session: aiohttp.ClientSession, base: str) -> None:
 
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline:
-        async with session.get(f"{base}/status") as response:
+        async with session.get(
+            f"{base}/status", headers={"X-Operator-Token": OPERATOR_TOKEN}
+        ) as response:
             if response.status == 200 and not any(behind(await response.json())):
                 return
         await asyncio.sleep(0.2)
@@ -596,6 +599,9 @@ async def bench(
             "LEDGER_LOG_LEVEL": "warning",
             # Every person signs up from 127.0.0.1.
             "LEDGER_SIGN_UPS_PER_ADDRESS_PER_HOUR": str(PEOPLE),
+            # /status, which the bench watches to start measuring once all is caught up,
+            # is for operators.
+            "LEDGER_OPERATOR_TOKEN": OPERATOR_TOKEN,
         }
         with ServedLedger(environment) as served:
             base = served.base
