@@ -40,13 +40,15 @@ FOLD_VERSION = 1
 # A snapshot is written when a stream has grown this many events past the last one.
 EVERY = 100
 
+# The state travels as JSON text, parsed and written by pydantic's own (compiled) code, not
+# through the pool's jsonb codec and Python dicts: a polycule's state of years is large.
 _LATEST = """
-SELECT version, state FROM decider_snapshots
+SELECT version, state::text AS state FROM decider_snapshots
  WHERE stream_id = $1 AND decider = $2 AND shape = $3
 """
 _KEEP = """
 INSERT INTO decider_snapshots (stream_id, decider, shape, version, state)
-VALUES ($1, $2, $3, $4, $5)
+VALUES ($1, $2, $3, $4, $5::text::jsonb)
 ON CONFLICT (stream_id, decider) DO UPDATE
    SET shape = excluded.shape, version = excluded.version, state = excluded.state,
        taken_at = now()
@@ -67,12 +69,11 @@ class SnapshotFormat(Generic[State]):
         schema = json.dumps(self._adapter.json_schema(), sort_keys=True)
         return hashlib.sha256(f"{schema}|fold {FOLD_VERSION}".encode()).hexdigest()[:32]
 
-    def dump(self, state: State) -> Any:
-        """The state as JSON-ready data (the pool's codec writes it as jsonb)."""
-        return self._adapter.dump_python(state, mode="json")
+    def dump(self, state: State) -> str:
+        return self._adapter.dump_json(state).decode()
 
-    def load(self, data: Any) -> State:
-        return self._adapter.validate_python(data)
+    def load(self, data: str) -> State:
+        return self._adapter.validate_json(data)
 
 
 class Snapshots:
