@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,16 +54,27 @@ def clock() -> TravellingClock:
 
 
 @pytest.fixture
-def app(
+def new_instance(
     settings: Settings, database_url: str, service_database_url: str, clock: TravellingClock
-) -> web.Application:
-    # As deployed: the service connects as its own role, migrations run as the owner.
-    built = create_app(settings, service_database_url, owner_url=database_url)
-    built[CLOCK] = clock
-    # Cheap password hashing and short throttling delays keep the suite fast; the real
-    # defaults are tested in tests/unit.
-    built[AUTH_POLICY] = TEST_POLICY
-    return built
+) -> Callable[[], web.Application]:
+    """Builds an instance of the service on this test's database; a test that needs two
+    (as behind a load balancer) calls it twice."""
+
+    def build() -> web.Application:
+        # As deployed: the service connects as its own role, migrations run as the owner.
+        built = create_app(settings, service_database_url, owner_url=database_url)
+        built[CLOCK] = clock
+        # Cheap password hashing and short throttling delays keep the suite fast; the real
+        # defaults are tested in tests/unit.
+        built[AUTH_POLICY] = TEST_POLICY
+        return built
+
+    return build
+
+
+@pytest.fixture
+def app(new_instance: Callable[[], web.Application]) -> web.Application:
+    return new_instance()
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -29,3 +32,20 @@ def error_of(body: Any) -> dict[str, Any]:
 
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
+
+
+@asynccontextmanager
+async def database_cut_off(database_url: str, admin_url: str) -> AsyncIterator[None]:
+    """While the block runs, the app's database refuses new connections and its existing
+    ones are cut: the database is gone for the app. Open again afterwards."""
+    name = database_name(database_url)
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        yield
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        await admin.close()

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from ledger.auth.sessions import SESSION_COOKIE
 from tests.http.people import PASSWORD, person
-from tests.http.support import Client, database_name, error_of
+from tests.http.support import Client, database_cut_off, error_of
 
 
 @pytest.fixture
@@ -35,17 +34,8 @@ async def database_gone(
     client: Client, database_url: str, postgres_admin_url: str
 ) -> AsyncIterator[None]:
     """The app's database refuses new connections and its existing ones are cut."""
-    name = database_name(database_url)
-    admin = await asyncpg.connect(postgres_admin_url)
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
+    async with database_cut_off(database_url, postgres_admin_url):
         yield
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
-        await admin.close()
 
 
 async def test_with_the_database_up_credentials_change_nothing_for_the_probes(

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
-from ledger.app import create_app
-from ledger.config import Settings
-from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.keys import CLOCK, EVENT_STORE
-from tests.http.accounts_support import TEST_POLICY
+from ledger.http.keys import EVENT_STORE
 from tests.http.people import Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client, error_of
@@ -53,13 +50,10 @@ async def event_types(client: Client, polycule: str) -> list[str]:
 
 @pytest.fixture
 async def second_instance(
-    settings: Settings, database_url: str, clock: Any, aiohttp_client: AiohttpClient
+    new_instance: Callable[[], web.Application], aiohttp_client: AiohttpClient
 ) -> Client:
     """Another instance of the service on the same database, as behind a load balancer."""
-    other: web.Application = create_app(settings, database_url)
-    other[CLOCK] = clock
-    other[AUTH_POLICY] = TEST_POLICY
-    return await aiohttp_client(other)
+    return await aiohttp_client(new_instance())
 
 
 async def test_a_retry_is_answered_with_the_first_outcome_and_changes_nothing(

@@ -18,7 +18,13 @@ from ledger.config import Settings
 from ledger.http.keys import EVENT_STORE
 from ledger.store.migrate import bundled_migrations
 from tests.http.people import person
-from tests.http.support import OPERATOR_TOKEN, Client, database_name, error_of
+from tests.http.support import (
+    OPERATOR_TOKEN,
+    Client,
+    database_cut_off,
+    database_name,
+    error_of,
+)
 from tests.support import new_event
 
 
@@ -83,25 +89,16 @@ async def test_readyz_refuses_when_the_database_stops_answering(
     client: Client, database_url: str, postgres_admin_url: str
 ) -> None:
     assert (await client.get("/readyz")).status == 200
-    name = database_name(database_url)
-    admin = await asyncpg.connect(postgres_admin_url)
-    try:
-        # Refuse new connections and cut the existing ones: the database is gone for the app.
-        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-    finally:
-        await admin.close()
-
-    response = await client.get("/readyz")
+    async with database_cut_off(database_url, postgres_admin_url):
+        response = await client.get("/readyz")
+        alive = await client.get("/healthz")
 
     assert response.status == 503
     error = error_of(await response.json())
     assert error["code"] == "not_ready"
     assert error["details"] == {"database": "unavailable"}
     # Liveness does not depend on the database: restarting would not bring it back.
-    assert (await client.get("/healthz")).status == 200
+    assert alive.status == 200
 
 
 async def test_status_shows_operators_the_machinery_and_cheap_counts(

@@ -4,7 +4,6 @@ erasure changes nothing in it."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from ledger.domain.polycules import (
     LeavePolycule,
     polycule_decider,
 )
-from ledger.privacy import KeyOwner, KeyRing, MasterKey
+from ledger.privacy import KeyOwner, KeyRing
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.records import RecordedEvent
@@ -114,8 +113,10 @@ async def test_a_folded_state_holds_no_ones_words_and_outlives_an_erasure(
     assert kept == folded
 
 
-async def test_a_state_kept_for_hours_is_not_folded_again(pool: asyncpg.Pool) -> None:
-    keyring = KeyRing(pool, MasterKey.generate(), recheck_seconds=60)
+async def test_a_kept_state_is_used_load_after_load_and_never_folded_again(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    # It has no time limit: nothing in a state is opened text that must not outlive a key.
     store = ReadCountingStore(pool)
     service = ApplicationService(store, keyring)
     polycule, sam = await two_member_polycule(service)
@@ -123,7 +124,6 @@ async def test_a_state_kept_for_hours_is_not_folded_again(pool: asyncpg.Pool) ->
 
     store.reads_after.clear()
     for _ in range(3):
-        await asyncio.sleep(0)  # nothing about a kept state depends on time
         state, _ = await service.load(polycule, polycule_decider)
 
     # Each load read on from the version it kept, never from the first event.
