@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import uvloop
 from aiohttp import web
 
 from ledger.app import create_app
@@ -106,4 +107,4 @@ class ServedLedger:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    uvloop.run(serve())  # the event loop `python -m ledger serve` runs on
