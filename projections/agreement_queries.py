@@ -170,6 +170,22 @@ _PROPOSAL_COLUMNS = """
 p.polycule_id, p.proposal_id, p.agreement_id, p.kind, p.proposed_by, p.parties, p.revision,
 p.text, p.note, p.base_version, p.respond_by, p.status, p.opened_at, p.closed_at
 """
+# A proposal with every answer to it, in the order given, in the same row (and so read in
+# the same snapshot): one round trip for a proposal or a list of them. Each answer's
+# fields arrive as parallel arrays (NULL when there is none yet). Index:
+# proposal_responses_pkey, once per proposal.
+_PROPOSALS_WITH_ANSWERS = f"""
+SELECT {_PROPOSAL_COLUMNS}, a.members, a.revisions, a.responses, a.reasons, a.ats
+  FROM agreement_proposals p
+  CROSS JOIN LATERAL (
+       SELECT array_agg(r.member_id ORDER BY r.responded_in) AS members,
+              array_agg(r.revision ORDER BY r.responded_in) AS revisions,
+              array_agg(r.response ORDER BY r.responded_in) AS responses,
+              array_agg(r.reason ORDER BY r.responded_in) AS reasons,
+              array_agg(r.responded_at ORDER BY r.responded_in) AS ats
+         FROM proposal_responses r
+        WHERE r.proposal_id = p.proposal_id) a
+"""
 _VERSION_COLUMNS = """
 v.agreement_id, v.version, v.proposal_id, v.revision, v.parties, v.category, v.text,
 v.in_force_from, v.in_force_until, v.ended_how, v.ended_by, v.end_note
@@ -188,23 +204,14 @@ SELECT {_AGREEMENT_COLUMNS} FROM agreements a
 """
 # Index: agreement_proposals_open.
 OPEN_PROPOSALS = f"""
-SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
+{_PROPOSALS_WITH_ANSWERS}
  WHERE p.polycule_id = $1 AND p.status = 'open'
  ORDER BY p.opened_in
 """
 # Index: agreement_proposals_pkey.
 PROPOSAL = f"""
-SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
+{_PROPOSALS_WITH_ANSWERS}
  WHERE p.proposal_id = $2 AND p.polycule_id = $1
-"""
-# Every answer to many proposals at once, each proposal's in the order given, so a list of
-# proposals costs one more query, not one per proposal. Index: proposal_responses_pkey,
-# once per proposal asked for.
-ANSWERS_TO_PROPOSALS = """
-SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
-  FROM unnest($1::uuid[]) AS asked (proposal_id)
-  JOIN proposal_responses r USING (proposal_id)
- ORDER BY r.proposal_id, r.responded_in
 """
 # The answers to many revisions at once (the consents that made versions). Index:
 # proposal_responses_to_revision, once per revision asked for.
@@ -227,7 +234,7 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
 """
 # Index: agreement_proposals_of_agreement.
 PROPOSALS_OF_AGREEMENT = f"""
-SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
+{_PROPOSALS_WITH_ANSWERS}
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in
 """
@@ -237,14 +244,6 @@ SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at
   FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in, r.revision
-"""
-# Every answer to every proposal about the agreement. Index: agreement_proposals_of_agreement,
-# then proposal_responses_pkey.
-RESPONSES_OF_AGREEMENT = """
-SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
-  FROM agreement_proposals p JOIN proposal_responses r USING (proposal_id)
- WHERE p.agreement_id = $2 AND p.polycule_id = $1
- ORDER BY r.responded_in
 """
 # Index: agreement_timeline_of_agreement.
 TIMELINE_OF_AGREEMENT = """
@@ -266,10 +265,9 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
 # once given, stays their answer until they give another). Index: memberships_of_member,
 # then agreement_proposals_open per polycule and proposal_responses_to_revision.
 AWAITING_RESPONSE = f"""
-SELECT {_PROPOSAL_COLUMNS}
-  FROM memberships m
-  JOIN agreement_proposals p ON p.polycule_id = m.polycule_id AND p.status = 'open'
- WHERE m.member_id = $1 AND m.left_at IS NULL
+{_PROPOSALS_WITH_ANSWERS}
+  JOIN memberships m ON m.polycule_id = p.polycule_id
+ WHERE m.member_id = $1 AND m.left_at IS NULL AND p.status = 'open'
    AND $1 = ANY (p.parties)
    AND NOT EXISTS (SELECT FROM proposal_responses r
                     WHERE r.proposal_id = p.proposal_id AND r.revision = p.revision
@@ -314,17 +312,14 @@ async def agreement(
 
 async def open_proposals(executor: Executor, polycule_id: UUID) -> list[ProposalRow]:
     """The polycule's open proposals in the order they were made, each with its answers."""
-    return await _with_responses(executor, await executor.fetch(OPEN_PROPOSALS, polycule_id))
+    return [_proposal(row) for row in await executor.fetch(OPEN_PROPOSALS, polycule_id)]
 
 
 async def proposal(
     executor: Executor, polycule_id: UUID, proposal_id: UUID
 ) -> ProposalRow | None:
     row = await executor.fetchrow(PROPOSAL, polycule_id, proposal_id)
-    if row is None:
-        return None
-    [found] = await _with_responses(executor, [row])
-    return found
+    return _proposal(row) if row is not None else None
 
 
 async def agreement_history(
@@ -337,10 +332,12 @@ async def agreement_history(
             return None
         key = (polycule_id, agreement_id)
         versions = await connection.fetch(VERSIONS_OF_AGREEMENT, *key)
-        proposals = await connection.fetch(PROPOSALS_OF_AGREEMENT, *key)
+        proposals = [
+            _proposal(p) for p in await connection.fetch(PROPOSALS_OF_AGREEMENT, *key)
+        ]
         revisions = await connection.fetch(REVISIONS_OF_AGREEMENT, *key)
-        answers = _by_proposal(await connection.fetch(RESPONSES_OF_AGREEMENT, *key))
         timeline = await connection.fetch(TIMELINE_OF_AGREEMENT, *key)
+    answers = {p.proposal_id: p.answers for p in proposals}
     return AgreementHistory(
         agreement=_agreement(row),
         versions=tuple(
@@ -349,14 +346,13 @@ async def agreement_history(
         ),
         proposals=tuple(
             ProposalHistory(
-                proposal=_proposal(p, answers.get(p["proposal_id"], ())),
+                proposal=p,
                 revisions=tuple(
                     _revision(r, tuple(
-                        answer for answer in answers.get(r["proposal_id"], ())
-                        if answer.revision == r["revision"]
+                        answer for answer in p.answers if answer.revision == r["revision"]
                     ))
                     for r in revisions
-                    if r["proposal_id"] == p["proposal_id"]
+                    if r["proposal_id"] == p.proposal_id
                 ),
             )
             for p in proposals
@@ -389,7 +385,7 @@ async def inbox(executor: Executor, member_id: UUID) -> Inbox:
     awaiting = await executor.fetch(AWAITING_RESPONSE, member_id)
     reviews = await executor.fetch(REVIEWS_DUE, member_id)
     return Inbox(
-        awaiting_response=await _with_responses(executor, awaiting),
+        awaiting_response=[_proposal(row) for row in awaiting],
         reviews_due=[_agreement(row) for row in reviews],
     )
 
@@ -423,19 +419,6 @@ def _by_proposal(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[ResponseRow
     return {proposal_id: tuple(answers) for proposal_id, answers in grouped.items()}
 
 
-async def _with_responses(
-    executor: Executor, rows: Sequence[asyncpg.Record]
-) -> list[ProposalRow]:
-    # Answers are never removed, so reading them after the proposal (outside one snapshot)
-    # still gives every answer to the revision that was read, if perhaps a later one too.
-    if not rows:
-        return []
-    answers = _by_proposal(await executor.fetch(
-        ANSWERS_TO_PROPOSALS, [row["proposal_id"] for row in rows]
-    ))
-    return [_proposal(row, answers.get(row["proposal_id"], ())) for row in rows]
-
-
 async def _versions_with_consents(
     executor: Executor, rows: Sequence[asyncpg.Record]
 ) -> list[VersionRow]:
@@ -450,7 +433,16 @@ async def _versions_with_consents(
     ]
 
 
-def _proposal(row: asyncpg.Record, answers: tuple[ResponseRow, ...]) -> ProposalRow:
+def _proposal(row: asyncpg.Record) -> ProposalRow:
+    """A row of ``_PROPOSALS_WITH_ANSWERS``: the proposal and its answers."""
+    answers = tuple(
+        ResponseRow(member_id=member_id, revision=revision, response=response, reason=reason,
+                    at=at)
+        for member_id, revision, response, reason, at in zip(
+            row["members"] or (), row["revisions"] or (), row["responses"] or (),
+            row["reasons"] or (), row["ats"] or (), strict=True,
+        )
+    )
     return ProposalRow(
         polycule_id=row["polycule_id"],
         proposal_id=row["proposal_id"],
