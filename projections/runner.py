@@ -170,6 +170,7 @@ class ProjectionRunner:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retry_seconds: float = 1.0,
+        gather_seconds: float = 0.02,
     ) -> None:
         self._pool = pool
         self._projections = list(projections)
@@ -177,6 +178,7 @@ class ProjectionRunner:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
+        self._gather_seconds = gather_seconds
         self._supervisor: Supervisor | None = None
 
     def start(self, supervisor: Supervisor | None = None) -> None:
@@ -234,5 +236,9 @@ class ProjectionRunner:
                 if applied == self._batch_size:
                     continue  # more is waiting: keep going without sleeping
                 await wait_for_wakeup(signal, self._poll_seconds)
+                # Appends come in bursts (a busy hour, many members at once): a moment's
+                # pause gathers the ones that follow into the same batch, so a pass (five
+                # statements or more) is paid once for them all, not once per command.
+                await asyncio.sleep(self._gather_seconds)
         finally:
             self._hub.unsubscribe(signal)
