@@ -355,6 +355,7 @@ class Agreements:
         "agreement_proposals", "proposal_revisions", "proposal_responses", "agreements",
         "agreement_versions", "agreement_timeline",
     )
+    folds_in_steps = True
 
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         # One statement per event, in order (each may read what the one before wrote), and

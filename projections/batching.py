@@ -73,6 +73,26 @@ class StatementBatch:
         return None if row is None else row[0]
 
 
+class Labelled:
+    """A connection whose every statement is sent with a label (see ``fold_in_steps``)."""
+
+    def __init__(self, connection: Connection, label: str) -> None:
+        self._connection = connection
+        self._label = f"/* {label} */ " if label else ""
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self._connection.execute(self._label + query, *args)
+
+    async def executemany(self, command: str, args: Iterable[Sequence[Any]]) -> None:
+        await self._connection.executemany(self._label + command, args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._connection.fetchval(self._label + query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self._connection.fetchrow(self._label + query, *args)
+
+
 Fold = Callable[[Statements, Sequence[RecordedEvent]], Coroutine[Any, Any, None]]
 
 

@@ -83,6 +83,7 @@ _FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[None]]] = {
 class Disclosures:
     name = "disclosures"
     tables = ("disclosures", "disclosure_acknowledgements")
+    folds_in_steps = True
 
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         for event in events:

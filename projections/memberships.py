@@ -61,6 +61,7 @@ SELECT polycule_id FROM memberships WHERE member_id = $1 AND left_at IS NULL
 class Memberships:
     name = "memberships"
     tables = ("polycule_directory", "memberships")
+    folds_in_steps = True
 
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         for event in events:

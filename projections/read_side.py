@@ -73,6 +73,14 @@ class PolyculeProjection(Protocol):
     def tables(self) -> Sequence[str]:
         """Every table it writes (a rebuild builds them beside the live ones, then swaps)."""
 
+    @property
+    def folds_in_steps(self) -> bool:
+        """True when a rebuild is to fold it event by event, many polycules together
+        (projections/batching.py). False when ``apply`` takes any events at once, of many
+        polycules, and writes them in one statement: a rebuild then hands it every event of
+        its batch together (folded step by step, it would write each polycule's row once
+        per event)."""
+
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         """Write what ``events`` (all of one polycule, in stream order) change."""
 

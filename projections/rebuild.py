@@ -28,7 +28,7 @@ from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
 from ledger.store.sql import EVENT_COLUMNS
-from projections.batching import fold_in_steps
+from projections.batching import Labelled, fold_in_steps
 from projections.read_side import (
     REBUILD_NEEDED,
     PolyculeProjection,
@@ -258,9 +258,13 @@ async def _fold_beside(
     for row in rows:
         streams[row["stream_id"]].append(EVENTS.in_current_shape(recorded_event(row)))
     await fold_in_steps(
-        connection, [projection.apply for projection in chosen], list(streams.values()),
-        label=BESIDE,
+        connection, [projection.apply for projection in chosen if projection.folds_in_steps],
+        list(streams.values()), label=BESIDE,
     )
+    whole = [event for events in streams.values() for event in events]
+    for projection in chosen:
+        if not projection.folds_in_steps:
+            await projection.apply(Labelled(connection, BESIDE), whole)
     return len(rows)
 
 async def _heads(connection: Connection, polycule_ids: Sequence[UUID]) -> dict[UUID, int]:

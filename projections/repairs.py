@@ -375,6 +375,7 @@ class Repairs:
         "breaches", "repair_timeline", "check_ins", "commitments", "commitment_marks",
         "repair_factors", "repair_decisions", "repair_boundaries",
     )
+    folds_in_steps = True
 
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         # One statement per event, in order (each may read what the one before wrote), and

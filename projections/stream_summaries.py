@@ -26,6 +26,8 @@ ON CONFLICT (stream_id) DO UPDATE
 class StreamSummaries:
     name = "stream_summaries"
     tables = ("stream_summaries",)
+    # One row per polycule, from any events of any polycules: see ``apply``.
+    folds_in_steps = False
 
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         # Fold the batch in memory first: one row per stream, one statement per batch.
