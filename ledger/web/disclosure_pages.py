@@ -21,6 +21,7 @@ from ledger.auth import policy
 from ledger.errors import InvalidInput
 from ledger.http import agreement_routes, disclosure_routes
 from ledger.http.authorization import polycule_of
+from ledger.http.context import query_context
 from ledger.http.names import member_names
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, api_data, everyone_named, polycule_context
@@ -107,7 +108,7 @@ async def _preview(request: web.Request, draft: dict[str, Any]) -> dict[str, Any
         question = disclosure_routes.AudienceQuestion.model_validate(picker)
         found = polycule_of(request)
         answer = disclosure_routes.audience_preview(
-            found, question, await member_names(request, found.polycule_id)
+            found, question, await member_names(query_context(request), found.polycule_id)
         )
     except InvalidInput as refused:
         return {"problem": refused.message, "who_will_see": []}
