@@ -248,19 +248,24 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-async def list_tokens(request: web.Request) -> web.Response:
-    identity = require_identity(request)
-    tokens = await request.app[API_TOKENS].of_account(identity.account_id)
-    bodies = [
+async def tokens_of(tokens: ApiTokens, account_id: UUID) -> list[TokenBody]:
+    """The account's API tokens, without their secrets (the web client's account page asks
+    this too)."""
+    return [
         TokenBody(
             id=token.id,
             name=token.name,
             created_at=token.created_at,
             last_used_at=token.last_used_at,
-        ).model_dump(mode="json")
-        for token in tokens
+        )
+        for token in await tokens.of_account(account_id)
     ]
-    return web.json_response({"tokens": bodies})
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    identity = require_identity(request)
+    mine = await tokens_of(request.app[API_TOKENS], identity.account_id)
+    return web.json_response({"tokens": [token.model_dump(mode="json") for token in mine]})
 
 
 async def create_token(request: web.Request) -> web.Response:

@@ -3,13 +3,17 @@ past moment, their history and the differences between versions, and my inbox.
 
 Views stay thin: parse, build a command, send it (ledger/http/commands.py waits for the
 read models, so the answer already shows the write), read the read model, open its sealed
-texts for the member. Who may call each route: ledger/auth/policy.py.
+texts for the member. Each read is a typed query, ``(context, ids) -> view model``, that
+the web client's pages ask too (``open_proposals``, ``one_proposal``,
+``agreements_in_force``, ``in_force_at``, ``one_agreement``, ``history_of``). Who may call
+each route: ledger/auth/policy.py.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +25,7 @@ from ledger.errors import NotFound
 from ledger.http import agreement_shapes as shapes
 from ledger.http.authorization import polycule_of
 from ledger.http.commands import send, stamp
-from ledger.http.keys import KEYRING, POOL
+from ledger.http.context import QueryContext, query_context
 from ledger.http.parsing import parse_body, parse_query, path_id
 from ledger.http.shapes import Nothing, json_of, json_of_many
 from projections import agreement_queries as read_model
@@ -71,11 +75,16 @@ async def propose(request: web.Request) -> web.Response:
     return await _proposal_answer(request, proposal_id, status=201)
 
 
-async def list_proposals(request: web.Request) -> web.Response:
+async def open_proposals(context: QueryContext, polycule_id: UUID) -> list[shapes.ProposalView]:
     """Open proposals, with each party's answer to the current revision."""
-    rows = await read_model.open_proposals(request.app[POOL], polycule_of(request).polycule_id)
-    keyring = request.app[KEYRING]
-    return json_of_many([await shapes.opened_proposal(row, keyring) for row in rows])
+    rows = await read_model.open_proposals(context.pool, polycule_id)
+    return [await shapes.opened_proposal(row, context.keyring) for row in rows]
+
+
+async def list_proposals(request: web.Request) -> web.Response:
+    return json_of_many(
+        await open_proposals(query_context(request), polycule_of(request).polycule_id)
+    )
 
 
 async def show_proposal(request: web.Request) -> web.Response:
@@ -122,56 +131,90 @@ async def revise(request: web.Request) -> web.Response:
     return await _proposal_answer(request, proposal_id)
 
 
+async def one_proposal(
+    context: QueryContext, polycule_id: UUID, proposal_id: UUID
+) -> shapes.ProposalView:
+    row = await read_model.proposal(context.pool, polycule_id, proposal_id)
+    if row is None:
+        raise NotFound("no such proposal")
+    return await shapes.opened_proposal(row, context.keyring)
+
+
 async def _proposal_answer(
     request: web.Request, proposal_id: UUID, status: int = 200
 ) -> web.Response:
-    row = await read_model.proposal(
-        request.app[POOL], polycule_of(request).polycule_id, proposal_id
+    shown = await one_proposal(
+        query_context(request), polycule_of(request).polycule_id, proposal_id
     )
-    if row is None:
-        raise NotFound("no such proposal")
-    return json_of(await shapes.opened_proposal(row, request.app[KEYRING]), status=status)
+    return json_of(shown, status=status)
 
 
 # --- Agreements --------------------------------------------------------------------------
+
+
+async def agreements_in_force(
+    context: QueryContext, polycule_id: UUID, between: Sequence[UUID] = ()
+) -> list[shapes.AgreementView]:
+    """What is in force now (only what binds all of ``between``, if named)."""
+    rows = await read_model.current_agreements(context.pool, polycule_id)
+    return [
+        await shapes.opened_agreement(row, context.keyring)
+        for row in rows if set(between) <= set(row.parties)
+    ]
+
+
+async def in_force_at(
+    context: QueryContext, polycule_id: UUID, as_of: datetime, between: Sequence[UUID] = ()
+) -> shapes.InForceView:
+    """The versions in force at that moment (only those binding all of ``between``)."""
+    versions = await read_model.in_force_at(context.pool, polycule_id, as_of, list(between))
+    return shapes.InForceView(
+        as_of=as_of,
+        between=list(between),
+        agreements=[await shapes.opened_version(row, context.keyring) for row in versions],
+    )
 
 
 async def list_agreements(request: web.Request) -> web.Response:
     """What is in force now; with ``as_of``, what was in force at that moment."""
     query = parse_query(request, shapes.AgreementsQuery)
     polycule_id = polycule_of(request).polycule_id
-    keyring = request.app[KEYRING]
     between = query.between_members()
     if query.as_of is None:
-        rows = await read_model.current_agreements(request.app[POOL], polycule_id)
-        return json_of_many([
-            await shapes.opened_agreement(row, keyring)
-            for row in rows if set(between) <= set(row.parties)
-        ])
-    versions = await read_model.in_force_at(request.app[POOL], polycule_id, query.as_of, between)
-    return json_of(shapes.InForceView(
-        as_of=query.as_of,
-        between=between,
-        agreements=[await shapes.opened_version(row, keyring) for row in versions],
-    ))
+        return json_of_many(await agreements_in_force(query_context(request), polycule_id, between))
+    return json_of(await in_force_at(query_context(request), polycule_id, query.as_of, between))
+
+
+async def one_agreement(
+    context: QueryContext, polycule_id: UUID, agreement_id: UUID
+) -> shapes.AgreementView:
+    row = await read_model.agreement(context.pool, polycule_id, agreement_id)
+    if row is None:
+        raise NotFound("no such agreement")
+    return await shapes.opened_agreement(row, context.keyring)
 
 
 async def show_agreement(request: web.Request) -> web.Response:
-    row = await read_model.agreement(
-        request.app[POOL], polycule_of(request).polycule_id, _agreement_id(request)
-    )
-    if row is None:
-        raise NotFound("no such agreement")
-    return json_of(await shapes.opened_agreement(row, request.app[KEYRING]))
+    return json_of(await one_agreement(
+        query_context(request), polycule_of(request).polycule_id, _agreement_id(request)
+    ))
 
 
 async def agreement_history(request: web.Request) -> web.Response:
-    history = await read_model.agreement_history(
-        request.app[POOL], polycule_of(request).polycule_id, _agreement_id(request)
-    )
+    return json_of(await history_of(
+        query_context(request), polycule_of(request).polycule_id, _agreement_id(request)
+    ))
+
+
+async def history_of(
+    context: QueryContext, polycule_id: UUID, agreement_id: UUID
+) -> shapes.HistoryView:
+    """The agreement, every version of it, every proposal about it with each revision's
+    changes, and its timeline."""
+    history = await read_model.agreement_history(context.pool, polycule_id, agreement_id)
     if history is None:
         raise NotFound("no such agreement")
-    keyring = request.app[KEYRING]
+    keyring = context.keyring
     versions = [await shapes.opened_version(row, keyring) for row in history.versions]
     texts_by_version = {version.version: version.text for version in versions}
     proposals = []
@@ -191,12 +234,12 @@ async def agreement_history(request: web.Request) -> web.Response:
         proposals.append(shapes.ProposalHistoryView(
             proposal=await shapes.opened_proposal(item.proposal, keyring), revisions=revisions
         ))
-    return json_of(shapes.HistoryView(
+    return shapes.HistoryView(
         agreement=await shapes.opened_agreement(history.agreement, keyring),
         versions=versions,
         proposals=proposals,
         timeline=[await shapes.opened_entry(row, keyring) for row in history.timeline],
-    ))
+    )
 
 
 async def agreement_diff(request: web.Request) -> web.Response:
@@ -204,10 +247,11 @@ async def agreement_diff(request: web.Request) -> web.Response:
     query = parse_query(request, shapes.DiffQuery)
     polycule_id = polycule_of(request).polycule_id
     agreement_id = _agreement_id(request)
-    keyring = request.app[KEYRING]
+    context = query_context(request)
+    keyring = context.keyring
     compared = []
     for number in (query.from_, query.to):
-        row = await read_model.version(request.app[POOL], polycule_id, agreement_id, number)
+        row = await read_model.version(context.pool, polycule_id, agreement_id, number)
         if row is None:
             raise NotFound(f"this agreement has no version {number}")
         compared.append((number, list(row.parties), await shapes.opened_text(row.text, keyring)))

@@ -205,6 +205,11 @@ class ProposalView(Strict):
     # Every answer to every revision, in the order given: a yes that became a no shows both.
     answers: list[ResponseView]
 
+    def answer_of(self, member_id: UUID) -> ResponseView | None:
+        """The member's current answer to the current revision, if they gave one."""
+        return next((given for given in reversed(self.responses) if given.member_id == member_id),
+                    None)
+
 
 class AgreementView(Strict):
     polycule_id: UUID

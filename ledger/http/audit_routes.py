@@ -8,6 +8,9 @@ hashes, which is still enough to check that every link of the chain holds.
 The export gives the same entries for the whole chain in one download, one JSON line each,
 read from the store a page at a time and sent as it is read, so a long history is never
 held in memory.
+
+What the views read is a typed query beside them (``events_page``, ``verification``), which
+the web client's record page asks too.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pydantic import Field
 from ledger.auth.policy import may_read_event
 from ledger.events import EVENTS
 from ledger.http.authorization import PolyculeInView, polycule_of
-from ledger.http.keys import EVENT_STORE, POOL, SERVICE
+from ledger.http.context import QueryContext, query_context
+from ledger.http.keys import EVENT_STORE, SERVICE
 from ledger.http.parsing import BIGINT_MAX, parse_query
 from ledger.http.shapes import Strict, json_of
 from ledger.service import ApplicationService
@@ -76,18 +80,21 @@ class VerificationView(Strict):
     first_break: ChainBreakView | None
 
 
-async def polycule_events(request: web.Request) -> web.Response:
-    found = polycule_of(request)
-    query = parse_query(request, EventsQuery)
-    recorded = await request.app[EVENT_STORE].read_stream(
-        found.polycule_id, query.after, limit=query.limit
-    )
-    service = request.app[SERVICE]
-    entries = [await audit_entry(service, found, event) for event in recorded]
-    full_page = len(recorded) == query.limit
-    return json_of(AuditPage(
+async def events_page(
+    context: QueryContext, found: PolyculeInView, asked: EventsQuery
+) -> AuditPage:
+    """The entries after ``asked.after``, at most ``asked.limit``, as the caller may see them."""
+    recorded = await context.events.read_stream(found.polycule_id, asked.after, limit=asked.limit)
+    entries = [await audit_entry(context.service, found, event) for event in recorded]
+    full_page = len(recorded) == asked.limit
+    return AuditPage(
         events=entries, next_after=recorded[-1].stream_version if full_page else None
-    ))
+    )
+
+
+async def polycule_events(request: web.Request) -> web.Response:
+    asked = parse_query(request, EventsQuery)
+    return json_of(await events_page(query_context(request), polycule_of(request), asked))
 
 
 async def audit_entry(
@@ -148,15 +155,19 @@ async def _export_lines(
         after = recorded[-1].stream_version
 
 
-async def verify_polycule(request: web.Request) -> web.Response:
-    found = polycule_of(request)
-    async with request.app[POOL].acquire() as connection:
-        report = await verify(connection, found.polycule_id)
+async def verification(context: QueryContext, polycule_id: UUID) -> VerificationView:
+    """Whether every link of the polycule's chain holds, and the first that does not."""
+    async with context.pool.acquire() as connection:
+        report = await verify(connection, polycule_id)
     first = report.breaks[0] if report.breaks else None
-    return json_of(VerificationView(
+    return VerificationView(
         verified=report.ok,
         events_checked=report.events_checked,
         first_break=None if first is None else ChainBreakView(
             stream_version=first.stream_version, event_id=first.event_id, reason=first.reason
         ),
-    ))
+    )
+
+
+async def verify_polycule(request: web.Request) -> web.Response:
+    return json_of(await verification(query_context(request), polycule_of(request).polycule_id))

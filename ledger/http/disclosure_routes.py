@@ -4,6 +4,8 @@ acknowledged, acknowledge what you were told, and preview who would see a disclo
 Only the discloser and the members told can read a disclosure or learn that it exists
 (ledger/auth/policy.py, Rule.DISCLOSURE_AUDIENCE); everyone else gets 404. The list shows
 only the disclosures the policy lets the caller read: it hands the read model their ids.
+What a view reads is a typed query beside it (``readable_disclosures``, ``one_disclosure``),
+which the web client's pages ask too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ledger.domain.disclosures import AcknowledgeDisclosure, Audience, Disclose,
 from ledger.errors import InvalidInput, NotFound
 from ledger.http.authorization import PolyculeInView, polycule_of
 from ledger.http.commands import send, stamp
-from ledger.http.keys import KEYRING, POOL
+from ledger.http.context import QueryContext, query_context
 from ledger.http.names import UNNAMED, member_names
 from ledger.http.parsing import parse_body, path_id
 from ledger.http.shapes import Nothing, Strict, json_of, json_of_many
@@ -96,15 +98,18 @@ async def opened_disclosure(row: read_model.DisclosureRow, keyring: KeyRing) -> 
     )
 
 
+async def readable_disclosures(
+    context: QueryContext, found: PolyculeInView
+) -> list[DisclosureView]:
+    """The disclosures the caller made and those they were told, newest first."""
+    readable = policy.readable_by(found.member_id, found.state)
+    rows = await read_model.disclosures_for(context.pool, found.polycule_id, readable.disclosures)
+    return [await opened_disclosure(row, context.keyring) for row in rows]
+
+
 async def list_disclosures(request: web.Request) -> web.Response:
     """The disclosures I made and those I was told, newest first."""
-    found = polycule_of(request)
-    readable = policy.readable_by(found.member_id, found.state)
-    rows = await read_model.disclosures_for(
-        request.app[POOL], found.polycule_id, readable.disclosures
-    )
-    keyring = request.app[KEYRING]
-    return json_of_many([await opened_disclosure(row, keyring) for row in rows])
+    return json_of_many(await readable_disclosures(query_context(request), polycule_of(request)))
 
 
 async def disclose(request: web.Request) -> web.Response:
@@ -133,7 +138,7 @@ async def preview_audience(request: web.Request) -> web.Response:
     """Who would see a disclosure with this audience, before it is sent."""
     question = await parse_body(request, AudienceQuestion)
     found = polycule_of(request)
-    names = await member_names(request, found.polycule_id)
+    names = await member_names(query_context(request), found.polycule_id)
     return json_of(audience_preview(found, question, names))
 
 
@@ -173,13 +178,20 @@ async def acknowledge(request: web.Request) -> web.Response:
     return await _answer(request, disclosure_id)
 
 
-async def _answer(request: web.Request, disclosure_id: UUID, status: int = 200) -> web.Response:
-    row = await read_model.disclosure(
-        request.app[POOL], polycule_of(request).polycule_id, disclosure_id
-    )
+async def one_disclosure(
+    context: QueryContext, polycule_id: UUID, disclosure_id: UUID
+) -> DisclosureView:
+    row = await read_model.disclosure(context.pool, polycule_id, disclosure_id)
     if row is None:
         raise NotFound("no such disclosure")
-    return json_of(await opened_disclosure(row, request.app[KEYRING]), status=status)
+    return await opened_disclosure(row, context.keyring)
+
+
+async def _answer(request: web.Request, disclosure_id: UUID, status: int = 200) -> web.Response:
+    shown = await one_disclosure(
+        query_context(request), polycule_of(request).polycule_id, disclosure_id
+    )
+    return json_of(shown, status=status)
 
 
 def _disclosure_id(request: web.Request) -> UUID:

@@ -3,7 +3,8 @@
 Proposals to answer and reviews due (agreements), disclosures to acknowledge; in the
 repairs I take part in, commitment occurrences to mark and check-ins due; and my webhook
 endpoints the ledger had to disable. Which disclosures and repairs I may read is the
-policy's decision, taken over each of my polycules as loaded from its stream.
+policy's decision, taken over each of my polycules as loaded from its stream. The inbox is
+a typed query (``inbox_of``), which the web client's inbox page asks too.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from ledger.auth import policy
 from ledger.domain.polycules import polycule_decider
 from ledger.http import agreement_shapes
 from ledger.http.authorization import caller_of
+from ledger.http.context import QueryContext, query_context
 from ledger.http.disclosure_routes import DisclosureView, opened_disclosure
-from ledger.http.keys import CLOCK, KEYRING, POOL, SERVICE
 from ledger.http.shapes import Strict, json_of
 from ledger.webhooks import endpoints
 from projections import agreement_queries, disclosures, repair_queries
@@ -59,16 +60,18 @@ class InboxView(Strict):
 
 
 async def my_inbox(request: web.Request) -> web.Response:
-    member = caller_of(request)
-    pool, keyring = request.app[POOL], request.app[KEYRING]
-    readable = await _readable_in_my_polycules(request, member)
+    return json_of(await inbox_of(query_context(request), caller_of(request)))
+
+
+async def inbox_of(context: QueryContext, member: UUID) -> InboxView:
+    """Everything that awaits ``member`` across their polycules."""
+    pool, keyring = context.pool, context.keyring
+    readable = await _readable_in_my_polycules(context, member)
     agreements = await agreement_queries.inbox(pool, member)
     told = await disclosures.disclosures_to_acknowledge(pool, member, readable.disclosures)
-    repairs = await repair_queries.repair_inbox(
-        pool, member, request.app[CLOCK].now(), readable.repairs
-    )
+    repairs = await repair_queries.repair_inbox(pool, member, context.clock.now(), readable.repairs)
     disabled = [e for e in await endpoints.of_account(pool, member) if e.disabled_reason]
-    return json_of(InboxView(
+    return InboxView(
         awaiting_response=[
             await agreement_shapes.opened_proposal(row, keyring)
             for row in agreements.awaiting_response
@@ -98,13 +101,12 @@ async def my_inbox(request: web.Request) -> web.Response:
             )
             for e in disabled
         ],
-    ))
+    )
 
 
-async def _readable_in_my_polycules(request: web.Request, member: UUID) -> policy.Readable:
-    service = request.app[SERVICE]
+async def _readable_in_my_polycules(context: QueryContext, member: UUID) -> policy.Readable:
     polycules = [
-        (await service.load(row["polycule_id"], polycule_decider))[0]
-        for row in await request.app[POOL].fetch(MEMBER_OF, member)
+        (await context.service.load(row["polycule_id"], polycule_decider))[0]
+        for row in await context.pool.fetch(MEMBER_OF, member)
     ]
     return policy.readable_by(member, *polycules)

@@ -128,8 +128,14 @@ def parse_query(request: web.Request, model: type[Model]) -> Model:
 
 def path_id(request: web.Request, name: str, what: str) -> UUID:
     """The id in the path's ``name``; a malformed one names nothing: 404 "no such <what>"."""
+    return named_id(request.match_info[name], what)
+
+
+def named_id(raw: str, what: str) -> UUID:
+    """An id as a path or a page's query string names it; a malformed one names nothing:
+    404 "no such <what>"."""
     try:
-        return UUID(request.match_info[name])
+        return UUID(raw)
     except ValueError:
         raise NotFound(f"no such {what}") from None
 

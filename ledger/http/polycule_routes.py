@@ -1,7 +1,9 @@
 """The polycule API: create, list mine, see one and its members, invite, accept, leave.
 
 Views stay thin: parse the body (pydantic), build a command, hand it to the application
-service, shape the answer. Who may call each route is decided in ledger/auth/policy.py.
+service, shape the answer. What a view reads is a typed query beside it (``polycules_of``,
+``polycule_detail``, ``members_of``), which the web client's pages ask too. Who may call
+each route is decided in ledger/auth/policy.py.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from ledger.domain.polycules import (
     InviteMember,
     LeavePolycule,
 )
-from ledger.http.authorization import caller_of, polycule_of
+from ledger.http.authorization import PolyculeInView, caller_of, polycule_of
 from ledger.http.commands import send, stamp
+from ledger.http.context import QueryContext, query_context
 from ledger.http.invitation_tokens import new_invitation, read_invitation
-from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.keys import CLOCK, POOL
 from ledger.http.names import UNNAMED, member_names, polycule_name
 from ledger.http.parsing import parse_body
 from ledger.http.shapes import Strict, json_of, json_of_many
@@ -95,40 +98,55 @@ async def create_polycule(request: web.Request) -> web.Response:
     return json_of(PolyculeSummary(id=polycule_id, name=body.name), status=201)
 
 
-async def my_polycules(request: web.Request) -> web.Response:
-    rows = await request.app[POOL].fetch(MY_POLYCULES, caller_of(request))
-    keyring = request.app[KEYRING]
-    mine = [
+async def polycules_of(context: QueryContext, account_id: UUID) -> list[PolyculeSummary]:
+    """The polycules the account belongs to, by their names."""
+    rows = await context.pool.fetch(MY_POLYCULES, account_id)
+    keyring = context.keyring
+    return [
         PolyculeSummary(id=row["polycule_id"], name=await keyring.open_sealed(row["sealed_name"]))
         for row in rows
     ]
-    return json_of_many(mine)
+
+
+async def my_polycules(request: web.Request) -> web.Response:
+    return json_of_many(await polycules_of(query_context(request), caller_of(request)))
+
+
+async def polycule_detail(context: QueryContext, found: PolyculeInView) -> PolyculeDetail:
+    return PolyculeDetail(
+        id=found.polycule_id, name=await polycule_name(context, found.polycule_id),
+        members=len(found.state.members),
+    )
 
 
 async def show_polycule(request: web.Request) -> web.Response:
-    found = polycule_of(request)
-    return json_of(PolyculeDetail(
-        id=found.polycule_id, name=await polycule_name(request, found.polycule_id),
-        members=len(found.state.members),
-    ))
+    return json_of(await polycule_detail(query_context(request), polycule_of(request)))
 
 
-async def list_members(request: web.Request) -> web.Response:
-    """Current members in the order they joined; with ``?former=true`` also those who left."""
-    found = polycule_of(request)
+async def members_of(
+    context: QueryContext, found: PolyculeInView, *, former: bool = False
+) -> list[Member]:
+    """Current members in the order they joined; with ``former``, also those who left."""
     state = found.state
-    names = await member_names(request, found.polycule_id)
+    names = await member_names(context, found.polycule_id)
     members = [
         Member(member_id=member, display_name=names.get(member, UNNAMED))
         for member in state.members
     ]
-    if request.query.get("former") == "true":
+    if former:
         members += [
             Member(member_id=member, display_name=name, current=False)
             for member, name in names.items()
             if member not in state.members
         ]
-    return json_of_many(members)
+    return members
+
+
+async def list_members(request: web.Request) -> web.Response:
+    """Current members in the order they joined; with ``?former=true`` also those who left."""
+    return json_of_many(await members_of(
+        query_context(request), polycule_of(request), former=request.query.get("former") == "true"
+    ))
 
 
 async def invite(request: web.Request) -> web.Response:
@@ -168,7 +186,8 @@ async def accept_invitation(request: web.Request) -> web.Response:
         display_name=await _display_name(request, body.display_name),
     )
     await send(request, polycule_id, command)
-    return json_of(PolyculeSummary(id=polycule_id, name=await polycule_name(request, polycule_id)))
+    name = await polycule_name(query_context(request), polycule_id)
+    return json_of(PolyculeSummary(id=polycule_id, name=name))
 
 
 async def leave(request: web.Request) -> web.Response:

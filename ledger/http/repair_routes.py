@@ -6,7 +6,9 @@ breach, the repair's participants read and act in the repair, its supporters rea
 nothing else, everyone else gets 404. A list (the breaches, a repair's earlier breaches)
 shows only the breaches the policy lets the caller read: it hands the read model their ids.
 Who may take which step (the breaching member, a harmed party, any participant) is a rule
-of the domain (ledger/domain/repair.py): 403 with the rule's code.
+of the domain (ledger/domain/repair.py): 403 with the rule's code. What a view reads is a
+typed query beside it (``readable_breaches``, ``one_breach``, ``repair_history``), which the
+web client's pages ask too.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from ledger.auth import policy
 from ledger.domain import repair as domain
 from ledger.errors import NotFound
 from ledger.http import repair_shapes as shapes
-from ledger.http.authorization import polycule_of
+from ledger.http.authorization import PolyculeInView, polycule_of
 from ledger.http.commands import send, stamp
+from ledger.http.context import QueryContext, query_context
 from ledger.http.invitation_tokens import new_invitation, read_invitation
-from ledger.http.keys import CLOCK, KEYRING, POOL
+from ledger.http.keys import CLOCK
 from ledger.http.names import member_names
 from ledger.http.parsing import parse_body, path_id, path_number
 from ledger.http.shapes import Nothing, json_of, json_of_many
@@ -39,15 +42,18 @@ _Build = Callable[[dict[str, Any], UUID], domain.RepairCommand]
 # --- Breaches ----------------------------------------------------------------------------
 
 
+async def readable_breaches(
+    context: QueryContext, found: PolyculeInView
+) -> list[shapes.BreachView]:
+    """The breaches the caller may see in this polycule, newest first."""
+    readable = policy.readable_by(found.member_id, found.state)
+    rows = await read_model.breaches_for(context.pool, found.polycule_id, readable.breaches)
+    return [await shapes.opened_breach(row, context.keyring) for row in rows]
+
+
 async def list_breaches(request: web.Request) -> web.Response:
     """The breaches I may see in this polycule, newest first."""
-    found = polycule_of(request)
-    readable = policy.readable_by(found.member_id, found.state)
-    found_rows = await read_model.breaches_for(
-        request.app[POOL], found.polycule_id, readable.breaches
-    )
-    keyring = request.app[KEYRING]
-    return json_of_many([await shapes.opened_breach(row, keyring) for row in found_rows])
+    return json_of_many(await readable_breaches(query_context(request), polycule_of(request)))
 
 
 async def report_breach(request: web.Request) -> web.Response:
@@ -98,13 +104,20 @@ async def _breach_step(request: web.Request, build: _Build) -> web.Response:
     return await _breach_answer(request, breach_id)
 
 
+async def one_breach(
+    context: QueryContext, polycule_id: UUID, breach_id: UUID
+) -> shapes.BreachView:
+    row = await read_model.breach(context.pool, polycule_id, breach_id)
+    if row is None:
+        raise NotFound("no such breach")
+    return await shapes.opened_breach(row, context.keyring)
+
+
 async def _breach_answer(
     request: web.Request, breach_id: UUID, status: int = 200
 ) -> web.Response:
-    row = await read_model.breach(request.app[POOL], polycule_of(request).polycule_id, breach_id)
-    if row is None:
-        raise NotFound("no such breach")
-    return json_of(await shapes.opened_breach(row, request.app[KEYRING]), status=status)
+    shown = await one_breach(query_context(request), polycule_of(request).polycule_id, breach_id)
+    return json_of(shown, status=status)
 
 
 # --- The repair --------------------------------------------------------------------------
@@ -239,7 +252,7 @@ async def _repair_step(request: web.Request, build: _Build, status: int = 200) -
     breach_id = _breach_id(request)
     command = build(stamp(request), breach_id)
     outcome = await send(request, polycule_of(request).polycule_id, command)
-    history = await _repair_history(request, breach_id)
+    history = await repair_history(query_context(request), polycule_of(request), breach_id)
     return json_of(shapes.RepairStepAnswer(
         **dict(history),
         step_version=outcome.version - len(outcome.events) + 1 if outcome.events else None,
@@ -249,20 +262,22 @@ async def _repair_step(request: web.Request, build: _Build, status: int = 200) -
 
 
 async def _repair_answer(request: web.Request, breach_id: UUID) -> web.Response:
-    return json_of(await _repair_history(request, breach_id))
+    return json_of(await repair_history(query_context(request), polycule_of(request), breach_id))
 
 
-async def _repair_history(request: web.Request, breach_id: UUID) -> shapes.RepairHistoryView:
-    found = polycule_of(request)
+async def repair_history(
+    context: QueryContext, found: PolyculeInView, breach_id: UUID
+) -> shapes.RepairHistoryView:
+    """The breach's repair as the caller may read it (its earlier breaches: those they may
+    see), every name of its participants opened."""
     readable = policy.readable_by(found.member_id, found.state)
     history = await read_model.repair_history(
-        request.app[POOL], found.polycule_id, breach_id, request.app[CLOCK].now(),
-        readable.breaches,
+        context.pool, found.polycule_id, breach_id, context.clock.now(), readable.breaches
     )
     if history is None:
         raise NotFound("no such repair")
-    names = await member_names(request, found.polycule_id)
-    return await shapes.opened_history(history, names, request.app[KEYRING])
+    names = await member_names(context, found.polycule_id)
+    return await shapes.opened_history(history, names, context.keyring)
 
 
 def _breach_id(request: web.Request) -> UUID:

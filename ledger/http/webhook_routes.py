@@ -5,6 +5,8 @@ message again and replaying what was sent since a moment; and the catalogue of t
 An endpoint URL must be https (plain http only when LEDGER_WEBHOOKS_ALLOW_HTTP is set for
 development) and may not aim at this machine or a private network
 (ledger/webhooks/ssrf.py; checked again at every delivery, on the address connected to).
+What the views read is a typed query beside them (``catalogue``, ``endpoints_of``,
+``endpoint_view``, ``messages_to``), which the web client's pages ask too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from ledger.errors import NotFound
 from ledger.http.authorization import caller_of, endpoint_of
+from ledger.http.context import QueryContext, query_context
 from ledger.http.keys import CLOCK, KEYRING, POOL, SETTINGS
 from ledger.http.parsing import parse_body, parse_query
 from ledger.http.shapes import Nothing, Strict, json_of, json_of_many
@@ -135,14 +138,26 @@ def _view(endpoint: store.Endpoint) -> dict[str, Any]:
     }
 
 
+def catalogue() -> list[WebhookType]:
+    """Every webhook type and what it means, in the catalogue's order."""
+    return [WebhookType(type=name, meaning=meaning) for name, meaning in WEBHOOK_TYPES.items()]
+
+
 async def webhook_types(request: web.Request) -> web.Response:
-    return json_of_many([WebhookType(type=name, meaning=meaning)
-                         for name, meaning in WEBHOOK_TYPES.items()])
+    return json_of_many(catalogue())
+
+
+async def endpoints_of(context: QueryContext, account_id: UUID) -> list[EndpointView]:
+    mine = await store.of_account(context.pool, account_id)
+    return [endpoint_view(endpoint) for endpoint in mine]
 
 
 async def list_endpoints(request: web.Request) -> web.Response:
-    mine = await store.of_account(request.app[POOL], caller_of(request))
-    return json_of_many([EndpointView(**_view(endpoint)) for endpoint in mine])
+    return json_of_many(await endpoints_of(query_context(request), caller_of(request)))
+
+
+def endpoint_view(endpoint: store.Endpoint) -> EndpointView:
+    return EndpointView(**_view(endpoint))
 
 
 async def create_endpoint(request: web.Request) -> web.Response:
@@ -158,7 +173,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
 
 
 async def show_endpoint(request: web.Request) -> web.Response:
-    return json_of(EndpointView(**_view(endpoint_of(request))))
+    return json_of(endpoint_view(endpoint_of(request)))
 
 
 async def change_endpoint(request: web.Request) -> web.Response:
@@ -172,7 +187,7 @@ async def change_endpoint(request: web.Request) -> web.Response:
         enabled=endpoint.enabled if body.enabled is None else body.enabled,
         now=request.app[CLOCK].now(),
     )
-    return json_of(EndpointView(**_view(changed)))
+    return json_of(endpoint_view(changed))
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
@@ -192,11 +207,12 @@ async def rotate_secret(request: web.Request) -> web.Response:
     return json_of(NewSecret(secret=secret, previous_signs_until=now + overlap))
 
 
-async def delivery_log(request: web.Request) -> web.Response:
-    query = parse_query(request, LogQuery)
-    endpoint = endpoint_of(request)
-    messages = await store.delivery_log(request.app[POOL], endpoint.endpoint_id, query.limit)
-    return json_of_many([
+async def messages_to(
+    context: QueryContext, endpoint: store.Endpoint, asked: LogQuery
+) -> list[MessageView]:
+    """The endpoint's delivery log: its latest messages, newest first, every attempt shown."""
+    messages = await store.delivery_log(context.pool, endpoint.endpoint_id, asked.limit)
+    return [
         MessageView(
             message_id=m.message_id, event_id=m.event_id, polycule_id=m.polycule_id,
             type=m.type, payload=m.payload, created_at=m.created_at, status=m.status,
@@ -204,7 +220,12 @@ async def delivery_log(request: web.Request) -> web.Response:
             log=[AttemptView(**vars(attempt)) for attempt in m.log],
         )
         for m in messages
-    ])
+    ]
+
+
+async def delivery_log(request: web.Request) -> web.Response:
+    asked = parse_query(request, LogQuery)
+    return json_of_many(await messages_to(query_context(request), endpoint_of(request), asked))
 
 
 async def send_message_again(request: web.Request) -> web.Response:

@@ -12,16 +12,26 @@ import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
 from uuid import UUID
 
 from aiohttp import web
 
 from ledger.http import agreement_routes
-from ledger.http.agreement_shapes import TextView, version_diff
+from ledger.http.agreement_shapes import (
+    DiffView,
+    ProposalHistoryView,
+    ProposalView,
+    TextChanges,
+    TimelineView,
+    VersionView,
+    version_diff,
+)
+from ledger.http.authorization import polycule_of
+from ledger.http.context import query_context
 from ledger.http.keys import CLOCK
+from ledger.http.parsing import path_id
 from ledger.web import polycule_pages
-from ledger.web.reading import Page, api_data, everyone_named, polycule_context
+from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 # The date input's value; anything else typed into ?on= is not read as a day at all.
@@ -39,82 +49,82 @@ class DayAsked:
     problem: str | None = None
     still_to_come: bool = False
     # This agreement's version in force at the end of the day (UTC), if it was in force.
-    version: dict[str, Any] | None = None
+    version: VersionView | None = None
 
 
 async def agreement(request: web.Request) -> web.Response:
-    context = await polycule_context(request)
-    history = await api_data(request, agreement_routes.agreement_history)
-    shown = history["agreement"]
-    versions = history["versions"]
+    common = await polycule_context(request)
+    history = await agreement_routes.history_of(
+        query_context(request), common.polycule.id,
+        path_id(request, "agreement_id", "agreement"),
+    )
+    shown = history.agreement
+    versions = history.versions
     return await render(request, "agreement.html", {
-        **context,
+        **common.template_values(),
         # The history names people who have since left: they keep their names there.
         "names": await everyone_named(request),
         "agreement": shown,
-        "is_party": context["me_id"] in shown["parties"],
+        "is_party": common.me_id in shown.parties,
         "versions": versions,
-        "changes_to": _changes_from_previous(shown["agreement_id"], versions),
-        "revision_changes": _revision_changes(history["proposals"]),
-        "timeline": history["timeline"],
-        "open_proposal": _open_proposal(history["proposals"], shown["open_proposal_id"]),
-        "review_requests": _review_requests(history["timeline"]) if shown["review_due"] else [],
-        "on_the_day": await _in_force_on(request, shown["agreement_id"]),
+        "changes_to": _changes_from_previous(shown.agreement_id, versions),
+        "revision_changes": _revision_changes(history.proposals),
+        "timeline": history.timeline,
+        "open_proposal": _open_proposal(history.proposals, shown.open_proposal_id),
+        "review_requests": _review_requests(history.timeline) if shown.review_due else [],
+        "on_the_day": await _in_force_on(request, shown.agreement_id),
         "categories": polycule_pages.CATEGORY_NAMES,
         "live_url": polycule_pages.live_url(request),
     })
 
 
-def _changes_from_previous(agreement_id: str, versions: list[dict[str, Any]]) -> dict[int, Any]:
+def _changes_from_previous(agreement_id: UUID, versions: list[VersionView]) -> dict[int, DiffView]:
     """For every version after the first, how it differs from the one before, by the later
     version's number: the API's own difference (``version_diff``), drawn from the versions
     the history already opened rather than read again."""
-    def compared(version: dict[str, Any]) -> tuple[int, list[UUID], TextView]:
-        parties = [UUID(party) for party in version["parties"]]
-        return version["version"], parties, TextView.model_validate(version["text"])
-
     return {
-        later["version"]: version_diff(
-            UUID(agreement_id), compared(earlier), compared(later)
-        ).model_dump(mode="json")
+        later.version: version_diff(
+            agreement_id,
+            (earlier.version, earlier.parties, earlier.text),
+            (later.version, later.parties, later.text),
+        )
         for earlier, later in itertools.pairwise(versions)
     }
 
 
-def _revision_changes(proposals: list[dict[str, Any]]) -> dict[str, Any]:
+def _revision_changes(proposals: list[ProposalHistoryView]) -> dict[str, TextChanges]:
     """What each proposed wording would change, by ``proposal_id/revision`` (the timeline
     names the revisions it tells of that way)."""
     return {
-        f"{item['proposal']['proposal_id']}/{revision['revision']}": revision["changes"]
+        f"{item.proposal.proposal_id}/{revision.revision}": revision.changes
         for item in proposals
-        for revision in item["revisions"]
-        if revision["changes"] is not None
+        for revision in item.revisions
+        if revision.changes is not None
     }
 
 
 def _open_proposal(
-    proposals: list[dict[str, Any]], open_proposal_id: str | None
-) -> dict[str, Any] | None:
+    proposals: list[ProposalHistoryView], open_proposal_id: UUID | None
+) -> ProposalView | None:
     return next(
-        (item["proposal"] for item in proposals
-         if item["proposal"]["proposal_id"] == open_proposal_id),
+        (item.proposal for item in proposals if item.proposal.proposal_id == open_proposal_id),
         None,
     )
 
 
-def _review_requests(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _review_requests(timeline: list[TimelineView]) -> list[TimelineView]:
     """The requests to look at it again made since the current review began (the words
     that explain why it is due now)."""
-    requests: list[dict[str, Any]] = []
+    requests: list[TimelineView] = []
     for entry in reversed(timeline):
-        if entry["what"] in _REVIEW_SETTLED:
+        if entry.what in _REVIEW_SETTLED:
             break
-        if entry["what"] == "ReviewRequested":
+        if entry.what == "ReviewRequested":
             requests.insert(0, entry)
     return requests
 
 
-async def _in_force_on(request: web.Request, agreement_id: str) -> DayAsked:
+async def _in_force_on(request: web.Request, agreement_id: UUID) -> DayAsked:
     typed = request.query.get("on", "").strip()
     if not typed:
         return DayAsked(typed="")
@@ -127,12 +137,10 @@ async def _in_force_on(request: web.Request, agreement_id: str) -> DayAsked:
     if day > request.app[CLOCK].now().astimezone(UTC).date():
         return DayAsked(typed=typed, day=day, still_to_come=True)
     end_of_day = datetime.combine(day, time.max, tzinfo=UTC)
-    then = await api_data(
-        request, agreement_routes.list_agreements, {"as_of": end_of_day.isoformat()}
+    then = await agreement_routes.in_force_at(
+        query_context(request), polycule_of(request).polycule_id, end_of_day
     )
-    version = next(
-        (held for held in then["agreements"] if held["agreement_id"] == agreement_id), None
-    )
+    version = next((held for held in then.agreements if held.agreement_id == agreement_id), None)
     return DayAsked(typed=typed, day=day, version=version)
 
 

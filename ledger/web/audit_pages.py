@@ -8,15 +8,17 @@ hash, and nothing more (ledger/http/audit_routes.py decides, by the policy's rul
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from aiohttp import web
 
 from ledger.http import audit_routes
 from ledger.http.authorization import polycule_of
+from ledger.http.context import query_context
 from ledger.scheduler import SCHEDULER_ACTOR
 from ledger.web import polycule_pages
-from ledger.web.reading import Page, api_data, everyone_named, polycule_context
+from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 PAGE_SIZE = 50
@@ -26,20 +28,23 @@ _WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
 async def record(request: web.Request) -> web.Response:
     """``?after=N`` shows the entries after entry N, as the API's events view does;
     ``?before=N`` the page of entries just before entry N; neither, the most recent."""
-    context = await polycule_context(request)
-    head = polycule_of(request).version
+    common = await polycule_context(request)
+    found = polycule_of(request)
+    head = found.version
     after, limit = page_window(request.query.get("after"), request.query.get("before"), head)
-    page = await api_data(
-        request, audit_routes.polycule_events, {"after": str(after), "limit": str(limit)}
+    context = query_context(request)
+    page = await audit_routes.events_page(
+        context, found, audit_routes.EventsQuery(after=after, limit=limit)
     )
-    verification = await api_data(request, audit_routes.verify_polycule, {})
-    names = await everyone_named(request)
-    entries = page["events"]
-    first = entries[0]["stream_version"] if entries else None
-    newer = page["next_after"]
+    verification = await audit_routes.verification(context, found.polycule_id)
+    # Named as an event's metadata names its actor.
+    names = {str(member): name for member, name in (await everyone_named(request)).items()}
+    entries = page.events
+    first = entries[0].stream_version if entries else None
+    newer = page.next_after
     return await render(request, "audit.html", {
-        **context,
-        "entries": [_described(entry, names, context["me_id"]) for entry in entries],
+        **common.template_values(),
+        "entries": [_described(entry, names, str(common.me_id)) for entry in entries],
         "older_before": first if first is not None and first > 1 else None,
         "newer_after": newer if newer is not None and newer < head else None,
         "verification": verification,
@@ -57,12 +62,29 @@ def page_window(after: str | None, before: str | None, head: int) -> tuple[int, 
     return start, max(1, end - start)
 
 
-def _described(entry: dict[str, Any], names: dict[str, str], me_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Described:
+    """An entry of the record as the page words it."""
+
+    stream_version: int
+    recorded_at: datetime
+    hash: str
+    readable: bool
+    # What happened and who did it; None for an entry the member may not read.
+    what: str | None
+    by: str | None
+
+
+def _described(entry: audit_routes.AuditEntry, names: dict[str, str], me_id: str) -> Described:
     """An entry as the page words it: what happened and who did it, for one the member
     may read; for any other, nothing beyond its place, time and hash."""
-    if not entry["readable"]:
-        return {**entry, "what": None, "by": None}
-    actor = str((entry["metadata"] or {}).get("actor", ""))
+    described = Described(
+        stream_version=entry.stream_version, recorded_at=entry.recorded_at, hash=entry.hash,
+        readable=entry.readable, what=None, by=None,
+    )
+    if not entry.readable:
+        return described
+    actor = str((entry.metadata or {}).get("actor", ""))
     if actor == str(SCHEDULER_ACTOR):
         by = "the ledger, on schedule"
     elif actor == me_id:
@@ -70,8 +92,8 @@ def _described(entry: dict[str, Any], names: dict[str, str], me_id: str) -> dict
     else:
         # Members past and present are named; anyone else acted from outside (a supporter).
         by = names.get(actor, "someone outside the polycule")
-    what = _WORD_START.sub(" ", entry["event_type"]).capitalize()
-    return {**entry, "what": what, "by": by}
+    what = _WORD_START.sub(" ", entry.event_type or "").capitalize()
+    return replace(described, what=what, by=by)
 
 
 PAGES: tuple[Page, ...] = (

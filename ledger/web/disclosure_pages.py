@@ -21,9 +21,11 @@ from ledger.auth import policy
 from ledger.errors import InvalidInput
 from ledger.http import agreement_routes, disclosure_routes
 from ledger.http.authorization import polycule_of
+from ledger.http.context import query_context
 from ledger.http.names import member_names
+from ledger.http.parsing import named_id, path_id
 from ledger.web import polycule_pages
-from ledger.web.reading import Page, api_data, everyone_named, polycule_context
+from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 KIND_NAMES = {
@@ -38,18 +40,19 @@ _DRAFT_FIELDS = ("kind", "text", "fulfils_agreement_id", "corrects_disclosure_id
 
 
 async def disclosures(request: web.Request) -> web.Response:
-    context = await polycule_context(request)
-    me = context["me_id"]
-    shown = await api_data(request, disclosure_routes.list_disclosures, {})
-    agreements = await api_data(request, agreement_routes.list_agreements, {})
+    common = await polycule_context(request)
+    me = common.me_id
+    context, found = query_context(request), polycule_of(request)
+    shown = await disclosure_routes.readable_disclosures(context, found)
+    agreements = await agreement_routes.agreements_in_force(context, found.polycule_id)
     draft = await _draft(request)
     return await render(request, "disclosures.html", {
-        **context,
+        **common.template_values(),
         "names": await everyone_named(request),
         "disclosures": shown,
         "kinds": KIND_NAMES,
-        "my_agreements": [a for a in agreements if me in a["parties"]],
-        "others": [m for m in context["members"] if m["member_id"] != me],
+        "my_agreements": [a for a in agreements if me in a.parties],
+        "others": [m for m in common.members if m.member_id != me],
         "draft": draft,
         "preview": await _preview(request, draft) if draft["previewing"] else None,
         "live_url": polycule_pages.live_url(request),
@@ -57,23 +60,25 @@ async def disclosures(request: web.Request) -> web.Response:
 
 
 async def disclosure(request: web.Request) -> web.Response:
-    context = await polycule_context(request)
-    shown = await api_data(request, disclosure_routes.show_disclosure)
+    common = await polycule_context(request)
+    context, polycule_id = query_context(request), common.polycule.id
+    shown = await disclosure_routes.one_disclosure(
+        context, polycule_id, path_id(request, "disclosure_id", "disclosure")
+    )
     agreement = None
-    if shown["fulfils_agreement_id"]:
-        agreement = await api_data(
-            request, agreement_routes.show_agreement,
-            path={"agreement_id": shown["fulfils_agreement_id"]},
+    if shown.fulfils_agreement_id:
+        agreement = await agreement_routes.one_agreement(
+            context, polycule_id, shown.fulfils_agreement_id
         )
-    corrected = shown["corrects_disclosure_id"]
+    corrected = shown.corrects_disclosure_id
     return await render(request, "disclosure.html", {
-        **context,
+        **common.template_values(),
         "names": await everyone_named(request),
         "disclosure": shown,
         "kinds": KIND_NAMES,
-        "acknowledged": {item["member_id"]: item["at"] for item in shown["acknowledgements"]},
+        "acknowledged": {item.member_id: item.at for item in shown.acknowledgements},
         "agreement": agreement,
-        "may_read_corrected": bool(corrected) and _may_read(request, corrected),
+        "may_read_corrected": corrected is not None and _may_read(request, str(corrected)),
         "live_url": polycule_pages.live_url(request),
     })
 
@@ -91,12 +96,15 @@ async def _draft(request: web.Request) -> dict[str, Any]:
     draft["corrects_disclosure_id"] = corrects
     draft["corrects"] = None
     if corrects and _may_read(request, corrects):
-        draft["corrects"] = await api_data(
-            request, disclosure_routes.show_disclosure, {}, path={"disclosure_id": corrects}
+        corrected = await disclosure_routes.one_disclosure(
+            query_context(request), polycule_of(request).polycule_id,
+            named_id(corrects, "disclosure"),
         )
+        draft["corrects"] = corrected
         if not draft["previewing"]:
-            draft["audience"] = draft["corrects"]["audience"]
-            draft["recipients"] = draft["corrects"]["recipients"]
+            draft["audience"] = corrected.audience
+            # As the form would post them back.
+            draft["recipients"] = [str(member) for member in corrected.recipients]
     return draft
 
 
@@ -107,13 +115,13 @@ async def _preview(request: web.Request, draft: dict[str, Any]) -> dict[str, Any
         question = disclosure_routes.AudienceQuestion.model_validate(picker)
         found = polycule_of(request)
         answer = disclosure_routes.audience_preview(
-            found, question, await member_names(request, found.polycule_id)
+            found, question, await member_names(query_context(request), found.polycule_id)
         )
     except InvalidInput as refused:
         return {"problem": refused.message, "who_will_see": []}
     except ValidationError:
         return {"problem": "choose who to tell", "who_will_see": []}
-    return {"problem": None, "who_will_see": answer.model_dump(mode="json")["who_will_see"]}
+    return {"problem": None, "who_will_see": answer.who_will_see}
 
 
 def _may_read(request: web.Request, disclosure_id: str) -> bool:

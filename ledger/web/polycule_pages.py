@@ -1,18 +1,19 @@
 """My polycules, a polycule's home, joining by invitation, proposing and answering.
 
-Every page reads the API's own views (ledger/web/reading.py); every form posts to the API.
+Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 
 from ledger.domain.agreements import CATEGORIES
 from ledger.http import agreement_routes, polycule_routes
-from ledger.http.authorization import polycule_of
-from ledger.web.reading import Page, api_data, polycule_context
+from ledger.http.agreement_shapes import AgreementView, ProposalView
+from ledger.http.authorization import caller_of, polycule_of
+from ledger.http.context import query_context
+from ledger.http.parsing import named_id, path_id
+from ledger.web.reading import Page, polycule_context
 from ledger.web.rendering import render
 
 CATEGORY_NAMES = {
@@ -31,7 +32,7 @@ def live_url(request: web.Request) -> str:
 
 
 async def my_polycules(request: web.Request) -> web.Response:
-    polycules = await api_data(request, polycule_routes.my_polycules)
+    polycules = await polycule_routes.polycules_of(query_context(request), caller_of(request))
     return await render(request, "polycules.html", {
         "polycules": polycules, "live_url": "/api/me/live",
     })
@@ -42,39 +43,39 @@ async def invitation(request: web.Request) -> web.Response:
 
 
 async def home(request: web.Request) -> web.Response:
-    context = await polycule_context(request)
-    agreements = await api_data(request, agreement_routes.list_agreements, {})
-    proposals = [answered(p) for p in await api_data(request, agreement_routes.list_proposals)]
-    me = context["me_id"]
+    common = await polycule_context(request)
+    context, polycule_id = query_context(request), common.polycule.id
+    agreements = await agreement_routes.agreements_in_force(context, polycule_id)
+    proposals = await agreement_routes.open_proposals(context, polycule_id)
+    me = common.me_id
     return await render(request, "polycule.html", {
-        **context,
+        **common.template_values(),
         "agreements": agreements,
-        "awaiting_me": [p for p in proposals if me in p["awaiting"]],
-        "other_proposals": [p for p in proposals if me not in p["awaiting"]],
+        "awaiting_me": [p for p in proposals if me in p.awaiting],
+        "other_proposals": [p for p in proposals if me not in p.awaiting],
         "categories": CATEGORY_NAMES,
         "live_url": live_url(request),
     })
 
 
-def answered(proposal: dict[str, Any]) -> dict[str, Any]:
-    """The proposal with each member's current answer, by member, as its card shows them."""
-    by_member = {response["member_id"]: response for response in proposal["responses"]}
-    return {**proposal, "answered": by_member}
-
-
 async def propose(request: web.Request) -> web.Response:
     """A new agreement; with ``?agreement=``, an amendment of it; with ``&end=1`` too,
     a proposal to end it; with ``?revise=``, a new wording of my own open proposal."""
-    context = await polycule_context(request)
-    agreement: dict[str, Any] | None = None
-    revising: dict[str, Any] | None = None
+    common = await polycule_context(request)
+    context, polycule_id = query_context(request), common.polycule.id
+    agreement: AgreementView | None = None
+    revising: ProposalView | None = None
     if "revise" in request.query:
-        named = {"proposal_id": request.query["revise"]}
-        revising = await api_data(request, agreement_routes.show_proposal, path=named)
-    agreement_id = revising["agreement_id"] if revising else request.query.get("agreement")
-    if agreement_id and (revising is None or revising["kind"] == "amend"):
-        named = {"agreement_id": agreement_id}
-        agreement = await api_data(request, agreement_routes.show_agreement, path=named)
+        revising = await agreement_routes.one_proposal(
+            context, polycule_id, named_id(request.query["revise"], "proposal")
+        )
+    if revising is not None:
+        agreement_id = revising.agreement_id if revising.kind == "amend" else None
+    else:
+        asked = request.query.get("agreement")
+        agreement_id = named_id(asked, "agreement") if asked else None
+    if agreement_id is not None:
+        agreement = await agreement_routes.one_agreement(context, polycule_id, agreement_id)
     kind = (
         "revise" if revising
         else "create" if agreement is None
@@ -82,7 +83,7 @@ async def propose(request: web.Request) -> web.Response:
         else "amend"
     )
     return await render(request, "propose.html", {
-        **context,
+        **common.template_values(),
         "kind": kind,
         "agreement": agreement,
         "revising": revising,
@@ -92,16 +93,17 @@ async def propose(request: web.Request) -> web.Response:
 
 
 async def proposal(request: web.Request) -> web.Response:
-    context = await polycule_context(request)
-    shown = await api_data(request, agreement_routes.show_proposal)
+    common = await polycule_context(request)
+    context, polycule_id = query_context(request), common.polycule.id
+    asked = await agreement_routes.one_proposal(
+        context, polycule_id, path_id(request, "proposal_id", "proposal")
+    )
     agreement = None
-    if shown["kind"] != "create":
-        agreement = await api_data(
-            request, agreement_routes.show_agreement, path={"agreement_id": shown["agreement_id"]}
-        )
+    if asked.kind != "create":
+        agreement = await agreement_routes.one_agreement(context, polycule_id, asked.agreement_id)
     return await render(request, "proposal.html", {
-        **context,
-        "proposal": answered(shown),
+        **common.template_values(),
+        "proposal": asked,
         "agreement": agreement,
         "categories": CATEGORY_NAMES,
         "live_url": live_url(request),

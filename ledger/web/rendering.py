@@ -7,9 +7,11 @@ from __future__ import annotations
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
 import aiohttp_jinja2
 import jinja2
+import pydantic_core
 from aiohttp import web
 
 from ledger.http.account_routes import ACCOUNTS
@@ -32,6 +34,8 @@ def setup(app: web.Application) -> None:
     )
     environment.filters["when"] = when
     environment.filters["day"] = day
+    environment.filters["iso"] = iso
+    environment.filters["uuid"] = as_uuid
     static = app.router.named_resources()["static"]
     addresses: dict[str, str] = {}
 
@@ -85,6 +89,18 @@ def when(value: Any) -> str:
         return ""
     moment = moment.astimezone(UTC)
     return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def iso(moment: datetime) -> str:
+    """A moment as machines read it (a ``<time>``'s ``datetime``), written as the API's
+    JSON writes it."""
+    written: str = pydantic_core.to_jsonable_python(moment)
+    return written
+
+
+def as_uuid(value: Any) -> UUID:
+    """An id as an event's details keep it (text), to look up by: names are by id."""
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def day(value: Any) -> str:

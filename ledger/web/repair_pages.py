@@ -2,7 +2,7 @@
 breach's page with its repair — the timeline, the steps each person may take in their role,
 the commitments and how they are kept, and each participant's trust over time as a chart.
 
-Every page reads the API's own views (ledger/web/reading.py); every form posts to the API.
+Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 Who sees the repair on a breach's page is the policy's REPAIR_READER rule, asked here and
 decided there. A supporter reads the breach and its repair and nothing else of the
 polycule: their page is drawn from those two answers alone, with no form.
@@ -13,16 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 
 from ledger.auth import policy
 from ledger.http import agreement_routes, repair_routes
+from ledger.http.agreement_shapes import AgreementView, ProposalView
 from ledger.http.authorization import polycule_of
+from ledger.http.context import query_context
 from ledger.http.identity import identity_of
 from ledger.http.keys import CLOCK
+from ledger.http.parsing import path_id
+from ledger.http.repair_shapes import BreachView, RepairHistoryView
 from ledger.web import polycule_pages
-from ledger.web.reading import Page, api_data, polycule_context
+from ledger.web.reading import Page, polycule_context
 from ledger.web.rendering import render
 from ledger.web.trust_chart import Chart, CheckIn, Line, Setback, day_label, trust_chart
 
@@ -52,18 +57,19 @@ FIRST_DUE_DEFAULT = 7
 
 
 async def breaches(request: web.Request) -> web.Response:
-    context = await polycule_context(request)
-    me = context["me_id"]
-    shown = await api_data(request, repair_routes.list_breaches)
-    in_force = await api_data(request, agreement_routes.list_agreements, {})
-    mine = [agreement for agreement in in_force if me in agreement["parties"]]
-    sharing = {party for agreement in mine for party in agreement["parties"]} - {me}
+    common = await polycule_context(request)
+    me = common.me_id
+    found = polycule_of(request)
+    shown = await repair_routes.readable_breaches(query_context(request), found)
+    in_force = await agreement_routes.agreements_in_force(query_context(request), found.polycule_id)
+    mine = [agreement for agreement in in_force if me in agreement.parties]
+    sharing = {party for agreement in mine for party in agreement.parties} - {me}
     return await render(request, "breaches.html", {
-        **context,
+        **common.template_values(),
         "breaches": shown,
-        "titles": await _titles(request, in_force, {b["agreement_id"] for b in shown}),
+        "titles": await _titles(request, in_force, {b.agreement_id for b in shown}),
         "agreements": mine,
-        "others": [m for m in context["members"] if m["member_id"] in sharing],
+        "others": [m for m in common.members if m.member_id in sharing],
         "moments": _moments_before(request.app[CLOCK].now()),
         "live_url": polycule_pages.live_url(request),
     })
@@ -73,17 +79,18 @@ async def breach(request: web.Request) -> web.Response:
     found = polycule_of(request)
     identity = identity_of(request)
     account_id = identity.account_id if identity else None
-    shown = await api_data(request, repair_routes.show_breach)
+    breach_id = path_id(request, "breach_id", "breach")
+    shown = await repair_routes.one_breach(query_context(request), found.polycule_id, breach_id)
     repair = None
     if policy.may(policy.Rule.REPAIR_READER, "GET", account_id, found.state, request.match_info):
-        repair = await api_data(request, repair_routes.show_repair)
+        repair = await repair_routes.repair_history(query_context(request), found, breach_id)
     member = policy.may(
         policy.Rule.POLYCULE_MEMBER, "GET", account_id, found.state, request.match_info
     )
     page: dict[str, Any] = {
         "breach": shown,
         "repair": repair,
-        "polycule_id": str(found.polycule_id),
+        "polycule_id": found.polycule_id,
         "supporting": not member,
         "decisions": DECISIONS,
         "factors": FACTORS,
@@ -91,35 +98,34 @@ async def breach(request: web.Request) -> web.Response:
     if member:
         page |= await _as_member(request, shown, repair)
     else:
-        page |= {
-            "polycule": None, "agreement": None, "names": {}, "me_id": str(found.member_id),
-        }
-    page["names"] = {**(repair["names"] if repair else {}), **page["names"]}
+        page |= {"polycule": None, "agreement": None, "names": {}, "me_id": found.member_id}
+    page["names"] = {**(repair.names if repair else {}), **page["names"]}
     if repair is not None:
         page |= _repair_parts(repair, page["names"], page["me_id"])
     return await render(request, "breach.html", page)
 
 
 async def _as_member(
-    request: web.Request, shown: dict[str, Any], repair: dict[str, Any] | None
+    request: web.Request, shown: BreachView, repair: RepairHistoryView | None
 ) -> dict[str, Any]:
     """What a member's page adds to a supporter's: the polycule, the agreement, the forms'
     choices, and the live stream (which is for members only)."""
-    context = await polycule_context(request)
-    agreement = await api_data(
-        request, agreement_routes.show_agreement, path={"agreement_id": shown["agreement_id"]}
+    common = await polycule_context(request)
+    polycule_id = common.polycule.id
+    agreement = await agreement_routes.one_agreement(
+        query_context(request), polycule_id, shown.agreement_id
     )
-    proposals: list[dict[str, Any]] = []
+    proposals: list[ProposalView] = []
     if repair is not None:
+        open_now = await agreement_routes.open_proposals(query_context(request), polycule_id)
         proposals = [
-            proposal for proposal in await api_data(request, agreement_routes.list_proposals)
-            if proposal["kind"] != "end"
-            and _moment(proposal["opened_at"]) >= _moment(shown["reported_at"])
+            proposal for proposal in open_now
+            if proposal.kind != "end" and proposal.opened_at >= shown.reported_at
         ]
     return {
-        **context,
+        **common.template_values(),
         "agreement": agreement,
-        "not_yet_told": [m for m in context["members"] if m["member_id"] not in shown["audience"]],
+        "not_yet_told": [m for m in common.members if m.member_id not in shown.audience],
         "proposals": proposals,
         "cadences": CADENCES,
         "due_days": _days_ahead(request.app[CLOCK].now()),
@@ -127,52 +133,52 @@ async def _as_member(
     }
 
 
-def _repair_parts(repair: dict[str, Any], names: Mapping[str, str], me: str) -> dict[str, Any]:
-    breach = repair["breach"]
-    restored_by = {
-        step["member_id"] for step in repair["timeline"] if step["what"] == "RestorationChosen"
-    }
+def _repair_parts(
+    repair: RepairHistoryView, names: Mapping[UUID, str], me: UUID
+) -> dict[str, Any]:
+    breach = repair.breach
+    restored_by = {step.member_id for step in repair.timeline if step.what == "RestorationChosen"}
     return {
         "chart": _chart(repair, names),
-        "is_breaching": me == breach["breached_by"],
-        "is_harmed": me in breach["harmed"],
+        "is_breaching": me == breach.breached_by,
+        "is_harmed": me in breach.harmed,
         "restoration_chosen": me in restored_by,
     }
 
 
-def _chart(repair: dict[str, Any], names: Mapping[str, str]) -> Chart:
+def _chart(repair: RepairHistoryView, names: Mapping[UUID, str]) -> Chart:
     """Each participant's check-ins, with the repair's setbacks: check-ins marked as one and
     commitment occurrences missed (at the moment each was due)."""
     lines = [
-        Line(names.get(line["member_id"], "a former member"), [
-            CheckIn(_moment(point["at"]), point["trust"], point["setback"])
-            for point in line["points"]
+        Line(names.get(line.member_id, "a former member"), [
+            CheckIn(point.at, point.trust, point.setback) for point in line.points
         ])
-        for line in repair["trust"]
+        for line in repair.trust
     ]
     setbacks = [
         Setback(check_in.at, "setback", f"{line.name} noted a setback on "
                 f"{day_label(check_in.at)}")
         for line in lines for check_in in line.check_ins if check_in.setback
     ] + [
-        Setback(_moment(mark["due_at"]), "missed", f"Missed on {day_label(_moment(mark['due_at']))}"
-                f": “{commitment['what']}”")
-        for commitment in repair["commitments"] for mark in commitment["marks"]
-        if mark["mark"] == "missed"
+        Setback(mark.due_at, "missed", f"Missed on {day_label(mark.due_at)}"
+                f": “{commitment.what}”")
+        for commitment in repair.commitments for mark in commitment.marks
+        if mark.mark == "missed"
     ]
     return trust_chart(lines, setbacks)
 
 
 async def _titles(
-    request: web.Request, in_force: list[dict[str, Any]], named: set[str]
-) -> dict[str, str]:
+    request: web.Request, in_force: list[AgreementView], named: set[UUID]
+) -> dict[UUID, str]:
     """The title of each agreement a breach names, ended ones included."""
-    titles = {a["agreement_id"]: a["text"]["title"] for a in in_force}
+    titles = {a.agreement_id: a.text.title for a in in_force}
+    polycule_id = polycule_of(request).polycule_id
     for agreement_id in named - titles.keys():
-        ended = await api_data(
-            request, agreement_routes.show_agreement, path={"agreement_id": agreement_id}
+        ended = await agreement_routes.one_agreement(
+            query_context(request), polycule_id, agreement_id
         )
-        titles[agreement_id] = ended["text"]["title"]
+        titles[agreement_id] = ended.text.title
     return titles
 
 
@@ -201,10 +207,6 @@ def _days_ahead(now: datetime) -> list[tuple[str, str, bool]]:
         label = {0: f"Today ({named})", 1: f"Tomorrow ({named})"}.get(ahead, named)
         choices.append((due.isoformat(), label, ahead == FIRST_DUE_DEFAULT))
     return choices
-
-
-def _moment(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 PAGES: tuple[Page, ...] = (

@@ -2,7 +2,7 @@
 everywhere, their webhook endpoints and the messages sent to them, erasing the account;
 and the page a supporter opens from the invitation to read a repair.
 
-Like every page, these read the API's own views and their forms post to the API's own
+Like every page, these ask the API's own queries and their forms post to the API's own
 routes (changing the password, signing out everywhere, making a token). Revoking a token,
 deleting an endpoint and erasing the account are DELETEs in the API: their forms post to an
 address of their own here, served by the API's very view.
@@ -14,14 +14,17 @@ from aiohttp import web
 
 from ledger.auth.password_rules import MIN_PASSWORD_LENGTH
 from ledger.http import account_routes, erasure_routes, webhook_routes
-from ledger.web.reading import Page, api_data
+from ledger.http.authorization import caller_of, endpoint_of
+from ledger.http.context import query_context
+from ledger.http.identity import API_TOKENS
+from ledger.web.reading import Page
 from ledger.web.rendering import render
 
 
 async def account(request: web.Request) -> web.Response:
-    tokens = await api_data(request, account_routes.list_tokens)
+    tokens = await account_routes.tokens_of(request.app[API_TOKENS], caller_of(request))
     return await render(request, "account.html", {
-        "tokens": tokens["tokens"],
+        "tokens": tokens,
         "min_password": MIN_PASSWORD_LENGTH,
         "password_changed": request.query.get("password") == "changed",
     })
@@ -32,18 +35,21 @@ async def erase(request: web.Request) -> web.Response:
 
 
 async def webhooks(request: web.Request) -> web.Response:
-    endpoints = await api_data(request, webhook_routes.list_endpoints)
+    endpoints = await webhook_routes.endpoints_of(query_context(request), caller_of(request))
     return await render(request, "webhooks.html", {
-        "endpoints": endpoints, "types": await _webhook_types(request),
+        "endpoints": endpoints, "types": _webhook_types(),
     })
 
 
 async def webhook(request: web.Request) -> web.Response:
     """One endpoint and its delivery log, newest message first, every attempt shown."""
-    endpoint = await api_data(request, webhook_routes.show_endpoint)
-    messages = await api_data(request, webhook_routes.delivery_log, {})
+    found = endpoint_of(request)
+    messages = await webhook_routes.messages_to(
+        query_context(request), found, webhook_routes.LogQuery()
+    )
     return await render(request, "webhook.html", {
-        "endpoint": endpoint, "messages": messages, "types": await _webhook_types(request),
+        "endpoint": webhook_routes.endpoint_view(found), "messages": messages,
+        "types": _webhook_types(),
     })
 
 
@@ -53,10 +59,9 @@ async def supporter_invitation(request: web.Request) -> web.Response:
     })
 
 
-async def _webhook_types(request: web.Request) -> dict[str, str]:
+def _webhook_types() -> dict[str, str]:
     """Each webhook type and what it means, in the catalogue's order."""
-    catalogue = await api_data(request, webhook_routes.webhook_types)
-    return {entry["type"]: entry["meaning"] for entry in catalogue}
+    return {entry.type: entry.meaning for entry in webhook_routes.catalogue()}
 
 
 PAGES: tuple[Page, ...] = (
