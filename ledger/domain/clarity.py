@@ -15,8 +15,10 @@ import functools
 import re
 from collections.abc import Iterable
 
-# Words known to be read differently. Each is matched with its common inflections
-# ("partners", "dating", "told" is listed on its own).
+# Words known to be read differently: the ones people fall out over, about bodies ("sex",
+# "kiss", "protection"), about standing ("partner", "serious", "casual", "cheating"), and
+# about time ("overnight", "soon", "always", "never"). Each is matched with its common
+# inflections ("partners", "kissed", "cheated"; "told" is listed on its own).
 FUZZY_WORDS: tuple[str, ...] = (
     "sex",
     "sexual",
@@ -34,6 +36,12 @@ FUZZY_WORDS: tuple[str, ...] = (
     "flirt",
     "feelings",
     "love",
+    "kiss",
+    "cheating",
+    "casual",
+    "soon",
+    "always",
+    "never",
 )
 
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
@@ -103,3 +111,16 @@ def fuzzy_words(agreed_texts: Iterable[str], defined_words: Iterable[str]) -> tu
         for word in FUZZY_WORDS
         if word in used and _SAME_WORD.get(word, word) not in defined
     )
+
+
+def forms_used(agreed_texts: Iterable[str], words: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """How each of ``words`` (listed words) is written in ``agreed_texts``: every form of it
+    found there, lowercased, in the order first met ("partner": "partners", "partner's").
+    What a page highlights is then exactly what the check found, inflections included."""
+    forms: dict[str, dict[str, None]] = {word: {} for word in words}
+    for text in agreed_texts:
+        for match in _WORD.finditer(text.lower()):
+            word = _listed_word_for(match.group())
+            if word in forms:
+                forms[word][match.group()] = None
+    return {word: tuple(found) for word, found in forms.items()}

@@ -20,7 +20,7 @@ from uuid import UUID
 from aiohttp import web
 
 from ledger.domain import agreements as domain
-from ledger.domain.clarity import fuzzy_words
+from ledger.domain.clarity import forms_used, fuzzy_words
 from ledger.errors import NotFound
 from ledger.http import agreement_shapes as shapes
 from ledger.http.authorization import polycule_of
@@ -296,5 +296,9 @@ def _agreement_id(request: web.Request) -> UUID:
 async def clarity_check(request: web.Request) -> web.Response:
     """The clarity check on a draft, before it is proposed (the web client asks as you type)."""
     body = await parse_body(request, shapes.ClarityBody)
-    found = fuzzy_words((body.title, body.terms, body.if_broken), body.definitions)
-    return json_of(shapes.ClarityView(fuzzy_words=list(found)))
+    drafted = (body.title, body.terms, body.if_broken)
+    found = fuzzy_words(drafted, body.definitions)
+    forms = forms_used(drafted, found)
+    return json_of(shapes.ClarityView(
+        fuzzy_words=list(found), forms={word: list(forms[word]) for word in found}
+    ))

@@ -315,6 +315,8 @@ class InForceView(Strict):
 
 class ClarityView(Strict):
     fuzzy_words: list[str]
+    # Each fuzzy word's forms as the draft writes them (lowercased), for highlighting.
+    forms: dict[str, list[str]]
 
 
 # --- Opening what the read models keep sealed ----------------------------------------------

@@ -18,8 +18,12 @@ async def test_the_clarity_check_of_a_draft_names_undefined_fuzzy_words(client: 
             "terms": "We each keep Sunday mornings for ourselves.",
         })
 
-        assert fuzzy == {"fuzzy_words": ["overnight", "sleepover"]}
-        assert clear == {"fuzzy_words": []}
+        assert fuzzy == {
+            "fuzzy_words": ["overnight", "sleepover"],
+            # As the draft writes them, for the page to highlight.
+            "forms": {"overnight": ["overnights"], "sleepover": ["sleepovers"]},
+        }
+        assert clear == {"fuzzy_words": [], "forms": {}}
 
 
 async def test_the_audience_preview_says_exactly_who_would_see_a_disclosure(

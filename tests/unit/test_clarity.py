@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.agreements import AgreementText, Definition
-from ledger.domain.clarity import FUZZY_WORDS, fuzzy_words
+from ledger.domain.clarity import FUZZY_WORDS, forms_used, fuzzy_words
 
 
 def flagged(text: str, *defined: str) -> tuple[str, ...]:
@@ -42,6 +42,13 @@ def test_every_listed_word_is_flagged_when_undefined(word: str) -> None:
         ("feeling", "feelings"),
         ("sleepovers", "sleepover"),
         ("overnights", "overnight"),
+        ("kissed", "kiss"),
+        ("kisses", "kiss"),
+        ("kissing", "kiss"),
+        ("cheat", "cheating"),
+        ("cheated", "cheating"),
+        ("cheats", "cheating"),
+        ("Never", "never"),
     ],
 )
 def test_inflections_are_flagged_as_their_listed_word(used: str, listed: str) -> None:
@@ -162,3 +169,38 @@ def test_a_definition_only_ever_clears_words(text: str, defined: list[str]) -> N
 
     assert set(remaining) <= set(undefined)
     assert list(remaining) == [word for word in FUZZY_WORDS if word in remaining]
+
+
+def test_the_forms_used_are_each_word_as_the_draft_writes_it() -> None:
+    texts = ["Partners first; a partner's word.", "We KISSED, and kiss again; no sextant."]
+    words = fuzzy_words(texts, [])
+
+    assert words == ("partner", "kiss")
+    assert forms_used(texts, words) == {
+        "partner": ("partners", "partner's"), "kiss": ("kissed", "kiss"),
+    }
+
+
+@given(
+    st.sampled_from(FUZZY_WORDS),
+    st.sampled_from(["", "s", "ed", "ing", "'s"]),
+    st.lists(plain_words, max_size=6),
+    st.booleans(),
+)
+def test_every_flagged_word_is_found_as_written(
+    word: str, suffix: str, others: list[str], capitalised: bool
+) -> None:
+    """Whatever the check flags, it also says how the text writes it: a page highlights
+    exactly the flagged words, inflected or not, and nothing else."""
+    written = word + suffix
+    written = written.capitalize() if capitalised else written
+    text = " ".join([*others, written, *others])
+    flagged_words = fuzzy_words([text], [])
+    forms = forms_used([text], flagged_words)
+
+    assert set(forms) == set(flagged_words)
+    for listed, found in forms.items():
+        assert found, listed
+        assert all(form in text.lower() for form in found)
+    if word in flagged_words:
+        assert written.lower() in forms[word]

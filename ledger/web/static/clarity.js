@@ -39,11 +39,15 @@
     definitions.append(wrapper);
   }
 
-  function showPreview(words) {
+  // Highlights every form of a fuzzy word the server found ("partners" for "partner"),
+  // as a whole word: no letter just before or after it, as the server reads words.
+  function showPreview(forms) {
     preview.replaceChildren();
     const text = fields.map((field) => field.value).filter(Boolean).join("\n\n");
-    if (!words.length || !text) { preview.hidden = true; return; }
-    const pattern = new RegExp(`\\b(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})\\b`, "gi");
+    const written = forms.sort((a, b) => b.length - a.length);
+    if (!written.length || !text) { preview.hidden = true; return; }
+    const escaped = written.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    const pattern = new RegExp(`(?<!\\p{L})(${escaped.join("|")})(?!\\p{L})`, "giu");
     let last = 0;
     for (const match of text.matchAll(pattern)) {
       preview.append(document.createTextNode(text.slice(last, match.index)));
@@ -72,14 +76,16 @@
       credentials: "same-origin",
     });
     if (!response.ok || ticket !== asked) return;
-    const words = (await response.json()).fuzzy_words;
+    const checked = await response.json();
+    const words = checked.fuzzy_words;
+    const forms = checked.forms || {};
     const present = new Set(definitionInputs().map(wordOf));
     definitionInputs().forEach((input) => {
       if (!input.value.trim() && !words.includes(wordOf(input))) input.closest(".definition").remove();
     });
     words.filter((word) => !present.has(word)).forEach(addDefinition);
     none.hidden = definitionInputs().length > 0;
-    showPreview(words);
+    showPreview(words.flatMap((word) => forms[word] || [word]));
     form.setAttribute("data-clarity-checked", String(ticket));
   }
 

@@ -1,0 +1,37 @@
+"""The clarity check while typing highlights exactly what the ledger flags: every fuzzy word
+as the draft writes it, inflections included ("partners" for "partner"), and nothing
+else."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
+
+from tests.http.browser.conftest import Visits, member_context
+from tests.http.browser.members import polycule_together, sign_up_and_in
+
+
+async def test_the_preview_marks_every_form_the_check_flags(
+    browser: Browser, server: TestServer, visits: Visits
+) -> None:
+    sam = await member_context(browser, server, visits)
+    noor = await member_context(browser, server, visits)
+    await sign_up_and_in(sam, visits, "sam", "Sam")
+    await sign_up_and_in(noor, visits, "noor", "Noor")
+    home = await polycule_together(sam, noor, visits, "Linden Street")
+
+    await sam.goto(home)
+    await sam.get_by_role("link", name="Propose an agreement").click()
+    await sam.get_by_label("A short title").fill("Evenings")
+    await sam.get_by_label("The agreement, in plain words").fill(
+        "No sleepovers with new partners. We kissed once: we tell each other soon, "
+        "and we never cheat. The partnership comes first."
+    )
+
+    marks = sam.locator("#clarity-preview mark")
+    await expect(marks).to_have_text(
+        ["sleepovers", "partners", "kissed", "tell", "soon", "never", "cheat"]
+    )
+    for word in ("sleepover", "partner", "kiss", "tell", "soon", "never", "cheating"):
+        await expect(sam.get_by_label(f"What you mean by “{word}”")).to_be_visible()
+    await visits.check(sam)
