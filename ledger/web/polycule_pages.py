@@ -60,17 +60,25 @@ async def home(request: web.Request) -> web.Response:
 
 async def propose(request: web.Request) -> web.Response:
     """A new agreement; with ``?agreement=``, an amendment of it; with ``&end=1`` too,
-    a proposal to end it; with ``?revise=``, a new wording of my own open proposal."""
+    a proposal to end it; with ``?revise=``, a new wording of my own open proposal; with
+    ``?again=``, a closed proposal (one that someone said no to) asked again, its wording
+    and its people filled in to be changed."""
     common = await polycule_context(request)
     context, polycule_id = query_context(request), common.polycule.id
     agreement: AgreementView | None = None
     revising: ProposalView | None = None
+    again: ProposalView | None = None
     if "revise" in request.query:
         revising = await agreement_routes.one_proposal(
             context, polycule_id, named_id(request.query["revise"], "proposal")
         )
-    if revising is not None:
-        agreement_id = revising.agreement_id if revising.kind == "amend" else None
+    elif "again" in request.query:
+        again = await agreement_routes.one_proposal(
+            context, polycule_id, named_id(request.query["again"], "proposal")
+        )
+    earlier = revising or again
+    if earlier is not None:
+        agreement_id = earlier.agreement_id if earlier.kind != "create" else None
     else:
         asked = request.query.get("agreement")
         agreement_id = named_id(asked, "agreement") if asked else None
@@ -79,7 +87,7 @@ async def propose(request: web.Request) -> web.Response:
     kind = (
         "revise" if revising
         else "create" if agreement is None
-        else "end" if request.query.get("end")
+        else "end" if request.query.get("end") or (again and again.kind == "end")
         else "amend"
     )
     return await render(request, "propose.html", {
@@ -87,6 +95,7 @@ async def propose(request: web.Request) -> web.Response:
         "kind": kind,
         "agreement": agreement,
         "revising": revising,
+        "again": again,
         "categories": CATEGORY_NAMES,
         "category_order": CATEGORIES,
     })

@@ -146,3 +146,43 @@ async def test_without_script_a_flagged_word_gets_its_field_when_rewording(
             ("serious", "anything we would want to hear about first"),
         }
         assert text["fuzzy_words"] == []
+
+
+async def test_a_proposal_someone_said_no_to_is_reworded_and_asked_again_until_agreed(
+    client: Client,
+) -> None:
+    async with person(client, "ana") as ana, person(client, "ben") as ben, \
+            person(client, "cyd") as cyd:
+        polycule_id = await polycule_of(ana, ben, cyd)
+        location = await propose_by_form(ana, polycule_id, ben)
+        await submitted(ben, f"/api{location}/object",
+                        {"revision": "1", "reason": "Goodnight is too late for me."},
+                        return_to=location)
+        proposal_id = location.rsplit("/", 1)[1]
+        again = f"/polycules/{polycule_id}/propose?again={proposal_id}"
+
+        # Where it was left standing, the way on: its page offers to ask again.
+        assert f'href="{again}"' in await page(ana, location)
+        form = await page(ana, again)
+        said = text_of(form)
+        assert "Ask again: “Evenings”" in said
+        # Its words and its people are filled in, to be changed.
+        assert 'value="Evenings"' in form
+        assert "After a date we text each other goodnight." in form
+        assert f'value="{ben.account_id}" checked' in form
+        assert f'value="{cyd.account_id}" checked' not in form
+
+        asked_again = await submitted(ana, f"/api/polycules/{polycule_id}/proposals", [
+            ("kind", "create"), ("title", "Evenings"), ("category", "time"),
+            ("terms", "After a date we text each other before eleven."),
+            ("definitions.date", "an evening out with someone new"),
+            ("parties[]", str(ana.account_id)), ("parties[]", str(ben.account_id)),
+        ], return_to=f"/polycules/{polycule_id}/proposals/{{proposal_id}}")
+        await submitted(ben, f"/api{asked_again}/consent", {"revision": "1"},
+                        return_to=asked_again)
+
+        [in_force] = await ana.json("GET", f"/api/polycules/{polycule_id}/agreements")
+        assert in_force["text"]["terms"] == "After a date we text each other before eleven."
+        # The first asking keeps its no, and offers nothing once agreed the second time.
+        assert "Not agreed" in text_of(await page(ana, location))
+        assert "Reword and ask again" not in await page(ana, asked_again)
