@@ -108,7 +108,7 @@ class LivingPolycule:
         proposal_id = uuid.uuid4()
         self.decide(proposer, lambda stamp: rules.ProposeAgreement(
             **stamp, proposal_id=proposal_id, agreement_id=uuid.uuid4(), parties=chosen,
-            text=text(self.rng), respond_by=None,
+            text=text(self.rng), respond_by=None, binds_only_proposer=len(chosen) == 1,
         ))
         if ratify:
             for party in chosen[1:]:

@@ -226,6 +226,9 @@ class ProposeAgreement(Command):
     parties: tuple[UUID, ...]
     text: AgreementText
     respond_by: datetime | None = None
+    # An agreement whose one party is its proposer is in force the moment it is proposed;
+    # proposing one must say so, so that forgetting to name the others never does it.
+    binds_only_proposer: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -500,6 +503,12 @@ def _propose_agreement(
     ):
         raise DomainError("agreement_exists", "an agreement with this id already exists")
     parties = _checked_parties(command.parties, members)
+    if parties == (command.actor,) and not command.binds_only_proposer:
+        raise DomainError(
+            "binds_only_you",
+            "this agreement names only you, so it would be in force at once with nobody "
+            "else asked: name the others it concerns, or say that it binds only you",
+        )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
     proposed = AgreementProposed(

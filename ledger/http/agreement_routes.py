@@ -53,6 +53,7 @@ async def propose(request: web.Request) -> web.Response:
             parties=tuple(body.parties),
             text=body.agreement_text(),
             respond_by=body.respond_by,
+            binds_only_proposer=body.binds_only_me,
         )
     elif isinstance(body, shapes.ProposeAmendment):
         command = domain.ProposeAmendment(

@@ -82,6 +82,8 @@ class ProposeNewAgreement(TextBody):
     kind: Literal["create"]
     parties: Parties
     respond_by: AwareDatetime | None = None
+    # Required (true) when the proposer is its only party: it is then in force at once.
+    binds_only_me: bool = False
 
 
 class ProposeAmendment(TextBody):

@@ -73,7 +73,7 @@ async def test_a_review_falls_due_once_and_every_party_reaffirms_it(
 async def test_any_party_can_ask_for_a_review_with_a_note(client: Client) -> None:
     async with person(client) as ash, person(client) as bo, person(client) as cy:
         polycule = await polycule_of(ash, bo, cy)
-        proposal = await propose(ash, polycule, [ash])
+        proposal = await propose(ash, polycule, [ash], binds_only_me=True)
         path = f"/api/polycules/{polycule}/agreements/{proposal['agreement_id']}"
 
         asked = await ash.json("POST", f"{path}/request-review",
@@ -140,7 +140,7 @@ async def test_the_audit_view_shows_what_a_member_may_read_and_keeps_the_rest_op
 ) -> None:
     async with person(client) as ash, person(client) as bo:
         polycule = await polycule_of(ash, bo)
-        await propose(ash, polycule, [ash])
+        await propose(ash, polycule, [ash], binds_only_me=True)
         # A kind of event members may not all read, sealed and appended as the service would.
         stream = uuid.UUID(polycule)
         assert bo.account_id is not None
@@ -177,3 +177,23 @@ async def test_the_audit_view_shows_what_a_member_may_read_and_keeps_the_rest_op
         assert verified == {
             "verified": True, "events_checked": len(entries), "first_break": None
         }
+
+
+async def test_a_proposal_naming_only_its_proposer_is_refused_unless_they_say_so(
+    client: Client,
+) -> None:
+    """Forgetting to tick one's partners must not put an agreement in force at once."""
+    async with person(client) as ash, person(client) as bo:
+        polycule = await polycule_of(ash, bo)
+        proposals = f"/api/polycules/{polycule}/proposals"
+        body = {"kind": "create", "title": "Sundays", "terms": "I keep Sundays free.",
+                "category": "time", "parties": [str(ash.account_id)]}
+
+        forgot = await ash.request("POST", proposals, json=body)
+        assert forgot.status == 409
+        assert error_of(await forgot.json())["code"] == "binds_only_you"
+        assert await ash.json("GET", proposals) == []
+        assert await ash.json("GET", f"/api/polycules/{polycule}/agreements") == []
+
+        meant = await ash.json("POST", proposals, 201, json={**body, "binds_only_me": True})
+        assert meant["status"] == "ratified"

@@ -186,7 +186,7 @@ async def test_tabs_and_line_breaks_are_text_not_control(client: Client, scene: 
 
     proposed = await scene.robin.json("POST", f"{scene.polycule}/proposals", 201, json={
         "kind": "create", "title": "Tell first", "terms": terms,
-        "parties": [str(scene.robin.account_id)],
+        "parties": [str(scene.robin.account_id)], "binds_only_me": True,
     })
 
     assert proposed["text"]["terms"] == terms.strip()

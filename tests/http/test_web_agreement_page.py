@@ -24,7 +24,8 @@ async def agreed(
     """An agreement between ``proposer`` and ``others``, proposed and consented to by all."""
     proposal = await proposer.json("POST", f"/api/polycules/{polycule}/proposals", 201, json={
         "kind": "create", "title": "Check-ins", "terms": TERMS, "category": "commitments",
-        "parties": [str(p.account_id) for p in (proposer, *others)], **text,
+        "parties": [str(p.account_id) for p in (proposer, *others)],
+        "binds_only_me": not others, **text,
     })
     for other in others:
         await other.json("POST", f"/api/polycules/{polycule}/proposals/"

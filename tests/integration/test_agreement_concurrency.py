@@ -144,7 +144,7 @@ async def test_two_schedulers_mark_a_review_due_once(
     polycule = await polycule_with(first, ash)
     await first.handle(polycule, polycule_decider, ProposeAgreement(
         **stamp(ash), proposal_id=uuid.uuid4(), agreement_id=uuid.uuid4(),
-        parties=(ash,), text=text(review_every_days=30),
+        parties=(ash,), text=text(review_every_days=30), binds_only_proposer=True,
     ))
     await read_models_caught_up(pool)
     month_later = NOW + timedelta(days=31)

@@ -695,7 +695,8 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
     proposal_id, agreement_id = uuid.uuid4(), uuid.uuid4()
     await polycule.by("ash", ProposeAgreement, proposal_id=proposal_id,
                       agreement_id=agreement_id, parties=story.members(*parties),
-                      text=wording("Sundays", "Sunday mornings are ours"))
+                      text=wording("Sundays", "Sunday mornings are ours"),
+                      binds_only_proposer=parties == ["ash"])
     for number, (name, what) in enumerate(tries):
         state, _ = await service.load(polycule.id, polycule_decider)
         revision = state.agreements.proposals[proposal_id].revision

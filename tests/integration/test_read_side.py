@@ -66,6 +66,7 @@ async def propose(polycule: Polycule, member: str, title: str, **fields: Any) ->
             "proposal_id", uuid.uuid4()
         ), agreement_id=uuid.uuid4(), parties=tuple(polycule.members.values()),
         text=wording(title, "Tell each other first."),
+        binds_only_proposer=len(polycule.members) == 1,
     ))
 
 

@@ -92,7 +92,7 @@ async def test_a_folded_state_holds_no_ones_words_and_outlives_an_erasure(
         **stamp(sam), proposal_id=uuid.uuid4(), agreement_id=uuid.uuid4(),
         parties=(sam,), text=AgreementText(
             title="Quiet Sundays", terms="Sunday mornings are for pancakes", review_every_days=30,
-        ),
+        ), binds_only_proposer=True,
     ))
     folded, version = await ApplicationService(EventStore(pool), keyring).load(
         polycule, polycule_decider

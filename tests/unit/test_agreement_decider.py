@@ -174,11 +174,27 @@ def test_a_member_may_propose_an_agreement_between_others() -> None:
     assert when(THREE, command) == [proposed(ROBIN, SAM, by_member=ALEX)]
 
 
-def test_an_agreement_with_oneself_takes_effect_at_once() -> None:
+def test_an_agreement_with_oneself_said_to_be_so_takes_effect_at_once() -> None:
+    command = ProposeAgreement(**by(ROBIN), proposal_id=PROPOSAL, agreement_id=AGREEMENT,
+                               parties=(ROBIN,), text=dates_text(), binds_only_proposer=True)
+
+    assert when(THREE, command) == [proposed(ROBIN), consented(ROBIN), ratified(ROBIN)]
+
+
+def test_an_agreement_naming_only_its_proposer_is_refused_unless_said_to_be_so() -> None:
+    """Forgetting to name one's partners must not put an agreement in force with nobody
+    else asked."""
     command = ProposeAgreement(**by(ROBIN), proposal_id=PROPOSAL, agreement_id=AGREEMENT,
                                parties=(ROBIN,), text=dates_text())
 
-    assert when(THREE, command) == [proposed(ROBIN), consented(ROBIN), ratified(ROBIN)]
+    with pytest.raises(DomainError) as refused:
+        when(THREE, command)
+    assert refused.value.code == "binds_only_you"
+    # Naming one other member alone, or saying so of an agreement between others, is fine.
+    between_others = ProposeAgreement(**by(ALEX), proposal_id=PROPOSAL,
+                                      agreement_id=AGREEMENT, parties=(ROBIN,),
+                                      text=dates_text())
+    assert when(THREE, between_others) == [proposed(ROBIN, by_member=ALEX)]
 
 
 def test_any_subset_of_the_polycule_can_be_bound() -> None:
