@@ -1,13 +1,15 @@
-"""Reading the agreements read model: what the screens and the scheduler ask of it.
+"""Reading the agreements read model: what the agreements' screens ask of it.
 
-A polycule's agreements in force and its open proposals with each party's answer; a
-member's inbox across their polycules; an agreement's complete history; what was in force
-at any past moment; and, for the scheduler, which reviews have come due and which
-deadlines have passed. Texts come back sealed, as the read model keeps them; the HTTP
-layer opens them for the member who asked.
+A polycule's agreements in force and its open proposals with each party's answer; an
+agreement's complete history; what was in force at any past moment. Texts come back
+sealed, as the read model keeps them; the HTTP layer opens them for the member who asked.
+What a member's inbox asks of this read model is in projections/inbox.py (which reads
+proposals and agreements with the columns and row builders kept here), what the scheduler
+asks in projections/schedule.py.
 
 Answers may change while a proposal is open, and every answer is kept: a member's current
-answer to a revision is the last one they gave it (``last_answers``, the decider's rule);
+answer to a revision is the last one they gave it (``last_answers``, the decider's rule),
+and who still has to answer is every party without one (``awaited``, the same module's);
 histories list every answer in the order given.
 
 The rows are written by projections/agreements.py; tables and indexes:
@@ -25,7 +27,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.domain.agreements import last_answers
+from ledger.domain.agreements import awaited, last_answers
 from ledger.store.records import JsonObject
 from projections.reading import snapshot
 
@@ -69,6 +71,11 @@ class ProposalRow:
     # Every answer to every revision, in the order given: a changed answer keeps its
     # earlier one before it.
     answers: tuple[ResponseRow, ...]
+
+    @property
+    def awaiting(self) -> tuple[UUID, ...]:
+        """The parties who still have to answer (none once it is closed)."""
+        return awaited(self)
 
 
 @dataclass(frozen=True)
@@ -153,20 +160,14 @@ class AgreementHistory:
     timeline: tuple[TimelineEntry, ...]
 
 
-@dataclass(frozen=True)
-class Inbox:
-    # Open proposals that bind the member and wait for their answer to the current revision.
-    awaiting_response: list[ProposalRow]
-    # Agreements under review that the member has not reaffirmed yet.
-    reviews_due: list[AgreementRow]
-
-
-_AGREEMENT_COLUMNS = """
+# An agreement's and a proposal's columns, in their rows' order (agreement_row,
+# proposals_with_answers), here and in projections/inbox.py.
+AGREEMENT_COLUMNS = """
 a.polycule_id, a.agreement_id, a.version, a.status, a.parties, a.category, a.text,
 a.in_force_since, a.next_review_at, a.review_due, a.review_due_since, a.reaffirmed_by,
 a.open_proposal_id, a.ended_at, a.end_reason, a.ended_by
 """
-_PROPOSAL_COLUMNS = """
+PROPOSAL_COLUMNS = """
 p.polycule_id, p.proposal_id, p.agreement_id, p.kind, p.proposed_by, p.parties, p.revision,
 p.text, p.note, p.base_version, p.respond_by, p.status, p.opened_at, p.closed_at
 """
@@ -177,24 +178,24 @@ v.in_force_from, v.in_force_until, v.ended_how, v.ended_by, v.end_note
 
 # Index: agreements_active.
 CURRENT_AGREEMENTS = f"""
-SELECT {_AGREEMENT_COLUMNS} FROM agreements a
+SELECT {AGREEMENT_COLUMNS} FROM agreements a
  WHERE a.polycule_id = $1 AND a.status = 'active'
  ORDER BY a.established_in
 """
 # Index: agreements_pkey.
 AGREEMENT = f"""
-SELECT {_AGREEMENT_COLUMNS} FROM agreements a
+SELECT {AGREEMENT_COLUMNS} FROM agreements a
  WHERE a.agreement_id = $2 AND a.polycule_id = $1
 """
 # Index: agreement_proposals_open.
 OPEN_PROPOSALS = f"""
-SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
+SELECT {PROPOSAL_COLUMNS} FROM agreement_proposals p
  WHERE p.polycule_id = $1 AND p.status = 'open'
  ORDER BY p.opened_in
 """
 # Index: agreement_proposals_pkey.
 PROPOSAL = f"""
-SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
+SELECT {PROPOSAL_COLUMNS} FROM agreement_proposals p
  WHERE p.proposal_id = $2 AND p.polycule_id = $1
 """
 # Every answer to many proposals at once, each proposal's in the order given, so a list of
@@ -227,7 +228,7 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
 """
 # Index: agreement_proposals_of_agreement.
 PROPOSALS_OF_AGREEMENT = f"""
-SELECT {_PROPOSAL_COLUMNS} FROM agreement_proposals p
+SELECT {PROPOSAL_COLUMNS} FROM agreement_proposals p
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in
 """
@@ -262,46 +263,9 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
    AND v.parties @> $3::uuid[]
  ORDER BY v.in_force_from, v.agreement_id
 """
-# Awaiting the member: they have given the current revision no answer at all (an answer,
-# once given, stays their answer until they give another). Index: memberships_of_member,
-# then agreement_proposals_open per polycule and proposal_responses_to_revision.
-AWAITING_RESPONSE = f"""
-SELECT {_PROPOSAL_COLUMNS}
-  FROM memberships m
-  JOIN agreement_proposals p ON p.polycule_id = m.polycule_id AND p.status = 'open'
- WHERE m.member_id = $1 AND m.left_at IS NULL
-   AND $1 = ANY (p.parties)
-   AND NOT EXISTS (SELECT FROM proposal_responses r
-                    WHERE r.proposal_id = p.proposal_id AND r.revision = p.revision
-                      AND r.member_id = $1)
- ORDER BY p.opened_at, p.proposal_id
-"""
-# Index: memberships_of_member, then agreements_active per polycule.
-REVIEWS_DUE = f"""
-SELECT {_AGREEMENT_COLUMNS}
-  FROM memberships m
-  JOIN agreements a ON a.polycule_id = m.polycule_id AND a.status = 'active'
- WHERE m.member_id = $1 AND m.left_at IS NULL
-   AND a.review_due AND $1 = ANY (a.parties) AND NOT $1 = ANY (a.reaffirmed_by)
- ORDER BY a.review_due_since, a.agreement_id
-"""
-# Index: agreements_review_clock.
-DUE_REVIEWS = """
-SELECT polycule_id, agreement_id, version FROM agreements
- WHERE status = 'active' AND NOT review_due AND next_review_at <= $1
- ORDER BY next_review_at
-"""
-# Index: agreement_proposals_deadline.
-EXPIRED_PROPOSALS = """
-SELECT polycule_id, proposal_id FROM agreement_proposals
- WHERE status = 'open' AND respond_by <= $1
- ORDER BY respond_by
-"""
-
-
 async def current_agreements(executor: Executor, polycule_id: UUID) -> list[AgreementRow]:
     """The polycule's agreements in force, oldest first."""
-    return [_agreement(row) for row in await executor.fetch(CURRENT_AGREEMENTS, polycule_id)]
+    return [agreement_row(row) for row in await executor.fetch(CURRENT_AGREEMENTS, polycule_id)]
 
 
 async def agreement(
@@ -309,12 +273,13 @@ async def agreement(
 ) -> AgreementRow | None:
     """One agreement of the polycule, in force or ended."""
     row = await executor.fetchrow(AGREEMENT, polycule_id, agreement_id)
-    return _agreement(row) if row is not None else None
+    return agreement_row(row) if row is not None else None
 
 
 async def open_proposals(executor: Executor, polycule_id: UUID) -> list[ProposalRow]:
     """The polycule's open proposals in the order they were made, each with its answers."""
-    return await _with_responses(executor, await executor.fetch(OPEN_PROPOSALS, polycule_id))
+    rows = await executor.fetch(OPEN_PROPOSALS, polycule_id)
+    return await proposals_with_answers(executor, rows)
 
 
 async def proposal(
@@ -323,7 +288,7 @@ async def proposal(
     row = await executor.fetchrow(PROPOSAL, polycule_id, proposal_id)
     if row is None:
         return None
-    [found] = await _with_responses(executor, [row])
+    [found] = await proposals_with_answers(executor, [row])
     return found
 
 
@@ -342,7 +307,7 @@ async def agreement_history(
         answers = _by_proposal(await connection.fetch(RESPONSES_OF_AGREEMENT, *key))
         timeline = await connection.fetch(TIMELINE_OF_AGREEMENT, *key)
     return AgreementHistory(
-        agreement=_agreement(row),
+        agreement=agreement_row(row),
         versions=tuple(
             _version(v, last_answers(answers.get(v["proposal_id"], ()), v["revision"]))
             for v in versions
@@ -384,28 +349,6 @@ async def in_force_at(
     return await _versions_with_consents(executor, rows)
 
 
-async def inbox(executor: Executor, member_id: UUID) -> Inbox:
-    """What waits for the member in every polycule they belong to now."""
-    awaiting = await executor.fetch(AWAITING_RESPONSE, member_id)
-    reviews = await executor.fetch(REVIEWS_DUE, member_id)
-    return Inbox(
-        awaiting_response=await _with_responses(executor, awaiting),
-        reviews_due=[_agreement(row) for row in reviews],
-    )
-
-
-async def due_reviews(executor: Executor, now: datetime) -> list[tuple[UUID, UUID, int]]:
-    """(polycule, agreement, version) of agreements in force whose review date has come."""
-    rows = await executor.fetch(DUE_REVIEWS, now)
-    return [(row["polycule_id"], row["agreement_id"], row["version"]) for row in rows]
-
-
-async def expired_proposals(executor: Executor, now: datetime) -> list[tuple[UUID, UUID]]:
-    """(polycule, proposal) of open proposals whose deadline to respond has passed."""
-    rows = await executor.fetch(EXPIRED_PROPOSALS, now)
-    return [(row["polycule_id"], row["proposal_id"]) for row in rows]
-
-
 # --- From rows to answers ----------------------------------------------------------------
 
 
@@ -423,9 +366,10 @@ def _by_proposal(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[ResponseRow
     return {proposal_id: tuple(answers) for proposal_id, answers in grouped.items()}
 
 
-async def _with_responses(
+async def proposals_with_answers(
     executor: Executor, rows: Sequence[asyncpg.Record]
 ) -> list[ProposalRow]:
+    """The proposals of ``rows`` (read with PROPOSAL_COLUMNS), each with its answers."""
     # Answers are never removed, so reading them after the proposal (outside one snapshot)
     # still gives every answer to the revision that was read, if perhaps a later one too.
     if not rows:
@@ -471,7 +415,8 @@ def _proposal(row: asyncpg.Record, answers: tuple[ResponseRow, ...]) -> Proposal
     )
 
 
-def _agreement(row: asyncpg.Record) -> AgreementRow:
+def agreement_row(row: asyncpg.Record) -> AgreementRow:
+    """The agreement of ``row`` (read with AGREEMENT_COLUMNS)."""
     return AgreementRow(
         polycule_id=row["polycule_id"],
         agreement_id=row["agreement_id"],

@@ -3,8 +3,9 @@
 The breaches a member may see; one repair's whole history — its timeline, each
 participant's trust over time, the commitments and how they are kept, the factors, the
 decisions, the new boundaries, the days since and the earlier breaches of the same
-agreement; and a member's repair inbox across their polycules. Texts come back sealed, as
-the read model keeps them; whoever shows them opens them for someone allowed to read them.
+agreement. Texts come back sealed, as the read model keeps them; whoever shows them opens
+them for someone allowed to read them. What a member's inbox asks of this read model is in
+projections/inbox.py, what the scheduler asks in projections/schedule.py.
 
 Who may read which breach or repair is ledger/auth/policy.py's decision, never these
 queries': every query that lists breaches or repairs takes the ids the policy allows the
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 BreachStatus = Literal["reported", "disputed", "acknowledged"]
 RepairStatus = Literal["open", "restored", "ended"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
-
-# A participant with no check-in for this long is asked how trust feels now.
-CHECK_IN_EVERY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -198,32 +196,6 @@ class RepairHistory:
     earlier_breaches: tuple[EarlierBreach, ...]
 
 
-@dataclass(frozen=True)
-class DueMark:
-    polycule_id: UUID
-    breach_id: UUID
-    commitment_id: UUID
-    occurrence: int
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class CheckInDue:
-    polycule_id: UUID
-    breach_id: UUID
-    last_check_in_at: datetime | None
-
-
-@dataclass(frozen=True)
-class RepairInbox:
-    # Occurrences whose time has passed and that nobody has marked, on open repairs where
-    # the member is a harmed party (a commitment is marked by a harmed party), oldest first.
-    commitments_to_mark: list[DueMark]
-    # Open repairs the member takes part in where they have not checked in for
-    # CHECK_IN_EVERY (or ever).
-    check_ins_due: list[CheckInDue]
-
-
 _BREACH_COLUMNS = """
 b.polycule_id, b.breach_id, b.agreement_id, b.version, b.parties, b.harmed, b.breached_by,
 b.reported_by, b.happened_at, b.reported_at, b.what_happened, b.status, b.acknowledgement,
@@ -308,37 +280,6 @@ SELECT e.breach_id, e.happened_at, e.repair_status, e.closed_at
    AND e.breach_id = ANY ($4::uuid[])
  ORDER BY e.happened_at, e.breach_id
 """
-# $2: the repairs the member may read (the policy's answer), across their polycules; of
-# those, the ones where they are a harmed party, who marks a commitment.
-# Index: breaches_pkey per repair, then commitments_of_breach.
-COMMITMENTS_TO_MARK = f"""
-SELECT b.polycule_id, b.breach_id, {_COMMITMENT_COLUMNS}
-  FROM breaches b
-  JOIN commitments c ON c.breach_id = b.breach_id
- WHERE b.breach_id = ANY ($2::uuid[]) AND b.repair_status = 'open' AND $1 = ANY (b.harmed)
- ORDER BY b.reported_at, c.made_in
-"""
-# The marks of many commitments at once. Index: commitment_marks_pkey.
-MARKS_OF_COMMITMENTS = """
-SELECT k.commitment_id, k.occurrence, k.due_at, k.mark, k.marked_by, k.marked_at, k.note
-  FROM commitment_marks k
- WHERE k.commitment_id = ANY ($1::uuid[])
- ORDER BY k.commitment_id, k.occurrence
-"""
-# $2: the moment before which the last check-in is too old; $3: the repairs the member
-# may read (the policy's answer), across their polycules; of those, the ones they take
-# part in (a supporter reads along, and never checks in).
-# Index: breaches_pkey per repair, then check_ins_of_member.
-CHECK_INS_DUE = """
-SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at
-  FROM breaches b
-  LEFT JOIN LATERAL (SELECT max(ci.at) AS at FROM check_ins ci
-                      WHERE ci.breach_id = b.breach_id AND ci.member_id = $1) latest ON true
- WHERE b.breach_id = ANY ($3::uuid[]) AND b.repair_status = 'open'
-   AND ($1 = b.breached_by OR $1 = ANY (b.harmed))
-   AND (latest.at IS NULL OR latest.at <= $2)
- ORDER BY b.reported_at, b.breach_id
-"""
 
 
 async def breaches_for(
@@ -405,66 +346,6 @@ async def repair_history(
             )
             for e in earlier
         ),
-    )
-
-
-# For the scheduler: commitments whose next occurrence has fallen due and was not announced
-# yet (commitments_falling_due; closed repairs have none).
-COMMITMENTS_FALLING_DUE = """
-SELECT b.polycule_id, c.breach_id, c.commitment_id, c.announced_through + 1 AS occurrence
-  FROM commitments c JOIN breaches b USING (breach_id)
- WHERE c.next_due_at IS NOT NULL AND c.next_due_at <= $1
- ORDER BY c.next_due_at
- LIMIT 1000
-"""
-
-
-async def commitments_falling_due(
-    executor: Executor, now: datetime
-) -> list[tuple[UUID, UUID, UUID, int]]:
-    """(polycule, breach, commitment, occurrence) of each occurrence due to be announced."""
-    return [
-        (row["polycule_id"], row["breach_id"], row["commitment_id"], row["occurrence"])
-        for row in await executor.fetch(COMMITMENTS_FALLING_DUE, now)
-    ]
-
-
-async def repair_inbox(
-    executor: Executor, member_id: UUID, now: datetime, readable: Collection[UUID]
-) -> RepairInbox:
-    """What the member's open repairs among ``readable`` (the repairs the policy lets them
-    read, across their polycules) ask of them at ``now``."""
-    repairs = list(readable)
-    async with snapshot(executor) as connection:
-        made = await connection.fetch(COMMITMENTS_TO_MARK, member_id, repairs)
-        marks = _marks_by_commitment(await connection.fetch(
-            MARKS_OF_COMMITMENTS, [row["commitment_id"] for row in made]
-        )) if made else {}
-        check_ins = await connection.fetch(
-            CHECK_INS_DUE, member_id, now - CHECK_IN_EVERY, repairs
-        )
-    to_mark = [
-        DueMark(
-            polycule_id=row["polycule_id"],
-            breach_id=row["breach_id"],
-            commitment_id=row["commitment_id"],
-            occurrence=occurrence.number,
-            due_at=occurrence.due_at,
-        )
-        for row in made
-        for occurrence in _commitment(row, marks.get(row["commitment_id"], ()), now)
-        .progress.overdue
-    ]
-    return RepairInbox(
-        commitments_to_mark=sorted(to_mark, key=lambda due: due.due_at),
-        check_ins_due=[
-            CheckInDue(
-                polycule_id=row["polycule_id"],
-                breach_id=row["breach_id"],
-                last_check_in_at=row["last_check_in_at"],
-            )
-            for row in check_ins
-        ],
     )
 
 

@@ -346,7 +346,6 @@ async def opened_responses(rows: tuple[ResponseRow, ...], keyring: KeyRing) -> l
 
 
 async def opened_proposal(row: ProposalRow, keyring: KeyRing) -> ProposalView:
-    answered = {response.member_id for response in row.responses}
     return ProposalView(
         polycule_id=row.polycule_id,
         proposal_id=row.proposal_id,
@@ -363,8 +362,7 @@ async def opened_proposal(row: ProposalRow, keyring: KeyRing) -> ProposalView:
         opened_at=row.opened_at,
         closed_at=row.closed_at,
         responses=await opened_responses(row.responses, keyring),
-        awaiting=[party for party in row.parties if party not in answered]
-        if row.status == "open" else [],
+        awaiting=list(row.awaiting),
         answers=await opened_responses(row.answers, keyring),
     )
 

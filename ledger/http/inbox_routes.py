@@ -2,8 +2,9 @@
 
 Proposals to answer and reviews due (agreements), disclosures to acknowledge; in the
 repairs I take part in, commitment occurrences to mark and check-ins due; and my webhook
-endpoints the ledger had to disable. Which disclosures and repairs I may read is the
-policy's decision, taken over each of my polycules as loaded from its stream.
+endpoints the ledger had to disable (the read models' part is asked of
+projections/inbox.py). Which disclosures and repairs I may read is the policy's decision,
+taken over each of my polycules as loaded from its stream.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ledger.http.disclosure_routes import DisclosureView, opened_disclosure
 from ledger.http.keys import CLOCK, KEYRING, POOL, SERVICE
 from ledger.http.shapes import Strict, json_of
 from ledger.webhooks import endpoints
-from projections import agreement_queries, disclosures, repair_queries
+from projections import inbox
 from projections.memberships import MEMBER_OF
 
 
@@ -62,9 +63,9 @@ async def my_inbox(request: web.Request) -> web.Response:
     member = caller_of(request)
     pool, keyring = request.app[POOL], request.app[KEYRING]
     readable = await _readable_in_my_polycules(request, member)
-    agreements = await agreement_queries.inbox(pool, member)
-    told = await disclosures.disclosures_to_acknowledge(pool, member, readable.disclosures)
-    repairs = await repair_queries.repair_inbox(
+    agreements = await inbox.agreement_inbox(pool, member)
+    told = await inbox.disclosures_to_acknowledge(pool, member, readable.disclosures)
+    repairs = await inbox.repair_inbox(
         pool, member, request.app[CLOCK].now(), readable.repairs
     )
     disabled = [e for e in await endpoints.of_account(pool, member) if e.disabled_reason]

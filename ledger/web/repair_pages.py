@@ -4,8 +4,10 @@ the commitments and how they are kept, and each participant's trust over time as
 
 Every page reads the API's own views (ledger/web/reading.py); every form posts to the API.
 Who sees the repair on a breach's page is the policy's REPAIR_READER rule, asked here and
-decided there. A supporter reads the breach and its repair and nothing else of the
-polycule: their page is drawn from those two answers alone, with no form.
+decided there; which proposals its form offers to link as new boundaries is the domain's
+answer (``boundaries_to_link``, ledger/domain/repair.py), asked the same way. A supporter
+reads the breach and its repair and nothing else of the polycule: their page is drawn from
+those two answers alone, with no form.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 
 from ledger.auth import policy
+from ledger.domain.repair import boundaries_to_link
 from ledger.http import agreement_routes, repair_routes
 from ledger.http.authorization import polycule_of
 from ledger.http.identity import identity_of
@@ -111,10 +115,10 @@ async def _as_member(
     )
     proposals: list[dict[str, Any]] = []
     if repair is not None:
+        linkable = _boundaries_to_link(request, shown["breach_id"])
         proposals = [
             proposal for proposal in await api_data(request, agreement_routes.list_proposals)
-            if proposal["kind"] != "end"
-            and _moment(proposal["opened_at"]) >= _moment(shown["reported_at"])
+            if proposal["proposal_id"] in linkable
         ]
     return {
         **context,
@@ -125,6 +129,14 @@ async def _as_member(
         "due_days": _days_ahead(request.app[CLOCK].now()),
         "live_url": polycule_pages.live_url(request),
     }
+
+
+def _boundaries_to_link(request: web.Request, breach_id: str) -> set[str]:
+    """The proposals the domain would link as this repair's new boundaries (made during
+    it, by a participant, not to end an agreement, not linked yet): its answer, not ours."""
+    state = polycule_of(request).state
+    breach = state.breaches.items[UUID(breach_id)]
+    return {str(proposal_id) for proposal_id in boundaries_to_link(breach, state.agreements)}
 
 
 def _repair_parts(repair: dict[str, Any], names: Mapping[str, str], me: str) -> dict[str, Any]:
