@@ -12,6 +12,11 @@ answer to a revision is the last one they gave it (``last_answers``, the decider
 and who still has to answer is every party without one (``awaited``, the same module's);
 histories list every answer in the order given.
 
+Each row names its fields once: the queries' columns carry the same names (``AS`` where the
+table's differ), so a record becomes a row by name (``row_of``), and its view in the API is
+built from it by pydantic (ledger/http/agreement_shapes.py). A ``Sealed`` field keeps words
+as the event had them, for whoever shows them to open.
+
 The rows are written by projections/agreements.py; tables and indexes:
 ledger/store/migrations/0006_agreements.sql, and 0010_answers_may_change.sql for the
 answers.
@@ -28,8 +33,8 @@ from uuid import UUID
 import asyncpg
 
 from ledger.domain.agreements import awaited, last_answers
-from ledger.store.records import JsonObject
-from projections.reading import snapshot
+from ledger.text_marks import Sealed
+from projections.reading import row_of, snapshot
 
 if TYPE_CHECKING:
     from ledger.database import Executor
@@ -39,12 +44,13 @@ Response = Literal["consented", "objected"]
 
 @dataclass(frozen=True)
 class ResponseRow:
+    proposal_id: UUID
     member_id: UUID
     # The revision answered.
     revision: int
     response: Response
-    # An objection's reason, sealed; None for a consent.
-    reason: JsonObject | None
+    # An objection's reason; None for a consent.
+    reason: Sealed | None
     at: datetime
 
 
@@ -57,9 +63,9 @@ class ProposalRow:
     proposed_by: UUID
     parties: tuple[UUID, ...]
     revision: int
-    # Sealed, as in the event; None for a proposal to end an agreement.
-    text: JsonObject | None
-    note: JsonObject | None
+    # None for a proposal to end an agreement.
+    text: Sealed | None
+    note: Sealed | None
     base_version: int | None
     respond_by: datetime | None
     status: Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
@@ -86,8 +92,8 @@ class AgreementRow:
     status: Literal["active", "ended"]
     parties: tuple[UUID, ...]
     category: str
-    # The version in force (or the last one, once ended), sealed.
-    text: JsonObject
+    # The version in force (or the last one, once ended).
+    text: Sealed
     in_force_since: datetime
     next_review_at: datetime | None
     review_due: bool
@@ -107,13 +113,13 @@ class VersionRow:
     revision: int
     parties: tuple[UUID, ...]
     category: str
-    text: JsonObject
+    text: Sealed
     in_force_from: datetime
     # None while in force; the interval is half-open, [in_force_from, in_force_until).
     in_force_until: datetime | None
     ended_how: Literal["amended", "revoked", "party_left", "ended_by_proposal"] | None
     ended_by: UUID | None
-    end_note: JsonObject | None
+    end_note: Sealed | None
     # Every party's consent to the revision that became this version.
     consents: tuple[ResponseRow, ...]
 
@@ -123,7 +129,7 @@ class RevisionRow:
     proposal_id: UUID
     revision: int
     parties: tuple[UUID, ...]
-    text: JsonObject | None
+    text: Sealed | None
     at: datetime
     # Every answer to this revision, in the order given, changed answers included.
     responses: tuple[ResponseRow, ...]
@@ -145,8 +151,8 @@ class TimelineEntry:
     proposal_id: UUID | None
     revision: int | None
     version: int | None
-    # An objection's reason, or the note of an ending or of a request for review, sealed.
-    note: JsonObject | None
+    # An objection's reason, or the note of an ending or of a request for review.
+    note: Sealed | None
     # A proposal's kind, or why an agreement ended or a proposal lapsed.
     detail: str | None
 
@@ -202,7 +208,7 @@ SELECT {PROPOSAL_COLUMNS} FROM agreement_proposals p
 # proposals costs one more query, not one per proposal. Index: proposal_responses_pkey,
 # once per proposal asked for.
 ANSWERS_TO_PROPOSALS = """
-SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
+SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at AS at
   FROM unnest($1::uuid[]) AS asked (proposal_id)
   JOIN proposal_responses r USING (proposal_id)
  ORDER BY r.proposal_id, r.responded_in
@@ -210,7 +216,7 @@ SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded
 # The answers to many revisions at once (the consents that made versions). Index:
 # proposal_responses_to_revision, once per revision asked for.
 RESPONSES_TO = """
-SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
+SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at AS at
   FROM unnest($1::uuid[], $2::integer[]) AS asked (proposal_id, revision)
   JOIN proposal_responses r USING (proposal_id, revision)
  ORDER BY r.responded_in
@@ -234,7 +240,7 @@ SELECT {PROPOSAL_COLUMNS} FROM agreement_proposals p
 """
 # Index: agreement_proposals_of_agreement, then proposal_revisions_pkey.
 REVISIONS_OF_AGREEMENT = """
-SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at
+SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
   FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in, r.revision
@@ -242,7 +248,7 @@ SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at
 # Every answer to every proposal about the agreement. Index: agreement_proposals_of_agreement,
 # then proposal_responses_pkey.
 RESPONSES_OF_AGREEMENT = """
-SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
+SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at AS at
   FROM agreement_proposals p JOIN proposal_responses r USING (proposal_id)
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY r.responded_in
@@ -309,14 +315,16 @@ async def agreement_history(
     return AgreementHistory(
         agreement=agreement_row(row),
         versions=tuple(
-            _version(v, last_answers(answers.get(v["proposal_id"], ()), v["revision"]))
+            row_of(VersionRow, v, consents=last_answers(
+                answers.get(v["proposal_id"], ()), v["revision"]
+            ))
             for v in versions
         ),
         proposals=tuple(
             ProposalHistory(
                 proposal=_proposal(p, answers.get(p["proposal_id"], ())),
                 revisions=tuple(
-                    _revision(r, tuple(
+                    row_of(RevisionRow, r, responses=tuple(
                         answer for answer in answers.get(r["proposal_id"], ())
                         if answer.revision == r["revision"]
                     ))
@@ -326,7 +334,7 @@ async def agreement_history(
             )
             for p in proposals
         ),
-        timeline=tuple(_timeline_entry(t) for t in timeline),
+        timeline=tuple(row_of(TimelineEntry, t) for t in timeline),
     )
 
 
@@ -356,13 +364,7 @@ def _by_proposal(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[ResponseRow
     """Each proposal's answers, in the order of ``rows``."""
     grouped: dict[UUID, list[ResponseRow]] = {}
     for row in rows:
-        grouped.setdefault(row["proposal_id"], []).append(ResponseRow(
-            member_id=row["member_id"],
-            revision=row["revision"],
-            response=row["response"],
-            reason=row["reason"],
-            at=row["responded_at"],
-        ))
+        grouped.setdefault(row["proposal_id"], []).append(row_of(ResponseRow, row))
     return {proposal_id: tuple(answers) for proposal_id, answers in grouped.items()}
 
 
@@ -389,93 +391,20 @@ async def _versions_with_consents(
         RESPONSES_TO, [row["proposal_id"] for row in rows], [row["revision"] for row in rows]
     ))
     return [
-        _version(row, last_answers(answers.get(row["proposal_id"], ()), row["revision"]))
+        row_of(VersionRow, row, consents=last_answers(
+            answers.get(row["proposal_id"], ()), row["revision"]
+        ))
         for row in rows
     ]
 
 
 def _proposal(row: asyncpg.Record, answers: tuple[ResponseRow, ...]) -> ProposalRow:
-    return ProposalRow(
-        polycule_id=row["polycule_id"],
-        proposal_id=row["proposal_id"],
-        agreement_id=row["agreement_id"],
-        kind=row["kind"],
-        proposed_by=row["proposed_by"],
-        parties=tuple(row["parties"]),
-        revision=row["revision"],
-        text=row["text"],
-        note=row["note"],
-        base_version=row["base_version"],
-        respond_by=row["respond_by"],
-        status=row["status"],
-        opened_at=row["opened_at"],
-        closed_at=row["closed_at"],
-        responses=last_answers(answers, row["revision"]),
-        answers=answers,
+    return row_of(
+        ProposalRow, row, responses=last_answers(answers, row["revision"]), answers=answers
     )
 
 
 def agreement_row(row: asyncpg.Record) -> AgreementRow:
     """The agreement of ``row`` (read with AGREEMENT_COLUMNS)."""
-    return AgreementRow(
-        polycule_id=row["polycule_id"],
-        agreement_id=row["agreement_id"],
-        version=row["version"],
-        status=row["status"],
-        parties=tuple(row["parties"]),
-        category=row["category"],
-        text=row["text"],
-        in_force_since=row["in_force_since"],
-        next_review_at=row["next_review_at"],
-        review_due=row["review_due"],
-        review_due_since=row["review_due_since"],
-        reaffirmed_by=tuple(row["reaffirmed_by"]),
-        open_proposal_id=row["open_proposal_id"],
-        ended_at=row["ended_at"],
-        end_reason=row["end_reason"],
-        ended_by=row["ended_by"],
-    )
-
-
-def _version(row: asyncpg.Record, consents: tuple[ResponseRow, ...]) -> VersionRow:
-    return VersionRow(
-        agreement_id=row["agreement_id"],
-        version=row["version"],
-        proposal_id=row["proposal_id"],
-        revision=row["revision"],
-        parties=tuple(row["parties"]),
-        category=row["category"],
-        text=row["text"],
-        in_force_from=row["in_force_from"],
-        in_force_until=row["in_force_until"],
-        ended_how=row["ended_how"],
-        ended_by=row["ended_by"],
-        end_note=row["end_note"],
-        consents=consents,
-    )
-
-
-def _revision(row: asyncpg.Record, responses: tuple[ResponseRow, ...]) -> RevisionRow:
-    return RevisionRow(
-        proposal_id=row["proposal_id"],
-        revision=row["revision"],
-        parties=tuple(row["parties"]),
-        text=row["text"],
-        at=row["revised_at"],
-        responses=responses,
-    )
-
-
-def _timeline_entry(row: asyncpg.Record) -> TimelineEntry:
-    return TimelineEntry(
-        stream_version=row["stream_version"],
-        at=row["at"],
-        what=row["what"],
-        member_id=row["member_id"],
-        proposal_id=row["proposal_id"],
-        revision=row["revision"],
-        version=row["version"],
-        note=row["note"],
-        detail=row["detail"],
-    )
+    return row_of(AgreementRow, row)
 

@@ -37,7 +37,7 @@ from projections.agreement_queries import (
     proposals_with_answers,
 )
 from projections.disclosures import DISCLOSURE_COLUMNS, DisclosureRow, with_acknowledgements
-from projections.reading import snapshot
+from projections.reading import row_of, snapshot
 
 if TYPE_CHECKING:
     from ledger.database import Executor
@@ -200,12 +200,5 @@ async def repair_inbox(
     ]
     return RepairInbox(
         commitments_to_mark=sorted(to_mark, key=lambda due: due.due_at),
-        check_ins_due=[
-            CheckInDue(
-                polycule_id=row["polycule_id"],
-                breach_id=row["breach_id"],
-                last_check_in_at=row["last_check_in_at"],
-            )
-            for row in check_ins
-        ],
+        check_ins_due=[row_of(CheckInDue, row) for row in check_ins],
     )

@@ -79,18 +79,11 @@ async def my_inbox(request: web.Request) -> web.Response:
         ],
         disclosures_to_acknowledge=[await opened_disclosure(row, keyring) for row in told],
         commitments_to_mark=[
-            MarkDue(
-                polycule_id=due.polycule_id, breach_id=due.breach_id,
-                commitment_id=due.commitment_id, occurrence=due.occurrence, due_at=due.due_at,
-            )
+            MarkDue.model_validate(due, from_attributes=True)
             for due in repairs.commitments_to_mark
         ],
         check_ins_due=[
-            CheckInDue(
-                polycule_id=due.polycule_id, breach_id=due.breach_id,
-                last_check_in_at=due.last_check_in_at,
-            )
-            for due in repairs.check_ins_due
+            CheckInDue.model_validate(due, from_attributes=True) for due in repairs.check_ins_due
         ],
         webhooks_disabled=[
             EndpointDisabled(
