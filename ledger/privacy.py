@@ -210,11 +210,14 @@ _SEALED_KEYS = frozenset(SealedText.__required_keys__)
 
 def as_sealed(value: object) -> SealedText | None:
     """``value`` as a sealed text if it has exactly that shape, else None."""
+    # Spelled out rather than looped: every text a view shows passes here, twice.
     if (
         isinstance(value, dict)
         and value.keys() == _SEALED_KEYS
         and value["sealed"] == "v1"
-        and all(isinstance(part, str) for part in value.values())
+        and isinstance(value["key"], str)
+        and isinstance(value["nonce"], str)
+        and isinstance(value["ct"], str)
     ):
         return typing.cast(SealedText, value)
     return None
@@ -544,11 +547,18 @@ async def decrypt_event_fields(data: JsonObject, keyring: KeyRing) -> JsonObject
     return opened
 
 
+async def opened_words(value: Any, keyring: KeyRing) -> Any:
+    """``value`` as a read model keeps it (``Sealed``, ledger/text_marks.py) with its words
+    opened (or ERASED): one sealed text becomes its words; a document, a copy with each of
+    its sealed texts opened; anything else (None) stays as it is."""
+    return await _open_all(value, keyring)
+
+
 async def _open_all(value: Any, keyring: KeyRing) -> Any:
-    sealed = as_sealed(value)
-    if sealed is not None:
-        return await keyring.open_sealed(sealed)
     if isinstance(value, dict):
+        sealed = as_sealed(value)
+        if sealed is not None:
+            return await keyring.open_sealed(sealed)
         return {name: await _open_all(item, keyring) for name, item in value.items()}
     if isinstance(value, list):
         return [await _open_all(item, keyring) for item in value]

@@ -1,13 +1,13 @@
 """What happens when time passes: reviews fall due, deadlines to respond pass, and the
 occurrences of repair commitments fall due.
 
-Every service instance runs a scheduler. Each tick it asks the read model what is due and
-sends the matching command through the application service, like any member's command:
-the decider checks the agreement's actual state and appends the event only if it is
-still due. When several instances find the same due review at once, both decide against
-the same stream version; one append wins and the other is refused on the version, reads
-again, and finds nothing left to do. So each event is appended once, whatever the number
-of instances.
+Every service instance runs a scheduler. Each tick it asks the read models what is due
+(projections/schedule.py) and sends the matching command through the application service,
+like any member's command: the decider checks the agreement's actual state and appends the
+event only if it is still due. When several instances find the same due review at once,
+both decide against the same stream version; one append wins and the other is refused on
+the version, reads again, and finds nothing left to do. So each event is appended once,
+whatever the number of instances.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from ledger.domain.repair import AnnounceCommitmentDue
 from ledger.errors import ConcurrencyError
 from ledger.service import ApplicationService
 from ledger.supervisor import Supervisor
-from projections.agreement_queries import due_reviews, expired_proposals
-from projections.repair_queries import commitments_falling_due
+from projections.schedule import commitments_falling_due, due_reviews, expired_proposals
 
 log = structlog.get_logger(__name__)
 

@@ -1,14 +1,21 @@
-"""Reading the agreements read model: what the screens and the scheduler ask of it.
+"""Reading the agreements read model: what the agreements' screens ask of it.
 
-A polycule's agreements in force and its open proposals with each party's answer; a
-member's inbox across their polycules; an agreement's complete history; what was in force
-at any past moment; and, for the scheduler, which reviews have come due and which
-deadlines have passed. Texts come back sealed, as the read model keeps them; the HTTP
-layer opens them for the member who asked.
+A polycule's agreements in force and its open proposals with each party's answer; an
+agreement's complete history; what was in force at any past moment. Texts come back
+sealed, as the read model keeps them; the HTTP layer opens them for the member who asked.
+What a member's inbox asks of this read model is in projections/inbox.py (which reads
+proposals and agreements with the columns and row builders kept here), what the scheduler
+asks in projections/schedule.py.
 
 Answers may change while a proposal is open, and every answer is kept: a member's current
-answer to a revision is the last one they gave it (``last_answers``, the decider's rule);
+answer to a revision is the last one they gave it (``last_answers``, the decider's rule),
+and who still has to answer is every party without one (``awaited``, the same module's);
 histories list every answer in the order given.
+
+Each row names its fields once: the queries' columns carry the same names (``AS`` where the
+table's differ), so a record becomes a row by name (``row_of``), and its view in the API is
+built from it by pydantic (ledger/http/agreement_shapes.py). A ``Sealed`` field keeps words
+as the event had them, for whoever shows them to open.
 
 The rows are written by projections/agreements.py; tables and indexes:
 ledger/store/migrations/0006_agreements.sql, and 0010_answers_may_change.sql for the
@@ -20,14 +27,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import asyncpg
 
-from ledger.domain.agreements import last_answers
-from ledger.store.records import JsonObject
-from projections.reading import snapshot
+from ledger.domain.agreements import awaited, last_answers
+from ledger.text_marks import Sealed
+from projections.reading import row_of, snapshot
 
 if TYPE_CHECKING:
     from ledger.database import Executor
@@ -37,12 +44,13 @@ Response = Literal["consented", "objected"]
 
 @dataclass(frozen=True)
 class ResponseRow:
+    proposal_id: UUID
     member_id: UUID
     # The revision answered.
     revision: int
     response: Response
-    # An objection's reason, sealed; None for a consent.
-    reason: JsonObject | None
+    # An objection's reason; None for a consent.
+    reason: Sealed | None
     at: datetime
 
 
@@ -55,9 +63,9 @@ class ProposalRow:
     proposed_by: UUID
     parties: tuple[UUID, ...]
     revision: int
-    # Sealed, as in the event; None for a proposal to end an agreement.
-    text: JsonObject | None
-    note: JsonObject | None
+    # None for a proposal to end an agreement.
+    text: Sealed | None
+    note: Sealed | None
     base_version: int | None
     respond_by: datetime | None
     status: Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
@@ -70,6 +78,11 @@ class ProposalRow:
     # earlier one before it.
     answers: tuple[ResponseRow, ...]
 
+    @property
+    def awaiting(self) -> tuple[UUID, ...]:
+        """The parties who still have to answer (none once it is closed)."""
+        return awaited(self)
+
 
 @dataclass(frozen=True)
 class AgreementRow:
@@ -79,8 +92,8 @@ class AgreementRow:
     status: Literal["active", "ended"]
     parties: tuple[UUID, ...]
     category: str
-    # The version in force (or the last one, once ended), sealed.
-    text: JsonObject
+    # The version in force (or the last one, once ended).
+    text: Sealed
     in_force_since: datetime
     next_review_at: datetime | None
     review_due: bool
@@ -100,13 +113,13 @@ class VersionRow:
     revision: int
     parties: tuple[UUID, ...]
     category: str
-    text: JsonObject
+    text: Sealed
     in_force_from: datetime
     # None while in force; the interval is half-open, [in_force_from, in_force_until).
     in_force_until: datetime | None
     ended_how: Literal["amended", "revoked", "party_left", "ended_by_proposal"] | None
     ended_by: UUID | None
-    end_note: JsonObject | None
+    end_note: Sealed | None
     # Every party's consent to the revision that became this version.
     consents: tuple[ResponseRow, ...]
 
@@ -116,7 +129,7 @@ class RevisionRow:
     proposal_id: UUID
     revision: int
     parties: tuple[UUID, ...]
-    text: JsonObject | None
+    text: Sealed | None
     at: datetime
     # Every answer to this revision, in the order given, changed answers included.
     responses: tuple[ResponseRow, ...]
@@ -138,8 +151,8 @@ class TimelineEntry:
     proposal_id: UUID | None
     revision: int | None
     version: int | None
-    # An objection's reason, or the note of an ending or of a request for review, sealed.
-    note: JsonObject | None
+    # An objection's reason, or the note of an ending or of a request for review.
+    note: Sealed | None
     # A proposal's kind, or why an agreement ended or a proposal lapsed.
     detail: str | None
 
@@ -153,39 +166,37 @@ class AgreementHistory:
     timeline: tuple[TimelineEntry, ...]
 
 
-@dataclass(frozen=True)
-class Inbox:
-    # Open proposals that bind the member and wait for their answer to the current revision.
-    awaiting_response: list[ProposalRow]
-    # Agreements under review that the member has not reaffirmed yet.
-    reviews_due: list[AgreementRow]
-
-
-_AGREEMENT_COLUMNS = """
+# An agreement's and a proposal's columns, in their rows' order (agreement_row,
+# proposal_row), here and in projections/inbox.py.
+AGREEMENT_COLUMNS = """
 a.polycule_id, a.agreement_id, a.version, a.status, a.parties, a.category, a.text,
 a.in_force_since, a.next_review_at, a.review_due, a.review_due_since, a.reaffirmed_by,
 a.open_proposal_id, a.ended_at, a.end_reason, a.ended_by
 """
-_PROPOSAL_COLUMNS = """
+PROPOSAL_COLUMNS = """
 p.polycule_id, p.proposal_id, p.agreement_id, p.kind, p.proposed_by, p.parties, p.revision,
 p.text, p.note, p.base_version, p.respond_by, p.status, p.opened_at, p.closed_at
 """
 # A proposal with every answer to it, in the order given, in the same row (and so read in
 # the same snapshot): one round trip for a proposal or a list of them. Each answer's
-# fields arrive as parallel arrays (NULL when there is none yet). Index:
+# fields arrive as parallel arrays, NULL while there is none (``proposal_row``). Index:
 # proposal_responses_pkey, once per proposal.
-_PROPOSALS_WITH_ANSWERS = f"""
-SELECT {_PROPOSAL_COLUMNS}, a.members, a.revisions, a.responses, a.reasons, a.ats
+PROPOSALS_WITH_ANSWERS = f"""
+SELECT {PROPOSAL_COLUMNS}, a.answer_members, a.answer_revisions, a.answer_responses,
+       a.answer_reasons, a.answer_ats
   FROM agreement_proposals p
   CROSS JOIN LATERAL (
-       SELECT array_agg(r.member_id ORDER BY r.responded_in) AS members,
-              array_agg(r.revision ORDER BY r.responded_in) AS revisions,
-              array_agg(r.response ORDER BY r.responded_in) AS responses,
-              array_agg(r.reason ORDER BY r.responded_in) AS reasons,
-              array_agg(r.responded_at ORDER BY r.responded_in) AS ats
+       SELECT array_agg(r.member_id ORDER BY r.responded_in) AS answer_members,
+              array_agg(r.revision ORDER BY r.responded_in) AS answer_revisions,
+              array_agg(r.response ORDER BY r.responded_in) AS answer_responses,
+              array_agg(r.reason ORDER BY r.responded_in) AS answer_reasons,
+              array_agg(r.responded_at ORDER BY r.responded_in) AS answer_ats
          FROM proposal_responses r
         WHERE r.proposal_id = p.proposal_id) a
 """
+_ANSWER_COLUMNS = (
+    "answer_members", "answer_revisions", "answer_responses", "answer_reasons", "answer_ats",
+)
 _VERSION_COLUMNS = """
 v.agreement_id, v.version, v.proposal_id, v.revision, v.parties, v.category, v.text,
 v.in_force_from, v.in_force_until, v.ended_how, v.ended_by, v.end_note
@@ -193,30 +204,30 @@ v.in_force_from, v.in_force_until, v.ended_how, v.ended_by, v.end_note
 
 # Index: agreements_active.
 CURRENT_AGREEMENTS = f"""
-SELECT {_AGREEMENT_COLUMNS} FROM agreements a
+SELECT {AGREEMENT_COLUMNS} FROM agreements a
  WHERE a.polycule_id = $1 AND a.status = 'active'
  ORDER BY a.established_in
 """
 # Index: agreements_pkey.
 AGREEMENT = f"""
-SELECT {_AGREEMENT_COLUMNS} FROM agreements a
+SELECT {AGREEMENT_COLUMNS} FROM agreements a
  WHERE a.agreement_id = $2 AND a.polycule_id = $1
 """
 # Index: agreement_proposals_open.
 OPEN_PROPOSALS = f"""
-{_PROPOSALS_WITH_ANSWERS}
+{PROPOSALS_WITH_ANSWERS}
  WHERE p.polycule_id = $1 AND p.status = 'open'
  ORDER BY p.opened_in
 """
 # Index: agreement_proposals_pkey.
 PROPOSAL = f"""
-{_PROPOSALS_WITH_ANSWERS}
+{PROPOSALS_WITH_ANSWERS}
  WHERE p.proposal_id = $2 AND p.polycule_id = $1
 """
 # The answers to many revisions at once (the consents that made versions). Index:
 # proposal_responses_to_revision, once per revision asked for.
 RESPONSES_TO = """
-SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at
+SELECT r.proposal_id, r.revision, r.member_id, r.response, r.reason, r.responded_at AS at
   FROM unnest($1::uuid[], $2::integer[]) AS asked (proposal_id, revision)
   JOIN proposal_responses r USING (proposal_id, revision)
  ORDER BY r.responded_in
@@ -234,13 +245,13 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
 """
 # Index: agreement_proposals_of_agreement.
 PROPOSALS_OF_AGREEMENT = f"""
-{_PROPOSALS_WITH_ANSWERS}
+{PROPOSALS_WITH_ANSWERS}
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in
 """
 # Index: agreement_proposals_of_agreement, then proposal_revisions_pkey.
 REVISIONS_OF_AGREEMENT = """
-SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at
+SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
   FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in, r.revision
@@ -261,45 +272,9 @@ SELECT {_VERSION_COLUMNS} FROM agreement_versions v
    AND v.parties @> $3::uuid[]
  ORDER BY v.in_force_from, v.agreement_id
 """
-# Awaiting the member: they have given the current revision no answer at all (an answer,
-# once given, stays their answer until they give another). Index: memberships_of_member,
-# then agreement_proposals_open per polycule and proposal_responses_to_revision.
-AWAITING_RESPONSE = f"""
-{_PROPOSALS_WITH_ANSWERS}
-  JOIN memberships m ON m.polycule_id = p.polycule_id
- WHERE m.member_id = $1 AND m.left_at IS NULL AND p.status = 'open'
-   AND $1 = ANY (p.parties)
-   AND NOT EXISTS (SELECT FROM proposal_responses r
-                    WHERE r.proposal_id = p.proposal_id AND r.revision = p.revision
-                      AND r.member_id = $1)
- ORDER BY p.opened_at, p.proposal_id
-"""
-# Index: memberships_of_member, then agreements_active per polycule.
-REVIEWS_DUE = f"""
-SELECT {_AGREEMENT_COLUMNS}
-  FROM memberships m
-  JOIN agreements a ON a.polycule_id = m.polycule_id AND a.status = 'active'
- WHERE m.member_id = $1 AND m.left_at IS NULL
-   AND a.review_due AND $1 = ANY (a.parties) AND NOT $1 = ANY (a.reaffirmed_by)
- ORDER BY a.review_due_since, a.agreement_id
-"""
-# Index: agreements_review_clock.
-DUE_REVIEWS = """
-SELECT polycule_id, agreement_id, version FROM agreements
- WHERE status = 'active' AND NOT review_due AND next_review_at <= $1
- ORDER BY next_review_at
-"""
-# Index: agreement_proposals_deadline.
-EXPIRED_PROPOSALS = """
-SELECT polycule_id, proposal_id FROM agreement_proposals
- WHERE status = 'open' AND respond_by <= $1
- ORDER BY respond_by
-"""
-
-
 async def current_agreements(executor: Executor, polycule_id: UUID) -> list[AgreementRow]:
     """The polycule's agreements in force, oldest first."""
-    return [_agreement(row) for row in await executor.fetch(CURRENT_AGREEMENTS, polycule_id)]
+    return [agreement_row(row) for row in await executor.fetch(CURRENT_AGREEMENTS, polycule_id)]
 
 
 async def agreement(
@@ -307,19 +282,19 @@ async def agreement(
 ) -> AgreementRow | None:
     """One agreement of the polycule, in force or ended."""
     row = await executor.fetchrow(AGREEMENT, polycule_id, agreement_id)
-    return _agreement(row) if row is not None else None
+    return agreement_row(row) if row is not None else None
 
 
 async def open_proposals(executor: Executor, polycule_id: UUID) -> list[ProposalRow]:
     """The polycule's open proposals in the order they were made, each with its answers."""
-    return [_proposal(row) for row in await executor.fetch(OPEN_PROPOSALS, polycule_id)]
+    return [proposal_row(row) for row in await executor.fetch(OPEN_PROPOSALS, polycule_id)]
 
 
 async def proposal(
     executor: Executor, polycule_id: UUID, proposal_id: UUID
 ) -> ProposalRow | None:
     row = await executor.fetchrow(PROPOSAL, polycule_id, proposal_id)
-    return _proposal(row) if row is not None else None
+    return proposal_row(row) if row is not None else None
 
 
 async def agreement_history(
@@ -333,22 +308,24 @@ async def agreement_history(
         key = (polycule_id, agreement_id)
         versions = await connection.fetch(VERSIONS_OF_AGREEMENT, *key)
         proposals = [
-            _proposal(p) for p in await connection.fetch(PROPOSALS_OF_AGREEMENT, *key)
+            proposal_row(p) for p in await connection.fetch(PROPOSALS_OF_AGREEMENT, *key)
         ]
         revisions = await connection.fetch(REVISIONS_OF_AGREEMENT, *key)
         timeline = await connection.fetch(TIMELINE_OF_AGREEMENT, *key)
     answers = {p.proposal_id: p.answers for p in proposals}
     return AgreementHistory(
-        agreement=_agreement(row),
+        agreement=agreement_row(row),
         versions=tuple(
-            _version(v, last_answers(answers.get(v["proposal_id"], ()), v["revision"]))
+            row_of(VersionRow, v, consents=last_answers(
+                answers.get(v["proposal_id"], ()), v["revision"]
+            ))
             for v in versions
         ),
         proposals=tuple(
             ProposalHistory(
                 proposal=p,
                 revisions=tuple(
-                    _revision(r, tuple(
+                    row_of(RevisionRow, r, responses=tuple(
                         answer for answer in p.answers if answer.revision == r["revision"]
                     ))
                     for r in revisions
@@ -357,7 +334,7 @@ async def agreement_history(
             )
             for p in proposals
         ),
-        timeline=tuple(_timeline_entry(t) for t in timeline),
+        timeline=tuple(row_of(TimelineEntry, t) for t in timeline),
     )
 
 
@@ -380,28 +357,6 @@ async def in_force_at(
     return await _versions_with_consents(executor, rows)
 
 
-async def inbox(executor: Executor, member_id: UUID) -> Inbox:
-    """What waits for the member in every polycule they belong to now."""
-    awaiting = await executor.fetch(AWAITING_RESPONSE, member_id)
-    reviews = await executor.fetch(REVIEWS_DUE, member_id)
-    return Inbox(
-        awaiting_response=[_proposal(row) for row in awaiting],
-        reviews_due=[_agreement(row) for row in reviews],
-    )
-
-
-async def due_reviews(executor: Executor, now: datetime) -> list[tuple[UUID, UUID, int]]:
-    """(polycule, agreement, version) of agreements in force whose review date has come."""
-    rows = await executor.fetch(DUE_REVIEWS, now)
-    return [(row["polycule_id"], row["agreement_id"], row["version"]) for row in rows]
-
-
-async def expired_proposals(executor: Executor, now: datetime) -> list[tuple[UUID, UUID]]:
-    """(polycule, proposal) of open proposals whose deadline to respond has passed."""
-    rows = await executor.fetch(EXPIRED_PROPOSALS, now)
-    return [(row["polycule_id"], row["proposal_id"]) for row in rows]
-
-
 # --- From rows to answers ----------------------------------------------------------------
 
 
@@ -409,13 +364,7 @@ def _by_proposal(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[ResponseRow
     """Each proposal's answers, in the order of ``rows``."""
     grouped: dict[UUID, list[ResponseRow]] = {}
     for row in rows:
-        grouped.setdefault(row["proposal_id"], []).append(ResponseRow(
-            member_id=row["member_id"],
-            revision=row["revision"],
-            response=row["response"],
-            reason=row["reason"],
-            at=row["responded_at"],
-        ))
+        grouped.setdefault(row["proposal_id"], []).append(row_of(ResponseRow, row))
     return {proposal_id: tuple(answers) for proposal_id, answers in grouped.items()}
 
 
@@ -428,101 +377,32 @@ async def _versions_with_consents(
         RESPONSES_TO, [row["proposal_id"] for row in rows], [row["revision"] for row in rows]
     ))
     return [
-        _version(row, last_answers(answers.get(row["proposal_id"], ()), row["revision"]))
+        row_of(VersionRow, row, consents=last_answers(
+            answers.get(row["proposal_id"], ()), row["revision"]
+        ))
         for row in rows
     ]
 
 
-def _proposal(row: asyncpg.Record) -> ProposalRow:
-    """A row of ``_PROPOSALS_WITH_ANSWERS``: the proposal and its answers."""
+def proposal_row(row: asyncpg.Record) -> ProposalRow:
+    """The proposal of ``row`` (read with PROPOSALS_WITH_ANSWERS), with its answers."""
+    columns = dict(row)
     answers = tuple(
-        ResponseRow(member_id=member_id, revision=revision, response=response, reason=reason,
-                    at=at)
+        ResponseRow(proposal_id=row["proposal_id"], member_id=member_id, revision=revision,
+                    response=response, reason=reason, at=at)
         for member_id, revision, response, reason, at in zip(
-            row["members"] or (), row["revisions"] or (), row["responses"] or (),
-            row["reasons"] or (), row["ats"] or (), strict=True,
+            *(columns.pop(name) or () for name in _ANSWER_COLUMNS), strict=True
         )
     )
+    fields: dict[str, Any] = {
+        name: tuple(value) if type(value) is list else value for name, value in columns.items()
+    }
     return ProposalRow(
-        polycule_id=row["polycule_id"],
-        proposal_id=row["proposal_id"],
-        agreement_id=row["agreement_id"],
-        kind=row["kind"],
-        proposed_by=row["proposed_by"],
-        parties=tuple(row["parties"]),
-        revision=row["revision"],
-        text=row["text"],
-        note=row["note"],
-        base_version=row["base_version"],
-        respond_by=row["respond_by"],
-        status=row["status"],
-        opened_at=row["opened_at"],
-        closed_at=row["closed_at"],
-        responses=last_answers(answers, row["revision"]),
-        answers=answers,
+        **fields, responses=last_answers(answers, row["revision"]), answers=answers
     )
 
 
-def _agreement(row: asyncpg.Record) -> AgreementRow:
-    return AgreementRow(
-        polycule_id=row["polycule_id"],
-        agreement_id=row["agreement_id"],
-        version=row["version"],
-        status=row["status"],
-        parties=tuple(row["parties"]),
-        category=row["category"],
-        text=row["text"],
-        in_force_since=row["in_force_since"],
-        next_review_at=row["next_review_at"],
-        review_due=row["review_due"],
-        review_due_since=row["review_due_since"],
-        reaffirmed_by=tuple(row["reaffirmed_by"]),
-        open_proposal_id=row["open_proposal_id"],
-        ended_at=row["ended_at"],
-        end_reason=row["end_reason"],
-        ended_by=row["ended_by"],
-    )
-
-
-def _version(row: asyncpg.Record, consents: tuple[ResponseRow, ...]) -> VersionRow:
-    return VersionRow(
-        agreement_id=row["agreement_id"],
-        version=row["version"],
-        proposal_id=row["proposal_id"],
-        revision=row["revision"],
-        parties=tuple(row["parties"]),
-        category=row["category"],
-        text=row["text"],
-        in_force_from=row["in_force_from"],
-        in_force_until=row["in_force_until"],
-        ended_how=row["ended_how"],
-        ended_by=row["ended_by"],
-        end_note=row["end_note"],
-        consents=consents,
-    )
-
-
-def _revision(row: asyncpg.Record, responses: tuple[ResponseRow, ...]) -> RevisionRow:
-    return RevisionRow(
-        proposal_id=row["proposal_id"],
-        revision=row["revision"],
-        parties=tuple(row["parties"]),
-        text=row["text"],
-        at=row["revised_at"],
-        responses=responses,
-    )
-
-
-def _timeline_entry(row: asyncpg.Record) -> TimelineEntry:
-    return TimelineEntry(
-        stream_version=row["stream_version"],
-        at=row["at"],
-        what=row["what"],
-        member_id=row["member_id"],
-        proposal_id=row["proposal_id"],
-        revision=row["revision"],
-        version=row["version"],
-        note=row["note"],
-        detail=row["detail"],
-    )
+def agreement_row(row: asyncpg.Record) -> AgreementRow:
+    """The agreement of ``row`` (read with AGREEMENT_COLUMNS)."""
+    return row_of(AgreementRow, row)
 

@@ -1,11 +1,11 @@
 """Read model: disclosures, who was told, and who has acknowledged them.
 
-What a member made or was told, newest first; one disclosure with its acknowledgements
-(the discloser sees who has); and, across a member's polycules, what they were told and
-have not acknowledged yet. Whether someone may see a disclosure at all is
-ledger/auth/policy.py's question, never these queries': every query that lists
-disclosures takes the ids the policy allows the reader (``policy.readable_by``) and shows
-those and no others.
+What a member made or was told, newest first; and one disclosure with its
+acknowledgements (the discloser sees who has). What a member was told and has not
+acknowledged yet, across their polycules, is their inbox's question (projections/inbox.py).
+Whether someone may see a disclosure at all is ledger/auth/policy.py's question, never
+these queries': every query that lists disclosures takes the ids the policy allows the
+reader (``policy.readable_by``) and shows those and no others.
 
 The words stay sealed, exactly as in the event (ledger/privacy.py); whoever shows them to a
 member opens them. Tables and indexes: ledger/store/migrations/0007_disclosures_and_repair.sql.
@@ -121,7 +121,7 @@ class DisclosureRow:
     acknowledgements: tuple[Acknowledgement, ...]
 
 
-_DISCLOSURE_COLUMNS = """
+DISCLOSURE_COLUMNS = """
 d.polycule_id, d.disclosure_id, d.discloser, d.kind, d.text, d.audience, d.recipients,
 d.fulfils_agreement_id, d.corrects_disclosure_id, d.made_at
 """
@@ -129,13 +129,13 @@ d.fulfils_agreement_id, d.corrects_disclosure_id, d.made_at
 # $2: the disclosures the reader may read (the policy's answer).
 # Index: disclosures_pkey, one probe per disclosure the reader may read.
 DISCLOSURES_FOR = f"""
-SELECT {_DISCLOSURE_COLUMNS} FROM disclosures d
+SELECT {DISCLOSURE_COLUMNS} FROM disclosures d
  WHERE d.disclosure_id = ANY ($2::uuid[]) AND d.polycule_id = $1
  ORDER BY d.made_in DESC
 """
 # Index: disclosures_pkey.
 DISCLOSURE = f"""
-SELECT {_DISCLOSURE_COLUMNS} FROM disclosures d
+SELECT {DISCLOSURE_COLUMNS} FROM disclosures d
  WHERE d.disclosure_id = $2 AND d.polycule_id = $1
 """
 # The acknowledgements of many disclosures at once, so a list costs one more query, not one
@@ -146,18 +146,6 @@ SELECT a.disclosure_id, a.member_id, a.acknowledged_at
  WHERE a.disclosure_id = ANY ($1::uuid[])
  ORDER BY a.acknowledged_in
 """
-# $2: the disclosures the member may read (the policy's answer), across their polycules;
-# of those, the ones they were told (the discloser has nothing to acknowledge).
-# Index: disclosures_pkey per disclosure, then disclosure_acknowledgements_pkey.
-TO_ACKNOWLEDGE = f"""
-SELECT {_DISCLOSURE_COLUMNS}
-  FROM disclosures d
- WHERE d.disclosure_id = ANY ($2::uuid[])
-   AND $1 = ANY (d.recipients)
-   AND NOT EXISTS (SELECT FROM disclosure_acknowledgements a
-                    WHERE a.disclosure_id = d.disclosure_id AND a.member_id = $1)
- ORDER BY d.made_at, d.disclosure_id
-"""
 
 
 async def disclosures_for(
@@ -166,7 +154,7 @@ async def disclosures_for(
     """The disclosures of the polycule among ``readable`` (those the policy lets the reader
     see: what they made or were told), newest first."""
     rows = await executor.fetch(DISCLOSURES_FOR, polycule_id, list(readable))
-    return await _with_acknowledgements(executor, rows)
+    return await with_acknowledgements(executor, rows)
 
 
 async def disclosure(
@@ -175,22 +163,15 @@ async def disclosure(
     row = await executor.fetchrow(DISCLOSURE, polycule_id, disclosure_id)
     if row is None:
         return None
-    [found] = await _with_acknowledgements(executor, [row])
+    [found] = await with_acknowledgements(executor, [row])
     return found
 
 
-async def disclosures_to_acknowledge(
-    executor: Executor, member_id: UUID, readable: Collection[UUID]
-) -> list[DisclosureRow]:
-    """Of ``readable`` (the disclosures the policy lets the member see, across their
-    polycules), what they were told and have not acknowledged, oldest first."""
-    rows = await executor.fetch(TO_ACKNOWLEDGE, member_id, list(readable))
-    return await _with_acknowledgements(executor, rows)
-
-
-async def _with_acknowledgements(
+async def with_acknowledgements(
     executor: Executor, rows: Sequence[asyncpg.Record]
 ) -> list[DisclosureRow]:
+    """The disclosures of ``rows`` (read with DISCLOSURE_COLUMNS), each with who has
+    acknowledged it."""
     # Acknowledgements are never removed, so reading them after the disclosures (outside
     # one snapshot) gives at least those there were, perhaps one more.
     if not rows:

@@ -3,8 +3,9 @@
 The breaches a member may see; one repair's whole history — its timeline, each
 participant's trust over time, the commitments and how they are kept, the factors, the
 decisions, the new boundaries, the days since and the earlier breaches of the same
-agreement; and a member's repair inbox across their polycules. Texts come back sealed, as
-the read model keeps them; whoever shows them opens them for someone allowed to read them.
+agreement. Texts come back sealed, as the read model keeps them; whoever shows them opens
+them for someone allowed to read them. What a member's inbox asks of this read model is in
+projections/inbox.py, what the scheduler asks in projections/schedule.py.
 
 Who may read which breach or repair is ledger/auth/policy.py's decision, never these
 queries': every query that lists breaches or repairs takes the ids the policy allows the
@@ -13,6 +14,11 @@ is asked only about a breach the policy has already let the reader at.
 
 Kept, missed, the streak and what is due are worked out by ledger/domain/commitments.py
 from the marks and the moment of asking, never stored: they change with time alone.
+
+Each row names its fields once: the queries' columns carry the same names, so a record
+becomes a row by name (``row_of``), and its view in the API is built from it by pydantic
+(ledger/http/repair_shapes.py). A ``Sealed`` field keeps words as the event had them, for
+whoever shows them to open.
 
 The rows are written by projections/repairs.py; tables and indexes:
 ledger/store/migrations/0007_disclosures_and_repair.sql.
@@ -31,7 +37,8 @@ import asyncpg
 from ledger.domain import commitments
 from ledger.domain.repair import Decision, Factor
 from ledger.store.records import JsonObject
-from projections.reading import snapshot
+from ledger.text_marks import Sealed
+from projections.reading import row_of, snapshot
 
 if TYPE_CHECKING:
     from ledger.database import Executor
@@ -39,9 +46,6 @@ if TYPE_CHECKING:
 BreachStatus = Literal["reported", "disputed", "acknowledged"]
 RepairStatus = Literal["open", "restored", "ended"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
-
-# A participant with no check-in for this long is asked how trust feels now.
-CHECK_IN_EVERY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,15 @@ class BreachRow:
     harmed: tuple[UUID, ...]
     breached_by: UUID
     reported_by: UUID
-    self_reported: bool
     happened_at: datetime
     reported_at: datetime
-    what_happened: JsonObject
+    what_happened: Sealed
     status: BreachStatus
-    # The named member's account on acknowledging (optional), sealed.
-    acknowledgement: JsonObject | None
+    # The named member's account on acknowledging (optional).
+    acknowledgement: Sealed | None
     acknowledged_at: datetime | None
-    # Their account on disputing it (the latest), sealed. Both stay once given.
-    dispute: JsonObject | None
+    # Their account on disputing it (the latest). Both stay once given.
+    dispute: Sealed | None
     disputed_at: datetime | None
     audience: tuple[UUID, ...]
     supporters: tuple[UUID, ...]
@@ -72,8 +75,12 @@ class BreachRow:
     closed_at: datetime | None
     # Who ended it; None when it closed as restored.
     closed_by: UUID | None
-    close_note: JsonObject | None
+    close_note: Sealed | None
     restored_by: tuple[UUID, ...]
+
+    @property
+    def self_reported(self) -> bool:
+        return self.reported_by == self.breached_by
 
 
 @dataclass(frozen=True)
@@ -85,9 +92,9 @@ class RepairStep:
     # Who took the step (the supporter, for SupporterJoined); None for a repair that closed
     # as restored with the last harmed party's choice.
     member_id: UUID | None
-    # Their words, sealed: what happened, an account, responsibility, impact, an apology,
-    # a commitment, or a note.
-    words: JsonObject | None
+    # Their words: what happened, an account, responsibility, impact, an apology, a
+    # commitment, or a note.
+    words: Sealed | None
     # The step's plain facts, as stored in the event (ids and moments as strings): the
     # decision, the factor, the trust level, the mark, the outcome, …
     detail: JsonObject | None
@@ -95,10 +102,12 @@ class RepairStep:
 
 @dataclass(frozen=True)
 class TrustPoint:
+    # Whose feeling it is.
+    member_id: UUID
     at: datetime
     trust: int
     setback: bool
-    note: JsonObject | None
+    note: Sealed | None
 
 
 @dataclass(frozen=True)
@@ -111,19 +120,20 @@ class TrustLine:
 
 @dataclass(frozen=True)
 class MarkRow:
+    commitment_id: UUID
     occurrence: int
     due_at: datetime
     mark: commitments.Mark
     marked_by: UUID
     marked_at: datetime
-    note: JsonObject | None
+    note: Sealed | None
 
 
 @dataclass(frozen=True)
 class CommitmentRow:
     commitment_id: UUID
     made_by: UUID
-    what: JsonObject
+    what: Sealed
     first_due_at: datetime
     every_days: int | None
     made_at: datetime
@@ -138,18 +148,21 @@ class FactorRow:
     factor: Factor
     named_by: UUID
     named_at: datetime
-    note: JsonObject | None
-    addressed: bool
+    note: Sealed | None
     addressed_at: datetime | None
     addressed_by: UUID | None
-    addressed_note: JsonObject | None
+    addressed_note: Sealed | None
+
+    @property
+    def addressed(self) -> bool:
+        return self.addressed_at is not None
 
 
 @dataclass(frozen=True)
 class DecisionRow:
     member_id: UUID
     decision: Decision
-    note: JsonObject | None
+    note: Sealed | None
     at: datetime
 
 
@@ -162,9 +175,9 @@ class BoundaryRow:
     # folded the proposal, since each read model keeps its own pace.
     agreement_id: UUID | None
     status: ProposalStatus | None
-    # The proposal's current wording, sealed.
-    title: JsonObject | None
-    if_broken: JsonObject | None
+    # The proposal's current wording.
+    title: Sealed | None
+    if_broken: Sealed | None
 
 
 @dataclass(frozen=True)
@@ -196,32 +209,6 @@ class RepairHistory:
     # Breaches of the same agreement in the same polycule that happened before this one,
     # those the reader may read.
     earlier_breaches: tuple[EarlierBreach, ...]
-
-
-@dataclass(frozen=True)
-class DueMark:
-    polycule_id: UUID
-    breach_id: UUID
-    commitment_id: UUID
-    occurrence: int
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class CheckInDue:
-    polycule_id: UUID
-    breach_id: UUID
-    last_check_in_at: datetime | None
-
-
-@dataclass(frozen=True)
-class RepairInbox:
-    # Occurrences whose time has passed and that nobody has marked, on open repairs where
-    # the member is a harmed party (a commitment is marked by a harmed party), oldest first.
-    commitments_to_mark: list[DueMark]
-    # Open repairs the member takes part in where they have not checked in for
-    # CHECK_IN_EVERY (or ever).
-    check_ins_due: list[CheckInDue]
 
 
 _BREACH_COLUMNS = """
@@ -308,37 +295,6 @@ SELECT e.breach_id, e.happened_at, e.repair_status, e.closed_at
    AND e.breach_id = ANY ($4::uuid[])
  ORDER BY e.happened_at, e.breach_id
 """
-# $2: the repairs the member may read (the policy's answer), across their polycules; of
-# those, the ones where they are a harmed party, who marks a commitment.
-# Index: breaches_pkey per repair, then commitments_of_breach.
-COMMITMENTS_TO_MARK = f"""
-SELECT b.polycule_id, b.breach_id, {_COMMITMENT_COLUMNS}
-  FROM breaches b
-  JOIN commitments c ON c.breach_id = b.breach_id
- WHERE b.breach_id = ANY ($2::uuid[]) AND b.repair_status = 'open' AND $1 = ANY (b.harmed)
- ORDER BY b.reported_at, c.made_in
-"""
-# The marks of many commitments at once. Index: commitment_marks_pkey.
-MARKS_OF_COMMITMENTS = """
-SELECT k.commitment_id, k.occurrence, k.due_at, k.mark, k.marked_by, k.marked_at, k.note
-  FROM commitment_marks k
- WHERE k.commitment_id = ANY ($1::uuid[])
- ORDER BY k.commitment_id, k.occurrence
-"""
-# $2: the moment before which the last check-in is too old; $3: the repairs the member
-# may read (the policy's answer), across their polycules; of those, the ones they take
-# part in (a supporter reads along, and never checks in).
-# Index: breaches_pkey per repair, then check_ins_of_member.
-CHECK_INS_DUE = """
-SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at
-  FROM breaches b
-  LEFT JOIN LATERAL (SELECT max(ci.at) AS at FROM check_ins ci
-                      WHERE ci.breach_id = b.breach_id AND ci.member_id = $1) latest ON true
- WHERE b.breach_id = ANY ($3::uuid[]) AND b.repair_status = 'open'
-   AND ($1 = b.breached_by OR $1 = ANY (b.harmed))
-   AND (latest.at IS NULL OR latest.at <= $2)
- ORDER BY b.reported_at, b.breach_id
-"""
 
 
 async def breaches_for(
@@ -347,12 +303,12 @@ async def breaches_for(
     """The polycule's breaches among ``readable`` (those the policy lets the reader see),
     newest report first."""
     rows = await executor.fetch(BREACHES_FOR, polycule_id, list(readable))
-    return [_breach(row) for row in rows]
+    return [row_of(BreachRow, row) for row in rows]
 
 
 async def breach(executor: Executor, polycule_id: UUID, breach_id: UUID) -> BreachRow | None:
     row = await executor.fetchrow(BREACH, polycule_id, breach_id)
-    return _breach(row) if row is not None else None
+    return row_of(BreachRow, row) if row is not None else None
 
 
 async def repair_history(
@@ -370,19 +326,21 @@ async def repair_history(
         check_ins = await connection.fetch(CHECK_INS_OF_BREACH, breach_id)
         made = await connection.fetch(COMMITMENTS_OF_BREACH, breach_id)
         marks = _marks_by_commitment(await connection.fetch(MARKS_OF_BREACH, breach_id))
-        factors = [_factor(f) for f in await connection.fetch(FACTORS_OF_BREACH, breach_id)]
+        factors = [
+            row_of(FactorRow, f) for f in await connection.fetch(FACTORS_OF_BREACH, breach_id)
+        ]
         decisions = await connection.fetch(DECISIONS_OF_BREACH, breach_id)
         boundaries = await connection.fetch(BOUNDARIES_OF_BREACH, breach_id)
         earlier = await connection.fetch(
             EARLIER_BREACHES, polycule_id, row["agreement_id"], row["happened_at"],
             list(readable),
         )
-    found = _breach(row)
+    found = row_of(BreachRow, row)
     promised = [_commitment(c, marks.get(c["commitment_id"], ()), now) for c in made]
     addressed = sum(1 for factor in factors if factor.addressed)
     return RepairHistory(
         breach=found,
-        timeline=tuple(_step(t) for t in timeline),
+        timeline=tuple(row_of(RepairStep, t) for t in timeline),
         trust=_trust_lines(found, check_ins),
         commitments=tuple(promised),
         kept=sum(commitment.progress.kept for commitment in promised),
@@ -390,81 +348,10 @@ async def repair_history(
         factors=tuple(factors),
         factors_open=len(factors) - addressed,
         factors_addressed=addressed,
-        decisions=tuple(
-            DecisionRow(
-                member_id=d["member_id"], decision=d["decision"], note=d["note"], at=d["at"]
-            )
-            for d in decisions
-        ),
-        boundaries=tuple(_boundary(b) for b in boundaries),
+        decisions=tuple(row_of(DecisionRow, d) for d in decisions),
+        boundaries=tuple(row_of(BoundaryRow, b) for b in boundaries),
         days_since_breach=max(0, (now - found.happened_at) // timedelta(days=1)),
-        earlier_breaches=tuple(
-            EarlierBreach(
-                breach_id=e["breach_id"], happened_at=e["happened_at"],
-                repair_status=e["repair_status"], closed_at=e["closed_at"],
-            )
-            for e in earlier
-        ),
-    )
-
-
-# For the scheduler: commitments whose next occurrence has fallen due and was not announced
-# yet (commitments_falling_due; closed repairs have none).
-COMMITMENTS_FALLING_DUE = """
-SELECT b.polycule_id, c.breach_id, c.commitment_id, c.announced_through + 1 AS occurrence
-  FROM commitments c JOIN breaches b USING (breach_id)
- WHERE c.next_due_at IS NOT NULL AND c.next_due_at <= $1
- ORDER BY c.next_due_at
- LIMIT 1000
-"""
-
-
-async def commitments_falling_due(
-    executor: Executor, now: datetime
-) -> list[tuple[UUID, UUID, UUID, int]]:
-    """(polycule, breach, commitment, occurrence) of each occurrence due to be announced."""
-    return [
-        (row["polycule_id"], row["breach_id"], row["commitment_id"], row["occurrence"])
-        for row in await executor.fetch(COMMITMENTS_FALLING_DUE, now)
-    ]
-
-
-async def repair_inbox(
-    executor: Executor, member_id: UUID, now: datetime, readable: Collection[UUID]
-) -> RepairInbox:
-    """What the member's open repairs among ``readable`` (the repairs the policy lets them
-    read, across their polycules) ask of them at ``now``."""
-    repairs = list(readable)
-    async with snapshot(executor) as connection:
-        made = await connection.fetch(COMMITMENTS_TO_MARK, member_id, repairs)
-        marks = _marks_by_commitment(await connection.fetch(
-            MARKS_OF_COMMITMENTS, [row["commitment_id"] for row in made]
-        )) if made else {}
-        check_ins = await connection.fetch(
-            CHECK_INS_DUE, member_id, now - CHECK_IN_EVERY, repairs
-        )
-    to_mark = [
-        DueMark(
-            polycule_id=row["polycule_id"],
-            breach_id=row["breach_id"],
-            commitment_id=row["commitment_id"],
-            occurrence=occurrence.number,
-            due_at=occurrence.due_at,
-        )
-        for row in made
-        for occurrence in _commitment(row, marks.get(row["commitment_id"], ()), now)
-        .progress.overdue
-    ]
-    return RepairInbox(
-        commitments_to_mark=sorted(to_mark, key=lambda due: due.due_at),
-        check_ins_due=[
-            CheckInDue(
-                polycule_id=row["polycule_id"],
-                breach_id=row["breach_id"],
-                last_check_in_at=row["last_check_in_at"],
-            )
-            for row in check_ins
-        ],
+        earlier_breaches=tuple(row_of(EarlierBreach, e) for e in earlier),
     )
 
 
@@ -474,108 +361,24 @@ async def repair_inbox(
 def _marks_by_commitment(rows: Iterable[asyncpg.Record]) -> dict[UUID, tuple[MarkRow, ...]]:
     grouped: dict[UUID, list[MarkRow]] = {}
     for row in rows:
-        grouped.setdefault(row["commitment_id"], []).append(MarkRow(
-            occurrence=row["occurrence"],
-            due_at=row["due_at"],
-            mark=row["mark"],
-            marked_by=row["marked_by"],
-            marked_at=row["marked_at"],
-            note=row["note"],
-        ))
+        grouped.setdefault(row["commitment_id"], []).append(row_of(MarkRow, row))
     return {commitment_id: tuple(marks) for commitment_id, marks in grouped.items()}
 
 
 def _commitment(row: asyncpg.Record, marks: tuple[MarkRow, ...], now: datetime) -> CommitmentRow:
-    return CommitmentRow(
-        commitment_id=row["commitment_id"],
-        made_by=row["made_by"],
-        what=row["what"],
-        first_due_at=row["first_due_at"],
-        every_days=row["every_days"],
-        made_at=row["made_at"],
-        marks=marks,
-        progress=commitments.progress(
-            row["first_due_at"], row["every_days"],
-            {mark.occurrence: mark.mark for mark in marks}, now,
-        ),
-    )
+    return row_of(CommitmentRow, row, marks=marks, progress=commitments.progress(
+        row["first_due_at"], row["every_days"], {mark.occurrence: mark.mark for mark in marks},
+        now,
+    ))
 
 
 def _trust_lines(breach: BreachRow, rows: Iterable[asyncpg.Record]) -> tuple[TrustLine, ...]:
     points: dict[UUID, list[TrustPoint]] = {}
     for row in rows:
-        points.setdefault(row["member_id"], []).append(TrustPoint(
-            at=row["at"], trust=row["trust"], setback=row["setback"], note=row["note"]
-        ))
+        points.setdefault(row["member_id"], []).append(row_of(TrustPoint, row))
     participants = (breach.breached_by, *breach.harmed)
     return tuple(
         TrustLine(member_id=member, points=tuple(points[member]))
         for member in participants
         if member in points
-    )
-
-
-def _step(row: asyncpg.Record) -> RepairStep:
-    return RepairStep(
-        stream_version=row["stream_version"],
-        at=row["at"],
-        what=row["what"],
-        member_id=row["member_id"],
-        words=row["words"],
-        detail=row["detail"],
-    )
-
-
-def _factor(row: asyncpg.Record) -> FactorRow:
-    return FactorRow(
-        factor_id=row["factor_id"],
-        factor=row["factor"],
-        named_by=row["named_by"],
-        named_at=row["named_at"],
-        note=row["note"],
-        addressed=row["addressed_at"] is not None,
-        addressed_at=row["addressed_at"],
-        addressed_by=row["addressed_by"],
-        addressed_note=row["addressed_note"],
-    )
-
-
-def _boundary(row: asyncpg.Record) -> BoundaryRow:
-    return BoundaryRow(
-        proposal_id=row["proposal_id"],
-        linked_by=row["linked_by"],
-        linked_at=row["linked_at"],
-        agreement_id=row["agreement_id"],
-        status=row["status"],
-        title=row["title"],
-        if_broken=row["if_broken"],
-    )
-
-
-def _breach(row: asyncpg.Record) -> BreachRow:
-    return BreachRow(
-        polycule_id=row["polycule_id"],
-        breach_id=row["breach_id"],
-        agreement_id=row["agreement_id"],
-        version=row["version"],
-        parties=tuple(row["parties"]),
-        harmed=tuple(row["harmed"]),
-        breached_by=row["breached_by"],
-        reported_by=row["reported_by"],
-        self_reported=row["reported_by"] == row["breached_by"],
-        happened_at=row["happened_at"],
-        reported_at=row["reported_at"],
-        what_happened=row["what_happened"],
-        status=row["status"],
-        acknowledgement=row["acknowledgement"],
-        acknowledged_at=row["acknowledged_at"],
-        dispute=row["dispute"],
-        disputed_at=row["disputed_at"],
-        audience=tuple(row["audience"]),
-        supporters=tuple(row["supporters"]),
-        repair_status=row["repair_status"],
-        closed_at=row["closed_at"],
-        closed_by=row["closed_by"],
-        close_note=row["close_note"],
-        restored_by=tuple(row["restored_by"]),
     )

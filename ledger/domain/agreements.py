@@ -11,7 +11,8 @@ use them in docs/domain.md#agreements:
   proposal; silence never ratifies it. Revising clears every consent to the old revision.
 * A party may change their answer while the proposal is open: a yes that becomes a no
   rejects it (a no closes the proposal, so nothing follows it). Every answer is kept, in
-  order; a member's current answer to a revision is the last one they gave it.
+  order; a member's current answer to a revision is the last one they gave it
+  (``last_answers``), and who still has to answer is every party without one (``awaited``).
 * While an amendment is pending, the current version stays in force; one proposal per
   agreement is open at a time, so two versions can never both be ratified from one base.
 * Any party may revoke their consent at any moment: the agreement ends from then on.
@@ -355,6 +356,32 @@ def last_answers(answers: Iterable[AnswerT], revision: int) -> tuple[AnswerT, ..
             latest.pop(answer.member_id, None)  # a changed answer counts from when it changed
             latest[answer.member_id] = answer
     return tuple(latest.values())
+
+
+class _AQuestion(Protocol):
+    """What ``awaited`` needs of a proposal: the decider's and the read model's alike."""
+
+    @property
+    def parties(self) -> Sequence[UUID]: ...
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def answers(self) -> Sequence[_AnAnswer]: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+def awaited(proposal: _AQuestion) -> tuple[UUID, ...]:
+    """Who still has to answer the proposal: while it is open, its parties (in their order)
+    who have given its current revision no answer; once it is closed, nobody. The one rule
+    for "who still has to answer", which the proposal's view and the inbox share."""
+    if proposal.status != "open":
+        return ()
+    answered = {answer.member_id for answer in last_answers(proposal.answers, proposal.revision)}
+    return tuple(party for party in proposal.parties if party not in answered)
 
 
 @dataclass(frozen=True)

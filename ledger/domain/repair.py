@@ -12,13 +12,15 @@ parties (the version's other parties), and its steps come in whatever order they
 take which step is a rule here: responsibility, apology and commitments are the breaching
 member's; impact, the decision to rebuild, take space or end the relationship, marking a
 commitment kept or missed, and forgiveness are each harmed party's. Any participant names
-and addresses factors, links new boundaries, checks in, invites a supporter (who may read
+and addresses factors, links new boundaries (proposals made during the repair: one
+definition, ``proposals_made_during``), checks in, invites a supporter (who may read
 this repair and nothing else) and may close it as ended. It is closed as restored only
 when every harmed party has chosen that.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -26,7 +28,7 @@ from typing import Literal
 from uuid import UUID
 
 from ledger.domain import Command
-from ledger.domain.agreements import Agreements
+from ledger.domain.agreements import Agreements, Proposal
 from ledger.domain.commitments import Mark, due_at
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import EVENTS, DomainEvent
@@ -402,7 +404,7 @@ class Breach:
     # Who may see the breach: the version's parties and whoever the reporter added.
     audience: frozenset[UUID]
     # How many proposals the polycule had when it was reported: later ones were made
-    # during the repair.
+    # during the repair (``proposals_made_during``).
     proposals_before: int
     status: Literal["reported", "disputed", "acknowledged"] = "reported"
     repair: Literal["open", "restored", "ended"] = "open"
@@ -677,25 +679,55 @@ def _anyones_step(
 def _link_boundary(
     breach: Breach, agreements: Agreements, command: LinkBoundary
 ) -> Sequence[DomainEvent]:
-    order = list(agreements.proposals)
-    if command.proposal_id not in agreements.proposals:
+    proposal = agreements.proposals.get(command.proposal_id)
+    if proposal is None:
         raise NotFound("no such proposal")
-    proposal = agreements.proposals[command.proposal_id]
-    if order.index(command.proposal_id) < breach.proposals_before:
+    made_during = {made.proposal_id for made in proposals_made_during(breach, agreements)}
+    if proposal.proposal_id not in made_during:
         raise DomainError(
             "proposal_before_breach", "a new boundary is a proposal made during the repair"
         )
-    if proposal.kind == "end":
-        raise DomainError("not_a_boundary", "a proposal to end an agreement is not a boundary")
-    if proposal.proposed_by not in breach.participants:
-        raise DomainError(
-            "not_a_participants_proposal", "a boundary is proposed by one of the participants"
-        )
+    refusal = _not_a_boundary(breach, proposal)
+    if refusal is not None:
+        raise refusal
     if command.proposal_id in breach.boundaries:
         return []
     return [BoundaryLinked(
         breach_id=breach.breach_id, proposal_id=command.proposal_id, member_id=command.actor
     )]
+
+
+def proposals_made_during(breach: Breach, agreements: Agreements) -> tuple[Proposal, ...]:
+    """The proposals made during the breach's repair, in the order they were made: every
+    one made since the breach was reported, for a repair begins with its report.
+
+    The one definition of "made during the repair": linking a boundary asks it, and so
+    does the page that offers the proposals to link (through ``boundaries_to_link``).
+    """
+    return tuple(itertools.islice(agreements.proposals.values(), breach.proposals_before, None))
+
+
+def boundaries_to_link(breach: Breach, agreements: Agreements) -> tuple[UUID, ...]:
+    """The proposals the repair's participants may link as its new boundaries now, in the
+    order they were made: those ``LinkBoundary`` would record, and not linked yet."""
+    if breach.repair != "open":
+        return ()
+    return tuple(
+        proposal.proposal_id for proposal in proposals_made_during(breach, agreements)
+        if _not_a_boundary(breach, proposal) is None
+        and proposal.proposal_id not in breach.boundaries
+    )
+
+
+def _not_a_boundary(breach: Breach, proposal: Proposal) -> DomainError | None:
+    """Why a proposal made during the repair cannot be one of its boundaries, if it cannot."""
+    if proposal.kind == "end":
+        return DomainError("not_a_boundary", "a proposal to end an agreement is not a boundary")
+    if proposal.proposed_by not in breach.participants:
+        return DomainError(
+            "not_a_participants_proposal", "a boundary is proposed by one of the participants"
+        )
+    return None
 
 
 def _announce_due(state: Breaches, command: AnnounceCommitmentDue) -> Sequence[DomainEvent]:

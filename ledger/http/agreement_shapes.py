@@ -1,8 +1,10 @@
 """The shapes of the agreements API: what members send and what they read back.
 
-Read models keep every text sealed; ``opened_*`` functions here open it for the member
-who asked (the authorization middleware has already decided they may read it) and add
-what is derived on reading, such as the clarity check's fuzzy words.
+Read models keep every text sealed; ``opened_*`` here show a row as its view, its words
+opened for the member who asked (the authorization middleware has already decided they may
+read it), with what is derived on reading, such as the clarity check's fuzzy words. A view
+names the fields it shares with its row (projections/agreement_queries.py) and no code
+copies them: pydantic does (ledger/http/shapes.py, ``opened``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, RootModel, field_validator
+from pydantic import AwareDatetime, Field, RootModel, field_validator, model_validator
 
 from ledger.domain.agreements import (
     AgreementText,
@@ -21,13 +23,12 @@ from ledger.domain.agreements import (
     ProposalStatus,
 )
 from ledger.http.parsing import INTEGER_MAX
-from ledger.http.shapes import Strict
+from ledger.http.shapes import Strict, opened
 from ledger.privacy import KeyRing, decrypt_event_fields
 from ledger.wording import word_diff
 from projections.agreement_queries import (
     AgreementRow,
     ProposalRow,
-    ResponseRow,
     RevisionRow,
     TimelineEntry,
     VersionRow,
@@ -174,6 +175,22 @@ class TextView(Strict):
     review_every_days: int | None
     # Words known to be read differently that this text uses without defining them.
     fuzzy_words: list[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_the_domain_reads_it(cls, value: Any) -> Any:
+        """A wording as stored (its texts opened) is read as the domain reads it, and shown
+        with what the clarity check finds in it."""
+        if isinstance(value, dict) and "fuzzy_words" not in value:
+            text = AgreementText.model_validate(value)
+            # As stored, a wording has every field; one stored without some takes the
+            # domain's defaults for them.
+            stored = value if value.keys() == _WORDING_FIELDS else text.model_dump()
+            return {**stored, "fuzzy_words": text.fuzzy_words()}
+        return value
+
+
+_WORDING_FIELDS = AgreementText.model_fields.keys()
 
 
 class ResponseView(Strict):
@@ -322,121 +339,32 @@ class ClarityView(Strict):
 
 
 # --- Opening what the read models keep sealed ----------------------------------------------
+# Each view is its row's (projections/agreement_queries.py) with the words opened
+# (``opened``, ledger/http/shapes.py); a wording is read by TextView itself.
 
 
 async def opened_text(sealed: dict[str, Any], keyring: KeyRing) -> TextView:
-    text = AgreementText.model_validate(await decrypt_event_fields(sealed, keyring))
-    return TextView(
-        title=text.title,
-        terms=text.terms,
-        definitions=[DefinitionView(word=d.word, meaning=d.meaning) for d in text.definitions],
-        category=text.category,
-        if_broken=text.if_broken,
-        review_every_days=text.review_every_days,
-        fuzzy_words=list(text.fuzzy_words()),
-    )
-
-
-async def opened_note(sealed: dict[str, Any] | None, keyring: KeyRing) -> str | None:
-    return None if sealed is None else await keyring.open_sealed(sealed)
-
-
-async def opened_responses(rows: tuple[ResponseRow, ...], keyring: KeyRing) -> list[ResponseView]:
-    return [
-        ResponseView(
-            member_id=row.member_id,
-            revision=row.revision,
-            response=row.response,
-            reason=await opened_note(row.reason, keyring),
-            at=row.at,
-        )
-        for row in rows
-    ]
+    return TextView.model_validate(await decrypt_event_fields(sealed, keyring))
 
 
 async def opened_proposal(row: ProposalRow, keyring: KeyRing) -> ProposalView:
-    answered = {response.member_id for response in row.responses}
-    return ProposalView(
-        polycule_id=row.polycule_id,
-        proposal_id=row.proposal_id,
-        agreement_id=row.agreement_id,
-        kind=row.kind,
-        proposed_by=row.proposed_by,
-        parties=list(row.parties),
-        revision=row.revision,
-        text=None if row.text is None else await opened_text(row.text, keyring),
-        note=await opened_note(row.note, keyring),
-        base_version=row.base_version,
-        respond_by=row.respond_by,
-        status=row.status,
-        opened_at=row.opened_at,
-        closed_at=row.closed_at,
-        responses=await opened_responses(row.responses, keyring),
-        awaiting=[party for party in row.parties if party not in answered]
-        if row.status == "open" else [],
-        answers=await opened_responses(row.answers, keyring),
-    )
+    return await opened(ProposalView, row, keyring)
 
 
 async def opened_agreement(row: AgreementRow, keyring: KeyRing) -> AgreementView:
-    return AgreementView(
-        polycule_id=row.polycule_id,
-        agreement_id=row.agreement_id,
-        version=row.version,
-        status=row.status,
-        parties=list(row.parties),
-        text=await opened_text(row.text, keyring),
-        in_force_since=row.in_force_since,
-        next_review_at=row.next_review_at,
-        review_due=row.review_due,
-        review_due_since=row.review_due_since,
-        reaffirmed_by=list(row.reaffirmed_by),
-        open_proposal_id=row.open_proposal_id,
-        ended_at=row.ended_at,
-        end_reason=row.end_reason,
-        ended_by=row.ended_by,
-    )
+    return await opened(AgreementView, row, keyring)
 
 
 async def opened_version(row: VersionRow, keyring: KeyRing) -> VersionView:
-    return VersionView(
-        agreement_id=row.agreement_id,
-        version=row.version,
-        proposal_id=row.proposal_id,
-        revision=row.revision,
-        parties=list(row.parties),
-        text=await opened_text(row.text, keyring),
-        in_force_from=row.in_force_from,
-        in_force_until=row.in_force_until,
-        ended_how=row.ended_how,
-        ended_by=row.ended_by,
-        end_note=await opened_note(row.end_note, keyring),
-        consents=await opened_responses(row.consents, keyring),
-    )
+    return await opened(VersionView, row, keyring)
 
 
 async def opened_revision(row: RevisionRow, keyring: KeyRing) -> RevisionView:
-    return RevisionView(
-        revision=row.revision,
-        parties=list(row.parties),
-        text=None if row.text is None else await opened_text(row.text, keyring),
-        at=row.at,
-        responses=await opened_responses(row.responses, keyring),
-    )
+    return await opened(RevisionView, row, keyring)
 
 
 async def opened_entry(row: TimelineEntry, keyring: KeyRing) -> TimelineView:
-    return TimelineView(
-        stream_version=row.stream_version,
-        at=row.at,
-        what=row.what,
-        member_id=row.member_id,
-        proposal_id=row.proposal_id,
-        revision=row.revision,
-        version=row.version,
-        note=await opened_note(row.note, keyring),
-        detail=row.detail,
-    )
+    return await opened(TimelineView, row, keyring)
 
 
 def version_diff(

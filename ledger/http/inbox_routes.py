@@ -2,9 +2,10 @@
 
 Proposals to answer and reviews due (agreements), disclosures to acknowledge; in the
 repairs I take part in, commitment occurrences to mark and check-ins due; and my webhook
-endpoints the ledger had to disable. Which disclosures and repairs I may read is the
-policy's decision, taken over each of my polycules as loaded from its stream. The inbox is
-a typed query (``inbox_of``), which the web client's inbox page asks too.
+endpoints the ledger had to disable (the read models' part is asked of
+projections/inbox.py). Which disclosures and repairs I may read is the policy's decision,
+taken over each of my polycules as loaded from its stream. The inbox is a typed query
+(``inbox_of``), which the web client's inbox page asks too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ledger.http.context import QueryContext, query_context
 from ledger.http.disclosure_routes import DisclosureView, opened_disclosure
 from ledger.http.shapes import Strict, json_of
 from ledger.webhooks import endpoints
-from projections import agreement_queries, disclosures, repair_queries
+from projections import inbox
 from projections.memberships import MEMBER_OF
 
 
@@ -67,9 +68,9 @@ async def inbox_of(context: QueryContext, member: UUID) -> InboxView:
     """Everything that awaits ``member`` across their polycules."""
     pool, keyring = context.pool, context.keyring
     readable = await _readable_in_my_polycules(context, member)
-    agreements = await agreement_queries.inbox(pool, member)
-    told = await disclosures.disclosures_to_acknowledge(pool, member, readable.disclosures)
-    repairs = await repair_queries.repair_inbox(pool, member, context.clock.now(), readable.repairs)
+    agreements = await inbox.agreement_inbox(pool, member)
+    told = await inbox.disclosures_to_acknowledge(pool, member, readable.disclosures)
+    repairs = await inbox.repair_inbox(pool, member, context.clock.now(), readable.repairs)
     disabled = [e for e in await endpoints.of_account(pool, member) if e.disabled_reason]
     return InboxView(
         awaiting_response=[
@@ -81,18 +82,11 @@ async def inbox_of(context: QueryContext, member: UUID) -> InboxView:
         ],
         disclosures_to_acknowledge=[await opened_disclosure(row, keyring) for row in told],
         commitments_to_mark=[
-            MarkDue(
-                polycule_id=due.polycule_id, breach_id=due.breach_id,
-                commitment_id=due.commitment_id, occurrence=due.occurrence, due_at=due.due_at,
-            )
+            MarkDue.model_validate(due, from_attributes=True)
             for due in repairs.commitments_to_mark
         ],
         check_ins_due=[
-            CheckInDue(
-                polycule_id=due.polycule_id, breach_id=due.breach_id,
-                last_check_in_at=due.last_check_in_at,
-            )
-            for due in repairs.check_ins_due
+            CheckInDue.model_validate(due, from_attributes=True) for due in repairs.check_ins_due
         ],
         webhooks_disabled=[
             EndpointDisabled(

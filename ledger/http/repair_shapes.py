@@ -1,7 +1,9 @@
 """The shapes of the breaches and repair API: what participants send, what they read back.
 
-The read models keep every word sealed; ``opened_*`` here open them for the person who
-asked (the policy has already decided they may read them).
+The read models keep every word sealed; ``opened_*`` here show a row as its view, its
+words opened for the person who asked (the policy has already decided they may read them).
+A view names the fields it shares with its row (projections/repair_queries.py) and no code
+copies them: pydantic does (ledger/http/shapes.py, ``opened``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from ledger.domain.commitments import Mark
+from ledger.domain.commitments import Mark, Occurrence
 from ledger.domain.repair import Decision, Factor
-from ledger.http.shapes import Strict
-from ledger.privacy import KeyRing, decrypt_event_fields
+from ledger.http.shapes import Strict, opened
+from ledger.privacy import KeyRing
 from projections import repair_queries as rows
 
 Words = Field(min_length=1, max_length=10_000)
@@ -249,134 +251,37 @@ class SupportingView(Strict):
 
 
 # --- Opening what the read models keep sealed ----------------------------------------------
-
-
-async def _opened(sealed: Mapping[str, Any] | None, keyring: KeyRing) -> str | None:
-    return None if sealed is None else await keyring.open_sealed(sealed)
+# Each view is its row's (projections/repair_queries.py) with the words opened (``opened``,
+# ledger/http/shapes.py); only what a view shows otherwise is named here.
 
 
 async def opened_breach(row: rows.BreachRow, keyring: KeyRing) -> BreachView:
-    return BreachView(
-        polycule_id=row.polycule_id,
-        breach_id=row.breach_id,
-        agreement_id=row.agreement_id,
-        version=row.version,
-        parties=list(row.parties),
-        harmed=list(row.harmed),
-        breached_by=row.breached_by,
-        reported_by=row.reported_by,
-        self_reported=row.self_reported,
-        happened_at=row.happened_at,
-        reported_at=row.reported_at,
-        what_happened=await keyring.open_sealed(row.what_happened),
-        status=row.status,
-        acknowledgement=await _opened(row.acknowledgement, keyring),
-        acknowledged_at=row.acknowledged_at,
-        dispute=await _opened(row.dispute, keyring),
-        disputed_at=row.disputed_at,
-        audience=list(row.audience),
-        repair_status=row.repair_status,
-        closed_at=row.closed_at,
-    )
+    return await opened(BreachView, row, keyring)
 
 
 async def opened_history(
     history: rows.RepairHistory, names: Mapping[UUID, str], keyring: KeyRing
 ) -> RepairHistoryView:
-    current: dict[UUID, Decision] = {}
-    for decision in history.decisions:
-        current[decision.member_id] = decision.decision
     breach = history.breach
-    return RepairHistoryView(
-        breach=await opened_breach(breach, keyring),
+    return await opened(
+        RepairHistoryView, history, keyring,
         names={member: names.get(member, "former member") for member in breach.parties},
-        supporters=list(breach.supporters),
-        timeline=[
-            StepView(
-                stream_version=step.stream_version, at=step.at, what=step.what,
-                member_id=step.member_id, words=await _opened(step.words, keyring),
-                detail=None if step.detail is None
-                else await decrypt_event_fields(dict(step.detail), keyring),
-            )
-            for step in history.timeline
-        ],
-        trust=[
-            TrustLineView(member_id=line.member_id, points=[
-                TrustPointView(
-                    at=point.at, trust=point.trust, setback=point.setback,
-                    note=await _opened(point.note, keyring),
-                )
-                for point in line.points
-            ])
-            for line in history.trust
-        ],
+        supporters=breach.supporters,
         commitments=[await _opened_commitment(item, keyring) for item in history.commitments],
-        kept=history.kept,
-        missed=history.missed,
-        factors=[
-            FactorView(
-                factor_id=factor.factor_id, factor=factor.factor, named_by=factor.named_by,
-                named_at=factor.named_at, note=await _opened(factor.note, keyring),
-                addressed=factor.addressed, addressed_at=factor.addressed_at,
-                addressed_by=factor.addressed_by,
-                addressed_note=await _opened(factor.addressed_note, keyring),
-            )
-            for factor in history.factors
-        ],
-        factors_open=history.factors_open,
-        factors_addressed=history.factors_addressed,
-        decisions=[
-            DecisionView(
-                member_id=item.member_id, decision=item.decision,
-                note=await _opened(item.note, keyring), at=item.at,
-            )
-            for item in history.decisions
-        ],
-        current_decisions=current,
-        boundaries=[
-            BoundaryView(
-                proposal_id=item.proposal_id, agreement_id=item.agreement_id,
-                status=item.status, title=await _opened(item.title, keyring),
-                if_broken=await _opened(item.if_broken, keyring), linked_at=item.linked_at,
-            )
-            for item in history.boundaries
-        ],
-        days_since_breach=history.days_since_breach,
-        earlier_breaches=[
-            EarlierBreachView(
-                breach_id=item.breach_id, happened_at=item.happened_at,
-                repair_status=item.repair_status, closed_at=item.closed_at,
-            )
-            for item in history.earlier_breaches
-        ],
+        # Each harmed party's latest decision.
+        current_decisions={item.member_id: item.decision for item in history.decisions},
     )
 
 
 async def _opened_commitment(item: rows.CommitmentRow, keyring: KeyRing) -> CommitmentView:
     progress = item.progress
-    return CommitmentView(
-        commitment_id=item.commitment_id,
-        made_by=item.made_by,
-        what=await keyring.open_sealed(item.what),
-        first_due_at=item.first_due_at,
-        every_days=item.every_days,
-        made_at=item.made_at,
-        marks=[
-            MarkView(
-                occurrence=mark.occurrence, due_at=mark.due_at, mark=mark.mark,
-                marked_by=mark.marked_by, marked_at=mark.marked_at,
-                note=await _opened(mark.note, keyring),
-            )
-            for mark in item.marks
-        ],
-        kept=progress.kept,
-        missed=progress.missed,
-        streak=progress.streak,
-        next_due=None if progress.next_due is None else OccurrenceView(
-            occurrence=progress.next_due.number, due_at=progress.next_due.due_at
-        ),
-        overdue=[
-            OccurrenceView(occurrence=item.number, due_at=item.due_at)
-            for item in progress.overdue
-        ],
+    return await opened(
+        CommitmentView, item, keyring,
+        kept=progress.kept, missed=progress.missed, streak=progress.streak,
+        next_due=None if progress.next_due is None else _occurrence(progress.next_due),
+        overdue=[_occurrence(occurrence) for occurrence in progress.overdue],
     )
+
+
+def _occurrence(occurrence: Occurrence) -> OccurrenceView:
+    return OccurrenceView(occurrence=occurrence.number, due_at=occurrence.due_at)

@@ -4,8 +4,10 @@ the commitments and how they are kept, and each participant's trust over time as
 
 Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 Who sees the repair on a breach's page is the policy's REPAIR_READER rule, asked here and
-decided there. A supporter reads the breach and its repair and nothing else of the
-polycule: their page is drawn from those two answers alone, with no form.
+decided there; which proposals its form offers to link as new boundaries is the domain's
+answer (``boundaries_to_link``, ledger/domain/repair.py), asked the same way. A supporter
+reads the breach and its repair and nothing else of the polycule: their page is drawn from
+those two answers alone, with no form.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from uuid import UUID
 from aiohttp import web
 
 from ledger.auth import policy
+from ledger.domain.repair import boundaries_to_link
 from ledger.http import agreement_routes, repair_routes
 from ledger.http.agreement_shapes import AgreementView, ProposalView
 from ledger.http.authorization import polycule_of
@@ -117,10 +120,10 @@ async def _as_member(
     )
     proposals: list[ProposalView] = []
     if repair is not None:
+        linkable = _boundaries_to_link(request, shown.breach_id)
         open_now = await agreement_routes.open_proposals(query_context(request), polycule_id)
         proposals = [
-            proposal for proposal in open_now
-            if proposal.kind != "end" and proposal.opened_at >= shown.reported_at
+            proposal for proposal in open_now if proposal.proposal_id in linkable
         ]
     return {
         **common.template_values(),
@@ -131,6 +134,14 @@ async def _as_member(
         "due_days": _days_ahead(request.app[CLOCK].now()),
         "live_url": polycule_pages.live_url(request),
     }
+
+
+def _boundaries_to_link(request: web.Request, breach_id: UUID) -> set[UUID]:
+    """The proposals the domain would link as this repair's new boundaries (made during
+    it, by a participant, not to end an agreement, not linked yet): its answer, not ours."""
+    state = polycule_of(request).state
+    breach = state.breaches.items[breach_id]
+    return set(boundaries_to_link(breach, state.agreements))
 
 
 def _repair_parts(

@@ -184,6 +184,46 @@ async def test_each_person_is_offered_the_steps_of_their_role(client: Client) ->
         assert "<script>alert" not in shown
 
 
+def options(html: str, field: str) -> list[str]:
+    """The labels of the ``field`` select's options, in order ([] when there is none)."""
+    select = re.search(rf'<select id="[^"]*" name="{field}"[^>]*>(.*?)</select>', html, re.S)
+    return [unescape(label) for label in re.findall(r"<option [^>]*>([^<]*)", select.group(1))
+            ] if select else []
+
+
+async def test_the_boundary_form_offers_what_the_repair_may_link(client: Client) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "alex") as alex:
+        polycule = await polycule_of(robin, sam, alex)
+        proposals = f"/api/polycules/{polycule}/proposals"
+        r, s, a = (str(p.account_id) for p in (robin, sam, alex))
+
+        async def proposed(by: Person, title: str, *parties: str) -> str:
+            made = await by.json("POST", proposals, 201, json={
+                "kind": "create", "title": title, "terms": "Dinners are mentioned beforehand.",
+                "if_broken": "We talk it through.", "parties": list(parties),
+            })
+            return str(made["proposal_id"])
+
+        await proposed(robin, "Made before it was told", r, s)
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        ours = await proposed(sam, "Sam's new boundary", s, r)
+        await proposed(alex, "Alex's idea", a, r)  # Alex takes no part in the repair
+        breach = await robin.json("GET", f"/api/polycules/{polycule}/breaches/{bid}")
+        await robin.json("POST", proposals, 201, json={
+            "kind": "end", "agreement_id": breach["agreement_id"],
+        })
+
+        # Only a participant's proposal made since the breach was told, not one to end an
+        # agreement: what linking it would accept, and nothing else.
+        assert options(await page(robin, breach_page), "proposal_id") == ["Sam's new boundary"]
+        await submitted(robin, f"{repair_api}/boundaries", {"proposal_id": ours},
+                        return_to=breach_page)
+        linked = await page(sam, breach_page)
+        assert options(linked, "proposal_id") == []
+        assert "No proposal made since this was told is open." in text_of(linked)
+
+
 async def test_commitments_are_marked_kept_and_missed_with_their_streak(
     client: Client, clock: TravellingClock
 ) -> None:

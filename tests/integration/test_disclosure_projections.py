@@ -25,10 +25,15 @@ from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from projections import disclosures as read_model
-from projections import member_read_models, read_side
+from projections import inbox, member_read_models, read_side
 from projections.disclosures import Acknowledgement, DisclosureRow, Disclosures
 from projections.rebuild import rebuild
-from tests.integration.test_agreement_projections import Polycule, polycule_of, wording
+from tests.integration.test_agreement_projections import (
+    Polycule,
+    polycule_of,
+    statement,
+    wording,
+)
 from tests.support import read_models_caught_up
 
 C = TypeVar("C", bound=Command)
@@ -211,7 +216,7 @@ async def test_what_is_left_to_acknowledge_follows_acknowledgements_and_membersh
     async def to_acknowledge(name: str) -> list[str]:
         member = told.member(name)
         allowed = await readable(member, told.polycule, other)
-        rows = await read_model.disclosures_to_acknowledge(pool, member, allowed.disclosures)
+        rows = await inbox.disclosures_to_acknowledge(pool, member, allowed.disclosures)
         return ids_of(rows, told)
 
     # blue acknowledged "date"; "jealous" is blue's own.
@@ -294,7 +299,7 @@ async def test_every_read_uses_an_index(
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(
-                    f"EXPLAIN {getattr(read_model, name)}", *arguments
+                    f"EXPLAIN {statement(name, read_model, inbox)}", *arguments
                 )
             )
             assert "Seq Scan" not in plan, f"{name}:\n{plan}"

@@ -44,12 +44,20 @@ from ledger.events import EVENTS
 from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
-from projections import member_read_models, read_side
+from projections import inbox as inbox_read_model
+from projections import member_read_models, read_side, schedule
 from projections import repair_queries as read_model
+from projections.inbox import CheckInDue, DueMark, RepairInbox, repair_inbox
 from projections.rebuild import rebuild
-from projections.repair_queries import CheckInDue, DueMark, RepairHistory
+from projections.repair_queries import RepairHistory
 from projections.repairs import Repairs
-from tests.integration.test_agreement_projections import Polycule, command, polycule_of, wording
+from tests.integration.test_agreement_projections import (
+    Polycule,
+    command,
+    polycule_of,
+    statement,
+    wording,
+)
 from tests.integration.test_disclosure_projections import by, readable
 from tests.support import read_models_caught_up
 
@@ -485,16 +493,16 @@ async def test_the_repair_inbox_asks_harmed_parties_to_mark_and_participants_to_
     def check_in_due(last: datetime | None) -> list[CheckInDue]:
         return [CheckInDue(polycule, ids["first"], last)]
 
-    async def inbox(name: str, on_day: int) -> read_model.RepairInbox:
+    async def inbox(name: str, on_day: int) -> RepairInbox:
         allowed = await readable(story.member(name), story.polycule)
-        return await read_model.repair_inbox(
+        return await repair_inbox(
             pool, story.member(name), day(on_day), allowed.repairs
         )
 
     # Day 40: every call so far is marked. blue checked in on day 35, ash on day 10, cedar
     # never.
     blue, cedar, ash = await inbox("blue", 40), await inbox("cedar", 40), await inbox("ash", 40)
-    assert blue == read_model.RepairInbox([], [])
+    assert blue == RepairInbox([], [])
     assert cedar.commitments_to_mark == [] and cedar.check_ins_due == check_in_due(None)
     assert ash.check_ins_due == check_in_due(day(10))
     assert (await inbox("blue", 42)).check_ins_due == check_in_due(day(35))  # a week on
@@ -505,7 +513,7 @@ async def test_the_repair_inbox_asks_harmed_parties_to_mark_and_participants_to_
     # ash made the commitments: marking them is not theirs to do.
     assert (await inbox("ash", 50)).commitments_to_mark == []
     # dune sees the breach but takes no part in its repair.
-    assert await inbox("dune", 50) == read_model.RepairInbox([], [])
+    assert await inbox("dune", 50) == RepairInbox([], [])
     assert (await inbox("blue", 57)).commitments_to_mark == due(6, 7, 8)
 
     # blue checks in and marks the sixth call: due no more, for cedar either.
@@ -523,7 +531,7 @@ async def test_the_repair_inbox_asks_harmed_parties_to_mark_and_participants_to_
     await story.on(51, "cedar", EndRepair, **first, note="We stop here")
     await caught_up(pool)
     for name in ("ash", "blue", "cedar"):
-        assert await inbox(name, 60) == read_model.RepairInbox([], [])
+        assert await inbox(name, 60) == RepairInbox([], [])
     ended = await read_model.breach(pool, polycule, ids["first"])
     assert ended is not None
     assert (ended.repair_status, ended.closed_by) == ("ended", story.member("cedar"))
@@ -607,6 +615,7 @@ async def test_every_read_uses_an_index(
         "COMMITMENTS_TO_MARK": (member, [breach_id, story.ids["second"]]),
         "MARKS_OF_COMMITMENTS": ([story.ids["weekly"], story.ids["once"]],),
         "CHECK_INS_DUE": (member, datetime.now(UTC), [breach_id, story.ids["second"]]),
+        "COMMITMENTS_FALLING_DUE": (datetime.now(UTC),),
     }
     async with pool.acquire() as connection, connection.transaction():
         # The tables are tiny: make a sequential scan the planner's last resort, so that
@@ -615,7 +624,8 @@ async def test_every_read_uses_an_index(
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(
-                    f"EXPLAIN {getattr(read_model, name)}", *arguments
+                    f"EXPLAIN {statement(name, read_model, inbox_read_model, schedule)}",
+                    *arguments,
                 )
             )
             assert "Seq Scan" not in plan, f"{name}:\n{plan}"

@@ -42,6 +42,7 @@ from ledger.domain.agreements import (
     Revise,
     RevokeConsent,
     Withdraw,
+    awaited,
 )
 from ledger.domain.polycules import (
     LeavePolycule,
@@ -428,6 +429,22 @@ def test_every_answer_is_kept_in_order_and_the_last_one_counts() -> None:
     # Sam's yes was to revision 1; Alex's yes to revision 2 became a no.
     assert proposal.current_answers() == {ROBIN: "consented", ALEX: "objected"}
     assert proposal.consents == {ROBIN}
+
+
+def awaiting(*history: DomainEvent) -> tuple[UUID, ...]:
+    return awaited(given(*history).agreements.proposals[PROPOSAL])
+
+
+def test_who_still_has_to_answer_is_every_party_without_an_answer_to_this_revision() -> None:
+    assert awaiting(*AWAITING_SAM_AND_ALEX) == (SAM, ALEX)  # in the parties' order
+    assert awaiting(*AWAITING_SAM_AND_ALEX, consented(ALEX)) == (SAM,)
+    # A new revision asks again everyone but its proposer, whose revision is their consent.
+    revised = [*AWAITING_SAM_AND_ALEX, consented(ALEX), revision_two(ROBIN, SAM, ALEX),
+               consented(ROBIN, revision=2)]
+    assert awaiting(*revised) == (SAM, ALEX)
+    # Once it is closed, nobody has anything left to answer.
+    assert awaiting(*revised, objected(SAM, revision=2),
+                    ProposalRejected(proposal_id=PROPOSAL, revision=2)) == ()
 
 
 # --- Withdrawal --------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from ledger.domain.repair import (
     SupporterJoined,
     TakeResponsibility,
     WidenBreachAudience,
+    boundaries_to_link,
 )
 from ledger.errors import NotPermitted
 from ledger.events import DomainEvent
@@ -748,6 +749,40 @@ def test_boundaries_that_are_refused(history: list[DomainEvent], code: str) -> N
 
 def test_an_unknown_proposal_is_no_boundary() -> None:
     not_found(BREACHED, link(ROBIN))
+
+
+def offered(*history: DomainEvent) -> tuple[UUID, ...]:
+    state = given(*history)
+    return boundaries_to_link(state.breaches.items[BREACH], state.agreements)
+
+
+def test_the_proposals_offered_as_boundaries_are_those_linking_accepts() -> None:
+    before, ours, kims, ending = (uuid.uuid4() for _ in range(4))
+    history = [
+        *IN_FORCE,
+        proposed(ROBIN, SAM, proposal_id=before, agreement_id=PAIR),
+        reported(),
+        proposed(ROBIN, SAM, proposal_id=ours, agreement_id=uuid.uuid4(), proposed_by=SAM),
+        proposed(ROBIN, KIM, proposal_id=kims, agreement_id=uuid.uuid4(), proposed_by=KIM),
+        proposed(ROBIN, SAM, ALEX, proposal_id=ending, kind="end", base_version=1),
+    ]
+
+    assert offered(*history) == (ours,)
+    refused = {
+        before: "proposal_before_breach",
+        kims: "not_a_participants_proposal",
+        ending: "not_a_boundary",
+    }
+    for proposal_id, code in refused.items():
+        assert refusal(history, link(ALEX, proposal_id)).code == code
+    linked = when(history, link(ALEX, ours))
+    assert linked == [BoundaryLinked(breach_id=BREACH, proposal_id=ours, member_id=ALEX)]
+    assert offered(*history, *linked) == ()
+    later = proposed(ROBIN, ALEX, proposal_id=uuid.uuid4(), agreement_id=uuid.uuid4())
+    assert offered(*history, *linked, later) == (later.proposal_id,)
+    # A closed repair takes no more boundaries, so none is offered.
+    ended = RepairClosed(breach_id=BREACH, outcome="ended", member_id=ALEX)
+    assert offered(*history, *linked, later, ended) == ()
 
 
 # --- Supporters --------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ledger.domain.agreements import (
 )
 from ledger.domain.polycules import (
     MemberJoined,
+    Polycule,
     PolyculeCommand,
     PolyculeFounded,
     polycule_decider,
@@ -78,6 +79,7 @@ from ledger.domain.repair import (
     SupporterJoined,
     TakeResponsibility,
     WidenBreachAudience,
+    boundaries_to_link,
 )
 from ledger.errors import DomainError, NotFound
 from ledger.events import DomainEvent
@@ -174,6 +176,7 @@ class SeenBreach:
     closed: str | None = None
     commitments: set[UUID] = field(default_factory=set)
     factors: set[UUID] = field(default_factory=set)
+    boundaries: set[UUID] = field(default_factory=set)
 
     @property
     def participants(self) -> tuple[UUID, ...]:
@@ -261,6 +264,7 @@ class Witness:
                 "a boundary is a proposal made during the repair"
             )
             assert kind != "end" and proposed_by in breach.participants
+            breach.boundaries.add(event.proposal_id)
         elif isinstance(event, SupporterInvited):
             self.secrets.append(event.secret_hash)
         elif isinstance(event, SupporterJoined):
@@ -284,6 +288,26 @@ class Witness:
                 assert breach.closed == "restored", (
                     "the last harmed party's choice closes the repair in the same decision"
                 )
+
+    def check_boundaries_offered(self, state: Polycule, at: datetime) -> None:
+        """What a repair offers to link as its new boundaries (its page's choice) is what
+        linking would accept and record: a participant's proposal made since the report,
+        not one to end an agreement, not linked yet, while the repair is open."""
+        for breach_id, breach in self.breaches.items():
+            offered = boundaries_to_link(state.breaches.items[breach_id], state.agreements)
+            expected = [
+                proposal_id
+                for proposal_id, kind, proposed_by in self.proposals[breach.proposals_before:]
+                if kind != "end" and proposed_by in breach.participants
+                and proposal_id not in breach.boundaries
+            ] if breach.closed is None else []
+            assert list(offered) == expected
+            for proposal_id in offered:
+                linking = LinkBoundary(actor=breach.breached_by, at=at, command_id=uuid.uuid4(),
+                                       breach_id=breach_id, proposal_id=proposal_id)
+                assert polycule_decider.decide(state, linking) == [BoundaryLinked(
+                    breach_id=breach_id, proposal_id=proposal_id, member_id=breach.breached_by
+                )]
 
 
 # --- What people try ---------------------------------------------------------------------
@@ -530,6 +554,7 @@ def test_repair_rules_hold_whoever_tries_whatever(data: st.DataObject) -> None:
             state = polycule_decider.evolve(state, decided)
         history.extend(events)
         witness.check_between_decisions()
+        witness.check_boundaries_offered(state, clock)
         assert polycule_decider.fold(history) == state, "replaying gives the same state"
 
     for kind in sorted({type(e).__name__ for e in history[len(HISTORY):]}):
