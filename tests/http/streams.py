@@ -122,4 +122,6 @@ async def propose(by: Person, polycule_id: str, *parties: Person) -> Any:
     return await by.json("POST", f"/api/polycules/{polycule_id}/proposals", 201, json={
         "kind": "create", "title": "Sundays", "terms": "Pancakes together.",
         "parties": [str(party.account_id) for party in (by, *parties)],
+        # An agreement with oneself alone must say so (it is in force at once).
+        "binds_only_me": not parties,
     })
