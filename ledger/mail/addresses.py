@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.errors import TooMany
 from ledger.mail import outbox
 from ledger.mail.kinds import KINDS, Choice
 from ledger.privacy import ERASED, KeyOwner, KeyRing
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 # How long a confirmation link works: long enough to outlast a day of the SMTP server
 # being away and a weekend of not reading mail.
 CONFIRMATION_LIFETIME = timedelta(days=7)
+# At most one confirmation mail a minute per member: setting an address must not become a
+# way to flood someone else's inbox.
+CONFIRMATIONS_APART = timedelta(minutes=1)
 _TOKEN_BYTES = 32
 # What new_link_token makes (base64url of 32 bytes): anything else names nothing.
 LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -84,6 +89,10 @@ UPDATE mail_addresses
  WHERE confirmation_hash = $1 AND confirmation_expires_at > $2
 RETURNING account_id
 """
+# mail_outbox_of_account
+_LAST_CONFIRMATION = """
+SELECT max(created_at) FROM mail_outbox WHERE account_id = $1 AND what = 'confirmation'
+"""
 _FORGET = "DELETE FROM mail_addresses WHERE account_id = $1"
 # Through mail_addresses_unsubscribe_key.
 _UNSUBSCRIBER = "SELECT account_id FROM mail_addresses WHERE unsubscribe_hash = $1"
@@ -112,10 +121,17 @@ async def set_address(
 ) -> None:
     """Keep ``address`` for the member, unconfirmed, and put a confirmation mail in the
     outbox. The address they already confirmed changes nothing; the one awaiting
-    confirmation gets a new link."""
+    confirmation gets a new link. Raises TooMany within a minute of the last one."""
     current = await state_of(pool, keyring, account_id, now)
     if current is not None and current.address == address and current.confirmed_at:
         return
+    last: datetime | None = await pool.fetchval(_LAST_CONFIRMATION, account_id)
+    if last is not None and now - last < CONFIRMATIONS_APART:
+        wait = int((CONFIRMATIONS_APART - (now - last)).total_seconds()) + 1
+        raise TooMany(
+            "a confirmation mail was sent for you less than a minute ago: wait a moment "
+            "before asking for another", details={"retry_after_seconds": wait},
+        )
     owner = KeyOwner("member", account_id)
     confirmation = new_link_token()
     expires_at = now + CONFIRMATION_LIFETIME
@@ -170,7 +186,9 @@ async def chosen(connection: Executor, account_id: UUID) -> dict[str, Choice]:
     return {row["kind"]: row["choice"] for row in await connection.fetch(_CHOICES, account_id)}
 
 
-async def set_choices(pool: asyncpg.Pool, account_id: UUID, choices: dict[str, Choice]) -> None:
+async def set_choices(
+    pool: asyncpg.Pool, account_id: UUID, choices: Mapping[str, Choice]
+) -> None:
     async with pool.acquire() as connection, connection.transaction():
         await connection.executemany(
             _CHOOSE, [(account_id, kind, choice) for kind, choice in choices.items()]

@@ -56,7 +56,7 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 def retry_delay(attempts: int) -> timedelta:
     """How long to wait after ``attempts`` failed attempts: 5 s, 15 s, 45 s, … up to an hour."""
-    factor: int = 3 ** min(max(attempts - 1, 0), 8)  # 5 s × 3⁸ is past the hour already
+    factor: int = 3 ** min(max(attempts - 1, 0), 8)  # 5 s x 3^8 is past the hour already
     return min(FIRST_RETRY * factor, LONGEST_RETRY)
 
 
