@@ -26,6 +26,9 @@ from ledger.mail.kinds import PLAIN_WORDS
 
 SOMETHING_NEEDS_YOU = "Something in one of your polycules needs you"
 PRODUCT = "Polycule Agreement Ledger"
+# CRLF line ends, and lines as long as RFC 5322 allows: a link stays one line of plain
+# text (no quoted-printable breaking it), readable as it is by any mail program.
+_POLICY = SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class Letters:
     def _message(
         self, mail_id: UUID, to: str, written: datetime, subject: str, body: str
     ) -> EmailMessage:
-        message = EmailMessage(policy=SMTP)
+        message = EmailMessage(policy=_POLICY)
         message["From"] = self.mail_from
         message["To"] = to
         message["Subject"] = subject

@@ -34,7 +34,8 @@ VALUES ($1, $2, 'confirmation', $3, 'pending', $4, $4)
 _ENQUEUE_NOTICE = """
 INSERT INTO mail_outbox (mail_id, account_id, what, kind, link, event_id, status, created_at,
                          next_attempt_at)
-VALUES ($1, $2, 'notice', $3, $4, $5, $6, $7, CASE WHEN $6 = 'pending' THEN $7 END)
+VALUES ($1, $2, 'notice', $3, $4, $5, $6::text, $7::timestamptz,
+        CASE WHEN $6::text = 'pending' THEN $7::timestamptz END)
 ON CONFLICT ON CONSTRAINT mail_outbox_one_per_event DO NOTHING
 """
 # mail_outbox_of_account
