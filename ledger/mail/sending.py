@@ -173,7 +173,7 @@ class MailSender:
                 await smtp.connect()
             await smtp.send_message(message)
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPDataError) as refused:
-            if isinstance(refused, aiosmtplib.SMTPRecipientsRefused) or refused.code >= 500:
+            if _for_good(refused):
                 # Refused for good: sending it again would be refused again.
                 log.warning("mail_refused", mail_id=str(claimed.mail_id),
                             error=type(refused).__name__)
@@ -246,6 +246,13 @@ class MailSender:
         if text == ERASED:
             raise _Unwanted  # the member was erased
         return text
+
+
+def _for_good(refused: aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPDataError) -> bool:
+    """A 5xx answer: permanent (RFC 5321); a 4xx one means "not now"."""
+    if isinstance(refused, aiosmtplib.SMTPRecipientsRefused):
+        return all(recipient.code >= 500 for recipient in refused.recipients)
+    return refused.code >= 500
 
 
 async def _close(smtp: aiosmtplib.SMTP) -> None:
