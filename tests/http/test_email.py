@@ -440,3 +440,31 @@ async def test_erasure_forgets_the_address_and_every_mail(
         assert await pool.fetchval(
             f"SELECT count(*) FROM {table} WHERE account_id = $1", UUID(str(bo.account_id))
         ) == 0
+
+
+async def test_the_settings_page_shows_the_address_its_state_and_the_choices(
+    client: Client, mailbox: Mailbox
+) -> None:
+    async with person(client, ANA) as ana:
+        page = await (await ana.request("GET", "/account")).text()
+        assert 'href="/account/email"' in page
+        saved = await ana.request("POST", "/account/email", allow_redirects=False, data={
+            "csrf_token": ana.csrf_token, "return_to": "/account/email?saved=address",
+            "address": address_of(ana),
+        })
+        assert saved.status == 303
+        page = await (await ana.request("GET", "/account/email?saved=address")).text()
+        assert address_of(ana) in page and "Not yet: follow the link" in page
+
+        await ana.request("POST", "/account/notifications", allow_redirects=False, data={
+            "csrf_token": ana.csrf_token, "return_to": "/account/email?saved=choices",
+            "choices.proposal.awaiting_consent": "digest", "choices.member.left": "never",
+        })
+
+        choices = (await ana.json("GET", "/api/account/notifications"))["choices"]
+        assert (choices["proposal.awaiting_consent"], choices["member.left"]) == (
+            "digest", "never"
+        )
+        assert choices["breach.reported"] == "now"  # untouched: its default
+        page = await (await ana.request("GET", "/account/email")).text()
+        assert 'name="choices.member.left" value="never" checked' in page
