@@ -2,8 +2,9 @@
 
 They are the webhook catalogue's types (ledger/webhooks/catalogue.py decides whom each
 event concerns, for webhooks and mail alike; tests/unit/test_mail_kinds.py holds the two
-lists together), each said here in plain words for people rather than programs. Every kind is sent at once, gathered into the daily digest, or not
-mailed at all, as the member chooses. By default what waits for the member (an answer, a
+lists together), each said here in plain words for people rather than programs. Every
+kind is sent at once, gathered into the daily digest, or not mailed at all, as the member
+chooses. By default what waits for the member (an answer, a
 review, an acknowledgement, a commitment to keep or mark) and what happened to trust (a
 breach told or changed, an agreement ended) is sent at once; the rest goes in the digest.
 """
