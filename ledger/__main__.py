@@ -26,6 +26,7 @@ from ledger.app import create_app
 from ledger.config import ConfigurationError, Settings, load_settings
 from ledger.database import Database, create_pool, database, migrate_database
 from ledger.logs import configure_logging
+from ledger.mail.fanout import MailFanout
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
 from ledger.store.verify import verify
@@ -218,7 +219,8 @@ def _print_parked(parked: Sequence[ParkedPolycule]) -> None:
 
 
 async def show_projection_status(settings: Settings, arguments: argparse.Namespace) -> int:
-    names = [WebhookFanout.name]
+    # The mail fan-out runs only while mail is on; until then it shows as never run.
+    names = [WebhookFanout.name, MailFanout.name]
     async with _pool(settings) as pool:
         statuses = {status.name: status for status in await projection_status(pool, names)}
         behind = await read_side(pool).behind()

@@ -4,8 +4,9 @@ Nothing touches the database at import time. Resources live in the app's ``clean
 started in order when the server starts and stopped in reverse order when it stops:
 the pool (after migrating), then the event store with its wake-ups and the per-polycule
 read side its commands write, then the keeper of that read side and the runner of the
-consumers that follow the whole log (the webhook fan-out), then the scheduler that acts
-when time passes, then the webhook delivery worker.
+consumers that follow the whole log (the webhook fan-out, and the mail fan-out while mail
+is on), then the scheduler that acts when time passes, then the webhook delivery worker,
+then the mail sender (only while an SMTP host is configured).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ledger.http.keys import (
     DATABASE_AVAILABILITY,
     EVENT_STORE,
     KEYRING,
+    MAIL_SENDER,
     POOL,
     PROJECTION_RUNNER,
     READ_SIDE,
@@ -53,6 +55,10 @@ from ledger.http.middleware import (
 )
 from ledger.http.protection import security_headers_middleware
 from ledger.http.routes import add_routes
+from ledger.mail.composing import Letters
+from ledger.mail.digests import Digests
+from ledger.mail.fanout import MailFanout
+from ledger.mail.sending import MailSender, SmtpServer
 from ledger.privacy import KeyRing, load_master_key
 from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
@@ -66,7 +72,7 @@ from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout import WebhookFanout
 from projections import read_side
 from projections.keeper import ReadSideKeeper
-from projections.runner import ProjectionRunner
+from projections.runner import Projection, ProjectionRunner
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -122,6 +128,7 @@ def create_app(
     app.cleanup_ctx.append(_projection_runner(settings))
     app.cleanup_ctx.append(_scheduler(settings))
     app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
+    app.cleanup_ctx.append(_mail_sender(settings))
     app.on_shutdown.append(_stop_claiming_webhooks)
     add_routes(app)
     add_pages(app)
@@ -188,10 +195,14 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         # Polycules that fell behind their streams (migrated, or parked) catch up here;
         # commands never wait for it.
         keeper = ReadSideKeeper(app[READ_SIDE], poll_seconds=settings.projection_poll_seconds)
+        # What follows the whole log: the webhook fan-out, and the mail fan-out while mail
+        # is on (neither is ever rebuilt: see their modules).
+        consumers: list[Projection] = [WebhookFanout(app[SERVICE], app[KEYRING], app[CLOCK].now)]
+        if settings.mail_enabled:
+            consumers.append(MailFanout(app[SERVICE], app[CLOCK].now))
         runner = ProjectionRunner(
             app[POOL],
-            # What follows the whole log: the webhook fan-out (never rebuilt: see its module).
-            [WebhookFanout(app[SERVICE], app[KEYRING], app[CLOCK].now)],
+            consumers,
             app[WAKEUP_HUB],
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
@@ -239,6 +250,26 @@ def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
         await app[WEBHOOK_DELIVERY].stop(grace_seconds=0)
 
     return webhook_delivery
+
+
+def _mail_sender(settings: Settings) -> CleanupContext:
+    async def mail_sender(app: web.Application) -> AsyncIterator[None]:
+        if settings.smtp_host is None or settings.public_url is None or settings.mail_from is None:
+            # Mail is off: nothing is sent (choices and addresses are still kept).
+            yield
+            return
+        app[MAIL_SENDER] = MailSender(
+            app[POOL], app[KEYRING], app[CLOCK], SmtpServer.from_settings(settings),
+            Letters(settings.public_url, settings.mail_from),
+            Digests(app[POOL], settings.mail_digest_hour),
+            poll_seconds=settings.projection_poll_seconds,
+        )
+        app[MAIL_SENDER].start(app[SUPERVISOR])
+        yield
+        # A mail cut short keeps its lease and is sent again, with the same Message-ID.
+        await app[MAIL_SENDER].stop()
+
+    return mail_sender
 
 
 async def _stop_claiming_webhooks(app: web.Application) -> None:

@@ -83,7 +83,20 @@ class Settings(BaseSettings):
     # Signing up costs an Argon2id hash: how many sign-ups one client address may make in
     # an hour (ledger/auth/throttle.py).
     sign_ups_per_address_per_hour: int = Field(default=10, ge=1)
-
+    # Where people reach the service, as links in mail give it (https://ledger.example.org):
+    # a mail is read far from any request, so the address cannot be taken from one.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    # Mail notices (ledger/mail/, docs/email.md): off while no SMTP host is set. The
+    # port defaults to the TLS mode's own (25 none, 587 starttls, 465 tls).
+    smtp_host: str | None = Field(default=None, min_length=1)
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_tls: str = Field(default="starttls", pattern="^(none|starttls|tls)$")
+    smtp_username: str | None = Field(default=None, min_length=1)
+    smtp_password: SecretStr | None = None
+    # The From of every mail; the Message-IDs are made in its domain.
+    mail_from: str | None = Field(default=None, pattern=r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+    # The hour (UTC) the daily digest is sent at.
+    mail_digest_hour: int = Field(default=8, ge=0, le=23)
 
     @model_validator(mode="after")
     def _owner_only_with_a_server(self) -> Settings:
@@ -93,6 +106,30 @@ class Settings(BaseSettings):
                 "database needs neither); set both, or neither"
             )
         return self
+
+    @model_validator(mode="after")
+    def _mail_settings_together(self) -> Settings:
+        if self.smtp_host and not (self.mail_from and self.public_url):
+            raise ValueError(
+                "LEDGER_SMTP_HOST is set without LEDGER_MAIL_FROM and LEDGER_PUBLIC_URL "
+                "(every mail needs a sender and links people can follow); set them too"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "LEDGER_SMTP_USERNAME and LEDGER_SMTP_PASSWORD go together; set both, or neither"
+            )
+        return self
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Whether mail is sent at all: an SMTP host is configured."""
+        return self.smtp_host is not None
+
+    @property
+    def smtp_port_in_use(self) -> int:
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {"none": 25, "starttls": 587, "tls": 465}[self.smtp_tls]
 
 
 class ConfigurationError(Exception):

@@ -43,6 +43,11 @@ CSRF_HEADER = "X-CSRF-Token"
 _FETCH_SITE = "Sec-Fetch-Site"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEALTH_PROBES = frozenset({"/healthz", "/readyz"})
+# The one-click unsubscribe link of every mail (RFC 8058): a mail program POSTs to it by
+# itself, from its own servers, with no cookie, no CSRF token and any Origin. The token in
+# the path is its only authority, and all it can do is turn mail off; so it is answered as
+# to nobody, credentials unread and unchecked. Exactly this route, nothing else.
+ONE_CLICK_UNSUBSCRIBE = "/unsubscribe/{token}"
 _BEARER_SCHEME = "bearer"
 
 # Set up by the accounts context (ledger/http/account_routes.py) when the app starts.
@@ -94,7 +99,7 @@ def require_session(request: web.Request) -> Identity:
 async def authentication_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    if request.path in HEALTH_PROBES:
+    if request.path in HEALTH_PROBES or _route_of(request) == ONE_CLICK_UNSUBSCRIBE:
         return await handler(request)
     identity = await _resolve(request)
     if request.method in UNSAFE_METHODS and (identity is None or identity.via == "session"):
@@ -104,6 +109,13 @@ async def authentication_middleware(
     if identity is not None:
         request[IDENTITY] = identity
     return await handler(request)
+
+
+def _route_of(request: web.Request) -> str | None:
+    resource = request.match_info.route.resource
+    if request.match_info.http_exception is not None or resource is None:
+        return None
+    return resource.canonical
 
 
 async def still_authenticated(request: web.Request) -> bool:

@@ -8,6 +8,7 @@ from aiohttp import web
 from ledger.clock import Clock
 from ledger.config import Settings
 from ledger.database import Availability
+from ledger.mail.sending import MailSender
 from ledger.privacy import KeyRing
 from ledger.scheduler import Scheduler
 from ledger.service import ApplicationService
@@ -31,3 +32,5 @@ SERVICE = web.AppKey("service", ApplicationService)
 CLOCK = web.AppKey("clock", Clock)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 WEBHOOK_DELIVERY = web.AppKey("webhook_delivery", DeliveryWorker)
+# Only while mail is on (an SMTP host is configured).
+MAIL_SENDER = web.AppKey("mail_sender", MailSender)

@@ -25,6 +25,7 @@ from ledger.http import agreement_routes as agreements
 from ledger.http import agreement_shapes as shapes
 from ledger.http import audit_routes as audit
 from ledger.http import disclosure_routes as disclosures
+from ledger.http import email_routes as email
 from ledger.http import erasure_routes as erasure
 from ledger.http import inbox_routes as inbox
 from ledger.http import live, operations, repair_shapes
@@ -95,6 +96,25 @@ ROUTES: tuple[Route, ...] = (
           refusals=_CONFIRMED_IN_SESSION),
     Route("DELETE", "/api/tokens/{token_id}", accounts.revoke_token, "revoke a token",
           status=204),
+    # Mail notices: an address confirmed by a mailed link, and a choice for each kind.
+    Route("GET", "/api/account/email", email.show_email,
+          "my address for mail notices, and whether it is confirmed", response=email.EmailView),
+    Route("PUT", "/api/account/email", email.set_email,
+          "set my address for mail notices: kept unconfirmed, and a link to confirm it is "
+          "mailed to it (at most one a minute)", email.EmailAddressBody, email.EmailView,
+          refusals={429: frozenset({TooMany.code})}),
+    Route("DELETE", "/api/account/email", email.forget_email,
+          "forget my address: no mail is sent any more", status=204),
+    Route("POST", "/api/account/email/confirm", email.confirm_email,
+          "confirm an address with the token of the link mailed to it (single-use, "
+          "expiring; signed in or not)", email.ConfirmationBody, email.EmailConfirmed,
+          refusals={404: frozenset()}),
+    Route("GET", "/api/account/notifications", email.show_notifications,
+          "what I am told by mail, each kind: now, in the daily digest, or never",
+          response=email.NotificationsView),
+    Route("PUT", "/api/account/notifications", email.set_notifications,
+          "change how soon I am told of some kinds (the others stay as they are)",
+          email.NotificationChoices, email.NotificationsView),
     Route("GET", "/api/polycules", polycules.my_polycules, "the polycules I belong to",
           response=polycules.PolyculeSummary, many=True),
     Route("POST", "/api/polycules", polycules.create_polycule, "found a polycule",

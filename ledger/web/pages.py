@@ -18,6 +18,7 @@ from ledger.web import (
     agreement_pages,
     audit_pages,
     disclosure_pages,
+    email_pages,
     inbox_pages,
     polycule_pages,
     rendering,
@@ -31,6 +32,7 @@ STATIC = Path(__file__).parent / "static"
 PAGES: tuple[Page, ...] = (
     *account_pages.PAGES,
     *settings_pages.PAGES,
+    *email_pages.PAGES,
     *polycule_pages.PAGES,
     *agreement_pages.PAGES,
     *disclosure_pages.PAGES,

@@ -19,9 +19,9 @@ from uuid import UUID
 
 import orjson
 
-from ledger.domain.polycules import Polycule, polycule_decider
+from ledger.following import PolyculesFollowed, actor_of
 from ledger.privacy import KeyRing
-from ledger.service import ApplicationService, StateCache
+from ledger.service import ApplicationService
 from ledger.store.records import RecordedEvent
 from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
 
@@ -67,11 +67,8 @@ class WebhookFanout:
     def __init__(
         self, service: ApplicationService, keyring: KeyRing, clock: Callable[[], datetime]
     ) -> None:
-        self._service = service
         self._clock = clock
-        # The polycules as this fan-out last left them (it follows the log a little behind
-        # the head, so the service's own cache of latest states does not serve it).
-        self._states = StateCache()
+        self._polycules = PolyculesFollowed(service)
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         # Each event is judged by the polycule as it was just after it: who was a member
@@ -80,11 +77,9 @@ class WebhookFanout:
         for event in events:
             if event.event_type not in HANDLED_EVENTS:
                 continue
-            polycule = await self._state_before(event)
-            polycule = polycule_decider.evolve(polycule, self._service.decode_for_deciding(event))
-            self._states.put(event.stream_id, polycule_decider, polycule, event.stream_version)
+            polycule = await self._polycules.just_after(event)
             for notice in notices_for(
-                event.event_type, event.data, event.stream_id, polycule, _actor_of(event)
+                event.event_type, event.data, event.stream_id, polycule, actor_of(event)
             ):
                 planned.append((event, notice))
         if not planned:
@@ -112,32 +107,6 @@ class WebhookFanout:
             await connection.executemany(_ENQUEUE, rows)
             await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
-    async def _state_before(self, event: RecordedEvent) -> Polycule:
-        cached = self._states.get(event.stream_id, polycule_decider)
-        if cached is not None:
-            state, version = cached
-            if version == event.stream_version - 1:
-                return state
-            if version < event.stream_version - 1:
-                # Events of this polycule it did not need (nobody is told of them) are
-                # folded in from the stream.
-                for missed in await self._service.read_between(
-                    event.stream_id, version, event.stream_version - 1
-                ):
-                    state = polycule_decider.evolve(
-                        state, self._service.decode_for_deciding(missed)
-                    )
-                return state
-        return await self._service.load_until(
-            event.stream_id, polycule_decider, event.stream_version - 1
-        )
-
     async def reset(self, connection: Connection) -> None:
         raise RuntimeError("the webhook fan-out is never rebuilt: it would send everything again")
 
-
-def _actor_of(event: RecordedEvent) -> UUID | None:
-    try:
-        return UUID(str(event.metadata.get("actor")))
-    except ValueError:
-        return None

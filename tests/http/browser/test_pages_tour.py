@@ -92,6 +92,15 @@ async def test_a_disclosure_the_inbox_the_record_and_the_account(
     await robin.goto("/account/webhooks")
     await visits.check(robin)
     await screenshot(robin, "webhooks")
+    await robin.goto("/account/email")
+    await expect(robin.get_by_role("heading", name="Mail notices")).to_be_visible()
+    await visits.check(robin)
+    await screenshot(robin, "mail-notices")
+    # The pages a mail's links open show a button; opening them changes nothing.
+    for link in ("/email/confirm/", "/unsubscribe/"):
+        await robin.goto(link + "A" * 43)
+        await expect(robin.get_by_role("button")).not_to_have_count(0)
+        await visits.check(robin)
     await robin.goto("/account/erase")
     await visits.check(robin)
     await screenshot(robin, "erase-account")

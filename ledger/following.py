@@ -1,0 +1,57 @@
+"""The polycules as a consumer of the whole log sees them: each event judged by its
+polycule as it was just after that event (who was a member then, who could read it then).
+
+The log's consumers that tell people of events (the webhook fan-out, the mail fan-out)
+follow the log a little behind its head, so the service's own cache of latest states does
+not serve them: each keeps its own, folding in from the stream the events of a polycule it
+skipped (those that tell nobody anything).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ledger.domain.polycules import Polycule, polycule_decider
+from ledger.service import ApplicationService, StateCache
+from ledger.store.records import RecordedEvent
+
+
+class PolyculesFollowed:
+    def __init__(self, service: ApplicationService) -> None:
+        self._service = service
+        self._states = StateCache()
+
+    async def just_after(self, event: RecordedEvent) -> Polycule:
+        """The event's polycule with the event applied."""
+        polycule = await self._state_before(event)
+        polycule = polycule_decider.evolve(polycule, self._service.decode_for_deciding(event))
+        self._states.put(event.stream_id, polycule_decider, polycule, event.stream_version)
+        return polycule
+
+    async def _state_before(self, event: RecordedEvent) -> Polycule:
+        cached = self._states.get(event.stream_id, polycule_decider)
+        if cached is not None:
+            state, version = cached
+            if version == event.stream_version - 1:
+                return state
+            if version < event.stream_version - 1:
+                # Events of this polycule it did not need (nobody is told of them) are
+                # folded in from the stream.
+                for missed in await self._service.read_between(
+                    event.stream_id, version, event.stream_version - 1
+                ):
+                    state = polycule_decider.evolve(
+                        state, self._service.decode_for_deciding(missed)
+                    )
+                return state
+        return await self._service.load_until(
+            event.stream_id, polycule_decider, event.stream_version - 1
+        )
+
+
+def actor_of(event: RecordedEvent) -> UUID | None:
+    """Who did it (nobody is told of what they did themselves); None for the ledger."""
+    try:
+        return UUID(str(event.metadata.get("actor")))
+    except ValueError:
+        return None

@@ -1,0 +1,72 @@
+"""The mail fan-out: a checkpointed subscription to the event log, like the webhook
+fan-out, that turns each event into mail notices for the members it concerns.
+
+Whom an event concerns is decided once, by the webhook catalogue's ``notices_for``
+(every recipient checked against the authorization policy, never the actor). A member is
+mailed only with a confirmed address, only of events recorded since they confirmed it, and
+each kind as they chose: a notice to send at once, one waiting for their daily digest, or
+none. The rows are inserted in the batch's transaction, with the checkpoint
+(projections/runner.py): a crash loses nothing, and the outbox's unique key (member,
+event, kind) holds even if a batch were applied twice. Like the webhook fan-out it is
+never rebuilt: that would mail everything again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ledger.following import PolyculesFollowed, actor_of
+from ledger.mail.kinds import choice_of, page_of
+from ledger.mail.outbox import NoticeRow, confirmed_recipients, enqueue_notices
+from ledger.service import ApplicationService
+from ledger.store.records import RecordedEvent
+from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
+
+
+class MailFanout:
+    name = "mail_fanout"
+
+    def __init__(self, service: ApplicationService, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._polycules = PolyculesFollowed(service)
+
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        planned: list[tuple[RecordedEvent, Notice]] = []
+        for event in events:
+            if event.event_type not in HANDLED_EVENTS:
+                continue
+            polycule = await self._polycules.just_after(event)
+            planned.extend(
+                (event, notice) for notice in notices_for(
+                    event.event_type, event.data, event.stream_id, polycule, actor_of(event)
+                )
+            )
+        if not planned:
+            return
+        members = {member for _, notice in planned for member in notice.recipients}
+        recipients = {
+            row["account_id"]: row for row in await confirmed_recipients(connection, list(members))
+        }
+        rows = []
+        for event, notice in planned:
+            for member in notice.recipients:
+                recipient = recipients.get(member)
+                if recipient is None or event.recorded_at < recipient["confirmed_at"]:
+                    continue
+                choice = choice_of(notice.type, recipient["choices"])
+                if choice == "never":
+                    continue
+                rows.append(NoticeRow(
+                    member, notice.type, page_of(notice.link), event.event_id,
+                    "pending" if choice == "now" else "for_digest",
+                ))
+        if rows:
+            await enqueue_notices(connection, rows, self._clock())
+
+    async def reset(self, connection: Connection) -> None:
+        raise RuntimeError("the mail fan-out is never rebuilt: it would mail everything again")
