@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -63,11 +62,10 @@ class SnapshotFormat(Generic[State]):
     def __init__(self, name: str, decider: Decider[Any, State]) -> None:
         self.name = name
         self._adapter: TypeAdapter[State] = TypeAdapter(type(decider.initial_state))
-
-    @cached_property
-    def shape(self) -> str:
+        # Worked out once, as the service starts (the state's JSON schema takes a tenth of
+        # a second to write out), not on the first request that loads a snapshot.
         schema = json.dumps(self._adapter.json_schema(), sort_keys=True)
-        return hashlib.sha256(f"{schema}|fold {FOLD_VERSION}".encode()).hexdigest()[:32]
+        self.shape = hashlib.sha256(f"{schema}|fold {FOLD_VERSION}".encode()).hexdigest()[:32]
 
     def dump(self, state: State) -> str:
         return self._adapter.dump_json(state).decode()
