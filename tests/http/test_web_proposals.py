@@ -186,3 +186,16 @@ async def test_a_proposal_someone_said_no_to_is_reworded_and_asked_again_until_a
         # The first asking keeps its no, and offers nothing once agreed the second time.
         assert "Not agreed" in text_of(await page(ana, location))
         assert "Reword and ask again" not in await page(ana, asked_again)
+
+
+async def test_the_forms_and_every_page_say_who_reads_what(client: Client) -> None:
+    async with person(client, "ana") as ana, person(client, "ben") as ben:
+        polycule_id = await polycule_of(ana, ben, name="Pancakes")
+        proposing = text_of(await page(ana, f"/polycules/{polycule_id}/propose"))
+        location = await propose_by_form(ana, polycule_id, ben)
+        answering = text_of(await page(ben, location))
+
+        assert "Everyone in Pancakes reads what you propose here" in proposing
+        assert "Everyone in Pancakes reads your reason" in answering
+        for shown in (proposing, answering):
+            assert "a disclosure only by the people it is told to" in shown
