@@ -9,17 +9,36 @@ skipped (those that tell nobody anything).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.service import ApplicationService, StateCache
 from ledger.store.records import RecordedEvent
+from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
 
 
 class PolyculesFollowed:
     def __init__(self, service: ApplicationService) -> None:
         self._service = service
         self._states = StateCache()
+
+    async def notices(
+        self, events: Sequence[RecordedEvent]
+    ) -> list[tuple[RecordedEvent, Notice]]:
+        """What each of ``events`` tells whom (ledger/webhooks/catalogue.py), each judged by
+        its polycule just after it; in the order of ``events``."""
+        told: list[tuple[RecordedEvent, Notice]] = []
+        for event in events:
+            if event.event_type not in HANDLED_EVENTS:
+                continue
+            polycule = await self.just_after(event)
+            told.extend(
+                (event, notice) for notice in notices_for(
+                    event.event_type, event.data, event.stream_id, polycule, actor_of(event)
+                )
+            )
+        return told
 
     async def just_after(self, event: RecordedEvent) -> Polycule:
         """The event's polycule with the event applied."""

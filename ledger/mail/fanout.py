@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ledger.following import PolyculesFollowed, actor_of
+from ledger.following import PolyculesFollowed
 from ledger.mail.kinds import choice_of, page_of
 from ledger.mail.outbox import NoticeRow, confirmed_recipients, enqueue_notices
 from ledger.service import ApplicationService
 from ledger.store.records import RecordedEvent
-from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -36,16 +35,7 @@ class MailFanout:
         self._polycules = PolyculesFollowed(service)
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
-        planned: list[tuple[RecordedEvent, Notice]] = []
-        for event in events:
-            if event.event_type not in HANDLED_EVENTS:
-                continue
-            polycule = await self._polycules.just_after(event)
-            planned.extend(
-                (event, notice) for notice in notices_for(
-                    event.event_type, event.data, event.stream_id, polycule, actor_of(event)
-                )
-            )
+        planned = await self._polycules.notices(events)
         if not planned:
             return
         members = {member for _, notice in planned for member in notice.recipients}

@@ -19,11 +19,11 @@ from uuid import UUID
 
 import orjson
 
-from ledger.following import PolyculesFollowed, actor_of
+from ledger.following import PolyculesFollowed
 from ledger.privacy import KeyRing
 from ledger.service import ApplicationService
 from ledger.store.records import RecordedEvent
-from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
+from ledger.webhooks.catalogue import Notice
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -73,15 +73,7 @@ class WebhookFanout:
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         # Each event is judged by the polycule as it was just after it: who was a member
         # then, who could read it then.
-        planned: list[tuple[RecordedEvent, Notice]] = []
-        for event in events:
-            if event.event_type not in HANDLED_EVENTS:
-                continue
-            polycule = await self._polycules.just_after(event)
-            for notice in notices_for(
-                event.event_type, event.data, event.stream_id, polycule, actor_of(event)
-            ):
-                planned.append((event, notice))
+        planned = await self._polycules.notices(events)
         if not planned:
             return
         recipients = {member for _, notice in planned for member in notice.recipients}

@@ -31,11 +31,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ledger.config import Settings
 from ledger.http.keys import MAIL_SENDER, POOL, PROJECTION_RUNNER, SUPERVISOR
-from ledger.privacy import MasterKey
 from tests.http.conftest import TravellingClock
 from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
-from tests.http.support import MAX_REQUEST_BYTES, OPERATOR_TOKEN, Client
+from tests.http.support import Client
 
 PUBLIC_URL = "https://ledger.test"
 MAIL_FROM = "notices@ledger.test"
@@ -141,26 +140,18 @@ async def smtp(mailbox: Mailbox) -> AsyncIterator[SmtpServer]:
 
 
 @pytest.fixture
-def settings(smtp: SmtpServer) -> Settings:
+def settings(settings: Settings, smtp: SmtpServer) -> Settings:
     """tests/http/conftest.py's settings, with mail on, through the server above."""
-    return Settings(
-        max_request_bytes=MAX_REQUEST_BYTES,
-        pool_min_size=1,
-        pool_max_size=4,
-        projection_poll_seconds=0.05,
-        shutdown_timeout_seconds=2.0,
-        scheduler_interval_seconds=3600.0,
-        master_key=MasterKey.generate().to_base64(),
-        operator_token=OPERATOR_TOKEN,
-        public_url=PUBLIC_URL,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_tls="none",
-        mail_from=MAIL_FROM,
+    return settings.model_copy(update={
+        "public_url": PUBLIC_URL,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp.port,
+        "smtp_tls": "none",
+        "mail_from": MAIL_FROM,
         # Twelve hours from now: the test crosses the digest's hour only when it moves the
         # clock on by a day.
-        mail_digest_hour=(datetime.now(UTC).hour + 12) % 24,
-    )
+        "mail_digest_hour": (datetime.now(UTC).hour + 12) % 24,
+    })
 
 
 # -- helpers -------------------------------------------------------------------------------
