@@ -197,7 +197,7 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         keeper = ReadSideKeeper(app[READ_SIDE], poll_seconds=settings.projection_poll_seconds)
         # What follows the whole log: the webhook fan-out, and the mail fan-out while mail
         # is on (neither is ever rebuilt: see their modules).
-        consumers: list[Projection] = [WebhookFanout(app[SERVICE], app[KEYRING], app[CLOCK].now)]
+        consumers: list[Projection] = [WebhookFanout(app[SERVICE], app[CLOCK].now)]
         if settings.mail_enabled:
             consumers.append(MailFanout(app[SERVICE], app[CLOCK].now))
         runner = ProjectionRunner(

@@ -20,7 +20,6 @@ from uuid import UUID
 import orjson
 
 from ledger.following import PolyculesFollowed
-from ledger.privacy import KeyRing
 from ledger.service import ApplicationService
 from ledger.store.records import RecordedEvent
 from ledger.webhooks.catalogue import Notice
@@ -64,9 +63,7 @@ def payload_of(notice: Notice, event: RecordedEvent) -> dict[str, Any]:
 class WebhookFanout:
     name = "webhook_fanout"
 
-    def __init__(
-        self, service: ApplicationService, keyring: KeyRing, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, service: ApplicationService, clock: Callable[[], datetime]) -> None:
         self._clock = clock
         self._polycules = PolyculesFollowed(service)
 

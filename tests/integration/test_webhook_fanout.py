@@ -80,7 +80,7 @@ async def test_events_become_thin_messages_for_those_they_concern_and_no_one_els
         **s, disclosure_id=uuid.uuid4(), kind="feelings", text="I miss you terribly",
         audience="chosen", recipients=(bo,)))
 
-    fanout = WebhookFanout(service, keyring, lambda: datetime.now(UTC))
+    fanout = WebhookFanout(service, lambda: datetime.now(UTC))
     await catch_up(pool, fanout, batch_size=7)
     again = await catch_up(pool, fanout, batch_size=7)
     # Even read again from the start (a checkpoint lost), nothing is enqueued twice.
@@ -89,7 +89,7 @@ async def test_events_become_thin_messages_for_those_they_concern_and_no_one_els
         "UPDATE projection_checkpoints SET transaction_id = '0', position = 0 WHERE name = $1",
         fanout.name,
     )
-    await catch_up(pool, WebhookFanout(service, keyring, lambda: datetime.now(UTC)),
+    await catch_up(pool, WebhookFanout(service, lambda: datetime.now(UTC)),
                    batch_size=7)
     assert await pool.fetchval("SELECT count(*) FROM webhook_messages") == enqueued
 
