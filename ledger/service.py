@@ -46,6 +46,7 @@ from ledger.privacy import (
 from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
+from ledger.store.together import AppendsTogether
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -74,6 +75,10 @@ class InlineReadSide(Protocol):
     async def apply_inline(
         self, connection: Connection, events: Sequence[RecordedEvent]
     ) -> bool: ...
+
+    async def apply_inline_together(
+        self, connection: Connection, streams: Sequence[Sequence[RecordedEvent]]
+    ) -> None: ...
 
     async def shows(self, polycule_id: UUID, version: int) -> bool: ...
 
@@ -153,11 +158,20 @@ class ApplicationService:
         self._store = store
         self._snapshots = snapshots
         self._read_side = read_side
+        # Commands of several polycules arriving at once are committed together.
+        self._appends = None if read_side is None else AppendsTogether(
+            store, read_side.apply_inline, read_side.apply_inline_together, True
+        )
         self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
         self._states = states if states is not None else StateCache()
         self._turns = Turns()
+
+    async def close(self) -> None:
+        """Let the commands being committed finish (at shutdown)."""
+        if self._appends is not None:
+            await self._appends.close()
 
     async def decode(self, recorded: RecordedEvent) -> DomainEvent:
         """The event as the domain knows it, its sealed texts opened (or read as erased)."""
@@ -300,16 +314,15 @@ class ApplicationService:
             try:
                 # Recorded at the moment it was decided at, which the events themselves
                 # name where time matters (a ratification, an ending).
-                if self._read_side is None:
+                if self._appends is None or self._read_side is None:
                     result = await self._store.append(
                         stream_id, version, new_events, recorded_at=command.at
                     )
                     views_current = True
                 else:
                     # The polycule's read models are written in the same transaction.
-                    result, shown = await self._store.append_applying(
-                        stream_id, version, new_events, self._read_side.apply_inline,
-                        recorded_at=command.at,
+                    result, shown = await self._appends.append_applying(
+                        stream_id, version, new_events, recorded_at=command.at
                     )
                     views_current = (
                         shown if shown is not None
