@@ -26,11 +26,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledger.clock import SystemClock
-from ledger.domain.agreements import Consent, ProposeAgreement, ProposeEnding, RequestReview
-from ledger.domain.agreements import RevokeConsent
+from ledger.domain.agreements import (
+    Consent,
+    ProposeAgreement,
+    ProposeEnding,
+    RequestReview,
+    RevokeConsent,
+)
 from ledger.domain.polycules import PolyculeCommand, polycule_decider
-from ledger.domain.repair import AcknowledgeBreach, DisputeBreach, ReportBreach
-from ledger.domain.repair import WidenBreachAudience
+from ledger.domain.repair import AcknowledgeBreach, DisputeBreach, ReportBreach, WidenBreachAudience
 from ledger.errors import DomainError, NotFound
 from ledger.http.context import QueryContext
 from ledger.http.inbox_routes import inbox_of
