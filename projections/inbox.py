@@ -80,6 +80,8 @@ class CheckInDue:
     polycule_id: UUID
     breach_id: UUID
     last_check_in_at: datetime | None
+    # When the breach was told: since then the repair has asked for check-ins.
+    repair_opened_at: datetime
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ SELECT k.commitment_id, k.occurrence, k.mark
 # part in (a supporter reads along, and never checks in).
 # Index: breaches_pkey per repair, then check_ins_of_member.
 CHECK_INS_DUE = """
-SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at
+SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at,
+       b.reported_at AS repair_opened_at
   FROM breaches b
   LEFT JOIN LATERAL (SELECT max(ci.at) AS at FROM check_ins ci
                       WHERE ci.breach_id = b.breach_id AND ci.member_id = $1) latest ON true

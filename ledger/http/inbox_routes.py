@@ -20,7 +20,7 @@ header of every page asks ``unread_of``, which opens no one's words.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -148,20 +148,23 @@ async def my_unread(request: web.Request) -> web.Response:
 
 
 async def mark_read(request: web.Request) -> web.Response:
+    """Only the keys of entries shown to the caller now are kept."""
     body = await parse_body(request, MarkRead)
     context, me = query_context(request), caller_of(request)
-    shown = {entry.key for entry in await _entries(await _gather(context, me), set(), None)}
+    shown = {entry.key for entry in await _entries(await _gather(context, me), None)}
     keys = shown if body.all else shown & set(body.entries)
     if keys:
         await context.pool.execute(_MARK_READ, me, sorted(keys), context.clock.now())
-    return json_of(Unread(unread=await unread_of(context, me)))
+    return json_of(Unread(unread=len(shown - await _read_of(context, me, shown))))
 
 
 async def inbox_of(context: QueryContext, member: UUID) -> InboxView:
     """Everything that awaits ``member`` and that concerns them, across their polycules."""
     keyring = context.keyring
     found = await _gather(context, member)
-    entries = await _entries(found, await _read_of(context, member, found), keyring)
+    entries = await _entries(found, keyring)
+    read = await _read_of(context, member, [entry.key for entry in entries])
+    entries = [entry.model_copy(update={"read": entry.key in read}) for entry in entries]
     return InboxView(
         awaiting_response=[
             await agreement_shapes.opened_proposal(row, keyring)
@@ -194,9 +197,8 @@ async def inbox_of(context: QueryContext, member: UUID) -> InboxView:
 
 async def unread_of(context: QueryContext, member: UUID) -> int:
     """How many of ``member``'s inbox entries they have not read (no words are opened)."""
-    found = await _gather(context, member)
-    read = await _read_of(context, member, found)
-    return sum(1 for entry in await _entries(found, read, None) if not entry.read)
+    keys = {entry.key for entry in await _entries(await _gather(context, member), None)}
+    return len(keys - await _read_of(context, member, keys))
 
 
 # -- gathering ---------------------------------------------------------------------------
@@ -214,7 +216,6 @@ SELECT entry FROM inbox_reads WHERE account_id = $1 AND entry = ANY ($2::text[])
 
 @dataclass(frozen=True)
 class _Found:
-    now: datetime
     agreements: inbox.AgreementInbox
     told: list[DisclosureRow]
     repairs: inbox.RepairInbox
@@ -227,7 +228,6 @@ async def _gather(context: QueryContext, member: UUID) -> _Found:
     now = context.clock.now()
     readable = await _readable_by(context, member)
     return _Found(
-        now=now,
         agreements=await inbox.agreement_inbox(pool, member),
         told=await inbox.disclosures_to_acknowledge(pool, member, readable.disclosures),
         repairs=await inbox.repair_inbox(pool, member, now, readable.repairs),
@@ -248,17 +248,18 @@ async def _readable_by(context: QueryContext, member: UUID) -> policy.Readable:
     return policy.readable_by(member, *polycules)
 
 
-async def _read_of(context: QueryContext, member: UUID, found: _Found) -> set[str]:
-    keys = [entry.key for entry in await _entries(found, set(), None)]
-    rows = await context.pool.fetch(_READ, member, keys) if keys else []
+async def _read_of(context: QueryContext, member: UUID, keys: Collection[str]) -> set[str]:
+    """Which of ``keys`` the member has read."""
+    rows = await context.pool.fetch(_READ, member, list(keys)) if keys else []
     return {row["entry"] for row in rows}
 
 
 # -- entries -----------------------------------------------------------------------------
 
 
-async def _entries(found: _Found, read: set[str], keyring: KeyRing | None) -> list[InboxEntry]:
-    """Every entry, newest first; with ``keyring``, titles and notes opened."""
+async def _entries(found: _Found, keyring: KeyRing | None) -> list[InboxEntry]:
+    """Every entry, newest first, as not read yet; with ``keyring``, titles and notes
+    opened (without, nobody's words are opened: only the keys are wanted)."""
 
     async def title(text: object) -> str | None:
         if keyring is None or not isinstance(text, dict) or "title" not in text:
@@ -274,7 +275,7 @@ async def _entries(found: _Found, read: set[str], keyring: KeyRing | None) -> li
     made: list[InboxEntry] = []
 
     def add(key: str, **fields: object) -> None:
-        made.append(InboxEntry.model_validate({"key": key, "read": key in read, **fields}))
+        made.append(InboxEntry.model_validate({"key": key, "read": False, **fields}))
 
     for proposal in found.agreements.awaiting_response:
         key, fields = await _proposal(proposal, title)
@@ -296,7 +297,7 @@ async def _entries(found: _Found, read: set[str], keyring: KeyRing | None) -> li
         last = check_in.last_check_in_at
         add(f"check_in_due:{check_in.breach_id}:{last.isoformat() if last else 'never'}",
             kind="check_in_due", why="you_take_part", polycule_id=check_in.polycule_id,
-            at=last + inbox.CHECK_IN_EVERY if last else found.now, by=None,
+            at=last + inbox.CHECK_IN_EVERY if last else check_in.repair_opened_at, by=None,
             breach_id=check_in.breach_id,
             link=_page(check_in.polycule_id, "breaches", check_in.breach_id))
     for endpoint in found.disabled:
