@@ -36,12 +36,20 @@ from ledger.domain.agreements import (
 from ledger.domain.polycules import PolyculeCommand, polycule_decider
 from ledger.domain.repair import AcknowledgeBreach, DisputeBreach, ReportBreach, WidenBreachAudience
 from ledger.errors import DomainError, NotFound
+from ledger.http import inbox_routes
 from ledger.http.context import QueryContext
 from ledger.http.inbox_routes import inbox_of
 from ledger.privacy import KeyRing
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
-from tests.integration.test_agreement_projections import command, polycule_of, wording
+from projections import inbox
+from tests.integration.test_agreement_projections import (
+    command,
+    polycule_of,
+    statement,
+    wording,
+)
+from tests.integration.test_repair_projections import tell_the_story
 from tests.support import read_models_caught_up
 
 NAMES = ("ash", "blue", "cedar", "dune")
@@ -222,3 +230,31 @@ async def test_every_members_inbox_holds_exactly_what_concerns_them(
         for entry in shown.entries:
             if entry.kind == "review_asked":
                 assert entry.note == "this no longer works for me"
+
+
+async def test_every_read_of_the_news_uses_an_index(
+    service: ApplicationService, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    story = await tell_the_story(service, store)
+    await read_models_caught_up(pool)
+    member, breaches = story.member("blue"), [story.ids["first"], story.ids["second"]]
+    reads: dict[str, tuple[Any, ...]] = {
+        "SUPPORTED_POLYCULES": (member,),
+        "BREACHES_TOUCHING": (member, breaches),
+        "AGREEMENTS_ENDED": (member,),
+        "REVIEWS_ASKED": (member,),
+        "MY_COMMITMENTS": (member, breaches),
+        "REPAIRS_SUPPORTED": (member, breaches),
+        "_READ": (member, ["agreement_ended:x:1"]),
+    }
+    async with pool.acquire() as connection, connection.transaction():
+        # The tables are tiny: make a sequential scan the planner's last resort, so that
+        # one shows up only where no index can answer.
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        for name, arguments in reads.items():
+            plan = "\n".join(
+                row[0] for row in await connection.fetch(
+                    f"EXPLAIN {statement(name, inbox, inbox_routes)}", *arguments
+                )
+            )
+            assert "Seq Scan" not in plan, f"{name}:\n{plan}"
