@@ -154,7 +154,7 @@ function showUnread(count) {
     words.className = "visually-hidden";
     words.textContent = " not read";
     badge.appendChild(words);
-    holder.append(" ", badge);
+    holder.append(badge);
   }
 }
 
