@@ -106,9 +106,12 @@ class InboxEntry(Strict):
     disclosure_id: UUID | None = None
     commitment_id: UUID | None = None
     endpoint_id: UUID | None = None
+    # The agreement's version; for a proposal to answer, its revision.
     version: int | None = None
     occurrence: int | None = None
-    # How an agreement ended (revoked, party_left, ended_by_proposal); a breach's status.
+    # How an agreement ended (revoked, party_left, ended_by_proposal); a breach's status
+    # (reported, disputed, acknowledged); a proposal's kind (create, amend, end); why an
+    # endpoint was paused (gone, failing).
     how: str | None = None
     # The note of a review asked for, which I, a party, may read. Never in a notification.
     note: str | None = None
@@ -264,8 +267,7 @@ async def _entries(found: _Found, keyring: KeyRing | None) -> list[InboxEntry]:
     async def title(text: object) -> str | None:
         if keyring is None or not isinstance(text, dict) or "title" not in text:
             return None
-        opened = await opened_words(text, keyring)
-        return str(opened["title"])
+        return str(await opened_words(text["title"], keyring))
 
     async def words(sealed: object) -> str | None:
         if keyring is None or sealed is None:
