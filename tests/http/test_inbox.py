@@ -81,8 +81,8 @@ async def test_an_ended_agreement_and_a_review_asked_for_tell_every_other_party(
     client: Client,
 ) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam, \
-            person(client, "alex") as alex:
-        polycule = await polycule_of(robin, sam, alex)
+            person(client, "alex") as alex, person(client, "kim") as kim:
+        polycule = await polycule_of(robin, sam, alex, kim)
         agreement = await agreement_of(polycule, robin, sam, alex)
         base = f"/api/polycules/{polycule}/agreements/{agreement}"
 
@@ -92,6 +92,9 @@ async def test_an_ended_agreement_and_a_review_asked_for_tell_every_other_party(
             assert (asked["by"], asked["note"]) == (str(alex.account_id), NOTE)
             assert NOTE in text_of(await page(party, "/inbox"))
         assert await entries(alex, "review_asked") == []
+        # Kim, a member but no party, is told of neither the review nor the ending.
+        assert await entries(kim) == []
+        assert NOTE not in await page(kim, "/inbox")
 
         await sam.json("POST", f"{base}/revoke", json={})
         for party in (robin, alex):
@@ -105,6 +108,7 @@ async def test_an_ended_agreement_and_a_review_asked_for_tell_every_other_party(
             assert "Sam ended it on" in words and "they took back their consent" in words
             assert await entries(party, "review_asked") == [], "no review of what ended"
         assert await entries(sam, "agreement_ended") == []
+        assert await entries(kim) == []
 
 
 async def test_entries_are_read_one_by_one_or_all_and_every_header_counts_the_unread(
