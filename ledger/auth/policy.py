@@ -156,6 +156,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{_ENDPOINT}/replay"): Rule.ENDPOINT_OWNER,
     # The caller's own inbox, across their polycules; a draft's clarity check.
     ("GET", "/api/me/inbox"): Rule.SIGNED_IN,
+    ("GET", "/api/me/inbox/unread"): Rule.SIGNED_IN,
+    ("POST", "/api/me/inbox/read"): Rule.SIGNED_IN,
     ("POST", "/api/clarity-check"): Rule.SIGNED_IN,
     # Live updates (Server-Sent Events): only that something the caller may read changed.
     ("GET", "/api/me/live"): Rule.SIGNED_IN,

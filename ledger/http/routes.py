@@ -293,9 +293,17 @@ ROUTES: tuple[Route, ...] = (
           webhooks.Replay, webhooks.Replayed, 202),
     # Mine, across polycules.
     Route("GET", "/api/me/inbox", inbox.my_inbox,
-          "what awaits me across my polycules: proposals to answer, reviews due, "
-          "disclosures to acknowledge, commitments to mark, check-ins due",
+          "what awaits me and what happened that concerns me, across my polycules: "
+          "proposals to answer, reviews due, disclosures to acknowledge, commitments to "
+          "mark, check-ins due, paused webhook endpoints; breaches told, disputes of my "
+          "reports, agreements ended, reviews asked for, my commitments coming due, repairs "
+          "I support; every one as an entry, read or unread",
           response=inbox.InboxView),
+    Route("GET", "/api/me/inbox/unread", inbox.my_unread,
+          "how many of my inbox's entries I have not read", response=inbox.Unread),
+    Route("POST", "/api/me/inbox/read", inbox.mark_read,
+          "mark inbox entries read, by key, or all of them (all=yes)",
+          inbox.MarkRead, inbox.Unread),
     # Live updates (Server-Sent Events, text/event-stream): that something I may read
     # changed, and its event types; never a text, a name or an id. Each message's id is
     # where the stream is; sent back as Last-Event-ID, the stream goes on from there.

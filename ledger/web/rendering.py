@@ -12,10 +12,16 @@ from uuid import UUID
 import aiohttp_jinja2
 import jinja2
 import pydantic_core
+import structlog
 from aiohttp import web
 
+from ledger.database import BUSY_OR_AWAY
 from ledger.http.account_routes import ACCOUNTS
-from ledger.http.identity import identity_of
+from ledger.http.context import query_context
+from ledger.http.identity import Identity, identity_of
+from ledger.http.inbox_routes import unread_of
+
+log = structlog.get_logger(__name__)
 
 # The CSRF token of the page being rendered, for the form macros (imported macros do not
 # see the template's context; they see the environment's globals).
@@ -62,6 +68,8 @@ async def render(
         # Where this service is reached, for links a member sends to someone else.
         "origin": f"{request.scheme}://{request.host}",
         "path": request.path,
+        # The header's count of unread inbox entries (None: not signed in, or unknown now).
+        "inbox_unread": await _unread(request, identity) if me else None,
     }
     _FORM_TOKEN.set(identity.csrf_token or "" if identity else "")
     response = aiohttp_jinja2.render_template(
@@ -70,6 +78,18 @@ async def render(
     # Pages show private things: no cache along the way, nor the browser's, may keep them.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def _unread(request: web.Request, identity: Identity | None) -> int | None:
+    """How many of the member's inbox entries are unread; None when the database cannot be
+    asked now: the page is still shown, without the count."""
+    if identity is None:
+        return None
+    try:
+        return await unread_of(query_context(request), identity.account_id)
+    except BUSY_OR_AWAY:
+        log.warning("inbox_count_unavailable")
+        return None
 
 
 def _moment(value: Any) -> datetime | None:

@@ -491,7 +491,7 @@ async def test_the_repair_inbox_asks_harmed_parties_to_mark_and_participants_to_
         ]
 
     def check_in_due(last: datetime | None) -> list[CheckInDue]:
-        return [CheckInDue(polycule, ids["first"], last)]
+        return [CheckInDue(polycule, ids["first"], last, story.at["first reported"])]
 
     async def inbox(name: str, on_day: int) -> RepairInbox:
         allowed = await readable(story.member(name), story.polycule)

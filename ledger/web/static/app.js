@@ -2,7 +2,9 @@
 // - forms marked data-enhance are sent in the background, so when something does not go
 //   through, the person's words stay in the form with the reason beside them;
 // - pages with data-live on <body> follow the server's live stream and redraw the parts
-//   marked data-live-region when another member acts (never a part being typed into).
+//   marked data-live-region when another member acts (never a part being typed into);
+// - the inbox's unread count in the header follows the stream of all my polycules, and an
+//   inbox entry opened is marked read before its page opens.
 "use strict";
 
 function csrfToken() {
@@ -137,3 +139,61 @@ function followLiveStream() {
 }
 
 document.addEventListener("DOMContentLoaded", followLiveStream);
+
+// --- the inbox: the header's unread count, and entries marked read when opened -----------
+
+function showUnread(count) {
+  const holder = document.getElementById("inbox-count");
+  if (!holder) return;
+  holder.textContent = "";
+  if (count > 0) {
+    const badge = document.createElement("span");
+    badge.className = "count";
+    badge.textContent = String(count);
+    const words = document.createElement("span");
+    words.className = "visually-hidden";
+    words.textContent = " not read";
+    badge.appendChild(words);
+    holder.append(badge);
+  }
+}
+
+async function updateUnread() {
+  const response = await fetch("/api/me/inbox/unread", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+  if (!response.ok) return;
+  const body = await response.json().catch(() => ({}));
+  if (typeof body.unread === "number") showUnread(body.unread);
+}
+
+function followInboxCount() {
+  if (!document.getElementById("inbox-count") || !window.EventSource) return;
+  // A page that follows the stream of all my polycules redraws the count with the page.
+  if (document.body.dataset.live === "/api/me/live") return;
+  const source = new EventSource("/api/me/live");
+  source.addEventListener("change", () => updateUnread());
+}
+
+function markRead(key, keepalive) {
+  return fetch("/api/me/inbox/read", {
+    method: "POST",
+    body: JSON.stringify({ entries: [key] }),
+    headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrfToken() },
+    credentials: "same-origin",
+    keepalive,
+  });
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a[data-inbox-entry]");
+  if (!link) return;
+  const key = link.dataset.inboxEntry;
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+    markRead(key, true).catch(() => {});
+    return;  // opened elsewhere: this page stays
+  }
+  event.preventDefault();
+  // The page opens once the entry is marked read (or marking it failed: it opens anyway).
+  markRead(key, false).catch(() => {}).finally(() => window.location.assign(link.href));
+});
+
+document.addEventListener("DOMContentLoaded", followInboxCount);
