@@ -159,16 +159,28 @@ async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: C
 async def test_each_person_is_offered_the_steps_of_their_role(client: Client) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
-        breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology",
-                                                         "commitments")}
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        owning = {f"{repair_api}/{step}" for step in ("responsibility", "apology")}
+        breaching = owning | {f"{repair_api}/commitments"}
         harmed = {f"{repair_api}/{step}" for step in ("impact", "decisions", "restore")}
         anyone = {f"{repair_api}/{step}" for step in ("check-ins", "factors", "supporters", "end")}
+        breach_api = f"/api/polycules/{polycule}/breaches/{bid}"
 
+        # Sam has not acknowledged it: taking responsibility and apologising wait for that.
         sams = set(actions(await page(sam, breach_page)))
         robins = set(actions(await page(robin, breach_page)))
-        assert breaching | anyone <= sams and not harmed & sams
+        assert breaching - owning | anyone <= sams and not (harmed | owning) & sams
         assert harmed | anyone <= robins and not breaching & robins
+        await submitted(sam, f"{breach_api}/dispute", {"account": "It was not a date."},
+                        return_to=breach_page)
+        disputing = await page(sam, breach_page)
+        assert not owning & set(actions(disputing))
+        assert "Taking responsibility and apologising are here once you acknowledge it" in (
+            text_of(disputing)
+        )
+        await submitted(sam, f"{breach_api}/acknowledge", {}, return_to=breach_page)
+        sams = set(actions(await page(sam, breach_page)))
+        assert breaching | anyone <= sams and not harmed & sams
 
         await submitted(sam, f"{repair_api}/responsibility",
                         {"words": f"I hid it because I was afraid. {PROBE}"}, return_to=breach_page)
@@ -241,7 +253,10 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
         assert weekly["every_days"] == 7
         first = f"{repair_api}/commitments/{weekly['commitment_id']}/occurrences/1"
         assert first not in actions(await page(sam, breach_page))  # not marked by its maker
-        assert first in actions(await page(robin, breach_page))
+        not_yet_due = await page(robin, breach_page)
+        assert first in actions(not_yet_due)
+        assert 'value="kept" class="secondary">It was kept<' in not_yet_due
+        assert 'value="missed"' not in not_yet_due  # missed only once its time has passed
 
         await submitted(robin, first, {"mark": "kept", "note": "Lovely call."},
                         return_to=breach_page)
@@ -261,10 +276,16 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
         assert second in actions(overdue) and "Waiting to be marked: occurrence 2" in text_of(
             overdue
         )
+        # Marked with one press: "It was kept" or, once its time has passed, "It was missed".
+        form = re.search(rf'action="{re.escape(second)}".*?</form>', overdue, re.S)
+        assert form is not None
+        assert re.findall(r'<button type="submit" name="mark" value="(\w+)"[^>]*>([^<]+)<',
+                          form.group(0)) == [("kept", "It was kept"), ("missed", "It was missed")]
         await submitted(robin, second, {"mark": "missed"}, return_to=breach_page)
         missed = await page(robin, breach_page)
         assert "Kept 1 · missed 1 · current streak: 0 kept in a row" in text_of(missed)
-        assert missed.count('<g class="setback"') == 1
+        assert missed.count('<g class="setback setback-missed"') == 1
+        assert "A commitment missed, when it was due" in text_of(missed)  # the legend
         assert "Missed on" in missed and 'data-check-ins="0"' in missed  # no check-in yet
 
 
@@ -295,7 +316,8 @@ async def test_check_ins_through_the_form_draw_the_trust_chart(
         assert len(titles) == 2
         assert re.fullmatch(rf"Sam: 6 on {day}, a setback", titles[0])
         assert re.fullmatch(rf"Robin: 3 on {day}", titles[1])
-        assert chart.count('<g class="setback"') == 1 and "Sam noted a setback" in chart
+        assert chart.count('<g class="setback setback-setback"') == 1
+        assert "Sam noted a setback" in chart
         # The same data as a table, the member's note escaped.
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in chart and "<script>alert" not in chart
         assert '<th scope="row">Robin</th>' in chart

@@ -46,7 +46,8 @@ async function submitInBackground(event) {
   try {
     const response = await fetch(form.action, {
       method: "POST",
-      body: new URLSearchParams(new FormData(form)),
+      // With the button pressed, where a form offers several ("It was kept", "It was missed").
+      body: new URLSearchParams(new FormData(form, event.submitter || undefined)),
       headers: { "Accept": "application/json" },
       credentials: "same-origin",
     });
