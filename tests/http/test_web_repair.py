@@ -7,12 +7,14 @@ what it changed is read back through the API."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from ledger.http.keys import SCHEDULER
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
-from tests.http.polycules import polycule_of
+from tests.http.polycules import caught_up, polycule_of
 from tests.http.support import Client
 from tests.http.test_repair_journey import agreement_between
 from tests.http.web import page, submit, submitted, text_of
@@ -354,4 +356,215 @@ async def test_a_supporter_reads_the_repair_and_can_do_nothing(
         assert actions(read) == [] and "<textarea" not in read
         assert "data-live=" not in read  # the live stream is for members only
         assert "Pancakes" not in read  # nor the polycule's name
+        assert "We tell each other before" not in read  # nor the agreement's wording
         await page(coach, f"/polycules/{polycule}/breaches", status=404)
+
+
+async def test_a_supporter_finds_their_way_back_to_the_repairs_they_support(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "dana") as coach:
+        polycule = await polycule_of(robin, sam)
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        assert await coach.json("GET", "/api/me/supporting") == []
+        assert "Repairs you support" not in await page(coach, "/polycules")
+        shown_once = await submit(robin, f"{repair_api}/supporters",
+                                  {"answer": "shown-once", "expires_in_hours": "168"},
+                                  return_to=breach_page)
+        token = re.search(r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"",
+                          await shown_once.text())
+        assert token
+        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+
+        [supported] = await coach.json("GET", "/api/me/supporting")
+        assert (supported["polycule_id"], supported["breach_id"]) == (polycule, bid)
+        assert supported["repair_status"] == "open"
+        assert set(supported["names"].values()) == {"Robin", "Sam"}
+        # From their own pages: "My polycules" (they belong to none) and the list itself.
+        for own in ("/polycules", "/supporting"):
+            shown = await page(coach, own)
+            assert f'href="{breach_page}"' in shown
+            assert "The repair between Sam and Robin" in text_of(shown)
+        assert 'href="/supporting"' in await page(coach, "/polycules")
+        assert 'href="/supporting"' in await page(coach, breach_page)
+        # Nobody else is shown it: not the participants, as supporters of nothing.
+        assert await robin.json("GET", "/api/me/supporting") == []
+        assert "You support no repair" in text_of(await page(robin, "/supporting"))
+
+
+async def test_the_breach_page_shows_the_words_that_were_crossed_beside_the_accounts(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        bid, breach_page, _repair_api = await a_told_breach(robin, sam, polycule)
+        breach = await robin.json("GET", f"/api/polycules/{polycule}/breaches/{bid}")
+        # Afterwards the agreement is reworded: the page keeps the version that was crossed.
+        proposals = f"/api/polycules/{polycule}/proposals"
+        amended = await robin.json("POST", proposals, 201, json={
+            "kind": "amend", "agreement_id": breach["agreement_id"],
+            "title": "Before a first date", "terms": "We tell each other a week ahead.",
+            "definitions": [{"word": "date", "meaning": "any meeting at all"},
+                            {"word": "tell", "meaning": "in person"}],
+        })
+        await sam.json("POST", f"{proposals}/{amended['proposal_id']}/consent",
+                       json={"revision": 1})
+
+        shown = await page(sam, breach_page)
+
+        crossed = re.search(r'<aside aria-labelledby="crossed-heading".*?</aside>', shown, re.S)
+        assert crossed, "the crossed version stands beside the accounts"
+        words = text_of(crossed.group(0))
+        assert "What was agreed then" in words and "Version 1" in words
+        assert "We tell each other before a first date with someone new." in words
+        assert "date any planned romantic meeting" in words
+        assert "We talk it through within two days." in words
+        assert "a week ahead" not in words and "any meeting at all" not in words
+        # Beside the accounts: in the same row of the page as "What happened".
+        row = re.search(r'<div class="beside with-words">(.*?)</div>\n', shown, re.S)
+        assert row and "crossed-heading" in row.group(1) and "happened-heading" in row.group(1)
+
+
+def path_of(html: str) -> dict[str, str]:
+    """The suggested path's steps, each with whose it is and "done" or "not yet"."""
+    steps = re.search(r'<ol class="path-steps">(.*?)</ol>', html, re.S)
+    assert steps, "no suggested path"
+    return {
+        text_of(what): state
+        for what, state in re.findall(
+            r"<li [^>]*>.*?</span>\s*(.*?) — <strong>(done|not yet)</strong>", steps.group(1),
+            re.S,
+        )
+    }
+
+
+async def test_the_path_shows_each_step_done_or_not_yet_in_a_suggested_order(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+
+        first = path_of(await page(robin, breach_page))
+        assert list(first) == [
+            "Saying how they see it: acknowledged, or another account (Sam)",
+            "Taking responsibility, without excuses (Sam)",
+            "Sharing how it landed (you)",
+            "Apologising (Sam)",
+            "Saying what they want now: rebuild, take space, or end it (you)",
+            "Naming what led here (anyone in the repair)",
+            "Addressing what was named (anyone in the repair)",
+            "Agreeing a new boundary, with what happens if it is crossed (anyone in the repair)",
+            "Making commitments, and keeping them (Sam)",
+            "Checking in on how trust feels, again and again (each person)",
+        ]
+        assert set(first.values()) == {"not yet"}
+        assert "a suggestion, not a rule" in text_of(await page(robin, breach_page))
+
+        await submitted(sam, f"/api/polycules/{polycule}/breaches/{bid}/acknowledge", {},
+                        return_to=breach_page)
+        await submitted(sam, f"{repair_api}/responsibility", {"words": "It was mine."},
+                        return_to=breach_page)
+        await submitted(robin, f"{repair_api}/impact", {"words": "It hurt."},
+                        return_to=breach_page)
+        later = path_of(await page(sam, breach_page))
+        assert later["Saying how they see it: acknowledged, or another account (you)"] == "done"
+        assert later["Taking responsibility, without excuses (you)"] == "done"
+        assert later["Sharing how it landed (Robin)"] == "done"
+        assert later["Apologising (you)"] == "not yet"
+
+
+async def test_closing_as_ended_stands_apart_and_asks_whether_they_mean_it(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+
+        shown = await page(robin, breach_page)
+        steps = re.search(r'<section aria-labelledby="steps-heading".*?\n</section>', shown, re.S)
+        ending = re.search(r'<section aria-labelledby="end-heading".*?</section>', shown, re.S)
+        assert steps and ending
+        assert f"{repair_api}/end" not in steps.group(0)
+        assert f"{repair_api}/end" in ending.group(0)
+        # After everything so far, and only once the box is ticked (the box is not sent).
+        assert shown.index("timeline-heading") < shown.index("end-heading")
+        confirm = re.search(r'<input type="checkbox" id="end-confirm"[^>]*>', ending.group(0))
+        assert confirm and "required" in confirm.group(0) and "name=" not in confirm.group(0)
+        assert "nothing more can be added" in text_of(ending.group(0))
+
+        await submitted(robin, f"{repair_api}/end", {"note": "We are done."},
+                        return_to=breach_page)
+        assert (await robin.json("GET", repair_api))["breach"]["repair_status"] == "ended"
+        assert "end-heading" not in await page(robin, breach_page)
+
+
+async def test_what_the_ledger_notes_on_its_own_is_folded_under_the_peoples_steps(
+    client: Client, clock: TravellingClock
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        await sam.json("POST", f"{repair_api}/commitments", 201, json={
+            "what": "Call every Sunday.", "every_days": 7,
+            "first_due_at": (clock.now() + timedelta(days=1)).isoformat(),
+        })
+        clock.advance(days=1, seconds=1)
+        assert await client.app[SCHEDULER].tick() == 1
+        await caught_up(client, polycule)
+
+        shown = await page(robin, breach_page)
+
+        timeline = re.search(r'<h3 id="timeline-heading">.*?</section>', shown, re.S)
+        assert timeline
+        people_part, _, folded = timeline.group(0).partition('<details class="ledger-steps">')
+        assert "Sam made a commitment." in text_of(people_part)
+        assert "A commitment came due" not in text_of(people_part)
+        assert "What the ledger noted on its own (1)" in text_of(folded)
+        assert "A commitment came due (occurrence 1)." in text_of(folded)
+
+
+async def test_a_check_in_kept_private_is_seen_by_its_author_alone(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "dana") as coach:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        shown_once = await submit(robin, f"{repair_api}/supporters",
+                                  {"answer": "shown-once", "expires_in_hours": "168"},
+                                  return_to=breach_page)
+        token = re.search(r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"",
+                          await shown_once.text())
+        assert token
+        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+        assert 'id="check-in-private"' in await page(sam, breach_page)
+
+        await submitted(sam, f"{repair_api}/check-ins",
+                        {"trust": "2", "note": "Only for me to see.", "private": "true"},
+                        return_to=breach_page)
+        await submitted(robin, f"{repair_api}/check-ins", {"trust": "5"}, return_to=breach_page)
+
+        def lines(history: dict[str, Any]) -> dict[str, list[tuple[int, bool]]]:
+            return {line["member_id"]: [(p["trust"], p["private"]) for p in line["points"]]
+                    for line in history["trust"]}
+
+        def check_ins(history: dict[str, Any]) -> list[str]:
+            return [step["member_id"] for step in history["timeline"]
+                    if step["what"] == "CheckInRecorded"]
+
+        r, s = str(robin.account_id), str(sam.account_id)
+        sams = await sam.json("GET", repair_api)
+        assert lines(sams) == {s: [(2, True)], r: [(5, False)]}
+        assert check_ins(sams) == [s, r]
+        for other in (robin, coach):
+            theirs = await other.json("GET", repair_api)
+            assert lines(theirs) == {r: [(5, False)]} and check_ins(theirs) == [r]
+            assert "Only for me to see." not in await page(other, breach_page)
+        # In the record too, Sam's check-in is an opaque entry to Robin.
+        events = await robin.json("GET", f"/api/polycules/{polycule}/events?limit=1000")
+        readable = [e["event_type"] for e in events["events"] if e["readable"]]
+        assert readable.count("CheckInRecorded") == 1
+        own = await page(sam, breach_page)
+        assert "Only for me to see." in own and "Only you see this" in own
