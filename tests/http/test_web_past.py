@@ -17,10 +17,12 @@ from tests.http.web import page, text_of
 async def proposed(
     proposer: Person, polycule: str, title: str, *others: Person
 ) -> dict[str, Any]:
-    made: dict[str, Any] = await proposer.json("POST", f"/api/polycules/{polycule}/proposals", 201, json={
-        "kind": "create", "title": title, "terms": "Tea together on Sundays.",
-        "parties": [str(member.account_id) for member in (proposer, *others)],
-    })
+    made: dict[str, Any] = await proposer.json(
+        "POST", f"/api/polycules/{polycule}/proposals", 201, json={
+            "kind": "create", "title": title, "terms": "Tea together on Sundays.",
+            "parties": [str(member.account_id) for member in (proposer, *others)],
+        },
+    )
     return made
 
 

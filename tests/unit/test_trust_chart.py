@@ -161,7 +161,8 @@ def test_a_setback_at_the_edge_turns_its_label_inwards() -> None:
         [Setback(START, "missed", "Missed"), Setback(late, "setback", "Sam noted a setback")],
     )
 
-    assert [(m.kind, m.anchor) for m in chart.setbacks] == [("missed", "middle"), ("setback", "end")]
+    anchors = [(m.kind, m.anchor) for m in chart.setbacks]
+    assert anchors == [("missed", "middle"), ("setback", "end")]
     assert chart.setback_kinds == ("setback", "missed")
     assert [tick.anchor for tick in chart.day_ticks][-1] == "end"
 
