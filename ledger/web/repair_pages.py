@@ -196,7 +196,7 @@ def repair_path(repair: RepairHistoryView, names: Mapping[UUID, str], me: UUID) 
     breaching = name(breach.breached_by)
     path = [
         PathStep("Saying how they see it: acknowledged, or another account", breaching,
-                 breach.status == "acknowledged" or breach.self_reported),
+                 breach.status != "reported" or breach.self_reported),
         PathStep("Taking responsibility, without excuses", breaching,
                  "ResponsibilityTaken" in taken),
     ]

@@ -176,6 +176,10 @@ async def test_each_person_is_offered_the_steps_of_their_role(client: Client) ->
         await submitted(sam, f"{breach_api}/dispute", {"account": "It was not a date."},
                         return_to=breach_page)
         disputing = await page(sam, breach_page)
+        # Another account is an account: that step of the path is done.
+        assert path_of(disputing)[
+            "Saying how they see it: acknowledged, or another account (you)"
+        ] == "done"
         assert not owning & set(actions(disputing))
         assert "Taking responsibility and apologising are here once you acknowledge it" in (
             text_of(disputing)
