@@ -229,7 +229,8 @@ def _chart(repair: RepairHistoryView, names: Mapping[UUID, str]) -> Chart:
     commitment occurrences missed (at the moment each was due)."""
     lines = [
         Line(names.get(line.member_id, "a former member"), [
-            CheckIn(point.at, point.trust, point.setback) for point in line.points
+            CheckIn(point.at, point.trust, point.setback, point.private)
+            for point in line.points
         ])
         for line in repair.trust
     ]

@@ -59,6 +59,8 @@ class CheckIn:
     at: datetime
     trust: int
     setback: bool = False
+    # Kept to its author, who alone is shown it: its title says so.
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,9 @@ def _trust_ticks() -> tuple[Tick, ...]:
 
 def _title(name: str, check_in: CheckIn) -> str:
     title = f"{name}: {check_in.trust} on {day_label(check_in.at)}"
-    return f"{title}, a setback" if check_in.setback else title
+    if check_in.setback:
+        title = f"{title}, a setback"
+    return f"{title} (only you see this)" if check_in.private else title
 
 
 def marker_path(shape: str, x: float, y: float, r: float = MARKER_RADIUS) -> str:

@@ -572,3 +572,4 @@ async def test_a_check_in_kept_private_is_seen_by_its_author_alone(
         assert readable.count("CheckInRecorded") == 1
         own = await page(sam, breach_page)
         assert "Only for me to see." in own and "Only you see this" in own
+        assert re.search(r"<title>Sam: 2 on [^<]* \(only you see this\)</title>", own)
