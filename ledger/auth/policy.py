@@ -7,8 +7,9 @@ a decision can never be open by accident.
 
 For a polycule's resources the answers are: nobody signed in → 401; signed in but not a
 current member → 404, exactly as if the polycule did not exist (its existence is not
-revealed); a member → allowed. Who may read a breach, its repair and a disclosure is
-decided here once (``may_read_breach``, ``may_read_repair``, ``may_read_disclosure``), and
+revealed); a member → allowed. Who may read a breach, its repair, a check-in of the repair
+and a disclosure is decided here once (``may_read_breach``, ``may_read_repair``,
+``may_read_check_in``, ``may_read_disclosure``), and
 every answer follows that one decision: a route naming one in its path (``authorize``), the
 events of the chain (``may_read_event``), and every list — the read models' queries take
 the ids that ``readable_by`` allows as a parameter and hold no rule of their own.
@@ -114,6 +115,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/revise"):
         Rule.POLYCULE_MEMBER,
+    # What is past (ended agreements, closed proposals) is as shared as what is in force.
+    ("GET", "/api/polycules/{polycule_id}/past"): Rule.POLYCULE_MEMBER,
     # The audit view: every member pages through the chain; each event is shown in full
     # or as an opaque entry, as may_read_event decides.
     ("GET", "/api/polycules/{polycule_id}/events"): Rule.POLYCULE_MEMBER,
@@ -141,6 +144,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
             "supporters", "restore", "end",
         )
     },
+    # A supporter's own list of the repairs they support (each as readable_by allows).
+    ("GET", "/api/me/supporting"): Rule.SIGNED_IN,
     # Whoever holds a supporter's invitation, signed in with their own account.
     ("POST", "/api/supporter-invitations/{token}/accept"): Rule.SIGNED_IN,
     # Webhooks: each member's own endpoints, and the catalogue of what can be sent.
@@ -191,6 +196,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/polycules"): Rule.SIGNED_IN,
     ("GET", "/invitations/{token}"): Rule.SIGNED_IN,
     ("GET", "/supporter-invitations/{token}"): Rule.SIGNED_IN,
+    ("GET", "/supporting"): Rule.SIGNED_IN,
     ("GET", "/polycules/{polycule_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/propose"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
@@ -327,6 +333,24 @@ def may_read_repair(reader: UUID, polycule: Polycule, breach: Breach) -> bool:
     return reader in breach.supporters
 
 
+def may_read_check_in(
+    reader: UUID, polycule: Polycule, breach: Breach, author: UUID, private: bool
+) -> bool:
+    """Whoever may read the repair reads its check-ins, except one its author kept private:
+    that one only its author reads (not the others in the repair, nor its supporters)."""
+    if private:
+        return reader == author and may_read_repair(reader, polycule, breach)
+    return may_read_repair(reader, polycule, breach)
+
+
+def private_check_ins_readable(reader: UUID, polycule: Polycule, breach: Breach) -> frozenset[UUID]:
+    """Whose private check-ins in this repair ``reader`` may read (their own, if they may
+    read the repair): the repair's queries take this answer and show no other private one."""
+    return frozenset(
+        {reader} if may_read_check_in(reader, polycule, breach, reader, True) else ()
+    )
+
+
 def may_read_disclosure(reader: UUID, polycule: Polycule, disclosure: Disclosure) -> bool:
     """A current member who made it or was told it; nobody else learns that it exists."""
     return polycule.is_member(reader) and disclosure.visible_to(reader)
@@ -397,6 +421,10 @@ def may_read_event(
     breach = _breach_named(polycule, data)
     if event_type in BREACH_EVENTS:
         return breach is not None and may_read_breach(member_id, polycule, breach)
+    if event_type == "CheckInRecorded":
+        return breach is not None and may_read_check_in(
+            member_id, polycule, breach, UUID(str(data["member_id"])), bool(data.get("private"))
+        )
     if event_type in REPAIR_EVENTS:
         return breach is not None and may_read_repair(member_id, polycule, breach)
     return False

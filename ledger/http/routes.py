@@ -29,6 +29,7 @@ from ledger.http import email_routes as email
 from ledger.http import erasure_routes as erasure
 from ledger.http import inbox_routes as inbox
 from ledger.http import live, operations, repair_shapes
+from ledger.http import past_routes as past
 from ledger.http import polycule_routes as polycules
 from ledger.http import repair_routes as repairs
 from ledger.http import webhook_routes as webhooks
@@ -174,6 +175,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{AGREEMENT}/request-review", agreements.request_review,
           "ask for a review, saying what no longer works (a party only)",
           shapes.ReviewRequestBody, shapes.AgreementView, rules=AGREEMENT_RULES),
+    # What is past: agreements that ended, proposals that never took effect.
+    Route("GET", f"{POLYCULE}/past", past.show_past,
+          "what is past: agreements that ended (how and when) and proposals rejected, "
+          "withdrawn, expired or lapsed, the most recent first", response=past.PastView),
     # The audit view of the polycule's chain.
     Route("GET", f"{POLYCULE}/events", audit.polycule_events,
           "the polycule's events in chain order, opaque where you may not read them",
@@ -261,6 +266,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{REPAIR}/end", repairs.end_repair,
           "close the repair as ended (any participant)", repair_shapes.NoteBody,
           repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
+    Route("GET", "/api/me/supporting", repairs.my_supported_repairs,
+          "the repairs I support (read-only), across polycules, newest first",
+          response=repair_shapes.SupportedRepairView, many=True),
     Route("POST", "/api/supporter-invitations/{token}/accept",
           repairs.accept_supporter_invitation,
           "accept an invitation to support a repair (read-only)", Nothing,

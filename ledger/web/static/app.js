@@ -44,11 +44,14 @@ async function submitInBackground(event) {
   event.preventDefault();
   const button = form.querySelector('button[type="submit"], button:not([type])');
   const alertBox = form.querySelector(".form-error");
+  // With the button pressed, where a form offers several ("It was kept", "It was missed"):
+  // read before the button is disabled, as a disabled button's value is never sent.
+  const sent = new URLSearchParams(new FormData(form, event.submitter || undefined));
   if (button) button.disabled = true;
   try {
     const response = await fetch(form.action, {
       method: "POST",
-      body: new URLSearchParams(new FormData(form)),
+      body: sent,
       headers: { "Accept": "application/json" },
       credentials: "same-origin",
     });
