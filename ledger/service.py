@@ -46,6 +46,7 @@ from ledger.privacy import (
 from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
+from ledger.store import together
 from ledger.store.together import AppendsTogether
 
 if TYPE_CHECKING:
@@ -154,19 +155,26 @@ class ApplicationService:
         states: StateCache | None = None,
         read_side: InlineReadSide | None = None,
         snapshots: Snapshots | None = None,
+        commits_at_once: int = together.AT_ONCE,
     ) -> None:
         self._store = store
         self._snapshots = snapshots
         self._read_side = read_side
         # Commands of several polycules arriving at once are committed together.
         self._appends = None if read_side is None else AppendsTogether(
-            store, read_side.apply_inline, read_side.apply_inline_together, True
+            store, read_side.apply_inline, read_side.apply_inline_together, True,
+            at_once=commits_at_once,
         )
         self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
         self._states = states if states is not None else StateCache()
         self._turns = Turns()
+
+    @property
+    def commands_waiting(self) -> int:
+        """How many commands wait for the transactions in flight to be committed."""
+        return 0 if self._appends is None else self._appends.waiting
 
     async def close(self) -> None:
         """Let the commands being committed finish (at shutdown)."""

@@ -102,6 +102,11 @@ class AppendsTogether(Generic[Applied]):
         # away must not cut it short.
         return await asyncio.shield(waiting.answer)
 
+    @property
+    def waiting(self) -> int:
+        """How many appends wait for a transaction."""
+        return len(self._waiting)
+
     async def close(self) -> None:
         """Wait for the transactions in flight (at shutdown)."""
         while self._in_flight:
