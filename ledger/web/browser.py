@@ -9,7 +9,9 @@ into what a person in a browser needs:
   ledger/http/parsing.py) becomes a 303 to the form's ``return_to`` on success, or a
   page saying what did not go through. The page's script sends the same form with
   ``Accept: application/json`` and gets ``{"location": ...}`` or the API's error, so it
-  can keep the person's words in the form and show the error beside it.
+  can keep the person's words in the form and show the error beside it;
+- a form that makes a secret (``answer=shown-once``) is answered with a redirect to the one
+  page that shows it (ledger/web/shown_once.py).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from aiohttp.typedefs import Handler
 from ledger.http import errors
 from ledger.http.middleware import current_request_id
 from ledger.http.parsing import ANSWER_FIELD, RETURN_TO_FIELD, is_form_post
+from ledger.web import shown_once
 from ledger.web.rendering import render
 
 log = structlog.get_logger(__name__)
 
-# A form's ``answer`` asking for a page of its own instead of a redirect.
+# A form's ``answer`` asking for its secret to be shown once, on a page of its own
+# (ledger/web/shown_once.py) reached by redirect.
 SHOWN_ONCE = "shown-once"
 
 _PROBES = frozenset({"/healthz", "/readyz", "/status"})
@@ -138,11 +142,12 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
         return await render(request, "views_behind.html", {
             "polycule_id": polycule_id if _is_uuid(polycule_id) else "",
         }, status=202)
-    if form.get(ANSWER_FIELD) == SHOWN_ONCE and not wants_json:
-        shown = await render(request, "shown_once.html", {"data": body, "return_to": return_to})
-        shown.headers["Cache-Control"] = "no-store"
-        return shown
-    location = _filled(return_to, body)
+    if form.get(ANSWER_FIELD) == SHOWN_ONCE:
+        # Post/redirect/get: the secret waits for the one page that shows it, so a reload
+        # of that page shows it no more and never posts the form again.
+        location = await shown_once.keep(request, body, _filled(return_to, body))
+    else:
+        location = _filled(return_to, body)
     answer = (
         web.json_response({"location": location})
         if wants_json

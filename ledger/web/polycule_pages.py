@@ -1,4 +1,4 @@
-"""My polycules, a polycule's home, joining by invitation, proposing and answering.
+"""My polycules, a polycule's home, proposing and answering.
 
 Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 """
@@ -36,10 +36,6 @@ async def my_polycules(request: web.Request) -> web.Response:
     return await render(request, "polycules.html", {
         "polycules": polycules, "live_url": "/api/me/live",
     })
-
-
-async def invitation(request: web.Request) -> web.Response:
-    return await render(request, "invitation.html", {"token": request.match_info["token"]})
 
 
 async def home(request: web.Request) -> web.Response:
@@ -121,7 +117,6 @@ async def proposal(request: web.Request) -> web.Response:
 
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules", my_polycules),
-    ("GET", "/invitations/{token}", invitation),
     ("GET", "/polycules/{polycule_id}", home),
     ("GET", "/polycules/{polycule_id}/propose", propose),
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}", proposal),
