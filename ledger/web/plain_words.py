@@ -28,7 +28,7 @@ BY_CODE: Mapping[str, tuple[str | None, str]] = {
     "csrf_failed": (None, "This form came from a page opened before you last signed in. "
                           "Reload the page, and send it again if it is still what you want."),
     "invalid_credentials": (None, "That handle and password do not match an account."),
-    "password_incorrect": ("password", "That is not your password."),
+    "password_incorrect": (None, "That is not your password: please type it again."),
     "session_required": (None, "This needs you signed in here, in the browser: a program's "
                                "token cannot do it."),
     "handle_taken": ("handle", "Someone already has that handle: please choose another."),

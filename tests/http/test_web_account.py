@@ -145,7 +145,7 @@ async def test_the_password_is_changed_from_the_account_page(client: Client) -> 
             "current_password": "not the password", "new_password": "seven lanterns quay",
         }, return_to="/account?password=changed")
         assert mistaken.status == 403
-        assert "not this account" in text_of(await mistaken.text())
+        assert "That is not your password" in text_of(await mistaken.text())
         common = await submit(robin, "/api/account/password", {
             "current_password": PASSWORD, "new_password": "password1234",
         }, return_to="/account?password=changed")

@@ -7,6 +7,7 @@ what it changed is read back through the API."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from html import unescape
 from typing import NamedTuple
 
@@ -51,7 +52,10 @@ async def a_breach(
     location = await submitted(reporter, f"/api/polycules/{polycule}/breaches", {
         "agreement_id": option_value(listing, "agreement_id", "Before a first date"),
         "breached_by": str(breached_by.account_id),
-        "happened_at@local": local_now(listing),
+        # As the field sends it (a day and a time, no zone), read in the form's zone; to
+        # the microsecond, as the agreement came into force a moment ago.
+        "happened_at@local": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+        if local_now(listing) else "",
         "local_zone": "UTC",
         "what_happened": words,
     }, return_to=f"/polycules/{polycule}/breaches/{{breach_id}}")
