@@ -94,7 +94,10 @@ async def _answer_page(request: web.Request, handler: Handler) -> web.StreamResp
     response = await handler(request)
     if response.status == 401:
         raise web.HTTPSeeOther(sign_in_location(request.path_qs))
-    if response.status >= 400 and isinstance(response, web.Response):
+    if (
+        response.status >= 400 and isinstance(response, web.Response)
+        and response.content_type == "application/json"  # not a page that says it itself
+    ):
         error = _error_of(response)
         page = await render(
             request, "error.html", {"error": error, "status": response.status},
