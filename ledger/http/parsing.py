@@ -19,7 +19,8 @@ default applies, and the form's own control fields (``csrf_token``, ``return_to`
 ``answer``, ``local_zone``) are not part of the document. A browser's date-and-time field
 sends a moment without its zone: such a field is named ``<name>@local`` and read in the
 zone the form names in ``local_zone`` (its reader's, an IANA name; UTC if it names none),
-becoming ``<name>`` with its offset written out.
+becoming ``<name>`` with its offset written out; filled in, it stands over a field named
+``<name>`` (the form's default).
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def form_document(form: MultiDictProxy[Any]) -> dict[str, Any]:
     """A posted form as the JSON document the API's models read (see the module's text)."""
     document: dict[str, Any] = {}
     zone = _local_zone(form.get(LOCAL_ZONE_FIELD))
+    # A date-and-time field filled in stands over a field of its name without the suffix
+    # (a form's default, "just now"), whichever comes first in the form.
+    read_locally: set[str] = set()
     for key in dict.fromkeys(form.keys()):
         if key in _FORM_CONTROL_FIELDS:
             continue
@@ -108,6 +112,9 @@ def form_document(form: MultiDictProxy[Any]) -> dict[str, Any]:
                 continue
             if key.endswith(LOCAL_SUFFIX):
                 key, value = key.removesuffix(LOCAL_SUFFIX), _read_in(zone, value.strip())
+                read_locally.add(key)
+            elif key in read_locally:
+                continue
         # One level only: a definition's word may itself hold a dot ("p.m.").
         parent, dot, leaf = key.partition(".")
         into = document.setdefault(parent, {}) if dot else document

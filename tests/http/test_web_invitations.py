@@ -4,7 +4,7 @@ own zone, and refusals said in plain words — used as a browser without script 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ledger.http.keys import POOL
@@ -148,8 +148,11 @@ async def test_when_it_happened_is_read_in_the_zone_the_form_was_filled_in(
         agreement = await agreement_between(polycule, robin, sam)
         tokyo = datetime.now(ZoneInfo("Asia/Tokyo"))
         told = f"/api/polycules/{polycule}/breaches"
+        just_now = datetime.now(UTC)
+        # The form's default ("just now", the page's moment), which a moment typed overrides.
         fields = {"agreement_id": agreement, "breached_by": str(sam.account_id),
-                  "what_happened": "Not told first.", "local_zone": "Asia/Tokyo"}
+                  "what_happened": "Not told first.", "local_zone": "Asia/Tokyo",
+                  "happened_at": just_now.isoformat()}
 
         unreadable = await submit(robin, told, {**fields, "happened_at@local": "last night"})
         assert unreadable.status == 422
@@ -161,3 +164,7 @@ async def test_when_it_happened_is_read_in_the_zone_the_form_was_filled_in(
 
         breach = await robin.json("GET", f"/api{went}")
         assert datetime.fromisoformat(breach["happened_at"]) == tokyo
+        left_empty = await submitted(robin, told, {**fields, "happened_at@local": ""},
+                                     return_to=f"/polycules/{polycule}/breaches/{{breach_id}}")
+        breach = await robin.json("GET", f"/api{left_empty}")
+        assert datetime.fromisoformat(breach["happened_at"]) == just_now
