@@ -40,12 +40,18 @@ function clearProblems(form) {
 
 let problemCount = 0;
 
+// Each field's sentence beside it; what names no field of this form is answered with the
+// sentences that could not be placed, for the alert at the top.
 function markInvalid(form, body) {
   clearProblems(form);
   const fields = (body && body.plain && body.plain.fields) || {};
+  const unplaced = [];
   Object.entries(fields).forEach(([name, sentence]) => {
     const found = fieldsNamed(form, name);
-    if (!found.length) return;
+    if (!found.length) {
+      unplaced.push(sentence);
+      return;
+    }
     problemCount += 1;
     const said = document.createElement("p");
     said.className = "field-error";
@@ -61,7 +67,7 @@ function markInvalid(form, body) {
       field.setAttribute("aria-describedby", [...described, said.id].join(" "));
     });
   });
-  return form.querySelector('[aria-invalid="true"]');
+  return unplaced;
 }
 
 async function submitInBackground(event) {
@@ -84,9 +90,10 @@ async function submitInBackground(event) {
       window.location.assign(body.location);
       return;
     }
-    const firstInvalid = markInvalid(form, body);
+    const unplaced = markInvalid(form, body);
+    const firstInvalid = form.querySelector('[aria-invalid="true"]');
     if (alertBox) {
-      alertBox.textContent = describeError(body);
+      alertBox.textContent = [...new Set([describeError(body), ...unplaced])].join(" ");
       alertBox.hidden = false;
       alertBox.setAttribute("tabindex", "-1");
       alertBox.focus();
