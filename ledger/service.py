@@ -44,9 +44,9 @@ from ledger.privacy import (
     with_texts_unopened,
 )
 from ledger.snapshots import Snapshots
+from ledger.store import together
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
-from ledger.store import together
 from ledger.store.together import AppendsTogether
 
 if TYPE_CHECKING:

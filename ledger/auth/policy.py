@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.domain.disclosures import Disclosure
-from ledger.domain.polycules import Polycule
+from ledger.domain.polycules import Invitation, Polycule
 from ledger.domain.repair import Breach
 from ledger.errors import Forbidden, NotFound, Unauthenticated
 
@@ -71,6 +71,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/account"): Rule.SIGNED_IN,
     ("POST", "/api/account/password"): Rule.SIGNED_IN,
     ("POST", "/api/account/sign-out-everywhere"): Rule.SIGNED_IN,
+    ("PUT", "/api/account/time-zone"): Rule.SIGNED_IN,
     ("GET", "/api/tokens"): Rule.SIGNED_IN,
     ("POST", "/api/tokens"): Rule.SIGNED_IN,
     ("DELETE", "/api/tokens/{token_id}"): Rule.SIGNED_IN,
@@ -84,10 +85,15 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/account/notifications"): Rule.SIGNED_IN,
     ("GET", "/api/polycules"): Rule.SIGNED_IN,
     ("POST", "/api/polycules"): Rule.SIGNED_IN,
+    # Whoever holds an invitation's link, signed in: what it is (invitation_held), joining.
+    ("GET", "/api/invitations/{token}"): Rule.SIGNED_IN,
     ("POST", "/api/invitations/{token}/accept"): Rule.SIGNED_IN,
     ("GET", "/api/polycules/{polycule_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/members"): Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/invitations"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/invitations"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/invitations/{invitation_id}/revoke"):
+        Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/leave"): Rule.POLYCULE_MEMBER,
     # Agreements and proposals are the polycule's shared business: every member may read
     # them. Who may answer a proposal or act on an agreement (its parties, its proposer)
@@ -178,6 +184,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/inbox"): Rule.SIGNED_IN,
     ("GET", "/account"): Rule.SIGNED_IN,
     ("POST", "/account/tokens/{token_id}/revoke"): Rule.SIGNED_IN,
+    ("POST", "/account/time-zone"): Rule.SIGNED_IN,
     ("GET", "/account/erase"): Rule.SIGNED_IN,
     ("POST", "/account/erase"): Rule.SIGNED_IN,
     ("GET", "/account/webhooks"): Rule.SIGNED_IN,
@@ -194,11 +201,15 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/unsubscribe/{token}"): Rule.PUBLIC,
     ("POST", "/unsubscribe/{token}"): Rule.PUBLIC,
     ("GET", "/polycules"): Rule.SIGNED_IN,
+    # A secret a form just made, shown once to the account that made it (to anyone else,
+    # there is nothing there).
+    ("GET", "/shown/{shown_id}"): Rule.SIGNED_IN,
     ("GET", "/invitations/{token}"): Rule.SIGNED_IN,
     ("GET", "/supporter-invitations/{token}"): Rule.SIGNED_IN,
     ("GET", "/supporting"): Rule.SIGNED_IN,
     ("GET", "/polycules/{polycule_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/propose"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/invitations"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
@@ -215,7 +226,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
 # entry — position, time and hashes, enough to verify the chain — until a rule for it is
 # written here. Deny by default, like the routes.
 READABLE_BY_EVERY_MEMBER: frozenset[str] = frozenset({
-    "PolyculeFounded", "MemberJoined", "MemberInvited", "MemberLeft",
+    "PolyculeFounded", "MemberJoined", "MemberInvited", "InvitationRevoked", "MemberLeft",
     "AgreementProposed", "ProposalRevised", "ConsentGiven", "ObjectionRaised",
     "ProposalRejected", "ProposalWithdrawn", "ProposalExpired", "ProposalLapsed",
     "AgreementRatified", "AgreementEnded", "ReviewBecameDue", "ReviewRequested",
@@ -349,6 +360,16 @@ def private_check_ins_readable(reader: UUID, polycule: Polycule, breach: Breach)
     return frozenset(
         {reader} if may_read_check_in(reader, polycule, breach, reader, True) else ()
     )
+
+
+def invitation_held(polycule: Polycule, secret_hash: str) -> Invitation:
+    """The invitation whose secret the caller holds: its token is the authority to read, before
+    joining, whose polycule it is and who sent it (an invitation that can no longer be used
+    shows only why not). Without a matching secret, nothing exists."""
+    invitation = polycule.invitations.get(secret_hash) if polycule.founded else None
+    if invitation is None:
+        raise NotFound("no such invitation")
+    return invitation
 
 
 def may_read_disclosure(reader: UUID, polycule: Polycule, disclosure: Disclosure) -> bool:

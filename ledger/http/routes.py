@@ -90,6 +90,9 @@ ROUTES: tuple[Route, ...] = (
           "sign out everywhere: end every session and revoke every API token of my account "
           "(a signed-in session)",
           Nothing, accounts.SignedOutEverywhere, refusals=_SESSION_ONLY),
+    Route("PUT", "/api/account/time-zone", accounts.set_time_zone,
+          "the time zone my pages show times in (an IANA name; the web client sends the "
+          "browser's)", accounts.TimeZoneBody, accounts.TimeZoneBody),
     Route("GET", "/api/tokens", accounts.list_tokens, "my personal API tokens"),
     Route("POST", "/api/tokens", accounts.create_token,
           "a new personal API token, shown once (a signed-in session, with the password typed "
@@ -127,8 +130,19 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/polycules/{polycule_id}/invitations", polycules.invite,
           "invite someone (single-use, expiring)", polycules.Invite,
           polycules.InvitationMade, 201, rules=POLYCULE_RULES),
+    Route("GET", "/api/polycules/{polycule_id}/invitations", polycules.list_invitations,
+          "the invitations not yet used, revoked nor expired: who made each, when, until when",
+          response=polycules.OutstandingInvitation, many=True),
+    Route("POST", "/api/polycules/{polycule_id}/invitations/{invitation_id}/revoke",
+          polycules.revoke_invitation,
+          "revoke an invitation not yet used (any member may): it admits nobody any more",
+          response=polycules.InvitationRevokedView, rules=POLYCULE_RULES),
     Route("POST", "/api/polycules/{polycule_id}/leave", polycules.leave, "leave the polycule",
           rules=POLYCULE_RULES),
+    Route("GET", "/api/invitations/{token}", polycules.show_invitation,
+          "what an invitation is, for whoever holds its link: whose polycule and who sent it; "
+          "for one that can no longer be used, only why not",
+          response=polycules.InvitationShown, refusals={404: frozenset()}),
     Route("POST", "/api/invitations/{token}/accept", polycules.accept_invitation,
           "accept an invitation and join", polycules.Accept, polycules.PolyculeSummary,
           rules=POLYCULE_RULES),

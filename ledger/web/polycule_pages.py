@@ -1,4 +1,4 @@
-"""My polycules, a polycule's home, joining by invitation, proposing and answering.
+"""My polycules, a polycule's home, proposing and answering.
 
 Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 """
@@ -39,10 +39,6 @@ async def my_polycules(request: web.Request) -> web.Response:
         # A supporter belongs to no polycule: this is their way back to what they read.
         "supported": await repair_routes.supported_repairs(context, account_id),
     })
-
-
-async def invitation(request: web.Request) -> web.Response:
-    return await render(request, "invitation.html", {"token": request.match_info["token"]})
 
 
 async def home(request: web.Request) -> web.Response:
@@ -128,7 +124,6 @@ async def proposal(request: web.Request) -> web.Response:
 
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules", my_polycules),
-    ("GET", "/invitations/{token}", invitation),
     ("GET", "/polycules/{polycule_id}", home),
     ("GET", "/polycules/{polycule_id}/propose", propose),
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}", proposal),

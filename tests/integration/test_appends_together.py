@@ -59,8 +59,11 @@ async def first_command_held(
 
 
 async def until(condition: Any) -> None:
-    while not await condition():
-        await asyncio.sleep(0.01)
+    """Until ``condition()`` holds (what it watches is another connection's state, which no
+    event of ours announces); a generous bound turns a hang into a failure."""
+    async with asyncio.timeout(120):
+        while not await condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def commands_behind_a_held_one(
