@@ -34,7 +34,8 @@ log = structlog.get_logger(__name__)
 State = TypeVar("State")
 
 # Bump when the way events fold into a state changes while its types stay the same.
-FOLD_VERSION = 1
+# 2: a proposal that closes and an agreement that ends keep only what rules still read.
+FOLD_VERSION = 2
 
 # A snapshot is written when a stream has grown this many events past the last one.
 EVERY = 100

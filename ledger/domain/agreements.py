@@ -27,10 +27,10 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.domain import Command
 from ledger.domain.clarity import fuzzy_words
@@ -42,6 +42,7 @@ Category = Literal["sexual_health", "disclosure", "time", "commitments", "other"
 CATEGORIES: tuple[Category, ...] = ("sexual_health", "disclosure", "time", "commitments", "other")
 ProposalKind = Literal["create", "amend", "end"]
 Answer = Literal["consented", "objected"]
+ClosedStatus = Literal["ratified", "rejected", "withdrawn", "expired", "lapsed"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
 EndReason = Literal["revoked", "party_left", "ended_by_proposal"]
 LapseReason = Literal["party_left", "agreement_ended"]
@@ -386,6 +387,8 @@ def awaited(proposal: _AQuestion) -> tuple[UUID, ...]:
 
 @dataclass(frozen=True)
 class Proposal:
+    """An open proposal: everything its answers are decided against."""
+
     proposal_id: UUID
     agreement_id: UUID
     kind: ProposalKind
@@ -399,11 +402,11 @@ class Proposal:
     revision: int = 1
     # Every answer to every revision, in the order given; none is ever taken back.
     answers: tuple[Answered, ...] = ()
-    status: ProposalStatus = "open"
+    status: Literal["open"] = "open"
 
     @property
     def is_open(self) -> bool:
-        return self.status == "open"
+        return True
 
     def current_answers(self) -> dict[UUID, Answer]:
         """Each member's answer to the current revision: the last one they gave it."""
@@ -421,6 +424,31 @@ class Proposal:
 
 
 @dataclass(frozen=True)
+class ClosedProposal:
+    """A proposal no longer open, as far as deciding still reads it: a late answer is
+    refused with how it closed; a new agreement's id stays taken by the proposal that
+    named it; a repair's boundary may be a proposal made during it, whatever became of
+    it (its kind and proposer); and its parties are told that it closed. Its answers,
+    revisions and deadline are the read models' (the history shows them): no rule reads
+    them once it has closed, so a state does not grow with them."""
+
+    proposal_id: UUID
+    agreement_id: UUID
+    kind: ProposalKind
+    proposed_by: UUID
+    parties: tuple[UUID, ...]
+    status: ClosedStatus
+
+    @property
+    def is_open(self) -> bool:
+        return False
+
+
+# A proposal as the state knows it: open (all of it), or closed (what is left to read).
+AnyProposal = Annotated[Proposal | ClosedProposal, Field(discriminator="status")]
+
+
+@dataclass(frozen=True)
 class VersionSpan:
     """When one version was in force: from ``since`` until ``until`` (excluded), or still."""
 
@@ -435,12 +463,13 @@ class VersionSpan:
 
 @dataclass(frozen=True)
 class Agreement:
+    """An agreement in force: a version binds its parties now."""
+
     agreement_id: UUID
     version: int
     parties: tuple[UUID, ...]
     review_every_days: int | None
     next_review_at: datetime | None = None
-    active: bool = True
     review_due: bool = False
     # Parties who reaffirmed since the review became due.
     reaffirmed_by: frozenset[UUID] = frozenset()
@@ -448,21 +477,61 @@ class Agreement:
     open_proposal: UUID | None = None
     # Every version's time in force, oldest first.
     spans: tuple[VersionSpan, ...] = ()
+    active: Literal[True] = True
 
     def version_in_force_at(self, moment: datetime) -> VersionSpan | None:
-        return next((span for span in self.spans if span.covers(moment)), None)
+        return _span_covering(self.spans, moment)
+
+
+@dataclass(frozen=True)
+class EndedAgreement:
+    """An agreement that ended, as far as deciding still reads it: nothing more can change
+    it (it is refused as ended), its id stays taken, and a breach of a moment it was in
+    force is resolved against the version, and the parties, of that moment. Its last
+    version's parties are told that it ended, and may still say that a disclosure
+    fulfils it. Its review clock and open proposal ended with it."""
+
+    agreement_id: UUID
+    # Every version's time in force, oldest first; the last one ended with the agreement.
+    spans: tuple[VersionSpan, ...]
+    active: Literal[False] = False
+
+    @property
+    def version(self) -> int:
+        return self.spans[-1].version
+
+    @property
+    def parties(self) -> tuple[UUID, ...]:
+        return self.spans[-1].parties
+
+    def version_in_force_at(self, moment: datetime) -> VersionSpan | None:
+        return _span_covering(self.spans, moment)
+
+
+def _span_covering(spans: Sequence[VersionSpan], moment: datetime) -> VersionSpan | None:
+    return next((span for span in spans if span.covers(moment)), None)
+
+
+# An agreement as the state knows it: in force (all of it), or ended (what is left to read).
+AnyAgreement = Annotated[Agreement | EndedAgreement, Field(discriminator="active")]
 
 
 @dataclass(frozen=True)
 class Agreements:
-    agreements: Mapping[UUID, Agreement] = field(default_factory=dict)
-    proposals: Mapping[UUID, Proposal] = field(default_factory=dict)
+    agreements: Mapping[UUID, AnyAgreement] = field(default_factory=dict)
+    # In the order they were made (a repair's boundaries are those made during it).
+    proposals: Mapping[UUID, AnyProposal] = field(default_factory=dict)
 
     def active(self) -> list[Agreement]:
-        return [agreement for agreement in self.agreements.values() if agreement.active]
+        return [
+            agreement for agreement in self.agreements.values()
+            if isinstance(agreement, Agreement)
+        ]
 
     def open_proposals(self) -> list[Proposal]:
-        return [proposal for proposal in self.proposals.values() if proposal.is_open]
+        return [
+            proposal for proposal in self.proposals.values() if isinstance(proposal, Proposal)
+        ]
 
 
 # --- Decide ------------------------------------------------------------------------------
@@ -721,8 +790,7 @@ def _request_review(state: Agreements, command: RequestReview) -> Sequence[Domai
 def _mark_review_due(state: Agreements, command: MarkReviewDue) -> Sequence[DomainEvent]:
     agreement = state.agreements.get(command.agreement_id)
     if (
-        agreement is None
-        or not agreement.active
+        not isinstance(agreement, Agreement)  # none, or ended already
         or agreement.version != command.version
         or agreement.review_due
         or agreement.next_review_at is None
@@ -739,8 +807,7 @@ def _mark_review_due(state: Agreements, command: MarkReviewDue) -> Sequence[Doma
 def _expire(state: Agreements, command: ExpireProposal) -> Sequence[DomainEvent]:
     proposal = state.proposals.get(command.proposal_id)
     if (
-        proposal is None
-        or not proposal.is_open
+        not isinstance(proposal, Proposal)  # none, or closed already
         or proposal.respond_by is None
         or command.at < proposal.respond_by
     ):
@@ -847,7 +914,7 @@ def _open_proposal(state: Agreements, proposal_id: UUID) -> Proposal:
     proposal = state.proposals.get(proposal_id)
     if proposal is None:
         raise NotFound("no such proposal")
-    if not proposal.is_open:
+    if not isinstance(proposal, Proposal):
         raise DomainError(
             "proposal_closed",
             f"this proposal is no longer open: it was {proposal.status}",
@@ -889,7 +956,7 @@ def _party_to_active(state: Agreements, agreement_id: UUID, actor: UUID) -> Agre
     agreement = state.agreements.get(agreement_id)
     if agreement is None:
         raise NotFound("no such agreement")
-    if not agreement.active:
+    if not isinstance(agreement, Agreement):
         raise DomainError("agreement_ended", "this agreement has already ended")
     if actor not in agreement.parties:
         raise NotPermitted("not_a_party", "only the parties of this agreement can do this")
@@ -919,10 +986,13 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
             )
         return state
     if isinstance(event, ProposalRevised):
+        proposal = state.proposals[event.proposal_id]
+        if not isinstance(proposal, Proposal):
+            return state  # a closed proposal is never revised
         # Answers to the earlier revision stay in the history; none of them is an answer
         # to the new one.
         return _with_proposal(state, replace(
-            state.proposals[event.proposal_id],
+            proposal,
             revision=event.revision,
             parties=event.parties,
             review_every_days=event.text.review_every_days,
@@ -930,6 +1000,8 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         ))
     if isinstance(event, ConsentGiven | ObjectionRaised):
         proposal = state.proposals[event.proposal_id]
+        if not isinstance(proposal, Proposal):
+            return state  # a closed proposal is never answered
         answered = Answered(
             revision=event.revision,
             member_id=event.member_id,
@@ -945,8 +1017,11 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
     if isinstance(event, ProposalLapsed):
         return _closed(state, event.proposal_id, "lapsed")
     if isinstance(event, AgreementRatified):
+        ratified = state.proposals[event.proposal_id]
+        review_every_days = (
+            ratified.review_every_days if isinstance(ratified, Proposal) else None
+        )
         state = _closed(state, event.proposal_id, "ratified")
-        review_every_days = state.proposals[event.proposal_id].review_every_days
         previous = state.agreements.get(event.agreement_id)
         spans = _spans_ended(previous, event.at) if previous else ()
         return _with(state, Agreement(
@@ -961,10 +1036,10 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         if event.proposal_id is not None:
             state = _closed(state, event.proposal_id, "ratified")
         agreement = state.agreements.get(event.agreement_id)
-        if agreement is None:
+        if not isinstance(agreement, Agreement):
             return state
-        return _with(state, replace(
-            agreement, active=False, open_proposal=None, spans=_spans_ended(agreement, event.at)
+        return _with(state, EndedAgreement(
+            agreement_id=agreement.agreement_id, spans=_spans_ended(agreement, event.at)
         ))
     if isinstance(event, ReviewBecameDue | ReviewRequested):
         return _with_agreement(
@@ -972,6 +1047,8 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         )
     if isinstance(event, AgreementReaffirmed):
         agreement = state.agreements[event.agreement_id]
+        if not isinstance(agreement, Agreement):
+            return state  # an ended agreement is never reaffirmed
         return _with_agreement(
             state, event.agreement_id, reaffirmed_by=agreement.reaffirmed_by | {event.member_id}
         )
@@ -986,7 +1063,7 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
     return state
 
 
-def _spans_ended(agreement: Agreement, at: datetime) -> tuple[VersionSpan, ...]:
+def _spans_ended(agreement: Agreement | EndedAgreement, at: datetime) -> tuple[VersionSpan, ...]:
     """The agreement's spans with the one still open (if any) ended at ``at``."""
     return tuple(
         replace(span, until=at) if span.until is None else span for span in agreement.spans
@@ -1007,25 +1084,33 @@ def _proposal_of(proposed: AgreementProposed) -> Proposal:
     )
 
 
-def _with_proposal(state: Agreements, proposal: Proposal) -> Agreements:
+def _with_proposal(state: Agreements, proposal: Proposal | ClosedProposal) -> Agreements:
     return replace(state, proposals={**state.proposals, proposal.proposal_id: proposal})
 
 
-def _with(state: Agreements, agreement: Agreement) -> Agreements:
+def _with(state: Agreements, agreement: Agreement | EndedAgreement) -> Agreements:
     return replace(state, agreements={**state.agreements, agreement.agreement_id: agreement})
 
 
 def _with_agreement(state: Agreements, agreement_id: UUID, **changes: object) -> Agreements:
     agreement = state.agreements.get(agreement_id)
-    if agreement is None:
-        return state
+    if not isinstance(agreement, Agreement):
+        return state  # none, or ended: its review clock and open proposal ended with it
     return _with(state, replace(agreement, **changes))  # type: ignore[arg-type]
 
 
-def _closed(state: Agreements, proposal_id: UUID, status: ProposalStatus) -> Agreements:
-    proposal = replace(state.proposals[proposal_id], status=status)
-    state = _with_proposal(state, proposal)
+def _closed(state: Agreements, proposal_id: UUID, status: ClosedStatus) -> Agreements:
+    """The proposal closed: of it, the state keeps only what rules still read."""
+    proposal = state.proposals[proposal_id]
+    state = _with_proposal(state, ClosedProposal(
+        proposal_id=proposal.proposal_id,
+        agreement_id=proposal.agreement_id,
+        kind=proposal.kind,
+        proposed_by=proposal.proposed_by,
+        parties=proposal.parties,
+        status=status,
+    ))
     agreement = state.agreements.get(proposal.agreement_id)
-    if agreement is not None and agreement.open_proposal == proposal_id:
+    if isinstance(agreement, Agreement) and agreement.open_proposal == proposal_id:
         state = _with(state, replace(agreement, open_proposal=None))
     return state

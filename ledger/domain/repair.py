@@ -28,7 +28,7 @@ from typing import Literal
 from uuid import UUID
 
 from ledger.domain import Command
-from ledger.domain.agreements import Agreements, Proposal
+from ledger.domain.agreements import Agreements, ClosedProposal, Proposal
 from ledger.domain.commitments import Mark, due_at
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import EVENTS, DomainEvent
@@ -697,7 +697,9 @@ def _link_boundary(
     )]
 
 
-def proposals_made_during(breach: Breach, agreements: Agreements) -> tuple[Proposal, ...]:
+def proposals_made_during(
+    breach: Breach, agreements: Agreements
+) -> tuple[Proposal | ClosedProposal, ...]:
     """The proposals made during the breach's repair, in the order they were made: every
     one made since the breach was reported, for a repair begins with its report.
 
@@ -719,7 +721,7 @@ def boundaries_to_link(breach: Breach, agreements: Agreements) -> tuple[UUID, ..
     )
 
 
-def _not_a_boundary(breach: Breach, proposal: Proposal) -> DomainError | None:
+def _not_a_boundary(breach: Breach, proposal: Proposal | ClosedProposal) -> DomainError | None:
     """Why a proposal made during the repair cannot be one of its boundaries, if it cannot."""
     if proposal.kind == "end":
         return DomainError("not_a_boundary", "a proposal to end an agreement is not a boundary")
