@@ -325,7 +325,7 @@ AGREEMENT_COMMANDS = (
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Answered:
     """One answer as the history keeps it: who gave it, to which revision, and which."""
 
@@ -385,7 +385,7 @@ def awaited(proposal: _AQuestion) -> tuple[UUID, ...]:
     return tuple(party for party in proposal.parties if party not in answered)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Proposal:
     """An open proposal: everything its answers are decided against."""
 
@@ -423,7 +423,7 @@ class Proposal:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClosedProposal:
     """A proposal no longer open, as far as deciding still reads it: a late answer is
     refused with how it closed; a new agreement's id stays taken by the proposal that
@@ -448,7 +448,7 @@ class ClosedProposal:
 AnyProposal = Annotated[Proposal | ClosedProposal, Field(discriminator="status")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VersionSpan:
     """When one version was in force: from ``since`` until ``until`` (excluded), or still."""
 
@@ -461,7 +461,7 @@ class VersionSpan:
         return self.since <= moment and (self.until is None or moment < self.until)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Agreement:
     """An agreement in force: a version binds its parties now."""
 
@@ -483,7 +483,7 @@ class Agreement:
         return _span_covering(self.spans, moment)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndedAgreement:
     """An agreement that ended, as far as deciding still reads it: nothing more can change
     it (it is refused as ended), its id stays taken, and a breach of a moment it was in
@@ -516,7 +516,7 @@ def _span_covering(spans: Sequence[VersionSpan], moment: datetime) -> VersionSpa
 AnyAgreement = Annotated[Agreement | EndedAgreement, Field(discriminator="active")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Agreements:
     agreements: Mapping[UUID, AnyAgreement] = field(default_factory=dict)
     # In the order they were made (a repair's boundaries are those made during it).

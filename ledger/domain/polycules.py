@@ -99,14 +99,14 @@ PolyculeCommand = (
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Invitation:
     invitation_id: UUID
     expires_at: datetime
     accepted_by: UUID | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Polycule:
     founded: bool = False
     founder_id: UUID | None = None

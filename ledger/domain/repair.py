@@ -370,7 +370,7 @@ REPAIR_COMMANDS = (
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Commitment:
     commitment_id: UUID
     first_due_at: datetime
@@ -386,14 +386,14 @@ class Commitment:
         return occurrence == 1 or (occurrence > 1 and self.every_days is not None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SupporterInvitation:
     invitation_id: UUID
     expires_at: datetime
     used: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Breach:
     breach_id: UUID
     agreement_id: UUID
@@ -427,7 +427,7 @@ class Breach:
         return member_id in self.audience
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Breaches:
     items: Mapping[UUID, Breach] = field(default_factory=dict)
 
