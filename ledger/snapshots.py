@@ -43,15 +43,16 @@ FOLD_VERSION = 2
 # A snapshot is written when a stream has grown this many events past the last one.
 EVERY = 100
 
-# The state travels as JSON text, parsed and written by pydantic's own (compiled) code, not
-# through the pool's jsonb codec and Python dicts: a polycule's state of years is large.
+# The state travels as JSON bytes, written and parsed by pydantic's own (compiled) code, and
+# is kept as those bytes (bytea): neither PostgreSQL nor the pool parses or writes out a
+# polycule's state of years on the way.
 _LATEST = """
-SELECT version, state::text AS state FROM decider_snapshots
+SELECT version, state FROM decider_snapshots
  WHERE stream_id = $1 AND decider = $2 AND shape = $3
 """
 _KEEP = """
 INSERT INTO decider_snapshots (stream_id, decider, shape, version, state)
-VALUES ($1, $2, $3, $4, $5::text::jsonb)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (stream_id, decider) DO UPDATE
    SET shape = excluded.shape, version = excluded.version, state = excluded.state,
        taken_at = now()
@@ -71,10 +72,10 @@ class SnapshotFormat(Generic[State]):
         schema = json.dumps(self._adapter.json_schema(), sort_keys=True)
         self.shape = hashlib.sha256(f"{schema}|fold {FOLD_VERSION}".encode()).hexdigest()[:32]
 
-    def dump(self, state: State) -> str:
-        return self._adapter.dump_json(state).decode()
+    def dump(self, state: State) -> bytes:
+        return self._adapter.dump_json(state)
 
-    def load(self, data: str) -> State:
+    def load(self, data: bytes) -> State:
         with _collector_paused():
             return self._adapter.validate_json(data)
 
