@@ -19,6 +19,12 @@ use them in docs/domain.md#agreements:
 * A review cadence gives a review date; when it passes the agreement is review-due until
   every party has reaffirmed it (the clock then restarts) or an amendment is ratified.
   Any party may ask for a review at any time.
+
+The state holds what these rules read, and no more, so it does not grow with the years:
+an open ``Proposal`` keeps every answer to it, and a ``ClosedProposal`` only how it closed
+and whom it concerned (its answers are the read models'); an ``Agreement`` in force keeps
+its review clock and open proposal, and an ``EndedAgreement`` only when each version was
+in force, and for whom.
 """
 
 from __future__ import annotations
