@@ -77,7 +77,8 @@ def test_reading_a_state_of_years_makes_the_collector_walk_it_once_at_most(
     collections: list[int],
 ) -> None:
     """Not every few hundred objects while they are made (a dozen times for this one):
-    once, the youngest generation only, when the collector runs again after the read."""
+    once, when the collector runs again after the read (its young generations, or all of
+    them if its own schedule says so then)."""
     written = SnapshotFormat("polycule", polycule_decider)
     data = written.dump(years_of(500))
     assert gc.isenabled()
@@ -85,7 +86,7 @@ def test_reading_a_state_of_years_makes_the_collector_walk_it_once_at_most(
 
     written.load(data)
 
-    assert collections in ([], [0])
+    assert len(collections) <= 1
     assert gc.isenabled()
 
 
