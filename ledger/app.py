@@ -184,6 +184,7 @@ def _event_store(database_url: str) -> CleanupContext:
             snapshots=Snapshots.of(app[POOL], polycule=polycule_decider),
         )
         yield
+        await app[SERVICE].close()
         await listener.stop()
         await announcer.stop()
 

@@ -44,8 +44,10 @@ from ledger.privacy import (
     with_texts_unopened,
 )
 from ledger.snapshots import Snapshots
+from ledger.store import together
 from ledger.store.events import EventStore
 from ledger.store.records import EventMetadata, NewEvent, RecordedEvent
+from ledger.store.together import AppendsTogether
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -74,6 +76,10 @@ class InlineReadSide(Protocol):
     async def apply_inline(
         self, connection: Connection, events: Sequence[RecordedEvent]
     ) -> bool: ...
+
+    async def apply_inline_together(
+        self, connection: Connection, streams: Sequence[Sequence[RecordedEvent]]
+    ) -> None: ...
 
     async def shows(self, polycule_id: UUID, version: int) -> bool: ...
 
@@ -149,15 +155,31 @@ class ApplicationService:
         states: StateCache | None = None,
         read_side: InlineReadSide | None = None,
         snapshots: Snapshots | None = None,
+        commits_at_once: int = together.AT_ONCE,
     ) -> None:
         self._store = store
         self._snapshots = snapshots
         self._read_side = read_side
+        # Commands of several polycules arriving at once are committed together.
+        self._appends = None if read_side is None else AppendsTogether(
+            store, read_side.apply_inline, read_side.apply_inline_together, True,
+            at_once=commits_at_once,
+        )
         self._keyring = keyring
         self._registry = registry
         self._max_attempts = max_attempts
         self._states = states if states is not None else StateCache()
         self._turns = Turns()
+
+    @property
+    def commands_waiting(self) -> int:
+        """How many commands wait for the transactions in flight to be committed."""
+        return 0 if self._appends is None else self._appends.waiting
+
+    async def close(self) -> None:
+        """Let the commands being committed finish (at shutdown)."""
+        if self._appends is not None:
+            await self._appends.close()
 
     async def decode(self, recorded: RecordedEvent) -> DomainEvent:
         """The event as the domain knows it, its sealed texts opened (or read as erased)."""
@@ -300,16 +322,15 @@ class ApplicationService:
             try:
                 # Recorded at the moment it was decided at, which the events themselves
                 # name where time matters (a ratification, an ending).
-                if self._read_side is None:
+                if self._appends is None or self._read_side is None:
                     result = await self._store.append(
                         stream_id, version, new_events, recorded_at=command.at
                     )
                     views_current = True
                 else:
                     # The polycule's read models are written in the same transaction.
-                    result, shown = await self._store.append_applying(
-                        stream_id, version, new_events, self._read_side.apply_inline,
-                        recorded_at=command.at,
+                    result, shown = await self._appends.append_applying(
+                        stream_id, version, new_events, recorded_at=command.at
                     )
                     views_current = (
                         shown if shown is not None

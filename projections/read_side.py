@@ -47,7 +47,7 @@ from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
 from ledger.store.sql import READ_STREAM_PAGE
-from projections.batching import Statements
+from projections.batching import Statements, fold_in_steps
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -94,6 +94,10 @@ class ReadModelRefused(LedgerError):
     code = "not_recorded"
 
 
+class NotTogether(Exception):
+    """Several polycules' commands cannot be applied together: each is to go alone."""
+
+
 @dataclass(frozen=True)
 class ParkedPolycule:
     polycule_id: UUID
@@ -128,6 +132,19 @@ ON CONFLICT (polycule_id) DO UPDATE
    SET version = CASE WHEN r.version = $2 AND r.parked_at IS NULL THEN $3 ELSE r.version END,
        updated_at = now()
 RETURNING version, parked_at IS NOT NULL AS parked
+"""
+# The same for several polycules' commands at once ($1: the polycules, $2: the version each
+# command was decided on, $3: its new version), in the common case only: the polycules'
+# rows that stand where their commands were decided, unparked, move; the others are left.
+_CLAIM_FOR_COMMANDS = """
+UPDATE polycule_read_models AS r
+   SET version = claim.new_version, updated_at = now()
+  FROM unnest($1::uuid[], $2::bigint[], $3::bigint[])
+       AS claim(polycule_id, decided_on, new_version)
+ WHERE r.polycule_id = claim.polycule_id
+   AND r.version = claim.decided_on
+   AND r.parked_at IS NULL
+RETURNING r.polycule_id
 """
 _CLAIM = """
 INSERT INTO polycule_read_models AS r (polycule_id) VALUES ($1)
@@ -224,6 +241,45 @@ class ReadSide:
         await self._apply_new(connection, events)
         await connection.execute(_ADVANCE, polycule_id, new_version)
         return True
+
+    async def apply_inline_together(
+        self, connection: Connection, streams: Sequence[Sequence[RecordedEvent]]
+    ) -> None:
+        """Apply several polycules' commands (``streams``: each one's events) in the
+        transaction that appends them all (ledger/store/together.py).
+
+        Only the common case is taken here: every polycule's read models stand exactly at
+        the version its command was decided on, and none is parked. Then the folds of all
+        of them run together, one statement per kind (projections/batching.py). Anything
+        else raises ``NotTogether``, as does any event a read model cannot apply: the
+        transaction then writes nothing, and each command is appended alone, where
+        ``apply_inline`` says what becomes of it.
+        """
+        streams = [[EVENTS.in_current_shape(event) for event in events] for events in streams]
+        claimed = await connection.fetch(
+            _CLAIM_FOR_COMMANDS,
+            [events[0].stream_id for events in streams],
+            [events[0].stream_version - 1 for events in streams],
+            [events[-1].stream_version for events in streams],
+        )
+        if len(claimed) != len(streams):
+            # A polycule's first command (no row yet), one behind or parked: each alone.
+            raise NotTogether("a polycule's read models are not where its command was decided")
+        try:
+            await fold_in_steps(
+                connection,
+                [projection.apply for projection in self._projections
+                 if projection.folds_in_steps],
+                streams,
+            )
+            every = [event for events in streams for event in events]
+            for projection in self._projections:
+                if not projection.folds_in_steps:
+                    await projection.apply(connection, every)
+        except BUSY_OR_AWAY:
+            raise
+        except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
+            raise NotTogether(described(error)) from error
 
     async def _apply_new(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         try:

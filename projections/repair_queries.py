@@ -108,6 +108,8 @@ class TrustPoint:
     trust: int
     setback: bool
     note: Sealed | None
+    # Kept to its author: shown only to them (the policy's rule, asked by the query's caller).
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,24 +230,36 @@ SELECT {_BREACH_COLUMNS} FROM breaches b
  WHERE b.breach_id = ANY ($2::uuid[]) AND b.polycule_id = $1
  ORDER BY b.reported_in DESC
 """
+# $1: a supporter's account. Every breach whose repair they were let into, across
+# polycules, newest report first; the caller keeps those the policy still lets them read.
+# Index: breaches_supported_by.
+SUPPORTED_BY = f"""
+SELECT {_BREACH_COLUMNS} FROM breaches b
+ WHERE b.supporters @> ARRAY[$1::uuid]
+ ORDER BY b.reported_at DESC, b.breach_id
+"""
 # Index: breaches_pkey.
 BREACH = f"""
 SELECT {_BREACH_COLUMNS} FROM breaches b WHERE b.breach_id = $2 AND b.polycule_id = $1
 """
 # The history's other queries name only the breach: BREACH, in the same snapshot, has
 # already placed it in the polycule.
+# $2: whose private check-ins the reader may read (the policy's answer,
+# ``private_check_ins_readable``): every other private one is left out.
 # Index: repair_timeline_of_breach.
 TIMELINE_OF_BREACH = """
 SELECT t.stream_version, t.at, t.what, t.member_id, t.words, t.detail
   FROM repair_timeline t
  WHERE t.breach_id = $1
+   AND (t.what <> 'CheckInRecorded' OR NOT coalesce((t.detail ->> 'private')::boolean, false)
+        OR t.member_id = ANY ($2::uuid[]))
  ORDER BY t.stream_version
 """
-# Index: check_ins_pkey.
+# $2: as above. Index: check_ins_pkey.
 CHECK_INS_OF_BREACH = """
-SELECT ci.member_id, ci.at, ci.trust, ci.setback, ci.note
+SELECT ci.member_id, ci.at, ci.trust, ci.setback, ci.note, ci.private
   FROM check_ins ci
- WHERE ci.breach_id = $1
+ WHERE ci.breach_id = $1 AND (NOT ci.private OR ci.member_id = ANY ($2::uuid[]))
  ORDER BY ci.stream_version
 """
 # Index: commitments_of_breach.
@@ -306,6 +320,12 @@ async def breaches_for(
     return [row_of(BreachRow, row) for row in rows]
 
 
+async def supported_by(executor: Executor, account_id: UUID) -> list[BreachRow]:
+    """The breaches whose repair ``account_id`` joined as a supporter, newest first (which
+    of them they may read is still the policy's to say)."""
+    return [row_of(BreachRow, row) for row in await executor.fetch(SUPPORTED_BY, account_id)]
+
+
 async def breach(executor: Executor, polycule_id: UUID, breach_id: UUID) -> BreachRow | None:
     row = await executor.fetchrow(BREACH, polycule_id, breach_id)
     return row_of(BreachRow, row) if row is not None else None
@@ -313,17 +333,19 @@ async def breach(executor: Executor, polycule_id: UUID, breach_id: UUID) -> Brea
 
 async def repair_history(
     executor: Executor, polycule_id: UUID, breach_id: UUID, now: datetime,
-    readable: Collection[UUID],
+    readable: Collection[UUID], private_readable: Collection[UUID] = (),
 ) -> RepairHistory | None:
     """Everything about a breach's repair, with commitments' progress as of ``now``; of
     the earlier breaches of its agreement, those among ``readable`` (the breaches the
-    policy lets the reader see)."""
+    policy lets the reader see); of the check-ins kept private, those of the authors in
+    ``private_readable`` (the policy's answer: the reader's own)."""
+    private_of = list(private_readable)
     async with snapshot(executor) as connection:
         row = await connection.fetchrow(BREACH, polycule_id, breach_id)
         if row is None:
             return None
-        timeline = await connection.fetch(TIMELINE_OF_BREACH, breach_id)
-        check_ins = await connection.fetch(CHECK_INS_OF_BREACH, breach_id)
+        timeline = await connection.fetch(TIMELINE_OF_BREACH, breach_id, private_of)
+        check_ins = await connection.fetch(CHECK_INS_OF_BREACH, breach_id, private_of)
         made = await connection.fetch(COMMITMENTS_OF_BREACH, breach_id)
         marks = _marks_by_commitment(await connection.fetch(MARKS_OF_BREACH, breach_id))
         factors = [

@@ -105,8 +105,9 @@ INSERT INTO commitment_marks (commitment_id, occurrence, due_at, mark, marked_by
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 _CHECK_IN_RECORDED = """
-INSERT INTO check_ins (breach_id, stream_version, member_id, at, trust, setback, note)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO check_ins (breach_id, stream_version, member_id, at, trust, setback, note,
+                       private)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 _TIMELINE = """
 INSERT INTO repair_timeline (polycule_id, stream_version, breach_id, at, what, member_id,
@@ -304,13 +305,14 @@ async def _checked_in(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
     setback = bool(data.get("setback", False))
+    private = bool(data.get("private", False))
     await connection.execute(
         _CHECK_IN_RECORDED, UUID(data["breach_id"]), event.stream_version, member_id,
-        event.recorded_at, data["trust"], setback, data.get("note"),
+        event.recorded_at, data["trust"], setback, data.get("note"), private,
     )
     return _step(
         event, member_id, words=data.get("note"),
-        detail={"trust": data["trust"], "setback": setback},
+        detail={"trust": data["trust"], "setback": setback, "private": private},
     )
 
 

@@ -13,9 +13,12 @@ throttle; every sign-up through the sign-up throttle (ledger/auth/throttle.py).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -56,6 +59,27 @@ _HANDLE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 # -- the rules, as types the request models use ------------------------------------------
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def _known_time_zone(name: str) -> str:
+    if name not in known_time_zones():
+        raise PydanticCustomError(
+            "time_zone_unknown",
+            "not a time zone this service knows: an IANA name, like Europe/Berlin",
+        )
+    return name
+
+
+# The IANA name of a reader's time zone, as a browser tells it
+# (``Intl.DateTimeFormat().resolvedOptions().timeZone``); the pages show times in it.
+TimeZoneName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)
+]
 
 
 def _lowercase(value: Any) -> Any:
@@ -177,6 +201,8 @@ class Account:
     handle: str
     display_name: str
     created_at: datetime
+    # Where the reader's pages show their times; None until their browser has said (UTC).
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +211,7 @@ class SignedIn:
     session: StartedSession
 
 
-_COLUMNS = "id, handle, display_name, created_at"
+_COLUMNS = "id, handle, display_name, created_at, time_zone"
 _CREATE = f"""
 INSERT INTO accounts (id, handle, display_name, password_hash)
 VALUES ($1, $2, $3, $4)
@@ -201,10 +227,13 @@ _FOR_CONFIRMING = f"""
 SELECT {_COLUMNS}, password_hash FROM accounts WHERE id = $1 AND erased_at IS NULL
 """
 _REHASH = "UPDATE accounts SET password_hash = $2 WHERE id = $1 AND erased_at IS NULL"
+_SET_TIME_ZONE = "UPDATE accounts SET time_zone = $2 WHERE id = $1 AND erased_at IS NULL"
 
 
 def _account(row: asyncpg.Record) -> Account:
-    return Account(row["id"], row["handle"], row["display_name"], row["created_at"])
+    return Account(
+        row["id"], row["handle"], row["display_name"], row["created_at"], row["time_zone"]
+    )
 
 
 class Accounts:
@@ -241,9 +270,13 @@ class Accounts:
         log.info("account_created", account_id=str(account.id))
         return account
 
-    async def sign_in(self, handle: str, password: SecretStr, remote: str | None) -> SignedIn:
-        """A new session for the account, if the password is right. Raises
-        InvalidCredentials, or SignInRefused while the address is throttled."""
+    async def sign_in(
+        self, handle: str, password: SecretStr, remote: str | None,
+        *, time_zone: str | None = None,
+    ) -> SignedIn:
+        """A new session for the account, if the password is right; the browser's
+        ``time_zone``, if it said, kept as the account's. Raises InvalidCredentials, or
+        SignInRefused while the address is throttled."""
         attempt = await self._throttle.begin(handle, remote)
         row = await self._pool.fetchrow(_FOR_SIGN_IN, handle.lower())
         stored_hash: str | None = row["password_hash"] if row is not None else None
@@ -256,6 +289,9 @@ class Accounts:
             raise InvalidCredentials()
         await self._throttle.succeeded(attempt)
         account = _account(row)
+        if time_zone is not None and time_zone != account.time_zone:
+            await self.set_time_zone(account.id, time_zone)
+            account = dataclasses.replace(account, time_zone=time_zone)
         if self._passwords.needs_rehash(stored_hash):
             await self._pool.execute(_REHASH, account.id, await self._passwords.hash(offered))
         session = await self._sessions.start(account.id)
@@ -309,6 +345,10 @@ class Accounts:
             sessions_ended=sessions, tokens_revoked=tokens,
         )
         return sessions, tokens
+
+    async def set_time_zone(self, account_id: UUID, time_zone: str) -> None:
+        """Show the account's pages in ``time_zone`` (a known IANA name: TimeZoneName)."""
+        await self._pool.execute(_SET_TIME_ZONE, account_id, time_zone)
 
     async def by_id(self, account_id: UUID) -> Account | None:
         row = await self._pool.fetchrow(_BY_ID, account_id)

@@ -7,8 +7,9 @@ a decision can never be open by accident.
 
 For a polycule's resources the answers are: nobody signed in → 401; signed in but not a
 current member → 404, exactly as if the polycule did not exist (its existence is not
-revealed); a member → allowed. Who may read a breach, its repair and a disclosure is
-decided here once (``may_read_breach``, ``may_read_repair``, ``may_read_disclosure``), and
+revealed); a member → allowed. Who may read a breach, its repair, a check-in of the repair
+and a disclosure is decided here once (``may_read_breach``, ``may_read_repair``,
+``may_read_check_in``, ``may_read_disclosure``), and
 every answer follows that one decision: a route naming one in its path (``authorize``), the
 events of the chain (``may_read_event``), and every list — the read models' queries take
 the ids that ``readable_by`` allows as a parameter and hold no rule of their own.
@@ -24,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.domain.disclosures import Disclosure
-from ledger.domain.polycules import Polycule
+from ledger.domain.polycules import Invitation, Polycule
 from ledger.domain.repair import Breach
 from ledger.errors import Forbidden, NotFound, Unauthenticated
 
@@ -70,6 +71,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/account"): Rule.SIGNED_IN,
     ("POST", "/api/account/password"): Rule.SIGNED_IN,
     ("POST", "/api/account/sign-out-everywhere"): Rule.SIGNED_IN,
+    ("PUT", "/api/account/time-zone"): Rule.SIGNED_IN,
     ("GET", "/api/tokens"): Rule.SIGNED_IN,
     ("POST", "/api/tokens"): Rule.SIGNED_IN,
     ("DELETE", "/api/tokens/{token_id}"): Rule.SIGNED_IN,
@@ -83,10 +85,15 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/account/notifications"): Rule.SIGNED_IN,
     ("GET", "/api/polycules"): Rule.SIGNED_IN,
     ("POST", "/api/polycules"): Rule.SIGNED_IN,
+    # Whoever holds an invitation's link, signed in: what it is (invitation_held), joining.
+    ("GET", "/api/invitations/{token}"): Rule.SIGNED_IN,
     ("POST", "/api/invitations/{token}/accept"): Rule.SIGNED_IN,
     ("GET", "/api/polycules/{polycule_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/members"): Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/invitations"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/invitations"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/invitations/{invitation_id}/revoke"):
+        Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/leave"): Rule.POLYCULE_MEMBER,
     # Agreements and proposals are the polycule's shared business: every member may read
     # them. Who may answer a proposal or act on an agreement (its parties, its proposer)
@@ -114,6 +121,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/revise"):
         Rule.POLYCULE_MEMBER,
+    # What is past (ended agreements, closed proposals) is as shared as what is in force.
+    ("GET", "/api/polycules/{polycule_id}/past"): Rule.POLYCULE_MEMBER,
     # The audit view: every member pages through the chain; each event is shown in full
     # or as an opaque entry, as may_read_event decides.
     ("GET", "/api/polycules/{polycule_id}/events"): Rule.POLYCULE_MEMBER,
@@ -141,6 +150,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
             "supporters", "restore", "end",
         )
     },
+    # A supporter's own list of the repairs they support (each as readable_by allows).
+    ("GET", "/api/me/supporting"): Rule.SIGNED_IN,
     # Whoever holds a supporter's invitation, signed in with their own account.
     ("POST", "/api/supporter-invitations/{token}/accept"): Rule.SIGNED_IN,
     # Webhooks: each member's own endpoints, and the catalogue of what can be sent.
@@ -156,6 +167,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{_ENDPOINT}/replay"): Rule.ENDPOINT_OWNER,
     # The caller's own inbox, across their polycules; a draft's clarity check.
     ("GET", "/api/me/inbox"): Rule.SIGNED_IN,
+    ("GET", "/api/me/inbox/unread"): Rule.SIGNED_IN,
+    ("POST", "/api/me/inbox/read"): Rule.SIGNED_IN,
     ("POST", "/api/clarity-check"): Rule.SIGNED_IN,
     # Live updates (Server-Sent Events): only that something the caller may read changed.
     ("GET", "/api/me/live"): Rule.SIGNED_IN,
@@ -171,6 +184,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/inbox"): Rule.SIGNED_IN,
     ("GET", "/account"): Rule.SIGNED_IN,
     ("POST", "/account/tokens/{token_id}/revoke"): Rule.SIGNED_IN,
+    ("POST", "/account/time-zone"): Rule.SIGNED_IN,
     ("GET", "/account/erase"): Rule.SIGNED_IN,
     ("POST", "/account/erase"): Rule.SIGNED_IN,
     ("GET", "/account/webhooks"): Rule.SIGNED_IN,
@@ -187,10 +201,15 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/unsubscribe/{token}"): Rule.PUBLIC,
     ("POST", "/unsubscribe/{token}"): Rule.PUBLIC,
     ("GET", "/polycules"): Rule.SIGNED_IN,
+    # A secret a form just made, shown once to the account that made it (to anyone else,
+    # there is nothing there).
+    ("GET", "/shown/{shown_id}"): Rule.SIGNED_IN,
     ("GET", "/invitations/{token}"): Rule.SIGNED_IN,
     ("GET", "/supporter-invitations/{token}"): Rule.SIGNED_IN,
+    ("GET", "/supporting"): Rule.SIGNED_IN,
     ("GET", "/polycules/{polycule_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/propose"): Rule.POLYCULE_MEMBER,
+    ("GET", "/polycules/{polycule_id}/invitations"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/disclosures"): Rule.POLYCULE_MEMBER,
@@ -207,7 +226,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
 # entry — position, time and hashes, enough to verify the chain — until a rule for it is
 # written here. Deny by default, like the routes.
 READABLE_BY_EVERY_MEMBER: frozenset[str] = frozenset({
-    "PolyculeFounded", "MemberJoined", "MemberInvited", "MemberLeft",
+    "PolyculeFounded", "MemberJoined", "MemberInvited", "InvitationRevoked", "MemberLeft",
     "AgreementProposed", "ProposalRevised", "ConsentGiven", "ObjectionRaised",
     "ProposalRejected", "ProposalWithdrawn", "ProposalExpired", "ProposalLapsed",
     "AgreementRatified", "AgreementEnded", "ReviewBecameDue", "ReviewRequested",
@@ -325,6 +344,34 @@ def may_read_repair(reader: UUID, polycule: Polycule, breach: Breach) -> bool:
     return reader in breach.supporters
 
 
+def may_read_check_in(
+    reader: UUID, polycule: Polycule, breach: Breach, author: UUID, private: bool
+) -> bool:
+    """Whoever may read the repair reads its check-ins, except one its author kept private:
+    that one only its author reads (not the others in the repair, nor its supporters)."""
+    if private:
+        return reader == author and may_read_repair(reader, polycule, breach)
+    return may_read_repair(reader, polycule, breach)
+
+
+def private_check_ins_readable(reader: UUID, polycule: Polycule, breach: Breach) -> frozenset[UUID]:
+    """Whose private check-ins in this repair ``reader`` may read (their own, if they may
+    read the repair): the repair's queries take this answer and show no other private one."""
+    return frozenset(
+        {reader} if may_read_check_in(reader, polycule, breach, reader, True) else ()
+    )
+
+
+def invitation_held(polycule: Polycule, secret_hash: str) -> Invitation:
+    """The invitation whose secret the caller holds: its token is the authority to read, before
+    joining, whose polycule it is and who sent it (an invitation that can no longer be used
+    shows only why not). Without a matching secret, nothing exists."""
+    invitation = polycule.invitations.get(secret_hash) if polycule.founded else None
+    if invitation is None:
+        raise NotFound("no such invitation")
+    return invitation
+
+
 def may_read_disclosure(reader: UUID, polycule: Polycule, disclosure: Disclosure) -> bool:
     """A current member who made it or was told it; nobody else learns that it exists."""
     return polycule.is_member(reader) and disclosure.visible_to(reader)
@@ -395,6 +442,10 @@ def may_read_event(
     breach = _breach_named(polycule, data)
     if event_type in BREACH_EVENTS:
         return breach is not None and may_read_breach(member_id, polycule, breach)
+    if event_type == "CheckInRecorded":
+        return breach is not None and may_read_check_in(
+            member_id, polycule, breach, UUID(str(data["member_id"])), bool(data.get("private"))
+        )
     if event_type in REPAIR_EVENTS:
         return breach is not None and may_read_repair(member_id, polycule, breach)
     return False

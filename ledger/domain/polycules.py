@@ -6,9 +6,9 @@ ledger/domain/agreements.py, disclosures in disclosures.py, breaches and repair 
 repair.py, each given the current members (and what else its rules need).
 
 A member who leaves stays in the history (their events remain); they are simply no longer
-a current member. Invitations are single-use and expire; the stream keeps only the hash of
-an invitation's secret, never the secret itself. The rules in words:
-docs/domain.md#polycules-and-membership.
+a current member. Invitations are single-use, expire, and any member may revoke one not
+yet used; the stream keeps only the hash of an invitation's secret, never the secret
+itself. The rules in words: docs/domain.md#polycules-and-membership.
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ class MemberInvited(DomainEvent):
     secret_hash: str
     expires_at: datetime
     note: PersonalText | None = None
+    # When it was made (absent from invitations made before it was recorded).
+    invited_at: datetime | None = None
+
+
+@EVENTS.register("InvitationRevoked")
+class InvitationRevoked(DomainEvent):
+    invitation_id: UUID
+    revoked_by: UUID
 
 
 @EVENTS.register("MemberLeft")
@@ -80,6 +88,11 @@ class InviteMember(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RevokeInvitation(Command):
+    invitation_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
 class AcceptInvitation(Command):
     secret_hash: str
     display_name: str
@@ -91,7 +104,8 @@ class LeavePolycule(Command):
 
 
 PolyculeCommand = (
-    FoundPolycule | InviteMember | AcceptInvitation | LeavePolycule | AgreementCommand
+    FoundPolycule | InviteMember | RevokeInvitation | AcceptInvitation | LeavePolycule
+    | AgreementCommand
     | DisclosureCommand | RepairCommand
 )
 
@@ -104,6 +118,13 @@ class Invitation:
     invitation_id: UUID
     expires_at: datetime
     accepted_by: UUID | None = None
+    invited_by: UUID | None = None
+    invited_at: datetime | None = None
+    revoked: bool = False
+
+    def outstanding(self, now: datetime) -> bool:
+        """Still able to admit someone: neither used, nor revoked, nor expired."""
+        return self.accepted_by is None and not self.revoked and self.expires_at > now
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +157,8 @@ def decide(state: Polycule, command: PolyculeCommand) -> Sequence[DomainEvent]:
         return repair.decide(state.breaches, state.members, state.agreements, command)
     if isinstance(command, InviteMember):
         return _invite(state, command)
+    if isinstance(command, RevokeInvitation):
+        return _revoke(state, command)
     if isinstance(command, AcceptInvitation):
         return _accept(state, command)
     if isinstance(command, LeavePolycule):
@@ -168,8 +191,26 @@ def _invite(state: Polycule, command: InviteMember) -> Sequence[DomainEvent]:
             secret_hash=command.secret_hash,
             expires_at=command.expires_at,
             note=command.note,
+            invited_at=command.at,
         )
     ]
+
+
+def _revoke(state: Polycule, command: RevokeInvitation) -> Sequence[DomainEvent]:
+    # Any current member may: an invitation lets someone into everyone's polycule.
+    _require_member(state, command.actor)
+    invitation = next(
+        (found for found in state.invitations.values()
+         if found.invitation_id == command.invitation_id),
+        None,
+    )
+    if invitation is None:
+        raise NotFound("no such invitation")
+    if invitation.accepted_by is not None:
+        raise DomainError("invitation_used", "this invitation has already been used")
+    if invitation.revoked:
+        raise DomainError("invitation_revoked", "this invitation was revoked")
+    return [InvitationRevoked(invitation_id=command.invitation_id, revoked_by=command.actor)]
 
 
 def _accept(state: Polycule, command: AcceptInvitation) -> Sequence[DomainEvent]:
@@ -178,6 +219,8 @@ def _accept(state: Polycule, command: AcceptInvitation) -> Sequence[DomainEvent]
         raise NotFound("no such invitation")
     if invitation.accepted_by is not None:
         raise DomainError("invitation_used", "this invitation has already been used")
+    if invitation.revoked:
+        raise DomainError("invitation_revoked", "this invitation was revoked")
     if invitation.expires_at <= command.at:
         raise DomainError("invitation_expired", "this invitation has expired")
     if state.is_member(command.actor):
@@ -221,8 +264,17 @@ def evolve(state: Polycule, event: DomainEvent) -> Polycule:
             invitations=invitations,
         )
     if isinstance(event, MemberInvited):
-        invitation = Invitation(event.invitation_id, event.expires_at)
+        invitation = Invitation(
+            event.invitation_id, event.expires_at,
+            invited_by=event.invited_by, invited_at=event.invited_at,
+        )
         return replace(state, invitations={**state.invitations, event.secret_hash: invitation})
+    if isinstance(event, InvitationRevoked):
+        return replace(state, invitations={
+            secret_hash: replace(invitation, revoked=True)
+            if invitation.invitation_id == event.invitation_id else invitation
+            for secret_hash, invitation in state.invitations.items()
+        })
     if isinstance(event, MemberLeft):
         return replace(state, members=tuple(m for m in state.members if m != event.member_id))
     return replace(

@@ -171,13 +171,17 @@ class CommitmentFellDue(DomainEvent):
 
 @EVENTS.register("CheckInRecorded")
 class CheckInRecorded(DomainEvent):
-    """How trust feels to this participant now: their own feeling, never a score of anyone."""
+    """How trust feels to this participant now: their own feeling, never a score of anyone.
+
+    ``private``: kept to its author — nobody else in the repair, nor its supporters, reads
+    it (ledger/auth/policy.py, ``may_read_check_in``). Shared unless the author says so."""
 
     breach_id: UUID
     member_id: UUID
     trust: int
     setback: bool = False
     note: PersonalText | None = None
+    private: bool = False
 
 
 @EVENTS.register("SupporterInvited")
@@ -325,6 +329,8 @@ class CheckIn(Command):
     trust: int
     setback: bool = False
     note: str | None = None
+    # Kept to the one checking in.
+    private: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -656,7 +662,7 @@ def _anyones_step(
             raise DomainError("trust_scale", "trust is recorded from 0 to 10")
         return [CheckInRecorded(
             breach_id=breach.breach_id, member_id=command.actor, trust=command.trust,
-            setback=command.setback, note=_note(command.note),
+            setback=command.setback, note=_note(command.note), private=command.private,
         )]
     if isinstance(command, InviteSupporter):
         if command.expires_at <= command.at:

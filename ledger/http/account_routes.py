@@ -44,6 +44,7 @@ from ledger.auth.accounts import (
     NewAccount,
     OfferedPassword,
     PasswordChange,
+    TimeZoneName,
 )
 from ledger.auth.password_rules import common_passwords
 from ledger.auth.passwords import DEFAULT_HASHING, Passwords
@@ -122,6 +123,12 @@ class SignIn(Strict):
     # Not checked against the handle rules: a mistyped handle is a wrong credential.
     handle: str = Field(min_length=1, max_length=MAX_OFFERED_HANDLE_LENGTH)
     password: OfferedPassword
+    # The browser's time zone (the sign-in page's script fills it in): kept in the account.
+    time_zone: TimeZoneName | None = None
+
+
+class TimeZoneBody(Strict):
+    time_zone: TimeZoneName
 
 
 class NewToken(Strict):
@@ -147,10 +154,16 @@ class AccountBody(Strict):
     id: UUID
     handle: str
     display_name: str
+    # Where the web client shows this account's times (an IANA name); null: UTC, until
+    # the browser says.
+    time_zone: str | None = None
 
     @classmethod
     def of(cls, account: Account) -> AccountBody:
-        return cls(id=account.id, handle=account.handle, display_name=account.display_name)
+        return cls(
+            id=account.id, handle=account.handle, display_name=account.display_name,
+            time_zone=account.time_zone,
+        )
 
 
 class SessionBody(Strict):
@@ -206,7 +219,7 @@ async def sign_in(request: web.Request) -> web.Response:
     body = await parse_body(request, SignIn)
     try:
         signed_in = await request.app[ACCOUNTS].sign_in(
-            body.handle, body.password, request.remote
+            body.handle, body.password, request.remote, time_zone=body.time_zone
         )
     except SignInRefused as refused:
         raise _too_many(refused) from None
@@ -237,6 +250,13 @@ async def who_am_i(request: web.Request) -> web.Response:
         SessionBody(account=AccountBody.of(account), csrf_token=identity.csrf_token),
         secret=True,
     )
+
+
+async def set_time_zone(request: web.Request) -> web.Response:
+    identity = require_identity(request)
+    body = await parse_body(request, TimeZoneBody)
+    await request.app[ACCOUNTS].set_time_zone(identity.account_id, body.time_zone)
+    return _json(body)
 
 
 async def sign_out(request: web.Request) -> web.Response:

@@ -16,14 +16,20 @@ them with a redirect). A form's fields become the same document by one conventio
 ``name[]`` collects every value into a list, ``a.b`` nests one level
 (``definitions.date``, ``definitions.p.m.``), an empty field is left out so the model's
 default applies, and the form's own control fields (``csrf_token``, ``return_to``,
-``answer``) are not part of the document.
+``answer``, ``local_zone``) are not part of the document. A browser's date-and-time field
+sends a moment without its zone: such a field is named ``<name>@local`` and read in the
+zone the form names in ``local_zone`` (its reader's, an IANA name; UTC if it names none),
+becoming ``<name>`` with its offset written out; filled in, it stands over a field named
+``<name>`` (the form's default).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from aiohttp import web
@@ -46,7 +52,12 @@ CSRF_FIELD = "csrf_token"
 RETURN_TO_FIELD = "return_to"
 # Asks for a page of its own instead of a redirect (a secret shown once).
 ANSWER_FIELD = "answer"
-_FORM_CONTROL_FIELDS = frozenset({CSRF_FIELD, RETURN_TO_FIELD, ANSWER_FIELD})
+# The zone a form's ``<name>@local`` date-and-time fields are read in.
+LOCAL_ZONE_FIELD = "local_zone"
+LOCAL_SUFFIX = "@local"
+_FORM_CONTROL_FIELDS = frozenset({CSRF_FIELD, RETURN_TO_FIELD, ANSWER_FIELD, LOCAL_ZONE_FIELD})
+# What a browser's datetime-local field sends: a date and a time, seconds optional.
+_LOCAL_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
 
 # Every control character (Unicode's Cc: C0, DEL and C1) but tab, line feed and carriage
 # return, which a member's text may hold; and a text as the API's description says it.
@@ -83,6 +94,10 @@ def is_json(content_type: str) -> bool:
 def form_document(form: MultiDictProxy[Any]) -> dict[str, Any]:
     """A posted form as the JSON document the API's models read (see the module's text)."""
     document: dict[str, Any] = {}
+    zone = _local_zone(form.get(LOCAL_ZONE_FIELD))
+    # A date-and-time field filled in stands over a field of its name without the suffix
+    # (a form's default, "just now"), whichever comes first in the form.
+    read_locally: set[str] = set()
     for key in dict.fromkeys(form.keys()):
         if key in _FORM_CONTROL_FIELDS:
             continue
@@ -95,6 +110,11 @@ def form_document(form: MultiDictProxy[Any]) -> dict[str, Any]:
             value = values[-1] if values else ""
             if not value.strip():
                 continue
+            if key.endswith(LOCAL_SUFFIX):
+                key, value = key.removesuffix(LOCAL_SUFFIX), _read_in(zone, value.strip())
+                read_locally.add(key)
+            elif key in read_locally:
+                continue
         # One level only: a definition's word may itself hold a dot ("p.m.").
         parent, dot, leaf = key.partition(".")
         into = document.setdefault(parent, {}) if dot else document
@@ -103,6 +123,26 @@ def form_document(form: MultiDictProxy[Any]) -> dict[str, Any]:
             raise InvalidInput(f"the form field {key!r} clashes with another")
         into[name] = value
     return document
+
+
+def _local_zone(named: Any) -> ZoneInfo:
+    if not isinstance(named, str) or not named.strip():
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(named.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"the form's {LOCAL_ZONE_FIELD} is not a time zone") from None
+
+
+def _read_in(zone: ZoneInfo, typed: str) -> str:
+    """A date-and-time field's value as the moment it means in ``zone``; anything else as
+    typed, for the model to refuse naming its field."""
+    if not _LOCAL_MOMENT.fullmatch(typed):
+        return typed
+    try:
+        return datetime.fromisoformat(typed).replace(tzinfo=zone).isoformat()
+    except ValueError:  # the 30th of February
+        return typed
 
 
 async def parse_body(request: web.Request, model: type[Model]) -> Model:

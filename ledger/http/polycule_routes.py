@@ -1,4 +1,5 @@
-"""The polycule API: create, list mine, see one and its members, invite, accept, leave.
+"""The polycule API: create, list mine, see one and its members, invite (and list and revoke
+the invitations not yet used), read and accept an invitation, leave.
 
 Views stay thin: parse the body (pydantic), build a command, hand it to the application
 service, shape the answer. What a view reads is a typed query beside it (``polycules_of``,
@@ -10,16 +11,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from aiohttp import web
 from pydantic import Field
 
+from ledger.auth import policy
 from ledger.domain.polycules import (
     AcceptInvitation,
     FoundPolycule,
     InviteMember,
     LeavePolycule,
+    RevokeInvitation,
+    polycule_decider,
 )
 from ledger.http.authorization import PolyculeInView, caller_of, polycule_of
 from ledger.http.commands import send, stamp
@@ -27,7 +32,7 @@ from ledger.http.context import QueryContext, query_context
 from ledger.http.invitation_tokens import new_invitation, read_invitation
 from ledger.http.keys import CLOCK, POOL
 from ledger.http.names import UNNAMED, member_names, polycule_name
-from ledger.http.parsing import parse_body
+from ledger.http.parsing import parse_body, path_id
 from ledger.http.shapes import Strict, json_of, json_of_many
 from projections.memberships import MY_POLYCULES
 
@@ -68,6 +73,33 @@ class InvitationMade(Strict):
     # Shown once: only its hash is kept. Whoever holds it may join, once, until it expires.
     token: str
     expires_at: datetime
+
+
+class OutstandingInvitation(Strict):
+    """An invitation not yet used, revoked nor expired; never its secret."""
+
+    invitation_id: UUID
+    invited_by: UUID
+    # The inviter's name in the polycule.
+    invited_by_name: str
+    # None for an invitation made before the ledger recorded when.
+    invited_at: datetime | None
+    expires_at: datetime
+
+
+class InvitationRevokedView(Strict):
+    revoked: UUID
+
+
+class InvitationShown(Strict):
+    """What the holder of an invitation's link may read before joining: whose polycule,
+    and who invited them; or, for one that can no longer be used, only why not."""
+
+    status: Literal["open", "used", "revoked", "expired"]
+    polycule_id: UUID | None = None
+    polycule_name: str | None = None
+    invited_by_name: str | None = None
+    expires_at: datetime | None = None
 
 
 class Accept(Strict):
@@ -175,6 +207,69 @@ async def invite(request: web.Request) -> web.Response:
         token=token,
         expires_at=expires_at,
     ), status=201)
+
+
+async def outstanding_invitations(
+    context: QueryContext, found: PolyculeInView
+) -> list[OutstandingInvitation]:
+    """The invitations that could still admit someone, oldest first."""
+    now = context.clock.now()
+    names = await member_names(context, found.polycule_id)
+    outstanding = [
+        invitation for invitation in found.state.invitations.values()
+        if invitation.outstanding(now) and invitation.invited_by is not None
+    ]
+    return [
+        OutstandingInvitation(
+            invitation_id=invitation.invitation_id,
+            invited_by=invitation.invited_by,
+            invited_by_name=names.get(invitation.invited_by, UNNAMED),
+            invited_at=invitation.invited_at,
+            expires_at=invitation.expires_at,
+        )
+        for invitation in sorted(outstanding, key=lambda one: one.expires_at)
+        if invitation.invited_by is not None
+    ]
+
+
+async def list_invitations(request: web.Request) -> web.Response:
+    return json_of_many(await outstanding_invitations(query_context(request), polycule_of(request)))
+
+
+async def revoke_invitation(request: web.Request) -> web.Response:
+    found = polycule_of(request)
+    invitation_id = path_id(request, "invitation_id", "invitation")
+    await send(request, found.polycule_id, RevokeInvitation(
+        **stamp(request), invitation_id=invitation_id
+    ))
+    return json_of(InvitationRevokedView(revoked=invitation_id))
+
+
+async def invitation_shown(context: QueryContext, token: str) -> InvitationShown:
+    """What the token's holder may read of its invitation (ledger/auth/policy.py decides)."""
+    polycule_id, hashed = read_invitation(token)
+    state, _ = await context.service.load(polycule_id, polycule_decider)
+    invitation = policy.invitation_held(state, hashed)
+    now = context.clock.now()
+    if invitation.accepted_by is not None:
+        return InvitationShown(status="used")
+    if invitation.revoked:
+        return InvitationShown(status="revoked")
+    if not invitation.outstanding(now):
+        return InvitationShown(status="expired")
+    names = await member_names(context, polycule_id)
+    inviter = invitation.invited_by
+    return InvitationShown(
+        status="open",
+        polycule_id=polycule_id,
+        polycule_name=await polycule_name(context, polycule_id),
+        invited_by_name=names.get(inviter, UNNAMED) if inviter else None,
+        expires_at=invitation.expires_at,
+    )
+
+
+async def show_invitation(request: web.Request) -> web.Response:
+    return json_of(await invitation_shown(query_context(request), request.match_info["token"]))
 
 
 async def accept_invitation(request: web.Request) -> web.Response:

@@ -7,8 +7,8 @@ nothing else, everyone else gets 404. A list (the breaches, a repair's earlier b
 shows only the breaches the policy lets the caller read: it hands the read model their ids.
 Who may take which step (the breaching member, a harmed party, any participant) is a rule
 of the domain (ledger/domain/repair.py): 403 with the rule's code. What a view reads is a
-typed query beside it (``readable_breaches``, ``one_breach``, ``repair_history``), which the
-web client's pages ask too.
+typed query beside it (``readable_breaches``, ``one_breach``, ``repair_history``,
+``supported_repairs``), which the web client's pages ask too.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from aiohttp import web
 
 from ledger.auth import policy
 from ledger.domain import repair as domain
+from ledger.domain.polycules import polycule_decider
 from ledger.errors import NotFound
 from ledger.http import repair_shapes as shapes
-from ledger.http.authorization import PolyculeInView, polycule_of
+from ledger.http.authorization import PolyculeInView, caller_of, polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.context import QueryContext, query_context
 from ledger.http.invitation_tokens import new_invitation, read_invitation
@@ -200,7 +201,8 @@ async def mark_occurrence(request: web.Request) -> web.Response:
 async def check_in(request: web.Request) -> web.Response:
     body = await parse_body(request, shapes.CheckInBody)
     return await _repair_step(request, lambda stamped, breach_id: domain.CheckIn(
-        **stamped, breach_id=breach_id, trust=body.trust, setback=body.setback, note=body.note
+        **stamped, breach_id=breach_id, trust=body.trust, setback=body.setback, note=body.note,
+        private=body.private,
     ), status=201)
 
 
@@ -247,6 +249,39 @@ async def accept_supporter_invitation(request: web.Request) -> web.Response:
     return json_of(shapes.SupportingView(polycule_id=polycule_id, breach_id=joined.breach_id))
 
 
+async def supported_repairs(
+    context: QueryContext, account_id: UUID
+) -> list[shapes.SupportedRepairView]:
+    """The repairs ``account_id`` supports and may still read, across polycules, newest
+    first: what a supporter comes back to."""
+    candidates = await read_model.supported_by(context.pool, account_id)
+    shown = []
+    for polycule_id in dict.fromkeys(row.polycule_id for row in candidates):
+        state = (await context.service.load(polycule_id, polycule_decider))[0]
+        readable = policy.readable_by(account_id, state).repairs
+        names = await member_names(context, polycule_id)
+        shown += [
+            shapes.SupportedRepairView(
+                polycule_id=row.polycule_id, breach_id=row.breach_id,
+                breached_by=row.breached_by, harmed=list(row.harmed),
+                happened_at=row.happened_at, reported_at=row.reported_at,
+                repair_status=row.repair_status, closed_at=row.closed_at,
+                names={
+                    member: names.get(member, "former member")
+                    for member in (row.breached_by, *row.harmed)
+                },
+            )
+            for row in candidates
+            if row.polycule_id == polycule_id and row.breach_id in readable
+        ]
+    return sorted(shown, key=lambda item: item.reported_at, reverse=True)
+
+
+async def my_supported_repairs(request: web.Request) -> web.Response:
+    """The repairs I support, across polycules, newest first."""
+    return json_of_many(await supported_repairs(query_context(request), caller_of(request)))
+
+
 async def _repair_step(request: web.Request, build: _Build, status: int = 200) -> web.Response:
     """Record the step, and answer with the repair's history and the step it recorded."""
     breach_id = _breach_id(request)
@@ -271,8 +306,14 @@ async def repair_history(
     """The breach's repair as the caller may read it (its earlier breaches: those they may
     see), every name of its participants opened."""
     readable = policy.readable_by(found.member_id, found.state)
+    breach = found.state.breaches.items.get(breach_id)
+    private_readable = (
+        policy.private_check_ins_readable(found.member_id, found.state, breach)
+        if breach is not None else frozenset()
+    )
     history = await read_model.repair_history(
-        context.pool, found.polycule_id, breach_id, context.clock.now(), readable.breaches
+        context.pool, found.polycule_id, breach_id, context.clock.now(), readable.breaches,
+        private_readable,
     )
     if history is None:
         raise NotFound("no such repair")

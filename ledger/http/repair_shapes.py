@@ -87,6 +87,8 @@ class CheckInBody(Strict):
     trust: int = Field(ge=0, le=10)
     setback: bool = False
     note: str | None = Note
+    # Kept to yourself: nobody else in the repair, nor its supporters, sees this check-in.
+    private: bool = False
 
 
 class SupporterInvitationBody(Strict):
@@ -135,6 +137,8 @@ class TrustPointView(Strict):
     trust: int
     setback: bool
     note: str | None
+    # Kept to its author: only they are shown it.
+    private: bool = False
 
 
 class TrustLineView(Strict):
@@ -248,6 +252,21 @@ class SupporterInvitationMade(Strict):
 class SupportingView(Strict):
     polycule_id: UUID
     breach_id: UUID
+
+
+class SupportedRepairView(Strict):
+    """A repair I support, as its list shows it: whose it is, since when, how it stands."""
+
+    polycule_id: UUID
+    breach_id: UUID
+    breached_by: UUID
+    harmed: list[UUID]
+    happened_at: datetime
+    reported_at: datetime
+    repair_status: Literal["open", "restored", "ended"]
+    closed_at: datetime | None
+    # The participants' names (a supporter knows nobody else of the polycule).
+    names: dict[UUID, str]
 
 
 # --- Opening what the read models keep sealed ----------------------------------------------

@@ -29,6 +29,7 @@ from ledger.http import email_routes as email
 from ledger.http import erasure_routes as erasure
 from ledger.http import inbox_routes as inbox
 from ledger.http import live, operations, repair_shapes
+from ledger.http import past_routes as past
 from ledger.http import polycule_routes as polycules
 from ledger.http import repair_routes as repairs
 from ledger.http import webhook_routes as webhooks
@@ -89,6 +90,9 @@ ROUTES: tuple[Route, ...] = (
           "sign out everywhere: end every session and revoke every API token of my account "
           "(a signed-in session)",
           Nothing, accounts.SignedOutEverywhere, refusals=_SESSION_ONLY),
+    Route("PUT", "/api/account/time-zone", accounts.set_time_zone,
+          "the time zone my pages show times in (an IANA name; the web client sends the "
+          "browser's)", accounts.TimeZoneBody, accounts.TimeZoneBody),
     Route("GET", "/api/tokens", accounts.list_tokens, "my personal API tokens"),
     Route("POST", "/api/tokens", accounts.create_token,
           "a new personal API token, shown once (a signed-in session, with the password typed "
@@ -126,8 +130,19 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/polycules/{polycule_id}/invitations", polycules.invite,
           "invite someone (single-use, expiring)", polycules.Invite,
           polycules.InvitationMade, 201, rules=POLYCULE_RULES),
+    Route("GET", "/api/polycules/{polycule_id}/invitations", polycules.list_invitations,
+          "the invitations not yet used, revoked nor expired: who made each, when, until when",
+          response=polycules.OutstandingInvitation, many=True),
+    Route("POST", "/api/polycules/{polycule_id}/invitations/{invitation_id}/revoke",
+          polycules.revoke_invitation,
+          "revoke an invitation not yet used (any member may): it admits nobody any more",
+          response=polycules.InvitationRevokedView, rules=POLYCULE_RULES),
     Route("POST", "/api/polycules/{polycule_id}/leave", polycules.leave, "leave the polycule",
           rules=POLYCULE_RULES),
+    Route("GET", "/api/invitations/{token}", polycules.show_invitation,
+          "what an invitation is, for whoever holds its link: whose polycule and who sent it; "
+          "for one that can no longer be used, only why not",
+          response=polycules.InvitationShown, refusals={404: frozenset()}),
     Route("POST", "/api/invitations/{token}/accept", polycules.accept_invitation,
           "accept an invitation and join", polycules.Accept, polycules.PolyculeSummary,
           rules=POLYCULE_RULES),
@@ -174,6 +189,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{AGREEMENT}/request-review", agreements.request_review,
           "ask for a review, saying what no longer works (a party only)",
           shapes.ReviewRequestBody, shapes.AgreementView, rules=AGREEMENT_RULES),
+    # What is past: agreements that ended, proposals that never took effect.
+    Route("GET", f"{POLYCULE}/past", past.show_past,
+          "what is past: agreements that ended (how and when) and proposals rejected, "
+          "withdrawn, expired or lapsed, the most recent first", response=past.PastView),
     # The audit view of the polycule's chain.
     Route("GET", f"{POLYCULE}/events", audit.polycule_events,
           "the polycule's events in chain order, opaque where you may not read them",
@@ -261,6 +280,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{REPAIR}/end", repairs.end_repair,
           "close the repair as ended (any participant)", repair_shapes.NoteBody,
           repair_shapes.RepairStepAnswer, rules=REPAIR_RULES),
+    Route("GET", "/api/me/supporting", repairs.my_supported_repairs,
+          "the repairs I support (read-only), across polycules, newest first",
+          response=repair_shapes.SupportedRepairView, many=True),
     Route("POST", "/api/supporter-invitations/{token}/accept",
           repairs.accept_supporter_invitation,
           "accept an invitation to support a repair (read-only)", Nothing,
@@ -293,9 +315,17 @@ ROUTES: tuple[Route, ...] = (
           webhooks.Replay, webhooks.Replayed, 202),
     # Mine, across polycules.
     Route("GET", "/api/me/inbox", inbox.my_inbox,
-          "what awaits me across my polycules: proposals to answer, reviews due, "
-          "disclosures to acknowledge, commitments to mark, check-ins due",
+          "what awaits me and what happened that concerns me, across my polycules: "
+          "proposals to answer, reviews due, disclosures to acknowledge, commitments to "
+          "mark, check-ins due, paused webhook endpoints; breaches told, disputes of my "
+          "reports, agreements ended, reviews asked for, my commitments coming due, repairs "
+          "I support; every one as an entry, read or unread",
           response=inbox.InboxView),
+    Route("GET", "/api/me/inbox/unread", inbox.my_unread,
+          "how many of my inbox's entries I have not read", response=inbox.Unread),
+    Route("POST", "/api/me/inbox/read", inbox.mark_read,
+          "mark inbox entries read, by key, or all of them (all=yes)",
+          inbox.MarkRead, inbox.Unread),
     # Live updates (Server-Sent Events, text/event-stream): that something I may read
     # changed, and its event types; never a text, a name or an id. Each message's id is
     # where the stream is; sent back as Last-Event-ID, the stream goes on from there.

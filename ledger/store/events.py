@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from uuid import UUID
@@ -50,6 +50,21 @@ Applied = TypeVar("Applied")
 # Work done in an append's own transaction, given the events as recorded: the polycule's
 # read models (projections/read_side.py).
 ApplyInline = Callable[["Connection", Sequence[RecordedEvent]], Awaitable[Applied]]
+
+
+@dataclass(frozen=True)
+class PendingAppend:
+    """One stream's append, waiting to be made together with others' (``together.py``)."""
+
+    stream_id: UUID
+    expected_version: int
+    events: Sequence[NewEvent]
+    recorded_at: datetime | None = None
+
+
+# Work done in the transaction of several streams' appends, given each append's events as
+# recorded (in the order the appends were handed in).
+ApplyTogether = Callable[["Connection", Sequence[Sequence[RecordedEvent]]], Awaitable[None]]
 
 
 class _NotTheHead(Exception):
@@ -241,6 +256,55 @@ class EventStore:
         self.announce(stream_id)
         return AppendResult(stream_id, version), applied
 
+    async def append_applying_together(
+        self,
+        appends: Sequence[PendingAppend],
+        apply: ApplyTogether,
+    ) -> list[AppendResult]:
+        """Append several streams' events and ``apply`` them, all in one transaction.
+
+        The appends of ``appends`` are of distinct streams. All of them are written, or none:
+        any refusal (an expected version that is not the head, an event id used before) or
+        any error of ``apply`` raises and writes nothing, and the caller then makes each
+        append alone with ``append_applying``, which says which one was refused and why.
+        """
+        if len({append.stream_id for append in appends}) != len(appends):
+            raise ValueError("appends made together must be of distinct streams")
+        for append in appends:
+            _check(append.expected_version, append.events)
+        async with self._pool.acquire() as connection, connection.transaction():
+            chained: list[list[RecordedEvent]] = []
+            for append in appends:
+                previous = (
+                    GENESIS_HASH if append.expected_version == 0
+                    else self._heads.get(append.stream_id, append.expected_version)
+                    or await self._head_hash(
+                        connection, append.stream_id, append.expected_version
+                    )
+                )
+                if previous is None:
+                    raise _NotTheHead
+                chained.append(_chain(
+                    previous, append.stream_id, append.expected_version, append.events,
+                    append.recorded_at or self._clock(),
+                ))
+            every = [event for events in chained for event in events]
+            places = await connection.fetch(sql.APPEND_TOGETHER_RETURNING, *_together_arguments(
+                every
+            ))
+            by_event = {(row["stream_id"], row["stream_version"]): row for row in places}
+            recorded = [
+                [_placed(event, by_event[event.stream_id, event.stream_version])
+                 for event in events]
+                for events in chained
+            ]
+            await apply(connection, recorded)
+        heads = [events[-1] for events in recorded]
+        for head in heads:
+            self._heads.remember(head.stream_id, head.stream_version, head.hash)
+        self.announce(*(head.stream_id for head in heads))
+        return [AppendResult(head.stream_id, head.stream_version) for head in heads]
+
     def announce(self, *stream_ids: UUID) -> None:
         """Wake the subscribers of these streams: new events of theirs are committed. With
         no stream named, every subscriber is woken."""
@@ -369,6 +433,22 @@ def _many_arguments(stream_id: UUID, chained: Sequence[RecordedEvent]) -> tuple[
         [encode_json(event.data) for event in chained],
         [encode_json(event.metadata) for event in chained],
         chained[0].recorded_at,
+        [event.previous_hash for event in chained],
+        [event.hash for event in chained],
+    )
+
+
+def _together_arguments(chained: Sequence[RecordedEvent]) -> tuple[object, ...]:
+    """APPEND_TOGETHER_RETURNING's parameters, in order."""
+    return (
+        [event.stream_id for event in chained],
+        [event.stream_version for event in chained],
+        [event.event_id for event in chained],
+        [event.event_type for event in chained],
+        [event.schema_version for event in chained],
+        [encode_json(event.data) for event in chained],
+        [encode_json(event.metadata) for event in chained],
+        [event.recorded_at for event in chained],
         [event.previous_hash for event in chained],
         [event.hash for event in chained],
     )

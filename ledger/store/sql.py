@@ -67,6 +67,23 @@ _PLACES = "RETURNING stream_version, position, transaction_id"
 APPEND_ONE_RETURNING = f"{APPEND_ONE}{_PLACES}"
 APPEND_MANY_RETURNING = f"{APPEND_MANY}{_PLACES}"
 
+# Several streams' appends in one statement (ledger/store/together.py: the commands of
+# several polycules committed together). Each stream's events are contiguous and in
+# order, in the order the appends were handed in, so each takes its positions in order.
+APPEND_TOGETHER_RETURNING = f"""
+{_INSERT}
+SELECT batch.stream_id, batch.stream_version, batch.event_id, batch.event_type,
+       batch.schema_version, batch.data::jsonb, batch.metadata::jsonb, batch.recorded_at,
+       batch.previous_hash, batch.hash
+  FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[],
+              $7::text[], $8::timestamptz[], $9::bytea[], $10::bytea[])
+       WITH ORDINALITY
+       AS batch(stream_id, stream_version, event_id, event_type, schema_version, data,
+                metadata, recorded_at, previous_hash, hash, place)
+ ORDER BY batch.place
+RETURNING stream_id, stream_version, position, transaction_id
+"""
+
 FIND_BY_EVENT_IDS = f"""
 SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position
 """

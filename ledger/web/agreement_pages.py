@@ -1,6 +1,7 @@
 """An agreement's page: what it says and where it stands, what its parties can do about it
 now (reaffirm it, ask to look at it again, propose a change, withdraw their consent), its
-whole history, and which version was in force on a day a member asks about.
+whole history, and which version was in force at a moment a member asks about (in their
+own time zone).
 
 Everything shown is the API's answer to the same member (ledger/web/reading.py); every
 form posts to the API's own route for that action.
@@ -11,8 +12,9 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -32,23 +34,25 @@ from ledger.http.keys import CLOCK
 from ledger.http.parsing import path_id
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, everyone_named, polycule_context
-from ledger.web.rendering import render
+from ledger.web.rendering import reader_zone, render
 
-# The date input's value; anything else typed into ?on= is not read as a day at all.
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The date-and-time field's value, or a day alone (then its end); anything else typed into
+# ?on= is not read as a moment at all.
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?")
 # What settles a review: every party reaffirmed it, or a new version came into force.
 _REVIEW_SETTLED = frozenset({"ReviewCompleted", "AgreementRatified"})
 
 
 @dataclass(frozen=True)
-class DayAsked:
-    """The answer to "what was in force on…": the day as typed, and what held at its end."""
+class MomentAsked:
+    """The answer to "what was in force at…": the moment as typed (read in the reader's
+    time zone; a day alone means its end), and what held then."""
 
     typed: str
-    day: date | None = None
+    moment: datetime | None = None
     problem: str | None = None
     still_to_come: bool = False
-    # This agreement's version in force at the end of the day (UTC), if it was in force.
+    # This agreement's version in force at that moment, if it was in force.
     version: VersionView | None = None
 
 
@@ -72,7 +76,7 @@ async def agreement(request: web.Request) -> web.Response:
         "timeline": history.timeline,
         "open_proposal": _open_proposal(history.proposals, shown.open_proposal_id),
         "review_requests": _review_requests(history.timeline) if shown.review_due else [],
-        "on_the_day": await _in_force_on(request, shown.agreement_id),
+        "in_force_at": await _in_force_at(request, shown.agreement_id),
         "categories": polycule_pages.CATEGORY_NAMES,
         "live_url": polycule_pages.live_url(request),
     })
@@ -124,32 +128,39 @@ def _review_requests(timeline: list[TimelineView]) -> list[TimelineView]:
     return requests
 
 
-async def _in_force_on(request: web.Request, agreement_id: UUID) -> DayAsked:
+async def _in_force_at(request: web.Request, agreement_id: UUID) -> MomentAsked:
     typed = request.query.get("on", "").strip()
     if not typed:
-        return DayAsked(typed="")
-    day = _day_of(typed)
-    if day is None:
-        return DayAsked(typed=typed, problem=(
-            f"“{typed}” is not a day we can read. Please pick one with the calendar, "
-            "or write it as year-month-day, like 2026-11-29."
+        return MomentAsked(typed="")
+    zone = await reader_zone(request)
+    moment = _moment_of(typed, zone)
+    if moment is None:
+        return MomentAsked(typed=typed, problem=(
+            f"“{typed}” is not a day and time we can read. Please pick them with the "
+            "calendar, or write them as year-month-day and hours:minutes, like "
+            "2026-11-29T18:30."
         ))
-    if day > request.app[CLOCK].now().astimezone(UTC).date():
-        return DayAsked(typed=typed, day=day, still_to_come=True)
-    end_of_day = datetime.combine(day, time.max, tzinfo=UTC)
+    now = request.app[CLOCK].now()
+    if "T" not in typed and moment > now and moment.date() == now.astimezone(zone).date():
+        moment = now  # today, asked as a day: what holds so far
+    if moment > now:
+        return MomentAsked(typed=typed, moment=moment, still_to_come=True)
     then = await agreement_routes.in_force_at(
-        query_context(request), polycule_of(request).polycule_id, end_of_day
+        query_context(request), polycule_of(request).polycule_id, moment
     )
     version = next((held for held in then.agreements if held.agreement_id == agreement_id), None)
-    return DayAsked(typed=typed, day=day, version=version)
+    return MomentAsked(typed=typed, moment=moment, version=version)
 
 
-def _day_of(typed: str) -> date | None:
-    if not _DAY.fullmatch(typed):
+def _moment_of(typed: str, zone: ZoneInfo) -> datetime | None:
+    """The moment typed, in the reader's zone; a day alone, the last moment of that day."""
+    if not _MOMENT.fullmatch(typed):
         return None
     try:
-        return date.fromisoformat(typed)
-    except ValueError:  # the 30th of February, month 13
+        if "T" in typed:
+            return datetime.fromisoformat(typed).replace(tzinfo=zone)
+        return datetime.combine(date.fromisoformat(typed), time.max, tzinfo=zone)
+    except ValueError:  # the 30th of February, month 13, hour 25
         return None
 
 

@@ -8,8 +8,12 @@ into what a person in a browser needs:
 - a form posted to an API route (the web client's forms post to the API itself, see
   ledger/http/parsing.py) becomes a 303 to the form's ``return_to`` on success, or a
   page saying what did not go through. The page's script sends the same form with
-  ``Accept: application/json`` and gets ``{"location": ...}`` or the API's error, so it
-  can keep the person's words in the form and show the error beside it.
+  ``Accept: application/json`` and gets ``{"location": ...}`` or the API's error with
+  ``plain``: the same refusal in plain words, a sentence for each field
+  (ledger/web/plain_words.py), so it can keep the person's words in the form and show
+  each sentence beside its field;
+- a form that makes a secret (``answer=shown-once``) is answered with a redirect to the one
+  page that shows it (ledger/web/shown_once.py).
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ from aiohttp.typedefs import Handler
 from ledger.http import errors
 from ledger.http.middleware import current_request_id
 from ledger.http.parsing import ANSWER_FIELD, RETURN_TO_FIELD, is_form_post
+from ledger.web import shown_once
+from ledger.web.plain_words import plain
 from ledger.web.rendering import render
 
 log = structlog.get_logger(__name__)
 
-# A form's ``answer`` asking for a page of its own instead of a redirect.
+# A form's ``answer`` asking for its secret to be shown once, on a page of its own
+# (ledger/web/shown_once.py) reached by redirect.
 SHOWN_ONCE = "shown-once"
 
 _PROBES = frozenset({"/healthz", "/readyz", "/status"})
@@ -87,7 +94,10 @@ async def _answer_page(request: web.Request, handler: Handler) -> web.StreamResp
     response = await handler(request)
     if response.status == 401:
         raise web.HTTPSeeOther(sign_in_location(request.path_qs))
-    if response.status >= 400 and isinstance(response, web.Response):
+    if (
+        response.status >= 400 and isinstance(response, web.Response)
+        and response.content_type == "application/json"  # not a page that says it itself
+    ):
         error = _error_of(response)
         page = await render(
             request, "error.html", {"error": error, "status": response.status},
@@ -119,7 +129,7 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
         raise web.HTTPSeeOther(location)
     if response.status >= 400:
         if wants_json:
-            return response
+            return _in_plain_words(response)
         page = await render(
             request,
             "form_error.html",
@@ -138,11 +148,12 @@ async def _answer_form(request: web.Request, handler: Handler) -> web.StreamResp
         return await render(request, "views_behind.html", {
             "polycule_id": polycule_id if _is_uuid(polycule_id) else "",
         }, status=202)
-    if form.get(ANSWER_FIELD) == SHOWN_ONCE and not wants_json:
-        shown = await render(request, "shown_once.html", {"data": body, "return_to": return_to})
-        shown.headers["Cache-Control"] = "no-store"
-        return shown
-    location = _filled(return_to, body)
+    if form.get(ANSWER_FIELD) == SHOWN_ONCE:
+        # Post/redirect/get: the secret waits for the one page that shows it, so a reload
+        # of that page shows it no more and never posts the form again.
+        location = await shown_once.keep(request, body, _filled(return_to, body))
+    else:
+        location = _filled(return_to, body)
     answer = (
         web.json_response({"location": location})
         if wants_json
@@ -183,18 +194,29 @@ def _is_uuid(value: Any) -> bool:
 
 
 def _error_of(response: web.Response) -> dict[str, Any]:
+    """The API's refusal, and what the person is told of it (ledger/web/plain_words.py)."""
     document = _json_of(response)
     error = document.get("error") if isinstance(document, dict) else None
     if not isinstance(error, dict):
         error = {"message": response.reason or "something went wrong"}
-    details = error.get("details", {})
-    problems = details.get("errors", [])
+    details = error.get("details") or {}
+    problems = details.get("errors") or []
+    code = str(error.get("code", "error"))
+    message = str(error.get("message", ""))
     return {
-        "code": error.get("code", "error"),
-        "message": error.get("message", ""),
+        "code": code,
+        "message": message,
         "request_id": details.get("request_id"),
-        "problems": [
-            {"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"]}
-            for problem in problems
-        ],
+        "plain": plain(code, message, problems if isinstance(problems, list) else []),
     }
+
+
+def _in_plain_words(response: web.Response) -> web.Response:
+    """The API's refusal for the page's script, with what to tell the person beside it."""
+    document = _json_of(response)
+    if not isinstance(document, dict):
+        document = {}
+    document["plain"] = _error_of(response)["plain"].as_json()
+    answer = web.json_response(document, status=response.status)
+    _keep_retry_after(response, answer)
+    return answer

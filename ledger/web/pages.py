@@ -20,10 +20,12 @@ from ledger.web import (
     disclosure_pages,
     email_pages,
     inbox_pages,
+    invitation_pages,
     polycule_pages,
     rendering,
     repair_pages,
     settings_pages,
+    shown_once,
 )
 from ledger.web.reading import Page
 
@@ -34,11 +36,13 @@ PAGES: tuple[Page, ...] = (
     *settings_pages.PAGES,
     *email_pages.PAGES,
     *polycule_pages.PAGES,
+    *invitation_pages.PAGES,
     *agreement_pages.PAGES,
     *disclosure_pages.PAGES,
     *repair_pages.PAGES,
     *audit_pages.PAGES,
     *inbox_pages.PAGES,
+    *shown_once.PAGES,
 )
 
 

@@ -1,4 +1,4 @@
-"""My polycules, a polycule's home, joining by invitation, proposing and answering.
+"""My polycules, a polycule's home, proposing and answering.
 
 Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 """
@@ -8,12 +8,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.domain.agreements import CATEGORIES
-from ledger.http import agreement_routes, polycule_routes
+from ledger.http import agreement_routes, past_routes, polycule_routes, repair_routes
 from ledger.http.agreement_shapes import AgreementView, ProposalView
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.context import query_context
 from ledger.http.parsing import named_id, path_id
-from ledger.web.reading import Page, polycule_context
+from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import render
 
 CATEGORY_NAMES = {
@@ -32,14 +32,13 @@ def live_url(request: web.Request) -> str:
 
 
 async def my_polycules(request: web.Request) -> web.Response:
-    polycules = await polycule_routes.polycules_of(query_context(request), caller_of(request))
+    context, account_id = query_context(request), caller_of(request)
+    polycules = await polycule_routes.polycules_of(context, account_id)
     return await render(request, "polycules.html", {
         "polycules": polycules, "live_url": "/api/me/live",
+        # A supporter belongs to no polycule: this is their way back to what they read.
+        "supported": await repair_routes.supported_repairs(context, account_id),
     })
-
-
-async def invitation(request: web.Request) -> web.Response:
-    return await render(request, "invitation.html", {"token": request.match_info["token"]})
 
 
 async def home(request: web.Request) -> web.Response:
@@ -47,10 +46,14 @@ async def home(request: web.Request) -> web.Response:
     context, polycule_id = query_context(request), common.polycule.id
     agreements = await agreement_routes.agreements_in_force(context, polycule_id)
     proposals = await agreement_routes.open_proposals(context, polycule_id)
+    past = await past_routes.past_of(context, polycule_id)
     me = common.me_id
     return await render(request, "polycule.html", {
         **common.template_values(),
         "agreements": agreements,
+        "past": past,
+        # What is past may name someone who has since left.
+        "names": await everyone_named(request),
         "awaiting_me": [p for p in proposals if me in p.awaiting],
         "other_proposals": [p for p in proposals if me not in p.awaiting],
         "categories": CATEGORY_NAMES,
@@ -121,7 +124,6 @@ async def proposal(request: web.Request) -> web.Response:
 
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules", my_polycules),
-    ("GET", "/invitations/{token}", invitation),
     ("GET", "/polycules/{polycule_id}", home),
     ("GET", "/polycules/{polycule_id}/propose", propose),
     ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}", proposal),

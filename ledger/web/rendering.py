@@ -1,5 +1,10 @@
 """Rendering the web client's pages: one Jinja2 environment, autoescaping everything, and
 the context every page shares (who is signed in, the form's CSRF token, where we are).
+
+Every time a page shows is in its reader's time zone: the one their account keeps (their
+browser's, see ledger/web/static/app.js), UTC until the browser has said. A date-and-time
+field of a form is filled in that zone (``local_input``) and read back in it: the form
+sends it as ``<name>@local`` with the zone in ``local_zone`` (ledger/http/parsing.py).
 """
 
 from __future__ import annotations
@@ -8,18 +13,28 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 import jinja2
 import pydantic_core
+import structlog
 from aiohttp import web
 
+from ledger.database import BUSY_OR_AWAY
 from ledger.http.account_routes import ACCOUNTS
-from ledger.http.identity import identity_of
+from ledger.http.context import query_context
+from ledger.http.identity import Identity, identity_of
+from ledger.http.inbox_routes import unread_of
+from ledger.http.keys import CLOCK
+
+log = structlog.get_logger(__name__)
 
 # The CSRF token of the page being rendered, for the form macros (imported macros do not
 # see the template's context; they see the environment's globals).
 _FORM_TOKEN: ContextVar[str] = ContextVar("form_token", default="")
+# The time zone of the page being rendered's reader, for the filters that show times.
+_READER_ZONE: ContextVar[str] = ContextVar("reader_zone", default="UTC")
 
 
 def setup(app: web.Application) -> None:
@@ -36,6 +51,7 @@ def setup(app: web.Application) -> None:
     environment.filters["day"] = day
     environment.filters["iso"] = iso
     environment.filters["uuid"] = as_uuid
+    environment.filters["local_input"] = local_input
     static = app.router.named_resources()["static"]
     addresses: dict[str, str] = {}
 
@@ -48,6 +64,7 @@ def setup(app: web.Application) -> None:
 
     environment.globals["asset"] = asset
     environment.globals["form_token"] = _FORM_TOKEN.get
+    environment.globals["reader_zone"] = _READER_ZONE.get
 
 
 async def render(
@@ -62,14 +79,46 @@ async def render(
         # Where this service is reached, for links a member sends to someone else.
         "origin": f"{request.scheme}://{request.host}",
         "path": request.path,
+        # The header's count of unread inbox entries (None: not signed in, or unknown now).
+        "inbox_unread": await _unread(request, identity) if me else None,
+        # The moment the page is drawn at, by the application's clock (a form's default).
+        "now": request.app[CLOCK].now(),
     }
     _FORM_TOKEN.set(identity.csrf_token or "" if identity else "")
+    _READER_ZONE.set(zone_named(me.time_zone if me else None).key)
     response = aiohttp_jinja2.render_template(
         template, request, {**shared, **context}, status=status
     )
     # Pages show private things: no cache along the way, nor the browser's, may keep them.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def _unread(request: web.Request, identity: Identity | None) -> int | None:
+    """How many of the member's inbox entries are unread; None when the database cannot be
+    asked now: the page is still shown, without the count."""
+    if identity is None:
+        return None
+    try:
+        return await unread_of(query_context(request), identity.account_id)
+    except BUSY_OR_AWAY:
+        log.warning("inbox_count_unavailable")
+        return None
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The zone an account keeps; UTC for none (or one this machine no longer knows)."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+async def reader_zone(request: web.Request) -> ZoneInfo:
+    """The time zone of whoever is asking for a page (for a page that reads a moment)."""
+    identity = identity_of(request)
+    me = await request.app[ACCOUNTS].by_id(identity.account_id) if identity else None
+    return zone_named(me.time_zone if me else None)
 
 
 def _moment(value: Any) -> datetime | None:
@@ -83,12 +132,20 @@ def _moment(value: Any) -> datetime | None:
 
 
 def when(value: Any) -> str:
-    """A moment as people read it: 3 December 2026, 14:05 UTC."""
+    """A moment as its reader reads it, in their zone: 3 December 2026, 15:05 CET."""
     moment = _moment(value)
     if moment is None:
         return ""
-    moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+    moment = moment.astimezone(ZoneInfo(_READER_ZONE.get()))
+    return f"{moment.day} {moment:%B %Y, %H:%M} {moment.tzname()}"
+
+
+def local_input(value: Any) -> str:
+    """A moment as a date-and-time field holds it, in its reader's zone: 2026-12-03T15:05."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    return f"{moment.astimezone(ZoneInfo(_READER_ZONE.get())):%Y-%m-%dT%H:%M}"
 
 
 def iso(moment: datetime) -> str:
@@ -104,9 +161,11 @@ def as_uuid(value: Any) -> UUID:
 
 
 def day(value: Any) -> str:
-    """A day as people read it: 3 December 2026."""
+    """A day as its reader reads it, in their zone: 3 December 2026."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return f"{value.day} {value:%B %Y}"  # a day already: no zone to move it by
     moment = _moment(value)
     if moment is None:
         return ""
-    shown: date = moment.astimezone(UTC).date()
+    shown: date = moment.astimezone(ZoneInfo(_READER_ZONE.get())).date()
     return f"{shown.day} {shown:%B %Y}"

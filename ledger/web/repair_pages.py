@@ -13,6 +13,7 @@ those two answers alone, with no form.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ from ledger.auth import policy
 from ledger.domain.repair import boundaries_to_link
 from ledger.http import agreement_routes, repair_routes
 from ledger.http.agreement_shapes import AgreementView, ProposalView
-from ledger.http.authorization import polycule_of
+from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.context import query_context
 from ledger.http.identity import identity_of
 from ledger.http.keys import CLOCK
@@ -34,6 +35,8 @@ from ledger.web.reading import Page, polycule_context
 from ledger.web.rendering import render
 from ledger.web.trust_chart import Chart, CheckIn, Line, Setback, day_label, trust_chart
 
+# What the ledger records on its own, as time passes: folded under the people's own steps.
+LEDGER_STEPS = frozenset({"CommitmentFellDue"})
 DECISIONS = {
     "rebuild": "rebuild",
     "take_space": "take some space",
@@ -101,7 +104,10 @@ async def breach(request: web.Request) -> web.Response:
     if member:
         page |= await _as_member(request, shown, repair)
     else:
-        page |= {"polycule": None, "agreement": None, "names": {}, "me_id": found.member_id}
+        page |= {
+            "polycule": None, "agreement": None, "crossed": None, "names": {},
+            "me_id": found.member_id,
+        }
     page["names"] = {**(repair.names if repair else {}), **page["names"]}
     if repair is not None:
         page |= _repair_parts(repair, page["names"], page["me_id"])
@@ -125,9 +131,15 @@ async def _as_member(
         proposals = [
             proposal for proposal in open_now if proposal.proposal_id in linkable
         ]
+    history = await agreement_routes.history_of(
+        query_context(request), polycule_id, shown.agreement_id
+    )
+    crossed = next((v for v in history.versions if v.version == shown.version), None)
     return {
         **common.template_values(),
         "agreement": agreement,
+        # The words as they stood when it happened, shown beside each account of it.
+        "crossed": crossed,
         "not_yet_told": [m for m in common.members if m.member_id not in shown.audience],
         "proposals": proposals,
         "cadences": CADENCES,
@@ -154,7 +166,62 @@ def _repair_parts(
         "is_breaching": me == breach.breached_by,
         "is_harmed": me in breach.harmed,
         "restoration_chosen": me in restored_by,
+        "repair_path": repair_path(repair, names, me),
+        "people_steps": [s for s in repair.timeline if s.what not in LEDGER_STEPS],
+        "ledger_steps": [s for s in repair.timeline if s.what in LEDGER_STEPS],
     }
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """A step of the suggested path through a repair, done or not yet."""
+
+    what: str
+    # Whose step it is, as the page says it ("you", "Robin", "anyone in the repair").
+    whose: str
+    done: bool
+
+
+def repair_path(repair: RepairHistoryView, names: Mapping[UUID, str], me: UUID) -> list[PathStep]:
+    """The repair's steps in a gentle suggested order — the order repair often takes, never
+    a rule — each marked done or not yet from what the history holds."""
+    breach = repair.breach
+    taken: dict[str, set[UUID | None]] = {}
+    for step in repair.timeline:
+        taken.setdefault(step.what, set()).add(step.member_id)
+
+    def name(member: UUID) -> str:
+        return "you" if member == me else names.get(member, "a former member")
+
+    breaching = name(breach.breached_by)
+    path = [
+        PathStep("Saying how they see it: acknowledged, or another account", breaching,
+                 breach.status != "reported" or breach.self_reported),
+        PathStep("Taking responsibility, without excuses", breaching,
+                 "ResponsibilityTaken" in taken),
+    ]
+    path += [
+        PathStep("Sharing how it landed", name(member),
+                 member in taken.get("ImpactShared", set()))
+        for member in breach.harmed
+    ]
+    path.append(PathStep("Apologising", breaching, "ApologyMade" in taken))
+    path += [
+        PathStep("Saying what they want now: rebuild, take space, or end it", name(member),
+                 member in repair.current_decisions)
+        for member in breach.harmed
+    ]
+    path += [
+        PathStep("Naming what led here", "anyone in the repair", bool(repair.factors)),
+        PathStep("Addressing what was named", "anyone in the repair",
+                 bool(repair.factors) and repair.factors_open == 0),
+        PathStep("Agreeing a new boundary, with what happens if it is crossed",
+                 "anyone in the repair", bool(repair.boundaries)),
+        PathStep("Making commitments, and keeping them", breaching, bool(repair.commitments)),
+        PathStep("Checking in on how trust feels, again and again", "each person",
+                 "CheckInRecorded" in taken),
+    ]
+    return path
 
 
 def _chart(repair: RepairHistoryView, names: Mapping[UUID, str]) -> Chart:
@@ -162,7 +229,8 @@ def _chart(repair: RepairHistoryView, names: Mapping[UUID, str]) -> Chart:
     commitment occurrences missed (at the moment each was due)."""
     lines = [
         Line(names.get(line.member_id, "a former member"), [
-            CheckIn(point.at, point.trust, point.setback) for point in line.points
+            CheckIn(point.at, point.trust, point.setback, point.private)
+            for point in line.points
         ])
         for line in repair.trust
     ]
@@ -220,7 +288,14 @@ def _days_ahead(now: datetime) -> list[tuple[str, str, bool]]:
     return choices
 
 
+async def supporting(request: web.Request) -> web.Response:
+    """The repairs I support: a supporter belongs to no polycule, and comes back here."""
+    supported = await repair_routes.supported_repairs(query_context(request), caller_of(request))
+    return await render(request, "supporting.html", {"supported": supported})
+
+
 PAGES: tuple[Page, ...] = (
+    ("GET", "/supporting", supporting),
     ("GET", "/polycules/{polycule_id}/breaches", breaches),
     ("GET", "/polycules/{polycule_id}/breaches/{breach_id}", breach),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ledger.auth.accounts import known_time_zones
 from ledger.auth.password_rules import MIN_PASSWORD_LENGTH
 from ledger.http import account_routes, erasure_routes, webhook_routes
 from ledger.http.authorization import caller_of, endpoint_of
@@ -27,6 +28,8 @@ async def account(request: web.Request) -> web.Response:
         "tokens": tokens,
         "min_password": MIN_PASSWORD_LENGTH,
         "password_changed": request.query.get("password") == "changed",
+        "time_zone_changed": request.query.get("time-zone") == "changed",
+        "time_zones": sorted(known_time_zones()),
     })
 
 
@@ -67,6 +70,8 @@ def _webhook_types() -> dict[str, str]:
 PAGES: tuple[Page, ...] = (
     ("GET", "/account", account),
     ("POST", "/account/tokens/{token_id}/revoke", account_routes.revoke_token),
+    # The API's PUT, for a form: choosing the time zone the pages show times in.
+    ("POST", "/account/time-zone", account_routes.set_time_zone),
     ("GET", "/account/erase", erase),
     ("POST", "/account/erase", erasure_routes.erase_my_account),
     ("GET", "/account/webhooks", webhooks),

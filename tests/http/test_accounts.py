@@ -54,8 +54,9 @@ async def test_sign_up_sign_in_who_am_i_and_sign_out(client: Client) -> None:
     })
     assert created.status == 201
     account = await created.json()
-    assert set(account) == {"id", "handle", "display_name"}
+    assert set(account) == {"id", "handle", "display_name", "time_zone"}
     assert (account["handle"], account["display_name"]) == ("robin", "Robin")
+    assert account["time_zone"] is None  # until a browser says
     assert (await client.get("/api/session")).status == 401
 
     signed_in_ = await sign_in(client, "ROBIN")

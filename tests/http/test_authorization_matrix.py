@@ -37,6 +37,7 @@ def concrete(path: str, ids: dict[str, str]) -> str:
     for name, value in ids.items():
         path = path.replace(f"{{{name}}}", value)
     return (path.replace("{token_id}", str(uuid.uuid4()))
+                .replace("{shown_id}", str(uuid.uuid4()))
                 .replace("{token}", f"{uuid.uuid4().hex}.not-a-secret"))
 
 
@@ -44,7 +45,7 @@ async def scene(member: Person, partner: Person) -> dict[str, str]:
     """A polycule of two with one of everything the routes name: an agreement in force
     between them, an open proposal, a disclosure by the member, and a breach of the
     agreement by the partner (the member is its harmed party) with a factor named and a
-    commitment made in its repair."""
+    commitment made in its repair, and an invitation not yet used."""
     endpoint = await member.json("POST", "/api/webhooks/endpoints", 201, json={
         "url": "https://hooks.invalid/hook", "event_types": ["agreement.ratified"],
     })
@@ -72,7 +73,9 @@ async def scene(member: Person, partner: Person) -> dict[str, str]:
     commitment = await partner.json("POST", f"{repair}/commitments", 201, json={
         "what": "Tea.", "first_due_at": datetime.now(UTC).isoformat(),
     })
+    invitation = await member.json("POST", f"{base}/invitations", 201, json={})
     return {
+        "invitation_id": invitation["invitation_id"],
         "endpoint_id": endpoint["endpoint_id"],
         "message_id": await first_message(member, endpoint["endpoint_id"]),
         "polycule_id": polycule_id,

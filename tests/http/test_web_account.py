@@ -22,7 +22,7 @@ from tests.http.conftest import TravellingClock
 from tests.http.people import PASSWORD, Person, another_device, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
-from tests.http.web import page, submit, submitted, text_of
+from tests.http.web import page, shown_after, submit, submitted, text_of
 
 
 @pytest.fixture
@@ -76,9 +76,7 @@ async def test_a_token_made_on_the_account_page_is_shown_once_works_and_can_be_r
             {"name": "calendar bot", "password": PASSWORD, "answer": "shown-once"},
             return_to="/account",
         )
-        assert shown.status == 200, await shown.text()
-        assert shown.headers["Cache-Control"] == "no-store"
-        shown_page = await shown.text()
+        shown_page = await shown_after(robin, shown)
         assert "shown only once" in text_of(shown_page)
         token = shown_once(shown_page)
         assert await bearer_status(client, token) == 200
@@ -147,7 +145,7 @@ async def test_the_password_is_changed_from_the_account_page(client: Client) -> 
             "current_password": "not the password", "new_password": "seven lanterns quay",
         }, return_to="/account?password=changed")
         assert mistaken.status == 403
-        assert "not this account" in text_of(await mistaken.text())
+        assert "That is not your password" in text_of(await mistaken.text())
         common = await submit(robin, "/api/account/password", {
             "current_password": PASSWORD, "new_password": "password1234",
         }, return_to="/account?password=changed")
@@ -220,8 +218,7 @@ async def test_webhook_pages_add_show_send_again_and_delete_an_endpoint(
             ("url", receiver_url), ("description", "Kitchen tablet"),
             ("event_types[]", "member.joined"), ("answer", "shown-once"),
         ], return_to="/account/webhooks")
-        assert shown.status == 200, await shown.text()
-        assert shown_once(await shown.text()).startswith("whsec_")
+        assert shown_once(await shown_after(robin, shown)).startswith("whsec_")
         [endpoint] = await robin.json("GET", "/api/webhooks/endpoints")
         assert endpoint["event_types"] == ["member.joined"]
         endpoint_path = f"/account/webhooks/{endpoint['endpoint_id']}"

@@ -135,13 +135,21 @@ async def test_the_picker_says_which_version_held_at_the_end_of_a_day(
         later = await held_on(str(made_on + timedelta(days=30)))
         unreadable = await held_on("29/11/2026")
         no_such_day = await held_on("2026-02-30")
+        # A moment is read in the reader's zone: half an hour after the change was agreed
+        # by UTC's clocks has not come yet; by Berlin's clocks it was before the change.
+        clock_time = f"{clock.now() + timedelta(minutes=30):%Y-%m-%dT%H:%M}"
+        in_utc = await held_on(clock_time)
+        await bob.json("PUT", "/api/account/time-zone", json={"time_zone": "Europe/Berlin"})
+        in_berlin = await held_on(clock_time)
 
         assert "this agreement was not in force" in before
         assert "version 1 , “Check-ins”, was in force" in early and "on Sundays" in early
         assert "version 2 , “Check-ins”, was in force" in now and "on Fridays" in now
         assert "has not come yet" in later
+        assert "has not come yet" in in_utc and " UTC " in in_utc
+        assert "version 1 , “Check-ins”, was in force" in in_berlin and " CE" in in_berlin
         for problem in (unreadable, no_such_day):
-            assert "is not a day we can read" in problem
+            assert "is not a day and time we can read" in problem
             assert "version" not in problem and "not in force" not in problem
 
 

@@ -56,14 +56,14 @@ async def test_the_record_lists_its_entries_and_says_it_is_intact_until_altered(
         assert "The record is intact. All 7 entries verify." in text_of(seen_by_cyd)
         rows = rows_of(seen_by_cyd)
         assert [row.split()[0] for row in rows] == ["1", "2", "3", "4", "5", "6", "7"]
-        assert "Polycule founded, by Ash" in rows[0]
-        assert "Member joined, by Bob" in rows[3]
-        assert "Member joined, by you" in rows[5]
+        assert "Ash founded the polycule" in rows[0]
+        assert "Bob joined" in rows[3]
+        assert "You joined" in rows[5]
         # The disclosure Cyd was not told: a time and a hash, nothing more.
         assert "Something only some members can read" in rows[6]
         assert "Disclosure" not in rows[6] and "connection" not in seen_by_cyd
         assert SECRET not in seen_by_cyd
-        assert "Disclosure made, by you" in rows_of(await page(ash, record))[6]
+        assert "You told something: what was told" in rows_of(await page(ash, record))[6]
         assert f'href="/api/polycules/{polycule}/audit-export"' in seen_by_cyd
         later = await page(cy, f"{record}?after=1")
         assert [row.split()[0] for row in rows_of(later)] == ["2", "3", "4", "5", "6", "7"]

@@ -45,7 +45,9 @@ async def test_a_form_the_api_refuses_says_why_and_changes_nothing(client: Clien
         response = await submit(sam, "/api/polycules", {"name": ""})
 
         assert response.status == 422
-        assert re.search(r"name\s*: Field required", text_of(await response.text()))
+        said = text_of(await response.text())
+        assert re.search(r"The name\s*: Please fill this in\.", said), said
+        assert "expected shape" not in said and "Field required" not in said
         assert await sam.json("GET", "/api/polycules") == []
 
 
@@ -77,7 +79,11 @@ async def test_with_script_a_form_gets_where_to_go_or_the_apis_error(client: Cli
             200, {"location": f"/polycules/{polycule['id']}"}
         )
         assert refused.status == 422
-        assert (await refused.json())["error"]["code"] == "validation_failed"
+        answered = await refused.json()
+        assert answered["error"]["code"] == "validation_failed"
+        # The same refusal in plain words, a sentence for the field it is about.
+        assert answered["plain"]["fields"] == {"name": "Please fill this in."}
+        assert "expected shape" not in answered["plain"]["message"]
 
 
 async def test_signing_in_through_the_form_sets_the_session_and_goes_on(client: Client) -> None:

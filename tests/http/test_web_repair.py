@@ -7,17 +7,24 @@ what it changed is read back through the API."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from ledger.http.keys import SCHEDULER
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
-from tests.http.polycules import polycule_of
+from tests.http.polycules import caught_up, polycule_of
 from tests.http.support import Client
 from tests.http.test_repair_journey import agreement_between
-from tests.http.web import page, submit, submitted, text_of
+from tests.http.web import page, shown_after, submit, submitted, text_of
 
 PROBE = "<b>bold</b> & <script>alert(1)</script>"
+
+
+def offers_a_moment(html: str) -> bool:
+    """Whether the breach form asks when it happened with a date-and-time field."""
+    return 'type="datetime-local" id="happened_at" name="happened_at@local"' in html
 
 
 def option_value(html: str, field: str, label: str) -> str:
@@ -43,7 +50,11 @@ async def a_breach(
     location = await submitted(reporter, f"/api/polycules/{polycule}/breaches", {
         "agreement_id": option_value(listing, "agreement_id", "Before a first date"),
         "breached_by": str(breached_by.account_id),
-        "happened_at": option_value(listing, "happened_at", "Today"),
+        # As the field sends it (a day and a time, no zone), read in the form's zone; to
+        # the microsecond, as the agreement came into force a moment ago.
+        "happened_at@local": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+        if offers_a_moment(listing) else "",
+        "local_zone": "UTC",
         "what_happened": words,
     }, return_to=f"/polycules/{polycule}/breaches/{{breach_id}}")
     prefix = f"/polycules/{polycule}/breaches/"
@@ -159,16 +170,32 @@ async def test_the_repair_is_shown_to_its_participants_and_no_one_else(client: C
 async def test_each_person_is_offered_the_steps_of_their_role(client: Client) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
-        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
-        breaching = {f"{repair_api}/{step}" for step in ("responsibility", "apology",
-                                                         "commitments")}
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        owning = {f"{repair_api}/{step}" for step in ("responsibility", "apology")}
+        breaching = owning | {f"{repair_api}/commitments"}
         harmed = {f"{repair_api}/{step}" for step in ("impact", "decisions", "restore")}
         anyone = {f"{repair_api}/{step}" for step in ("check-ins", "factors", "supporters", "end")}
+        breach_api = f"/api/polycules/{polycule}/breaches/{bid}"
 
+        # Sam has not acknowledged it: taking responsibility and apologising wait for that.
         sams = set(actions(await page(sam, breach_page)))
         robins = set(actions(await page(robin, breach_page)))
-        assert breaching | anyone <= sams and not harmed & sams
+        assert breaching - owning | anyone <= sams and not (harmed | owning) & sams
         assert harmed | anyone <= robins and not breaching & robins
+        await submitted(sam, f"{breach_api}/dispute", {"account": "It was not a date."},
+                        return_to=breach_page)
+        disputing = await page(sam, breach_page)
+        # Another account is an account: that step of the path is done.
+        assert path_of(disputing)[
+            "Saying how they see it: acknowledged, or another account (you)"
+        ] == "done"
+        assert not owning & set(actions(disputing))
+        assert "Taking responsibility and apologising are here once you acknowledge it" in (
+            text_of(disputing)
+        )
+        await submitted(sam, f"{breach_api}/acknowledge", {}, return_to=breach_page)
+        sams = set(actions(await page(sam, breach_page)))
+        assert breaching | anyone <= sams and not harmed & sams
 
         await submitted(sam, f"{repair_api}/responsibility",
                         {"words": f"I hid it because I was afraid. {PROBE}"}, return_to=breach_page)
@@ -241,7 +268,10 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
         assert weekly["every_days"] == 7
         first = f"{repair_api}/commitments/{weekly['commitment_id']}/occurrences/1"
         assert first not in actions(await page(sam, breach_page))  # not marked by its maker
-        assert first in actions(await page(robin, breach_page))
+        not_yet_due = await page(robin, breach_page)
+        assert first in actions(not_yet_due)
+        assert 'value="kept" class="secondary">It was kept<' in not_yet_due
+        assert 'value="missed"' not in not_yet_due  # missed only once its time has passed
 
         await submitted(robin, first, {"mark": "kept", "note": "Lovely call."},
                         return_to=breach_page)
@@ -261,10 +291,16 @@ async def test_commitments_are_marked_kept_and_missed_with_their_streak(
         assert second in actions(overdue) and "Waiting to be marked: occurrence 2" in text_of(
             overdue
         )
+        # Marked with one press: "It was kept" or, once its time has passed, "It was missed".
+        form = re.search(rf'action="{re.escape(second)}".*?</form>', overdue, re.S)
+        assert form is not None
+        assert re.findall(r'<button type="submit" name="mark" value="(\w+)"[^>]*>([^<]+)<',
+                          form.group(0)) == [("kept", "It was kept"), ("missed", "It was missed")]
         await submitted(robin, second, {"mark": "missed"}, return_to=breach_page)
         missed = await page(robin, breach_page)
         assert "Kept 1 · missed 1 · current streak: 0 kept in a row" in text_of(missed)
-        assert missed.count('<g class="setback"') == 1
+        assert missed.count('<g class="setback setback-missed"') == 1
+        assert "A commitment missed, when it was due" in text_of(missed)  # the legend
         assert "Missed on" in missed and 'data-check-ins="0"' in missed  # no check-in yet
 
 
@@ -295,7 +331,8 @@ async def test_check_ins_through_the_form_draw_the_trust_chart(
         assert len(titles) == 2
         assert re.fullmatch(rf"Sam: 6 on {day}, a setback", titles[0])
         assert re.fullmatch(rf"Robin: 3 on {day}", titles[1])
-        assert chart.count('<g class="setback"') == 1 and "Sam noted a setback" in chart
+        assert chart.count('<g class="setback setback-setback"') == 1
+        assert "Sam noted a setback" in chart
         # The same data as a table, the member's note escaped.
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in chart and "<script>alert" not in chart
         assert '<th scope="row">Robin</th>' in chart
@@ -317,9 +354,8 @@ async def test_a_supporter_reads_the_repair_and_can_do_nothing(
         shown_once = await submit(robin, f"{repair_api}/supporters",
                                   {"answer": "shown-once", "expires_in_hours": "168"},
                                   return_to=breach_page)
-        assert shown_once.status == 200
         token = re.search(
-            r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"", await shown_once.text()
+            r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"", await shown_after(robin, shown_once)
         )
         assert token, "the supporter's link is shown once"
         await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
@@ -332,4 +368,216 @@ async def test_a_supporter_reads_the_repair_and_can_do_nothing(
         assert actions(read) == [] and "<textarea" not in read
         assert "data-live=" not in read  # the live stream is for members only
         assert "Pancakes" not in read  # nor the polycule's name
+        assert "We tell each other before" not in read  # nor the agreement's wording
         await page(coach, f"/polycules/{polycule}/breaches", status=404)
+
+
+async def test_a_supporter_finds_their_way_back_to_the_repairs_they_support(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "dana") as coach:
+        polycule = await polycule_of(robin, sam)
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        assert await coach.json("GET", "/api/me/supporting") == []
+        assert "Repairs you support" not in await page(coach, "/polycules")
+        shown_once = await submit(robin, f"{repair_api}/supporters",
+                                  {"answer": "shown-once", "expires_in_hours": "168"},
+                                  return_to=breach_page)
+        token = re.search(r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"",
+                          await shown_once.text())
+        assert token
+        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+
+        [supported] = await coach.json("GET", "/api/me/supporting")
+        assert (supported["polycule_id"], supported["breach_id"]) == (polycule, bid)
+        assert supported["repair_status"] == "open"
+        assert set(supported["names"].values()) == {"Robin", "Sam"}
+        # From their own pages: "My polycules" (they belong to none) and the list itself.
+        for own in ("/polycules", "/supporting"):
+            shown = await page(coach, own)
+            assert f'href="{breach_page}"' in shown
+            assert "The repair between Sam and Robin" in text_of(shown)
+        assert 'href="/supporting"' in await page(coach, "/polycules")
+        assert 'href="/supporting"' in await page(coach, breach_page)
+        # Nobody else is shown it: not the participants, as supporters of nothing.
+        assert await robin.json("GET", "/api/me/supporting") == []
+        assert "You support no repair" in text_of(await page(robin, "/supporting"))
+
+
+async def test_the_breach_page_shows_the_words_that_were_crossed_beside_the_accounts(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        bid, breach_page, _repair_api = await a_told_breach(robin, sam, polycule)
+        breach = await robin.json("GET", f"/api/polycules/{polycule}/breaches/{bid}")
+        # Afterwards the agreement is reworded: the page keeps the version that was crossed.
+        proposals = f"/api/polycules/{polycule}/proposals"
+        amended = await robin.json("POST", proposals, 201, json={
+            "kind": "amend", "agreement_id": breach["agreement_id"],
+            "title": "Before a first date", "terms": "We tell each other a week ahead.",
+            "definitions": [{"word": "date", "meaning": "any meeting at all"},
+                            {"word": "tell", "meaning": "in person"}],
+        })
+        await sam.json("POST", f"{proposals}/{amended['proposal_id']}/consent",
+                       json={"revision": 1})
+
+        shown = await page(sam, breach_page)
+
+        crossed = re.search(r'<aside aria-labelledby="crossed-heading".*?</aside>', shown, re.S)
+        assert crossed, "the crossed version stands beside the accounts"
+        words = text_of(crossed.group(0))
+        assert "What was agreed then" in words and "Version 1" in words
+        assert "We tell each other before a first date with someone new." in words
+        assert "date any planned romantic meeting" in words
+        assert "We talk it through within two days." in words
+        assert "a week ahead" not in words and "any meeting at all" not in words
+        # Beside the accounts: in the same row of the page as "What happened".
+        row = re.search(r'<div class="beside with-words">(.*?)</div>\n', shown, re.S)
+        assert row and "crossed-heading" in row.group(1) and "happened-heading" in row.group(1)
+
+
+def path_of(html: str) -> dict[str, str]:
+    """The suggested path's steps, each with whose it is and "done" or "not yet"."""
+    steps = re.search(r'<ol class="path-steps">(.*?)</ol>', html, re.S)
+    assert steps, "no suggested path"
+    return {
+        text_of(what): state
+        for what, state in re.findall(
+            r"<li [^>]*>.*?</span>\s*(.*?) — <strong>(done|not yet)</strong>", steps.group(1),
+            re.S,
+        )
+    }
+
+
+async def test_the_path_shows_each_step_done_or_not_yet_in_a_suggested_order(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+
+        first = path_of(await page(robin, breach_page))
+        assert list(first) == [
+            "Saying how they see it: acknowledged, or another account (Sam)",
+            "Taking responsibility, without excuses (Sam)",
+            "Sharing how it landed (you)",
+            "Apologising (Sam)",
+            "Saying what they want now: rebuild, take space, or end it (you)",
+            "Naming what led here (anyone in the repair)",
+            "Addressing what was named (anyone in the repair)",
+            "Agreeing a new boundary, with what happens if it is crossed (anyone in the repair)",
+            "Making commitments, and keeping them (Sam)",
+            "Checking in on how trust feels, again and again (each person)",
+        ]
+        assert set(first.values()) == {"not yet"}
+        assert "a suggestion, not a rule" in text_of(await page(robin, breach_page))
+
+        await submitted(sam, f"/api/polycules/{polycule}/breaches/{bid}/acknowledge", {},
+                        return_to=breach_page)
+        await submitted(sam, f"{repair_api}/responsibility", {"words": "It was mine."},
+                        return_to=breach_page)
+        await submitted(robin, f"{repair_api}/impact", {"words": "It hurt."},
+                        return_to=breach_page)
+        later = path_of(await page(sam, breach_page))
+        assert later["Saying how they see it: acknowledged, or another account (you)"] == "done"
+        assert later["Taking responsibility, without excuses (you)"] == "done"
+        assert later["Sharing how it landed (Robin)"] == "done"
+        assert later["Apologising (you)"] == "not yet"
+
+
+async def test_closing_as_ended_stands_apart_and_asks_whether_they_mean_it(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+
+        shown = await page(robin, breach_page)
+        steps = re.search(r'<section aria-labelledby="steps-heading".*?\n</section>', shown, re.S)
+        ending = re.search(r'<section aria-labelledby="end-heading".*?</section>', shown, re.S)
+        assert steps and ending
+        assert f"{repair_api}/end" not in steps.group(0)
+        assert f"{repair_api}/end" in ending.group(0)
+        # After everything so far, and only once the box is ticked (the box is not sent).
+        assert shown.index("timeline-heading") < shown.index("end-heading")
+        confirm = re.search(r'<input type="checkbox" id="end-confirm"[^>]*>', ending.group(0))
+        assert confirm and "required" in confirm.group(0) and "name=" not in confirm.group(0)
+        assert "nothing more can be added" in text_of(ending.group(0))
+
+        await submitted(robin, f"{repair_api}/end", {"note": "We are done."},
+                        return_to=breach_page)
+        assert (await robin.json("GET", repair_api))["breach"]["repair_status"] == "ended"
+        assert "end-heading" not in await page(robin, breach_page)
+
+
+async def test_what_the_ledger_notes_on_its_own_is_folded_under_the_peoples_steps(
+    client: Client, clock: TravellingClock
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        await sam.json("POST", f"{repair_api}/commitments", 201, json={
+            "what": "Call every Sunday.", "every_days": 7,
+            "first_due_at": (clock.now() + timedelta(days=1)).isoformat(),
+        })
+        clock.advance(days=1, seconds=1)
+        assert await client.app[SCHEDULER].tick() == 1
+        await caught_up(client, polycule)
+
+        shown = await page(robin, breach_page)
+
+        timeline = re.search(r'<h3 id="timeline-heading">.*?</section>', shown, re.S)
+        assert timeline
+        people_part, _, folded = timeline.group(0).partition('<details class="ledger-steps">')
+        assert "Sam made a commitment." in text_of(people_part)
+        assert "A commitment came due" not in text_of(people_part)
+        assert "What the ledger noted on its own (1)" in text_of(folded)
+        assert "A commitment came due (occurrence 1)." in text_of(folded)
+
+
+async def test_a_check_in_kept_private_is_seen_by_its_author_alone(
+    client: Client,
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam, \
+            person(client, "dana") as coach:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
+        shown_once = await submit(robin, f"{repair_api}/supporters",
+                                  {"answer": "shown-once", "expires_in_hours": "168"},
+                                  return_to=breach_page)
+        token = re.search(r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"",
+                          await shown_once.text())
+        assert token
+        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+        assert 'id="check-in-private"' in await page(sam, breach_page)
+
+        await submitted(sam, f"{repair_api}/check-ins",
+                        {"trust": "2", "note": "Only for me to see.", "private": "true"},
+                        return_to=breach_page)
+        await submitted(robin, f"{repair_api}/check-ins", {"trust": "5"}, return_to=breach_page)
+
+        def lines(history: dict[str, Any]) -> dict[str, list[tuple[int, bool]]]:
+            return {line["member_id"]: [(p["trust"], p["private"]) for p in line["points"]]
+                    for line in history["trust"]}
+
+        def check_ins(history: dict[str, Any]) -> list[str]:
+            return [step["member_id"] for step in history["timeline"]
+                    if step["what"] == "CheckInRecorded"]
+
+        r, s = str(robin.account_id), str(sam.account_id)
+        sams = await sam.json("GET", repair_api)
+        assert lines(sams) == {s: [(2, True)], r: [(5, False)]}
+        assert check_ins(sams) == [s, r]
+        for other in (robin, coach):
+            theirs = await other.json("GET", repair_api)
+            assert lines(theirs) == {r: [(5, False)]} and check_ins(theirs) == [r]
+            assert "Only for me to see." not in await page(other, breach_page)
+        # In the record too, Sam's check-in is an opaque entry to Robin.
+        events = await robin.json("GET", f"/api/polycules/{polycule}/events?limit=1000")
+        readable = [e["event_type"] for e in events["events"] if e["readable"]]
+        assert readable.count("CheckInRecorded") == 1
+        own = await page(sam, breach_page)
+        assert "Only for me to see." in own and "Only you see this" in own
+        assert re.search(r"<title>Sam: 2 on [^<]* \(only you see this\)</title>", own)

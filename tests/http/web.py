@@ -44,3 +44,12 @@ async def submitted(
 def text_of(html: str) -> str:
     """The page's words without markup, spaces collapsed (for asserting what it says)."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+async def shown_after(someone: Person, response: aiohttp.ClientResponse) -> str:
+    """The page a form that made a secret sends the browser to (post/redirect/get): the
+    form's answer is a redirect to it, and it is opened as the browser would."""
+    assert response.status == 303, (response.status, await response.text())
+    location = response.headers["Location"]
+    assert location.startswith("/shown/"), location
+    return await page(someone, location)

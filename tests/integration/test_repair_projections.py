@@ -351,7 +351,7 @@ async def test_the_timeline_tells_every_step_in_order_with_its_words_sealed(
         assert as_sealed(step.words) is not None
         assert await opened(step.words, keyring) == words
     by_what = {step.what: step for step in history.timeline}
-    assert by_what["CheckInRecorded"].detail == {"trust": 5, "setback": False}
+    assert by_what["CheckInRecorded"].detail == {"trust": 5, "setback": False, "private": False}
     assert by_what["FactorAddressed"].detail == {
         "factor_id": str(story.ids["fuzzy"]), "factor": "fuzzy_agreement"
     }
@@ -491,7 +491,7 @@ async def test_the_repair_inbox_asks_harmed_parties_to_mark_and_participants_to_
         ]
 
     def check_in_due(last: datetime | None) -> list[CheckInDue]:
-        return [CheckInDue(polycule, ids["first"], last)]
+        return [CheckInDue(polycule, ids["first"], last, story.at["first reported"])]
 
     async def inbox(name: str, on_day: int) -> RepairInbox:
         allowed = await readable(story.member(name), story.polycule)
@@ -604,8 +604,9 @@ async def test_every_read_uses_an_index(
     reads: dict[str, tuple[Any, ...]] = {
         "BREACHES_FOR": (polycule, [breach_id, story.ids["second"]]),
         "BREACH": (polycule, breach_id),
-        "TIMELINE_OF_BREACH": (breach_id,),
-        "CHECK_INS_OF_BREACH": (breach_id,),
+        "TIMELINE_OF_BREACH": (breach_id, [member]),
+        "CHECK_INS_OF_BREACH": (breach_id, [member]),
+        "SUPPORTED_BY": (member,),
         "COMMITMENTS_OF_BREACH": (breach_id,),
         "MARKS_OF_BREACH": (breach_id,),
         "FACTORS_OF_BREACH": (breach_id,),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ledger.domain.polycules import (
     AcceptInvitation,
     FoundPolycule,
+    InvitationRevoked,
     InviteMember,
     LeavePolycule,
     MemberInvited,
@@ -20,6 +21,7 @@ from ledger.domain.polycules import (
     Polycule,
     PolyculeCommand,
     PolyculeFounded,
+    RevokeInvitation,
     polycule_decider,
 )
 from ledger.errors import DomainError, NotFound
@@ -74,7 +76,8 @@ def test_a_member_invites_with_a_note() -> None:
     [event] = polycule_decider.decide(given_events(*founded()), command)
 
     assert event == MemberInvited(invitation_id=INVITATION, invited_by=ROBIN, secret_hash="s1",
-                                  expires_at=NOW + timedelta(days=7), note="come to brunch")
+                                  expires_at=NOW + timedelta(days=7), note="come to brunch",
+                                  invited_at=NOW)
 
 
 @pytest.mark.parametrize(
@@ -126,6 +129,50 @@ def test_an_expired_or_unknown_invitation_cannot_be_accepted() -> None:
     assert expired.value.code == "invitation_expired"
 
 
+def test_any_member_may_revoke_an_invitation_not_yet_used_and_it_then_admits_nobody() -> None:
+    state = given_events(*founded(), invited(),
+                         MemberJoined(member_id=ALEX, display_name="Alex", invitation_id=None))
+
+    [revoked] = polycule_decider.decide(
+        state, RevokeInvitation(**context(ALEX), invitation_id=INVITATION)
+    )
+    after = polycule_decider.evolve(state, revoked)
+
+    assert revoked == InvitationRevoked(invitation_id=INVITATION, revoked_by=ALEX)
+    assert not after.invitations["s1"].outstanding(NOW)
+    with pytest.raises(DomainError) as refused:
+        polycule_decider.decide(
+            after, AcceptInvitation(**context(SAM), secret_hash="s1", display_name="Sam")
+        )
+    assert refused.value.code == "invitation_revoked"
+    with pytest.raises(DomainError) as again:
+        polycule_decider.decide(after, RevokeInvitation(**context(ROBIN), invitation_id=INVITATION))
+    assert again.value.code == "invitation_revoked"
+
+
+@pytest.mark.parametrize(
+    ("history", "actor", "invitation", "refusal"),
+    [
+        ("invited", SAM, INVITATION, "not_a_member"),
+        ("invited", ROBIN, uuid.uuid4(), "not_found"),
+        ("accepted", ROBIN, INVITATION, "invitation_used"),
+    ],
+)
+def test_revocations_that_are_refused(
+    history: str, actor: uuid.UUID, invitation: uuid.UUID, refusal: str
+) -> None:
+    events = [*founded(), invited()]
+    if history == "accepted":
+        events.append(MemberJoined(member_id=SAM, display_name="Sam", invitation_id=INVITATION))
+
+    with pytest.raises((DomainError, NotFound)) as refused:
+        polycule_decider.decide(
+            given_events(*events), RevokeInvitation(**context(actor), invitation_id=invitation)
+        )
+
+    assert refused.value.code == refusal
+
+
 def test_a_member_who_leaves_stays_in_history_but_not_among_members() -> None:
     state = given_events(*founded(), invited(),
                          MemberJoined(member_id=SAM, display_name="Sam",
@@ -146,11 +193,21 @@ def test_nothing_can_happen_to_a_polycule_that_was_never_founded() -> None:
 
 
 PEOPLE = [ROBIN, SAM, ALEX, uuid.uuid4()]
+SECRETS = ["a", "b", "c"]
+
+
+def invitation_of(secret: str) -> uuid.UUID:
+    return uuid.uuid5(POLYCULE, secret)
+
+
 commands = st.one_of(
     st.builds(lambda who, secret, days: InviteMember(
-        **context(who), invitation_id=uuid.uuid4(), secret_hash=secret,
+        **context(who), invitation_id=invitation_of(secret), secret_hash=secret,
         expires_at=NOW + timedelta(days=days)),
-        st.sampled_from(PEOPLE), st.sampled_from(["a", "b", "c"]), st.integers(-1, 3)),
+        st.sampled_from(PEOPLE), st.sampled_from(SECRETS), st.integers(-1, 3)),
+    st.builds(lambda who, secret: RevokeInvitation(
+        **context(who), invitation_id=invitation_of(secret)),
+        st.sampled_from(PEOPLE), st.sampled_from(SECRETS)),
     st.builds(lambda who, secret, days: AcceptInvitation(
         **context(who, NOW + timedelta(days=days)), secret_hash=secret, display_name="x"),
         st.sampled_from(PEOPLE), st.sampled_from(["a", "b", "c"]), st.integers(0, 4)),
@@ -162,6 +219,7 @@ commands = st.one_of(
 def test_membership_rules_hold_whatever_people_try(tried: list[PolyculeCommand]) -> None:
     state = given_events(*founded())
     joins_by_invitation: dict[uuid.UUID, int] = {}
+    revoked: set[uuid.UUID] = set()
     for command in tried:
         was_member = state.is_member(command.actor)
         try:
@@ -169,11 +227,15 @@ def test_membership_rules_hold_whatever_people_try(tried: list[PolyculeCommand])
         except (DomainError, NotFound):
             continue
         for event in events:
-            if isinstance(event, MemberInvited | MemberLeft):
-                assert was_member, "only members invite or leave"
+            if isinstance(event, MemberInvited | MemberLeft | InvitationRevoked):
+                assert was_member, "only members invite, revoke or leave"
+            if isinstance(event, InvitationRevoked):
+                assert event.invitation_id not in joins_by_invitation, "a used one stays used"
+                revoked.add(event.invitation_id)
             if isinstance(event, MemberJoined):
                 assert not was_member, "nobody joins twice"
                 assert event.invitation_id is not None
+                assert event.invitation_id not in revoked, "a revoked invitation admits nobody"
                 joins_by_invitation[event.invitation_id] = (
                     joins_by_invitation.get(event.invitation_id, 0) + 1
                 )

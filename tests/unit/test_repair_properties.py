@@ -471,7 +471,7 @@ def link_boundary(seen: Witness, at: datetime) -> Try:
 
 def check_in(seen: Witness, at: datetime) -> Try:
     return about_a_breach(seen, CheckIn, at, trust=st.integers(-2, 12),
-                          setback=st.booleans(), note=notes)
+                          setback=st.booleans(), note=notes, private=st.booleans())
 
 
 def invite_supporter(seen: Witness, at: datetime) -> Try:
@@ -550,6 +550,10 @@ def test_repair_rules_hold_whoever_tries_whatever(data: st.DataObject) -> None:
         except (DomainError, NotFound):
             continue  # refused (NotPermitted is a DomainError): nothing happened
         for decided in events:
+            if isinstance(tried, CheckIn):
+                # Kept private exactly when its author asked, and by its author.
+                assert isinstance(decided, CheckInRecorded)
+                assert (decided.private, decided.member_id) == (tried.private, tried.actor)
             witness.see(decided)
             state = polycule_decider.evolve(state, decided)
         history.extend(events)

@@ -11,7 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.web.trust_chart import (
+    DAY_CHAR_WIDTH,
+    INSET,
+    LABEL_CHAR_WIDTH,
     PLOT,
+    WIDTH,
     CheckIn,
     Line,
     Setback,
@@ -34,7 +38,8 @@ lines = st.lists(
     min_size=1, max_size=5,
 )
 setbacks = st.lists(
-    st.builds(Setback, at=moments, label=st.just("missed"), title=st.just("A missed call")),
+    st.builds(Setback, at=moments, kind=st.sampled_from(["missed", "setback"]),
+              title=st.just("A missed call")),
     max_size=5,
 )
 
@@ -73,7 +78,7 @@ def test_more_trust_sits_higher_and_the_scale_is_whole(times: list[datetime]) ->
     height_of = {point.trust: point.y for point in chart.series[0].points}
     heights = [height_of[trust] for trust in levels]
     assert all(lower > higher for lower, higher in pairwise(heights))
-    assert (trust_y(0), trust_y(10)) == (PLOT.bottom, PLOT.top)
+    assert (trust_y(0), trust_y(10)) == (PLOT.bottom - INSET, PLOT.top + INSET)
     assert [trust_y(t) for t in range(11)] == sorted((trust_y(t) for t in range(11)), reverse=True)
 
 
@@ -84,6 +89,7 @@ def test_a_setback_stands_at_its_moment(drawn: list[Line], data: st.DataObject) 
     chart = trust_chart(drawn, [Setback(chosen.at, "setback", "Felt a step back")])
 
     [marker] = chart.setbacks
+    assert marker.kind == "setback" and marker.label == "setback"
     at_that_moment = {
         point.x for series in chart.series for point in series.points if point.at == chosen.at
     }
@@ -117,3 +123,73 @@ def test_a_single_check_in_sits_in_the_middle_and_nothing_to_draw_draws_nothing(
     assert lonely.series[0].points[0].x == (PLOT.left + PLOT.right) / 2
     assert [tick.label for tick in lonely.day_ticks] == ["29 November"]
     assert (empty.series, empty.setbacks, empty.day_ticks, empty.check_ins) == ((), (), (), 0)
+
+
+def _label_span(
+    x: float, text: str, anchor: str, per_char: float = LABEL_CHAR_WIDTH
+) -> tuple[float, float]:
+    width = len(text) * per_char
+    left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return left, left + width
+
+
+@given(lines, setbacks)
+def test_no_label_is_cut_off_or_written_over_another(
+    drawn: list[Line], back: list[Setback]
+) -> None:
+    chart = trust_chart(drawn, back)
+
+    labelled = [marker for marker in chart.setbacks if marker.label]
+    spans = [
+        (marker.label_y, _label_span(marker.label_x, marker.label, marker.anchor))
+        for marker in labelled
+    ]
+    assert all(0 <= left and right <= WIDTH for _, (left, right) in spans)
+    assert all(0 < marker.label_y < chart.plot.top for marker in labelled)
+    for number, (row, (left, right)) in enumerate(spans):
+        for other_row, (other_left, other_right) in spans[number + 1:]:
+            assert row != other_row or right <= other_left or other_right <= left
+    for tick in chart.day_ticks:
+        left, right = _label_span(tick.position, tick.label, tick.anchor, DAY_CHAR_WIDTH)
+        assert 0 <= left and right <= WIDTH
+
+
+def test_a_setback_at_the_edge_turns_its_label_inwards() -> None:
+    late = START + timedelta(days=9)
+    chart = trust_chart(
+        [Line("Sam", [CheckIn(START, 5), CheckIn(late, 6)])],
+        [Setback(START, "missed", "Missed"), Setback(late, "setback", "Sam noted a setback")],
+    )
+
+    anchors = [(m.kind, m.anchor) for m in chart.setbacks]
+    assert anchors == [("missed", "middle"), ("setback", "end")]
+    assert chart.setback_kinds == ("setback", "missed")
+    assert [tick.anchor for tick in chart.day_ticks][-1] == "end"
+
+
+def test_setbacks_at_one_moment_are_labelled_one_above_the_other() -> None:
+    chart = trust_chart(
+        [Line("Sam", [CheckIn(START, 5), CheckIn(START + timedelta(days=20), 6)])],
+        [Setback(START + timedelta(days=10), "missed", "Missed the call"),
+         Setback(START + timedelta(days=10), "setback", "Sam noted a setback")],
+    )
+
+    first, second = chart.setbacks
+    assert first.x == second.x and first.label and second.label
+    assert first.label_y != second.label_y
+    # A missed commitment and a noted setback are told apart by more than colour.
+    assert first.dash != second.dash
+
+
+def test_two_people_feeling_the_same_are_drawn_as_two_lines() -> None:
+    same = [CheckIn(START, 5), CheckIn(START + timedelta(days=3), 7)]
+    chart = trust_chart([Line("Sam", same), Line("Robin", same)])
+
+    sam, robin = chart.series
+    assert sam.polyline != robin.polyline
+    assert all(
+        0 < abs(mine.y - theirs.y) <= 2 * INSET
+        for mine, theirs in zip(sam.points, robin.points, strict=True)
+    )
+    alone = trust_chart([Line("Sam", same)])
+    assert [point.y for point in alone.series[0].points] == [trust_y(5), trust_y(7)]

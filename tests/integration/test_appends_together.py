@@ -1,0 +1,156 @@
+"""Commands of several polycules that arrive while others are being committed are
+committed together, in one transaction; when that transaction cannot be made, each command
+is made alone, and one polycule's trouble stays in that polycule."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+
+from ledger.privacy import KeyRing
+from ledger.service import ApplicationService
+from ledger.store.events import EventStore
+from projections.read_side import ReadModelRefused, ReadSide
+from tests.integration.test_agreement_projections import Polycule, polycule_of
+from tests.integration.test_read_side import (
+    a_rebuild_changes_nothing,
+    heads,
+    propose,
+    versions,
+)
+
+
+@pytest.fixture
+def one_at_a_time(store: EventStore, keyring: KeyRing, reads: ReadSide) -> ApplicationService:
+    """The service as the app builds it, committing one transaction at a time."""
+    return ApplicationService(store, keyring, read_side=reads, commits_at_once=1)
+
+
+@pytest.fixture
+def reads(pool: asyncpg.Pool) -> ReadSide:
+    from projections import read_side
+
+    return read_side(pool)
+
+
+@asynccontextmanager
+async def first_command_held(
+    pool: asyncpg.Pool, polycule: Polycule
+) -> AsyncIterator[None]:
+    """Hold ``polycule``'s read-model row: its next command stays in flight, uncommitted,
+    until the block ends."""
+    holder = await pool.acquire()
+    transaction = holder.transaction()
+    await transaction.start()
+    await holder.execute(
+        "SELECT 1 FROM polycule_read_models WHERE polycule_id = $1 FOR UPDATE", polycule.id
+    )
+    try:
+        yield
+    finally:
+        await transaction.rollback()
+        await pool.release(holder)
+
+
+async def until(condition: Any) -> None:
+    """Until ``condition()`` holds (what it watches is another connection's state, which no
+    event of ours announces); a generous bound turns a hang into a failure."""
+    async with asyncio.timeout(120):
+        while not await condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def commands_behind_a_held_one(
+    pool: asyncpg.Pool,
+    service: ApplicationService,
+    held: Polycule,
+    others: list[Polycule],
+    each: Any,
+) -> tuple[Any, list[Any]]:
+    """Send ``held``'s command, and while it waits in flight, every other polycule's; then
+    let them all go. The outcomes (or errors) of the held one and of the others."""
+
+    async def blocked() -> bool:
+        return bool(await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        ))
+
+    async with first_command_held(pool, held):
+        first = asyncio.create_task(each(held))
+        await until(blocked)
+        rest: list[Awaitable[Any]] = [asyncio.create_task(each(polycule)) for polycule in others]
+
+        async def all_waiting() -> bool:
+            return service.commands_waiting == len(others)
+
+        await until(all_waiting)
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    return results[0], list(results[1:])
+
+
+async def test_commands_arriving_together_are_committed_in_one_transaction(
+    one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
+) -> None:
+    polycules = [
+        await polycule_of(one_at_a_time, store, f"ash{n}", f"blue{n}") for n in range(6)
+    ]
+
+    first, rest = await commands_behind_a_held_one(
+        pool, one_at_a_time, polycules[0], polycules[1:],
+        lambda polycule: propose(polycule, next(iter(polycule.members)), "Sundays"),
+    )
+
+    assert first.views_current and all(outcome.views_current for outcome in rest)
+    # The five that waited share one transaction; the held one had its own.
+    transactions = await pool.fetch(
+        "SELECT transaction_id, array_agg(DISTINCT stream_id) AS streams FROM events "
+        "WHERE event_type = 'AgreementProposed' GROUP BY transaction_id"
+    )
+    together = [set(row["streams"]) for row in transactions if len(row["streams"]) > 1]
+    assert together == [{polycule.id for polycule in polycules[1:]}]
+    # Each polycule's read models show exactly its own command, as if it had come alone.
+    assert await versions(pool) == await heads(pool)
+    for polycule, outcome in zip(polycules, [first, *rest], strict=True):
+        assert await reads.shows(polycule.id, outcome.version)
+    assert await a_rebuild_changes_nothing(pool, reads)
+
+
+async def test_a_command_that_cannot_be_shown_is_refused_alone_and_the_others_go_on(
+    one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
+) -> None:
+    polycules = [
+        await polycule_of(one_at_a_time, store, f"ash{n}", f"blue{n}") for n in range(5)
+    ]
+    poisoned = polycules[2]
+    planted = uuid.uuid4()
+    # A row in the way of the proposal the poisoned polycule's command makes.
+    await pool.execute(
+        "INSERT INTO agreement_proposals (proposal_id, polycule_id, agreement_id, kind, "
+        "proposed_by, parties, revision, opened_at, opened_in) "
+        "VALUES ($1, $2, $3, 'create', $4, '{}', 1, now(), 0)",
+        planted, poisoned.id, uuid.uuid4(), uuid.uuid4(),
+    )
+    before = await store.stream_version(poisoned.id)
+
+    async def proposal(polycule: Polycule) -> Any:
+        fields = {"proposal_id": planted} if polycule is poisoned else {}
+        return await propose(polycule, next(iter(polycule.members)), "Sundays", **fields)
+
+    _, rest = await commands_behind_a_held_one(
+        pool, one_at_a_time, polycules[0], polycules[1:], proposal
+    )
+
+    refused = rest[polycules.index(poisoned) - 1]
+    assert isinstance(refused, ReadModelRefused)
+    assert await store.stream_version(poisoned.id) == before  # nothing of it was written
+    for polycule, outcome in zip(polycules[1:], rest, strict=True):
+        if polycule is not poisoned:
+            assert outcome.views_current
+            assert await reads.shows(polycule.id, outcome.version)
+    assert await versions(pool) == await heads(pool)
