@@ -112,6 +112,9 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/withdraw"):
         Rule.POLYCULE_MEMBER,
+    # Questions and comments on a proposal: any member asks, every member reads them.
+    ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/comments"):
+        Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/revise"):
         Rule.POLYCULE_MEMBER,
     # The audit view: every member pages through the chain; each event is shown in full
@@ -208,7 +211,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
 # written here. Deny by default, like the routes.
 READABLE_BY_EVERY_MEMBER: frozenset[str] = frozenset({
     "PolyculeFounded", "MemberJoined", "MemberInvited", "MemberLeft",
-    "AgreementProposed", "ProposalRevised", "ConsentGiven", "ObjectionRaised",
+    "AgreementProposed", "ProposalRevised", "ConsentGiven", "ObjectionRaised", "CommentMade",
     "ProposalRejected", "ProposalWithdrawn", "ProposalExpired", "ProposalLapsed",
     "AgreementRatified", "AgreementEnded", "ReviewBecameDue", "ReviewRequested",
     "AgreementReaffirmed", "ReviewCompleted",

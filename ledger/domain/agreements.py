@@ -16,6 +16,9 @@ use them in docs/domain.md#agreements:
 * While an amendment is pending, the current version stays in force; one proposal per
   agreement is open at a time, so two versions can never both be ratified from one base.
 * Any party may revoke their consent at any moment: the agreement ends from then on.
+* Any member may ask a question about an open proposal, or comment on it, before anyone
+  answers it or after: the conversation is part of its history, and changes nothing that
+  is decided (the state keeps none of it).
 * A review cadence gives a review date; when it passes the agreement is review-due until
   every party has reaffirmed it (the clock then restarts) or an amendment is ratified.
   Any party may ask for a review at any time.
@@ -45,6 +48,8 @@ Answer = Literal["consented", "objected"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
 EndReason = Literal["revoked", "party_left", "ended_by_proposal"]
 LapseReason = Literal["party_left", "agreement_ended"]
+# What a member's words about a proposal are: something they ask, or something they say.
+CommentKind = Literal["question", "comment"]
 
 
 # --- The text members agree to -----------------------------------------------------------
@@ -130,6 +135,19 @@ class ObjectionRaised(DomainEvent):
     revision: int
     member_id: UUID
     reason: PersonalText
+
+
+@EVENTS.register("CommentMade")
+class CommentMade(DomainEvent):
+    """A member asked a question about a proposal, or commented on it (their words)."""
+
+    proposal_id: UUID
+    comment_id: UUID
+    member_id: UUID
+    # The revision the member was reading when they wrote it.
+    revision: int
+    kind: CommentKind
+    text: PersonalText
 
 
 @EVENTS.register("ProposalRejected")
@@ -265,6 +283,14 @@ class Object(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MakeComment(Command):
+    proposal_id: UUID
+    comment_id: UUID
+    kind: CommentKind
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Withdraw(Command):
     proposal_id: UUID
 
@@ -313,11 +339,11 @@ class ExpireProposal(Command):
 
 AgreementCommand = (
     ProposeAgreement | ProposeAmendment | ProposeEnding | Consent | Object | Withdraw | Revise
-    | RevokeConsent | Reaffirm | RequestReview | MarkReviewDue | ExpireProposal
+    | RevokeConsent | Reaffirm | RequestReview | MarkReviewDue | ExpireProposal | MakeComment
 )
 AGREEMENT_COMMANDS = (
     ProposeAgreement, ProposeAmendment, ProposeEnding, Consent, Object, Withdraw, Revise,
-    RevokeConsent, Reaffirm, RequestReview, MarkReviewDue, ExpireProposal,
+    RevokeConsent, Reaffirm, RequestReview, MarkReviewDue, ExpireProposal, MakeComment,
 )
 
 
@@ -496,6 +522,8 @@ def decide(
         return _revoke(state, command)
     if isinstance(command, Reaffirm):
         return _reaffirm(state, command)
+    if isinstance(command, MakeComment):
+        return _comment(state, command)
     return _request_review(state, command)
 
 
@@ -622,6 +650,26 @@ def _object(state: Agreements, command: Object) -> Sequence[DomainEvent]:
         ),
         ProposalRejected(proposal_id=proposal.proposal_id, revision=proposal.revision),
     ]
+
+
+def _comment(state: Agreements, command: MakeComment) -> Sequence[DomainEvent]:
+    # Any member, party or not: every member reads the proposal, so every member may ask
+    # about it. Only while it can still be answered: once it is closed, rewording it and
+    # asking again starts a new conversation.
+    proposal = _open_proposal(state, command.proposal_id)
+    _require_before_deadline(proposal, command.at)
+    if not command.text.strip():
+        raise DomainError(
+            "words_required", "a question or a comment needs a few words of yours"
+        )
+    return [CommentMade(
+        proposal_id=proposal.proposal_id,
+        comment_id=command.comment_id,
+        member_id=command.actor,
+        revision=proposal.revision,
+        kind=command.kind,
+        text=command.text.strip(),
+    )]
 
 
 def _withdraw(state: Agreements, command: Withdraw) -> Sequence[DomainEvent]:

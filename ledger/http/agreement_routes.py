@@ -1,5 +1,6 @@
-"""The agreements API: proposals and the answers to them, agreements in force now and at any
-past moment, their history and the differences between versions, and my inbox.
+"""The agreements API: proposals, the answers to them and the conversation about them,
+agreements in force now and at any past moment, their history and the differences between
+versions, and my inbox.
 
 Views stay thin: parse, build a command, send it (ledger/http/commands.py waits for the
 read models, so the answer already shows the write), read the read model, open its sealed
@@ -108,6 +109,21 @@ async def object_to(request: web.Request) -> web.Response:
         **stamp(request), proposal_id=proposal_id, revision=body.revision, reason=body.reason
     ))
     return await _proposal_answer(request, proposal_id)
+
+
+async def comment(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.CommentBody)
+    proposal_id = path_id(request, "proposal_id", "proposal")
+    stamped = stamp(request)
+    await send(request, polycule_of(request).polycule_id, domain.MakeComment(
+        **stamped,
+        proposal_id=proposal_id,
+        # From the command id, so a retried request (same Idempotency-Key) names the same one.
+        comment_id=uuid.uuid5(stamped["command_id"], "comment"),
+        kind=body.kind,
+        text=body.text,
+    ))
+    return await _proposal_answer(request, proposal_id, status=201)
 
 
 async def withdraw(request: web.Request) -> web.Response:

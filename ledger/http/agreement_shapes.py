@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, Field, RootModel, field_validator, model_val
 from ledger.domain.agreements import (
     AgreementText,
     Category,
+    CommentKind,
     Definition,
     ProposalKind,
     ProposalStatus,
@@ -124,6 +125,12 @@ class ObjectionBody(Strict):
     reason: str = Field(min_length=1, max_length=5000)
 
 
+class CommentBody(Strict):
+    # A question for the others, or a comment on the proposal.
+    kind: CommentKind = "comment"
+    text: str = Field(min_length=1, max_length=5000)
+
+
 class RevokeBody(Strict):
     note: str | None = Field(default=None, max_length=5000)
 
@@ -202,6 +209,17 @@ class ResponseView(Strict):
     at: datetime
 
 
+class CommentView(Strict):
+    comment_id: UUID
+    member_id: UUID
+    # The revision the member was reading when they wrote it.
+    revision: int
+    kind: CommentKind
+    # The author's words; "[erased]" once their account is erased.
+    text: str
+    at: datetime
+
+
 class ProposalView(Strict):
     polycule_id: UUID
     proposal_id: UUID
@@ -223,6 +241,8 @@ class ProposalView(Strict):
     awaiting: list[UUID]
     # Every answer to every revision, in the order given: a yes that became a no shows both.
     answers: list[ResponseView]
+    # Every question and comment members made about it, in the order made.
+    comments: list[CommentView]
 
     def answer_of(self, member_id: UUID) -> ResponseView | None:
         """The member's current answer to the current revision, if they gave one."""

@@ -146,6 +146,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{PROPOSAL}/object", agreements.object_to,
           "object, with a reason (a party only); one objection rejects the proposal",
           shapes.ObjectionBody, shapes.ProposalView, rules=AGREEMENT_RULES),
+    Route("POST", f"{PROPOSAL}/comments", agreements.comment,
+          "ask a question about an open proposal, or comment on it (any member; every member "
+          "reads it, as they read the proposal)",
+          shapes.CommentBody, shapes.ProposalView, 201, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/withdraw", agreements.withdraw,
           "withdraw your own proposal", Nothing, shapes.ProposalView, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/revise", agreements.revise,
