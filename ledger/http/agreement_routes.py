@@ -5,7 +5,7 @@ versions, and my inbox.
 Views stay thin: parse, build a command, send it (ledger/http/commands.py waits for the
 read models, so the answer already shows the write), read the read model, open its sealed
 texts for the member. Each read is a typed query, ``(context, ids) -> view model``, that
-the web client's pages ask too (``open_proposals``, ``one_proposal``,
+the web client's pages ask too (``open_proposals``, ``one_proposal``, ``proposal_changes``,
 ``agreements_in_force``, ``in_force_at``, ``one_agreement``, ``history_of``). Who may call
 each route: ledger/auth/policy.py.
 """
@@ -155,6 +155,46 @@ async def one_proposal(
     if row is None:
         raise NotFound("no such proposal")
     return await shapes.opened_proposal(row, context.keyring)
+
+
+async def proposal_changes(
+    context: QueryContext, polycule_id: UUID, proposal: shapes.ProposalView
+) -> shapes.ProposalChangesView:
+    """What the proposal's current wording changes, word by word (the same difference the
+    agreement's history shows): from the version an amendment amends, and from the
+    revision before it once it was reworded."""
+    compared: list[shapes.ChangesSeen] = []
+    if proposal.text is not None:
+        wording = (list(proposal.parties), proposal.text)
+        if proposal.kind == "amend" and proposal.base_version is not None:
+            amended = await read_model.version(
+                context.pool, polycule_id, proposal.agreement_id, proposal.base_version
+            )
+            if amended is not None:
+                compared.append(shapes.changes_seen("version", (
+                    amended.version, list(amended.parties),
+                    await shapes.opened_text(amended.text, context.keyring),
+                ), wording))
+        if proposal.revision > 1:
+            earlier = await read_model.revision(
+                context.pool, polycule_id, proposal.proposal_id, proposal.revision - 1
+            )
+            if earlier is not None and earlier.text is not None:
+                compared.append(shapes.changes_seen("revision", (
+                    earlier.revision, list(earlier.parties),
+                    await shapes.opened_text(earlier.text, context.keyring),
+                ), wording))
+    return shapes.ProposalChangesView(
+        proposal_id=proposal.proposal_id, revision=proposal.revision, compared=compared
+    )
+
+
+async def show_proposal_changes(request: web.Request) -> web.Response:
+    context, polycule_id = query_context(request), polycule_of(request).polycule_id
+    shown = await one_proposal(
+        context, polycule_id, path_id(request, "proposal_id", "proposal")
+    )
+    return json_of(await proposal_changes(context, polycule_id, shown))
 
 
 async def _proposal_answer(

@@ -346,6 +346,28 @@ class DiffView(Strict):
     parties_removed: list[UUID]
 
 
+class ChangesSeen(Strict):
+    """What a proposal's wording changes from an earlier wording: the version it amends,
+    or the revision before it."""
+
+    compared_with: Literal["version", "revision"]
+    # That version's or that revision's number.
+    number: int
+    changes: TextChanges
+    parties_added: list[UUID]
+    parties_removed: list[UUID]
+
+
+class ProposalChangesView(Strict):
+    proposal_id: UUID
+    # The revision whose changes these are: the one to answer now.
+    revision: int
+    # For an amendment, what it changes in the version it amends (first); for a revision
+    # after the first, what changed since the one before it. None of either for a new
+    # agreement's first wording, nor for an ending, which has no wording of its own.
+    compared: list[ChangesSeen]
+
+
 class InForceView(Strict):
     as_of: datetime
     between: list[UUID]
@@ -393,11 +415,28 @@ def version_diff(
     after: tuple[int, list[UUID], TextView],
 ) -> DiffView:
     """How one version (number, parties, text) became another."""
-    (from_version, old_parties, old), (to_version, new_parties, new) = before, after
+    to_version, new_parties, new = after
+    seen = changes_seen("version", before, (new_parties, new))
     return DiffView(
         agreement_id=agreement_id,
-        from_version=from_version,
+        from_version=seen.number,
         to_version=to_version,
+        changes=seen.changes,
+        parties_added=seen.parties_added,
+        parties_removed=seen.parties_removed,
+    )
+
+
+def changes_seen(
+    compared_with: Literal["version", "revision"],
+    before: tuple[int, list[UUID], TextView],
+    after: tuple[list[UUID], TextView],
+) -> ChangesSeen:
+    """What a wording (parties, text) changes from the version or revision ``before``."""
+    (number, old_parties, old), (new_parties, new) = before, after
+    return ChangesSeen(
+        compared_with=compared_with,
+        number=number,
         changes=text_changes(old, new),
         parties_added=[party for party in new_parties if party not in old_parties],
         parties_removed=[party for party in old_parties if party not in new_parties],

@@ -140,6 +140,9 @@ ROUTES: tuple[Route, ...] = (
           shapes.NewProposal, shapes.ProposalView, 201, rules=AGREEMENT_RULES),
     Route("GET", f"{PROPOSAL}", agreements.show_proposal, "one proposal",
           response=shapes.ProposalView),
+    Route("GET", f"{PROPOSAL}/changes", agreements.show_proposal_changes,
+          "what the wording to answer changes, word by word: from the version an amendment "
+          "amends, and from the revision before it", response=shapes.ProposalChangesView),
     Route("POST", f"{PROPOSAL}/consent", agreements.consent,
           "consent to the revision you read (a party only); the last consent ratifies",
           shapes.ConsentBody, shapes.ProposalView, rules=AGREEMENT_RULES),

@@ -1,6 +1,9 @@
 """An agreement's page: what it says and where it stands, what its parties can do about it
 now (reaffirm it, ask to look at it again, propose a change, withdraw their consent), its
-whole history, and which version was in force on a day a member asks about.
+whole history, and which version was in force on a day a member asks about. And a
+proposal's page: its wording, what that changes word by word where people answer it, the
+answers and the questions and comments about it in the order they came, and a word to say
+that what someone just did went through.
 
 Everything shown is the API's answer to the same member (ledger/web/reading.py); every
 form posts to the API's own route for that action.
@@ -18,9 +21,11 @@ from aiohttp import web
 
 from ledger.http import agreement_routes
 from ledger.http.agreement_shapes import (
+    CommentView,
     DiffView,
     ProposalHistoryView,
     ProposalView,
+    ResponseView,
     TextChanges,
     TimelineView,
     VersionView,
@@ -30,6 +35,7 @@ from ledger.http.authorization import polycule_of
 from ledger.http.context import query_context
 from ledger.http.keys import CLOCK
 from ledger.http.parsing import path_id
+from ledger.privacy import ERASED
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import render
@@ -153,6 +159,53 @@ def _day_of(typed: str) -> date | None:
         return None
 
 
+# What a form on the proposal's page says went through, by the ``done`` its return address
+# names: only these words are ever shown, whatever an address asks for.
+DONE = {
+    "proposed": "Your proposal is made. Everyone it concerns is asked to answer it.",
+    "reworded": "Your new wording is proposed. Every earlier yes was cleared: each person "
+                "answers the words they read.",
+    "yes": "Your yes is recorded.",
+    "no": "Your no is recorded, with your reason: the proposal goes back for another try.",
+    "said": "Your words are added to the conversation below.",
+    "withdrawn": "Your proposal is withdrawn.",
+}
+
+
+async def proposal(request: web.Request) -> web.Response:
+    common = await polycule_context(request)
+    context, polycule_id = query_context(request), common.polycule.id
+    asked = await agreement_routes.one_proposal(
+        context, polycule_id, path_id(request, "proposal_id", "proposal")
+    )
+    agreement = None
+    if asked.kind != "create":
+        agreement = await agreement_routes.one_agreement(context, polycule_id, asked.agreement_id)
+    changes = await agreement_routes.proposal_changes(context, polycule_id, asked)
+    return await render(request, "proposal.html", {
+        **common.template_values(),
+        # The conversation names whoever spoke, after they leave too.
+        "names": await everyone_named(request),
+        "proposal": asked,
+        "agreement": agreement,
+        "compared": changes.compared,
+        "conversation": _in_order(asked.answers, asked.comments),
+        "done": DONE.get(request.query.get("done", "")),
+        "erased": ERASED,
+        "categories": polycule_pages.CATEGORY_NAMES,
+        "live_url": polycule_pages.live_url(request),
+    })
+
+
+def _in_order(
+    answers: list[ResponseView], comments: list[CommentView]
+) -> list[ResponseView | CommentView]:
+    """Answers and comments as they came (each list is in order already; an answer and a
+    comment are never made by one command, so their moments tell them apart)."""
+    return sorted([*answers, *comments], key=lambda said: said.at)
+
+
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}", agreement),
+    ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}", proposal),
 )
