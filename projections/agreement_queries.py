@@ -166,9 +166,11 @@ class TimelineEntry:
     proposal_id: UUID | None
     revision: int | None
     version: int | None
-    # An objection's reason, or the note of an ending or of a request for review.
+    # An objection's reason, a question's or a comment's words, or the note of an ending or
+    # of a request for review.
     note: Sealed | None
-    # A proposal's kind, or why an agreement ended or a proposal lapsed.
+    # A proposal's kind, why an agreement ended or a proposal lapsed, or whether words
+    # about a proposal are a question or a comment.
     detail: str | None
 
 

@@ -163,6 +163,13 @@ async def test_an_amendment_and_a_rewording_show_what_they_change_where_people_a
         # A new agreement's first wording changes nothing that was there before.
         assert (await ben.json("GET", f"{proposals}/{first['proposal_id']}/changes"))[
             "compared"] == []
+        # The agreement's own story tells of the conversation too.
+        await ben.json("POST", f"{path}/comments", 201,
+                       json={"kind": "question", "text": QUESTION})
+        story = text_of(await page(
+            ana, f"/polycules/{polycule}/agreements/{first['agreement_id']}"
+        )).split("What happened, step by step", 1)[1]
+        assert f"Ben asked a question about the proposal (revision 2). {QUESTION}" in story
 
 
 async def test_an_erased_members_comments_read_as_erased_and_the_page_says_so(
