@@ -81,6 +81,8 @@ class ProposalRow:
     note: Sealed | None
     base_version: int | None
     respond_by: datetime | None
+    # The closed proposal this one asks again, if it does.
+    asks_again: UUID | None
     status: Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
     opened_at: datetime
     closed_at: datetime | None
@@ -192,7 +194,8 @@ a.open_proposal_id, a.ended_at, a.end_reason, a.ended_by
 """
 PROPOSAL_COLUMNS = """
 p.polycule_id, p.proposal_id, p.agreement_id, p.kind, p.proposed_by, p.parties, p.revision,
-p.text, p.note, p.base_version, p.respond_by, p.status, p.opened_at, p.closed_at
+p.text, p.note, p.base_version, p.respond_by, p.asks_again, p.status, p.opened_at,
+p.closed_at
 """
 # A proposal with every answer to it, in the order given, and every question and comment
 # about it, in the order made, in the same row (and so read in the same snapshot): one

@@ -37,8 +37,8 @@ _PROPOSED = """
 WITH proposal AS (
     INSERT INTO agreement_proposals (proposal_id, polycule_id, agreement_id, kind, proposed_by,
                                      parties, revision, text, note, base_version, respond_by,
-                                     opened_at, opened_in)
-    VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12)
+                                     opened_at, opened_in, asks_again)
+    VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13)
 ), first_revision AS (
     INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
     VALUES ($1, 1, $6, $7, $11)
@@ -230,7 +230,7 @@ async def _proposed(connection: Statements, event: RecordedEvent) -> _Entry:
         _PROPOSED, proposal_id, event.stream_id, agreement_id, data["kind"], proposed_by,
         [UUID(party) for party in data["parties"]], data["text"], data.get("note"),
         data.get("base_version"), _moment(data.get("respond_by")), event.recorded_at,
-        event.stream_version,
+        event.stream_version, _uuid(data.get("asks_again")),
     )
     return _entry(
         event, agreement_id, member_id=proposed_by, proposal_id=proposal_id, revision=1,

@@ -111,6 +111,8 @@ class AgreementProposed(DomainEvent):
     respond_by: datetime | None = None
     # Why the proposer wants an ending (their words).
     note: PersonalText | None = None
+    # The closed proposal (one not agreed) that this one asks again, reworded or not.
+    asks_again: UUID | None = None
 
 
 @EVENTS.register("ProposalRevised")
@@ -248,6 +250,8 @@ class ProposeAgreement(Command):
     # An agreement whose one party is its proposer is in force the moment it is proposed;
     # proposing one must say so, so that forgetting to name the others never does it.
     binds_only_proposer: bool = False
+    # A closed proposal this one asks again.
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,6 +262,7 @@ class ProposeAmendment(Command):
     # Members to bind in addition to the current parties.
     added_parties: tuple[UUID, ...] = ()
     respond_by: datetime | None = None
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,6 +271,7 @@ class ProposeEnding(Command):
     agreement_id: UUID
     note: str | None = None
     respond_by: datetime | None = None
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -566,6 +572,7 @@ def _propose_agreement(
         )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=command.agreement_id,
@@ -574,6 +581,7 @@ def _propose_agreement(
         parties=parties,
         text=command.text,
         respond_by=command.respond_by,
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -589,6 +597,7 @@ def _propose_amendment(
     )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -598,6 +607,7 @@ def _propose_amendment(
         text=command.text,
         base_version=agreement.version,
         respond_by=command.respond_by,
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -606,6 +616,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
     _require_new_proposal(state, command.proposal_id)
     agreement = _changeable_agreement(state, command.agreement_id, command.actor)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -616,6 +627,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
         base_version=agreement.version,
         respond_by=command.respond_by,
         note=_optional_note(command.note),
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -885,6 +897,22 @@ def _check_text(text: AgreementText) -> None:
 def _check_respond_by(respond_by: datetime | None, at: datetime) -> None:
     if respond_by is not None and respond_by <= at:
         raise DomainError("deadline_past", "a deadline to respond must be in the future")
+
+
+def _check_asked_again(state: Agreements, asked_again: UUID | None) -> None:
+    """A proposal asked again is one of this polycule's that is closed (an open one is
+    reworded instead). Only its id and whether it is open are looked at."""
+    if asked_again is None:
+        return
+    if asked_again not in state.proposals:
+        raise DomainError(
+            "not_asked_before", "the proposal this asks again is not one of this polycule's"
+        )
+    if state.proposals[asked_again].is_open:
+        raise DomainError(
+            "asked_while_open",
+            "the proposal this asks again is still open: reword it rather than ask again",
+        )
 
 
 def _optional_note(note: str | None) -> str | None:

@@ -55,6 +55,7 @@ async def propose(request: web.Request) -> web.Response:
             text=body.agreement_text(),
             respond_by=body.respond_by,
             binds_only_proposer=body.binds_only_me,
+            asks_again=body.asks_again,
         )
     elif isinstance(body, shapes.ProposeAmendment):
         command = domain.ProposeAmendment(
@@ -64,6 +65,7 @@ async def propose(request: web.Request) -> web.Response:
             added_parties=tuple(body.added_parties),
             text=body.agreement_text(),
             respond_by=body.respond_by,
+            asks_again=body.asks_again,
         )
     else:
         command = domain.ProposeEnding(
@@ -72,6 +74,7 @@ async def propose(request: web.Request) -> web.Response:
             agreement_id=body.agreement_id,
             note=body.note,
             respond_by=body.respond_by,
+            asks_again=body.asks_again,
         )
     await send(request, found.polycule_id, command)
     return await _proposal_answer(request, proposal_id, status=201)
@@ -161,8 +164,8 @@ async def proposal_changes(
     context: QueryContext, polycule_id: UUID, proposal: shapes.ProposalView
 ) -> shapes.ProposalChangesView:
     """What the proposal's current wording changes, word by word (the same difference the
-    agreement's history shows): from the version an amendment amends, and from the
-    revision before it once it was reworded."""
+    agreement's history shows): from the version an amendment amends, from the proposal
+    not agreed that it asks again, and from the revision before it once it was reworded."""
     compared: list[shapes.ChangesSeen] = []
     if proposal.text is not None:
         wording = (list(proposal.parties), proposal.text)
@@ -175,6 +178,12 @@ async def proposal_changes(
                     amended.version, list(amended.parties),
                     await shapes.opened_text(amended.text, context.keyring),
                 ), wording))
+        earlier_proposal = await _asked_again(context, polycule_id, proposal)
+        if earlier_proposal is not None and earlier_proposal.text is not None:
+            compared.append(shapes.changes_seen("asked_again", (
+                earlier_proposal.revision, list(earlier_proposal.parties),
+                earlier_proposal.text,
+            ), wording, proposal_id=earlier_proposal.proposal_id))
         if proposal.revision > 1:
             earlier = await read_model.revision(
                 context.pool, polycule_id, proposal.proposal_id, proposal.revision - 1
@@ -187,6 +196,22 @@ async def proposal_changes(
     return shapes.ProposalChangesView(
         proposal_id=proposal.proposal_id, revision=proposal.revision, compared=compared
     )
+
+
+async def _asked_again(
+    context: QueryContext, polycule_id: UUID, proposal: shapes.ProposalView
+) -> shapes.ProposalView | None:
+    """The proposal this one asks again, when its first wording is the one to answer: what
+    changed since then is what the people who said no need to see. Only a proposal of the
+    same kind, about the same agreement (or, for a new one, none yet) is compared."""
+    if proposal.asks_again is None or proposal.revision != 1:
+        return None
+    row = await read_model.proposal(context.pool, polycule_id, proposal.asks_again)
+    if row is None or row.kind != proposal.kind or (
+        proposal.kind != "create" and row.agreement_id != proposal.agreement_id
+    ):
+        return None
+    return await shapes.opened_proposal(row, context.keyring)
 
 
 async def show_proposal_changes(request: web.Request) -> web.Response:

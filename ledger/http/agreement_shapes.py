@@ -86,6 +86,8 @@ class ProposeNewAgreement(TextBody):
     respond_by: AwareDatetime | None = None
     # Required (true) when the proposer is its only party: it is then in force at once.
     binds_only_me: bool = False
+    # A closed proposal (one not agreed) that this one asks again.
+    asks_again: UUID | None = None
 
 
 class ProposeAmendment(TextBody):
@@ -93,6 +95,7 @@ class ProposeAmendment(TextBody):
     agreement_id: UUID
     added_parties: list[UUID] = Field(default_factory=list, max_length=100)
     respond_by: AwareDatetime | None = None
+    asks_again: UUID | None = None
 
 
 class ProposeEnding(Strict):
@@ -100,6 +103,7 @@ class ProposeEnding(Strict):
     agreement_id: UUID
     note: str | None = Field(default=None, max_length=5000)
     respond_by: AwareDatetime | None = None
+    asks_again: UUID | None = None
 
 
 class NewProposal(RootModel[Annotated[
@@ -232,6 +236,8 @@ class ProposalView(Strict):
     note: str | None
     base_version: int | None
     respond_by: datetime | None
+    # The closed proposal this one asks again, if it does.
+    asks_again: UUID | None
     status: ProposalStatus
     opened_at: datetime
     closed_at: datetime | None
@@ -350,9 +356,12 @@ class ChangesSeen(Strict):
     """What a proposal's wording changes from an earlier wording: the version it amends,
     or the revision before it."""
 
-    compared_with: Literal["version", "revision"]
-    # That version's or that revision's number.
+    compared_with: Literal["version", "revision", "asked_again"]
+    # That version's or that revision's number (for the proposal asked again, the number
+    # of its last revision).
     number: int
+    # The proposal compared with, when it is another one (the one asked again).
+    proposal_id: UUID | None = None
     changes: TextChanges
     parties_added: list[UUID]
     parties_removed: list[UUID]
@@ -362,8 +371,9 @@ class ProposalChangesView(Strict):
     proposal_id: UUID
     # The revision whose changes these are: the one to answer now.
     revision: int
-    # For an amendment, what it changes in the version it amends (first); for a revision
-    # after the first, what changed since the one before it. None of either for a new
+    # For an amendment, what it changes in the version it amends (first); for a proposal
+    # asking again one that was not agreed, what changed since that one's last wording;
+    # for a revision after the first, what changed since the one before it. None for a new
     # agreement's first wording, nor for an ending, which has no wording of its own.
     compared: list[ChangesSeen]
 
@@ -428,15 +438,17 @@ def version_diff(
 
 
 def changes_seen(
-    compared_with: Literal["version", "revision"],
+    compared_with: Literal["version", "revision", "asked_again"],
     before: tuple[int, list[UUID], TextView],
     after: tuple[list[UUID], TextView],
+    proposal_id: UUID | None = None,
 ) -> ChangesSeen:
     """What a wording (parties, text) changes from the version or revision ``before``."""
     (number, old_parties, old), (new_parties, new) = before, after
     return ChangesSeen(
         compared_with=compared_with,
         number=number,
+        proposal_id=proposal_id,
         changes=text_changes(old, new),
         parties_added=[party for party in new_parties if party not in old_parties],
         parties_removed=[party for party in old_parties if party not in new_parties],

@@ -191,3 +191,50 @@ async def test_an_erased_members_comments_read_as_erased_and_the_page_says_so(
                                         f"{proposal['proposal_id']}"))
         assert "Their words were erased together with their account." in told
         assert CYDS_WORDS not in told and ANSWER in told
+
+
+async def test_a_proposal_asked_again_shows_what_changed_since_the_one_not_agreed(
+    client: Client,
+) -> None:
+    async with person(client, "ana") as ana, person(client, "ben") as ben, \
+            person(client, "dee") as dee:
+        polycule = await polycule_of(ana, ben)
+        elsewhere = await polycule_of(dee, ana, name="Waffles")
+        first = await proposed(ana, polycule, ben)
+        proposals = f"/api/polycules/{polycule}/proposals"
+        again_body = {
+            "kind": "create", **wording("No phones at dinner on weekdays."),
+            "parties": [str(ana.account_id), str(ben.account_id)],
+            "asks_again": first["proposal_id"],
+        }
+        still_open = await ana.request("POST", proposals, json=again_body)
+        assert error_of(await still_open.json())["code"] == "asked_while_open"
+        await ben.json("POST", f"{proposals}/{first['proposal_id']}/object",
+                       json={"revision": 1, "reason": "Not when I am on call."})
+        # The form that asks again carries the proposal it asks.
+        form = await page(ana, f"/polycules/{polycule}/propose?again={first['proposal_id']}")
+        assert f'name="asks_again" value="{first["proposal_id"]}"' in form
+        # A proposal of another polycule is not one to ask again here: the same answer as
+        # for an id that names nothing.
+        theirs = await proposed(dee, elsewhere, ana)
+        foreign = await ana.request("POST", proposals, json={
+            **again_body, "asks_again": theirs["proposal_id"],
+        })
+        assert error_of(await foreign.json())["code"] == "not_asked_before"
+
+        again = await ana.json("POST", proposals, 201, json=again_body)
+
+        assert again["asks_again"] == first["proposal_id"]
+        [since] = (await ben.json("GET", f"{proposals}/{again['proposal_id']}/changes"))[
+            "compared"]
+        assert (since["compared_with"], since["proposal_id"]) == (
+            "asked_again", first["proposal_id"]
+        )
+        assert [c["text"].strip() for c in since["changes"]["terms"] if c["op"] == "added"] == [
+            "on weekdays"
+        ]
+        answering = text_of((await page(
+            ben, f"/polycules/{polycule}/proposals/{again['proposal_id']}"
+        )).split('id="answer-heading"', 1)[1])
+        assert "What changed since the proposal that was not agreed" in answering
+        assert "added: on weekdays" in answering

@@ -1,6 +1,6 @@
 -- The conversation about a proposal (projections/agreements.py): every question and comment
--- a member made about it, in the order made. Every member of the polycule reads them, as
--- they read the proposal.
+-- a member made about it, in the order made, and the proposal not agreed that a proposal
+-- asks again. Every member of the polycule reads them, as they read the proposal.
 --
 -- The words are the sealed JSON exactly as in the event, sealed under their author's key:
 -- once the author is erased they read "[erased]", and the row stays (that someone spoke,
@@ -23,3 +23,6 @@ CREATE TABLE proposal_comments (
 CREATE INDEX proposal_comments_of_proposal ON proposal_comments (proposal_id, made_in);
 -- Forgetting a polycule's rows before its rebuild.
 CREATE INDEX proposal_comments_of_polycule ON proposal_comments (polycule_id);
+
+-- The closed proposal a proposal asks again (reworded or not), to show what changed since.
+ALTER TABLE agreement_proposals ADD COLUMN asks_again uuid;

@@ -1,6 +1,7 @@
 """A proposal as a conversation, in two browsers: a question asked and read live by the
-other member; a no, then the proposal reworded and asked again, with a deadline, until it
-is in force; an amendment answered from a page that shows what it changes. After each
+other member; a no, then the proposal reworded and asked again, with a deadline, and
+answered from a page that shows what changed since, until it is in force; an amendment
+answered from a page that shows what it changes. After each
 action the page says it went through, and the focus is on those words. Every page is
 checked for accessibility."""
 
@@ -98,8 +99,13 @@ async def test_a_question_a_no_and_a_proposal_asked_again_until_it_holds(
     await blair.goto(home)
     await blair.locator("section.awaiting").get_by_role("link", name="Sunday mornings").click()
     await blair.wait_for_url(again)
-    await expect(blair.locator("main")).to_contain_text("when neither of us works")
+    answer = blair.locator("section.answer")
+    await expect(answer.get_by_role(
+        "heading", name="What changed since the proposal that was not agreed"
+    )).to_be_visible()
+    await expect(answer.locator(".changes ins")).to_contain_text(["when neither of us works"])
     await visits.check(blair)
+    await screenshot(blair, "proposal-asked-again")
     await blair.get_by_role("button", name="Yes, I agree to this").click()
     await confirmed(blair, "Your yes is recorded. Everyone it concerns has said yes")
     await expect(blair.locator("#proposal-status")).to_contain_text("in force")
