@@ -150,7 +150,15 @@ async def test_an_amendment_and_a_rewording_show_what_they_change_where_people_a
         assert "What it changes in version 1, in force now" in text_of(answering)
         assert '<ins><span class="visually-hidden">added: </span>' in answering
 
-        await ana.json("POST", f"{path}/revise", json={**wording("No phones at breakfast.")})
+        deadline = "2999-01-01T18:00:00Z"
+        await ana.json("POST", f"{path}/revise",
+                       json={**wording("No phones at breakfast."), "respond_by": deadline})
+        # Rewording again starts from that deadline, which its page's script shows in the
+        # reader's own time.
+        rewording = await page(
+            ana, f"/polycules/{polycule}/propose?revise={change['proposal_id']}"
+        )
+        assert 'data-current="2999-01-01T18:00:00Z"' in rewording
         changes = await ben.json("GET", f"{path}/changes")
         assert [(c["compared_with"], c["number"]) for c in changes["compared"]] == [
             ("version", 1), ("revision", 1),
