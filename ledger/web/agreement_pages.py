@@ -46,6 +46,13 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _REVIEW_SETTLED = frozenset({"ReviewCompleted", "AgreementRatified"})
 
 
+AGREEMENT_DONE = {
+    "reaffirmed": "Your reaffirmation is recorded: it still works for you.",
+    "review": "Your request to look at it again is recorded, and everyone it binds is told.",
+    "revoked": "Your consent is withdrawn: the agreement has ended from this moment.",
+}
+
+
 @dataclass(frozen=True)
 class DayAsked:
     """The answer to "what was in force on…": the day as typed, and what held at its end."""
@@ -79,6 +86,7 @@ async def agreement(request: web.Request) -> web.Response:
         "open_proposal": _open_proposal(history.proposals, shown.open_proposal_id),
         "review_requests": _review_requests(history.timeline) if shown.review_due else [],
         "on_the_day": await _in_force_on(request, shown.agreement_id),
+        "done": AGREEMENT_DONE.get(request.query.get("done", "")),
         "categories": polycule_pages.CATEGORY_NAMES,
         "live_url": polycule_pages.live_url(request),
     })
@@ -159,9 +167,9 @@ def _day_of(typed: str) -> date | None:
         return None
 
 
-# What a form on the proposal's page says went through, by the ``done`` its return address
-# names: only these words are ever shown, whatever an address asks for.
-DONE = {
+# What a form said went through, by the ``done`` its return address names: only these
+# words are ever shown, whatever an address asks for.
+PROPOSAL_DONE = {
     "proposed": "Your proposal is made. Everyone it concerns is asked to answer it.",
     "reworded": "Your new wording is proposed. Every earlier yes was cleared: each person "
                 "answers the words they read.",
@@ -190,11 +198,18 @@ async def proposal(request: web.Request) -> web.Response:
         "agreement": agreement,
         "compared": changes.compared,
         "conversation": _in_order(asked.answers, asked.comments),
-        "done": DONE.get(request.query.get("done", "")),
+        "done": _proposal_done(request.query.get("done", ""), asked),
         "erased": ERASED,
         "categories": polycule_pages.CATEGORY_NAMES,
         "live_url": polycule_pages.live_url(request),
     })
+
+
+def _proposal_done(done: str, shown: ProposalView) -> str | None:
+    said = PROPOSAL_DONE.get(done)
+    if said is not None and done == "yes" and shown.status == "ratified":
+        said += " Everyone it concerns has said yes: it is in force now."
+    return said
 
 
 def _in_order(

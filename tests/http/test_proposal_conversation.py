@@ -246,3 +246,28 @@ async def test_a_proposal_asked_again_shows_what_changed_since_the_one_not_agree
         )).split('id="answer-heading"', 1)[1])
         assert "What changed since the proposal that was not agreed" in answering
         assert "added: on weekdays" in answering
+
+
+async def test_the_agreement_page_says_an_action_went_through(client: Client) -> None:
+    async with person(client, "ana") as ana, person(client, "ben") as ben:
+        polycule = await polycule_of(ana, ben)
+        first = await proposed(ana, polycule, ben)
+        await ben.json("POST", f"/api/polycules/{polycule}/proposals/{first['proposal_id']}"
+                               "/consent", json={"revision": 1})
+        location = f"/polycules/{polycule}/agreements/{first['agreement_id']}"
+        forms = await page(ben, location)
+        for done in ("review", "revoked"):
+            assert f'name="return_to" value="{location}?done={done}"' in forms
+
+        went = await submitted(ben, f"/api{location}/request-review",
+                               {"note": "Breakfast is when we talk."},
+                               return_to=f"{location}?done=review")
+        asked = await page(ben, went)
+        assert 'id="confirmation"' in asked and "autofocus" in asked
+        assert "Your request to look at it again is recorded" in text_of(asked)
+        went = await submitted(ben, f"/api{location}/revoke", {},
+                               return_to=f"{location}?done=revoked")
+        assert "Your consent is withdrawn: the agreement has ended from this moment." in (
+            text_of(await page(ben, went))
+        )
+        assert 'id="confirmation"' not in await page(ana, location)
