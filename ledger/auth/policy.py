@@ -108,6 +108,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/proposals/{proposal_id}/changes"):
         Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/draft-changes"):
+        Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/consent"):
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/object"):

@@ -222,6 +222,20 @@ async def show_proposal_changes(request: web.Request) -> web.Response:
     return json_of(await proposal_changes(context, polycule_id, shown))
 
 
+async def draft_changes(request: web.Request) -> web.Response:
+    """What a draft changes in a proposal's wording, word by word, while it is reworded or
+    asked again (the web client asks as you type)."""
+    body = await parse_body(request, shapes.DraftBody)
+    shown = await one_proposal(
+        query_context(request), polycule_of(request).polycule_id,
+        path_id(request, "proposal_id", "proposal"),
+    )
+    changes = shapes.draft_changes(shown, body)
+    if changes is None:
+        raise NotFound("this proposal has no wording of its own to compare with")
+    return json_of(changes)
+
+
 async def _proposal_answer(
     request: web.Request, proposal_id: UUID, status: int = 200
 ) -> web.Response:

@@ -150,6 +150,14 @@ class ClarityBody(Strict):
     definitions: list[str] = Field(default_factory=list, max_length=100)
 
 
+class DraftBody(Strict):
+    """A wording being written, as far as it goes (a live preview reads it as typed)."""
+
+    title: str = Field(default="", max_length=120)
+    terms: str = Field(default="", max_length=20_000)
+    if_broken: str = Field(default="", max_length=5000)
+
+
 class AgreementsQuery(Strict):
     # Answer with the versions in force at this moment instead of those in force now.
     as_of: AwareDatetime | None = None
@@ -378,6 +386,16 @@ class ProposalChangesView(Strict):
     compared: list[ChangesSeen]
 
 
+class DraftChangesView(Strict):
+    """Word by word, what a draft changes in a proposal's wording (its current revision)."""
+
+    proposal_id: UUID
+    revision: int
+    title: list[ChangeView]
+    terms: list[ChangeView]
+    if_broken: list[ChangeView]
+
+
 class InForceView(Strict):
     as_of: datetime
     between: list[UUID]
@@ -463,6 +481,19 @@ def text_changes(old: TextView, new: TextView) -> TextChanges:
         definitions=_changes(_definition_lines(old), _definition_lines(new)),
         category=(old.category, new.category),
         review_every_days=(old.review_every_days, new.review_every_days),
+    )
+
+
+def draft_changes(proposal: ProposalView, draft: DraftBody) -> DraftChangesView | None:
+    """What ``draft`` changes in the proposal's wording; None for one without a wording."""
+    if proposal.text is None:
+        return None
+    return DraftChangesView(
+        proposal_id=proposal.proposal_id,
+        revision=proposal.revision,
+        title=_changes(proposal.text.title, draft.title.strip()),
+        terms=_changes(proposal.text.terms, draft.terms.strip()),
+        if_broken=_changes(proposal.text.if_broken, draft.if_broken.strip()),
     )
 
 

@@ -143,6 +143,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{PROPOSAL}/changes", agreements.show_proposal_changes,
           "what the wording to answer changes, word by word: from the version an amendment "
           "amends, and from the revision before it", response=shapes.ProposalChangesView),
+    Route("POST", f"{PROPOSAL}/draft-changes", agreements.draft_changes,
+          "what a draft changes in the proposal's wording, word by word (nothing is "
+          "recorded: the web client asks while a proposal is reworded or asked again)",
+          shapes.DraftBody, shapes.DraftChangesView),
     Route("POST", f"{PROPOSAL}/consent", agreements.consent,
           "consent to the revision you read (a party only); the last consent ratifies",
           shapes.ConsentBody, shapes.ProposalView, rules=AGREEMENT_RULES),

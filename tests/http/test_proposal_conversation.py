@@ -222,6 +222,17 @@ async def test_a_proposal_asked_again_shows_what_changed_since_the_one_not_agree
         # The form that asks again carries the proposal it asks.
         form = await page(ana, f"/polycules/{polycule}/propose?again={first['proposal_id']}")
         assert f'name="asks_again" value="{first["proposal_id"]}"' in form
+        # While the words are changed, the form asks what the draft changes (nothing is
+        # recorded by asking).
+        draft_changes = f"{proposals}/{first['proposal_id']}/draft-changes"
+        assert f'data-changes-url="{draft_changes}"' in form
+        drafted = await ana.json("POST", draft_changes, json={
+            "title": "Dinner", "terms": "No phones at dinner on weekdays.",
+        })
+        assert [c["text"].strip() for c in drafted["terms"] if c["op"] != "same"] == [
+            "on weekdays"
+        ]
+        assert [c["op"] for c in drafted["title"]] == ["same"]
         # A proposal of another polycule is not one to ask again here: the same answer as
         # for an id that names nothing.
         theirs = await proposed(dee, elsewhere, ana)

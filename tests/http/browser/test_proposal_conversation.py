@@ -86,8 +86,16 @@ async def test_a_question_a_no_and_a_proposal_asked_again_until_it_holds(
     await expect(alex.locator("#proposal-status")).to_contain_text("Not agreed")
     await alex.get_by_role("link", name="Reword and ask again").click()
     await expect(alex.get_by_label("A short title")).to_have_value("Sunday mornings")
+    await expect(alex.locator("#reword-none")).to_be_visible()
     await alex.get_by_label("The agreement, in plain words").fill(
         "We keep Sunday mornings for the two of us, when neither of us works."
+    )
+    # As Alex types, the form says what changed since the proposal that was not agreed.
+    await expect(alex.locator("#reword-changes ins")).to_have_text(
+        ["added: , when neither of us works"]
+    )
+    await expect(alex.locator("#reword-summary")).to_have_text(
+        "Changed so far: 1 part added, 0 taken out."
     )
     await visits.check(alex)
     await alex.get_by_role("button", name="Propose it").click()
