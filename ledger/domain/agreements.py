@@ -16,6 +16,9 @@ use them in docs/domain.md#agreements:
 * While an amendment is pending, the current version stays in force; one proposal per
   agreement is open at a time, so two versions can never both be ratified from one base.
 * Any party may revoke their consent at any moment: the agreement ends from then on.
+* Any member may ask a question about an open proposal, or comment on it, before anyone
+  answers it or after: the conversation is part of its history, and changes nothing that
+  is decided (the state keeps none of it).
 * A review cadence gives a review date; when it passes the agreement is review-due until
   every party has reaffirmed it (the clock then restarts) or an amendment is ratified.
   Any party may ask for a review at any time.
@@ -52,6 +55,8 @@ ClosedStatus = Literal["ratified", "rejected", "withdrawn", "expired", "lapsed"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
 EndReason = Literal["revoked", "party_left", "ended_by_proposal"]
 LapseReason = Literal["party_left", "agreement_ended"]
+# What a member's words about a proposal are: something they ask, or something they say.
+CommentKind = Literal["question", "comment"]
 
 
 # --- The text members agree to -----------------------------------------------------------
@@ -113,6 +118,8 @@ class AgreementProposed(DomainEvent):
     respond_by: datetime | None = None
     # Why the proposer wants an ending (their words).
     note: PersonalText | None = None
+    # The closed proposal (one not agreed) that this one asks again, reworded or not.
+    asks_again: UUID | None = None
 
 
 @EVENTS.register("ProposalRevised")
@@ -137,6 +144,19 @@ class ObjectionRaised(DomainEvent):
     revision: int
     member_id: UUID
     reason: PersonalText
+
+
+@EVENTS.register("CommentMade")
+class CommentMade(DomainEvent):
+    """A member asked a question about a proposal, or commented on it (their words)."""
+
+    proposal_id: UUID
+    comment_id: UUID
+    member_id: UUID
+    # The revision the member was reading when they wrote it.
+    revision: int
+    kind: CommentKind
+    text: PersonalText
 
 
 @EVENTS.register("ProposalRejected")
@@ -237,6 +257,8 @@ class ProposeAgreement(Command):
     # An agreement whose one party is its proposer is in force the moment it is proposed;
     # proposing one must say so, so that forgetting to name the others never does it.
     binds_only_proposer: bool = False
+    # A closed proposal this one asks again.
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,6 +269,7 @@ class ProposeAmendment(Command):
     # Members to bind in addition to the current parties.
     added_parties: tuple[UUID, ...] = ()
     respond_by: datetime | None = None
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,6 +278,7 @@ class ProposeEnding(Command):
     agreement_id: UUID
     note: str | None = None
     respond_by: datetime | None = None
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +293,14 @@ class Object(Command):
     proposal_id: UUID
     revision: int
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MakeComment(Command):
+    proposal_id: UUID
+    comment_id: UUID
+    kind: CommentKind
+    text: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,11 +352,11 @@ class ExpireProposal(Command):
 
 AgreementCommand = (
     ProposeAgreement | ProposeAmendment | ProposeEnding | Consent | Object | Withdraw | Revise
-    | RevokeConsent | Reaffirm | RequestReview | MarkReviewDue | ExpireProposal
+    | RevokeConsent | Reaffirm | RequestReview | MarkReviewDue | ExpireProposal | MakeComment
 )
 AGREEMENT_COMMANDS = (
     ProposeAgreement, ProposeAmendment, ProposeEnding, Consent, Object, Withdraw, Revise,
-    RevokeConsent, Reaffirm, RequestReview, MarkReviewDue, ExpireProposal,
+    RevokeConsent, Reaffirm, RequestReview, MarkReviewDue, ExpireProposal, MakeComment,
 )
 
 
@@ -571,6 +603,8 @@ def decide(
         return _revoke(state, command)
     if isinstance(command, Reaffirm):
         return _reaffirm(state, command)
+    if isinstance(command, MakeComment):
+        return _comment(state, command)
     return _request_review(state, command)
 
 
@@ -613,6 +647,7 @@ def _propose_agreement(
         )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=command.agreement_id,
@@ -621,6 +656,7 @@ def _propose_agreement(
         parties=parties,
         text=command.text,
         respond_by=command.respond_by,
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -636,6 +672,7 @@ def _propose_amendment(
     )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -645,6 +682,7 @@ def _propose_amendment(
         text=command.text,
         base_version=agreement.version,
         respond_by=command.respond_by,
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -653,6 +691,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
     _require_new_proposal(state, command.proposal_id)
     agreement = _changeable_agreement(state, command.agreement_id, command.actor)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -663,6 +702,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
         base_version=agreement.version,
         respond_by=command.respond_by,
         note=_optional_note(command.note),
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -697,6 +737,26 @@ def _object(state: Agreements, command: Object) -> Sequence[DomainEvent]:
         ),
         ProposalRejected(proposal_id=proposal.proposal_id, revision=proposal.revision),
     ]
+
+
+def _comment(state: Agreements, command: MakeComment) -> Sequence[DomainEvent]:
+    # Any member, party or not: every member reads the proposal, so every member may ask
+    # about it. Only while it can still be answered: once it is closed, rewording it and
+    # asking again starts a new conversation.
+    proposal = _open_proposal(state, command.proposal_id)
+    _require_before_deadline(proposal, command.at)
+    if not command.text.strip():
+        raise DomainError(
+            "words_required", "a question or a comment needs a few words of yours"
+        )
+    return [CommentMade(
+        proposal_id=proposal.proposal_id,
+        comment_id=command.comment_id,
+        member_id=command.actor,
+        revision=proposal.revision,
+        kind=command.kind,
+        text=command.text.strip(),
+    )]
 
 
 def _withdraw(state: Agreements, command: Withdraw) -> Sequence[DomainEvent]:
@@ -910,6 +970,22 @@ def _check_text(text: AgreementText) -> None:
 def _check_respond_by(respond_by: datetime | None, at: datetime) -> None:
     if respond_by is not None and respond_by <= at:
         raise DomainError("deadline_past", "a deadline to respond must be in the future")
+
+
+def _check_asked_again(state: Agreements, asked_again: UUID | None) -> None:
+    """A proposal asked again is one of this polycule's that is closed (an open one is
+    reworded instead). Only its id and whether it is open are looked at."""
+    if asked_again is None:
+        return
+    if asked_again not in state.proposals:
+        raise DomainError(
+            "not_asked_before", "the proposal this asks again is not one of this polycule's"
+        )
+    if state.proposals[asked_again].is_open:
+        raise DomainError(
+            "asked_while_open",
+            "the proposal this asks again is still open: reword it rather than ask again",
+        )
 
 
 def _optional_note(note: str | None) -> str | None:

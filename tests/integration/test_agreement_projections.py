@@ -20,6 +20,7 @@ from ledger.domain.agreements import (
     Consent,
     Definition,
     ExpireProposal,
+    MakeComment,
     MarkReviewDue,
     Object,
     Proposal,
@@ -53,8 +54,8 @@ from tests.support import read_models_caught_up
 C = TypeVar("C", bound=Command)
 MICROSECOND = timedelta(microseconds=1)
 TABLES = (
-    "agreement_proposals", "proposal_revisions", "proposal_responses", "agreements",
-    "agreement_versions", "agreement_timeline",
+    "agreement_proposals", "proposal_revisions", "proposal_responses", "proposal_comments",
+    "agreements", "agreement_versions", "agreement_timeline",
 )
 
 
@@ -126,6 +127,8 @@ class Story:
 TOLD_BEFORE_A_DATE = "Tell each other before a date with someone new"
 NO_PHONES = "No phones at dinner, even on call"
 THE_OBJECTION = "Too strict: I am on call for work"
+THE_QUESTION = "Does a call from work count as a phone at dinner?"
+THE_ANSWER = "Only if you pick it up"
 
 
 async def tell_the_story(service: ApplicationService, store: EventStore) -> Story:
@@ -139,6 +142,7 @@ async def tell_the_story(service: ApplicationService, store: EventStore) -> Stor
     * "dinner" (ash, cedar, dune), with a deadline: cedar consented, dune has not answered.
     * dune asks for a review of "weekends"; blue reaffirms it; dune has not.
     * dune proposes to end "weekends"; blue has not answered.
+    * blue, who is no party to "dinner", asks a question about it; ash answers it.
     """
     polycule = await polycule_of(service, store, "ash", "blue", "cedar", "dune")
     story = Story(polycule)
@@ -211,6 +215,16 @@ async def tell_the_story(service: ApplicationService, store: EventStore) -> Stor
         "dune", ProposeEnding, proposal_id=ids["weekends/end"], agreement_id=ids["weekends"],
         note="Let us find a new rhythm",
     )
+    at["dinner asked about"] = await polycule.do(MakeComment(
+        actor=story.member("blue"), at=datetime.now(UTC), command_id=uuid.uuid4(),
+        proposal_id=ids["dinner/create"], comment_id=uuid.uuid4(), kind="question",
+        text=THE_QUESTION,
+    ))
+    await polycule.do(MakeComment(
+        actor=story.member("ash"), at=datetime.now(UTC), command_id=uuid.uuid4(),
+        proposal_id=ids["dinner/create"], comment_id=uuid.uuid4(), kind="comment",
+        text=THE_ANSWER,
+    ))
     return story
 
 
@@ -835,7 +849,8 @@ async def test_words_are_kept_sealed_and_open_for_members(
         for table in TABLES
     ])
     assert len(everything) > 10_000
-    for words in (TOLD_BEFORE_A_DATE, NO_PHONES, THE_OBJECTION, "planned romantic",
+    for words in (TOLD_BEFORE_A_DATE, NO_PHONES, THE_OBJECTION, THE_QUESTION, THE_ANSWER,
+                  "planned romantic",
                   "within a week", "My weekends changed", "new rhythm", "Dates", "Dinner"):
         assert words not in everything
 
@@ -860,6 +875,16 @@ async def test_words_are_kept_sealed_and_open_for_members(
     assert await decrypt_event_fields({"reason": objection.note}, keyring) == {
         "reason": THE_OBJECTION
     }
+    # The conversation about a proposal: in the order made, each under its author's key.
+    dinner = await read_model.proposal(pool, story.polycule.id, story.ids["dinner/create"])
+    assert dinner is not None
+    assert [(c.member_id, c.kind, c.revision) for c in dinner.comments] == [
+        (story.member("blue"), "question", 1), (story.member("ash"), "comment", 1),
+    ]
+    assert dinner.comments[0].at == story.at["dinner asked about"]
+    assert [
+        (await decrypt_event_fields({"text": c.text}, keyring))["text"] for c in dinner.comments
+    ] == [THE_QUESTION, THE_ANSWER]
 
 
 # --- Indexes and registration ------------------------------------------------------------
@@ -883,6 +908,7 @@ async def test_every_read_uses_an_index(
         "PROPOSALS_OF_AGREEMENT": (polycule, agreement_id),
         "REVISIONS_OF_AGREEMENT": (polycule, agreement_id),
         "TIMELINE_OF_AGREEMENT": (polycule, agreement_id),
+        "REVISION": (polycule, story.ids["dates/create"], 2),
         "IN_FORCE_AT": (polycule, now, [member]),
         "OPEN_PROPOSALS_BINDING": (member,),
         "REVIEWS_DUE": (member,),
