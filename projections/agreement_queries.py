@@ -10,7 +10,8 @@ asks in projections/schedule.py.
 Answers may change while a proposal is open, and every answer is kept: a member's current
 answer to a revision is the last one they gave it (``last_answers``, the decider's rule),
 and who still has to answer is every party without one (``awaited``, the same module's);
-histories list every answer in the order given.
+histories list every answer in the order given. A proposal is read with its conversation,
+every question and comment members made about it, in the order made.
 
 Each row names its fields once: the queries' columns carry the same names (``AS`` where the
 table's differ), so a record becomes a row by name (``row_of``), and its view in the API is
@@ -18,8 +19,8 @@ built from it by pydantic (ledger/http/agreement_shapes.py). A ``Sealed`` field 
 as the event had them, for whoever shows them to open.
 
 The rows are written by projections/agreements.py; tables and indexes:
-ledger/store/migrations/0006_agreements.sql, and 0010_answers_may_change.sql for the
-answers.
+ledger/store/migrations/0006_agreements.sql, 0010_answers_may_change.sql for the
+answers and 0017_proposal_comments.sql for the conversation.
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ class ResponseRow:
 
 
 @dataclass(frozen=True)
+class CommentRow:
+    comment_id: UUID
+    member_id: UUID
+    # The revision the member was reading when they wrote it.
+    revision: int
+    kind: Literal["question", "comment"]
+    # Sealed under its author's key.
+    text: Sealed
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ProposalRow:
     polycule_id: UUID
     proposal_id: UUID
@@ -68,6 +81,8 @@ class ProposalRow:
     note: Sealed | None
     base_version: int | None
     respond_by: datetime | None
+    # The closed proposal this one asks again, if it does.
+    asks_again: UUID | None
     status: Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
     opened_at: datetime
     closed_at: datetime | None
@@ -77,6 +92,8 @@ class ProposalRow:
     # Every answer to every revision, in the order given: a changed answer keeps its
     # earlier one before it.
     answers: tuple[ResponseRow, ...]
+    # Every question and comment about it, in the order made.
+    comments: tuple[CommentRow, ...] = ()
 
     @property
     def awaiting(self) -> tuple[UUID, ...]:
@@ -151,9 +168,11 @@ class TimelineEntry:
     proposal_id: UUID | None
     revision: int | None
     version: int | None
-    # An objection's reason, or the note of an ending or of a request for review.
+    # An objection's reason, a question's or a comment's words, or the note of an ending or
+    # of a request for review.
     note: Sealed | None
-    # A proposal's kind, or why an agreement ended or a proposal lapsed.
+    # A proposal's kind, why an agreement ended or a proposal lapsed, or whether words
+    # about a proposal are a question or a comment.
     detail: str | None
 
 
@@ -175,15 +194,18 @@ a.open_proposal_id, a.ended_at, a.end_reason, a.ended_by
 """
 PROPOSAL_COLUMNS = """
 p.polycule_id, p.proposal_id, p.agreement_id, p.kind, p.proposed_by, p.parties, p.revision,
-p.text, p.note, p.base_version, p.respond_by, p.status, p.opened_at, p.closed_at
+p.text, p.note, p.base_version, p.respond_by, p.asks_again, p.status, p.opened_at,
+p.closed_at
 """
-# A proposal with every answer to it, in the order given, in the same row (and so read in
-# the same snapshot): one round trip for a proposal or a list of them. Each answer's
-# fields arrive as parallel arrays, NULL while there is none (``proposal_row``). Index:
-# proposal_responses_pkey, once per proposal.
+# A proposal with every answer to it, in the order given, and every question and comment
+# about it, in the order made, in the same row (and so read in the same snapshot): one
+# round trip for a proposal or a list of them. Each answer's and each comment's fields
+# arrive as parallel arrays, NULL while there is none (``proposal_row``). Indexes:
+# proposal_responses_pkey and proposal_comments_of_proposal, once per proposal.
 PROPOSALS_WITH_ANSWERS = f"""
 SELECT {PROPOSAL_COLUMNS}, a.answer_members, a.answer_revisions, a.answer_responses,
-       a.answer_reasons, a.answer_ats
+       a.answer_reasons, a.answer_ats, c.comment_ids, c.comment_members,
+       c.comment_revisions, c.comment_kinds, c.comment_texts, c.comment_ats
   FROM agreement_proposals p
   CROSS JOIN LATERAL (
        SELECT array_agg(r.member_id ORDER BY r.responded_in) AS answer_members,
@@ -193,9 +215,22 @@ SELECT {PROPOSAL_COLUMNS}, a.answer_members, a.answer_revisions, a.answer_respon
               array_agg(r.responded_at ORDER BY r.responded_in) AS answer_ats
          FROM proposal_responses r
         WHERE r.proposal_id = p.proposal_id) a
+  CROSS JOIN LATERAL (
+       SELECT array_agg(m.comment_id ORDER BY m.made_in) AS comment_ids,
+              array_agg(m.member_id ORDER BY m.made_in) AS comment_members,
+              array_agg(m.revision ORDER BY m.made_in) AS comment_revisions,
+              array_agg(m.kind ORDER BY m.made_in) AS comment_kinds,
+              array_agg(m.text ORDER BY m.made_in) AS comment_texts,
+              array_agg(m.made_at ORDER BY m.made_in) AS comment_ats
+         FROM proposal_comments m
+        WHERE m.proposal_id = p.proposal_id) c
 """
 _ANSWER_COLUMNS = (
     "answer_members", "answer_revisions", "answer_responses", "answer_reasons", "answer_ats",
+)
+_COMMENT_COLUMNS = (
+    "comment_ids", "comment_members", "comment_revisions", "comment_kinds", "comment_texts",
+    "comment_ats",
 )
 _VERSION_COLUMNS = """
 v.agreement_id, v.version, v.proposal_id, v.revision, v.parties, v.category, v.text,
@@ -255,6 +290,13 @@ SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
   FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in, r.revision
+"""
+# One revision of one of the polycule's proposals (what a later revision changed from).
+# Index: agreement_proposals_pkey, then proposal_revisions_pkey.
+REVISION = """
+SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
+  FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
+ WHERE p.proposal_id = $2 AND p.polycule_id = $1 AND r.revision = $3
 """
 # Index: agreement_timeline_of_agreement.
 TIMELINE_OF_AGREEMENT = """
@@ -348,6 +390,14 @@ async def version(
     return found
 
 
+async def revision(
+    executor: Executor, polycule_id: UUID, proposal_id: UUID, revision: int
+) -> RevisionRow | None:
+    """One revision of a proposal of the polycule, without its answers."""
+    row = await executor.fetchrow(REVISION, polycule_id, proposal_id, revision)
+    return row_of(RevisionRow, row, responses=()) if row is not None else None
+
+
 async def in_force_at(
     executor: Executor, polycule_id: UUID, at: datetime, between: Sequence[UUID] = ()
 ) -> list[VersionRow]:
@@ -385,7 +435,8 @@ async def _versions_with_consents(
 
 
 def proposal_row(row: asyncpg.Record) -> ProposalRow:
-    """The proposal of ``row`` (read with PROPOSALS_WITH_ANSWERS), with its answers."""
+    """The proposal of ``row`` (read with PROPOSALS_WITH_ANSWERS), with its answers and its
+    conversation."""
     columns = dict(row)
     answers = tuple(
         ResponseRow(proposal_id=row["proposal_id"], member_id=member_id, revision=revision,
@@ -394,11 +445,19 @@ def proposal_row(row: asyncpg.Record) -> ProposalRow:
             *(columns.pop(name) or () for name in _ANSWER_COLUMNS), strict=True
         )
     )
+    comments = tuple(
+        CommentRow(comment_id=comment_id, member_id=member_id, revision=revision, kind=kind,
+                   text=text, at=at)
+        for comment_id, member_id, revision, kind, text, at in zip(
+            *(columns.pop(name) or () for name in _COMMENT_COLUMNS), strict=True
+        )
+    )
     fields: dict[str, Any] = {
         name: tuple(value) if type(value) is list else value for name, value in columns.items()
     }
     return ProposalRow(
-        **fields, responses=last_answers(answers, row["revision"]), answers=answers
+        **fields, responses=last_answers(answers, row["revision"]), answers=answers,
+        comments=comments,
     )
 
 

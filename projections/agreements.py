@@ -2,8 +2,9 @@
 
 It keeps what members look at: a polycule's agreements in force and its open proposals,
 with each party's answer; every version with the consents that made it and how it ended;
-every proposal, revision, consent and objection; each agreement's timeline; the review
-clocks and deadlines the scheduler watches. What is read from it, and how:
+every proposal, revision, consent and objection, and the questions and comments members
+made about it; each agreement's timeline; the review clocks and deadlines the scheduler
+watches. What is read from it, and how:
 projections/agreement_queries.py.
 
 An answer may change while its proposal is open (a yes that becomes a no): every answer is
@@ -13,7 +14,8 @@ Words stay exactly as they are in the event, sealed (ledger/privacy.py); whoever
 to a member opens them. A read model never holds anyone's words in the clear.
 
 Tables and indexes: ledger/store/migrations/0006_agreements.sql, with proposal_responses'
-keys as 0010_answers_may_change.sql left them.
+keys as 0010_answers_may_change.sql left them, and proposal_comments
+(0017_proposal_comments.sql).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ _PROPOSED = """
 WITH proposal AS (
     INSERT INTO agreement_proposals (proposal_id, polycule_id, agreement_id, kind, proposed_by,
                                      parties, revision, text, note, base_version, respond_by,
-                                     opened_at, opened_in)
-    VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12)
+                                     opened_at, opened_in, asks_again)
+    VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13)
 ), first_revision AS (
     INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
     VALUES ($1, 1, $6, $7, $11)
@@ -65,6 +67,15 @@ WITH answer AS (
     VALUES ($1, $2, $3, $4, $5, $6, $7)
 )
 SELECT (SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $1) AS agreement_id
+"""
+# The event's place in the stream orders a proposal's conversation; its id is the guard.
+_COMMENTED = """
+WITH comment AS (
+    INSERT INTO proposal_comments (comment_id, proposal_id, polycule_id, member_id, revision,
+                                   kind, text, made_at, made_in)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+)
+SELECT (SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $2) AS agreement_id
 """
 _CLOSED = """
 WITH closed AS (
@@ -155,6 +166,8 @@ WITH proposals AS (
     DELETE FROM proposal_responses WHERE proposal_id IN (SELECT proposal_id FROM proposals)
 ), revisions AS (
     DELETE FROM proposal_revisions WHERE proposal_id IN (SELECT proposal_id FROM proposals)
+), comments AS (
+    DELETE FROM proposal_comments WHERE polycule_id = ANY ($1::uuid[])
 )
 DELETE FROM agreement_proposals WHERE polycule_id = ANY ($1::uuid[])
 """
@@ -217,7 +230,7 @@ async def _proposed(connection: Statements, event: RecordedEvent) -> _Entry:
         _PROPOSED, proposal_id, event.stream_id, agreement_id, data["kind"], proposed_by,
         [UUID(party) for party in data["parties"]], data["text"], data.get("note"),
         data.get("base_version"), _moment(data.get("respond_by")), event.recorded_at,
-        event.stream_version,
+        event.stream_version, _uuid(data.get("asks_again")),
     )
     return _entry(
         event, agreement_id, member_id=proposed_by, proposal_id=proposal_id, revision=1,
@@ -251,6 +264,19 @@ async def _answered(connection: Statements, event: RecordedEvent) -> _Entry:
     return _entry(
         event, agreement_id, member_id=member_id, proposal_id=proposal_id,
         revision=data["revision"], note=data.get("reason"),
+    )
+
+
+async def _commented(connection: Statements, event: RecordedEvent) -> _Entry:
+    data = event.data
+    proposal_id, member_id = UUID(data["proposal_id"]), UUID(data["member_id"])
+    agreement_id = await connection.fetchval(
+        _COMMENTED, UUID(data["comment_id"]), proposal_id, event.stream_id, member_id,
+        data["revision"], data["kind"], data["text"], event.recorded_at, event.stream_version,
+    )
+    return _entry(
+        event, agreement_id, member_id=member_id, proposal_id=proposal_id,
+        revision=data["revision"], note=data["text"], detail=data["kind"],
     )
 
 
@@ -336,6 +362,7 @@ _FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[_Entry]]] = {
     "ProposalRevised": _revised,
     "ConsentGiven": _answered,
     "ObjectionRaised": _answered,
+    "CommentMade": _commented,
     "ProposalRejected": _closed,
     "ProposalWithdrawn": _closed,
     "ProposalExpired": _closed,
@@ -352,8 +379,8 @@ _FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[_Entry]]] = {
 class Agreements:
     name = "agreements"
     tables = (
-        "agreement_proposals", "proposal_revisions", "proposal_responses", "agreements",
-        "agreement_versions", "agreement_timeline",
+        "agreement_proposals", "proposal_revisions", "proposal_responses",
+        "proposal_comments", "agreements", "agreement_versions", "agreement_timeline",
     )
     folds_in_steps = True
 

@@ -113,11 +113,18 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/polycules/{polycule_id}/proposals"): Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/proposals/{proposal_id}"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/proposals/{proposal_id}/changes"):
+        Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/draft-changes"):
+        Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/consent"):
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/object"):
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/withdraw"):
+        Rule.POLYCULE_MEMBER,
+    # Questions and comments on a proposal: any member asks, every member reads them.
+    ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/comments"):
         Rule.POLYCULE_MEMBER,
     ("POST", "/api/polycules/{polycule_id}/proposals/{proposal_id}/revise"):
         Rule.POLYCULE_MEMBER,
@@ -227,7 +234,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
 # written here. Deny by default, like the routes.
 READABLE_BY_EVERY_MEMBER: frozenset[str] = frozenset({
     "PolyculeFounded", "MemberJoined", "MemberInvited", "InvitationRevoked", "MemberLeft",
-    "AgreementProposed", "ProposalRevised", "ConsentGiven", "ObjectionRaised",
+    "AgreementProposed", "ProposalRevised", "ConsentGiven", "ObjectionRaised", "CommentMade",
     "ProposalRejected", "ProposalWithdrawn", "ProposalExpired", "ProposalLapsed",
     "AgreementRatified", "AgreementEnded", "ReviewBecameDue", "ReviewRequested",
     "AgreementReaffirmed", "ReviewCompleted",

@@ -16,9 +16,18 @@ use them in docs/domain.md#agreements:
 * While an amendment is pending, the current version stays in force; one proposal per
   agreement is open at a time, so two versions can never both be ratified from one base.
 * Any party may revoke their consent at any moment: the agreement ends from then on.
+* Any member may ask a question about an open proposal, or comment on it, before anyone
+  answers it or after: the conversation is part of its history, and changes nothing that
+  is decided (the state keeps none of it).
 * A review cadence gives a review date; when it passes the agreement is review-due until
   every party has reaffirmed it (the clock then restarts) or an amendment is ratified.
   Any party may ask for a review at any time.
+
+The state holds what these rules read, and no more, so it does not grow with the years:
+an open ``Proposal`` keeps every answer to it, and a ``ClosedProposal`` only how it closed
+and whom it concerned (its answers are the read models'); an ``Agreement`` in force keeps
+its review clock and open proposal, and an ``EndedAgreement`` only when each version was
+in force, and for whom.
 """
 
 from __future__ import annotations
@@ -27,10 +36,10 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.domain import Command
 from ledger.domain.clarity import fuzzy_words
@@ -42,9 +51,12 @@ Category = Literal["sexual_health", "disclosure", "time", "commitments", "other"
 CATEGORIES: tuple[Category, ...] = ("sexual_health", "disclosure", "time", "commitments", "other")
 ProposalKind = Literal["create", "amend", "end"]
 Answer = Literal["consented", "objected"]
+ClosedStatus = Literal["ratified", "rejected", "withdrawn", "expired", "lapsed"]
 ProposalStatus = Literal["open", "ratified", "rejected", "withdrawn", "expired", "lapsed"]
 EndReason = Literal["revoked", "party_left", "ended_by_proposal"]
 LapseReason = Literal["party_left", "agreement_ended"]
+# What a member's words about a proposal are: something they ask, or something they say.
+CommentKind = Literal["question", "comment"]
 
 
 # --- The text members agree to -----------------------------------------------------------
@@ -106,6 +118,8 @@ class AgreementProposed(DomainEvent):
     respond_by: datetime | None = None
     # Why the proposer wants an ending (their words).
     note: PersonalText | None = None
+    # The closed proposal (one not agreed) that this one asks again, reworded or not.
+    asks_again: UUID | None = None
 
 
 @EVENTS.register("ProposalRevised")
@@ -130,6 +144,19 @@ class ObjectionRaised(DomainEvent):
     revision: int
     member_id: UUID
     reason: PersonalText
+
+
+@EVENTS.register("CommentMade")
+class CommentMade(DomainEvent):
+    """A member asked a question about a proposal, or commented on it (their words)."""
+
+    proposal_id: UUID
+    comment_id: UUID
+    member_id: UUID
+    # The revision the member was reading when they wrote it.
+    revision: int
+    kind: CommentKind
+    text: PersonalText
 
 
 @EVENTS.register("ProposalRejected")
@@ -230,6 +257,8 @@ class ProposeAgreement(Command):
     # An agreement whose one party is its proposer is in force the moment it is proposed;
     # proposing one must say so, so that forgetting to name the others never does it.
     binds_only_proposer: bool = False
+    # A closed proposal this one asks again.
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,6 +269,7 @@ class ProposeAmendment(Command):
     # Members to bind in addition to the current parties.
     added_parties: tuple[UUID, ...] = ()
     respond_by: datetime | None = None
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,6 +278,7 @@ class ProposeEnding(Command):
     agreement_id: UUID
     note: str | None = None
     respond_by: datetime | None = None
+    asks_again: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,6 +293,14 @@ class Object(Command):
     proposal_id: UUID
     revision: int
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MakeComment(Command):
+    proposal_id: UUID
+    comment_id: UUID
+    kind: CommentKind
+    text: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -313,18 +352,18 @@ class ExpireProposal(Command):
 
 AgreementCommand = (
     ProposeAgreement | ProposeAmendment | ProposeEnding | Consent | Object | Withdraw | Revise
-    | RevokeConsent | Reaffirm | RequestReview | MarkReviewDue | ExpireProposal
+    | RevokeConsent | Reaffirm | RequestReview | MarkReviewDue | ExpireProposal | MakeComment
 )
 AGREEMENT_COMMANDS = (
     ProposeAgreement, ProposeAmendment, ProposeEnding, Consent, Object, Withdraw, Revise,
-    RevokeConsent, Reaffirm, RequestReview, MarkReviewDue, ExpireProposal,
+    RevokeConsent, Reaffirm, RequestReview, MarkReviewDue, ExpireProposal, MakeComment,
 )
 
 
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Answered:
     """One answer as the history keeps it: who gave it, to which revision, and which."""
 
@@ -384,8 +423,10 @@ def awaited(proposal: _AQuestion) -> tuple[UUID, ...]:
     return tuple(party for party in proposal.parties if party not in answered)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Proposal:
+    """An open proposal: everything its answers are decided against."""
+
     proposal_id: UUID
     agreement_id: UUID
     kind: ProposalKind
@@ -399,11 +440,11 @@ class Proposal:
     revision: int = 1
     # Every answer to every revision, in the order given; none is ever taken back.
     answers: tuple[Answered, ...] = ()
-    status: ProposalStatus = "open"
+    status: Literal["open"] = "open"
 
     @property
     def is_open(self) -> bool:
-        return self.status == "open"
+        return True
 
     def current_answers(self) -> dict[UUID, Answer]:
         """Each member's answer to the current revision: the last one they gave it."""
@@ -420,7 +461,32 @@ class Proposal:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ClosedProposal:
+    """A proposal no longer open, as far as deciding still reads it: a late answer is
+    refused with how it closed; a new agreement's id stays taken by the proposal that
+    named it; a repair's boundary may be a proposal made during it, whatever became of
+    it (its kind and proposer); and its parties are told that it closed. Its answers,
+    revisions and deadline are the read models' (the history shows them): no rule reads
+    them once it has closed, so a state does not grow with them."""
+
+    proposal_id: UUID
+    agreement_id: UUID
+    kind: ProposalKind
+    proposed_by: UUID
+    parties: tuple[UUID, ...]
+    status: ClosedStatus
+
+    @property
+    def is_open(self) -> bool:
+        return False
+
+
+# A proposal as the state knows it: open (all of it), or closed (what is left to read).
+AnyProposal = Annotated[Proposal | ClosedProposal, Field(discriminator="status")]
+
+
+@dataclass(frozen=True, slots=True)
 class VersionSpan:
     """When one version was in force: from ``since`` until ``until`` (excluded), or still."""
 
@@ -433,14 +499,15 @@ class VersionSpan:
         return self.since <= moment and (self.until is None or moment < self.until)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Agreement:
+    """An agreement in force: a version binds its parties now."""
+
     agreement_id: UUID
     version: int
     parties: tuple[UUID, ...]
     review_every_days: int | None
     next_review_at: datetime | None = None
-    active: bool = True
     review_due: bool = False
     # Parties who reaffirmed since the review became due.
     reaffirmed_by: frozenset[UUID] = frozenset()
@@ -448,21 +515,61 @@ class Agreement:
     open_proposal: UUID | None = None
     # Every version's time in force, oldest first.
     spans: tuple[VersionSpan, ...] = ()
+    active: Literal[True] = True
 
     def version_in_force_at(self, moment: datetime) -> VersionSpan | None:
-        return next((span for span in self.spans if span.covers(moment)), None)
+        return _span_covering(self.spans, moment)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class EndedAgreement:
+    """An agreement that ended, as far as deciding still reads it: nothing more can change
+    it (it is refused as ended), its id stays taken, and a breach of a moment it was in
+    force is resolved against the version, and the parties, of that moment. Its last
+    version's parties are told that it ended, and may still say that a disclosure
+    fulfils it. Its review clock and open proposal ended with it."""
+
+    agreement_id: UUID
+    # Every version's time in force, oldest first; the last one ended with the agreement.
+    spans: tuple[VersionSpan, ...]
+    active: Literal[False] = False
+
+    @property
+    def version(self) -> int:
+        return self.spans[-1].version
+
+    @property
+    def parties(self) -> tuple[UUID, ...]:
+        return self.spans[-1].parties
+
+    def version_in_force_at(self, moment: datetime) -> VersionSpan | None:
+        return _span_covering(self.spans, moment)
+
+
+def _span_covering(spans: Sequence[VersionSpan], moment: datetime) -> VersionSpan | None:
+    return next((span for span in spans if span.covers(moment)), None)
+
+
+# An agreement as the state knows it: in force (all of it), or ended (what is left to read).
+AnyAgreement = Annotated[Agreement | EndedAgreement, Field(discriminator="active")]
+
+
+@dataclass(frozen=True, slots=True)
 class Agreements:
-    agreements: Mapping[UUID, Agreement] = field(default_factory=dict)
-    proposals: Mapping[UUID, Proposal] = field(default_factory=dict)
+    agreements: Mapping[UUID, AnyAgreement] = field(default_factory=dict)
+    # In the order they were made (a repair's boundaries are those made during it).
+    proposals: Mapping[UUID, AnyProposal] = field(default_factory=dict)
 
     def active(self) -> list[Agreement]:
-        return [agreement for agreement in self.agreements.values() if agreement.active]
+        return [
+            agreement for agreement in self.agreements.values()
+            if isinstance(agreement, Agreement)
+        ]
 
     def open_proposals(self) -> list[Proposal]:
-        return [proposal for proposal in self.proposals.values() if proposal.is_open]
+        return [
+            proposal for proposal in self.proposals.values() if isinstance(proposal, Proposal)
+        ]
 
 
 # --- Decide ------------------------------------------------------------------------------
@@ -496,6 +603,8 @@ def decide(
         return _revoke(state, command)
     if isinstance(command, Reaffirm):
         return _reaffirm(state, command)
+    if isinstance(command, MakeComment):
+        return _comment(state, command)
     return _request_review(state, command)
 
 
@@ -538,6 +647,7 @@ def _propose_agreement(
         )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=command.agreement_id,
@@ -546,6 +656,7 @@ def _propose_agreement(
         parties=parties,
         text=command.text,
         respond_by=command.respond_by,
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -561,6 +672,7 @@ def _propose_amendment(
     )
     _check_text(command.text)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -570,6 +682,7 @@ def _propose_amendment(
         text=command.text,
         base_version=agreement.version,
         respond_by=command.respond_by,
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -578,6 +691,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
     _require_new_proposal(state, command.proposal_id)
     agreement = _changeable_agreement(state, command.agreement_id, command.actor)
     _check_respond_by(command.respond_by, command.at)
+    _check_asked_again(state, command.asks_again)
     proposed = AgreementProposed(
         proposal_id=command.proposal_id,
         agreement_id=agreement.agreement_id,
@@ -588,6 +702,7 @@ def _propose_ending(state: Agreements, command: ProposeEnding) -> Sequence[Domai
         base_version=agreement.version,
         respond_by=command.respond_by,
         note=_optional_note(command.note),
+        asks_again=command.asks_again,
     )
     return [proposed, *_proposers_consent(state, _proposal_of(proposed), command.at)]
 
@@ -622,6 +737,26 @@ def _object(state: Agreements, command: Object) -> Sequence[DomainEvent]:
         ),
         ProposalRejected(proposal_id=proposal.proposal_id, revision=proposal.revision),
     ]
+
+
+def _comment(state: Agreements, command: MakeComment) -> Sequence[DomainEvent]:
+    # Any member, party or not: every member reads the proposal, so every member may ask
+    # about it. Only while it can still be answered: once it is closed, rewording it and
+    # asking again starts a new conversation.
+    proposal = _open_proposal(state, command.proposal_id)
+    _require_before_deadline(proposal, command.at)
+    if not command.text.strip():
+        raise DomainError(
+            "words_required", "a question or a comment needs a few words of yours"
+        )
+    return [CommentMade(
+        proposal_id=proposal.proposal_id,
+        comment_id=command.comment_id,
+        member_id=command.actor,
+        revision=proposal.revision,
+        kind=command.kind,
+        text=command.text.strip(),
+    )]
 
 
 def _withdraw(state: Agreements, command: Withdraw) -> Sequence[DomainEvent]:
@@ -721,8 +856,7 @@ def _request_review(state: Agreements, command: RequestReview) -> Sequence[Domai
 def _mark_review_due(state: Agreements, command: MarkReviewDue) -> Sequence[DomainEvent]:
     agreement = state.agreements.get(command.agreement_id)
     if (
-        agreement is None
-        or not agreement.active
+        not isinstance(agreement, Agreement)  # none, or ended already
         or agreement.version != command.version
         or agreement.review_due
         or agreement.next_review_at is None
@@ -739,8 +873,7 @@ def _mark_review_due(state: Agreements, command: MarkReviewDue) -> Sequence[Doma
 def _expire(state: Agreements, command: ExpireProposal) -> Sequence[DomainEvent]:
     proposal = state.proposals.get(command.proposal_id)
     if (
-        proposal is None
-        or not proposal.is_open
+        not isinstance(proposal, Proposal)  # none, or closed already
         or proposal.respond_by is None
         or command.at < proposal.respond_by
     ):
@@ -839,6 +972,22 @@ def _check_respond_by(respond_by: datetime | None, at: datetime) -> None:
         raise DomainError("deadline_past", "a deadline to respond must be in the future")
 
 
+def _check_asked_again(state: Agreements, asked_again: UUID | None) -> None:
+    """A proposal asked again is one of this polycule's that is closed (an open one is
+    reworded instead). Only its id and whether it is open are looked at."""
+    if asked_again is None:
+        return
+    if asked_again not in state.proposals:
+        raise DomainError(
+            "not_asked_before", "the proposal this asks again is not one of this polycule's"
+        )
+    if state.proposals[asked_again].is_open:
+        raise DomainError(
+            "asked_while_open",
+            "the proposal this asks again is still open: reword it rather than ask again",
+        )
+
+
 def _optional_note(note: str | None) -> str | None:
     return note.strip() if note and note.strip() else None
 
@@ -847,7 +996,7 @@ def _open_proposal(state: Agreements, proposal_id: UUID) -> Proposal:
     proposal = state.proposals.get(proposal_id)
     if proposal is None:
         raise NotFound("no such proposal")
-    if not proposal.is_open:
+    if not isinstance(proposal, Proposal):
         raise DomainError(
             "proposal_closed",
             f"this proposal is no longer open: it was {proposal.status}",
@@ -889,7 +1038,7 @@ def _party_to_active(state: Agreements, agreement_id: UUID, actor: UUID) -> Agre
     agreement = state.agreements.get(agreement_id)
     if agreement is None:
         raise NotFound("no such agreement")
-    if not agreement.active:
+    if not isinstance(agreement, Agreement):
         raise DomainError("agreement_ended", "this agreement has already ended")
     if actor not in agreement.parties:
         raise NotPermitted("not_a_party", "only the parties of this agreement can do this")
@@ -919,10 +1068,13 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
             )
         return state
     if isinstance(event, ProposalRevised):
+        proposal = state.proposals[event.proposal_id]
+        if not isinstance(proposal, Proposal):
+            return state  # a closed proposal is never revised
         # Answers to the earlier revision stay in the history; none of them is an answer
         # to the new one.
         return _with_proposal(state, replace(
-            state.proposals[event.proposal_id],
+            proposal,
             revision=event.revision,
             parties=event.parties,
             review_every_days=event.text.review_every_days,
@@ -930,6 +1082,8 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         ))
     if isinstance(event, ConsentGiven | ObjectionRaised):
         proposal = state.proposals[event.proposal_id]
+        if not isinstance(proposal, Proposal):
+            return state  # a closed proposal is never answered
         answered = Answered(
             revision=event.revision,
             member_id=event.member_id,
@@ -945,8 +1099,11 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
     if isinstance(event, ProposalLapsed):
         return _closed(state, event.proposal_id, "lapsed")
     if isinstance(event, AgreementRatified):
+        ratified = state.proposals[event.proposal_id]
+        review_every_days = (
+            ratified.review_every_days if isinstance(ratified, Proposal) else None
+        )
         state = _closed(state, event.proposal_id, "ratified")
-        review_every_days = state.proposals[event.proposal_id].review_every_days
         previous = state.agreements.get(event.agreement_id)
         spans = _spans_ended(previous, event.at) if previous else ()
         return _with(state, Agreement(
@@ -961,10 +1118,10 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         if event.proposal_id is not None:
             state = _closed(state, event.proposal_id, "ratified")
         agreement = state.agreements.get(event.agreement_id)
-        if agreement is None:
+        if not isinstance(agreement, Agreement):
             return state
-        return _with(state, replace(
-            agreement, active=False, open_proposal=None, spans=_spans_ended(agreement, event.at)
+        return _with(state, EndedAgreement(
+            agreement_id=agreement.agreement_id, spans=_spans_ended(agreement, event.at)
         ))
     if isinstance(event, ReviewBecameDue | ReviewRequested):
         return _with_agreement(
@@ -972,6 +1129,8 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
         )
     if isinstance(event, AgreementReaffirmed):
         agreement = state.agreements[event.agreement_id]
+        if not isinstance(agreement, Agreement):
+            return state  # an ended agreement is never reaffirmed
         return _with_agreement(
             state, event.agreement_id, reaffirmed_by=agreement.reaffirmed_by | {event.member_id}
         )
@@ -986,7 +1145,7 @@ def evolve(state: Agreements, event: DomainEvent) -> Agreements:
     return state
 
 
-def _spans_ended(agreement: Agreement, at: datetime) -> tuple[VersionSpan, ...]:
+def _spans_ended(agreement: Agreement | EndedAgreement, at: datetime) -> tuple[VersionSpan, ...]:
     """The agreement's spans with the one still open (if any) ended at ``at``."""
     return tuple(
         replace(span, until=at) if span.until is None else span for span in agreement.spans
@@ -1007,25 +1166,33 @@ def _proposal_of(proposed: AgreementProposed) -> Proposal:
     )
 
 
-def _with_proposal(state: Agreements, proposal: Proposal) -> Agreements:
+def _with_proposal(state: Agreements, proposal: Proposal | ClosedProposal) -> Agreements:
     return replace(state, proposals={**state.proposals, proposal.proposal_id: proposal})
 
 
-def _with(state: Agreements, agreement: Agreement) -> Agreements:
+def _with(state: Agreements, agreement: Agreement | EndedAgreement) -> Agreements:
     return replace(state, agreements={**state.agreements, agreement.agreement_id: agreement})
 
 
 def _with_agreement(state: Agreements, agreement_id: UUID, **changes: object) -> Agreements:
     agreement = state.agreements.get(agreement_id)
-    if agreement is None:
-        return state
+    if not isinstance(agreement, Agreement):
+        return state  # none, or ended: its review clock and open proposal ended with it
     return _with(state, replace(agreement, **changes))  # type: ignore[arg-type]
 
 
-def _closed(state: Agreements, proposal_id: UUID, status: ProposalStatus) -> Agreements:
-    proposal = replace(state.proposals[proposal_id], status=status)
-    state = _with_proposal(state, proposal)
+def _closed(state: Agreements, proposal_id: UUID, status: ClosedStatus) -> Agreements:
+    """The proposal closed: of it, the state keeps only what rules still read."""
+    proposal = state.proposals[proposal_id]
+    state = _with_proposal(state, ClosedProposal(
+        proposal_id=proposal.proposal_id,
+        agreement_id=proposal.agreement_id,
+        kind=proposal.kind,
+        proposed_by=proposal.proposed_by,
+        parties=proposal.parties,
+        status=status,
+    ))
     agreement = state.agreements.get(proposal.agreement_id)
-    if agreement is not None and agreement.open_proposal == proposal_id:
+    if isinstance(agreement, Agreement) and agreement.open_proposal == proposal_id:
         state = _with(state, replace(agreement, open_proposal=None))
     return state

@@ -80,7 +80,7 @@ DISCLOSURE_COMMANDS = (Disclose, AcknowledgeDisclosure)
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Disclosure:
     disclosure_id: UUID
     discloser: UUID
@@ -92,7 +92,7 @@ class Disclosure:
         return member_id == self.discloser or member_id in self.recipients
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Disclosures:
     items: Mapping[UUID, Disclosure] = field(default_factory=dict)
 

@@ -113,7 +113,7 @@ PolyculeCommand = (
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Invitation:
     invitation_id: UUID
     expires_at: datetime
@@ -127,7 +127,7 @@ class Invitation:
         return self.accepted_by is None and not self.revoked and self.expires_at > now
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Polycule:
     founded: bool = False
     founder_id: UUID | None = None

@@ -28,7 +28,7 @@ from typing import Literal
 from uuid import UUID
 
 from ledger.domain import Command
-from ledger.domain.agreements import Agreements, Proposal
+from ledger.domain.agreements import Agreements, ClosedProposal, Proposal
 from ledger.domain.commitments import Mark, due_at
 from ledger.errors import DomainError, NotFound, NotPermitted
 from ledger.events import EVENTS, DomainEvent
@@ -376,7 +376,7 @@ REPAIR_COMMANDS = (
 # --- State -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Commitment:
     commitment_id: UUID
     first_due_at: datetime
@@ -392,14 +392,14 @@ class Commitment:
         return occurrence == 1 or (occurrence > 1 and self.every_days is not None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SupporterInvitation:
     invitation_id: UUID
     expires_at: datetime
     used: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Breach:
     breach_id: UUID
     agreement_id: UUID
@@ -433,7 +433,7 @@ class Breach:
         return member_id in self.audience
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Breaches:
     items: Mapping[UUID, Breach] = field(default_factory=dict)
 
@@ -703,7 +703,9 @@ def _link_boundary(
     )]
 
 
-def proposals_made_during(breach: Breach, agreements: Agreements) -> tuple[Proposal, ...]:
+def proposals_made_during(
+    breach: Breach, agreements: Agreements
+) -> tuple[Proposal | ClosedProposal, ...]:
     """The proposals made during the breach's repair, in the order they were made: every
     one made since the breach was reported, for a repair begins with its report.
 
@@ -725,7 +727,7 @@ def boundaries_to_link(breach: Breach, agreements: Agreements) -> tuple[UUID, ..
     )
 
 
-def _not_a_boundary(breach: Breach, proposal: Proposal) -> DomainError | None:
+def _not_a_boundary(breach: Breach, proposal: Proposal | ClosedProposal) -> DomainError | None:
     """Why a proposal made during the repair cannot be one of its boundaries, if it cannot."""
     if proposal.kind == "end":
         return DomainError("not_a_boundary", "a proposal to end an agreement is not a boundary")

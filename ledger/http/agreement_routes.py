@@ -1,10 +1,11 @@
-"""The agreements API: proposals and the answers to them, agreements in force now and at any
-past moment, their history and the differences between versions, and my inbox.
+"""The agreements API: proposals, the answers to them and the conversation about them,
+agreements in force now and at any past moment, their history and the differences between
+versions, and my inbox.
 
 Views stay thin: parse, build a command, send it (ledger/http/commands.py waits for the
 read models, so the answer already shows the write), read the read model, open its sealed
 texts for the member. Each read is a typed query, ``(context, ids) -> view model``, that
-the web client's pages ask too (``open_proposals``, ``one_proposal``,
+the web client's pages ask too (``open_proposals``, ``one_proposal``, ``proposal_changes``,
 ``agreements_in_force``, ``in_force_at``, ``one_agreement``, ``history_of``). Who may call
 each route: ledger/auth/policy.py.
 """
@@ -54,6 +55,7 @@ async def propose(request: web.Request) -> web.Response:
             text=body.agreement_text(),
             respond_by=body.respond_by,
             binds_only_proposer=body.binds_only_me,
+            asks_again=body.asks_again,
         )
     elif isinstance(body, shapes.ProposeAmendment):
         command = domain.ProposeAmendment(
@@ -63,6 +65,7 @@ async def propose(request: web.Request) -> web.Response:
             added_parties=tuple(body.added_parties),
             text=body.agreement_text(),
             respond_by=body.respond_by,
+            asks_again=body.asks_again,
         )
     else:
         command = domain.ProposeEnding(
@@ -71,6 +74,7 @@ async def propose(request: web.Request) -> web.Response:
             agreement_id=body.agreement_id,
             note=body.note,
             respond_by=body.respond_by,
+            asks_again=body.asks_again,
         )
     await send(request, found.polycule_id, command)
     return await _proposal_answer(request, proposal_id, status=201)
@@ -110,6 +114,21 @@ async def object_to(request: web.Request) -> web.Response:
     return await _proposal_answer(request, proposal_id)
 
 
+async def comment(request: web.Request) -> web.Response:
+    body = await parse_body(request, shapes.CommentBody)
+    proposal_id = path_id(request, "proposal_id", "proposal")
+    stamped = stamp(request)
+    await send(request, polycule_of(request).polycule_id, domain.MakeComment(
+        **stamped,
+        proposal_id=proposal_id,
+        # From the command id, so a retried request (same Idempotency-Key) names the same one.
+        comment_id=uuid.uuid5(stamped["command_id"], "comment"),
+        kind=body.kind,
+        text=body.text,
+    ))
+    return await _proposal_answer(request, proposal_id, status=201)
+
+
 async def withdraw(request: web.Request) -> web.Response:
     await parse_body(request, Nothing)
     proposal_id = path_id(request, "proposal_id", "proposal")
@@ -139,6 +158,82 @@ async def one_proposal(
     if row is None:
         raise NotFound("no such proposal")
     return await shapes.opened_proposal(row, context.keyring)
+
+
+async def proposal_changes(
+    context: QueryContext, polycule_id: UUID, proposal: shapes.ProposalView
+) -> shapes.ProposalChangesView:
+    """What the proposal's current wording changes, word by word (the same difference the
+    agreement's history shows): from the version an amendment amends, from the proposal
+    not agreed that it asks again, and from the revision before it once it was reworded."""
+    compared: list[shapes.ChangesSeen] = []
+    if proposal.text is not None:
+        wording = (list(proposal.parties), proposal.text)
+        if proposal.kind == "amend" and proposal.base_version is not None:
+            amended = await read_model.version(
+                context.pool, polycule_id, proposal.agreement_id, proposal.base_version
+            )
+            if amended is not None:
+                compared.append(shapes.changes_seen("version", (
+                    amended.version, list(amended.parties),
+                    await shapes.opened_text(amended.text, context.keyring),
+                ), wording))
+        earlier_proposal = await _asked_again(context, polycule_id, proposal)
+        if earlier_proposal is not None and earlier_proposal.text is not None:
+            compared.append(shapes.changes_seen("asked_again", (
+                earlier_proposal.revision, list(earlier_proposal.parties),
+                earlier_proposal.text,
+            ), wording, proposal_id=earlier_proposal.proposal_id))
+        if proposal.revision > 1:
+            earlier = await read_model.revision(
+                context.pool, polycule_id, proposal.proposal_id, proposal.revision - 1
+            )
+            if earlier is not None and earlier.text is not None:
+                compared.append(shapes.changes_seen("revision", (
+                    earlier.revision, list(earlier.parties),
+                    await shapes.opened_text(earlier.text, context.keyring),
+                ), wording))
+    return shapes.ProposalChangesView(
+        proposal_id=proposal.proposal_id, revision=proposal.revision, compared=compared
+    )
+
+
+async def _asked_again(
+    context: QueryContext, polycule_id: UUID, proposal: shapes.ProposalView
+) -> shapes.ProposalView | None:
+    """The proposal this one asks again, when its first wording is the one to answer: what
+    changed since then is what the people who said no need to see. Only a proposal of the
+    same kind, about the same agreement (or, for a new one, none yet) is compared."""
+    if proposal.asks_again is None or proposal.revision != 1:
+        return None
+    row = await read_model.proposal(context.pool, polycule_id, proposal.asks_again)
+    if row is None or row.kind != proposal.kind or (
+        proposal.kind != "create" and row.agreement_id != proposal.agreement_id
+    ):
+        return None
+    return await shapes.opened_proposal(row, context.keyring)
+
+
+async def show_proposal_changes(request: web.Request) -> web.Response:
+    context, polycule_id = query_context(request), polycule_of(request).polycule_id
+    shown = await one_proposal(
+        context, polycule_id, path_id(request, "proposal_id", "proposal")
+    )
+    return json_of(await proposal_changes(context, polycule_id, shown))
+
+
+async def draft_changes(request: web.Request) -> web.Response:
+    """What a draft changes in a proposal's wording, word by word, while it is reworded or
+    asked again (the web client asks as you type)."""
+    body = await parse_body(request, shapes.DraftBody)
+    shown = await one_proposal(
+        query_context(request), polycule_of(request).polycule_id,
+        path_id(request, "proposal_id", "proposal"),
+    )
+    changes = shapes.draft_changes(shown, body)
+    if changes is None:
+        raise NotFound("this proposal has no wording of its own to compare with")
+    return json_of(changes)
 
 
 async def _proposal_answer(

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, Field, RootModel, field_validator, model_val
 from ledger.domain.agreements import (
     AgreementText,
     Category,
+    CommentKind,
     Definition,
     ProposalKind,
     ProposalStatus,
@@ -85,6 +86,8 @@ class ProposeNewAgreement(TextBody):
     respond_by: AwareDatetime | None = None
     # Required (true) when the proposer is its only party: it is then in force at once.
     binds_only_me: bool = False
+    # A closed proposal (one not agreed) that this one asks again.
+    asks_again: UUID | None = None
 
 
 class ProposeAmendment(TextBody):
@@ -92,6 +95,7 @@ class ProposeAmendment(TextBody):
     agreement_id: UUID
     added_parties: list[UUID] = Field(default_factory=list, max_length=100)
     respond_by: AwareDatetime | None = None
+    asks_again: UUID | None = None
 
 
 class ProposeEnding(Strict):
@@ -99,6 +103,7 @@ class ProposeEnding(Strict):
     agreement_id: UUID
     note: str | None = Field(default=None, max_length=5000)
     respond_by: AwareDatetime | None = None
+    asks_again: UUID | None = None
 
 
 class NewProposal(RootModel[Annotated[
@@ -124,6 +129,12 @@ class ObjectionBody(Strict):
     reason: str = Field(min_length=1, max_length=5000)
 
 
+class CommentBody(Strict):
+    # A question for the others, or a comment on the proposal.
+    kind: CommentKind = "comment"
+    text: str = Field(min_length=1, max_length=5000)
+
+
 class RevokeBody(Strict):
     note: str | None = Field(default=None, max_length=5000)
 
@@ -137,6 +148,14 @@ class ClarityBody(Strict):
     terms: str = Field(default="", max_length=20_000)
     if_broken: str = Field(default="", max_length=5000)
     definitions: list[str] = Field(default_factory=list, max_length=100)
+
+
+class DraftBody(Strict):
+    """A wording being written, as far as it goes (a live preview reads it as typed)."""
+
+    title: str = Field(default="", max_length=120)
+    terms: str = Field(default="", max_length=20_000)
+    if_broken: str = Field(default="", max_length=5000)
 
 
 class AgreementsQuery(Strict):
@@ -202,6 +221,17 @@ class ResponseView(Strict):
     at: datetime
 
 
+class CommentView(Strict):
+    comment_id: UUID
+    member_id: UUID
+    # The revision the member was reading when they wrote it.
+    revision: int
+    kind: CommentKind
+    # The author's words; "[erased]" once their account is erased.
+    text: str
+    at: datetime
+
+
 class ProposalView(Strict):
     polycule_id: UUID
     proposal_id: UUID
@@ -214,6 +244,8 @@ class ProposalView(Strict):
     note: str | None
     base_version: int | None
     respond_by: datetime | None
+    # The closed proposal this one asks again, if it does.
+    asks_again: UUID | None
     status: ProposalStatus
     opened_at: datetime
     closed_at: datetime | None
@@ -223,6 +255,8 @@ class ProposalView(Strict):
     awaiting: list[UUID]
     # Every answer to every revision, in the order given: a yes that became a no shows both.
     answers: list[ResponseView]
+    # Every question and comment members made about it, in the order made.
+    comments: list[CommentView]
 
     def answer_of(self, member_id: UUID) -> ResponseView | None:
         """The member's current answer to the current revision, if they gave one."""
@@ -326,6 +360,42 @@ class DiffView(Strict):
     parties_removed: list[UUID]
 
 
+class ChangesSeen(Strict):
+    """What a proposal's wording changes from an earlier wording: the version it amends,
+    or the revision before it."""
+
+    compared_with: Literal["version", "revision", "asked_again"]
+    # That version's or that revision's number (for the proposal asked again, the number
+    # of its last revision).
+    number: int
+    # The proposal compared with, when it is another one (the one asked again).
+    proposal_id: UUID | None = None
+    changes: TextChanges
+    parties_added: list[UUID]
+    parties_removed: list[UUID]
+
+
+class ProposalChangesView(Strict):
+    proposal_id: UUID
+    # The revision whose changes these are: the one to answer now.
+    revision: int
+    # For an amendment, what it changes in the version it amends (first); for a proposal
+    # asking again one that was not agreed, what changed since that one's last wording;
+    # for a revision after the first, what changed since the one before it. None for a new
+    # agreement's first wording, nor for an ending, which has no wording of its own.
+    compared: list[ChangesSeen]
+
+
+class DraftChangesView(Strict):
+    """Word by word, what a draft changes in a proposal's wording (its current revision)."""
+
+    proposal_id: UUID
+    revision: int
+    title: list[ChangeView]
+    terms: list[ChangeView]
+    if_broken: list[ChangeView]
+
+
 class InForceView(Strict):
     as_of: datetime
     between: list[UUID]
@@ -373,11 +443,30 @@ def version_diff(
     after: tuple[int, list[UUID], TextView],
 ) -> DiffView:
     """How one version (number, parties, text) became another."""
-    (from_version, old_parties, old), (to_version, new_parties, new) = before, after
+    to_version, new_parties, new = after
+    seen = changes_seen("version", before, (new_parties, new))
     return DiffView(
         agreement_id=agreement_id,
-        from_version=from_version,
+        from_version=seen.number,
         to_version=to_version,
+        changes=seen.changes,
+        parties_added=seen.parties_added,
+        parties_removed=seen.parties_removed,
+    )
+
+
+def changes_seen(
+    compared_with: Literal["version", "revision", "asked_again"],
+    before: tuple[int, list[UUID], TextView],
+    after: tuple[list[UUID], TextView],
+    proposal_id: UUID | None = None,
+) -> ChangesSeen:
+    """What a wording (parties, text) changes from the version or revision ``before``."""
+    (number, old_parties, old), (new_parties, new) = before, after
+    return ChangesSeen(
+        compared_with=compared_with,
+        number=number,
+        proposal_id=proposal_id,
         changes=text_changes(old, new),
         parties_added=[party for party in new_parties if party not in old_parties],
         parties_removed=[party for party in old_parties if party not in new_parties],
@@ -392,6 +481,19 @@ def text_changes(old: TextView, new: TextView) -> TextChanges:
         definitions=_changes(_definition_lines(old), _definition_lines(new)),
         category=(old.category, new.category),
         review_every_days=(old.review_every_days, new.review_every_days),
+    )
+
+
+def draft_changes(proposal: ProposalView, draft: DraftBody) -> DraftChangesView | None:
+    """What ``draft`` changes in the proposal's wording; None for one without a wording."""
+    if proposal.text is None:
+        return None
+    return DraftChangesView(
+        proposal_id=proposal.proposal_id,
+        revision=proposal.revision,
+        title=_changes(proposal.text.title, draft.title.strip()),
+        terms=_changes(proposal.text.terms, draft.terms.strip()),
+        if_broken=_changes(proposal.text.if_broken, draft.if_broken.strip()),
     )
 
 

@@ -155,12 +155,23 @@ ROUTES: tuple[Route, ...] = (
           shapes.NewProposal, shapes.ProposalView, 201, rules=AGREEMENT_RULES),
     Route("GET", f"{PROPOSAL}", agreements.show_proposal, "one proposal",
           response=shapes.ProposalView),
+    Route("GET", f"{PROPOSAL}/changes", agreements.show_proposal_changes,
+          "what the wording to answer changes, word by word: from the version an amendment "
+          "amends, and from the revision before it", response=shapes.ProposalChangesView),
+    Route("POST", f"{PROPOSAL}/draft-changes", agreements.draft_changes,
+          "what a draft changes in the proposal's wording, word by word (nothing is "
+          "recorded: the web client asks while a proposal is reworded or asked again)",
+          shapes.DraftBody, shapes.DraftChangesView),
     Route("POST", f"{PROPOSAL}/consent", agreements.consent,
           "consent to the revision you read (a party only); the last consent ratifies",
           shapes.ConsentBody, shapes.ProposalView, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/object", agreements.object_to,
           "object, with a reason (a party only); one objection rejects the proposal",
           shapes.ObjectionBody, shapes.ProposalView, rules=AGREEMENT_RULES),
+    Route("POST", f"{PROPOSAL}/comments", agreements.comment,
+          "ask a question about an open proposal, or comment on it (any member; every member "
+          "reads it, as they read the proposal)",
+          shapes.CommentBody, shapes.ProposalView, 201, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/withdraw", agreements.withdraw,
           "withdraw your own proposal", Nothing, shapes.ProposalView, rules=AGREEMENT_RULES),
     Route("POST", f"{PROPOSAL}/revise", agreements.revise,

@@ -1,7 +1,9 @@
 """An agreement's page: what it says and where it stands, what its parties can do about it
 now (reaffirm it, ask to look at it again, propose a change, withdraw their consent), its
 whole history, and which version was in force at a moment a member asks about (in their
-own time zone).
+own time zone). And a proposal's page: its wording, what that changes word by word where
+people answer it, the answers and the questions and comments about it in the order they
+came, and a word to say that what someone just did went through.
 
 Everything shown is the API's answer to the same member (ledger/web/reading.py); every
 form posts to the API's own route for that action.
@@ -20,9 +22,11 @@ from aiohttp import web
 
 from ledger.http import agreement_routes
 from ledger.http.agreement_shapes import (
+    CommentView,
     DiffView,
     ProposalHistoryView,
     ProposalView,
+    ResponseView,
     TextChanges,
     TimelineView,
     VersionView,
@@ -32,6 +36,7 @@ from ledger.http.authorization import polycule_of
 from ledger.http.context import query_context
 from ledger.http.keys import CLOCK
 from ledger.http.parsing import path_id
+from ledger.privacy import ERASED
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import reader_zone, render
@@ -41,6 +46,13 @@ from ledger.web.rendering import reader_zone, render
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?")
 # What settles a review: every party reaffirmed it, or a new version came into force.
 _REVIEW_SETTLED = frozenset({"ReviewCompleted", "AgreementRatified"})
+
+
+AGREEMENT_DONE = {
+    "reaffirmed": "Your reaffirmation is recorded: it still works for you.",
+    "review": "Your request to look at it again is recorded, and everyone it binds is told.",
+    "revoked": "Your consent is withdrawn: the agreement has ended from this moment.",
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ async def agreement(request: web.Request) -> web.Response:
         "open_proposal": _open_proposal(history.proposals, shown.open_proposal_id),
         "review_requests": _review_requests(history.timeline) if shown.review_due else [],
         "in_force_at": await _in_force_at(request, shown.agreement_id),
+        "done": AGREEMENT_DONE.get(request.query.get("done", "")),
         "categories": polycule_pages.CATEGORY_NAMES,
         "live_url": polycule_pages.live_url(request),
     })
@@ -164,6 +177,60 @@ def _moment_of(typed: str, zone: ZoneInfo) -> datetime | None:
         return None
 
 
+# What a form said went through, by the ``done`` its return address names: only these
+# words are ever shown, whatever an address asks for.
+PROPOSAL_DONE = {
+    "proposed": "Your proposal is made. Everyone it concerns is asked to answer it.",
+    "reworded": "Your new wording is proposed. Every earlier yes was cleared: each person "
+                "answers the words they read.",
+    "yes": "Your yes is recorded.",
+    "no": "Your no is recorded, with your reason: the proposal goes back for another try.",
+    "said": "Your words are added to the conversation below.",
+    "withdrawn": "Your proposal is withdrawn.",
+}
+
+
+async def proposal(request: web.Request) -> web.Response:
+    common = await polycule_context(request)
+    context, polycule_id = query_context(request), common.polycule.id
+    asked = await agreement_routes.one_proposal(
+        context, polycule_id, path_id(request, "proposal_id", "proposal")
+    )
+    agreement = None
+    if asked.kind != "create":
+        agreement = await agreement_routes.one_agreement(context, polycule_id, asked.agreement_id)
+    changes = await agreement_routes.proposal_changes(context, polycule_id, asked)
+    return await render(request, "proposal.html", {
+        **common.template_values(),
+        # The conversation names whoever spoke, after they leave too.
+        "names": await everyone_named(request),
+        "proposal": asked,
+        "agreement": agreement,
+        "compared": changes.compared,
+        "conversation": _in_order(asked.answers, asked.comments),
+        "done": _proposal_done(request.query.get("done", ""), asked),
+        "erased": ERASED,
+        "categories": polycule_pages.CATEGORY_NAMES,
+        "live_url": polycule_pages.live_url(request),
+    })
+
+
+def _proposal_done(done: str, shown: ProposalView) -> str | None:
+    said = PROPOSAL_DONE.get(done)
+    if said is not None and done == "yes" and shown.status == "ratified":
+        said += " Everyone it concerns has said yes: it is in force now."
+    return said
+
+
+def _in_order(
+    answers: list[ResponseView], comments: list[CommentView]
+) -> list[ResponseView | CommentView]:
+    """Answers and comments as they came (each list is in order already; an answer and a
+    comment are never made by one command, so their moments tell them apart)."""
+    return sorted([*answers, *comments], key=lambda said: said.at)
+
+
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules/{polycule_id}/agreements/{agreement_id}", agreement),
+    ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}", proposal),
 )

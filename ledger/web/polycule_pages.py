@@ -1,4 +1,5 @@
-"""My polycules, a polycule's home, proposing and answering.
+"""My polycules, a polycule's home, and proposing (a proposal's own page, where it is
+answered and talked about, is ledger/web/agreement_pages.py's).
 
 Every page asks the API's own queries (ledger/web/reading.py); every form posts to the API.
 """
@@ -12,7 +13,7 @@ from ledger.http import agreement_routes, past_routes, polycule_routes, repair_r
 from ledger.http.agreement_shapes import AgreementView, ProposalView
 from ledger.http.authorization import caller_of, polycule_of
 from ledger.http.context import query_context
-from ledger.http.parsing import named_id, path_id
+from ledger.http.parsing import named_id
 from ledger.web.reading import Page, everyone_named, polycule_context
 from ledger.web.rendering import render
 
@@ -104,27 +105,8 @@ async def propose(request: web.Request) -> web.Response:
     })
 
 
-async def proposal(request: web.Request) -> web.Response:
-    common = await polycule_context(request)
-    context, polycule_id = query_context(request), common.polycule.id
-    asked = await agreement_routes.one_proposal(
-        context, polycule_id, path_id(request, "proposal_id", "proposal")
-    )
-    agreement = None
-    if asked.kind != "create":
-        agreement = await agreement_routes.one_agreement(context, polycule_id, asked.agreement_id)
-    return await render(request, "proposal.html", {
-        **common.template_values(),
-        "proposal": asked,
-        "agreement": agreement,
-        "categories": CATEGORY_NAMES,
-        "live_url": live_url(request),
-    })
-
-
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules", my_polycules),
     ("GET", "/polycules/{polycule_id}", home),
     ("GET", "/polycules/{polycule_id}/propose", propose),
-    ("GET", "/polycules/{polycule_id}/proposals/{proposal_id}", proposal),
 )

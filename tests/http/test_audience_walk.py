@@ -218,6 +218,8 @@ def addresses(template: str, scene: Polycule) -> Iterator[str]:
         "endpoint_id": scene.endpoints,
         "token_id": [str(uuid.uuid4())],
         "token": [f"{uuid.uuid4().hex}.not-a-secret"],
+        # A secret shown once is shown only to whoever made it, and this one is nobody's.
+        "shown_id": [str(uuid.uuid4())],
     }
     names = [name for name in values if f"{{{name}}}" in template]
     unfilled = template

@@ -153,7 +153,7 @@ async def test_the_proposal_page_offers_a_no_after_a_yes_and_tells_every_answer(
 
         after = text_of(await page(ana, location))
         assert "Not agreed" in after and "Ben: said no" in after and REASON in after
-        told = after.split("Every answer, in order", 1)[1]
+        told = after.split("Every answer and comment, in order", 1)[1]
         assert told.index("You said yes") < told.index("Ben said yes") < told.index(
             "Ben said no"
         )

@@ -103,7 +103,10 @@ async def test_the_history_shows_each_version_the_changed_words_and_who_consente
         second = between(html, 'id="version-2"', "What happened, step by step")
         assert "took its place" in text_of(first) and "(in force now)" in text_of(second)
         assert "What changed from version 1" in text_of(second)
-        assert "<del>Sundays</del>" in second and "<ins>Wednesdays</ins>" in second
+        # Marked as taken out and added, and said so to a screen reader too.
+        hidden = '<span class="visually-hidden">{}: </span>'
+        assert f"<del>{hidden.format('removed')}Sundays</del>" in second
+        assert f"<ins>{hidden.format('added')}Wednesdays</ins>" in second
         assert "Consented to by: Ash, on" in text_of(first)
         assert "Ash, on" in text_of(second) and "Bob, on" in text_of(second)
         story = text_of(between(html, "What happened, step by step", "</main>"))

@@ -20,8 +20,10 @@ from ledger.domain.agreements import (
     Consent,
     Definition,
     ExpireProposal,
+    MakeComment,
     MarkReviewDue,
     Object,
+    Proposal,
     ProposeAgreement,
     ProposeAmendment,
     ProposeEnding,
@@ -52,8 +54,8 @@ from tests.support import read_models_caught_up
 C = TypeVar("C", bound=Command)
 MICROSECOND = timedelta(microseconds=1)
 TABLES = (
-    "agreement_proposals", "proposal_revisions", "proposal_responses", "agreements",
-    "agreement_versions", "agreement_timeline",
+    "agreement_proposals", "proposal_revisions", "proposal_responses", "proposal_comments",
+    "agreements", "agreement_versions", "agreement_timeline",
 )
 
 
@@ -125,6 +127,8 @@ class Story:
 TOLD_BEFORE_A_DATE = "Tell each other before a date with someone new"
 NO_PHONES = "No phones at dinner, even on call"
 THE_OBJECTION = "Too strict: I am on call for work"
+THE_QUESTION = "Does a call from work count as a phone at dinner?"
+THE_ANSWER = "Only if you pick it up"
 
 
 async def tell_the_story(service: ApplicationService, store: EventStore) -> Story:
@@ -138,6 +142,7 @@ async def tell_the_story(service: ApplicationService, store: EventStore) -> Stor
     * "dinner" (ash, cedar, dune), with a deadline: cedar consented, dune has not answered.
     * dune asks for a review of "weekends"; blue reaffirms it; dune has not.
     * dune proposes to end "weekends"; blue has not answered.
+    * blue, who is no party to "dinner", asks a question about it; ash answers it.
     """
     polycule = await polycule_of(service, store, "ash", "blue", "cedar", "dune")
     story = Story(polycule)
@@ -210,6 +215,16 @@ async def tell_the_story(service: ApplicationService, store: EventStore) -> Stor
         "dune", ProposeEnding, proposal_id=ids["weekends/end"], agreement_id=ids["weekends"],
         note="Let us find a new rhythm",
     )
+    at["dinner asked about"] = await polycule.do(MakeComment(
+        actor=story.member("blue"), at=datetime.now(UTC), command_id=uuid.uuid4(),
+        proposal_id=ids["dinner/create"], comment_id=uuid.uuid4(), kind="question",
+        text=THE_QUESTION,
+    ))
+    await polycule.do(MakeComment(
+        actor=story.member("ash"), at=datetime.now(UTC), command_id=uuid.uuid4(),
+        proposal_id=ids["dinner/create"], comment_id=uuid.uuid4(), kind="comment",
+        text=THE_ANSWER,
+    ))
     return story
 
 
@@ -690,7 +705,11 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
 ) -> None:
     """ash proposes an agreement between ``parties``; then each try, in order, is sent as
     a command (refused ones change nothing). The read model then says what the decider's
-    state says: the status, each member's last answer, every answer in order, who waits."""
+    state says: the status, each member's last answer, every answer in order, who waits.
+
+    A closed proposal's state keeps only how it closed (no rule reads its answers again),
+    so its answers are compared with the decider's as they stood when it closed: the state
+    just before the event that closed it, every answer given by then."""
     polycule = await polycule_of(service, store, *NAMES)
     story = Story(polycule)
     proposal_id, agreement_id = uuid.uuid4(), uuid.uuid4()
@@ -698,9 +717,12 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
                       agreement_id=agreement_id, parties=story.members(*parties),
                       text=wording("Sundays", "Sunday mornings are ours"),
                       binds_only_proposer=parties == ["ash"])
+    revision = 1
     for number, (name, what) in enumerate(tries):
         state, _ = await service.load(polycule.id, polycule_decider)
-        revision = state.agreements.proposals[proposal_id].revision
+        proposal = state.agreements.proposals[proposal_id]
+        if isinstance(proposal, Proposal):
+            revision = proposal.revision  # once closed, an answer to its last one is refused
         actor = story.member(name)
         tried: PolyculeCommand = (
             command(Consent, actor, proposal_id=proposal_id, revision=revision) if what == "yes"
@@ -717,16 +739,22 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
 
     state, _ = await service.load(polycule.id, polycule_decider)
     decided = state.agreements.proposals[proposal_id]
+    last_open = decided
+    if not decided.is_open:
+        closing = await closed_at(store, polycule.id, proposal_id)
+        before = await service.load_until(polycule.id, polycule_decider, closing - 1)
+        last_open = before.agreements.proposals[proposal_id]
+    assert isinstance(last_open, Proposal)
     shown = await read_model.proposal(pool, polycule.id, proposal_id)
     assert shown is not None
     assert (shown.status, shown.revision, shown.parties) == (
-        decided.status, decided.revision, decided.parties
+        decided.status, last_open.revision, decided.parties
     )
     assert [(a.revision, a.member_id, a.response) for a in shown.answers] == [
-        (a.revision, a.member_id, a.answer) for a in decided.answers
+        (a.revision, a.member_id, a.answer) for a in last_open.answers
     ], "every answer, in the order given"
     assert [a.at for a in shown.answers] == sorted(a.at for a in shown.answers)
-    assert {r.member_id: r.response for r in shown.responses} == decided.current_answers()
+    assert {r.member_id: r.response for r in shown.responses} == last_open.current_answers()
     positions = [shown.answers.index(response) for response in shown.responses]
     assert positions == sorted(positions), "current answers, in the order they were given"
     for position, response in zip(positions, shown.responses, strict=True):
@@ -740,7 +768,7 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
     for member in story.members(*NAMES):
         waiting = await inbox.agreement_inbox(pool, member)
         awaits = decided.is_open and member in decided.parties and (
-            member not in decided.current_answers()
+            member not in last_open.current_answers()
         )
         assert [p.proposal_id for p in waiting.awaiting_response] == (
             [proposal_id] if awaits else []
@@ -748,7 +776,7 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
 
     if decided.status == "ratified":
         version = await read_model.version(pool, polycule.id, agreement_id, 1)
-        assert version is not None and version.revision == decided.revision
+        assert version is not None and version.revision == last_open.revision
         assert sorted(c.member_id for c in version.consents) == sorted(decided.parties)
         assert {c.response for c in version.consents} == {"consented"}
         history = await read_model.agreement_history(pool, polycule.id, agreement_id)
@@ -759,6 +787,21 @@ async def test_after_any_answers_the_read_model_agrees_with_the_decider(
             tuple(a for a in shown.answers if a.revision == r.revision)
             for r in created.revisions
         ]
+
+
+CLOSING = {
+    "ProposalRejected", "ProposalWithdrawn", "ProposalExpired", "ProposalLapsed",
+    "AgreementRatified", "AgreementEnded",
+}
+
+
+async def closed_at(store: EventStore, polycule_id: UUID, proposal_id: UUID) -> int:
+    """The version of the event that closed the proposal."""
+    [closing] = [
+        event.stream_version for event in await store.read_stream(polycule_id)
+        if event.event_type in CLOSING and event.data.get("proposal_id") == str(proposal_id)
+    ]
+    return closing
 
 
 # --- Rebuilding, and the words kept sealed -----------------------------------------------
@@ -806,7 +849,8 @@ async def test_words_are_kept_sealed_and_open_for_members(
         for table in TABLES
     ])
     assert len(everything) > 10_000
-    for words in (TOLD_BEFORE_A_DATE, NO_PHONES, THE_OBJECTION, "planned romantic",
+    for words in (TOLD_BEFORE_A_DATE, NO_PHONES, THE_OBJECTION, THE_QUESTION, THE_ANSWER,
+                  "planned romantic",
                   "within a week", "My weekends changed", "new rhythm", "Dates", "Dinner"):
         assert words not in everything
 
@@ -831,6 +875,16 @@ async def test_words_are_kept_sealed_and_open_for_members(
     assert await decrypt_event_fields({"reason": objection.note}, keyring) == {
         "reason": THE_OBJECTION
     }
+    # The conversation about a proposal: in the order made, each under its author's key.
+    dinner = await read_model.proposal(pool, story.polycule.id, story.ids["dinner/create"])
+    assert dinner is not None
+    assert [(c.member_id, c.kind, c.revision) for c in dinner.comments] == [
+        (story.member("blue"), "question", 1), (story.member("ash"), "comment", 1),
+    ]
+    assert dinner.comments[0].at == story.at["dinner asked about"]
+    assert [
+        (await decrypt_event_fields({"text": c.text}, keyring))["text"] for c in dinner.comments
+    ] == [THE_QUESTION, THE_ANSWER]
 
 
 # --- Indexes and registration ------------------------------------------------------------
@@ -854,6 +908,7 @@ async def test_every_read_uses_an_index(
         "PROPOSALS_OF_AGREEMENT": (polycule, agreement_id),
         "REVISIONS_OF_AGREEMENT": (polycule, agreement_id),
         "TIMELINE_OF_AGREEMENT": (polycule, agreement_id),
+        "REVISION": (polycule, story.ids["dates/create"], 2),
         "IN_FORCE_AT": (polycule, now, [member]),
         "OPEN_PROPOSALS_BINDING": (member,),
         "REVIEWS_DUE": (member,),

@@ -13,7 +13,16 @@ import asyncpg
 import pytest
 
 from ledger import snapshots
-from ledger.domain.agreements import AgreementText, Consent, ProposeAgreement
+from ledger.domain.agreements import (
+    Agreement,
+    AgreementText,
+    ClosedProposal,
+    Consent,
+    EndedAgreement,
+    Proposal,
+    ProposeAgreement,
+    RevokeConsent,
+)
 from ledger.domain.polycules import (
     AcceptInvitation,
     FoundPolycule,
@@ -46,6 +55,12 @@ def every_ten_events(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def lived_in(service: ApplicationService) -> uuid.UUID:
     """A polycule of four with an agreement among them: 17 events."""
+    polycule, _ = await lived_in_by(service)
+    return polycule
+
+
+async def lived_in_by(service: ApplicationService) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """``lived_in``, and its members: Robin, who founded it, first."""
     polycule, robin = uuid.uuid4(), uuid.uuid4()
     await service.handle(polycule, polycule_decider, FoundPolycule(
         **stamp(robin), polycule_id=polycule, name="Pancakes", display_name="Robin"
@@ -72,7 +87,7 @@ async def lived_in(service: ApplicationService) -> uuid.UUID:
         await service.handle(polycule, polycule_decider, Consent(
             **stamp(member), proposal_id=proposal, revision=1
         ))
-    return polycule
+    return polycule, members
 
 
 async def snapshot_row(pool: asyncpg.Pool, polycule: uuid.UUID) -> asyncpg.Record | None:
@@ -120,3 +135,62 @@ async def test_a_snapshot_of_another_shape_is_ignored_and_replaced(
     assert state == folded
     replaced = await snapshot_row(pool, polycule)
     assert replaced is not None and replaced["shape"] == current["shape"]
+
+
+async def test_a_snapshot_kept_before_the_fold_version_changed_is_ignored_and_replaced(
+    pool: asyncpg.Pool, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current_version = snapshots.FOLD_VERSION
+    monkeypatch.setattr(snapshots, "FOLD_VERSION", current_version - 1)
+    polycule = await lived_in(instance(pool, keyring))
+    older = await snapshot_row(pool, polycule)
+    assert older is not None
+    monkeypatch.setattr(snapshots, "FOLD_VERSION", current_version)
+
+    store = ReadCountingStore(pool)
+    state, _ = await instance(pool, keyring, store).load(polycule, polycule_decider)
+
+    assert store.reads_after == [0]  # folded from the first event, not from the older one
+    folded, _ = await ApplicationService(EventStore(pool), keyring).load(
+        polycule, polycule_decider
+    )
+    assert state == folded
+    replaced = await snapshot_row(pool, polycule)
+    assert replaced is not None and replaced["shape"] != older["shape"]
+
+
+async def test_open_and_closed_proposals_and_ended_agreements_are_read_back_as_kept(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    service = instance(pool, keyring)
+    polycule, (robin, sam, *_) = await lived_in_by(service)
+    calls, trips = uuid.uuid4(), uuid.uuid4()
+    await service.handle(polycule, polycule_decider, ProposeAgreement(
+        **stamp(robin), proposal_id=uuid.uuid4(), agreement_id=calls, parties=(robin, sam),
+        text=AgreementText(title="Calls", terms="We call on Fridays"),
+    ))
+    [proposal] = [p for p in (await service.load(polycule, polycule_decider))[0]
+                  .agreements.proposals.values() if p.agreement_id == calls]
+    await service.handle(polycule, polycule_decider, Consent(
+        **stamp(sam), proposal_id=proposal.proposal_id, revision=1
+    ))
+    await service.handle(polycule, polycule_decider, RevokeConsent(
+        **stamp(sam), agreement_id=calls
+    ))
+    await service.handle(polycule, polycule_decider, ProposeAgreement(
+        **stamp(robin), proposal_id=uuid.uuid4(), agreement_id=trips, parties=(robin, sam),
+        text=AgreementText(title="Trips", terms="We plan trips together"),
+    ))
+    state, version = await service.load(polycule, polycule_decider)
+    agreements = state.agreements
+    assert {type(agreement) for agreement in agreements.agreements.values()} == {
+        Agreement, EndedAgreement
+    }
+    assert {type(proposal) for proposal in agreements.proposals.values()} == {
+        Proposal, ClosedProposal
+    }
+
+    await pool.execute("DELETE FROM decider_snapshots WHERE stream_id = $1", polycule)
+    kept = Snapshots.of(pool, polycule=polycule_decider)
+    await kept.keep(polycule, polycule_decider, state, version)
+    assert await kept.latest(polycule, polycule_decider) == (state, version)

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from ledger.domain.agreements import AgreementText, ProposeAgreement
+from ledger.domain.agreements import Agreement, AgreementText, ProposeAgreement
 from ledger.domain.polycules import (
     AcceptInvitation,
     FoundPolycule,
@@ -101,9 +101,10 @@ async def test_a_folded_state_holds_no_ones_words_and_outlives_an_erasure(
     # Names, titles, terms: none of them is in the state, opened or sealed.
     for words in ("Pancakes", "Robin", "Sam", "Quiet Sundays", "pancakes", "'ct'"):
         assert words not in repr(folded)
-    # The cadence it decides with is kept.
-    [proposal] = folded.agreements.proposals.values()
-    assert proposal.review_every_days == 30
+    # The cadence it decides with is kept (by the agreement in force, its proposal closed).
+    [agreement] = folded.agreements.agreements.values()
+    assert isinstance(agreement, Agreement)
+    assert agreement.review_every_days == 30
 
     # An erasure changes nothing in a state: it is used on, not folded again.
     await keyring.destroy(KeyOwner("member", sam))

@@ -12,7 +12,7 @@ from ledger.http.agreement_shapes import opened_proposal
 from ledger.http.repair_shapes import opened_breach
 from ledger.privacy import ERASED, KeyOwner, KeyRing
 from ledger.store.records import JsonObject
-from projections.agreement_queries import ProposalRow, ResponseRow
+from projections.agreement_queries import CommentRow, ProposalRow, ResponseRow
 from projections.repair_queries import BreachRow
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -53,8 +53,12 @@ async def test_a_proposal_is_shown_with_its_wording_and_every_answers_reason_ope
     row = ProposalRow(
         polycule_id=POLYCULE, proposal_id=PROPOSAL, agreement_id=uuid.uuid4(), kind="create",
         proposed_by=ROBIN, parties=(ROBIN, SAM, ALEX), revision=2, text=wording, note=None,
-        base_version=None, respond_by=None, status="open", opened_at=NOW, closed_at=None,
-        responses=answers[2:], answers=answers,
+        base_version=None, respond_by=None, asks_again=None, status="open", opened_at=NOW,
+        closed_at=None, responses=answers[2:], answers=answers,
+        comments=(CommentRow(
+            comment_id=uuid.uuid4(), member_id=ALEX, revision=1, kind="question",
+            text=await sealed(keyring, "Does brunch count?", ALEX), at=NOW,
+        ),),
     )
 
     view = await opened_proposal(row, keyring)
@@ -67,6 +71,9 @@ async def test_a_proposal_is_shown_with_its_wording_and_every_answers_reason_ope
     assert (view.text.category, view.text.review_every_days) == ("time", 30)
     assert view.text.fuzzy_words == ["overnight"]  # "date" is defined
     assert [a.reason for a in view.answers] == [None, "Not every Sunday", None]
+    assert [(c.member_id, c.kind, c.text) for c in view.comments] == [
+        (ALEX, "question", "Does brunch count?")
+    ]
     assert [r.member_id for r in view.responses] == [ROBIN]
     assert view.awaiting == [SAM, ALEX]
     assert (view.parties, view.revision, view.note) == ([ROBIN, SAM, ALEX], 2, None)

@@ -25,18 +25,22 @@ from hypothesis import event as tally
 from hypothesis import strategies as st
 
 from ledger.domain.agreements import (
+    Agreement,
     AgreementEnded,
     AgreementProposed,
     AgreementRatified,
     AgreementText,
     Answered,
+    ClosedProposal,
     Consent,
     ConsentGiven,
     Definition,
+    EndedAgreement,
     ExpireProposal,
     MarkReviewDue,
     Object,
     ObjectionRaised,
+    Proposal,
     ProposalExpired,
     ProposalLapsed,
     ProposalRejected,
@@ -542,8 +546,19 @@ def play(data: st.DataObject, history: list[DomainEvent], choose: Choice, steps:
         proposals = state.agreements.proposals
         assert proposals.keys() == witness.proposals.keys()
         for proposal_id, proposal in proposals.items():
+            seen = witness.proposals[proposal_id]
+            assert (proposal.kind, proposal.agreement_id, proposal.proposed_by) == (
+                seen.kind, seen.agreement_id, seen.proposed_by
+            )
+            assert proposal.parties == seen.parties
+            if seen.status != "open":
+                assert isinstance(proposal, ClosedProposal), (
+                    "a closed proposal keeps only what rules still read: no answers"
+                )
+                continue
+            assert isinstance(proposal, Proposal)
             assert list(proposal.answers) == witness.answers[proposal_id], (
-                "the state keeps every answer given, in order"
+                "the state keeps every answer given to an open proposal, in order"
             )
             assert proposal.consents == witness.consented(proposal_id, proposal.revision), (
                 "a member's current answer is the last one they gave"
@@ -555,6 +570,10 @@ def play(data: st.DataObject, history: list[DomainEvent], choose: Choice, steps:
             agreement = agreements[agreement_id]
             assert agreement.version == versions[-1], "the state holds the latest version"
             assert agreement.active == (witness.in_force[agreement_id] is not None)
+            assert isinstance(agreement, Agreement if agreement.active else EndedAgreement)
+            assert [span.version for span in agreement.spans] == versions, (
+                "an agreement, ended or not, knows when each of its versions was in force"
+            )
         assert polycule_decider.fold(history) == state, "replaying gives the same state"
 
     # What was reached, for `pytest --hypothesis-show-statistics`.

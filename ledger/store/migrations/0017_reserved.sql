@@ -1,2 +1,0 @@
--- Reserved: this number belongs to a change made alongside this one, merged separately.
-SELECT 1;
