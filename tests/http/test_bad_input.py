@@ -174,7 +174,12 @@ async def test_control_characters_are_refused_in_every_text_naming_the_field(
     # A form's value, encoded or not, is refused alike.
     form = await send(robin, "POST", "/api/polycules", {"Accept": "application/json"},
                       data={"name": "Pan\x00cakes"})
-    assert fields_named(await refused(form, 422)) == {"name"}
+    assert form.status == 422
+    answered = await form.json()
+    # The page's script is told the same refusal, and beside it what to say to the person.
+    assert set(answered) == {"error", "plain"}
+    assert fields_named(error_of({"error": answered["error"]})) == {"name"}
+    assert set(answered["plain"]["fields"]) == {"name"}
     query = await robin.request("GET", f"{scene.polycule}/agreements",
                                 params={"as_of": "2030-01-01T00:00:00\x00Z"})
     assert fields_named(await refused(query, 422)) == {"as_of"}

@@ -41,6 +41,7 @@ from ledger.domain.polycules import (
     polycule_decider,
 )
 from ledger.errors import DomainError, NotFound
+from ledger.events import EVENTS
 from ledger.privacy import KeyRing, as_sealed, decrypt_event_fields
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
@@ -797,8 +798,12 @@ CLOSING = {
 
 async def closed_at(store: EventStore, polycule_id: UUID, proposal_id: UUID) -> int:
     """The version of the event that closed the proposal."""
+    # Read through the registry, as every reader does (the events may be stored in an
+    # older shape that an upcaster reads).
     [closing] = [
-        event.stream_version for event in await store.read_stream(polycule_id)
+        event.stream_version for event in map(
+            EVENTS.in_current_shape, await store.read_stream(polycule_id)
+        )
         if event.event_type in CLOSING and event.data.get("proposal_id") == str(proposal_id)
     ]
     return closing

@@ -11,6 +11,7 @@
   const definitions = document.getElementById("definitions");
   const preview = document.getElementById("clarity-preview");
   const none = document.getElementById("clarity-none");
+  const summary = document.getElementById("clarity-summary");
   let timer = null;
   let asked = 0;
   let added = 0;
@@ -86,7 +87,17 @@
     words.filter((word) => !present.has(word)).forEach(addDefinition);
     none.hidden = definitionInputs().length > 0;
     showPreview(words.flatMap((word) => forms[word] || [word]));
+    summarise(words);
     form.setAttribute("data-clarity-checked", String(ticket));
+  }
+
+  // The preview repeats the whole draft, so it is not read out as it changes; this short
+  // sentence is, and only when it says something new.
+  function summarise(words) {
+    if (!summary) return;
+    const said = !words.length ? "No words found that can mean different things."
+      : `${words.length === 1 ? "1 word" : `${words.length} words`} can mean different things: ${words.join(", ")}.`;
+    if (summary.textContent !== said) summary.textContent = said;
   }
 
   function schedule() {

@@ -34,4 +34,12 @@ async def test_the_preview_marks_every_form_the_check_flags(
     )
     for word in ("sleepover", "partner", "kiss", "tell", "soon", "never", "cheating"):
         await expect(sam.get_by_label(f"What you mean by “{word}”")).to_be_visible()
+    # A screen reader hears a short count of the words, not the draft read out again.
+    await expect(sam.locator("#clarity-preview")).not_to_have_attribute("aria-live", "polite")
+    summary = sam.locator("#clarity-summary")
+    await expect(summary).to_have_attribute("aria-live", "polite")
+    await expect(summary).to_have_text(
+        "7 words can mean different things: "
+        "partner, tell, sleepover, kiss, cheating, soon, never."
+    )
     await visits.check(sam)
