@@ -12,15 +12,17 @@ page, which such a program ignores.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 from aiohttp import web
 
 from ledger.errors import NotFound
 from ledger.http import email_routes
 from ledger.http.authorization import caller_of
-from ledger.http.keys import POOL, SETTINGS
+from ledger.http.keys import CLOCK, POOL, SETTINGS
 from ledger.mail import addresses
 from ledger.web.reading import Page
-from ledger.web.rendering import render
+from ledger.web.rendering import reader_zone, render
 
 CHOICE_WORDS = {"now": "At once", "digest": "In the daily digest", "never": "Never"}
 SAVED = {
@@ -39,8 +41,17 @@ async def email_settings(request: web.Request) -> web.Response:
         "notifications": notifications,
         "choice_words": CHOICE_WORDS,
         "saved": SAVED.get(request.query.get("saved", "")),
-        "digest_hour": request.app[SETTINGS].mail_digest_hour,
+        "digest_at": await _digest_time(request),
     })
+
+
+async def _digest_time(request: web.Request) -> str:
+    """The hour the daily digest goes out (kept in UTC), as the reader's clock shows it
+    today: "07:00 CET"."""
+    hour = request.app[SETTINGS].mail_digest_hour
+    today = request.app[CLOCK].now().astimezone(UTC).date()
+    moment = datetime.combine(today, time(hour), UTC).astimezone(await reader_zone(request))
+    return f"{moment:%H:%M} {moment.tzname()}"
 
 
 async def confirmation_page(request: web.Request) -> web.Response:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -32,7 +33,7 @@ from ledger.http.parsing import path_id
 from ledger.http.repair_shapes import BreachView, RepairHistoryView
 from ledger.web import polycule_pages
 from ledger.web.reading import Page, polycule_context
-from ledger.web.rendering import render
+from ledger.web.rendering import reader_zone, render
 from ledger.web.trust_chart import Chart, CheckIn, Line, Setback, day_label, trust_chart
 
 # What the ledger records on its own, as time passes: folded under the people's own steps.
@@ -53,10 +54,6 @@ FACTORS = {
 # How often a commitment comes round: days between occurrences ("" for once).
 CADENCES = (("", "Once"), ("1", "Every day"), ("7", "Every week"), ("14", "Every two weeks"),
             ("30", "Every month"))
-# When it happened, in days before now, as the form offers it.
-DAYS_AGO = ((0, "Today, just now"), (1, "Yesterday"), (2, "Two days ago"),
-            (3, "Three days ago"), (5, "Five days ago"), (7, "A week ago"),
-            (14, "Two weeks ago"), (30, "About a month ago"))
 # How far ahead a commitment's first occurrence may be chosen, in days.
 FIRST_DUE_WITHIN = 28
 FIRST_DUE_DEFAULT = 7
@@ -76,7 +73,6 @@ async def breaches(request: web.Request) -> web.Response:
         "titles": await _titles(request, in_force, {b.agreement_id for b in shown}),
         "agreements": mine,
         "others": [m for m in common.members if m.member_id in sharing],
-        "moments": _moments_before(request.app[CLOCK].now()),
         "live_url": polycule_pages.live_url(request),
     })
 
@@ -143,7 +139,7 @@ async def _as_member(
         "not_yet_told": [m for m in common.members if m.member_id not in shown.audience],
         "proposals": proposals,
         "cadences": CADENCES,
-        "due_days": _days_ahead(request.app[CLOCK].now()),
+        "due_days": _days_ahead(request.app[CLOCK].now(), await reader_zone(request)),
         "live_url": polycule_pages.live_url(request),
     }
 
@@ -261,27 +257,14 @@ async def _titles(
     return titles
 
 
-def _moments_before(now: datetime) -> list[tuple[str, str]]:
-    """When a breach happened, as the form offers it: (value, label), from now backwards.
-
-    A choice of days rather than a date and time field: a browser's own field sends a
-    moment without its time zone, which the API (rightly) does not guess."""
-    choices = []
-    for days, label in DAYS_AGO:
-        moment = now - timedelta(days=days)
-        shown = label if days == 0 else f"{label} ({day_label(moment)})"
-        choices.append((moment.isoformat(), shown))
-    return choices
-
-
-def _days_ahead(now: datetime) -> list[tuple[str, str, bool]]:
+def _days_ahead(now: datetime, zone: ZoneInfo) -> list[tuple[str, str, bool]]:
     """When a commitment is first due: (value, label, chosen), each day of the next four
-    weeks, due by the end of that day (UTC)."""
-    today = now.astimezone(UTC).date()
+    weeks, due by the end of that day where the reader is (their time zone)."""
+    today = now.astimezone(zone).date()
     choices = []
     for ahead in range(FIRST_DUE_WITHIN + 1):
         day = today + timedelta(days=ahead)
-        due = datetime.combine(day, time(23, 59), UTC)
+        due = datetime.combine(day, time(23, 59), zone)
         named = f"{day:%A} {day.day} {day:%B}"
         label = {0: f"Today ({named})", 1: f"Tomorrow ({named})"}.get(ahead, named)
         choices.append((due.isoformat(), label, ahead == FIRST_DUE_DEFAULT))

@@ -17,11 +17,12 @@ import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -459,3 +460,18 @@ async def test_the_settings_page_shows_the_address_its_state_and_the_choices(
         assert choices["breach.reported"] == "now"  # untouched: its default
         page = await (await ana.request("GET", "/account/email")).text()
         assert 'name="choices.member.left" value="never" checked' in page
+
+
+async def test_the_settings_page_tells_the_digests_hour_by_the_readers_clock(
+    client: Client, settings: Settings, clock: TravellingClock
+) -> None:
+    async with person(client, ANA) as ana:
+        await ana.json("PUT", "/api/account/time-zone", json={"time_zone": "Asia/Kolkata"})
+
+        page = await (await ana.request("GET", "/account/email")).text()
+
+        # Kept in UTC, told in India's time: half an hour past, an hour's offset apart.
+        kolkata = ZoneInfo("Asia/Kolkata")
+        today = clock.now().astimezone(UTC).date()
+        moment = datetime.combine(today, time(settings.mail_digest_hour), UTC).astimezone(kolkata)
+        assert f"at {moment:%H:%M} IST (your time)" in page

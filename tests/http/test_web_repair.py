@@ -7,9 +7,10 @@ what it changed is read back through the API."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from html import unescape
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from ledger.http.keys import SCHEDULER
 from tests.http.conftest import TravellingClock
@@ -581,3 +582,21 @@ async def test_a_check_in_kept_private_is_seen_by_its_author_alone(
         own = await page(sam, breach_page)
         assert "Only for me to see." in own and "Only you see this" in own
         assert re.search(r"<title>Sam: 2 on [^<]* \(only you see this\)</title>", own)
+
+
+async def test_a_commitment_is_first_due_by_the_end_of_a_day_where_its_maker_is(
+    client: Client, clock: TravellingClock
+) -> None:
+    async with person(client, "robin") as robin, person(client, "sam") as sam:
+        polycule = await polycule_of(robin, sam)
+        _bid, breach_page, _repair_api = await a_told_breach(robin, sam, polycule)
+        await sam.json("PUT", "/api/account/time-zone", json={"time_zone": "Pacific/Auckland"})
+
+        shown = await page(sam, breach_page)
+        due = datetime.fromisoformat(option_value(shown, "first_due_at", "Tomorrow"))
+
+        # The end of tomorrow in Auckland, whatever day it is in UTC meanwhile.
+        auckland = ZoneInfo("Pacific/Auckland")
+        tomorrow = clock.now().astimezone(auckland).date() + timedelta(days=1)
+        assert due == datetime.combine(tomorrow, time(23, 59), auckland)
+        assert "Pacific/Auckland" in text_of(shown)
