@@ -83,6 +83,21 @@ async def a_told_breach(
     )
 
 
+async def supporting_through_the_form(
+    member: Person, supporter: Person, repair_api: str, breach_page: str
+) -> None:
+    """``member`` makes a supporter's link on the breach page (shown once, after a redirect)
+    and ``supporter`` accepts it."""
+    shown_once = await submit(member, f"{repair_api}/supporters",
+                              {"answer": "shown-once", "expires_in_hours": "168"},
+                              return_to=breach_page)
+    token = re.search(
+        r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"", await shown_after(member, shown_once)
+    )
+    assert token, "the supporter's link is shown once"
+    await supporter.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+
+
 async def test_a_party_tells_of_another_partys_breach_through_the_form(client: Client) -> None:
     async with person(client, "robin") as robin, person(client, "sam") as sam:
         polycule = await polycule_of(robin, sam)
@@ -352,14 +367,7 @@ async def test_a_supporter_reads_the_repair_and_can_do_nothing(
                         return_to=breach_page)
         await submitted(robin, f"{repair_api}/check-ins", {"trust": "4"}, return_to=breach_page)
 
-        shown_once = await submit(robin, f"{repair_api}/supporters",
-                                  {"answer": "shown-once", "expires_in_hours": "168"},
-                                  return_to=breach_page)
-        token = re.search(
-            r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"", await shown_after(robin, shown_once)
-        )
-        assert token, "the supporter's link is shown once"
-        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+        await supporting_through_the_form(robin, coach, repair_api, breach_page)
 
         read = await page(coach, breach_page)
         words = text_of(read)
@@ -382,13 +390,7 @@ async def test_a_supporter_finds_their_way_back_to_the_repairs_they_support(
         bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
         assert await coach.json("GET", "/api/me/supporting") == []
         assert "Repairs you support" not in await page(coach, "/polycules")
-        shown_once = await submit(robin, f"{repair_api}/supporters",
-                                  {"answer": "shown-once", "expires_in_hours": "168"},
-                                  return_to=breach_page)
-        token = re.search(r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"",
-                          await shown_after(robin, shown_once))
-        assert token
-        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+        await supporting_through_the_form(robin, coach, repair_api, breach_page)
 
         [supported] = await coach.json("GET", "/api/me/supporting")
         assert (supported["polycule_id"], supported["breach_id"]) == (polycule, bid)
@@ -545,13 +547,7 @@ async def test_a_check_in_kept_private_is_seen_by_its_author_alone(
             person(client, "dana") as coach:
         polycule = await polycule_of(robin, sam)
         _bid, breach_page, repair_api = await a_told_breach(robin, sam, polycule)
-        shown_once = await submit(robin, f"{repair_api}/supporters",
-                                  {"answer": "shown-once", "expires_in_hours": "168"},
-                                  return_to=breach_page)
-        token = re.search(r"/supporter-invitations/([A-Za-z0-9_.\-]+)\"",
-                          await shown_after(robin, shown_once))
-        assert token
-        await coach.json("POST", f"/api/supporter-invitations/{token.group(1)}/accept", json={})
+        await supporting_through_the_form(robin, coach, repair_api, breach_page)
         assert 'id="check-in-private"' in await page(sam, breach_page)
 
         await submitted(sam, f"{repair_api}/check-ins",
