@@ -139,6 +139,15 @@ class AppendsTogether(Generic[Applied]):
         return taken
 
     async def _commit(self, taken: Sequence[_Waiting[Applied]]) -> None:
+        try:
+            await self._commit_or_each_alone(taken)
+        finally:
+            # Cut short (the service stopping): nobody is left waiting for an answer.
+            for waiting in taken:
+                if not waiting.answer.done():
+                    waiting.answer.cancel()
+
+    async def _commit_or_each_alone(self, taken: Sequence[_Waiting[Applied]]) -> None:
         if len(taken) > 1:
             try:
                 results = await self._store.append_applying_together(
