@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-from playwright.async_api import Page, expect
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
 
-from tests.http.browser.conftest import Visits
+from tests.http.browser.conftest import Visits, member_context
 
 PASSWORD = "a long and gentle passphrase"
 
@@ -65,3 +66,16 @@ async def polycule_together(founder: Page, joiner: Page, visits: Visits, name: s
     await joiner.wait_for_url(home)
     await expect(joiner.get_by_role("heading", name=name)).to_be_visible()
     return home
+
+
+async def two_in_a_polycule(
+    browser: Browser, server: TestServer, visits: Visits,
+    first: tuple[str, str], second: tuple[str, str], name: str,
+) -> tuple[Page, Page, str]:
+    """Two people (handle, name), each in a browser of their own, signed up and in, and
+    together in the polycule ``name`` that ``first`` started: their pages, and its home."""
+    founder = await member_context(browser, server, visits)
+    joiner = await member_context(browser, server, visits)
+    await sign_up_and_in(founder, visits, *first)
+    await sign_up_and_in(joiner, visits, *second)
+    return founder, joiner, await polycule_together(founder, joiner, visits, name)

@@ -7,18 +7,16 @@ from __future__ import annotations
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.http.browser.conftest import Visits, member_context
-from tests.http.browser.members import polycule_together, sign_up_and_in
+from tests.http.browser.conftest import Visits
+from tests.http.browser.members import two_in_a_polycule
 
 
 async def test_the_preview_marks_every_form_the_check_flags(
     browser: Browser, server: TestServer, visits: Visits
 ) -> None:
-    sam = await member_context(browser, server, visits)
-    noor = await member_context(browser, server, visits)
-    await sign_up_and_in(sam, visits, "sam", "Sam")
-    await sign_up_and_in(noor, visits, "noor", "Noor")
-    home = await polycule_together(sam, noor, visits, "Linden Street")
+    sam, _noor, home = await two_in_a_polycule(
+        browser, server, visits, ("sam", "Sam"), ("noor", "Noor"), "Linden Street"
+    )
 
     await sam.goto(home)
     await sam.get_by_role("link", name="Propose an agreement").click()

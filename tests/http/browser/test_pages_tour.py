@@ -10,25 +10,22 @@ from urllib.parse import urlsplit
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.http.browser.conftest import Visits, member_context, screenshot
+from tests.http.browser.conftest import Visits, screenshot
 from tests.http.browser.members import (
     at,
     has_not_reloaded,
     listening,
-    polycule_together,
-    sign_up_and_in,
     stays_without_reload,
+    two_in_a_polycule,
 )
 
 
 async def test_a_disclosure_the_inbox_the_record_and_the_account(
     browser: Browser, server: TestServer, visits: Visits
 ) -> None:
-    robin = await member_context(browser, server, visits)
-    sky = await member_context(browser, server, visits)
-    await sign_up_and_in(robin, visits, "robin", "Robin")
-    await sign_up_and_in(sky, visits, "sky", "Sky")
-    home = await polycule_together(robin, sky, visits, "Harbour Lane")
+    robin, sky, home = await two_in_a_polycule(
+        browser, server, visits, ("robin", "Robin"), ("sky", "Sky"), "Harbour Lane"
+    )
 
     # Sky waits on the inbox, which has nothing for them yet.
     await sky.goto("/inbox")

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
 from tests.http.browser.conftest import Visits, member_context, screenshot
-from tests.http.browser.members import at, polycule_together, sign_up_and_in
+from tests.http.browser.members import at, polycule_together, sign_up_and_in, two_in_a_polycule
 
 
 async def agreed(proposer: Page, other: Page, visits: Visits, home: str, title: str,
@@ -41,11 +41,9 @@ async def agreed(proposer: Page, other: Page, visits: Visits, home: str, title: 
 async def test_an_agreement_revoked_is_listed_under_past_agreements(
     browser: Browser, server: TestServer, visits: Visits
 ) -> None:
-    alex = await member_context(browser, server, visits)
-    blair = await member_context(browser, server, visits)
-    await sign_up_and_in(alex, visits, "alex", "Alex")
-    await sign_up_and_in(blair, visits, "blair", "Blair")
-    home = await polycule_together(alex, blair, visits, "Maple House")
+    alex, blair, home = await two_in_a_polycule(
+        browser, server, visits, ("alex", "Alex"), ("blair", "Blair"), "Maple House"
+    )
     agreement = await agreed(alex, blair, visits, home, "Sunday tea", "Blair")
 
     # Blair withdraws their yes, on the agreement's page.

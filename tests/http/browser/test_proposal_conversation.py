@@ -12,14 +12,13 @@ from datetime import datetime, timedelta
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
-from tests.http.browser.conftest import Visits, member_context, screenshot
+from tests.http.browser.conftest import Visits, screenshot
 from tests.http.browser.members import (
     at,
     has_not_reloaded,
     listening,
-    polycule_together,
-    sign_up_and_in,
     stays_without_reload,
+    two_in_a_polycule,
 )
 
 PROPOSAL_PAGE = "/polycules/[0-9a-f-]{36}/proposals/[0-9a-f-]{36}"
@@ -36,11 +35,9 @@ async def confirmed(page: Page, words: str) -> None:
 async def test_a_question_a_no_and_a_proposal_asked_again_until_it_holds(
     browser: Browser, server: TestServer, visits: Visits
 ) -> None:
-    alex = await member_context(browser, server, visits)
-    blair = await member_context(browser, server, visits)
-    await sign_up_and_in(alex, visits, "alex", "Alex")
-    await sign_up_and_in(blair, visits, "blair", "Blair")
-    home = await polycule_together(alex, blair, visits, "Maple House")
+    alex, blair, home = await two_in_a_polycule(
+        browser, server, visits, ("alex", "Alex"), ("blair", "Blair"), "Maple House"
+    )
 
     # Alex proposes, with a deadline a week away in the browser's own time.
     await alex.goto(f"{home}/propose")
@@ -124,11 +121,9 @@ async def test_a_question_a_no_and_a_proposal_asked_again_until_it_holds(
 async def test_an_amendment_is_answered_from_a_page_that_shows_what_it_changes(
     browser: Browser, server: TestServer, visits: Visits
 ) -> None:
-    alex = await member_context(browser, server, visits)
-    blair = await member_context(browser, server, visits)
-    await sign_up_and_in(alex, visits, "alex", "Alex")
-    await sign_up_and_in(blair, visits, "blair", "Blair")
-    home = await polycule_together(alex, blair, visits, "Birch Court")
+    alex, blair, home = await two_in_a_polycule(
+        browser, server, visits, ("alex", "Alex"), ("blair", "Blair"), "Birch Court"
+    )
 
     await alex.goto(f"{home}/propose")
     await alex.get_by_label("Blair").check()
