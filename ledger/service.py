@@ -193,8 +193,18 @@ class ApplicationService:
         data = with_texts_unopened(recorded.data)
         return self._registry.decode(recorded.event_type, recorded.schema_version, data)
 
-    async def load(self, stream_id: UUID, decider: Decider[Any, State]) -> tuple[State, int]:
-        """The stream's current state and version: the cached state, brought up to date."""
+    async def load(
+        self, stream_id: UUID, decider: Decider[Any, State], *, known_version: int | None = None
+    ) -> tuple[State, int]:
+        """The stream's current state and version: the cached state, brought up to date.
+
+        ``known_version``: the stream's version as the caller has just read it (with the
+        request's credential, in the same round trip). A kept state already at it is
+        current and is answered without reading the stream."""
+        if known_version is not None:
+            kept = self._states.get(stream_id, decider)
+            if kept is not None and kept[1] >= known_version:
+                return kept
         return await self._load(stream_id, decider)
 
     async def read_between(

@@ -23,6 +23,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.store.sql import STREAM_VERSION_OF
+
 SESSION_COOKIE = "ledger_session"
 DEFAULT_SESSION_LIFETIME = timedelta(days=14)
 
@@ -56,6 +58,9 @@ class StartedSession:
 class LiveSession:
     id: UUID
     account_id: UUID
+    # The version of the stream asked about with the session (``live(…, stream_id=)``),
+    # read in the same round trip; 0 for a stream that does not exist.
+    stream_version: int | None = None
 
 
 # Ended and expired sessions of the account are dropped as it signs in again, so the table
@@ -69,9 +74,10 @@ INSERT INTO sessions (token_hash, id, account_id, expires_at)
 VALUES ($1, $2, $3, now() + $4::interval)
 RETURNING expires_at
 """
-# By the primary key; the join (accounts' primary key) refuses erased accounts.
-_LIVE = """
-SELECT s.id, s.account_id
+# By the primary key; the join (accounts' primary key) refuses erased accounts. In the same
+# round trip, the version of the stream the request is about (``$2``, null for none).
+_LIVE = f"""
+SELECT s.id, s.account_id, {STREAM_VERSION_OF.format(stream="$2::uuid")} AS stream_version
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = $1
   AND s.ended_at IS NULL
@@ -109,10 +115,15 @@ class Sessions:
         )
         return StartedSession(session_id, account_id, expires_at, token)
 
-    async def live(self, token: str) -> LiveSession | None:
-        """The session this token opens, if it is still live."""
-        row = await self._pool.fetchrow(_LIVE, session_token_hash(token))
-        return None if row is None else LiveSession(row["id"], row["account_id"])
+    async def live(self, token: str, *, stream_id: UUID | None = None) -> LiveSession | None:
+        """The session this token opens, if it is still live. With ``stream_id``, also that
+        stream's version (see ``LiveSession``)."""
+        row = await self._pool.fetchrow(_LIVE, session_token_hash(token), stream_id)
+        if row is None:
+            return None
+        return LiveSession(
+            row["id"], row["account_id"], None if stream_id is None else row["stream_version"]
+        )
 
     async def end(self, session_id: UUID) -> None:
         await self._pool.execute(_END, session_id)

@@ -19,6 +19,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.store.sql import STREAM_VERSION_OF
+
 TOKEN_PREFIX = "pal_"  # noqa: S105 (a public marker, not a secret)
 MAX_TOKEN_NAME_LENGTH = 80
 
@@ -61,6 +63,9 @@ class TokenListing:
 class TokenBearer:
     token_id: UUID
     account_id: UUID
+    # The version of the stream asked about with the token (``bearer(…, stream_id=)``),
+    # read in the same round trip; 0 for a stream that does not exist.
+    stream_version: int | None = None
 
 
 _CREATE = """
@@ -76,7 +81,9 @@ WHERE account_id = $1 AND revoked_at IS NULL
 ORDER BY created_at, id
 """
 # Through api_tokens_token_hash_key, then the accounts primary key (erased accounts are
-# refused). The last use is written in the same round trip, and only when it is stale.
+# refused). The last use is written in the same round trip, and only when it is stale; and
+# in that round trip too, the version of the stream the request is about (``$2``, null
+# for none), through events_stream_version_key (STREAM_VERSION_OF).
 _BEARER = f"""
 WITH bearer AS (
     SELECT t.id, t.account_id, t.last_used_at
@@ -89,7 +96,8 @@ WITH bearer AS (
       AND (bearer.last_used_at IS NULL
            OR bearer.last_used_at < now() - interval '{_LAST_USE_RESOLUTION}')
 )
-SELECT id, account_id FROM bearer
+SELECT id, account_id, {STREAM_VERSION_OF.format(stream="$2::uuid")} AS stream_version
+  FROM bearer
 """
 # Through the primary key; naming the owner makes someone else's token "not found".
 _REVOKE = """
@@ -131,12 +139,18 @@ class ApiTokens:
             for row in rows
         ]
 
-    async def bearer(self, token: str) -> TokenBearer | None:
-        """Who this token speaks for, if it is live; records its use."""
+    async def bearer(self, token: str, *, stream_id: UUID | None = None) -> TokenBearer | None:
+        """Who this token speaks for, if it is live; records its use. With ``stream_id``,
+        also that stream's version (see ``TokenBearer``)."""
         if not looks_like_api_token(token):
             return None
-        row = await self._pool.fetchrow(_BEARER, api_token_hash(token))
-        return None if row is None else TokenBearer(row["id"], row["account_id"])
+        row = await self._pool.fetchrow(_BEARER, api_token_hash(token), stream_id)
+        if row is None:
+            return None
+        return TokenBearer(
+            row["id"], row["account_id"],
+            None if stream_id is None else row["stream_version"],
+        )
 
     async def revoke(self, account_id: UUID, token_id: UUID) -> bool:
         """False when the account has no such live token."""

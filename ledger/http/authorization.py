@@ -2,7 +2,9 @@
 
 It finds the route's rule in ledger/auth/policy.py and enforces it. For a polycule's
 routes it loads the polycule (consistently, from its stream) and hands the view what it
-loaded, so the view does not load it again just to know who belongs.
+loaded, so the view does not load it again just to know who belongs. The polycule's stream
+version was read with the caller's credential (ledger/http/identity.py): when this
+instance's kept state of the polycule is that version already, nothing more is read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from aiohttp.typedefs import Handler
 from ledger.auth import policy
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.errors import Forbidden
-from ledger.http.identity import identity_of
+from ledger.http.identity import identity_of, polycule_version_seen
 from ledger.http.keys import POOL, SERVICE, SETTINGS
 from ledger.http.middleware import route_template
 from ledger.webhooks import endpoints
@@ -83,7 +85,9 @@ async def authorization_middleware(request: web.Request, handler: Handler) -> we
     elif rule in POLYCULE_RULES:
         policy.require_signed_in(account_id)
         polycule_id = policy.polycule_id_from_path(request.match_info["polycule_id"])
-        state, version = await request.app[SERVICE].load(polycule_id, polycule_decider)
+        state, version = await request.app[SERVICE].load(
+            polycule_id, polycule_decider, known_version=polycule_version_seen(request)
+        )
         caller = policy.authorize(rule, request.method, account_id, state, request.match_info)
         request[_POLYCULE] = PolyculeInView(polycule_id, state, caller, version)
         structlog.contextvars.bind_contextvars(polycule_id=str(polycule_id))

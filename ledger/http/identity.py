@@ -66,6 +66,10 @@ class Identity:
 
 
 IDENTITY = web.RequestKey("identity", Identity)
+# The version of the polycule the path names, read in the credential's own round trip: the
+# authorization middleware folds that polycule only if this instance's kept state of it is
+# older (ledger/http/authorization.py). Absent when no credential authenticated.
+POLYCULE_VERSION = web.RequestKey("polycule_version", int)
 
 
 class CsrfFailed(Forbidden):
@@ -78,6 +82,11 @@ class SessionRequired(Forbidden):
 
 def identity_of(request: web.Request) -> Identity | None:
     return request.get(IDENTITY)
+
+
+def polycule_version_seen(request: web.Request) -> int | None:
+    """The stream version of the path's polycule as it was when the caller was looked up."""
+    return request.get(POLYCULE_VERSION)
 
 
 def require_identity(request: web.Request) -> Identity:
@@ -101,7 +110,9 @@ async def authentication_middleware(
 ) -> web.StreamResponse:
     if request.path in HEALTH_PROBES or _route_of(request) == ONE_CLICK_UNSUBSCRIBE:
         return await handler(request)
-    identity = await _resolve(request)
+    identity, polycule_version = await _resolve(request, _polycule_in_path(request))
+    if polycule_version is not None:
+        request[POLYCULE_VERSION] = polycule_version
     if request.method in UNSAFE_METHODS and (identity is None or identity.via == "session"):
         _refuse_foreign_origin(request)
         if identity is not None:
@@ -123,31 +134,49 @@ async def still_authenticated(request: web.Request) -> bool:
     answer (a live stream) asks again now and then, and ends once the session is signed
     out, the token revoked or the account erased, wherever that happened."""
     identity = identity_of(request)
-    return identity is not None and await _resolve(request) == identity
+    return identity is not None and (await _resolve(request, None))[0] == identity
 
 
-async def _resolve(request: web.Request) -> Identity | None:
+def _polycule_in_path(request: web.Request) -> UUID | None:
+    raw = request.match_info.get("polycule_id")
+    if raw is None:
+        return None
+    try:
+        return UUID(raw)
+    except ValueError:
+        return None  # the policy answers it as no such polycule
+
+
+async def _resolve(
+    request: web.Request, polycule_id: UUID | None
+) -> tuple[Identity | None, int | None]:
+    """Who is calling, and (given ``polycule_id``) that polycule's stream version, in one
+    round trip."""
     authorization = request.headers.get(hdrs.AUTHORIZATION)
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != _BEARER_SCHEME or not token.strip():
-            return None
-        bearer = await request.app[API_TOKENS].bearer(token.strip())
+            return None, None
+        bearer = await request.app[API_TOKENS].bearer(token.strip(), stream_id=polycule_id)
         if bearer is None:
-            return None
-        return Identity(bearer.account_id, "token", token_id=bearer.token_id)
+            return None, None
+        return (
+            Identity(bearer.account_id, "token", token_id=bearer.token_id),
+            bearer.stream_version,
+        )
     session_token = request.cookies.get(SESSION_COOKIE)
     if not session_token:
-        return None
-    session = await request.app[SESSIONS].live(session_token)
+        return None, None
+    session = await request.app[SESSIONS].live(session_token, stream_id=polycule_id)
     if session is None:
-        return None
-    return Identity(
+        return None, None
+    identity = Identity(
         session.account_id,
         "session",
         session_id=session.id,
         csrf_token=csrf_token_for(session_token),
     )
+    return identity, session.stream_version
 
 
 async def _require_csrf_token(request: web.Request, identity: Identity) -> None:

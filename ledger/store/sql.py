@@ -101,9 +101,13 @@ SELECT {EVENT_COLUMNS} FROM events
 
 # --- Reading ---------------------------------------------------------------------------
 
-STREAM_VERSION = """
-SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1
-"""
+# A stream's version as a subquery of another statement (``{stream}``: its parameter),
+# through events_stream_version_key: a request's credentials are looked up with it in one
+# round trip (ledger/auth/tokens.py, sessions.py).
+STREAM_VERSION_OF = (
+    "(SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = {stream})"
+)
+STREAM_VERSION = f"SELECT {STREAM_VERSION_OF.format(stream='$1')}"
 
 READ_STREAM = f"""
 SELECT {EVENT_COLUMNS} FROM events
