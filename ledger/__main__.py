@@ -31,7 +31,7 @@ from ledger.mail.fanout import MailFanout
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
 from ledger.store.verify import verify
-from ledger.webhooks.fanout import WebhookFanout
+from ledger.webhooks.fanout_runner import polycules_behind
 from projections import member_read_models, read_side
 from projections.read_side import ParkedPolycule, parked_polycules
 from projections.rebuild import rebuild
@@ -223,11 +223,14 @@ def _print_parked(parked: Sequence[ParkedPolycule]) -> None:
 
 async def show_projection_status(settings: Settings, arguments: argparse.Namespace) -> int:
     # The mail fan-out runs only while mail is on; until then it shows as never run.
-    names = [WebhookFanout.name, MailFanout.name]
+    names = [MailFanout.name]
     async with _pool(settings) as pool:
         statuses = {status.name: status for status in await projection_status(pool, names)}
+        fanout_behind = await polycules_behind(pool)
         behind = await read_side(pool).behind()
         parked = await parked_polycules(pool)
+    print("the webhook fan-out, polycule by polycule:")
+    print(f"  {fanout_behind} polycule(s) with events not yet turned into messages")
     print("following the whole log:")
     print(f"  {'consumer':<22} {'position':>12} {'behind':>10}  updated")
     for name in names:
