@@ -17,6 +17,12 @@
   their owner enables them again.
 * **Waking.** Workers LISTEN on the fan-out's channel, on a connection of their own that
   is reopened when lost, and poll as a fallback.
+* **At line rate.** Messages are claimed in batches; connections to each receiver are kept
+  alive between attempts (one connector per worker, as many connections per host as
+  attempts in flight; the SSRF guard checks the address each connection is opened to,
+  and a kept connection stays on that address). Successes — nearly every attempt — are
+  written together: whatever succeeded while the last write was under way goes in the
+  next, in one statement (``_Successes``); an attempt counts as done only once written.
 
 Duplicates are possible (a receiver that answered after our timeout, a worker that died
 after sending): receivers de-duplicate on ``webhook-id``. Order per endpoint is best effort.
@@ -102,10 +108,6 @@ INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code, du
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 # The fence ``attempts = $2``: only the latest claim of a message may settle it.
-_SUCCEEDED = """
-UPDATE webhook_messages SET status = 'succeeded', leased_until = NULL
- WHERE message_id = $1 AND attempts = $2
-"""
 _RETRY_AT = """
 UPDATE webhook_messages SET next_attempt_at = $3, leased_until = NULL
  WHERE message_id = $1 AND attempts = $2 AND status = 'pending'
@@ -114,9 +116,27 @@ _GIVE_UP = """
 UPDATE webhook_messages SET status = 'failed', leased_until = NULL
  WHERE message_id = $1 AND attempts = $2 AND status = 'pending'
 """
-_RECOVERED = """
-UPDATE webhook_endpoints SET failing_since = NULL
- WHERE endpoint_id = $1 AND failing_since IS NOT NULL
+# Many successes at once, in one statement (one round trip, one transaction): each logged,
+# each message settled under its fence, each endpoint that was failing recovered (in the
+# order of their keys, as every writer of several endpoints takes them).
+_SUCCEEDED_TOGETHER = """
+WITH logged AS (
+    INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code,
+                                  duration_ms, error, response_snippet)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::int[],
+                         $6::text[], $7::text[])
+), settled AS (
+    UPDATE webhook_messages m SET status = 'succeeded', leased_until = NULL
+      FROM unnest($1::text[], $2::int[]) AS s(message_id, attempt)
+     WHERE m.message_id = s.message_id AND m.attempts = s.attempt
+), failing AS (
+    SELECT endpoint_id FROM webhook_endpoints
+     WHERE endpoint_id = ANY($8::uuid[]) AND failing_since IS NOT NULL
+     ORDER BY endpoint_id
+       FOR UPDATE
+)
+UPDATE webhook_endpoints e SET failing_since = NULL
+  FROM failing WHERE e.endpoint_id = failing.endpoint_id
 """
 _STILL_FAILING = """
 UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2)
@@ -222,6 +242,63 @@ class _Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass(frozen=True)
+class _Success:
+    claim: _Claim
+    answer: _Answer
+    attempted_at: datetime
+    duration_ms: int
+
+
+class _Successes:
+    """Successful attempts, written in groups: one write at a time, each taking whatever
+    succeeded while the one before it was under way. ``record`` returns once its success
+    is written (or raises what the write raised)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._waiting: list[tuple[_Success, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def record(self, success: _Success) -> None:
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((success, written))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_all())
+        await written
+
+    async def settled(self) -> None:
+        """Until what is being written has been."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await self._write([success for success, _ in group])
+            except Exception as error:
+                # Policy: each attempt's own task logs it (webhook_attempt_not_recorded);
+                # the lease runs out and the message is sent again.
+                for _, written in group:
+                    if not written.done():
+                        written.set_exception(error)
+                continue
+            for _, written in group:
+                if not written.done():
+                    written.set_result(None)
+
+    async def _write(self, group: Sequence[_Success]) -> None:
+        await self._pool.execute(
+            _SUCCEEDED_TOGETHER,
+            [s.claim.message_id for s in group], [s.claim.attempt for s in group],
+            [s.attempted_at for s in group], [s.answer.status_code for s in group],
+            [s.duration_ms for s in group], [None for _ in group],
+            [_text(s.answer.snippet) for s in group],
+            sorted({s.claim.endpoint_id for s in group}),
+        )
+
+
 class DeliveryWorker:
     """Claims due messages and sends them, in the background (``start``/``stop``) or one
     round at a time (``deliver_due``).
@@ -273,6 +350,7 @@ class DeliveryWorker:
         self._supervisor: Supervisor | None = None
         self._stopping_loops: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._successes = _Successes(pool)
         # When the attempts in flight must be done by (time.monotonic), once stopping.
         self._stop_by: float | None = None
 
@@ -318,6 +396,7 @@ class DeliveryWorker:
             await asyncio.gather(*unfinished, return_exceptions=True)
             if unfinished:
                 log.warning("webhook_attempts_cut_short", attempts=len(unfinished))
+        await self._successes.settled()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -434,7 +513,10 @@ class DeliveryWorker:
             started = time.monotonic()
             answer = await self._send(claim, attempted_at)
             duration_ms = round((time.monotonic() - started) * 1000)
-            await self._record(claim, answer, attempted_at, duration_ms)
+            if answer.succeeded:
+                await self._successes.record(_Success(claim, answer, attempted_at, duration_ms))
+            else:
+                await self._record(claim, answer, attempted_at, duration_ms)
         except _DB_ERRORS as error:
             # Policy: the lease runs out and the message is attempted again.
             log.error("webhook_attempt_not_recorded", message_id=claim.message_id,
@@ -486,16 +568,13 @@ class DeliveryWorker:
     async def _record(
         self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int
     ) -> None:
+        """A failed attempt: logged, then retried, given up, or its endpoint disabled."""
         now = self._clock.now()
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 _LOG_ATTEMPT, claim.message_id, claim.attempt, attempted_at,
                 answer.status_code, duration_ms, _text(answer.error), _text(answer.snippet),
             )
-            if answer.succeeded:
-                await connection.execute(_SUCCEEDED, claim.message_id, claim.attempt)
-                await connection.execute(_RECOVERED, claim.endpoint_id)
-                return
             log.info("webhook_attempt_failed", message_id=claim.message_id,
                      endpoint_id=str(claim.endpoint_id), attempt=claim.attempt,
                      status_code=answer.status_code, error=answer.detail or answer.error)

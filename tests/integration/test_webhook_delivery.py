@@ -743,3 +743,36 @@ async def test_a_database_out_of_reach_is_one_outage_in_the_log_not_one_line_a_r
     assert events.count("database_unavailable") == 1
     assert "webhook_claim_failed" not in events
     assert "webhook_listener_unavailable" not in events
+
+
+async def test_a_success_answered_after_a_later_claim_leaves_the_message_to_that_claim(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """Successes are written together, each under its claim's fence: a receiver that
+    answers after the lease ran out and another worker claimed the message settles
+    nothing (the later claim does); its answer is still logged."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    late, on_time = await enqueue(pool, hook.endpoint_id, clock.now(), count=2)
+
+    async def claimed_again_meanwhile(message_id: str, _: int) -> web.Response:
+        if message_id == late:  # as another worker's claim would, once the lease ran out
+            await pool.execute(
+                "UPDATE webhook_messages SET attempts = attempts + 1 WHERE message_id = $1",
+                late,
+            )
+        return web.Response(status=204)
+
+    receiver.behaviour = claimed_again_meanwhile
+    worker = make_worker(clock)
+
+    assert await worker.deliver_due() == 2
+
+    assert ((await message(pool, late))["status"], (await message(pool, late))["attempts"]) == (
+        "pending", 2
+    )
+    assert (await message(pool, on_time))["status"] == "succeeded"
+    assert [(a["attempt"], a["status_code"]) for a in await attempts_of(pool, late)] == [
+        (1, 204)
+    ]
