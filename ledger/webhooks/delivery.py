@@ -17,12 +17,14 @@
   their owner enables them again.
 * **Waking.** Workers LISTEN on the fan-out's channel, on a connection of their own that
   is reopened when lost, and poll as a fallback.
-* **At line rate.** Messages are claimed in batches; connections to each receiver are kept
+* **At line rate.** Messages are claimed in batches, and a batch is kept at hand beside
+  the attempts in flight, so a freed slot is filled without a claim of its own (a worker
+  that stops hands back what it had not sent). Connections to each receiver are kept
   alive between attempts (one connector per worker, as many connections per host as
-  attempts in flight; the SSRF guard checks the address each connection is opened to,
-  and a kept connection stays on that address). Successes — nearly every attempt — are
-  written together: whatever succeeded while the last write was under way goes in the
-  next, in one statement (``_Successes``); an attempt counts as done only once written.
+  attempts in flight; the SSRF guard checks the address each connection is opened to, and
+  a kept connection stays on that address). A slot is free as soon as its answer is in;
+  successes — nearly every attempt — are then written together: whatever succeeded while
+  the last write was under way goes in the next, in one statement (``_Successes``).
 
 Duplicates are possible (a receiver that answered after our timeout, a worker that died
 after sending): receivers de-duplicate on ``webhook-id``. Order per endpoint is best effort.
@@ -34,7 +36,8 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -146,6 +149,12 @@ RETURNING failing_since, enabled
 _DISABLE = """
 UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3
  WHERE endpoint_id = $1 AND enabled
+"""
+# Claims not sent (the worker stopping): as if never claimed, under each claim's fence.
+_HAND_BACK = """
+UPDATE webhook_messages m SET leased_until = NULL, attempts = m.attempts - 1
+  FROM unnest($1::text[], $2::int[]) AS c(message_id, attempt)
+ WHERE m.message_id = c.message_id AND m.attempts = c.attempt
 """
 # webhook_messages_of_endpoint
 _FAIL_PENDING_OF_ENDPOINT = """
@@ -351,6 +360,10 @@ class DeliveryWorker:
         self._stopping_loops: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._successes = _Successes(pool)
+        # Attempts waiting for their answer (their task then records it), and a signal
+        # that one of them got it.
+        self._sending = 0
+        self._slot_freed = asyncio.Event()
         # When the attempts in flight must be done by (time.monotonic), once stopping.
         self._stop_by: float | None = None
 
@@ -412,24 +425,58 @@ class DeliveryWorker:
     # -- the background loops -------------------------------------------------------------
 
     async def _deliver_forever(self) -> None:
-        while True:
-            free = self._concurrency - len(self._in_flight)
-            if free <= 0:
-                await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
-                continue
-            wanted = min(self._batch, free)
-            try:
-                claims = await self._claim(wanted)
-            except _DB_ERRORS as error:
-                await self._database_failed("webhook_claim_failed", error)
-                claims = []
-            for claim in claims:
-                # Sent at once: an attempt waiting for a free slot would eat its lease.
-                task = asyncio.create_task(self._attempt(claim))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
-            if len(claims) < wanted:
-                await wait_for_wakeup(self._wake, self._poll_seconds)
+        """Claims in batches, keeping up to ``concurrency`` claimed messages at hand beside
+        the attempts in flight, so that a freed slot is filled at once without a claim of
+        one. A message waits at hand no longer than one attempt in flight takes to end
+        (``request_timeout``), and the lease is longer than two of those."""
+        at_hand: deque[_Claim] = deque()
+        try:
+            while True:
+                dry = False  # the last claim found fewer due than it asked for
+                if len(at_hand) <= self._concurrency // 2:
+                    wanted = min(self._batch, self._concurrency - len(at_hand))
+                    try:
+                        claims = await self._claim(wanted)
+                    except _DB_ERRORS as error:
+                        await self._database_failed("webhook_claim_failed", error)
+                        claims = []
+                    at_hand.extend(claims)
+                    dry = len(claims) < wanted
+                while at_hand and self._sending < self._concurrency:
+                    self._launch(at_hand.popleft())
+                if self._sending >= self._concurrency:
+                    if not dry and len(at_hand) <= self._concurrency // 2:
+                        continue  # more is due: at hand before a slot frees
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+                elif dry:  # every slot free, nothing at hand, nothing due
+                    await wait_for_wakeup(self._wake, self._poll_seconds)
+        finally:
+            # Stopping: what was claimed and not sent is handed back at once, rather than
+            # waiting for its lease to run out.
+            if at_hand:
+                await self._hand_back(list(at_hand))
+
+    def _launch(self, claim: _Claim) -> None:
+        self._sending += 1
+        task = asyncio.create_task(self._attempt(claim, on_sent=self._sent))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    def _sent(self) -> None:
+        # The slot is free as soon as the answer is in: recording it needs no connection
+        # to the receiver (and stopping still waits for it, as for every task in flight).
+        self._sending -= 1
+        self._slot_freed.set()
+
+    async def _hand_back(self, claims: Sequence[_Claim]) -> None:
+        try:
+            await self._pool.execute(
+                _HAND_BACK, [c.message_id for c in claims], [c.attempt for c in claims]
+            )
+        except _DB_ERRORS as error:
+            # Policy: their leases run out, and they are claimed again then.
+            log.warning("webhook_claims_not_handed_back", claims=len(claims), error=str(error))
 
     async def _listen_forever(self) -> None:
         while True:
@@ -507,11 +554,17 @@ class DeliveryWorker:
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
         return [_Claim.from_row(row) for row in rows]
 
-    async def _attempt(self, claim: _Claim) -> None:
+    async def _attempt(
+        self, claim: _Claim, *, on_sent: Callable[[], None] | None = None
+    ) -> None:
         try:
             attempted_at = self._clock.now()
             started = time.monotonic()
-            answer = await self._send(claim, attempted_at)
+            try:
+                answer = await self._send(claim, attempted_at)
+            finally:
+                if on_sent is not None:
+                    on_sent()
             duration_ms = round((time.monotonic() - started) * 1000)
             if answer.succeeded:
                 await self._successes.record(_Success(claim, answer, attempted_at, duration_ms))

@@ -776,3 +776,42 @@ async def test_a_success_answered_after_a_later_claim_leaves_the_message_to_that
     assert [(a["attempt"], a["status_code"]) for a in await attempts_of(pool, late)] == [
         (1, 204)
     ]
+
+
+async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """A worker keeps a batch claimed beside the attempts in flight; stopping, it hands
+    back those it had not sent (as if never claimed, so any worker sends them now rather
+    than once their lease runs out), while those cut short in flight keep their lease."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
+    answer = asyncio.Event()
+
+    async def slow(_: str, __: int) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver.behaviour = slow
+    worker = make_worker(clock, concurrency=2)
+    worker.start()
+    try:
+        async with asyncio.timeout(10):
+            while True:  # two sent, two more claimed and at hand
+                claimed = await pool.fetchval(
+                    "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
+                )
+                if len(receiver.receipts) == 2 and claimed == 4:
+                    break
+                await asyncio.sleep(0.02)
+        await worker.stop(grace_seconds=0.1)
+    finally:
+        answer.set()
+
+    rows = [await message(pool, message_id) for message_id in ids]
+    sent = {receipt.message_id for receipt in receiver.receipts}
+    assert sorted((row["attempts"], row["leased_until"] is None) for row in rows
+                  if row["message_id"] not in sent) == [(0, True)] * 4
+    assert all(row["leased_until"] is not None for row in rows if row["message_id"] in sent)
