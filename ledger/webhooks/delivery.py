@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections import deque
@@ -549,6 +550,9 @@ class DeliveryWorker:
                 timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT},
                 trust_env=False,  # through a proxy, the proxy would pick the address
+                # Receivers' cookies are nobody's business here, and keeping none saves
+                # looking them up for every request.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
@@ -579,7 +583,7 @@ class DeliveryWorker:
             log.exception("webhook_attempt_crashed", message_id=claim.message_id)
 
     async def _send(self, claim: _Claim, now: datetime) -> _Answer:
-        refusal = literal_ip_refusal(claim.url, allow_private=self._allow_private)
+        refusal = _literal_ip_refusal(claim.url, self._allow_private)
         if refusal is not None:
             return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
         secrets = await self._live_secrets(claim)
@@ -650,6 +654,13 @@ class DeliveryWorker:
             if answer.status_code == 429:
                 wait = retry_after(answer.retry_after, now) or wait
             await connection.execute(_RETRY_AT, claim.message_id, claim.attempt, now + wait)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_ip_refusal(url: str, allow_private: bool) -> str | None:
+    """``literal_ip_refusal``, judged once per URL rather than at every attempt: it
+    depends on nothing else."""
+    return literal_ip_refusal(url, allow_private=allow_private)
 
 
 async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: datetime) -> None:
