@@ -20,13 +20,14 @@ and the worker turns them into messages and delivers them, signed.
   the plain POSTs' rate);
 * plain POSTs — the live part's bodies POSTed straight to the same receiver, as many at a
   time as the worker sends, over kept-alive connections, no queue, no signing: the raw
-  rate (median of 5 rounds).
+  rate. Backlog and plain POSTs alternate for a few rounds (medians), so that drift in
+  the machine weighs on both alike.
 
 The receiver and the benchmark read the same monotonic clock of the machine. The
 polycules' streams grow as the parts follow one another; each line says how long.
 
     ./dev bench webhooks [--members 20] [--events 3000] [--paced-events 1500]
-                         [--drain-events 1500]
+                         [--drain-events 2000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ POLYCULE_SIZE = 5
 # As many POSTs at a time as the delivery worker keeps in flight.
 CONCURRENCY = DEFAULT_CONCURRENCY
 WAIT_SECONDS = 300.0
-RAW_ROUNDS = 5
 
 
 @dataclass
@@ -386,19 +386,20 @@ def milliseconds(samples: Sequence[float]) -> str:
 
 
 async def bench(
-    server_url: str, members: int, events: int, paced_events: int, drain_events: int
+    server_url: str, members: int, events: int, paced_events: int, drain_events: int,
+    rounds: int,
 ) -> int:
     with ReceiverProcess() as receiving:
         async with aiohttp.ClientSession() as asking, scratch_database(server_url) as url:
             return await bench_with(
                 Receiver(receiving.base, asking), url, members, events, paced_events,
-                drain_events,
+                drain_events, rounds,
             )
 
 
 async def bench_with(
     receiver: Receiver, url: str, members: int, events: int, paced_events: int,
-    drain_events: int,
+    drain_events: int, rounds: int,
 ) -> int:
     master_key = MasterKey.generate().to_base64()
     settings = Settings.model_validate({
@@ -488,22 +489,27 @@ async def bench_with(
               f"events/s; {paced.messages} messages, {paced.delivered} delivered, "
               f"{paced.duplicates} duplicates; {await stream_length(app, polycules)}")
 
-        # -- backlog: events committed while no worker ran, then one worker ---------------
-        committed.clear()
-        await receiver.forget()
-        await worker.stop()
-        await write_events(writers, drain_events)
-        await worker.start()
-        drain = await outcome_of(app, receiver, committed, None)
-        print(f"backlog: {drain.messages} messages made and delivered by a worker started "
-              f"after {len(committed)} events were committed; {drain.delivered} delivered, "
-              f"{drain.duplicates} duplicates; {await stream_length(app, polycules)}")
-
-        # -- baseline: the live part's bodies, plain POSTs, median of a few rounds --------
+        # -- backlog and plain POSTs, round after round, so drift in the machine (other
+        # -- work starting or ending) weighs on both alike ---------------------------------
         await raw_posts(receiver.raw_url, live.bodies[: CONCURRENCY * 4])  # warm
-        raw_rate = statistics.median([
-            await raw_posts(receiver.raw_url, live.bodies) for _ in range(RAW_ROUNDS)
-        ])
+        drains: list[Outcome] = []
+        raw_rates: list[float] = []
+        for round_number in range(1, rounds + 1):
+            committed.clear()
+            await receiver.forget()
+            await worker.stop()
+            await write_events(writers, drain_events)
+            await worker.start()
+            drain = await outcome_of(app, receiver, committed, None)
+            drains.append(drain)
+            raw_rates.append(await raw_posts(receiver.raw_url, live.bodies))
+            print(f"round {round_number}: backlog of {drain.messages} messages made and "
+                  f"delivered by a worker started after {len(committed)} events were "
+                  f"committed: {drain.delivered} delivered, {drain.duplicates} duplicates, "
+                  f"{drain.rate:.0f}/s; plain POSTs {raw_rates[-1]:.0f}/s; "
+                  f"{await stream_length(app, polycules)}")
+        drain_rate = statistics.median(drain.rate for drain in drains)
+        raw_rate = statistics.median(raw_rates)
     finally:
         for member in people:
             await member.session.close()
@@ -513,16 +519,17 @@ async def bench_with(
     print()
     print(f"plain POSTs:        {raw_rate:6.0f} messages/s  ({len(live.bodies)} POSTs of the "
           f"live bodies to the same receiver, {CONCURRENCY} at a time over kept-alive "
-          f"connections, no queue, no signing; median of {RAW_ROUNDS} rounds)")
-    print(f"delivered, backlog: {drain.rate:6.0f} messages/s  (first to last arrival)"
-          f"           ratio delivered/plain {drain.rate / raw_rate:.3f}  (target ≥ 0.5)")
+          f"connections, no queue, no signing; median of {rounds} rounds)")
+    print(f"delivered, backlog: {drain_rate:6.0f} messages/s  (first to last arrival, "
+          f"median of {rounds} rounds)  ratio delivered/plain {drain_rate / raw_rate:.3f}  "
+          "(target ≥ 0.5)")
     print(f"delivered, live:    {live.rate:6.0f} messages/s  (first commit to last "
           f"delivery)  ratio delivered/plain {live.rate / raw_rate:.3f}")
     print(f"commit → delivery, live  ({live.delivered} messages, writers flat out at "
           f"{max_commit_rate:.0f} events/s):  {milliseconds(live.latencies)}")
     print(f"commit → delivery, paced ({paced.delivered} messages, {paced_commit_rate:.0f} "
           f"events/s, half the most):  {milliseconds(paced.latencies)}  (target p99 < 1 s)")
-    missing = live.missing + paced.missing + drain.missing
+    missing = live.missing + paced.missing + sum(drain.missing for drain in drains)
     if missing:
         print(f"{missing} messages never arrived within {WAIT_SECONDS:.0f} s")
         return 1
@@ -537,16 +544,19 @@ def main() -> int:
                         help="events committed in the live part, the writers flat out")
     parser.add_argument("--paced-events", type=int, default=1500,
                         help="events committed at half the live part's commit rate")
-    parser.add_argument("--drain-events", type=int, default=1500,
-                        help="events committed while no worker runs")
+    parser.add_argument("--drain-events", type=int, default=2000,
+                        help="events committed while no worker runs, in each round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of a backlog and plain POSTs, alternating")
     args = parser.parse_args()
     if args.members < 2:
         parser.error("--members must be at least 2")
-    if min(args.events, args.paced_events, args.drain_events) < 1:
-        parser.error("every part needs at least one event")
+    if min(args.events, args.paced_events, args.drain_events, args.rounds) < 1:
+        parser.error("every part needs at least one event, and one round")
     return run_against_postgres(
         lambda url: bench(
-            url, args.members, args.events, args.paced_events, args.drain_events
+            url, args.members, args.events, args.paced_events, args.drain_events,
+            args.rounds,
         )
     )
 

@@ -75,7 +75,7 @@ MAX_RETRY_AFTER = timedelta(hours=24)
 SNIPPET_CHARS = 500
 USER_AGENT = "polycule-ledger-webhooks/1"
 # Attempts in flight at once per worker (and connections, to one receiver too).
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
