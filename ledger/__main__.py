@@ -23,14 +23,15 @@ from aiohttp import web
 from tqdm import tqdm
 
 from ledger.app import create_app
-from ledger.config import ConfigurationError, Settings, load_settings
+from ledger.config import ConfigurationError, Role, Settings, load_settings
 from ledger.database import Database, create_pool, database, migrate_database
+from ledger.http.keys import SETTINGS
 from ledger.logs import configure_logging
 from ledger.mail.fanout import MailFanout
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
 from ledger.store.verify import verify
-from ledger.webhooks.fanout import WebhookFanout
+from ledger.webhooks.fanout_runner import polycules_behind
 from projections import member_read_models, read_side
 from projections.read_side import ParkedPolycule, parked_polycules
 from projections.rebuild import rebuild
@@ -105,7 +106,7 @@ async def run_app_until(
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
-        log.info("serving", host=host, port=port)
+        log.info("serving", host=host, port=port, role=app[SETTINGS].role.value)
         await wait_for_stop()
     finally:
         await runner.cleanup()
@@ -114,6 +115,8 @@ async def run_app_until(
 async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
     host: str = arguments.host or settings.host
     port: int = arguments.port if arguments.port is not None else settings.port
+    if arguments.role is not None:
+        settings = settings.model_copy(update={"role": Role(arguments.role)})
 
     async def until_signalled() -> None:
         received = await _until_stop_is_requested()
@@ -127,7 +130,7 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
             shutdown_timeout=settings.shutdown_timeout_seconds,
             wait_for_stop=until_signalled,
         )
-    log.info("stopped")
+    log.info("stopped", role=settings.role.value)
     return EXIT_OK
 
 
@@ -220,11 +223,14 @@ def _print_parked(parked: Sequence[ParkedPolycule]) -> None:
 
 async def show_projection_status(settings: Settings, arguments: argparse.Namespace) -> int:
     # The mail fan-out runs only while mail is on; until then it shows as never run.
-    names = [WebhookFanout.name, MailFanout.name]
+    names = [MailFanout.name]
     async with _pool(settings) as pool:
         statuses = {status.name: status for status in await projection_status(pool, names)}
+        fanout_behind = await polycules_behind(pool)
         behind = await read_side(pool).behind()
         parked = await parked_polycules(pool)
+    print("the webhook fan-out, polycule by polycule:")
+    print(f"  {fanout_behind} polycule(s) with events not yet turned into messages")
     print("following the whole log:")
     print(f"  {'consumer':<22} {'position':>12} {'behind':>10}  updated")
     for name in names:
@@ -255,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the HTTP service")
     serve_parser.add_argument("--host", help="address to listen on (default: LEDGER_HOST)")
     serve_parser.add_argument("--port", type=int, help="port to listen on (default: LEDGER_PORT)")
+    serve_parser.add_argument(
+        "--role", choices=[role.value for role in Role],
+        help="web: HTTP and live streams; worker: the asynchronous consumers (webhooks, "
+        "scheduler, mail, the read side's keeper) and only the probes; all: both "
+        "(default: LEDGER_ROLE, else all)",
+    )
     serve_parser.set_defaults(command=serve)
 
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(

@@ -3,10 +3,15 @@
 Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
 started in order when the server starts and stopped in reverse order when it stops:
 the pool (after migrating), then the event store with its wake-ups and the per-polycule
-read side its commands write, then the keeper of that read side and the runner of the
-consumers that follow the whole log (the webhook fan-out, and the mail fan-out while mail
-is on), then the scheduler that acts when time passes, then the webhook delivery worker,
-then the mail sender (only while an SMTP host is configured).
+read side its commands write, then the keeper of that read side, the webhook fan-out
+(polycule by polycule) and the runner of the consumers that follow the whole log (the
+mail fan-out while mail is on), then the scheduler that acts when time passes, then the
+webhook delivery worker, then the mail sender (only while an SMTP host is configured).
+
+An instance's role (``Settings.role``) decides which of them start: a web instance serves
+HTTP and live streams and runs none of the consumers (the keeper, the fan-outs, the
+scheduler, delivery, the mail sender); a worker runs them all and serves only the probes
+(anything else is 404); ``all`` does both.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from ledger.http.keys import (
     SUPERVISOR,
     WAKEUP_HUB,
     WEBHOOK_DELIVERY,
+    WEBHOOK_FANOUT,
 )
 from ledger.http.middleware import (
     access_log_middleware,
@@ -54,7 +60,7 @@ from ledger.http.middleware import (
     transport_headers,
 )
 from ledger.http.protection import security_headers_middleware
-from ledger.http.routes import add_routes
+from ledger.http.routes import add_probes, add_routes
 from ledger.mail.composing import Letters
 from ledger.mail.digests import Digests
 from ledger.mail.fanout import MailFanout
@@ -70,6 +76,7 @@ from ledger.web.browser import browser_middleware
 from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout import WebhookFanout
+from ledger.webhooks.fanout_runner import FanoutRunner
 from projections import read_side
 from projections.keeper import ReadSideKeeper
 from projections.runner import Projection, ProjectionRunner
@@ -125,13 +132,18 @@ def create_app(
     app.cleanup_ctx.append(_keyring(settings))
     app.cleanup_ctx.append(accounts_context)
     app.cleanup_ctx.append(_event_store(database_url))
-    app.cleanup_ctx.append(_projection_runner(settings))
-    app.cleanup_ctx.append(_scheduler(settings))
-    app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
-    app.cleanup_ctx.append(_mail_sender(settings))
-    app.on_shutdown.append(_stop_claiming_webhooks)
-    add_routes(app)
-    add_pages(app)
+    if settings.role.runs_consumers:
+        app.cleanup_ctx.append(_projection_runner(settings))
+        app.cleanup_ctx.append(_scheduler(settings))
+        app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
+        app.cleanup_ctx.append(_mail_sender(settings))
+        app.on_shutdown.append(_stop_claiming_webhooks)
+    if settings.role.serves_http:
+        add_routes(app)
+        add_pages(app)
+    else:
+        # Watched by a load balancer or an orchestrator like any instance; nothing else.
+        add_probes(app)
     return app
 
 
@@ -196,9 +208,14 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         # Polycules that fell behind their streams (migrated, or parked) catch up here;
         # commands never wait for it.
         keeper = ReadSideKeeper(app[READ_SIDE], poll_seconds=settings.projection_poll_seconds)
-        # What follows the whole log: the webhook fan-out, and the mail fan-out while mail
-        # is on (neither is ever rebuilt: see their modules).
-        consumers: list[Projection] = [WebhookFanout(app[SERVICE], app[CLOCK].now)]
+        # The webhook fan-out follows each polycule's stream on its own; what follows the
+        # whole log is the mail fan-out, while mail is on (neither is ever rebuilt: see
+        # their modules).
+        fanout = FanoutRunner(
+            app[POOL], WebhookFanout(app[SERVICE], app[CLOCK].now), app[WAKEUP_HUB],
+            poll_seconds=settings.projection_poll_seconds,
+        )
+        consumers: list[Projection] = []
         if settings.mail_enabled:
             consumers.append(MailFanout(app[SERVICE], app[CLOCK].now))
         runner = ProjectionRunner(
@@ -209,10 +226,13 @@ def _projection_runner(settings: Settings) -> CleanupContext:
             poll_seconds=settings.projection_poll_seconds,
         )
         keeper.start(app[SUPERVISOR])
+        fanout.start(app[SUPERVISOR])
         runner.start(app[SUPERVISOR])
         app[PROJECTION_RUNNER] = runner
+        app[WEBHOOK_FANOUT] = fanout
         yield
         await runner.stop()
+        await fanout.stop()
         await keeper.stop()
 
     return projection_runner

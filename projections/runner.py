@@ -2,9 +2,8 @@
 
 What members read is kept per polycule, inline with each command (``read_side.py``). Only
 consumers that look across polycules follow the whole log here, each with one checkpoint:
-today the webhook fan-out, which turns every event into messages for the endpoints of the
-members it concerns, across all their polycules, and must see each event exactly once
-whatever polycule it came from. It reads below the reading horizon (see ``read_all`` in
+today the mail fan-out (the webhook fan-out goes polycule by polycule:
+ledger/webhooks/fanout_runner.py). It reads below the reading horizon (see ``read_all`` in
 ``ledger/store/sql.py``), so a transaction left open anywhere on the server delays it —
 and only it: no command and no read waits for this runner.
 

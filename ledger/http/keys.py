@@ -16,6 +16,7 @@ from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
 from ledger.supervisor import Supervisor
 from ledger.webhooks.delivery import DeliveryWorker
+from ledger.webhooks.fanout_runner import FanoutRunner
 from projections.read_side import ReadSide
 from projections.runner import ProjectionRunner
 
@@ -32,5 +33,6 @@ SERVICE = web.AppKey("service", ApplicationService)
 CLOCK = web.AppKey("clock", Clock)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 WEBHOOK_DELIVERY = web.AppKey("webhook_delivery", DeliveryWorker)
+WEBHOOK_FANOUT = web.AppKey("webhook_fanout", FanoutRunner)
 # Only while mail is on (an SMTP host is configured).
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)

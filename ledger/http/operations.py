@@ -25,13 +25,14 @@ from ledger.http.keys import (
     DATABASE_AVAILABILITY,
     EVENT_STORE,
     POOL,
-    PROJECTION_RUNNER,
     SETTINGS,
     SUPERVISOR,
 )
+from ledger.mail.fanout import MailFanout
 from ledger.store.migrate import pending_migrations
+from ledger.webhooks.fanout_runner import polycules_behind
 from projections.read_side import ParkedPolycule, parked_polycules
-from projections.runner import ProjectionStatus
+from projections.runner import ProjectionStatus, projection_status
 
 log = structlog.get_logger(__name__)
 
@@ -141,14 +142,19 @@ EVENTS_BEHIND_COUNTED_UP_TO = 10_000
 async def status(request: web.Request) -> web.Response:
     """For operators only (the policy refused everyone else)."""
     pool = request.app[POOL]
-    projections = await request.app[PROJECTION_RUNNER].status(
-        count_up_to=EVENTS_BEHIND_COUNTED_UP_TO
+    # Read from the database, so that any instance answers whichever runs the consumers
+    # (a consumer of the log that never ran, such as the mail fan-out while mail is off,
+    # has no checkpoint).
+    projections = await projection_status(
+        pool, [MailFanout.name], count_up_to=EVENTS_BEHIND_COUNTED_UP_TO
     )
+    fanout_behind = await polycules_behind(pool)
     horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
     estimate = await pool.fetchval(_EVENTS_ESTIMATE)
     parked = await parked_polycules(pool)
     return web.json_response({
         "projections": [_projection_json(projection) for projection in projections],
+        "webhook_fanout": {"polycules_behind": fanout_behind},
         "read_side": {
             "parked_count": len(parked), "parked": [_parked_json(one) for one in parked]
         },

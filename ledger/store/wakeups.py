@@ -58,10 +58,13 @@ class Wakeup(asyncio.Event):
     page following several polycules reads only those that changed.
     """
 
-    def __init__(self, streams: frozenset[UUID] | None) -> None:
+    def __init__(self, streams: frozenset[UUID] | None, *, naming: bool = False) -> None:
         super().__init__()
         # None: every stream.
         self.streams = streams
+        # Whether one who follows every stream is told which woke it (the webhook fan-out,
+        # which goes polycule by polycule); others following everything are not.
+        self.naming = naming
         self._named: set[UUID] = set()
         self._any = False
 
@@ -76,7 +79,7 @@ class Wakeup(asyncio.Event):
     def _wake(self, stream_id: UUID | None) -> None:
         if stream_id is None:
             self._any = True
-        elif self.streams is not None:  # one who follows everything is never told which
+        elif self.streams is not None or self.naming:
             self._named.add(stream_id)
         self.set()
 
@@ -88,9 +91,12 @@ class WakeupHub:
         self._of_every_stream: set[Wakeup] = set()
         self._by_stream: dict[UUID, set[Wakeup]] = {}
 
-    def subscribe(self, streams: Iterable[UUID] | None = None) -> Wakeup:
-        """A signal for appends to ``streams``; left out: to any stream."""
-        wakeup = Wakeup(None)
+    def subscribe(
+        self, streams: Iterable[UUID] | None = None, *, naming: bool = False
+    ) -> Wakeup:
+        """A signal for appends to ``streams``; left out: to any stream (``naming``: and
+        ``woken_for`` says which)."""
+        wakeup = Wakeup(None, naming=naming)
         if streams is None:
             self._of_every_stream.add(wakeup)
         else:

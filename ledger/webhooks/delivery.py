@@ -17,6 +17,14 @@
   their owner enables them again.
 * **Waking.** Workers LISTEN on the fan-out's channel, on a connection of their own that
   is reopened when lost, and poll as a fallback.
+* **At line rate.** Messages are claimed in batches, and a batch is kept at hand beside
+  the attempts in flight, so a freed slot is filled without a claim of its own (a worker
+  that stops hands back what it had not sent). Connections to each receiver are kept
+  alive between attempts (one connector per worker, as many connections per host as
+  attempts in flight; the SSRF guard checks the address each connection is opened to, and
+  a kept connection stays on that address). A slot is free as soon as its answer is in;
+  successes — nearly every attempt — are then written together: whatever succeeded while
+  the last write was under way goes in the next, in one statement (``_Successes``).
 
 Duplicates are possible (a receiver that answered after our timeout, a worker that died
 after sending): receivers de-duplicate on ``webhook-id``. Order per endpoint is best effort.
@@ -26,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -65,7 +75,7 @@ MAX_RETRY_AFTER = timedelta(hours=24)
 SNIPPET_CHARS = 500
 USER_AGENT = "polycule-ledger-webhooks/1"
 # Attempts in flight at once per worker (and connections, to one receiver too).
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
@@ -102,10 +112,6 @@ INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code, du
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 # The fence ``attempts = $2``: only the latest claim of a message may settle it.
-_SUCCEEDED = """
-UPDATE webhook_messages SET status = 'succeeded', leased_until = NULL
- WHERE message_id = $1 AND attempts = $2
-"""
 _RETRY_AT = """
 UPDATE webhook_messages SET next_attempt_at = $3, leased_until = NULL
  WHERE message_id = $1 AND attempts = $2 AND status = 'pending'
@@ -114,9 +120,27 @@ _GIVE_UP = """
 UPDATE webhook_messages SET status = 'failed', leased_until = NULL
  WHERE message_id = $1 AND attempts = $2 AND status = 'pending'
 """
-_RECOVERED = """
-UPDATE webhook_endpoints SET failing_since = NULL
- WHERE endpoint_id = $1 AND failing_since IS NOT NULL
+# Many successes at once, in one statement (one round trip, one transaction): each logged,
+# each message settled under its fence, each endpoint that was failing recovered (in the
+# order of their keys, as every writer of several endpoints takes them).
+_SUCCEEDED_TOGETHER = """
+WITH logged AS (
+    INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code,
+                                  duration_ms, error, response_snippet)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::int[],
+                         $6::text[], $7::text[])
+), settled AS (
+    UPDATE webhook_messages m SET status = 'succeeded', leased_until = NULL
+      FROM unnest($1::text[], $2::int[]) AS s(message_id, attempt)
+     WHERE m.message_id = s.message_id AND m.attempts = s.attempt
+), failing AS (
+    SELECT endpoint_id FROM webhook_endpoints
+     WHERE endpoint_id = ANY($8::uuid[]) AND failing_since IS NOT NULL
+     ORDER BY endpoint_id
+       FOR UPDATE
+)
+UPDATE webhook_endpoints e SET failing_since = NULL
+  FROM failing WHERE e.endpoint_id = failing.endpoint_id
 """
 _STILL_FAILING = """
 UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2)
@@ -126,6 +150,12 @@ RETURNING failing_since, enabled
 _DISABLE = """
 UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3
  WHERE endpoint_id = $1 AND enabled
+"""
+# Claims not sent (the worker stopping): as if never claimed, under each claim's fence.
+_HAND_BACK = """
+UPDATE webhook_messages m SET leased_until = NULL, attempts = m.attempts - 1
+  FROM unnest($1::text[], $2::int[]) AS c(message_id, attempt)
+ WHERE m.message_id = c.message_id AND m.attempts = c.attempt
 """
 # webhook_messages_of_endpoint
 _FAIL_PENDING_OF_ENDPOINT = """
@@ -222,6 +252,63 @@ class _Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass(frozen=True)
+class _Success:
+    claim: _Claim
+    answer: _Answer
+    attempted_at: datetime
+    duration_ms: int
+
+
+class _Successes:
+    """Successful attempts, written in groups: one write at a time, each taking whatever
+    succeeded while the one before it was under way. ``record`` returns once its success
+    is written (or raises what the write raised)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._waiting: list[tuple[_Success, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def record(self, success: _Success) -> None:
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((success, written))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_all())
+        await written
+
+    async def settled(self) -> None:
+        """Until what is being written has been."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await self._write([success for success, _ in group])
+            except Exception as error:
+                # Policy: each attempt's own task logs it (webhook_attempt_not_recorded);
+                # the lease runs out and the message is sent again.
+                for _, written in group:
+                    if not written.done():
+                        written.set_exception(error)
+                continue
+            for _, written in group:
+                if not written.done():
+                    written.set_result(None)
+
+    async def _write(self, group: Sequence[_Success]) -> None:
+        await self._pool.execute(
+            _SUCCEEDED_TOGETHER,
+            [s.claim.message_id for s in group], [s.claim.attempt for s in group],
+            [s.attempted_at for s in group], [s.answer.status_code for s in group],
+            [s.duration_ms for s in group], [None for _ in group],
+            [_text(s.answer.snippet) for s in group],
+            sorted({s.claim.endpoint_id for s in group}),
+        )
+
+
 class DeliveryWorker:
     """Claims due messages and sends them, in the background (``start``/``stop``) or one
     round at a time (``deliver_due``).
@@ -273,6 +360,11 @@ class DeliveryWorker:
         self._supervisor: Supervisor | None = None
         self._stopping_loops: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._successes = _Successes(pool)
+        # Attempts waiting for their answer (their task then records it), and a signal
+        # that one of them got it.
+        self._sending = 0
+        self._slot_freed = asyncio.Event()
         # When the attempts in flight must be done by (time.monotonic), once stopping.
         self._stop_by: float | None = None
 
@@ -318,6 +410,7 @@ class DeliveryWorker:
             await asyncio.gather(*unfinished, return_exceptions=True)
             if unfinished:
                 log.warning("webhook_attempts_cut_short", attempts=len(unfinished))
+        await self._successes.settled()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -333,24 +426,58 @@ class DeliveryWorker:
     # -- the background loops -------------------------------------------------------------
 
     async def _deliver_forever(self) -> None:
-        while True:
-            free = self._concurrency - len(self._in_flight)
-            if free <= 0:
-                await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
-                continue
-            wanted = min(self._batch, free)
-            try:
-                claims = await self._claim(wanted)
-            except _DB_ERRORS as error:
-                await self._database_failed("webhook_claim_failed", error)
-                claims = []
-            for claim in claims:
-                # Sent at once: an attempt waiting for a free slot would eat its lease.
-                task = asyncio.create_task(self._attempt(claim))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
-            if len(claims) < wanted:
-                await wait_for_wakeup(self._wake, self._poll_seconds)
+        """Claims in batches, keeping up to ``concurrency`` claimed messages at hand beside
+        the attempts in flight, so that a freed slot is filled at once without a claim of
+        one. A message waits at hand no longer than one attempt in flight takes to end
+        (``request_timeout``), and the lease is longer than two of those."""
+        at_hand: deque[_Claim] = deque()
+        try:
+            while True:
+                dry = False  # the last claim found fewer due than it asked for
+                if len(at_hand) <= self._concurrency // 2:
+                    wanted = min(self._batch, self._concurrency - len(at_hand))
+                    try:
+                        claims = await self._claim(wanted)
+                    except _DB_ERRORS as error:
+                        await self._database_failed("webhook_claim_failed", error)
+                        claims = []
+                    at_hand.extend(claims)
+                    dry = len(claims) < wanted
+                while at_hand and self._sending < self._concurrency:
+                    self._launch(at_hand.popleft())
+                if self._sending >= self._concurrency:
+                    if not dry and len(at_hand) <= self._concurrency // 2:
+                        continue  # more is due: at hand before a slot frees
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+                elif dry:  # every slot free, nothing at hand, nothing due
+                    await wait_for_wakeup(self._wake, self._poll_seconds)
+        finally:
+            # Stopping: what was claimed and not sent is handed back at once, rather than
+            # waiting for its lease to run out.
+            if at_hand:
+                await self._hand_back(list(at_hand))
+
+    def _launch(self, claim: _Claim) -> None:
+        self._sending += 1
+        task = asyncio.create_task(self._attempt(claim, on_sent=self._sent))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    def _sent(self) -> None:
+        # The slot is free as soon as the answer is in: recording it needs no connection
+        # to the receiver (and stopping still waits for it, as for every task in flight).
+        self._sending -= 1
+        self._slot_freed.set()
+
+    async def _hand_back(self, claims: Sequence[_Claim]) -> None:
+        try:
+            await self._pool.execute(
+                _HAND_BACK, [c.message_id for c in claims], [c.attempt for c in claims]
+            )
+        except _DB_ERRORS as error:
+            # Policy: their leases run out, and they are claimed again then.
+            log.warning("webhook_claims_not_handed_back", claims=len(claims), error=str(error))
 
     async def _listen_forever(self) -> None:
         while True:
@@ -423,18 +550,30 @@ class DeliveryWorker:
                 timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT},
                 trust_env=False,  # through a proxy, the proxy would pick the address
+                # Receivers' cookies are nobody's business here, and keeping none saves
+                # looking them up for every request.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
         return [_Claim.from_row(row) for row in rows]
 
-    async def _attempt(self, claim: _Claim) -> None:
+    async def _attempt(
+        self, claim: _Claim, *, on_sent: Callable[[], None] | None = None
+    ) -> None:
         try:
             attempted_at = self._clock.now()
             started = time.monotonic()
-            answer = await self._send(claim, attempted_at)
+            try:
+                answer = await self._send(claim, attempted_at)
+            finally:
+                if on_sent is not None:
+                    on_sent()
             duration_ms = round((time.monotonic() - started) * 1000)
-            await self._record(claim, answer, attempted_at, duration_ms)
+            if answer.succeeded:
+                await self._successes.record(_Success(claim, answer, attempted_at, duration_ms))
+            else:
+                await self._record(claim, answer, attempted_at, duration_ms)
         except _DB_ERRORS as error:
             # Policy: the lease runs out and the message is attempted again.
             log.error("webhook_attempt_not_recorded", message_id=claim.message_id,
@@ -444,7 +583,7 @@ class DeliveryWorker:
             log.exception("webhook_attempt_crashed", message_id=claim.message_id)
 
     async def _send(self, claim: _Claim, now: datetime) -> _Answer:
-        refusal = literal_ip_refusal(claim.url, allow_private=self._allow_private)
+        refusal = _literal_ip_refusal(claim.url, self._allow_private)
         if refusal is not None:
             return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
         secrets = await self._live_secrets(claim)
@@ -486,16 +625,13 @@ class DeliveryWorker:
     async def _record(
         self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int
     ) -> None:
+        """A failed attempt: logged, then retried, given up, or its endpoint disabled."""
         now = self._clock.now()
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 _LOG_ATTEMPT, claim.message_id, claim.attempt, attempted_at,
                 answer.status_code, duration_ms, _text(answer.error), _text(answer.snippet),
             )
-            if answer.succeeded:
-                await connection.execute(_SUCCEEDED, claim.message_id, claim.attempt)
-                await connection.execute(_RECOVERED, claim.endpoint_id)
-                return
             log.info("webhook_attempt_failed", message_id=claim.message_id,
                      endpoint_id=str(claim.endpoint_id), attempt=claim.attempt,
                      status_code=answer.status_code, error=answer.detail or answer.error)
@@ -518,6 +654,13 @@ class DeliveryWorker:
             if answer.status_code == 429:
                 wait = retry_after(answer.retry_after, now) or wait
             await connection.execute(_RETRY_AT, claim.message_id, claim.attempt, now + wait)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_ip_refusal(url: str, allow_private: bool) -> str | None:
+    """``literal_ip_refusal``, judged once per URL rather than at every attempt: it
+    depends on nothing else."""
+    return literal_ip_refusal(url, allow_private=allow_private)
 
 
 async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: datetime) -> None:

@@ -34,10 +34,13 @@ _ENDPOINTS_WANTING = """
 SELECT endpoint_id, account_id, event_types, created_at FROM webhook_endpoints
  WHERE account_id = ANY($1::uuid[]) AND enabled
 """
+# Every message of a batch in one statement.
 _ENQUEUE = """
 INSERT INTO webhook_messages (message_id, endpoint_id, event_id, polycule_id, type, payload,
                               created_at, next_attempt_at)
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $7)
+SELECT message_id, endpoint_id, event_id, polycule_id, type, payload::jsonb, $7, $7
+  FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[])
+       AS m(message_id, endpoint_id, event_id, polycule_id, type, payload)
 ON CONFLICT (endpoint_id, event_id, type) DO NOTHING
 """
 
@@ -90,10 +93,11 @@ class WebhookFanout:
                     rows.append((
                         message_id_for(endpoint["endpoint_id"], event.event_id, notice.type),
                         endpoint["endpoint_id"], event.event_id, event.stream_id, notice.type,
-                        orjson.dumps(payload_of(notice, event)).decode(), now,
+                        orjson.dumps(payload_of(notice, event)).decode(),
                     ))
         if rows:
-            await connection.executemany(_ENQUEUE, rows)
+            columns = [[row[index] for row in rows] for index in range(6)]
+            await connection.execute(_ENQUEUE, *columns, now)
             await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
     async def reset(self, connection: Connection) -> None:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from itertools import product
 from typing import Any
 
-from ledger.http.keys import PROJECTION_RUNNER
+from ledger.http.keys import WEBHOOK_FANOUT
 from ledger.web.audit_pages import PAGE_SIZE
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
@@ -180,7 +180,7 @@ async def live_through_months(
     )
     # Weeks on: commitments to mark and check-ins due in everyone's inbox.
     clock.advance(days=9)
-    await client.app[PROJECTION_RUNNER].catch_up_now("webhook_fanout")
+    await client.app[WEBHOOK_FANOUT].catch_up_now()
 
     everything = {"first", "calls", "second", "to_blue", "to_everyone", "to_blue_corrected"}
     scene.may_read = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ledger.http.keys import PROJECTION_RUNNER, SCHEDULER, WEBHOOK_DELIVERY
+from ledger.http.keys import SCHEDULER, WEBHOOK_DELIVERY, WEBHOOK_FANOUT
 from tests.http.conftest import TravellingClock
 from tests.http.people import person
 from tests.http.polycules import caught_up, polycule_of
@@ -50,7 +50,7 @@ async def test_each_occurrence_falls_due_once_and_its_participants_hear_of_it(
         clock.advance(days=7)
         second = await scheduler.tick()
         await caught_up(client, polycule)
-        await client.app[PROJECTION_RUNNER].catch_up_now("webhook_fanout")
+        await client.app[WEBHOOK_FANOUT].catch_up_now()
 
         assert (before, first, again, second) == (0, 1, 0, 1)
         history = await robin.json("GET", repair)

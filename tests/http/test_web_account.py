@@ -17,7 +17,7 @@ from yarl import URL
 
 from ledger.auth.sessions import SESSION_COOKIE
 from ledger.config import Settings
-from ledger.http.keys import PROJECTION_RUNNER, WEBHOOK_DELIVERY
+from ledger.http.keys import WEBHOOK_DELIVERY, WEBHOOK_FANOUT
 from tests.http.conftest import TravellingClock
 from tests.http.people import PASSWORD, Person, another_device, person
 from tests.http.polycules import polycule_of
@@ -226,7 +226,7 @@ async def test_webhook_pages_add_show_send_again_and_delete_an_endpoint(
         assert f'href="{endpoint_path}"' in listed and "Kitchen tablet" in text_of(listed)
 
         await polycule_of(robin, sam)  # Sam joins: Robin's tablet is told
-        await client.app[PROJECTION_RUNNER].catch_up_now("webhook_fanout")
+        await client.app[WEBHOOK_FANOUT].catch_up_now()
 
         async def attempts(count: int) -> bool:
             log = await delivery_log(robin, endpoint["endpoint_id"])

@@ -29,7 +29,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from ledger.app import create_app
 from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
-from ledger.http.keys import CLOCK, PROJECTION_RUNNER, WEBHOOK_DELIVERY
+from ledger.http.keys import CLOCK, WEBHOOK_DELIVERY, WEBHOOK_FANOUT
 from ledger.privacy import MasterKey
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.conftest import TravellingClock
@@ -194,7 +194,7 @@ async def settle(
 
 
 async def fanned_out(client: Client) -> None:
-    await client.app[PROJECTION_RUNNER].catch_up_now("webhook_fanout")
+    await client.app[WEBHOOK_FANOUT].catch_up_now()
 
 
 def signed_with(secret: str, receipt: Receipt) -> bool:

@@ -743,3 +743,75 @@ async def test_a_database_out_of_reach_is_one_outage_in_the_log_not_one_line_a_r
     assert events.count("database_unavailable") == 1
     assert "webhook_claim_failed" not in events
     assert "webhook_listener_unavailable" not in events
+
+
+async def test_a_success_answered_after_a_later_claim_leaves_the_message_to_that_claim(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """Successes are written together, each under its claim's fence: a receiver that
+    answers after the lease ran out and another worker claimed the message settles
+    nothing (the later claim does); its answer is still logged."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    late, on_time = await enqueue(pool, hook.endpoint_id, clock.now(), count=2)
+
+    async def claimed_again_meanwhile(message_id: str, _: int) -> web.Response:
+        if message_id == late:  # as another worker's claim would, once the lease ran out
+            await pool.execute(
+                "UPDATE webhook_messages SET attempts = attempts + 1 WHERE message_id = $1",
+                late,
+            )
+        return web.Response(status=204)
+
+    receiver.behaviour = claimed_again_meanwhile
+    worker = make_worker(clock)
+
+    assert await worker.deliver_due() == 2
+
+    assert ((await message(pool, late))["status"], (await message(pool, late))["attempts"]) == (
+        "pending", 2
+    )
+    assert (await message(pool, on_time))["status"] == "succeeded"
+    assert [(a["attempt"], a["status_code"]) for a in await attempts_of(pool, late)] == [
+        (1, 204)
+    ]
+
+
+async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """A worker keeps a batch claimed beside the attempts in flight; stopping, it hands
+    back those it had not sent (as if never claimed, so any worker sends them now rather
+    than once their lease runs out), while those cut short in flight keep their lease."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
+    answer = asyncio.Event()
+
+    async def slow(_: str, __: int) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver.behaviour = slow
+    worker = make_worker(clock, concurrency=2)
+    worker.start()
+    try:
+        async with asyncio.timeout(10):
+            while True:  # two sent, two more claimed and at hand
+                claimed = await pool.fetchval(
+                    "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
+                )
+                if len(receiver.receipts) == 2 and claimed == 4:
+                    break
+                await asyncio.sleep(0.02)
+        await worker.stop(grace_seconds=0.1)
+    finally:
+        answer.set()
+
+    rows = [await message(pool, message_id) for message_id in ids]
+    sent = {receipt.message_id for receipt in receiver.receipts}
+    assert sorted((row["attempts"], row["leased_until"] is None) for row in rows
+                  if row["message_id"] not in sent) == [(0, True)] * 4
+    assert all(row["leased_until"] is not None for row in rows if row["message_id"] in sent)

@@ -1,0 +1,140 @@
+"""A webhook receiver in a process of its own, for bench/webhooks.py.
+
+``python -m bench.webhook_receiver`` listens on a port of 127.0.0.1 the system chooses and
+prints it as one line of JSON (``{"port": 41234}``). It answers:
+
+* ``POST /hook`` — a delivery: 204, noting when each ``webhook-id`` first arrived
+  (``time.monotonic()``, the machine's monotonic clock, which the benchmark's process reads
+  too) and how many arrived again;
+* ``POST /raw`` — the baseline's plain POSTs: 204, nothing noted;
+* ``POST /expect`` with a JSON list of webhook-ids — answers once every one of them has
+  arrived (or after ``timeout`` seconds, a query parameter) with when each arrived, those
+  that did not, and the duplicates so far; no polling, so waiting costs the receiver
+  nothing;
+* ``POST /forget`` — forgets every arrival and duplicate.
+
+It serves until SIGTERM or SIGINT. ``ReceiverProcess`` starts it from the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import uvloop
+from aiohttp import web
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+class Arrivals:
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.duplicates = 0
+        self._came = asyncio.Event()
+
+    async def hook(self, request: web.Request) -> web.Response:
+        at = time.monotonic()
+        await request.read()
+        message_id = request.headers["webhook-id"]
+        if message_id in self.first:
+            self.duplicates += 1
+        else:
+            self.first[message_id] = at
+            self._came.set()
+        return web.Response(status=204)
+
+    async def raw(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=204)
+
+    async def expect(self, request: web.Request) -> web.Response:
+        expected: list[str] = await request.json()
+        timeout = float(request.query.get("timeout", "300"))
+        awaited = {m for m in expected if m not in self.first}
+        with_time_left = time.monotonic() + timeout
+        while awaited and time.monotonic() < with_time_left:
+            self._came.clear()
+            try:
+                async with asyncio.timeout(with_time_left - time.monotonic()):
+                    await self._came.wait()
+            except TimeoutError:
+                break
+            awaited = {m for m in awaited if m not in self.first}
+        return web.json_response({
+            "arrived": {m: self.first[m] for m in expected if m in self.first},
+            "missing": sorted(awaited),
+            "duplicates": self.duplicates,
+        })
+
+    async def forget(self, request: web.Request) -> web.Response:
+        self.first.clear()
+        self.duplicates = 0
+        return web.Response(status=204)
+
+
+async def serve() -> None:
+    arrivals = Arrivals()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/hook", arrivals.hook)
+    app.router.add_post("/raw", arrivals.raw)
+    app.router.add_post("/expect", arrivals.expect)
+    app.router.add_post("/forget", arrivals.forget)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+class ReceiverProcess:
+    """``python -m bench.webhook_receiver`` as a child process, for a ``with`` block."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self.base = ""
+
+    def __enter__(self) -> Self:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.webhook_receiver"],
+            cwd=REPOSITORY, env=dict(os.environ), stdout=subprocess.PIPE, text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the receiver exited at start ({self._process.wait()})")
+        self.base = f"http://127.0.0.1:{json.loads(line)['port']}"
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+if __name__ == "__main__":
+    uvloop.run(serve())

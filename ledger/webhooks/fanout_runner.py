@@ -1,0 +1,220 @@
+"""The webhook fan-out, polycule by polycule: each polycule's stream is followed on its own.
+
+``webhook_fanout_positions`` holds, per polycule, the stream version up to which its events
+have been turned into messages (by ``WebhookFanout.apply``). A pass takes a few polycules,
+locks their rows with ``FOR UPDATE SKIP LOCKED`` (so any number of workers share the
+polycules out, and one polycule's events are fanned out by one of them at a time, in
+order), reads each stream after its row's version, enqueues the messages and moves the
+rows on — all in one transaction: a crash loses nothing and enqueues nothing twice.
+
+Nothing global orders it. A stream's versions are committed in order (each append expects
+the one before), so reading after a version skips nothing, and no transaction left open
+elsewhere on the server holds any polycule back — unlike a reader of the whole log, which
+must wait below the oldest running transaction.
+
+Which polycules to look at comes from the append wake-ups (they name the polycules
+appended to, from this instance and, by NOTIFY, from the others); a sweep over every
+polycule's row finds those a lost wake-up left behind, at start, whenever the listening
+connection was lost, when nothing woke the runner for ``poll_seconds``, and at least every
+``sweep_seconds`` under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from ledger.events import EVENTS
+from ledger.store.events import recorded_event
+from ledger.store.records import RecordedEvent
+from ledger.store.sql import EVENT_COLUMNS
+from ledger.store.wakeups import WakeupHub, wait_for_wakeup
+from ledger.supervisor import Supervisor
+from ledger.webhooks.fanout import WebhookFanout
+
+log = structlog.get_logger(__name__)
+
+# -- queries -----------------------------------------------------------------------------
+
+# A polycule's first pass makes its row; one another worker is making waits for that
+# insert to end, then skips the row below.
+_ENSURE = """
+INSERT INTO webhook_fanout_positions (polycule_id)
+SELECT unnest($1::uuid[]) ON CONFLICT (polycule_id) DO NOTHING
+"""
+# The primary key; rows another worker holds are skipped (it is fanning them out now).
+_LOCK = """
+SELECT polycule_id, version FROM webhook_fanout_positions
+ WHERE polycule_id = ANY($1::uuid[])
+ ORDER BY polycule_id
+   FOR UPDATE SKIP LOCKED
+"""
+# events_stream_version_key, once per polycule: at most $3 events of each, in order.
+_EVENTS_AFTER = f"""
+SELECT e.* FROM unnest($1::uuid[], $2::bigint[]) AS p(polycule_id, version)
+ CROSS JOIN LATERAL (
+       SELECT {EVENT_COLUMNS} FROM events
+        WHERE stream_id = p.polycule_id AND stream_version > p.version
+        ORDER BY stream_version
+        LIMIT $3) AS e
+ ORDER BY e.stream_id, e.stream_version
+"""
+_ADVANCE = """
+UPDATE webhook_fanout_positions AS f
+   SET version = a.version, updated_at = now()
+  FROM unnest($1::uuid[], $2::bigint[]) AS a(polycule_id, version)
+ WHERE f.polycule_id = a.polycule_id
+"""
+# Every polycule whose next event has not been fanned out (or that never was): one probe
+# of events_stream_version_key per polycule. The read side's rows list the polycules (a
+# command makes its polycule's row with its first events).
+_BEHIND = """
+SELECT r.polycule_id
+  FROM polycule_read_models r
+  LEFT JOIN webhook_fanout_positions f USING (polycule_id)
+ WHERE EXISTS (SELECT FROM events e
+                WHERE e.stream_id = r.polycule_id
+                  AND e.stream_version = coalesce(f.version, 0) + 1)
+"""
+_COUNT_BEHIND = f"SELECT count(*) FROM ({_BEHIND}) AS behind"
+
+_DB_ERRORS = (
+    asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
+)
+
+
+async def polycules_behind(pool: asyncpg.Pool) -> int:
+    """How many polycules have events not yet fanned out (for /status and the CLI)."""
+    count: int = await pool.fetchval(_COUNT_BEHIND)
+    return count
+
+
+class FanoutRunner:
+    """Keeps the webhook fan-out current, polycule by polycule (``start``/``stop``), or
+    brings it up to date at once (``catch_up_now``)."""
+
+    name = WebhookFanout.name
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        fanout: WebhookFanout,
+        hub: WakeupHub,
+        *,
+        polycules_per_pass: int = 64,
+        events_per_polycule: int = 200,
+        poll_seconds: float = 1.0,
+        sweep_seconds: float = 10.0,
+        retry_seconds: float = 1.0,
+        gather_seconds: float = 0.01,
+    ) -> None:
+        self._pool = pool
+        self._fanout = fanout
+        self._hub = hub
+        self._polycules_per_pass = polycules_per_pass
+        self._events_per_polycule = events_per_polycule
+        self._poll_seconds = poll_seconds
+        self._sweep_seconds = sweep_seconds
+        self._retry_seconds = retry_seconds
+        self._gather_seconds = gather_seconds
+        self._supervisor: Supervisor | None = None
+
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run(self.name, self._keep_current)
+
+    async def stop(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop(self.name)
+
+    async def catch_up_now(self) -> int:
+        """Fan out every polycule's events committed so far; how many were read."""
+        fanned = 0
+        waiting = set(await self._behind())
+        while waiting:
+            more, done = await self.fan_out(waiting)
+            fanned += done
+            waiting = more
+        return fanned
+
+    async def fan_out(self, polycules: Iterable[UUID]) -> tuple[set[UUID], int]:
+        """One pass over ``polycules`` (at most ``polycules_per_pass`` of them are taken):
+        those to look at again (more events than a pass reads, a row another worker held,
+        or not taken), and how many events were fanned out."""
+        ordered = sorted(set(polycules))
+        taken, left = ordered[: self._polycules_per_pass], set(ordered[self._polycules_per_pass:])
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(_ENSURE, taken)
+            rows = await connection.fetch(_LOCK, taken)
+            locked = {row["polycule_id"]: row["version"] for row in rows}
+            left.update(polycule for polycule in taken if polycule not in locked)
+            if not locked:
+                return left, 0
+            found = await connection.fetch(
+                _EVENTS_AFTER, list(locked), list(locked.values()), self._events_per_polycule
+            )
+            events = [EVENTS.in_current_shape(recorded_event(row)) for row in found]
+            if not events:
+                return left, 0
+            await self._fanout.apply(connection, events)
+            reached = _last_versions(events)
+            await connection.execute(_ADVANCE, list(reached), list(reached.values()))
+        left.update(
+            polycule for polycule, version in reached.items()
+            if version - locked[polycule] >= self._events_per_polycule
+        )
+        return left, len(events)
+
+    async def _behind(self) -> list[UUID]:
+        return [row["polycule_id"] for row in await self._pool.fetch(_BEHIND)]
+
+    async def _keep_current(self) -> None:
+        signal = self._hub.subscribe(naming=True)
+        waiting: set[UUID] = set()
+        swept_at: float | None = None
+        try:
+            while True:
+                named = signal.woken_for()
+                signal.clear()
+                sweep = (
+                    swept_at is None or named is None
+                    or time.monotonic() - swept_at >= self._sweep_seconds
+                )
+                try:
+                    if sweep:
+                        waiting.update(await self._behind())
+                        swept_at = time.monotonic()
+                    waiting.update(named or ())
+                    while waiting:
+                        more, _ = await self.fan_out(waiting)
+                        if more == waiting:  # each held by another worker: later
+                            break
+                        waiting = more
+                except _DB_ERRORS as error:
+                    # Policy: the pass rolled back whole (or never began); log it and try
+                    # again shortly, with the same polycules and a sweep.
+                    log.error("webhook_fanout_failed", error=str(error))
+                    swept_at = None
+                    await asyncio.sleep(self._retry_seconds)
+                    continue
+                woken = signal.is_set()
+                await wait_for_wakeup(signal, self._poll_seconds)
+                if not woken and not signal.is_set():
+                    swept_at = None  # nothing woke it for a while: look everywhere
+                # Appends come in bursts: a moment's pause gathers the ones that follow
+                # into the same pass, one transaction for all their polycules.
+                await asyncio.sleep(self._gather_seconds)
+        finally:
+            self._hub.unsubscribe(signal)
+
+
+def _last_versions(events: Sequence[RecordedEvent]) -> dict[UUID, int]:
+    reached: dict[UUID, int] = {}
+    for event in events:
+        reached[event.stream_id] = event.stream_version
+    return reached
