@@ -311,9 +311,12 @@ async def create_pool(
     min_size: int = 2,
     max_size: int = 10,
     availability: Availability | None = None,
+    statement_cache_size: int = 100,
 ) -> asyncpg.Pool:
     """The pool; with ``availability``, every connection it makes says the database
-    answers again (and an outage met, the pool replaces the connections it holds)."""
+    answers again (and an outage met, the pool replaces the connections it holds).
+    ``statement_cache_size=0`` behind a pooler in transaction mode (PgBouncer), where a
+    statement prepared on one server connection may be run on another."""
 
     async def init(connection: asyncpg.Connection) -> None:
         await _init_connection(connection)
@@ -326,6 +329,7 @@ async def create_pool(
         max_size=max_size,
         init=init,
         reset=_end_open_transaction,
+        statement_cache_size=statement_cache_size,
     )
     if pool is None:  # asyncpg's signature allows it; a created pool never is
         raise RuntimeError("the connection pool could not be created")

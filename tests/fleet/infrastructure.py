@@ -1,0 +1,463 @@
+"""The fleet's engines, each a real process on a loopback port under one temporary directory.
+
+PostgreSQL (a cluster of its own, or a pg_auto_failover formation: a monitor, a primary and
+a secondary with synchronous replication), PgBouncer, HAProxy and ledger instances
+(``python -m ledger serve``). Servers run as an unprivileged user when the tests run as
+root (PostgreSQL refuses root). Every process is started in a session of its own and
+killed with its children when the test ends, passed or failed: ``Fleet`` keeps them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# The Debian packages this tier needs, and the programs each one brings.
+PACKAGES = {
+    "haproxy": "haproxy",
+    "pgbouncer": "pgbouncer",
+    "pg_autoctl": "postgresql-15-auto-failover and pg-auto-failover-cli",
+    str(POSTGRES_BIN / "initdb"): "postgresql-15",
+}
+# Who runs the servers when the tests run as root.
+SERVER_USER = "postgres"
+# The service's login role on every server the tier makes; the owner is ``postgres``.
+SERVICE_USER = "ledger_app"
+DATABASE = "ledger"
+# Generous: only a machine far slower than any we run on would need as long.
+PATIENCE_SECONDS = 120.0
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def missing_tools() -> list[str]:
+    """The packages whose programs are not installed here."""
+    return sorted({
+        package for program, package in PACKAGES.items()
+        if shutil.which(program) is None and not Path(program).exists()
+    })
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _as_server_user(argv: Sequence[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return list(argv)
+    return ["runuser", "-u", SERVER_USER, "--", *argv]
+
+
+def _server_owned(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(SERVER_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+async def wait_until(what: str, check: object, *, within: float = PATIENCE_SECONDS) -> None:
+    """Call ``check`` (an async callable answering a bool) until it says yes."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if await check():  # type: ignore[operator]
+                return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aiohttp.ClientError,
+                asyncio.TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within:.0f} s")
+        await asyncio.sleep(0.25)
+
+
+async def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        return await connection.fetch(sql, *args)
+    finally:
+        await connection.close()
+
+
+@dataclass
+class Process:
+    """One started program (and whatever it starts: its own session, killed as a whole)."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL, with everything it started, at once."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL whatever is left."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=timeout)
+        self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Fleet:
+    """The temporary directory and every process started in it; ``close`` ends them all."""
+
+    directory: Path
+    processes: list[Process] = field(default_factory=list)
+    after: list[Process] = field(default_factory=list)  # stopped last: the servers
+
+    def start(
+        self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
+        as_server: bool = False, cwd: Path | None = None, last: bool = False,
+    ) -> Process:
+        log = self.directory / f"{name}.log"
+        with log.open("ab") as output:
+            popen = subprocess.Popen(  # noqa: S603
+                _as_server_user(argv) if as_server else list(argv),
+                stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=cwd or self.directory, start_new_session=True,
+            )
+        process = Process(name, popen, log)
+        (self.after if last else self.processes).append(process)
+        return process
+
+    def run(self, argv: Sequence[str], *, as_server: bool = False,
+            env: dict[str, str] | None = None) -> str:
+        """Run a program to its end; its output (stderr too), or an error naming it."""
+        done = subprocess.run(  # noqa: S603
+            _as_server_user(argv) if as_server else list(argv),
+            capture_output=True, text=True, env=env, cwd=self.directory, timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stdout}{done.stderr}")
+        return done.stdout + done.stderr
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        for process in reversed(self.after):
+            process.stop(timeout=20)
+        self.processes.clear()
+        self.after.clear()
+
+
+@contextlib.contextmanager
+def fleet_directory() -> Iterator[Fleet]:
+    # A directory of its own, not pytest's tmp_path: the servers' user must reach it, and
+    # other sessions clear old pytest directories.
+    directory = Path(tempfile.mkdtemp(prefix="ledger-fleet-"))
+    directory.chmod(0o755)
+    fleet = Fleet(directory)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def owner_url(port: int, database: str = DATABASE) -> str:
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def service_url(*ports: int, database: str = DATABASE, host: str = "127.0.0.1") -> str:
+    """As the service's role; several ports: every one of them, the primary wherever it is."""
+    hosts = ",".join(f"{host}:{port}" for port in ports)
+    attributes = "?target_session_attrs=read-write" if len(ports) > 1 else ""
+    return f"postgresql://{SERVICE_USER}@{hosts}/{database}{attributes}"
+
+
+async def make_service_role(url: str) -> None:
+    """The service's login role (its privileges come from the ledger's migrations)."""
+    await query(url, f"CREATE ROLE {SERVICE_USER} LOGIN")
+
+
+def start_postgres(fleet: Fleet, name: str = "postgres") -> int:
+    """A PostgreSQL 15 cluster of the tier's own, with the ledger's database; its port."""
+    data = _server_owned(fleet.directory / name)
+    port = free_port()
+    initdb = [str(POSTGRES_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+              "--no-sync", "-E", "UTF8"]
+    fleet.run(initdb, as_server=True)
+    fleet.start(name, [
+        str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(port),
+        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={data}",
+        "-c", "fsync=off", "-c", "max_connections=200",
+    ], as_server=True, last=True)
+    return port
+
+
+async def postgres_ready(port: int) -> None:
+    await wait_until(
+        f"PostgreSQL on {port}",
+        lambda: _answers(owner_url(port, "postgres")),
+    )
+    await query(owner_url(port, "postgres"), f"CREATE DATABASE {DATABASE}")
+    await make_service_role(owner_url(port))
+
+
+async def _answers(url: str) -> bool:
+    await query(url, "SELECT 1")
+    return True
+
+
+def start_pgbouncer(fleet: Fleet, postgres_port: int) -> int:
+    """PgBouncer in transaction pooling mode in front of that PostgreSQL; its port.
+
+    Fewer server connections than the service's pool holds, so that consecutive
+    statements of one client really do run on different server connections."""
+    port = free_port()
+    directory = _server_owned(fleet.directory / "pgbouncer")
+    users = directory / "users.txt"
+    users.write_text(f'"{SERVICE_USER}" ""\n"postgres" ""\n')
+    config = directory / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n"
+        f"* = host=127.0.0.1 port={postgres_port}\n"
+        "[pgbouncer]\n"
+        "listen_addr = 127.0.0.1\n"
+        f"listen_port = {port}\n"
+        "unix_socket_dir =\n"
+        "auth_type = trust\n"
+        f"auth_file = {users}\n"
+        "pool_mode = transaction\n"
+        "default_pool_size = 4\n"
+        "max_client_conn = 200\n"
+    )
+    fleet.start("pgbouncer", ["pgbouncer", str(config)], as_server=True)
+    return port
+
+
+# -- pg_auto_failover ---------------------------------------------------------------------
+
+# The monitor decides within seconds rather than the default half-minute: a node is
+# checked every second, and a primary silent for 3 s (5 s to demote itself) is replaced.
+_MONITOR_SETTINGS = {
+    "pgautofailover.health_check_period": "1000",
+    "pgautofailover.health_check_timeout": "1000",
+    "pgautofailover.health_check_max_retries": "1",
+    "pgautofailover.health_check_retry_delay": "500",
+    "pgautofailover.node_considered_unhealthy_timeout": "3000",
+    "pgautofailover.primary_demote_timeout": "5000",
+}
+
+
+@dataclass
+class Node:
+    name: str
+    port: int
+    process: Process | None = None
+
+
+@dataclass
+class Formation:
+    """A pg_auto_failover monitor and two Postgres nodes, synchronous replication between
+    them (pg_auto_failover's default with one standby: ``ANY 1 (…)``)."""
+
+    fleet: Fleet
+    monitor_port: int = field(default_factory=free_port)
+    nodes: list[Node] = field(default_factory=list)
+
+    @property
+    def directory(self) -> Path:
+        return self.fleet.directory / "formation"
+
+    def _env(self) -> dict[str, str]:
+        # pg_autoctl keeps its state under the XDG directories: the temporary directory's.
+        base = self.directory
+        return {
+            "PATH": f"{POSTGRES_BIN}:/usr/bin:/bin:/usr/sbin:/sbin",
+            "HOME": str(base),
+            "XDG_CONFIG_HOME": str(base / "config"),
+            "XDG_DATA_HOME": str(base / "data"),
+            "XDG_RUNTIME_DIR": str(base / "run"),
+            "PG_CONFIG": str(POSTGRES_BIN / "pg_config"),
+        }
+
+    @property
+    def monitor_url(self) -> str:
+        return f"postgresql://autoctl_node@127.0.0.1:{self.monitor_port}/pg_auto_failover?sslmode=disable"
+
+    def _autoctl(self, *arguments: str) -> list[str]:
+        # runuser resets the environment: env(1) sets it again for pg_autoctl.
+        return ["env", *(f"{k}={v}" for k, v in self._env().items()), "pg_autoctl", *arguments]
+
+    async def start_monitor(self) -> None:
+        _server_owned(self.directory)
+        data = self.directory / "monitor"
+        self.fleet.run(self._autoctl(
+            "create", "monitor", "--pgdata", str(data), "--pgport", str(self.monitor_port),
+            "--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl",
+        ), as_server=True)
+        self.fleet.run(self._autoctl(
+            "config", "set", "--pgdata", str(data), "postgresql.listen_addresses", "127.0.0.1",
+        ), as_server=True)
+        self.fleet.start("monitor", self._autoctl("run", "--pgdata", str(data)),
+                         as_server=True, last=True)
+        url = owner_url(self.monitor_port, "pg_auto_failover")
+        await wait_until("the monitor", lambda: _answers(url))
+        connection = await asyncpg.connect(url)
+        try:
+            for name, value in _MONITOR_SETTINGS.items():
+                await connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            await connection.execute("SELECT pg_reload_conf()")
+        finally:
+            await connection.close()
+
+    def start_node(self, name: str) -> Node:
+        node = Node(name, free_port())
+        node.process = self.fleet.start(name, self._autoctl(
+            "create", "postgres", "--pgdata", str(self.directory / name),
+            "--pgport", str(node.port), "--hostname", "127.0.0.1", "--listen", "127.0.0.1",
+            "--name", name, "--dbname", DATABASE, "--auth", "trust", "--no-ssl",
+            "--monitor", self.monitor_url, "--run",
+        ), as_server=True, last=True)
+        self.nodes.append(node)
+        return node
+
+    async def states(self) -> dict[str, tuple[str, str]]:
+        """Each node's reported and assigned state, as the monitor knows them."""
+        rows = await query(
+            owner_url(self.monitor_port, "pg_auto_failover"),
+            "SELECT nodename, reportedstate::text, goalstate::text FROM pgautofailover.node",
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    async def wait_for(self, wanted: dict[str, str], *, nudge: Node | None = None) -> None:
+        """Until each named node reports the wanted state (and is assigned it).
+
+        ``nudge``: a primary whose standby is being built: pg_basebackup waits for a
+        checkpoint, spread over minutes unless one is asked for."""
+
+        async def reached() -> bool:
+            if nudge is not None:
+                with contextlib.suppress(OSError, asyncpg.PostgresError):
+                    await query(owner_url(nudge.port, "postgres"), "CHECKPOINT")
+            states = await self.states()
+            return all(states.get(name) == (state, state) for name, state in wanted.items())
+
+        await wait_until(f"the formation reaching {wanted}", reached)
+
+    async def start(self) -> None:
+        """The monitor, then a primary, then its synchronous secondary."""
+        await self.start_monitor()
+        first = self.start_node("node1")
+        await self.wait_for({"node1": "single"})
+        await make_service_role(owner_url(first.port))
+        self.start_node("node2")
+        await self.wait_for({"node1": "primary", "node2": "secondary"}, nudge=first)
+
+    async def primary(self) -> Node:
+        states = await self.states()
+        return next(node for node in self.nodes if states[node.name][0] in {
+            "primary", "wait_primary", "single",
+        })
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+
+# -- ledger instances ---------------------------------------------------------------------
+
+
+def master_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def ledger_environment(fleet: Fleet, *, database_url: str, owner: str, key: str,
+                       **settings: str) -> dict[str, str]:
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATABASE_URL": database_url,
+        "LEDGER_DATABASE_OWNER_URL": owner,
+        "LEDGER_MASTER_KEY": key,
+        "LEDGER_DATA_DIR": str(fleet.directory / "ledger-data"),
+        "LEDGER_LOG_LEVEL": "warning",
+        # Every person of these tests signs up from 127.0.0.1.
+        "LEDGER_SIGN_UPS_PER_ADDRESS_PER_HOUR": "1000",
+        # A loopback receiver over plain HTTP.
+        "LEDGER_WEBHOOKS_ALLOW_PRIVATE": "true",
+        "LEDGER_WEBHOOKS_ALLOW_HTTP": "true",
+        "LEDGER_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "LEDGER_SHUTDOWN_TIMEOUT_SECONDS": "3",
+    }
+    environment.update({f"LEDGER_{name.upper()}": value for name, value in settings.items()})
+    return environment
+
+
+@dataclass
+class Instance:
+    """One ``python -m ledger serve`` process."""
+
+    fleet: Fleet
+    name: str
+    port: int
+    environment: dict[str, str]
+    arguments: tuple[str, ...] = ()
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Instance:
+        self.process = self.fleet.start(self.name, [
+            sys.executable, "-m", "ledger", "serve", "--host", "127.0.0.1",
+            "--port", str(self.port), *self.arguments,
+        ], env=self.environment, cwd=REPOSITORY)
+        return self
+
+    async def ready(self) -> None:
+        async def answers() -> bool:
+            if self.process is not None and self.process.popen.poll() is not None:
+                raise AssertionError(f"{self.name} exited:\n{self.process.tail()}")
+            async with aiohttp.ClientSession() as session, session.get(
+                f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                return response.status == 200
+
+        await wait_until(f"{self.name} ready", answers)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+
+
+def ledger_tool(fleet: Fleet, environment: dict[str, str], *arguments: str) -> str:
+    """``python -m ledger …`` to its end (a failure raises, with what it said)."""
+    return fleet.run([sys.executable, "-m", "ledger", *arguments], env=environment)
