@@ -82,8 +82,7 @@ async def wait_until(what: str, check: object, *, within: float = PATIENCE_SECON
         try:
             if await check():  # type: ignore[operator]
                 return
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aiohttp.ClientError,
-                asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aiohttp.ClientError):
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {within:.0f} s")
@@ -143,7 +142,7 @@ class Fleet:
     ) -> Process:
         log = self.directory / f"{name}.log"
         with log.open("ab") as output:
-            popen = subprocess.Popen(  # noqa: S603
+            popen = subprocess.Popen(
                 _as_server_user(argv) if as_server else list(argv),
                 stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, cwd=cwd or self.directory, start_new_session=True,
@@ -155,7 +154,7 @@ class Fleet:
     def run(self, argv: Sequence[str], *, as_server: bool = False,
             env: dict[str, str] | None = None) -> str:
         """Run a program to its end; its output (stderr too), or an error naming it."""
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             _as_server_user(argv) if as_server else list(argv),
             capture_output=True, text=True, env=env, cwd=self.directory, timeout=120,
             check=False,

@@ -111,7 +111,7 @@ class WriteLoad:
             ) as response:
                 result = await response.json() if response.status == 201 else None
                 return response.status, response.headers.get("Retry-After"), result
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return 0, None, None
 
     @property
@@ -182,7 +182,7 @@ class LiveFollower:
                             )
                             last = message.fields["id"]
                             self.reached = int(last)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(0.1)  # EventSource's retry, shortened
 
