@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,14 +75,16 @@ def _server_owned(path: Path) -> Path:
     return path
 
 
-async def wait_until(what: str, check: object, *, within: float = PATIENCE_SECONDS) -> None:
-    """Call ``check`` (an async callable answering a bool) until it says yes."""
+async def wait_until(
+    what: str, check: Callable[[], Awaitable[bool]], *, within: float = PATIENCE_SECONDS
+) -> None:
+    """Call ``check`` until it says yes (an error meanwhile: not yet)."""
     deadline = time.monotonic() + within
     while True:
         try:
-            if await check():  # type: ignore[operator]
+            if await check():
                 return
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aiohttp.ClientError):
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aiohttp.ClientError):
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {within:.0f} s")
