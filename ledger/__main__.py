@@ -23,8 +23,9 @@ from aiohttp import web
 from tqdm import tqdm
 
 from ledger.app import create_app
-from ledger.config import ConfigurationError, Settings, load_settings
+from ledger.config import ConfigurationError, Role, Settings, load_settings
 from ledger.database import Database, create_pool, database, migrate_database
+from ledger.http.keys import SETTINGS
 from ledger.logs import configure_logging
 from ledger.mail.fanout import MailFanout
 from ledger.store.events import EventStore
@@ -108,7 +109,7 @@ async def run_app_until(
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
-        log.info("serving", host=host, port=port)
+        log.info("serving", host=host, port=port, role=app[SETTINGS].role.value)
         await wait_for_stop()
     finally:
         await runner.cleanup()
@@ -117,6 +118,8 @@ async def run_app_until(
 async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
     host: str = arguments.host or settings.host
     port: int = arguments.port if arguments.port is not None else settings.port
+    if arguments.role is not None:
+        settings = settings.model_copy(update={"role": Role(arguments.role)})
 
     async def until_signalled() -> None:
         received = await _until_stop_is_requested()
@@ -130,7 +133,7 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
             shutdown_timeout=settings.shutdown_timeout_seconds,
             wait_for_stop=until_signalled,
         )
-    log.info("stopped")
+    log.info("stopped", role=settings.role.value)
     return EXIT_OK
 
 
@@ -258,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the HTTP service")
     serve_parser.add_argument("--host", help="address to listen on (default: LEDGER_HOST)")
     serve_parser.add_argument("--port", type=int, help="port to listen on (default: LEDGER_PORT)")
+    serve_parser.add_argument(
+        "--role", choices=[role.value for role in Role],
+        help="web: HTTP and live streams; worker: the asynchronous consumers (webhooks, "
+        "scheduler, mail, the read side's keeper) and only the probes; all: both "
+        "(default: LEDGER_ROLE, else all)",
+    )
     serve_parser.set_defaults(command=serve)
 
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(

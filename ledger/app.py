@@ -7,6 +7,11 @@ read side its commands write, then the keeper of that read side and the runner o
 consumers that follow the whole log (the webhook fan-out, and the mail fan-out while mail
 is on), then the scheduler that acts when time passes, then the webhook delivery worker,
 then the mail sender (only while an SMTP host is configured).
+
+An instance's role (``Settings.role``) decides which of them start: a web instance serves
+HTTP and live streams and runs none of the consumers (the keeper, the runner, the
+scheduler, delivery, the mail sender); a worker runs them all and serves only the probes
+(anything else is 404); ``all`` does both.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from ledger.http.middleware import (
     transport_headers,
 )
 from ledger.http.protection import security_headers_middleware
-from ledger.http.routes import add_routes
+from ledger.http.routes import add_probes, add_routes
 from ledger.mail.composing import Letters
 from ledger.mail.digests import Digests
 from ledger.mail.fanout import MailFanout
@@ -128,13 +133,18 @@ def create_app(
     # in front of it (DATABASE_URL) carries neither.
     listen_url = settings.listen_database_url or database_url
     app.cleanup_ctx.append(_event_store(listen_url))
-    app.cleanup_ctx.append(_projection_runner(settings))
-    app.cleanup_ctx.append(_scheduler(settings))
-    app.cleanup_ctx.append(_webhook_delivery(settings, listen_url))
-    app.cleanup_ctx.append(_mail_sender(settings))
-    app.on_shutdown.append(_stop_claiming_webhooks)
-    add_routes(app)
-    add_pages(app)
+    if settings.role.runs_consumers:
+        app.cleanup_ctx.append(_projection_runner(settings))
+        app.cleanup_ctx.append(_scheduler(settings))
+        app.cleanup_ctx.append(_webhook_delivery(settings, listen_url))
+        app.cleanup_ctx.append(_mail_sender(settings))
+        app.on_shutdown.append(_stop_claiming_webhooks)
+    if settings.role.serves_http:
+        add_routes(app)
+        add_pages(app)
+    else:
+        # Watched by a load balancer or an orchestrator like any instance; nothing else.
+        add_probes(app)
     return app
 
 

@@ -6,6 +6,7 @@ the service at start with a message naming the variable, never later at first us
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,28 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Role(StrEnum):
+    """What one instance does (``serve --role``, LEDGER_ROLE). Any number of each run
+    together over one database; they coordinate through it (advisory locks, ``SKIP
+    LOCKED``, leases), never with one another."""
+
+    # HTTP and live streams: the API, the pages, the probes.
+    WEB = "web"
+    # The asynchronous consumers (webhook fan-out and delivery, the scheduler, mail fan-out
+    # and sender, the read side's keeper); of HTTP only the probes, /healthz and /readyz.
+    WORKER = "worker"
+    # Both in one process: one instance is a whole service.
+    ALL = "all"
+
+    @property
+    def serves_http(self) -> bool:
+        return self is not Role.WORKER
+
+    @property
+    def runs_consumers(self) -> bool:
+        return self is not Role.WEB
 
 
 def _comma_separated(value: Any) -> Any:
@@ -33,6 +56,7 @@ Networks = Annotated[tuple[IPvAnyNetwork, ...], NoDecode, BeforeValidator(_comma
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", frozen=True, extra="ignore")
 
+    role: Role = Role.ALL
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     # Unset: an embedded PostgreSQL is started with its data under ``data_dir``.

@@ -25,13 +25,14 @@ from ledger.http.keys import (
     DATABASE_AVAILABILITY,
     EVENT_STORE,
     POOL,
-    PROJECTION_RUNNER,
     SETTINGS,
     SUPERVISOR,
 )
+from ledger.mail.fanout import MailFanout
 from ledger.store.migrate import pending_migrations
+from ledger.webhooks.fanout import WebhookFanout
 from projections.read_side import ParkedPolycule, parked_polycules
-from projections.runner import ProjectionStatus
+from projections.runner import ProjectionStatus, projection_status
 
 log = structlog.get_logger(__name__)
 
@@ -141,8 +142,10 @@ EVENTS_BEHIND_COUNTED_UP_TO = 10_000
 async def status(request: web.Request) -> web.Response:
     """For operators only (the policy refused everyone else)."""
     pool = request.app[POOL]
-    projections = await request.app[PROJECTION_RUNNER].status(
-        count_up_to=EVENTS_BEHIND_COUNTED_UP_TO
+    # Read from the checkpoints, so that any instance answers whichever runs the consumers
+    # (a consumer that never ran, such as the mail fan-out while mail is off, has none).
+    projections = await projection_status(
+        pool, [WebhookFanout.name, MailFanout.name], count_up_to=EVENTS_BEHIND_COUNTED_UP_TO
     )
     horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
     estimate = await pool.fetchval(_EVENTS_ESTIMATE)

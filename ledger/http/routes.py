@@ -33,7 +33,7 @@ from ledger.http import past_routes as past
 from ledger.http import polycule_routes as polycules
 from ledger.http import repair_routes as repairs
 from ledger.http import webhook_routes as webhooks
-from ledger.http.identity import SessionRequired
+from ledger.http.identity import HEALTH_PROBES, SessionRequired
 from ledger.http.openapi import Route, add_openapi_route
 from ledger.http.rule_codes import rule_codes
 from ledger.http.shapes import Nothing
@@ -360,3 +360,10 @@ def add_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     add_openapi_route(app, ROUTES)
+
+
+def add_probes(app: web.Application) -> None:
+    """A worker's routes: alive and ready, and nothing else (every other path is 404)."""
+    for route in ROUTES:
+        if route.path in HEALTH_PROBES:
+            app.router.add_route(route.method, route.path, route.handler)

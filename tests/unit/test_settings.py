@@ -6,7 +6,8 @@ from ipaddress import ip_network
 
 import pytest
 
-from ledger.config import ConfigurationError, Settings, load_settings
+from ledger.__main__ import build_parser
+from ledger.config import ConfigurationError, Role, Settings, load_settings
 from ledger.http.account_routes import AuthPolicy
 
 
@@ -49,3 +50,40 @@ def test_the_sign_up_limit_reaches_the_accounts_policy() -> None:
     policy = AuthPolicy.from_settings(Settings(sign_ups_per_address_per_hour=3))
 
     assert policy.sign_up.per_address == 3
+
+
+def test_an_instance_is_web_and_worker_at_once_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LEDGER_ROLE", raising=False)
+    role = load_settings().role
+
+    assert role is Role.ALL and role.serves_http and role.runs_consumers
+
+
+def test_a_role_is_web_or_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_ROLE", "web")
+    web = load_settings().role
+    monkeypatch.setenv("LEDGER_ROLE", "worker")
+    worker = load_settings().role
+
+    assert (web.serves_http, web.runs_consumers) == (True, False)
+    assert (worker.serves_http, worker.runs_consumers) == (False, True)
+
+
+def test_an_unknown_role_stops_the_service_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEDGER_ROLE", "scheduler")
+
+    with pytest.raises(ConfigurationError, match="LEDGER_ROLE"):
+        load_settings()
+
+
+def test_the_command_line_role_is_one_of_the_three() -> None:
+    parser = build_parser()
+
+    assert parser.parse_args(["serve", "--role", "worker"]).role == "worker"
+    assert parser.parse_args(["serve"]).role is None  # LEDGER_ROLE then decides
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--role", "fanout"])
