@@ -383,8 +383,10 @@ class Formation:
         await self.wait_for({"node1": "primary", "node2": "secondary"}, nudge=first)
 
     async def primary(self) -> Node:
+        """The node the monitor has made the primary (a dead node's last report may still
+        say primary: what it is assigned tells)."""
         states = await self.states()
-        return next(node for node in self.nodes if states[node.name][0] in {
+        return next(node for node in self.nodes if states[node.name][1] in {
             "primary", "wait_primary", "single",
         })
 
