@@ -464,3 +464,52 @@ class Instance:
 def ledger_tool(fleet: Fleet, environment: dict[str, str], *arguments: str) -> str:
     """``python -m ledger …`` to its end (a failure raises, with what it said)."""
     return fleet.run([sys.executable, "-m", "ledger", *arguments], env=environment)
+
+
+# -- HAProxy ------------------------------------------------------------------------------
+
+
+_UNAVAILABLE = (
+    '{"error": {"code": "service_unavailable", "message": "no instance could answer this '
+    'request; please send it again", "details": null}}'
+)
+
+
+def start_haproxy(fleet: Fleet, servers: dict[str, int]) -> int:
+    """HAProxy in front of the named web instances, checking each one's /readyz twice a
+    second; its port. Each answer names the instance that gave it (X-Ledger-Instance), and a
+    request that could not connect to one instance is sent to another."""
+    port = free_port()
+    config = fleet.directory / "haproxy.cfg"
+    lines = [
+        "global", "    maxconn 2000",
+        "defaults", "    mode http",
+        "    timeout connect 2s", "    timeout client 120s", "    timeout server 120s",
+        # A live stream is a long answer: it may stay open as long as the client keeps it.
+        "    timeout tunnel 1h",
+        "    retries 3", "    option redispatch", "    retry-on conn-failure",
+        # HAProxy's own answers, when no instance could take a request or one died with
+        # it, in the service's terms: the JSON error shape, and when to send it again.
+        *(f"    http-error status {status} content-type application/json hdr Retry-After 1"
+          f" string '{_UNAVAILABLE}'" for status in (502, 503, 504)),
+        "frontend ledger", f"    bind 127.0.0.1:{port}", "    default_backend web",
+        "backend web", "    balance leastconn",
+        "    option httpchk GET /readyz", "    http-check expect status 200",
+        "    default-server inter 500ms fall 2 rise 2",
+        "    http-response set-header X-Ledger-Instance %s",
+        *(f"    server {name} 127.0.0.1:{server_port} check"
+          for name, server_port in servers.items()),
+    ]
+    config.write_text("\n".join(lines) + "\n")
+    fleet.start("haproxy", ["haproxy", "-db", "-f", str(config)])
+    return port
+
+
+async def haproxy_ready(port: int) -> None:
+    async def answers() -> bool:
+        async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}/readyz", timeout=aiohttp.ClientTimeout(total=5)
+        ) as response:
+            return response.status == 200
+
+    await wait_until("HAProxy answering", answers)

@@ -60,6 +60,9 @@ class Command:
     key: str
     attempts: list[Answer] = field(default_factory=list)
     result: dict[str, Any] | None = None  # the body of the answer that acknowledged it
+    # Sent once more after it was acknowledged, as by a client that missed the answer:
+    # what that answer said.
+    repeated: dict[str, Any] | None = None
 
 
 @dataclass
@@ -73,6 +76,8 @@ class WriteLoad:
     commands: list[Command] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     pause: float = 0.02
+    # Every so many commands, one is sent again once it is acknowledged.
+    repeat_every: int = 5
 
     async def keep_writing(self, member: Person) -> None:
         path = f"/api/polycules/{self.polycule_id}/disclosures"
@@ -85,18 +90,26 @@ class WriteLoad:
                 "kind": "feelings", "text": f"Note {n} from {member.handle}.",
                 "recipients": [str(self.witness.account_id)],
             }
-            while command.result is None:
-                status, retry_after, result = await self._send(member, path, body, command.key)
-                command.attempts.append(Answer(time.monotonic(), status, retry_after))
-                if status == 201:
-                    command.result = result
-                elif status in (0, 502, 503):
-                    await asyncio.sleep(0.2)
-                else:
-                    # Anything else is a failure of the fleet: kept, and the load stops.
-                    self.stopping.set()
-                    return
+            command.result = await self._until_answered(member, path, body, command)
+            if command.result is None:
+                return
+            if n % self.repeat_every == 0:
+                command.repeated = await self._until_answered(member, path, body, command)
             await asyncio.sleep(self.pause)
+
+    async def _until_answered(
+        self, member: Person, path: str, body: dict[str, Any], command: Command
+    ) -> dict[str, Any] | None:
+        while True:
+            status, retry_after, result = await self._send(member, path, body, command.key)
+            command.attempts.append(Answer(time.monotonic(), status, retry_after))
+            if status == 201:
+                return result
+            if status not in (0, 502, 503):
+                # Anything else is a failure of the fleet: kept, and the load stops.
+                self.stopping.set()
+                return None
+            await asyncio.sleep(0.2)
 
     @staticmethod
     async def _send(
@@ -152,6 +165,8 @@ class LiveFollower:
     changes: list[Change] = field(default_factory=list)
     # Each (re)connection: the Last-Event-ID sent and the id the stream said it opened at.
     openings: list[tuple[str | None, str]] = field(default_factory=list)
+    # Which instance served each connection (as the load balancer names it), the last last.
+    instances: list[str] = field(default_factory=list)
     reached: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -168,6 +183,7 @@ class LiveFollower:
                     if stream.status != 200:
                         await asyncio.sleep(0.2)
                         continue
+                    self.instances.append(stream.headers.get("X-Ledger-Instance", ""))
                     while not self.stopping.is_set():
                         message = await next_message(stream, within=60)
                         if message is None:
