@@ -64,8 +64,12 @@ AWAY: tuple[type[BaseException], ...] = (
     # "database … is not currently accepting connections", among others of its kind.
     asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
     asyncpg.InterfaceError,
-    # A connection cut by the server in the middle of an operation.
+    # A connection cut by the server in the middle of an operation; with several hosts and
+    # target_session_attrs=read-write, none of them the primary yet (a failover under way).
     asyncpg.InternalClientError,
+    # A write on a node that is no primary (any more, or yet): the primary is elsewhere,
+    # and the connections to replace (a failover under way).
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
     # Refused, reset, or (a server on a Unix socket that has stopped) no socket at all.
     OSError,
     TimeoutError,
