@@ -92,7 +92,6 @@ async def test_the_primary_dies_under_load_and_nothing_acknowledged_is_lost(
             a.status for a in answers
         )
         assert all(a.retry_after for a in outage)
-        assert not load.stopping.is_set() or all(c.result for c in load.commands)
 
         # Every acknowledged command is on the new primary, exactly once.
         acknowledged = {c.result["disclosure_id"] for c in load.acknowledged if c.result}
