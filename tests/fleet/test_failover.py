@@ -19,18 +19,20 @@ from collections import Counter
 
 import pytest
 
+from tests.fleet.databases import (
+    Formation,
+    service_url,
+)
 from tests.fleet.infrastructure import (
     DATABASE,
     PATIENCE_SECONDS,
     Fleet,
-    Formation,
     Instance,
     free_port,
     ledger_environment,
     ledger_tool,
     master_key,
     query,
-    service_url,
     wait_until,
 )
 from tests.fleet.traffic import Site, WriteLoad, running, signed_up

@@ -15,6 +15,12 @@ from collections import Counter
 
 import pytest
 
+from tests.fleet.databases import (
+    owner_url,
+    postgres_ready,
+    service_url,
+    start_postgres,
+)
 from tests.fleet.infrastructure import (
     Fleet,
     Instance,
@@ -22,12 +28,8 @@ from tests.fleet.infrastructure import (
     haproxy_ready,
     ledger_environment,
     master_key,
-    owner_url,
-    postgres_ready,
     query,
-    service_url,
     start_haproxy,
-    start_postgres,
     wait_until,
 )
 from tests.fleet.traffic import (

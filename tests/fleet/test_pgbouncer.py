@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fleet.databases import (
+    owner_url,
+    postgres_ready,
+    service_url,
+    start_pgbouncer,
+    start_postgres,
+)
 from tests.fleet.infrastructure import (
     Fleet,
     Instance,
     free_port,
     ledger_environment,
     master_key,
-    owner_url,
-    postgres_ready,
     query,
-    service_url,
-    start_pgbouncer,
-    start_postgres,
 )
 from tests.fleet.traffic import Site, signed_up
 from tests.http.polycules import polycule_of
