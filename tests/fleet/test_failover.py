@@ -7,8 +7,9 @@ its PostgreSQL together, as when a machine dies — is killed with SIGKILL while
 keep disclosing, each command under an Idempotency-Key and sent again until answered.
 Shown: meanwhile every answer is 201 or 503 with Retry-After (never a 500); writes succeed
 again on the new primary; every acknowledged command is there, exactly once; the chains
-verify; every polycule's read models have applied its whole stream. The time from the
-kill to the first write acknowledged again is measured and printed, never asserted.
+verify; every polycule's read models have applied its whole stream; every disclosure's
+webhook is delivered. The time from the kill to the first write acknowledged again is
+measured and printed, never asserted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tests.fleet.infrastructure import (
     query,
     wait_until,
 )
-from tests.fleet.traffic import Site, WriteLoad, running, signed_up
+from tests.fleet.traffic import Site, WriteLoad, receiving, running, signed_up
 from tests.http.polycules import polycule_of
 
 pytestmark = pytest.mark.fleet
@@ -63,8 +64,11 @@ async def test_the_primary_dies_under_load_and_nothing_acknowledged_is_lost(
     site = Site(instance.url)
 
     async with signed_up(site, "ana") as ana, signed_up(site, "ben") as ben, \
-            signed_up(site, "cy") as cy:
+            signed_up(site, "cy") as cy, receiving(free_port()) as receiver:
         polycule = await polycule_of(ana, ben, cy)
+        await ben.json("POST", "/api/webhooks/endpoints", 201, json={
+            "url": receiver.url, "event_types": ["disclosure.shared_with_you"],
+        })
         load = WriteLoad(polycule, witness=ben)
         async with running(load, ana, cy):
             await wait_until("a steady load", _at_least(load, 20))
@@ -106,9 +110,14 @@ async def test_the_primary_dies_under_load_and_nothing_acknowledged_is_lost(
         )
         recorded = [row[0] for row in rows]
         assert sorted(recorded) == sorted(acknowledged)
-        # And every one of them is read as told to Ben.
+        # And every one of them is read as told to Ben, and reaches his webhook: the
+        # fan-out and delivery (and their listening connections) found the new primary too.
         told = await ben.json("GET", f"/api/polycules/{polycule}/disclosures")
         assert acknowledged <= {d["disclosure_id"] for d in told}
+        await wait_until(
+            "every disclosure's webhook delivered",
+            lambda: _true(receiver.disclosure_ids() >= acknowledged),
+        )
 
     # The chains verify, and every polycule's read models have applied its whole stream.
     report = await asyncio.to_thread(ledger_tool, fleet, environment, "verify")
@@ -122,6 +131,10 @@ async def test_the_primary_dies_under_load_and_nothing_acknowledged_is_lost(
         " WHERE r.version IS DISTINCT FROM s.version OR r.parked_version IS NOT NULL",
     )
     assert behind == [], behind
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
 
 
 def _at_least(load: WriteLoad, count: int):  # type: ignore[no-untyped-def]
