@@ -58,7 +58,10 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
 async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """Tools work as the service does, with its role (the chain is read, never changed)."""
     async with _database(settings) as found:
-        pool = await create_pool(found.url, min_size=1, max_size=2)
+        pool = await create_pool(
+            found.url, min_size=1, max_size=2,
+            statement_cache_size=settings.statement_cache_size,
+        )
         try:
             yield pool
         finally:

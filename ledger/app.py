@@ -131,11 +131,14 @@ def create_app(
     ))
     app.cleanup_ctx.append(_keyring(settings))
     app.cleanup_ctx.append(accounts_context)
-    app.cleanup_ctx.append(_event_store(database_url))
+    # LISTEN (and the wake-ups' NOTIFY) on PostgreSQL itself: a pooler in transaction mode
+    # in front of it (DATABASE_URL) carries neither.
+    listen_url = settings.listen_database_url or database_url
+    app.cleanup_ctx.append(_event_store(listen_url))
     if settings.role.runs_consumers:
         app.cleanup_ctx.append(_projection_runner(settings))
         app.cleanup_ctx.append(_scheduler(settings))
-        app.cleanup_ctx.append(_webhook_delivery(settings, database_url))
+        app.cleanup_ctx.append(_webhook_delivery(settings, listen_url))
         app.cleanup_ctx.append(_mail_sender(settings))
         app.on_shutdown.append(_stop_claiming_webhooks)
     if settings.role.serves_http:
@@ -154,6 +157,7 @@ def _database(settings: Settings, database_url: str, migrate_as: str | None) -> 
         app[POOL] = await create_pool(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
             availability=app[DATABASE_AVAILABILITY],
+            statement_cache_size=settings.statement_cache_size,
         )
         await warn_if_history_can_be_rewritten(app[POOL])
         yield
@@ -176,15 +180,15 @@ def _keyring(settings: Settings) -> CleanupContext:
     return keyring
 
 
-def _event_store(database_url: str) -> CleanupContext:
+def _event_store(listen_url: str) -> CleanupContext:
     async def event_store(app: web.Application) -> AsyncIterator[None]:
         hub = WakeupHub()
         # Each on a connection of its own: NOTIFY after appends, LISTEN for other instances'.
-        announcer = AppendAnnouncer(database_url, hub)
+        announcer = AppendAnnouncer(listen_url, hub)
         # The same connection hears of destroyed data keys, so erasure reaches every instance;
         # it ignores what this process's own announcer sends (those appends woke us already).
         listener = AppendListenerConnection(
-            database_url, hub, also_listen=[app[KEYRING].listen], own_announcer=announcer
+            listen_url, hub, also_listen=[app[KEYRING].listen], own_announcer=announcer
         )
         announcer.start(app[SUPERVISOR])
         listener.start(app[SUPERVISOR])
@@ -253,7 +257,7 @@ def _scheduler(settings: Settings) -> CleanupContext:
     return scheduler
 
 
-def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
+def _webhook_delivery(settings: Settings, listen_url: str) -> CleanupContext:
     async def webhook_delivery(app: web.Application) -> AsyncIterator[None]:
         timeout = settings.webhook_timeout_seconds
         app[WEBHOOK_DELIVERY] = DeliveryWorker(
@@ -263,7 +267,7 @@ def _webhook_delivery(settings: Settings, database_url: str) -> CleanupContext:
             allow_private=settings.webhooks_allow_private,
             request_timeout=aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout)),
             lease=timedelta(seconds=3 * timeout),
-            listen_url=database_url,
+            listen_url=listen_url,
             availability=app[DATABASE_AVAILABILITY],
         )
         app[WEBHOOK_DELIVERY].start(app[SUPERVISOR])

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     # The schema's owner, who runs the migrations and grants the service (DATABASE_URL)
     # its role; unset: DATABASE_URL migrates too. Only with DATABASE_URL.
     database_owner_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    # Where the service LISTENs (and sends its NOTIFYs, with settings of their own): PostgreSQL
+    # itself when DATABASE_URL is a pooler in transaction mode, such as PgBouncer, which
+    # can carry neither. Unset: DATABASE_URL.
+    listen_database_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    # How many prepared statements each pooled connection keeps (asyncpg's cache); 0
+    # behind a pooler in transaction mode that does not track them (PgBouncer before 1.21).
+    statement_cache_size: int = Field(default=100, ge=0)
     data_dir: Path = Path(".ledger-data")
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
@@ -127,6 +134,11 @@ class Settings(BaseSettings):
         if self.database_owner_url and not self.database_url:
             raise ValueError(
                 "LEDGER_DATABASE_OWNER_URL is set without DATABASE_URL (the embedded "
+                "database needs neither); set both, or neither"
+            )
+        if self.listen_database_url and not self.database_url:
+            raise ValueError(
+                "LEDGER_LISTEN_DATABASE_URL is set without DATABASE_URL (the embedded "
                 "database needs neither); set both, or neither"
             )
         return self

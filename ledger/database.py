@@ -64,8 +64,12 @@ AWAY: tuple[type[BaseException], ...] = (
     # "database … is not currently accepting connections", among others of its kind.
     asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
     asyncpg.InterfaceError,
-    # A connection cut by the server in the middle of an operation.
+    # A connection cut by the server in the middle of an operation; with several hosts and
+    # target_session_attrs=read-write, none of them the primary yet (a failover under way).
     asyncpg.InternalClientError,
+    # A write on a node that is no primary (any more, or yet): the primary is elsewhere,
+    # and the connections to replace (a failover under way).
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
     # Refused, reset, or (a server on a Unix socket that has stopped) no socket at all.
     OSError,
     TimeoutError,
@@ -311,9 +315,12 @@ async def create_pool(
     min_size: int = 2,
     max_size: int = 10,
     availability: Availability | None = None,
+    statement_cache_size: int = 100,
 ) -> asyncpg.Pool:
     """The pool; with ``availability``, every connection it makes says the database
-    answers again (and an outage met, the pool replaces the connections it holds)."""
+    answers again (and an outage met, the pool replaces the connections it holds).
+    ``statement_cache_size=0`` behind a pooler in transaction mode (PgBouncer), where a
+    statement prepared on one server connection may be run on another."""
 
     async def init(connection: asyncpg.Connection) -> None:
         await _init_connection(connection)
@@ -326,6 +333,7 @@ async def create_pool(
         max_size=max_size,
         init=init,
         reset=_end_open_transaction,
+        statement_cache_size=statement_cache_size,
     )
     if pool is None:  # asyncpg's signature allows it; a created pool never is
         raise RuntimeError("the connection pool could not be created")

@@ -18,6 +18,10 @@ from ledger.database import Availability, is_away
     asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
     asyncpg.InterfaceError("connection is closed"),
     TimeoutError(),
+    # Several hosts: none accepts writes yet, or the one connected has stepped down.
+    asyncpg.exceptions.TargetServerAttributeNotMatched("none of the hosts match"),
+    asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only "
+                                                   "transaction"),
 ])
 def test_a_database_out_of_reach_is_away(error: BaseException) -> None:
     assert is_away(error)

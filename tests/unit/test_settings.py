@@ -87,3 +87,45 @@ def test_the_command_line_role_is_one_of_the_three() -> None:
     assert parser.parse_args(["serve"]).role is None  # LEDGER_ROLE then decides
     with pytest.raises(SystemExit):
         parser.parse_args(["serve", "--role", "fanout"])
+
+
+def test_the_listening_connections_go_where_the_pool_goes_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ledger_app@pgbouncer:6432/ledger")
+    monkeypatch.delenv("LEDGER_LISTEN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("LEDGER_STATEMENT_CACHE_SIZE", raising=False)
+    assert load_settings().listen_database_url is None
+    assert load_settings().statement_cache_size == 100
+
+    monkeypatch.setenv("LEDGER_LISTEN_DATABASE_URL", "postgresql://ledger_app@db1:5432/ledger")
+    monkeypatch.setenv("LEDGER_STATEMENT_CACHE_SIZE", "0")
+    settings = load_settings()
+    assert settings.listen_database_url == "postgresql://ledger_app@db1:5432/ledger"
+    assert settings.statement_cache_size == 0
+
+
+def test_a_listening_url_without_a_database_url_stops_the_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("LEDGER_LISTEN_DATABASE_URL", "postgresql://ledger_app@db1:5432/ledger")
+
+    with pytest.raises(ConfigurationError, match="LEDGER_LISTEN_DATABASE_URL"):
+        load_settings()
+
+
+def test_a_negative_statement_cache_stops_the_service_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEDGER_STATEMENT_CACHE_SIZE", "-1")
+
+    with pytest.raises(ConfigurationError, match="LEDGER_STATEMENT_CACHE_SIZE"):
+        load_settings()
+
+
+def test_several_hosts_name_the_primary_wherever_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql://ledger_app@db1:5432,db2:5432/ledger?target_session_attrs=read-write"
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    assert load_settings().database_url == url
