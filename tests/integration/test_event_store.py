@@ -99,13 +99,28 @@ async def test_an_event_id_reused_for_other_content_is_refused(store: EventStore
     stream = uuid.uuid4()
     written = new_event(n=1)
     await store.append(stream, 0, [written])
-    in_another_stream = NewEvent(written.event_id, written.event_type, 1, {"n": 2}, {})
     of_another_type = NewEvent(written.event_id, "MemberLeft", 1, {"n": 1}, {})
+    later_with_an_old_id = NewEvent(written.event_id, written.event_type, 1, {"n": 2}, {})
 
     with pytest.raises(DuplicateEventError):
-        await store.append(uuid.uuid4(), 0, [in_another_stream])
-    with pytest.raises(DuplicateEventError):
         await store.append(stream, 0, [of_another_type])
+    with pytest.raises(DuplicateEventError):
+        await store.append(stream, 1, [new_event(n=2), later_with_an_old_id])
+
+
+async def test_an_event_id_is_unique_within_its_stream_the_shard_key(store: EventStore) -> None:
+    """The store keys event ids by stream, as a database sharded by polycule can; the same
+    id in another stream is another event (the service refuses a command id reused on
+    another polycule before it appends: IdempotencyKeyReused)."""
+    written = new_event(n=1)
+    await store.append(uuid.uuid4(), 0, [written])
+    elsewhere = uuid.uuid4()
+
+    await store.append(elsewhere, 0, [written])
+
+    assert [event.event_id for event in await store.read_stream(elsewhere)] == [
+        written.event_id
+    ]
 
 
 async def test_empty_or_negative_appends_are_refused(store: EventStore) -> None:

@@ -1,0 +1,2 @@
+-- Placeholder: this number is another change's; nothing to apply here.
+SELECT 1;
