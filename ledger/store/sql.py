@@ -32,8 +32,10 @@ EVENT_COLUMNS = """
 # already committed, but it cannot see rivals still in flight, and it cost 3-5 % of append
 # throughput in bench/append.py.)
 
+# Also the head's recorded time: a stream's events are recorded in the order of their
+# times (see "Recorded time" in ledger/store/events.py).
 STREAM_HEAD = """
-SELECT stream_version, hash FROM events
+SELECT stream_version, hash, recorded_at FROM events
  WHERE stream_id = $1
  ORDER BY stream_version DESC
  LIMIT 1
