@@ -233,3 +233,13 @@ def test_the_scaling_notes_distribute_exactly_these_tables() -> None:
 
     assert distributed == PER_POLYCULE
     assert documented_global == set(GLOBAL_TABLES)
+
+
+def test_the_citus_script_distributes_exactly_these_tables() -> None:
+    script = (ROOT / "deploy" / "citus" / "distribute.sql").read_text(encoding="utf-8")
+    distributed = dict(re.findall(r"create_distributed_table\('(\w+)', '(\w+)'", script))
+    colocated = set(re.findall(r"create_distributed_table\('(\w+)', '\w+', colocate_with "
+                               r"=> 'events'\)", script))
+
+    assert distributed == PER_POLYCULE
+    assert colocated == set(PER_POLYCULE) - {"events"}
