@@ -403,6 +403,13 @@ class EventStore:
         return lag
 
 
+async def log_ahead_of_server(executor: Executor) -> bool:
+    """Whether the log was written by a server whose transaction ids run ahead of this
+    one's (see sql.LOG_AHEAD_OF_SERVER)."""
+    ahead: bool = await executor.fetchval(sql.LOG_AHEAD_OF_SERVER)
+    return ahead
+
+
 async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
     """Events committed after ``after``, in a total order no later commit can change."""
     rows = await executor.fetch(sql.READ_ALL, after.transaction_id, after.position, limit)

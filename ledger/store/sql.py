@@ -144,6 +144,16 @@ SELECT {EVENT_COLUMNS} FROM events
  LIMIT $3
 """
 
+# Whether the log holds transaction ids this server has not reached yet: restored from
+# another server whose ids ran ahead (pg_dump), without first moving this server's ids past
+# them (docs/operations.md). Readers of the whole log would then wait for those rows to
+# pass the horizon for ever, and take every later event for one they had already seen.
+# Index: events_transaction_order (its first entry from the end).
+LOG_AHEAD_OF_SERVER = """
+SELECT coalesce(max(transaction_id) >= pg_snapshot_xmax(pg_current_snapshot()), false)
+  FROM events
+"""
+
 # How long readers are being held back: the age of the oldest running transaction that
 # has a transaction id (the one that sets the horizon), or 0.
 HORIZON_LAG = """
