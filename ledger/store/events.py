@@ -133,14 +133,14 @@ class StreamHeads:
         head = self._heads.get(stream_id.int)
         return head[1] if head is not None and head[0] == version else None
 
-    def remember(self, stream_id: UUID, version: int, event: RecordedEvent) -> None:
+    def remember(self, stream_id: UUID, version: int, head: Head) -> None:
         key = stream_id.int
         known = self._heads.get(key)
         if known is not None:
             if known[0] >= version:
                 return
             self._heads.move_to_end(key)
-        self._heads[key] = (version, Head(event.hash, event.recorded_at))
+        self._heads[key] = (version, head)
         if len(self._heads) > self._capacity:
             self._heads.popitem(last=False)
 
@@ -192,21 +192,25 @@ class EventStore:
                 )
         recorded_at = _not_before(head, recorded_at or self._clock())
         try:
-            chained = _chain(head.hash, stream_id, expected_version, events, recorded_at)
-            if len(chained) == 1:  # the common case, kept lean: appends are the hot path
-                event = chained[0]
+            if len(events) == 1:  # the common case, kept lean: appends are the hot path
+                event = events[0]
+                last_hash = _chained(
+                    head.hash, stream_id, expected_version + 1, event, recorded_at
+                )
                 await executor.execute(
-                    sql.APPEND_ONE, stream_id, event.stream_version, event.event_id,
+                    sql.APPEND_ONE, stream_id, expected_version + 1, event.event_id,
                     event.event_type, event.schema_version, encode_json(event.data),
-                    encode_json(event.metadata), recorded_at, event.previous_hash, event.hash,
+                    encode_json(event.metadata), recorded_at, head.hash, last_hash,
                 )
             else:
+                chained = _chain(head.hash, stream_id, expected_version, events, recorded_at)
                 await executor.execute(sql.APPEND_MANY, *_many_arguments(stream_id, chained))
+                last_hash = chained[-1].hash
         except asyncpg.UniqueViolationError as error:
             return await self._explain_refused_append(stream_id, expected_version, events, error)
         version = expected_version + len(events)
         if connection is None:  # committed: the new head can be trusted, and seen
-            self._heads.remember(stream_id, version, chained[-1])
+            self._heads.remember(stream_id, version, Head(last_hash, recorded_at))
             self.announce(stream_id)
         return AppendResult(stream_id, version)
 
@@ -271,7 +275,7 @@ class EventStore:
                 stream_id, expected_version, events, error
             ), None
         version = recorded[-1].stream_version
-        self._heads.remember(stream_id, version, recorded[-1])
+        self._heads.remember(stream_id, version, _head_of(recorded[-1]))
         self.announce(stream_id)
         return AppendResult(stream_id, version), applied
 
@@ -320,7 +324,7 @@ class EventStore:
             await apply(connection, recorded)
         heads = [events[-1] for events in recorded]
         for last in heads:
-            self._heads.remember(last.stream_id, last.stream_version, last)
+            self._heads.remember(last.stream_id, last.stream_version, _head_of(last))
         self.announce(*(head.stream_id for head in heads))
         return [AppendResult(head.stream_id, head.stream_version) for head in heads]
 
@@ -392,7 +396,7 @@ class EventStore:
         rows = await self._pool.fetch(sql.READ_STREAM, stream_id, after_version)
         events = [recorded_event(row) for row in rows]
         if events:
-            self._heads.remember(stream_id, events[-1].stream_version, events[-1])
+            self._heads.remember(stream_id, events[-1].stream_version, _head_of(events[-1]))
         return events
 
     async def read_all(self, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
@@ -424,6 +428,10 @@ def _check(expected_version: int, events: Sequence[NewEvent]) -> None:
     for event in events:
         if event.event_type not in _KNOWN_GOOD_TYPES:
             _check_event_type(event.event_type)
+
+
+def _head_of(event: RecordedEvent) -> Head:
+    return Head(event.hash, event.recorded_at)
 
 
 def _not_before(head: Head, moment: datetime) -> datetime:
