@@ -214,7 +214,7 @@ SELECT {PROPOSAL_COLUMNS}, a.answer_members, a.answer_revisions, a.answer_respon
               array_agg(r.reason ORDER BY r.responded_in) AS answer_reasons,
               array_agg(r.responded_at ORDER BY r.responded_in) AS answer_ats
          FROM proposal_responses r
-        WHERE r.proposal_id = p.proposal_id) a
+        WHERE r.proposal_id = p.proposal_id AND r.polycule_id = p.polycule_id) a
   CROSS JOIN LATERAL (
        SELECT array_agg(m.comment_id ORDER BY m.made_in) AS comment_ids,
               array_agg(m.member_id ORDER BY m.made_in) AS comment_members,
@@ -223,7 +223,7 @@ SELECT {PROPOSAL_COLUMNS}, a.answer_members, a.answer_revisions, a.answer_respon
               array_agg(m.text ORDER BY m.made_in) AS comment_texts,
               array_agg(m.made_at ORDER BY m.made_in) AS comment_ats
          FROM proposal_comments m
-        WHERE m.proposal_id = p.proposal_id) c
+        WHERE m.proposal_id = p.proposal_id AND m.polycule_id = p.polycule_id) c
 """
 _ANSWER_COLUMNS = (
     "answer_members", "answer_revisions", "answer_responses", "answer_reasons", "answer_ats",
@@ -287,7 +287,7 @@ PROPOSALS_OF_AGREEMENT = f"""
 # Index: agreement_proposals_of_agreement, then proposal_revisions_pkey.
 REVISIONS_OF_AGREEMENT = """
 SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
-  FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
+  FROM agreement_proposals p JOIN proposal_revisions r USING (polycule_id, proposal_id)
  WHERE p.agreement_id = $2 AND p.polycule_id = $1
  ORDER BY p.opened_in, r.revision
 """
@@ -295,7 +295,7 @@ SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
 # Index: agreement_proposals_pkey, then proposal_revisions_pkey.
 REVISION = """
 SELECT r.proposal_id, r.revision, r.parties, r.text, r.revised_at AS at
-  FROM agreement_proposals p JOIN proposal_revisions r USING (proposal_id)
+  FROM agreement_proposals p JOIN proposal_revisions r USING (polycule_id, proposal_id)
  WHERE p.proposal_id = $2 AND p.polycule_id = $1 AND r.revision = $3
 """
 # Index: agreement_timeline_of_agreement.

@@ -40,8 +40,9 @@ WITH proposal AS (
                                      opened_at, opened_in, asks_again)
     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13)
 ), first_revision AS (
-    INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
-    VALUES ($1, 1, $6, $7, $11)
+    INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at,
+                                    polycule_id)
+    VALUES ($1, 1, $6, $7, $11, $2)
 )
 -- An amendment or an ending is its agreement's one open proposal (a new one has no row yet).
 UPDATE agreements SET open_proposal_id = $1 WHERE agreement_id = $3
@@ -52,8 +53,9 @@ WITH revised AS (
      WHERE proposal_id = $1
     RETURNING agreement_id, proposed_by
 ), new_revision AS (
-    INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at)
-    VALUES ($1, $2, $3, $4, $6)
+    INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at,
+                                    polycule_id)
+    VALUES ($1, $2, $3, $4, $6, $7)
 )
 -- Exactly one row, as every statement whose answer a fold reads (projections/batching.py).
 SELECT (SELECT agreement_id FROM revised) AS agreement_id,
@@ -63,8 +65,8 @@ SELECT (SELECT agreement_id FROM revised) AS agreement_id,
 _ANSWERED = """
 WITH answer AS (
     INSERT INTO proposal_responses (proposal_id, revision, member_id, response, reason,
-                                    responded_at, responded_in)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                    responded_at, responded_in, polycule_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 )
 SELECT (SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $1) AS agreement_id
 """
@@ -110,7 +112,7 @@ INSERT INTO agreements (agreement_id, polycule_id, version, status, parties, cat
 SELECT $2, $1, $5, 'active', $6::uuid[], category, text, $3, $4, $7, $8::bigint,
        $9::timestamptz
   FROM wording
-ON CONFLICT (agreement_id) DO UPDATE
+ON CONFLICT (agreement_id, polycule_id) DO UPDATE
    SET version = excluded.version, parties = excluded.parties, category = excluded.category,
        text = excluded.text, proposal_id = excluded.proposal_id, revision = excluded.revision,
        in_force_since = excluded.in_force_since, next_review_at = excluded.next_review_at,
@@ -151,21 +153,18 @@ INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, w
                                 proposal_id, revision, version, note, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
-# Everything of some polycules, before their rebuild: one statement (each table's rows are
-# found through the polycule's proposals, which every row of this read model hangs off).
+# Everything of some polycules, before their rebuild: one statement.
 _FORGET = """
-WITH proposals AS (
-    SELECT proposal_id FROM agreement_proposals WHERE polycule_id = ANY ($1::uuid[])
-), timeline AS (
+WITH timeline AS (
     DELETE FROM agreement_timeline WHERE polycule_id = ANY ($1::uuid[])
 ), versions AS (
     DELETE FROM agreement_versions WHERE polycule_id = ANY ($1::uuid[])
 ), current AS (
     DELETE FROM agreements WHERE polycule_id = ANY ($1::uuid[])
 ), responses AS (
-    DELETE FROM proposal_responses WHERE proposal_id IN (SELECT proposal_id FROM proposals)
+    DELETE FROM proposal_responses WHERE polycule_id = ANY ($1::uuid[])
 ), revisions AS (
-    DELETE FROM proposal_revisions WHERE proposal_id IN (SELECT proposal_id FROM proposals)
+    DELETE FROM proposal_revisions WHERE polycule_id = ANY ($1::uuid[])
 ), comments AS (
     DELETE FROM proposal_comments WHERE polycule_id = ANY ($1::uuid[])
 )
@@ -243,7 +242,7 @@ async def _revised(connection: Statements, event: RecordedEvent) -> _Entry:
     proposal_id = UUID(data["proposal_id"])
     row = await connection.fetchrow(
         _REVISED, proposal_id, data["revision"], [UUID(party) for party in data["parties"]],
-        data["text"], _moment(data.get("respond_by")), event.recorded_at,
+        data["text"], _moment(data.get("respond_by")), event.recorded_at, event.stream_id,
     )
     return _entry(
         event, row["agreement_id"] if row else None,
@@ -259,7 +258,7 @@ async def _answered(connection: Statements, event: RecordedEvent) -> _Entry:
     agreement_id = await connection.fetchval(
         _ANSWERED, proposal_id, data["revision"], member_id,
         "objected" if objected else "consented", data.get("reason"), event.recorded_at,
-        event.stream_version,
+        event.stream_version, event.stream_id,
     )
     return _entry(
         event, agreement_id, member_id=member_id, proposal_id=proposal_id,

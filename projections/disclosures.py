@@ -38,14 +38,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 _ACKNOWLEDGED = """
 INSERT INTO disclosure_acknowledgements (disclosure_id, member_id, acknowledged_at,
-                                         acknowledged_in)
-VALUES ($1, $2, $3, $4)
+                                         acknowledged_in, polycule_id)
+VALUES ($1, $2, $3, $4, $5)
 """
 _FORGET = """
 WITH acknowledgements AS (
-    DELETE FROM disclosure_acknowledgements
-     WHERE disclosure_id IN (
-         SELECT disclosure_id FROM disclosures WHERE polycule_id = ANY ($1::uuid[]))
+    DELETE FROM disclosure_acknowledgements WHERE polycule_id = ANY ($1::uuid[])
 )
 DELETE FROM disclosures WHERE polycule_id = ANY ($1::uuid[])
 """
@@ -70,7 +68,7 @@ async def _acknowledged(connection: Statements, event: RecordedEvent) -> None:
     data = event.data
     await connection.execute(
         _ACKNOWLEDGED, UUID(data["disclosure_id"]), UUID(data["member_id"]),
-        event.recorded_at, event.stream_version,
+        event.recorded_at, event.stream_version, event.stream_id,
     )
 
 

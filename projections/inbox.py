@@ -122,7 +122,8 @@ SELECT {DISCLOSURE_COLUMNS}
  WHERE d.disclosure_id = ANY ($2::uuid[])
    AND $1 = ANY (d.recipients)
    AND NOT EXISTS (SELECT FROM disclosure_acknowledgements a
-                    WHERE a.disclosure_id = d.disclosure_id AND a.member_id = $1)
+                    WHERE a.disclosure_id = d.disclosure_id AND a.member_id = $1
+                      AND a.polycule_id = d.polycule_id)
  ORDER BY d.made_at, d.disclosure_id
 """
 # $2: the repairs the member may read (the policy's answer), across their polycules; of
@@ -131,7 +132,7 @@ SELECT {DISCLOSURE_COLUMNS}
 COMMITMENTS_TO_MARK = """
 SELECT b.polycule_id, b.breach_id, c.commitment_id, c.first_due_at, c.every_days
   FROM breaches b
-  JOIN commitments c ON c.breach_id = b.breach_id
+  JOIN commitments c ON c.breach_id = b.breach_id AND c.polycule_id = b.polycule_id
  WHERE b.breach_id = ANY ($2::uuid[]) AND b.repair_status = 'open' AND $1 = ANY (b.harmed)
  ORDER BY b.reported_at, c.made_in
 """
@@ -151,7 +152,8 @@ SELECT b.polycule_id, b.breach_id, latest.at AS last_check_in_at,
        b.reported_at AS repair_opened_at
   FROM breaches b
   LEFT JOIN LATERAL (SELECT max(ci.at) AS at FROM check_ins ci
-                      WHERE ci.breach_id = b.breach_id AND ci.member_id = $1) latest ON true
+                      WHERE ci.breach_id = b.breach_id AND ci.member_id = $1
+                        AND ci.polycule_id = b.polycule_id) latest ON true
  WHERE b.breach_id = ANY ($3::uuid[]) AND b.repair_status = 'open'
    AND ($1 = b.breached_by OR $1 = ANY (b.harmed))
    AND (latest.at IS NULL OR latest.at <= $2)
@@ -278,7 +280,7 @@ SELECT b.polycule_id, b.breach_id, b.agreement_id, a.text AS agreement_text, b.v
        b.reported_by, b.breached_by, b.harmed, b.audience, b.status, b.reported_at,
        b.disputed_at
   FROM breaches b
-  LEFT JOIN agreements a ON a.agreement_id = b.agreement_id
+  LEFT JOIN agreements a ON a.agreement_id = b.agreement_id AND a.polycule_id = b.polycule_id
  WHERE b.breach_id = ANY ($2::uuid[])
    AND ($1 = ANY (b.audience) OR $1 = b.breached_by OR $1 = ANY (b.harmed)
         OR $1 = b.reported_by)
@@ -294,6 +296,7 @@ SELECT a.polycule_id, a.agreement_id, a.text AS agreement_text, a.version, a.end
   JOIN agreements a ON a.polycule_id = m.polycule_id AND a.status = 'ended'
   LEFT JOIN LATERAL (SELECT p.proposed_by FROM agreement_proposals p
                       WHERE p.agreement_id = a.agreement_id AND p.kind = 'end'
+                        AND p.polycule_id = a.polycule_id
                         AND p.status = 'ratified'
                       LIMIT 1) ending ON true
  WHERE m.member_id = $1 AND m.left_at IS NULL AND $1 = ANY (a.parties)
@@ -308,6 +311,7 @@ SELECT a.polycule_id, a.agreement_id, a.text AS agreement_text, t.version, t.at,
   FROM memberships m
   JOIN agreements a ON a.polycule_id = m.polycule_id AND a.status = 'active'
   JOIN agreement_timeline t ON t.agreement_id = a.agreement_id
+                           AND t.polycule_id = a.polycule_id
                            AND t.what = 'ReviewRequested' AND t.version = a.version
  WHERE m.member_id = $1 AND m.left_at IS NULL AND $1 = ANY (a.parties)
  ORDER BY t.at, t.stream_version
@@ -318,8 +322,9 @@ MY_COMMITMENTS = """
 SELECT b.polycule_id, b.breach_id, b.agreement_id, a.text AS agreement_text,
        c.commitment_id, c.first_due_at, c.every_days
   FROM breaches b
-  JOIN commitments c ON c.breach_id = b.breach_id AND c.made_by = $1
-  LEFT JOIN agreements a ON a.agreement_id = b.agreement_id
+  JOIN commitments c ON c.breach_id = b.breach_id AND c.polycule_id = b.polycule_id
+                   AND c.made_by = $1
+  LEFT JOIN agreements a ON a.agreement_id = b.agreement_id AND a.polycule_id = b.polycule_id
  WHERE b.breach_id = ANY ($2::uuid[]) AND b.repair_status = 'open'
  ORDER BY b.reported_at, c.made_in
 """
@@ -329,7 +334,7 @@ REPAIRS_SUPPORTED = """
 SELECT b.polycule_id, b.breach_id, b.agreement_id, a.text AS agreement_text, b.breached_by,
        b.reported_at
   FROM breaches b
-  LEFT JOIN agreements a ON a.agreement_id = b.agreement_id
+  LEFT JOIN agreements a ON a.agreement_id = b.agreement_id AND a.polycule_id = b.polycule_id
  WHERE b.breach_id = ANY ($2::uuid[]) AND b.repair_status = 'open'
    AND $1 = ANY (b.supporters)
  ORDER BY b.reported_at, b.breach_id

@@ -271,7 +271,7 @@ SELECT {_COMMITMENT_COLUMNS} FROM commitments c
 # Index: commitments_of_breach, then commitment_marks_pkey.
 MARKS_OF_BREACH = """
 SELECT k.commitment_id, k.occurrence, k.due_at, k.mark, k.marked_by, k.marked_at, k.note
-  FROM commitments c JOIN commitment_marks k USING (commitment_id)
+  FROM commitments c JOIN commitment_marks k USING (polycule_id, commitment_id)
  WHERE c.breach_id = $1
  ORDER BY k.commitment_id, k.occurrence
 """
@@ -296,6 +296,7 @@ SELECT r.proposal_id, r.linked_by, r.linked_at, p.agreement_id, p.status,
        p.text -> 'title' AS title, p.text -> 'if_broken' AS if_broken
   FROM repair_boundaries r
   LEFT JOIN agreement_proposals p ON p.proposal_id = r.proposal_id
+                                 AND p.polycule_id = r.polycule_id
  WHERE r.breach_id = $1
  ORDER BY r.linked_in
 """

@@ -66,12 +66,14 @@ WITH closed AS (
 UPDATE commitments SET next_due_at = NULL WHERE breach_id = $1
 """
 _DECISION_MADE = """
-INSERT INTO repair_decisions (breach_id, stream_version, member_id, decision, note, at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO repair_decisions (breach_id, stream_version, member_id, decision, note, at,
+                              polycule_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 _FACTOR_NAMED = """
-INSERT INTO repair_factors (factor_id, breach_id, factor, named_by, named_at, named_in, note)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO repair_factors (factor_id, breach_id, factor, named_by, named_at, named_in, note,
+                            polycule_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 # Exactly one row, as every statement whose answer a fold reads (projections/batching.py).
 _FACTOR_ADDRESSED = """
@@ -83,13 +85,14 @@ WITH addressed AS (
 SELECT (SELECT factor FROM addressed) AS factor
 """
 _BOUNDARY_LINKED = """
-INSERT INTO repair_boundaries (breach_id, proposal_id, linked_by, linked_at, linked_in)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO repair_boundaries (breach_id, proposal_id, linked_by, linked_at, linked_in,
+                               polycule_id)
+VALUES ($1, $2, $3, $4, $5, $6)
 """
 _COMMITMENT_MADE = """
 INSERT INTO commitments (commitment_id, breach_id, made_by, what, first_due_at, every_days,
-                         made_at, made_in, next_due_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $5)
+                         made_at, made_in, next_due_at, polycule_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $5, $9)
 """
 # The next occurrence falls due a period later; a one-off has no next.
 _COMMITMENT_FELL_DUE = """
@@ -101,41 +104,35 @@ UPDATE commitments
 """
 _COMMITMENT_MARKED = """
 INSERT INTO commitment_marks (commitment_id, occurrence, due_at, mark, marked_by, marked_at,
-                              note)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+                              note, polycule_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 _CHECK_IN_RECORDED = """
 INSERT INTO check_ins (breach_id, stream_version, member_id, at, trust, setback, note,
-                       private)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                       private, polycule_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 _TIMELINE = """
 INSERT INTO repair_timeline (polycule_id, stream_version, breach_id, at, what, member_id,
                              words, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
-# Everything of some polycules, before their rebuild: every row hangs off one of its breaches.
+# Everything of some polycules, before their rebuild: every table holds its polycule's id.
 _FORGET = """
-WITH its_breaches AS (
-    SELECT breach_id FROM breaches WHERE polycule_id = ANY ($1::uuid[])
-), its_commitments AS (
-    SELECT commitment_id FROM commitments
-     WHERE breach_id IN (SELECT breach_id FROM its_breaches)
-), timeline AS (
+WITH timeline AS (
     DELETE FROM repair_timeline WHERE polycule_id = ANY ($1::uuid[])
 ), check_ins AS (
-    DELETE FROM check_ins WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+    DELETE FROM check_ins WHERE polycule_id = ANY ($1::uuid[])
 ), marks AS (
-    DELETE FROM commitment_marks
-     WHERE commitment_id IN (SELECT commitment_id FROM its_commitments)
+    DELETE FROM commitment_marks WHERE polycule_id = ANY ($1::uuid[])
 ), commitments AS (
-    DELETE FROM commitments WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+    DELETE FROM commitments WHERE polycule_id = ANY ($1::uuid[])
 ), factors AS (
-    DELETE FROM repair_factors WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+    DELETE FROM repair_factors WHERE polycule_id = ANY ($1::uuid[])
 ), decisions AS (
-    DELETE FROM repair_decisions WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+    DELETE FROM repair_decisions WHERE polycule_id = ANY ($1::uuid[])
 ), boundaries AS (
-    DELETE FROM repair_boundaries WHERE breach_id IN (SELECT breach_id FROM its_breaches)
+    DELETE FROM repair_boundaries WHERE polycule_id = ANY ($1::uuid[])
 )
 DELETE FROM breaches WHERE polycule_id = ANY ($1::uuid[])
 """
@@ -225,7 +222,7 @@ async def _decision_made(connection: Statements, event: RecordedEvent) -> _Step:
     member_id = UUID(data["member_id"])
     await connection.execute(
         _DECISION_MADE, UUID(data["breach_id"]), event.stream_version, member_id,
-        data["decision"], data.get("note"), event.recorded_at,
+        data["decision"], data.get("note"), event.recorded_at, event.stream_id,
     )
     return _step(event, member_id, words=data.get("note"), detail=_pick(data, "decision"))
 
@@ -235,7 +232,7 @@ async def _factor_named(connection: Statements, event: RecordedEvent) -> _Step:
     member_id = UUID(data["member_id"])
     await connection.execute(
         _FACTOR_NAMED, UUID(data["factor_id"]), UUID(data["breach_id"]), data["factor"],
-        member_id, event.recorded_at, event.stream_version, data.get("note"),
+        member_id, event.recorded_at, event.stream_version, data.get("note"), event.stream_id,
     )
     return _step(
         event, member_id, words=data.get("note"), detail=_pick(data, "factor_id", "factor")
@@ -260,7 +257,7 @@ async def _boundary_linked(connection: Statements, event: RecordedEvent) -> _Ste
     member_id = UUID(data["member_id"])
     await connection.execute(
         _BOUNDARY_LINKED, UUID(data["breach_id"]), UUID(data["proposal_id"]), member_id,
-        event.recorded_at, event.stream_version,
+        event.recorded_at, event.stream_version, event.stream_id,
     )
     return _step(event, member_id, detail=_pick(data, "proposal_id"))
 
@@ -271,7 +268,7 @@ async def _commitment_made(connection: Statements, event: RecordedEvent) -> _Ste
     await connection.execute(
         _COMMITMENT_MADE, UUID(data["commitment_id"]), UUID(data["breach_id"]), member_id,
         data["what"], datetime.fromisoformat(data["first_due_at"]), data.get("every_days"),
-        event.recorded_at, event.stream_version,
+        event.recorded_at, event.stream_version, event.stream_id,
     )
     return _step(
         event, member_id, words=data["what"],
@@ -293,7 +290,7 @@ async def _commitment_marked(connection: Statements, event: RecordedEvent) -> _S
     await connection.execute(
         _COMMITMENT_MARKED, UUID(data["commitment_id"]), data["occurrence"],
         datetime.fromisoformat(data["due_at"]), data["mark"], member_id, event.recorded_at,
-        data.get("note"),
+        data.get("note"), event.stream_id,
     )
     return _step(
         event, member_id, words=data.get("note"),
@@ -308,7 +305,7 @@ async def _checked_in(connection: Statements, event: RecordedEvent) -> _Step:
     private = bool(data.get("private", False))
     await connection.execute(
         _CHECK_IN_RECORDED, UUID(data["breach_id"]), event.stream_version, member_id,
-        event.recorded_at, data["trust"], setback, data.get("note"), private,
+        event.recorded_at, data["trust"], setback, data.get("note"), private, event.stream_id,
     )
     return _step(
         event, member_id, words=data.get("note"),

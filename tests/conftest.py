@@ -5,6 +5,9 @@ suite at a running server; otherwise an embedded PostgreSQL 16 starts in a throw
 directory. Each test gets its own database, cloned from a template that already holds the
 migrated schema, so tests are isolated and fast.
 
+``LEDGER_TEST_CITUS_URL`` names a Citus coordinator: the integration suite then runs there
+too, every test on a database of its own distributed by polycule (tests/citus.py).
+
 ``database_url`` connects as the schema's owner (tests that set a scene or break things
 on purpose use it); ``service_database_url`` connects to the same database as the service
 does in production, as a login role holding ``ledger_service`` (one per test session, so
@@ -29,6 +32,7 @@ from ledger.privacy import KeyRing, MasterKey
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import migrate
+from tests import citus
 
 
 def with_database(url: str, name: str) -> str:
@@ -45,8 +49,20 @@ async def _admin(url: str, *statements: str) -> None:
         await connection.close()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With a Citus coordinator named, each integration test runs on it as well."""
+    in_integration = "integration" in Path(str(metafunc.definition.path)).parts
+    if citus.citus_url() and in_integration and "postgres_admin_url" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "postgres_admin_url", ["postgres", "citus"], indirect=True, scope="session"
+        )
+
+
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
+def postgres_admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if getattr(request, "param", "postgres") == "citus":
+        yield asyncio.run(citus.answering())
+        return
     configured = os.environ.get("LEDGER_TEST_DATABASE_URL")
     if configured:
         yield configured
@@ -62,7 +78,13 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_database(postgres_admin_url: str) -> Iterator[str]:
+def template_database(postgres_admin_url: str) -> Iterator[str | None]:
+    if postgres_admin_url == citus.citus_url():
+        # On Citus each test's database is made afresh (tests/citus.py); the service's role,
+        # which belongs to the whole cluster, is made once for them all.
+        asyncio.run(_admin(postgres_admin_url, citus.SERVICE_ROLE))
+        yield None
+        return
     name = f"ledger_template_{uuid.uuid4().hex[:12]}"
 
     async def create() -> None:
@@ -79,7 +101,9 @@ def template_database(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def service_login(postgres_admin_url: str, template_database: str) -> Iterator[tuple[str, str]]:
+def service_login(
+    postgres_admin_url: str, template_database: str | None
+) -> Iterator[tuple[str, str]]:
     """A login role for this session holding ``ledger_service`` (which the template's
     migrations made), and its password."""
     user = f"ledger_test_service_{uuid.uuid4().hex[:8]}"
@@ -92,18 +116,25 @@ def service_login(postgres_admin_url: str, template_database: str) -> Iterator[t
     asyncio.run(_admin(postgres_admin_url, f"DROP ROLE IF EXISTS {user}"))
 
 
-def _fresh_database(admin_url: str, template: str | None) -> Iterator[str]:
+def _fresh_database(
+    admin_url: str, template: str | None, *, migrated: bool = False
+) -> Iterator[str]:
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     source = f' TEMPLATE "{template}"' if template else ""
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"{source}'))
+    if admin_url == citus.citus_url():
+        asyncio.run(citus.create_database(admin_url, name))
+        if migrated:
+            asyncio.run(citus.prepare(admin_url, with_database(admin_url, name)))
+    else:
+        asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"{source}'))
     yield with_database(admin_url, name)
     asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
-def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+def database_url(postgres_admin_url: str, template_database: str | None) -> Iterator[str]:
     """A database of its own for this test, schema already migrated."""
-    yield from _fresh_database(postgres_admin_url, template_database)
+    yield from _fresh_database(postgres_admin_url, template_database, migrated=True)
 
 
 @pytest.fixture

@@ -1,6 +1,17 @@
 """The asyncpg event store: append with an expected version, read a stream, read the log.
 
 The statements themselves, and why they are shaped as they are, live in ``sql.py``.
+
+Recorded time. Every event's ``recorded_at`` is the moment the ledger recorded it, and in
+each stream it never goes back: an append is recorded at the moment it is given (the
+moment its command was decided at, by the clock of the instance that decided it) or at the
+stream's last recorded moment, whichever is later. Instances' clocks differ by a little; a
+command decided on one whose clock is behind is recorded as happening no earlier than what
+it follows, so "in the order recorded" and "in the order of recorded times" are the same
+order in every polycule. The moment is part of each event's hash, so it is settled here,
+as the rows are formed, and not by the database. Times an event names itself (when an
+agreement came into force, a deadline, a due date) are facts the command stated and are
+kept as they were decided.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -93,8 +104,19 @@ def recorded_event(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+class Head(NamedTuple):
+    """A stream's last event, as the next append needs it: its hash to link to, and its
+    recorded moment, which the next events' may not precede."""
+
+    hash: bytes
+    recorded_at: datetime | None
+
+
+GENESIS = Head(GENESIS_HASH, None)
+
+
 class StreamHeads:
-    """The last known (version, hash) of recently used streams, to link the chain.
+    """The last known head of recently used streams, to link the chain.
 
     Only committed events are remembered (read from the log, or appended outside any
     caller's transaction), and a committed event never changes or disappears, so an entry
@@ -105,20 +127,20 @@ class StreamHeads:
 
     def __init__(self, capacity: int = 10_000) -> None:
         self._capacity = capacity
-        self._heads: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        self._heads: OrderedDict[int, tuple[int, Head]] = OrderedDict()
 
-    def get(self, stream_id: UUID, version: int) -> bytes | None:
+    def get(self, stream_id: UUID, version: int) -> Head | None:
         head = self._heads.get(stream_id.int)
         return head[1] if head is not None and head[0] == version else None
 
-    def remember(self, stream_id: UUID, version: int, hash_: bytes) -> None:
+    def remember(self, stream_id: UUID, version: int, head: Head) -> None:
         key = stream_id.int
         known = self._heads.get(key)
         if known is not None:
             if known[0] >= version:
                 return
             self._heads.move_to_end(key)
-        self._heads[key] = (version, hash_)
+        self._heads[key] = (version, head)
         if len(self._heads) > self._capacity:
             self._heads.popitem(last=False)
 
@@ -158,37 +180,37 @@ class EventStore:
         """
         _check(expected_version, events)
         executor: Executor = connection or self._pool
-        previous = (
-            GENESIS_HASH if expected_version == 0
+        head = (
+            GENESIS if expected_version == 0
             else self._heads.get(stream_id, expected_version)
         )
-        if previous is None:
-            previous = await self._head_hash(executor, stream_id, expected_version)
-            if previous is None:
+        if head is None:
+            head = await self._head(executor, stream_id, expected_version)
+            if head is None:
                 return await self._explain_refused_append(
                     stream_id, expected_version, events, None
                 )
-        recorded_at = recorded_at or self._clock()
+        recorded_at = _not_before(head, recorded_at or self._clock())
         try:
             if len(events) == 1:  # the common case, kept lean: appends are the hot path
                 event = events[0]
                 last_hash = _chained(
-                    previous, stream_id, expected_version + 1, event, recorded_at
+                    head.hash, stream_id, expected_version + 1, event, recorded_at
                 )
                 await executor.execute(
                     sql.APPEND_ONE, stream_id, expected_version + 1, event.event_id,
                     event.event_type, event.schema_version, encode_json(event.data),
-                    encode_json(event.metadata), recorded_at, previous, last_hash,
+                    encode_json(event.metadata), recorded_at, head.hash, last_hash,
                 )
             else:
-                chained = _chain(previous, stream_id, expected_version, events, recorded_at)
+                chained = _chain(head.hash, stream_id, expected_version, events, recorded_at)
                 await executor.execute(sql.APPEND_MANY, *_many_arguments(stream_id, chained))
                 last_hash = chained[-1].hash
         except asyncpg.UniqueViolationError as error:
             return await self._explain_refused_append(stream_id, expected_version, events, error)
         version = expected_version + len(events)
         if connection is None:  # committed: the new head can be trusted, and seen
-            self._heads.remember(stream_id, version, last_hash)
+            self._heads.remember(stream_id, version, Head(last_hash, recorded_at))
             self.announce(stream_id)
         return AppendResult(stream_id, version)
 
@@ -210,18 +232,19 @@ class EventStore:
         it changed was applied when it was written.
         """
         _check(expected_version, events)
-        previous = (
-            GENESIS_HASH if expected_version == 0
+        head = (
+            GENESIS if expected_version == 0
             else self._heads.get(stream_id, expected_version)
         )
-        recorded_at = recorded_at or self._clock()
+        moment = recorded_at or self._clock()
         try:
             async with self._pool.acquire() as connection, connection.transaction():
-                if previous is None:
-                    previous = await self._head_hash(connection, stream_id, expected_version)
-                    if previous is None:
+                if head is None:
+                    head = await self._head(connection, stream_id, expected_version)
+                    if head is None:
                         raise _NotTheHead
-                chained = _chain(previous, stream_id, expected_version, events, recorded_at)
+                recorded_at = _not_before(head, moment)
+                chained = _chain(head.hash, stream_id, expected_version, events, recorded_at)
                 places: Sequence[asyncpg.Record]
                 if len(chained) == 1:
                     event = chained[0]
@@ -252,7 +275,7 @@ class EventStore:
                 stream_id, expected_version, events, error
             ), None
         version = recorded[-1].stream_version
-        self._heads.remember(stream_id, version, recorded[-1].hash)
+        self._heads.remember(stream_id, version, _head_of(recorded[-1]))
         self.announce(stream_id)
         return AppendResult(stream_id, version), applied
 
@@ -275,18 +298,18 @@ class EventStore:
         async with self._pool.acquire() as connection, connection.transaction():
             chained: list[list[RecordedEvent]] = []
             for append in appends:
-                previous = (
-                    GENESIS_HASH if append.expected_version == 0
+                head = (
+                    GENESIS if append.expected_version == 0
                     else self._heads.get(append.stream_id, append.expected_version)
-                    or await self._head_hash(
+                    or await self._head(
                         connection, append.stream_id, append.expected_version
                     )
                 )
-                if previous is None:
+                if head is None:
                     raise _NotTheHead
                 chained.append(_chain(
-                    previous, append.stream_id, append.expected_version, append.events,
-                    append.recorded_at or self._clock(),
+                    head.hash, append.stream_id, append.expected_version, append.events,
+                    _not_before(head, append.recorded_at or self._clock()),
                 ))
             every = [event for events in chained for event in events]
             places = await connection.fetch(sql.APPEND_TOGETHER_RETURNING, *_together_arguments(
@@ -300,8 +323,8 @@ class EventStore:
             ]
             await apply(connection, recorded)
         heads = [events[-1] for events in recorded]
-        for head in heads:
-            self._heads.remember(head.stream_id, head.stream_version, head.hash)
+        for last in heads:
+            self._heads.remember(last.stream_id, last.stream_version, _head_of(last))
         self.announce(*(head.stream_id for head in heads))
         return [AppendResult(head.stream_id, head.stream_version) for head in heads]
 
@@ -315,12 +338,12 @@ class EventStore:
         for stream_id in stream_ids:
             self._on_append.poke(stream_id)
 
-    async def _head_hash(self, executor: Executor, stream_id: UUID, version: int) -> bytes | None:
-        """The hash of the stream's event at ``version``, if that is the stream's head."""
+    async def _head(self, executor: Executor, stream_id: UUID, version: int) -> Head | None:
+        """The stream's event at ``version``, if that is the stream's head."""
         head = await executor.fetchrow(sql.STREAM_HEAD, stream_id)
         if head is None or head["stream_version"] != version:
             return None
-        return bytes(head["hash"])
+        return Head(bytes(head["hash"]), head["recorded_at"])
 
     async def _explain_refused_append(
         self,
@@ -373,7 +396,7 @@ class EventStore:
         rows = await self._pool.fetch(sql.READ_STREAM, stream_id, after_version)
         events = [recorded_event(row) for row in rows]
         if events:
-            self._heads.remember(stream_id, events[-1].stream_version, events[-1].hash)
+            self._heads.remember(stream_id, events[-1].stream_version, _head_of(events[-1]))
         return events
 
     async def read_all(self, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
@@ -382,6 +405,13 @@ class EventStore:
     async def horizon_lag_seconds(self) -> float:
         lag: float = await self._pool.fetchval(sql.HORIZON_LAG)
         return lag
+
+
+async def log_ahead_of_server(executor: Executor) -> bool:
+    """Whether the log was written by a server whose transaction ids run ahead of this
+    one's (see sql.LOG_AHEAD_OF_SERVER)."""
+    ahead: bool = await executor.fetchval(sql.LOG_AHEAD_OF_SERVER)
+    return ahead
 
 
 async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
@@ -398,6 +428,18 @@ def _check(expected_version: int, events: Sequence[NewEvent]) -> None:
     for event in events:
         if event.event_type not in _KNOWN_GOOD_TYPES:
             _check_event_type(event.event_type)
+
+
+def _head_of(event: RecordedEvent) -> Head:
+    return Head(event.hash, event.recorded_at)
+
+
+def _not_before(head: Head, moment: datetime) -> datetime:
+    """The moment an append after ``head`` is recorded at: ``moment``, unless the stream's
+    last event was recorded later (another instance, its clock ahead of this one's)."""
+    if head.recorded_at is not None and head.recorded_at > moment:
+        return head.recorded_at
+    return moment
 
 
 def _chain(

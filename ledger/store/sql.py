@@ -32,8 +32,10 @@ EVENT_COLUMNS = """
 # already committed, but it cannot see rivals still in flight, and it cost 3-5 % of append
 # throughput in bench/append.py.)
 
+# Also the head's recorded time: a stream's events are recorded in the order of their
+# times (see "Recorded time" in ledger/store/events.py).
 STREAM_HEAD = """
-SELECT stream_version, hash FROM events
+SELECT stream_version, hash, recorded_at FROM events
  WHERE stream_id = $1
  ORDER BY stream_version DESC
  LIMIT 1
@@ -144,6 +146,16 @@ SELECT {EVENT_COLUMNS} FROM events
    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
  ORDER BY transaction_id, position
  LIMIT $3
+"""
+
+# Whether the log holds transaction ids this server has not reached yet: restored from
+# another server whose ids ran ahead (pg_dump), without first moving this server's ids past
+# them (docs/operations.md). Readers of the whole log would then wait for those rows to
+# pass the horizon for ever, and take every later event for one they had already seen.
+# Index: events_transaction_order (its first entry from the end).
+LOG_AHEAD_OF_SERVER = """
+SELECT coalesce(max(transaction_id) >= pg_snapshot_xmax(pg_current_snapshot()), false)
+  FROM events
 """
 
 # How long readers are being held back: the age of the oldest running transaction that

@@ -500,10 +500,12 @@ async def test_the_scheduler_finds_reviews_come_due_and_deadlines_passed(
     review_date, deadline = dates.next_review_at, at["dinner respond by"]
 
     assert await schedule.due_reviews(pool, review_date - MICROSECOND) == []
-    assert await schedule.due_reviews(pool, review_date) == [(polycule.id, ids["dates"], 2)]
+    assert await schedule.due_reviews(pool, review_date) == [
+        (polycule.id, ids["dates"], 2, review_date)
+    ]
     assert await schedule.expired_proposals(pool, deadline - MICROSECOND) == []
     assert await schedule.expired_proposals(pool, deadline) == [
-        (polycule.id, ids["dinner/create"])
+        (polycule.id, ids["dinner/create"], deadline)
     ]
 
     await polycule.do(command(
@@ -544,7 +546,7 @@ async def test_the_scheduler_finds_reviews_come_due_and_deadlines_passed(
     assert (dates.review_due, dates.review_due_since, dates.reaffirmed_by) == (False, None, ())
     assert dates.next_review_at > review_date
     assert await schedule.due_reviews(pool, dates.next_review_at) == [
-        (polycule.id, ids["dates"], 2)
+        (polycule.id, ids["dates"], 2, dates.next_review_at)
     ]
     history = await read_model.agreement_history(pool, polycule.id, ids["dates"])
     assert history is not None
