@@ -181,6 +181,12 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/me/live"): Rule.SIGNED_IN,
     ("GET", "/api/polycules/{polycule_id}/live"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/audit-export"): Rule.POLYCULE_MEMBER,
+    # Signed checkpoints and proofs of a polycule's history: its members'. The keys they
+    # are signed with are public, so that anyone can check a checkpoint shown to them.
+    ("GET", "/api/polycules/{polycule_id}/checkpoint"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/proofs/consistency"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/proofs/inclusion"): Rule.POLYCULE_MEMBER,
+    ("GET", "/.well-known/ledger-checkpoint-keys"): Rule.PUBLIC,
     # The web client's pages (ledger/web/): the same rules as the API they show. A page
     # answers a caller who is not signed in with the sign-in page, not a 401.
     ("GET", "/"): Rule.PUBLIC,

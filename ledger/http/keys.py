@@ -15,6 +15,7 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
 from ledger.supervisor import Supervisor
+from ledger.transparency.checkpoints import Checkpoints
 from ledger.webhooks.delivery import DeliveryWorker
 from projections.read_side import ReadSide
 from projections.runner import ProjectionRunner
@@ -32,5 +33,6 @@ SERVICE = web.AppKey("service", ApplicationService)
 CLOCK = web.AppKey("clock", Clock)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 WEBHOOK_DELIVERY = web.AppKey("webhook_delivery", DeliveryWorker)
+CHECKPOINTS = web.AppKey("checkpoints", Checkpoints)
 # Only while mail is on (an SMTP host is configured).
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)
