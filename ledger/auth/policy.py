@@ -232,6 +232,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/polycules/{polycule_id}/breaches"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/breaches/{breach_id}"): Rule.BREACH_AUDIENCE,
     ("GET", "/polycules/{polycule_id}/audit"): Rule.POLYCULE_MEMBER,
+    # The single-file offline verifier: the same for everyone, and nothing of anyone's.
+    ("GET", "/verify_export.py"): Rule.PUBLIC,
 }
 
 # Event types any current member of the polycule may read in full in its audit view. Any
