@@ -186,7 +186,12 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/polycules/{polycule_id}/checkpoint"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/proofs/consistency"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/proofs/inclusion"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/checkpoint/cosignatures"): Rule.POLYCULE_MEMBER,
     ("GET", "/.well-known/ledger-checkpoint-keys"): Rule.PUBLIC,
+    # Each member's own device keys (another's is "no such device key").
+    ("GET", "/api/account/device-keys"): Rule.SIGNED_IN,
+    ("POST", "/api/account/device-keys"): Rule.SIGNED_IN,
+    ("DELETE", "/api/account/device-keys/{device_key_id}"): Rule.SIGNED_IN,
     # The web client's pages (ledger/web/): the same rules as the API they show. A page
     # answers a caller who is not signed in with the sign-in page, not a 401.
     ("GET", "/"): Rule.PUBLIC,

@@ -22,7 +22,13 @@ import structlog
 from ledger.clock import Clock
 from ledger.errors import DomainError
 from ledger.store import merkle
-from ledger.transparency.signing import CheckpointKeys, checkpoint_body
+from ledger.transparency import devices
+from ledger.transparency.signing import (
+    CheckpointKeys,
+    checkpoint_body,
+    cosigned_bytes,
+    signature_holds,
+)
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -65,6 +71,13 @@ SELECT c.public_key, c.signature, c.signed_at, c.device_key_id, d.account_id
   LEFT JOIN device_keys d USING (device_key_id)
  WHERE c.checkpoint_id = $1
  ORDER BY c.signed_at, c.public_key
+"""
+
+KEEP_COSIGNATURE = """
+INSERT INTO checkpoint_cosignatures (checkpoint_id, public_key, device_key_id, signature,
+                                     signed_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
 """
 
 _BIGINT_MAX = 2**63 - 1
@@ -163,6 +176,37 @@ class Checkpoints:
         return InclusionProof(
             checkpoint, merkle.inclusion_proof(leaves, version - 1, size), bytes(stored)
         )
+
+    async def cosign(
+        self, polycule_id: UUID, member_id: UUID, tree_size: int, root_hash: bytes,
+        device_key_id: UUID, signature: bytes,
+    ) -> SignedCheckpoint:
+        """Keep a member's device's co-signature of a checkpoint the service signed."""
+        async with self._pool.acquire() as connection:
+            row = await connection.fetchrow(FIND_CHECKPOINT, polycule_id, tree_size, root_hash)
+            if row is None:
+                raise DomainError(
+                    "unknown_checkpoint",
+                    "the service never signed a checkpoint of this size and root here",
+                )
+            public_key = await connection.fetchval(devices.USABLE, device_key_id, member_id)
+            if public_key is None:
+                raise DomainError(
+                    "device_key_unusable", "no device key of yours by that id, or it is revoked"
+                )
+            checkpoint = _checkpoint(row, [])
+            if not signature_holds(bytes(public_key), signature, cosigned_bytes(checkpoint.body)):
+                raise DomainError(
+                    "cosignature_invalid",
+                    "the signature does not verify with that device's key over the "
+                    "checkpoint's co-signed text",
+                )
+            await connection.execute(
+                KEEP_COSIGNATURE, row["checkpoint_id"], bytes(public_key), device_key_id,
+                signature, self._clock.now(),
+            )
+            cosignatures = await connection.fetch(COSIGNATURES, row["checkpoint_id"])
+        return _checkpoint(row, cosignatures)
 
     async def _leaves(self, polycule_id: UUID, up_to: int) -> list[bytes]:
         rows = await self._pool.fetch(LEAF_HASHES, polycule_id, up_to)
