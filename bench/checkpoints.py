@@ -100,10 +100,10 @@ async def bench(server_url: str, events: int, rounds: int) -> int:
     for name, figure in (
         ("latest checkpoint, first asked (signed, kept)", first),
         ("latest checkpoint, asked again", again),
-        (f"consistency proof {size // 2} → {size}", consistency),
+        (f"consistency proof {size // 2} to {size}", consistency),
         (f"inclusion proof of event 1 in {size}", inclusion),
     ):
-        print(f"  {name:<46}{figure:8.1f} ms  ({figure / floor:4.1f}× the floor)")
+        print(f"  {name:<46}{figure:8.1f} ms  ({figure / floor:4.1f} times the floor)")
     return 0
 
 
