@@ -42,6 +42,9 @@ SELECT hash FROM events
  ORDER BY stream_version
 """
 
+# events_stream_version_key: one event's stored hash (an inclusion proof's leaf).
+EVENT_HASH = "SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2"
+
 # checkpoints_tree_key.
 _CHECKPOINT_COLUMNS = (
     "checkpoint_id, polycule_id, tree_size, root_hash, issued_at, key_id, signature"
@@ -168,10 +171,7 @@ class Checkpoints:
             )
         leaves = await self._leaves(polycule_id, size)
         _reaches(leaves, size)
-        stored = await self._pool.fetchval(
-            "SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2",
-            polycule_id, version,
-        )
+        stored = await self._pool.fetchval(EVENT_HASH, polycule_id, version)
         checkpoint = await self._signed(polycule_id, leaves, size)
         return InclusionProof(
             checkpoint, merkle.inclusion_proof(leaves, version - 1, size), bytes(stored)

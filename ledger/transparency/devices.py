@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ledger.database import Executor
 
 # device_keys_of_account.
-_OF_ACCOUNT = """
+OF_ACCOUNT = """
 SELECT device_key_id, name, public_key, created_at, revoked_at FROM device_keys
  WHERE account_id = $1
  ORDER BY created_at, device_key_id
@@ -34,7 +34,7 @@ ON CONFLICT ON CONSTRAINT device_keys_public_key_key DO NOTHING
 """
 
 # The primary key; the account must be the caller's.
-_REVOKE = """
+REVOKE = """
 UPDATE device_keys SET revoked_at = coalesce(revoked_at, $3)
  WHERE device_key_id = $1 AND account_id = $2
 """
@@ -45,7 +45,7 @@ SELECT public_key FROM device_keys
  WHERE device_key_id = $1 AND account_id = $2 AND revoked_at IS NULL
 """
 
-_DELETE_OF_ACCOUNT = "DELETE FROM device_keys WHERE account_id = $1"
+DELETE_OF_ACCOUNT = "DELETE FROM device_keys WHERE account_id = $1"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _key(row: asyncpg.Record) -> DeviceKey:
 
 
 async def keys_of(executor: Executor, account_id: UUID) -> list[DeviceKey]:
-    return [_key(row) for row in await executor.fetch(_OF_ACCOUNT, account_id)]
+    return [_key(row) for row in await executor.fetch(OF_ACCOUNT, account_id)]
 
 
 async def register(
@@ -82,9 +82,9 @@ async def register(
 
 async def revoke(executor: Executor, account_id: UUID, device_key_id: UUID, at: datetime) -> bool:
     """Whether the caller had such a key (revoking one revoked already changes nothing)."""
-    return bool(await executor.execute(_REVOKE, device_key_id, account_id, at) != "UPDATE 0")
+    return bool(await executor.execute(REVOKE, device_key_id, account_id, at) != "UPDATE 0")
 
 
 async def delete_all_of(executor: Executor, account_id: UUID) -> None:
     """On erasure: the account's keys (their co-signatures stay, unlinked)."""
-    await executor.execute(_DELETE_OF_ACCOUNT, account_id)
+    await executor.execute(DELETE_OF_ACCOUNT, account_id)
