@@ -85,7 +85,7 @@ async def bench(server_url: str, events: int, rounds: int) -> int:
                 await fresh().latest(polycule)
 
             first_rounds = [0]
-            floor = await timed(rounds, lambda: pool.fetch(LEAF_HASHES, polycule, 2**62))
+            floor = await timed(rounds, lambda: pool.fetchval(LEAF_HASHES, polycule, 2**62))
             first = await timed(rounds, first_asked)
             size = events + first_rounds[0]
             again = await timed(rounds, lambda: fresh().latest(polycule))

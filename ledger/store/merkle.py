@@ -39,7 +39,8 @@ def empty_root() -> bytes:
 
 
 def leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
-    return [leaf_hash(entry) for entry in entries]
+    sha256 = hashlib.sha256
+    return [sha256(_LEAF + entry).digest() for entry in entries]
 
 
 def root(leaves: Sequence[bytes], start: int = 0, end: int | None = None) -> bytes:
@@ -65,49 +66,93 @@ def _split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
+class Tree:
+    """Every complete, aligned subtree's hash over a list of leaf hashes, computed once
+    (n - 1 node hashes), so that the root of any prefix and the nodes of any proof are
+    found among them with a few more hashes each (a logarithm's worth).
+
+    RFC 9162's recursion only ever asks for ranges ``[start, end)`` that begin at a
+    multiple of the largest power of two below their size: their left part is one of the
+    complete subtrees kept here, and their right part is such a range again.
+    """
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.size = len(leaves)
+        # levels[h][i]: the hash of leaves [i * 2**h, (i + 1) * 2**h).
+        self._levels: list[list[bytes]] = [list(leaves)]
+        sha256 = hashlib.sha256  # node_hash, inlined: this loop is most of an answer's time
+        while len(self._levels[-1]) > 1:
+            below = self._levels[-1]
+            self._levels.append([
+                sha256(_NODE + below[i] + below[i + 1]).digest()
+                for i in range(0, len(below) - 1, 2)
+            ])
+
+    def subtree(self, start: int, end: int) -> bytes:
+        """The tree hash of leaves ``[start, end)``, a range RFC 9162's recursion names."""
+        size = end - start
+        if size <= 0:
+            return empty_root()
+        if size & (size - 1) == 0 and start % size == 0:
+            return self._levels[size.bit_length() - 1][start // size]
+        k = _split(size)
+        return node_hash(self.subtree(start, start + k), self.subtree(start + k, end))
+
+    def root(self, size: int | None = None) -> bytes:
+        return self.subtree(0, self.size if size is None else size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
+        if not 0 <= index < size <= self.size:
+            raise ValueError(f"no leaf {index} in a tree of {size} (of {self.size} known)")
+        path: list[bytes] = []
+        start, end = 0, size
+        # Walk down from the root, keeping the sibling of each subtree the leaf lies in;
+        # the path lists them from the leaf upwards.
+        while end - start > 1:
+            k = _split(end - start)
+            if index < start + k:
+                path.append(self.subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self.subtree(start, start + k))
+                start = start + k
+        path.reverse()
+        return path
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """The proof that the tree of ``first`` leaves is a prefix of that of ``second``."""
+        if not 0 <= first <= second <= self.size:
+            raise ValueError(f"no consistency between {first} and {second} ({self.size} known)")
+        if first in (0, second):
+            return []
+        path: list[bytes] = []
+        start, end, m, complete = 0, second, first, True
+        while True:
+            size = end - start
+            if m == size:
+                if not complete:
+                    path.append(self.subtree(start, end))
+                break
+            k = _split(size)
+            if m <= k:
+                path.append(self.subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self.subtree(start, start + k))
+                start, m, complete = start + k, m - k, False
+        path.reverse()
+        return path
+
+
 def inclusion_proof(leaves: Sequence[bytes], index: int, size: int) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
-    if not 0 <= index < size <= len(leaves):
-        raise ValueError(f"no leaf {index} in a tree of {size} (of {len(leaves)} known)")
-    path: list[bytes] = []
-    start, end = 0, size
-    # Walk down from the root, keeping the sibling of each subtree the leaf lies in;
-    # the path lists them from the leaf upwards.
-    while end - start > 1:
-        k = _split(end - start)
-        if index < start + k:
-            path.append(root(leaves, start + k, end))
-            end = start + k
-        else:
-            path.append(root(leaves, start, start + k))
-            start = start + k
-    path.reverse()
-    return path
+    return Tree(leaves).inclusion_proof(index, size)
 
 
 def consistency_proof(leaves: Sequence[bytes], first: int, second: int) -> list[bytes]:
     """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
-    if not 0 <= first <= second <= len(leaves):
-        raise ValueError(f"no consistency between {first} and {second} ({len(leaves)} known)")
-    if first in (0, second):
-        return []
-    path: list[bytes] = []
-    start, end, m, complete = 0, second, first, True
-    while True:
-        size = end - start
-        if m == size:
-            if not complete:
-                path.append(root(leaves, start, end))
-            break
-        k = _split(size)
-        if m <= k:
-            path.append(root(leaves, start + k, end))
-            end = start + k
-        else:
-            path.append(root(leaves, start, start + k))
-            start, m, complete = start + k, m - k, False
-    path.reverse()
-    return path
+    return Tree(leaves).consistency_proof(first, second)
 
 
 def _same(left: bytes, right: bytes) -> bool:

@@ -35,11 +35,12 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# events_stream_version_key (stream_id, stream_version): the stream's hashes in order.
+# events_stream_version_key (stream_id, stream_version): the stream's hashes in order, as
+# one value of 32 bytes an event (one value to decode rather than a row per event: for a
+# long history, most of the time its hashes take to read).
 LEAF_HASHES = """
-SELECT hash FROM events
+SELECT coalesce(string_agg(hash, ''::bytea ORDER BY stream_version), ''::bytea) FROM events
  WHERE stream_id = $1 AND stream_version <= $2
- ORDER BY stream_version
 """
 
 # events_stream_version_key: one event's stored hash (an inclusion proof's leaf).
@@ -140,27 +141,27 @@ class Checkpoints:
 
     async def latest(self, polycule_id: UUID) -> SignedCheckpoint:
         """The checkpoint of the whole history as it is now."""
-        leaves = await self._leaves(polycule_id, _BIGINT_MAX)
-        return await self._signed(polycule_id, leaves, len(leaves))
+        tree = await self._tree(polycule_id, _BIGINT_MAX)
+        return await self._signed(polycule_id, tree, tree.size)
 
     async def of_leaves(self, polycule_id: UUID, stored_hashes: list[bytes]) -> SignedCheckpoint:
         """The checkpoint of the tree over these stored hashes (an export read them)."""
-        leaves = merkle.leaf_hashes(stored_hashes)
-        return await self._signed(polycule_id, leaves, len(leaves))
+        tree = merkle.Tree(merkle.leaf_hashes(stored_hashes))
+        return await self._signed(polycule_id, tree, tree.size)
 
     async def consistency(self, polycule_id: UUID, first: int, second: int | None) -> Proof:
         """The proof that the tree of ``first`` events is a prefix of that of ``second``
         (the whole history by default), with the signed checkpoint of the latter."""
-        leaves = await self._leaves(polycule_id, _BIGINT_MAX if second is None else second)
-        size = len(leaves) if second is None else second
-        _reaches(leaves, max(first, size))
+        tree = await self._tree(polycule_id, _BIGINT_MAX if second is None else second)
+        size = tree.size if second is None else second
+        _reaches(tree, max(first, size))
         if first > size:
             raise HistoryShorter(
                 f"cannot prove {first} events consistent with fewer ({size})",
                 details={"first": first, "second": size},
             )
-        checkpoint = await self._signed(polycule_id, leaves, size)
-        return Proof(checkpoint, merkle.consistency_proof(leaves, first, size))
+        checkpoint = await self._signed(polycule_id, tree, size)
+        return Proof(checkpoint, tree.consistency_proof(first, size))
 
     async def inclusion(self, polycule_id: UUID, version: int, size: int) -> InclusionProof:
         """The proof that the event at ``version`` is in the tree of ``size`` events."""
@@ -169,12 +170,12 @@ class Checkpoints:
                 f"the event at version {version} is not among the first {size}",
                 details={"version": version, "size": size},
             )
-        leaves = await self._leaves(polycule_id, size)
-        _reaches(leaves, size)
+        tree = await self._tree(polycule_id, size)
+        _reaches(tree, size)
         stored = await self._pool.fetchval(EVENT_HASH, polycule_id, version)
-        checkpoint = await self._signed(polycule_id, leaves, size)
+        checkpoint = await self._signed(polycule_id, tree, size)
         return InclusionProof(
-            checkpoint, merkle.inclusion_proof(leaves, version - 1, size), bytes(stored)
+            checkpoint, tree.inclusion_proof(version - 1, size), bytes(stored)
         )
 
     async def cosign(
@@ -208,12 +209,15 @@ class Checkpoints:
             cosignatures = await connection.fetch(COSIGNATURES, row["checkpoint_id"])
         return _checkpoint(row, cosignatures)
 
-    async def _leaves(self, polycule_id: UUID, up_to: int) -> list[bytes]:
-        rows = await self._pool.fetch(LEAF_HASHES, polycule_id, up_to)
-        return merkle.leaf_hashes([bytes(row["hash"]) for row in rows])
+    async def _tree(self, polycule_id: UUID, up_to: int) -> merkle.Tree:
+        joined: bytes = await self._pool.fetchval(LEAF_HASHES, polycule_id, up_to)
+        width = merkle.HASH_BYTES
+        return merkle.Tree(
+            merkle.leaf_hashes([joined[at:at + width] for at in range(0, len(joined), width)])
+        )
 
-    async def _signed(self, polycule_id: UUID, leaves: list[bytes], size: int) -> SignedCheckpoint:
-        root = merkle.root(leaves, 0, size)
+    async def _signed(self, polycule_id: UUID, tree: merkle.Tree, size: int) -> SignedCheckpoint:
+        root = tree.root(size)
         async with self._pool.acquire() as connection:
             row = await connection.fetchrow(FIND_CHECKPOINT, polycule_id, size, root)
             if row is None:
@@ -244,11 +248,11 @@ class Checkpoints:
         return found
 
 
-def _reaches(leaves: list[bytes], size: int) -> None:
-    if size > len(leaves):
+def _reaches(tree: merkle.Tree, size: int) -> None:
+    if size > tree.size:
         raise HistoryShorter(
-            f"the history holds {len(leaves)} events, fewer than {size}",
-            details={"size": len(leaves), "asked": size},
+            f"the history holds {tree.size} events, fewer than {size}",
+            details={"size": tree.size, "asked": size},
         )
 
 

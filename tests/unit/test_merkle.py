@@ -143,6 +143,15 @@ def test_the_root_is_the_one_the_definition_gives(raw: list[bytes]) -> None:
     assert merkle.root(leaves) == reference_root(leaves)
 
 
+@given(entries)
+def test_the_tree_kept_whole_gives_the_root_of_every_prefix(raw: list[bytes]) -> None:
+    leaves = merkle.leaf_hashes(raw)
+    tree = merkle.Tree(leaves)
+    assert [tree.root(size) for size in range(len(leaves) + 1)] == [
+        merkle.root(leaves[:size]) for size in range(len(leaves) + 1)
+    ]
+
+
 @given(trees_with_a_leaf())
 def test_every_inclusion_proof_verifies(tree: tuple[list[bytes], int, int]) -> None:
     leaves, index, size = tree
