@@ -8,6 +8,8 @@
 // - If not, a plain warning says the history seen before no longer holds, with the kept
 //   signed checkpoint and the failed proof ready to download, and the kept one is never
 //   replaced. Otherwise the latest one is kept for the next visit.
+// - Other pages of the polycule (its home) run the same check in the background and show
+//   only a warning, pointing to the record page, when it fails.
 // - Once the member asks for it, the browser co-signs each checkpoint it verified with a
 //   key made here, whose private half cannot leave it (non-extractable, in IndexedDB).
 // docs/verification.md says what each step checks.
@@ -16,6 +18,7 @@
 (function witness() {
   const region = document.querySelector("[data-witness]");
   if (!region) return;
+  const background = "witnessBackground" in region.dataset;
   const polycule = region.dataset.polycule;
   const api = `/api/polycules/${polycule}`;
   const storageKey = `ledger-checkpoint:${polycule}`;
@@ -107,17 +110,23 @@
     return link;
   }
 
+  function say(text) {
+    if (status) status.textContent = text;
+  }
+
   function warn(reason, kept, evidence) {
+    region.hidden = false;
     warning.hidden = false;
     warning.querySelector("[data-witness-reason]").textContent = reason;
+    region.dataset.witnessState = "broken";
     const list = warning.querySelector("[data-witness-downloads]");
+    if (!list) return;
     list.replaceChildren();
     [
       downloadLink(`kept-checkpoint-${polycule}.json`, "The signed checkpoint your browser kept", kept),
       downloadLink(`failed-proof-${polycule}.json`, "What the service answered now (the failed proof)", evidence),
     ].forEach((link) => { const item = document.createElement("li"); item.append(link); list.append(item); });
-    status.textContent = "Your browser checked the record against what it saw before, and it does not hold.";
-    region.dataset.witnessState = "broken";
+    say("Your browser checked the record against what it saw before, and it does not hold.");
   }
 
   function kept() {
@@ -205,9 +214,9 @@
     }
     localStorage.setItem(storageKey, JSON.stringify(checkpoint));
     region.dataset.witnessState = "holds";
-    status.textContent = before
+    say(before
       ? `Your browser checked it: the ${before.tree_size} entries it saw before are still the start of the record, now ${checkpoint.tree_size} entries, signed by the service.`
-      : `Your browser checked the service's signature on the record's ${checkpoint.tree_size} entries and will hold the service to them on your next visit.`;
+      : `Your browser checked the service's signature on the record's ${checkpoint.tree_size} entries and will hold the service to them on your next visit.`);
     return checkpoint;
   }
 
@@ -217,6 +226,7 @@
       if (await cosign(device, checkpoint)) region.dataset.witnessCosigned = "yes";
       return;
     }
+    if (background) return;  // the offer is made on the record page
     offer.hidden = false;
     cosignButton.addEventListener("click", async () => {
       cosignButton.disabled = true;
@@ -225,11 +235,11 @@
         if (await cosign(device, checkpoint)) {
           region.dataset.witnessCosigned = "yes";
           offer.hidden = true;
-          status.textContent += " This browser co-signed it, and will co-sign what it checks from now on.";
+          say(`${status.textContent} This browser co-signed it, and will co-sign what it checks from now on.`);
         }
       } catch {
         cosignButton.disabled = false;
-        status.textContent += " This browser could not co-sign it; please try again.";
+        say(`${status.textContent} This browser could not co-sign it; please try again.`);
       }
     }, { once: true });
   }
@@ -238,7 +248,7 @@
     if (checkpoint) return witnessWith(checkpoint);
     return null;
   }).catch(() => {
-    status.textContent = "Your browser could not check the record just now; it will try again on your next visit.";
+    say("Your browser could not check the record just now; it will try again on your next visit.");
     region.dataset.witnessState = "unchecked";
   });
 }());

@@ -1,6 +1,7 @@
 """In real Chromium: the record page remembers the signed checkpoint it verified, co-signs
 it with a key that never leaves the browser once the member asks, and, after history was
-rewritten under the service, says so plainly with the evidence ready to download. Each
+rewritten under the service, says so plainly with the evidence ready to download (the
+polycule's home says so too, having checked in the background). Each
 state of the page is checked for accessibility; the warning is photographed."""
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ async def test_the_record_page_holds_the_service_to_what_it_showed_before(
 
     await open_record(blair, visits, home, "holds")
     status = blair.locator("[data-witness-status]")
-    await expect(status).to_contain_text("will hold the service to them")
+    # Its home, where Blair landed on joining, has checked and kept it already.
+    await expect(status).to_contain_text("Your browser checked")
     await blair.get_by_role("button", name="Co-sign it with this browser").click()
     await expect(blair.locator('[data-witness-cosigned="yes"]')).to_have_count(1)
     checkpoint = await blair.evaluate(
@@ -60,6 +62,14 @@ async def test_the_record_page_holds_the_service_to_what_it_showed_before(
     # Someone with the database owner's rights rewrites the last event, consistently.
     await rewrite_last_event(pool, polycule)
 
+    # Any page of the polycule checks in the background; the home says so, plainly.
+    await blair.goto(home)
+    await expect(blair.locator('[data-witness][data-witness-state="broken"]')).to_have_count(1)
+    await expect(blair.get_by_role("alert")).to_contain_text("not what it was")
+    await visits.check(blair)
+    await blair.get_by_role("link", name="See the record").click()
+    await expect(blair.locator('[data-witness][data-witness-state="broken"]')).to_have_count(1)
+    await visits.check(blair)
     await open_record(blair, visits, home, "broken")
     alarm = blair.get_by_role("alert")
     await expect(alarm).to_contain_text("the record is not what it was when you last saw it")
