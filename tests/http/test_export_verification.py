@@ -1,6 +1,7 @@
 """The audit export checked offline: by ``python -m ledger verify-export``, and by the
 single-file verifier a member downloads, in a virtual environment holding nothing but
-``cryptography`` — and what each says after history was rewritten under the service."""
+``cryptography`` — and what each says after history was rewritten under the service, and
+after the service's key was rotated."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ import sys
 import uuid
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import orjson
 import pytest
+from pydantic import SecretStr
+from pytest_aiohttp import AiohttpClient
 
+from ledger.app import create_app
+from ledger.config import Settings
+from ledger.http.account_routes import AUTH_POLICY
+from ledger.transparency.signing import new_private_key_text
 from tests.attacks import drop_last_events, rewrite_last_event
+from tests.http.accounts_support import TEST_POLICY
 from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
@@ -188,3 +197,46 @@ async def test_the_downloaded_verifier_runs_where_only_cryptography_is_installed
                                  cwd=tmp_path)
         assert status == 0, said
         assert said.strip().endswith("the record holds")
+
+
+async def test_after_the_key_is_rotated_old_and_new_checkpoints_verify_with_the_published_keys(
+    client: Client, settings: Settings, database_url: str, service_database_url: str,
+    aiohttp_client: AiohttpClient, tmp_path: Path,
+) -> None:
+    async with person(client) as ash, person(client) as bo:
+        polycule = await polycule_of(ash, bo)
+        kept = await kept_checkpoint(bo, polycule, tmp_path / "kept.json")
+        old_keys = await (await client.get("/.well-known/ledger-checkpoint-keys")).json()
+        [old_key] = old_keys["keys"]
+
+        # The operator rotates: a new key signs, the old one's public key stays published.
+        assert settings.checkpoint_key is not None
+        rotated = settings.model_copy(update={
+            "checkpoint_key": SecretStr(new_private_key_text()),
+            "checkpoint_retired_keys": old_key["public_key"],
+        })
+        app = create_app(rotated, service_database_url, owner_url=database_url)
+        app[AUTH_POLICY] = TEST_POLICY
+        after = await aiohttp_client(app)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as jar:
+            bo_again = Person(after, jar, bo.handle)
+            await bo_again.sign_in()
+            await bo_again.json("POST", f"/api/polycules/{polycule}/invitations", 201, json={})
+            published = await (await after.get("/.well-known/ledger-checkpoint-keys")).json()
+            keys = saved(tmp_path / "keys.json", json.dumps(published).encode())
+            latest = await bo_again.json("GET", f"/api/polycules/{polycule}/checkpoint")
+            exported = await export_of(bo_again, polycule, tmp_path / "export.jsonl")
+
+        assert [(key["key_id"] == old_key["key_id"], key["status"])
+                for key in published["keys"]] == [(False, "current"), (True, "retired")]
+        assert latest["key_id"] == published["keys"][0]["key_id"]
+        status, said = await verify_export(exported, "--checkpoint", kept, "--keys", keys)
+        assert status == 0, said
+        assert f"signed by key {old_key['key_id']}" in said
+        assert f"signed by key {latest['key_id']}" in said
+        # Without the retired key published, what it signed would no longer verify.
+        current_only = saved(tmp_path / "current.json", json.dumps(
+            {**published, "keys": published["keys"][:1]}
+        ).encode())
+        status, said = await verify_export(exported, "--checkpoint", kept, "--keys", current_only)
+        assert status == 1 and "not among the trusted keys" in said

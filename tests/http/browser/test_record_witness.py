@@ -107,3 +107,26 @@ async def test_the_record_page_notices_entries_taken_out(
     await open_record(ari, visits, home, "broken")
     await expect(ari.get_by_role("alert")).to_contain_text("entries were taken out")
     visits.assert_all_checked()
+
+
+async def test_a_checkpoint_not_signed_by_the_service_is_refused(
+    browser: Browser, server: TestServer, visits: Visits
+) -> None:
+    cleo, _dana, home = await two_in_a_polycule(
+        browser, server, visits, ("cleo", "Cleo"), ("dana", "Dana"), "Forged House"
+    )
+    await open_record(cleo, visits, home, "holds")
+    # A checkpoint that claims a longer history than the service ever signed.
+    await cleo.evaluate(
+        "(() => { const key = Object.keys(localStorage).find((k) => k.startsWith("
+        "'ledger-checkpoint:')); const kept = JSON.parse(localStorage.getItem(key));"
+        " kept.tree_size += 1; kept.signed_text = kept.signed_text.replace("
+        "`\\n${kept.tree_size - 1}\\n`, `\\n${kept.tree_size}\\n`);"
+        " localStorage.setItem(key, JSON.stringify(kept)); })()"
+    )
+
+    await open_record(cleo, visits, home, "broken")
+    await expect(cleo.get_by_role("alert")).to_contain_text(
+        "no longer verifies with the service's published keys"
+    )
+    visits.assert_all_checked()
