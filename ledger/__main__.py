@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
@@ -22,6 +23,7 @@ import uvloop
 from aiohttp import web
 from tqdm import tqdm
 
+from ledger import verify_export
 from ledger.app import create_app
 from ledger.config import ConfigurationError, Role, Settings, load_settings
 from ledger.database import Database, create_pool, database, migrate_database
@@ -31,6 +33,7 @@ from ledger.mail.fanout import MailFanout
 from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
 from ledger.store.verify import verify
+from ledger.transparency.signing import new_private_key_text, rotate_key_files
 from ledger.webhooks.fanout_runner import polycules_behind
 from projections import member_read_models, read_side
 from projections.read_side import ParkedPolycule, parked_polycules
@@ -170,6 +173,35 @@ async def verify_chain(settings: Settings, arguments: argparse.Namespace) -> int
     return EXIT_FAILED
 
 
+async def verify_an_export(settings: Settings, arguments: argparse.Namespace) -> int:
+    """What ledger/verify_export.py does on its own: no database, no settings needed."""
+    argv = [str(arguments.file)]
+    if arguments.checkpoint:
+        argv += ["--checkpoint", str(arguments.checkpoint)]
+    if arguments.keys:
+        argv += ["--keys", str(arguments.keys)]
+    return verify_export.main(argv)
+
+
+async def new_checkpoint_key(settings: Settings, arguments: argparse.Namespace) -> int:
+    print(new_private_key_text())
+    return EXIT_OK
+
+
+async def rotate_checkpoint_key(settings: Settings, arguments: argparse.Namespace) -> int:
+    if settings.database_url is not None:
+        print(
+            "with DATABASE_URL the key is LEDGER_CHECKPOINT_KEY: set a new one (python -m "
+            "ledger checkpoint-key new) and add the old public key to "
+            "LEDGER_CHECKPOINT_RETIRED_KEYS (docs/verification.md)", file=sys.stderr,
+        )
+        return EXIT_USAGE
+    keys = rotate_key_files(settings.data_dir)
+    print(f"checkpoints are now signed by key {keys.key_id}; retired: "
+          + ", ".join(key.key_id for key in keys.published() if key.status == "retired"))
+    return EXIT_OK
+
+
 def _read_models_named(name: str | None) -> list[str]:
     known = [projection.name for projection in member_read_models()]
     if name is None:
@@ -279,6 +311,26 @@ def build_parser() -> argparse.ArgumentParser:
     verify_parser = commands.add_parser("verify", help="recompute and check the hash chains")
     verify_parser.add_argument("--stream", type=uuid.UUID, help="check only this stream (UUID)")
     verify_parser.set_defaults(command=verify_chain)
+
+    export_parser = commands.add_parser(
+        "verify-export",
+        help="check an audit export offline: chain, Merkle tree, signatures, and that a "
+        "checkpoint kept before is the start of it",
+    )
+    export_parser.add_argument("file", type=Path, help="the export (.jsonl)")
+    export_parser.add_argument("--checkpoint", type=Path, help="a checkpoint (JSON) kept before")
+    export_parser.add_argument("--keys", type=Path, help="the service's published keys (JSON)")
+    export_parser.set_defaults(command=verify_an_export)
+
+    key_parser = commands.add_parser("checkpoint-key", help="the key checkpoints are signed with")
+    key_commands = key_parser.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    key_commands.add_parser(
+        "new", help="print a new key for LEDGER_CHECKPOINT_KEY"
+    ).set_defaults(command=new_checkpoint_key)
+    key_commands.add_parser(
+        "rotate", help="embedded database: a new key in the data directory; the old one's "
+        "public key stays published",
+    ).set_defaults(command=rotate_checkpoint_key)
 
     projections_parser = commands.add_parser("projections", help="manage the read models")
     projection_commands = projections_parser.add_subparsers(

@@ -36,6 +36,7 @@ from ledger.http.authorization import authorization_middleware
 from ledger.http.bodies import body_middleware
 from ledger.http.identity import authentication_middleware
 from ledger.http.keys import (
+    CHECKPOINTS,
     CLOCK,
     DATABASE_AVAILABILITY,
     EVENT_STORE,
@@ -72,6 +73,8 @@ from ledger.snapshots import Snapshots
 from ledger.store.events import EventStore
 from ledger.store.wakeups import AppendAnnouncer, AppendListenerConnection, WakeupHub
 from ledger.supervisor import Supervisor
+from ledger.transparency.checkpoints import Checkpoints
+from ledger.transparency.signing import load_checkpoint_keys
 from ledger.web.browser import browser_middleware
 from ledger.web.pages import add_pages
 from ledger.webhooks.delivery import DeliveryWorker
@@ -130,6 +133,7 @@ def create_app(
         settings, database_url, (owner_url or database_url) if apply_migrations else None
     ))
     app.cleanup_ctx.append(_keyring(settings))
+    app.cleanup_ctx.append(_checkpoints(settings))
     app.cleanup_ctx.append(accounts_context)
     # LISTEN (and the wake-ups' NOTIFY) on PostgreSQL itself: a pooler in transaction mode
     # in front of it (DATABASE_URL) carries neither.
@@ -178,6 +182,20 @@ def _keyring(settings: Settings) -> CleanupContext:
         yield
 
     return keyring
+
+
+def _checkpoints(settings: Settings) -> CleanupContext:
+    async def checkpoints(app: web.Application) -> AsyncIterator[None]:
+        keys = load_checkpoint_keys(
+            settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None,
+            settings.checkpoint_retired_keys,
+            data_dir=settings.data_dir,
+            allow_key_file=settings.database_url is None,
+        )
+        app[CHECKPOINTS] = Checkpoints(app[POOL], keys, app[CLOCK])
+        yield
+
+    return checkpoints
 
 
 def _event_store(listen_url: str) -> CleanupContext:

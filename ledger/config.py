@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     # Base64 of 32 bytes that wraps every data key (see docs/privacy.md). Required with
     # DATABASE_URL; the embedded default keeps a generated one in data_dir/master.key.
     master_key: SecretStr | None = Field(default=None, validation_alias="LEDGER_MASTER_KEY")
+    # Base64 of the 32-byte Ed25519 key that signs checkpoints, and the public keys of
+    # earlier ones, still published (docs/verification.md). Required with DATABASE_URL; the
+    # embedded default keeps them in data_dir/checkpoint.key and checkpoint-retired.keys.
+    checkpoint_key: SecretStr | None = None
+    checkpoint_retired_keys: str | None = None
     # Operators who send it as X-Operator-Token see /status (the machinery: lags, parked
     # polycules and on which event) and why /readyz says what it says; nobody else does.
     # Unset: /status is refused to everyone.

@@ -3,7 +3,8 @@
 In order: the member leaves every polycule they belong to (the polycules' streams record
 it, reason "account_erased"); their account stops authenticating anyone (sessions ended,
 tokens revoked, webhook endpoints and their logs deleted, the mail address, choices and
-every mail of theirs deleted, name and password hash dropped —
+every mail of theirs deleted, the device keys that witnessed checkpoints deleted (their
+co-signatures stay, verifiable, linked to no one), name and password hash dropped —
 the handle stays taken, so nobody can pass as them); and their data key is destroyed. From
 then on every word they wrote reads as erased wherever it appears, while every stream's
 hash chain still verifies, because the chain was computed over the sealed form.
@@ -25,6 +26,7 @@ from ledger.errors import DomainError, NotFound
 from ledger.mail import addresses as mail_addresses
 from ledger.privacy import KeyOwner, KeyRing
 from ledger.service import ApplicationService
+from ledger.transparency import devices
 from ledger.webhooks import endpoints
 from projections.memberships import MEMBER_OF
 
@@ -61,6 +63,7 @@ async def erase_account(
         await connection.execute(REVOKE_ALL_OF_ACCOUNT, account_id)
         await endpoints.delete_all_of(connection, account_id)
         await mail_addresses.delete_all_of(connection, account_id)
+        await devices.delete_all_of(connection, account_id)
     await keyring.destroy(KeyOwner("member", account_id))
     log.info("account_erased", account_id=str(account_id), polycules_left=len(polycules))
     return len(polycules)

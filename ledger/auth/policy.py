@@ -181,6 +181,17 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/me/live"): Rule.SIGNED_IN,
     ("GET", "/api/polycules/{polycule_id}/live"): Rule.POLYCULE_MEMBER,
     ("GET", "/api/polycules/{polycule_id}/audit-export"): Rule.POLYCULE_MEMBER,
+    # Signed checkpoints and proofs of a polycule's history: its members'. The keys they
+    # are signed with are public, so that anyone can check a checkpoint shown to them.
+    ("GET", "/api/polycules/{polycule_id}/checkpoint"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/proofs/consistency"): Rule.POLYCULE_MEMBER,
+    ("GET", "/api/polycules/{polycule_id}/proofs/inclusion"): Rule.POLYCULE_MEMBER,
+    ("POST", "/api/polycules/{polycule_id}/checkpoint/cosignatures"): Rule.POLYCULE_MEMBER,
+    ("GET", "/.well-known/ledger-checkpoint-keys"): Rule.PUBLIC,
+    # Each member's own device keys (another's is "no such device key").
+    ("GET", "/api/account/device-keys"): Rule.SIGNED_IN,
+    ("POST", "/api/account/device-keys"): Rule.SIGNED_IN,
+    ("DELETE", "/api/account/device-keys/{device_key_id}"): Rule.SIGNED_IN,
     # The web client's pages (ledger/web/): the same rules as the API they show. A page
     # answers a caller who is not signed in with the sign-in page, not a 401.
     ("GET", "/"): Rule.PUBLIC,
@@ -226,6 +237,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/polycules/{polycule_id}/breaches"): Rule.POLYCULE_MEMBER,
     ("GET", "/polycules/{polycule_id}/breaches/{breach_id}"): Rule.BREACH_AUDIENCE,
     ("GET", "/polycules/{polycule_id}/audit"): Rule.POLYCULE_MEMBER,
+    # The single-file offline verifier: the same for everyone, and nothing of anyone's.
+    ("GET", "/verify_export.py"): Rule.PUBLIC,
 }
 
 # Event types any current member of the polycule may read in full in its audit view. Any

@@ -7,7 +7,10 @@ hashes, which is still enough to check that every link of the chain holds.
 
 The export gives the same entries for the whole chain in one download, one JSON line each,
 read from the store a page at a time and sent as it is read, so a long history is never
-held in memory.
+held in memory. A first line names the polycule and the service's public keys, and a last
+line carries the signed checkpoint of the tree over every entry sent (with its
+co-signatures): all that ``ledger/verify_export.py`` needs to check it offline
+(docs/verification.md).
 
 What the views read is a typed query beside them (``events_page``, ``verification``), which
 the web client's record page asks too.
@@ -26,14 +29,22 @@ from pydantic import Field
 from ledger.auth.policy import may_read_event
 from ledger.events import EVENTS
 from ledger.http.authorization import PolyculeInView, polycule_of
+from ledger.http.checkpoint_routes import (
+    CheckpointView,
+    PublishedKeyView,
+    checkpoint_view,
+    published_keys,
+)
 from ledger.http.context import QueryContext, query_context
-from ledger.http.keys import EVENT_STORE, SERVICE
+from ledger.http.keys import CHECKPOINTS, EVENT_STORE, SERVICE
 from ledger.http.parsing import BIGINT_MAX, parse_query
 from ledger.http.shapes import Strict, json_of
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.records import RecordedEvent
 from ledger.store.verify import verify
+from ledger.transparency.checkpoints import Checkpoints
+from ledger.verify_export import EXPORT_FORMAT
 
 # Events read from the store at a time while an export is being sent.
 EXPORT_PAGE_SIZE = 500
@@ -123,12 +134,34 @@ async def audit_entry(
     )
 
 
+class ExportHeader(Strict):
+    """The export's first line."""
+
+    format: str
+    stream_id: UUID
+    checkpoint_keys: list[PublishedKeyView]
+
+
+class ExportTrailer(Strict):
+    """The export's last line: the signed checkpoint of every entry sent."""
+
+    checkpoint: CheckpointView
+
+
 async def export_polycule(request: web.Request) -> web.Response:
-    """The whole chain as the member may see it, as a download: the entries the events view
-    gives over all its pages, in chain order, one JSON line each."""
+    """The whole chain as the member may see it, as a download: a line naming it, the
+    entries the events view gives over all its pages, in chain order, one JSON line each,
+    and a line with the signed checkpoint of them all."""
     found = polycule_of(request)
+    header = ExportHeader(
+        format=EXPORT_FORMAT, stream_id=found.polycule_id,
+        checkpoint_keys=published_keys(request).keys,
+    )
     return web.Response(
-        body=_export_lines(request.app[EVENT_STORE], request.app[SERVICE], found),
+        body=_export_lines(
+            request.app[EVENT_STORE], request.app[SERVICE], request.app[CHECKPOINTS], found,
+            header,
+        ),
         content_type="application/x-ndjson",
         headers={
             "Content-Disposition": f'attachment; filename="polycule-{found.polycule_id}.jsonl"',
@@ -138,21 +171,28 @@ async def export_polycule(request: web.Request) -> web.Response:
 
 
 async def _export_lines(
-    store: EventStore, service: ApplicationService, found: PolyculeInView
+    store: EventStore, service: ApplicationService, checkpoints: Checkpoints,
+    found: PolyculeInView, header: ExportHeader,
 ) -> AsyncIterator[bytes]:
+    yield header.model_dump_json().encode() + b"\n"
     # Up to the version the member's rights were judged at: a later event would be judged
     # by a state that does not know it yet.
     after = 0
+    hashes: list[bytes] = []
     while after < found.version:
         recorded = await store.read_stream(
             found.polycule_id, after, limit=min(EXPORT_PAGE_SIZE, found.version - after)
         )
         if not recorded:
-            return
+            break
         for event in recorded:
             entry = await audit_entry(service, found, event)
+            hashes.append(event.hash)
             yield entry.model_dump_json().encode() + b"\n"
         after = recorded[-1].stream_version
+    # The tree over exactly the hashes sent (32 bytes an entry, the only thing kept).
+    checkpoint = await checkpoints.of_leaves(found.polycule_id, hashes)
+    yield ExportTrailer(checkpoint=checkpoint_view(checkpoint)).model_dump_json().encode() + b"\n"
 
 
 async def verification(context: QueryContext, polycule_id: UUID) -> VerificationView:

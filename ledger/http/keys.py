@@ -15,6 +15,7 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.wakeups import WakeupHub
 from ledger.supervisor import Supervisor
+from ledger.transparency.checkpoints import Checkpoints
 from ledger.webhooks.delivery import DeliveryWorker
 from ledger.webhooks.fanout_runner import FanoutRunner
 from projections.read_side import ReadSide
@@ -34,5 +35,6 @@ CLOCK = web.AppKey("clock", Clock)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 WEBHOOK_DELIVERY = web.AppKey("webhook_delivery", DeliveryWorker)
 WEBHOOK_FANOUT = web.AppKey("webhook_fanout", FanoutRunner)
+CHECKPOINTS = web.AppKey("checkpoints", Checkpoints)
 # Only while mail is on (an SMTP host is configured).
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)

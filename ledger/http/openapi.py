@@ -107,6 +107,7 @@ PATH_PARAMETERS: Mapping[str, tuple[dict[str, Any], str]] = {
         "a message in the endpoint's delivery log (its webhook-id)",
     ),
     "token_id": (_UUID, "one of your API tokens"),
+    "device_key_id": (_UUID, "one of your device keys"),
     "invitation_id": (_UUID, "an invitation made in it"),
     "token": (
         {"type": "string", "pattern": f"^{INVITATION_TOKEN.pattern}$"},

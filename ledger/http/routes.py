@@ -24,6 +24,8 @@ from ledger.http import account_routes as accounts
 from ledger.http import agreement_routes as agreements
 from ledger.http import agreement_shapes as shapes
 from ledger.http import audit_routes as audit
+from ledger.http import checkpoint_routes as checkpoints
+from ledger.http import device_key_routes as device_keys
 from ledger.http import disclosure_routes as disclosures
 from ledger.http import email_routes as email
 from ledger.http import erasure_routes as erasure
@@ -213,6 +215,42 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{POLYCULE}/audit-export", audit.export_polycule,
           "download the whole chain as you may see it: the events' entries, one JSON line each",
           media_type="application/x-ndjson"),
+    # Signed checkpoints of the polycule's Merkle tree and the proofs between them
+    # (docs/verification.md); the keys they are signed with are public.
+    Route("GET", f"{POLYCULE}/checkpoint", checkpoints.latest_checkpoint,
+          "the latest signed checkpoint of the polycule's history (size, Merkle root, time), "
+          "with the co-signatures members' devices gave it",
+          response=checkpoints.CheckpointView),
+    Route("GET", f"{POLYCULE}/proofs/consistency", checkpoints.consistency_proof,
+          "the proof that the history of `from` events is a prefix of the history now (or "
+          "of `to` events), with the signed checkpoint of the latter; 409 history_shorter "
+          "when the history does not reach that far",
+          response=checkpoints.ConsistencyView, query=checkpoints.ConsistencyQuery,
+          refusals={409: frozenset({"history_shorter"})}),
+    Route("GET", f"{POLYCULE}/proofs/inclusion", checkpoints.inclusion_proof,
+          "the proof that the event at `version` is in the history of `size` events, with "
+          "that history's signed checkpoint; 409 history_shorter when it does not reach",
+          response=checkpoints.InclusionView, query=checkpoints.InclusionQuery,
+          refusals={409: frozenset({"history_shorter"})}),
+    Route("POST", f"{POLYCULE}/checkpoint/cosignatures", device_keys.cosign_checkpoint,
+          "co-sign a checkpoint you verified, with one of your device keys: kept and served "
+          "with the checkpoint from then on", device_keys.NewCosignature,
+          checkpoints.CheckpointView, 201,
+          refusals={409: device_keys.COSIGNATURE_REFUSALS}),
+    Route("GET", "/api/account/device-keys", device_keys.my_device_keys,
+          "my devices' keys that witness checkpoints", response=device_keys.DeviceKeyView,
+          many=True),
+    Route("POST", "/api/account/device-keys", device_keys.register_device_key,
+          "register a device's Ed25519 public key (its private key stays on the device)",
+          device_keys.NewDeviceKey, device_keys.DeviceKeyView, 201,
+          refusals={409: device_keys.KEY_REFUSALS}),
+    Route("DELETE", "/api/account/device-keys/{device_key_id}",
+          device_keys.revoke_device_key,
+          "revoke a device key: it co-signs nothing more (what it signed still verifies)",
+          status=204),
+    Route("GET", checkpoints.WELL_KNOWN_KEYS, checkpoints.checkpoint_keys,
+          "the public keys checkpoints are signed with: the current one and those retired",
+          response=checkpoints.PublishedKeys),
     # Disclosures: told to chosen members or the whole polycule, invisible to anyone else.
     Route("GET", f"{POLYCULE}/disclosures", disclosures.list_disclosures,
           "the disclosures I made or was told, newest first",

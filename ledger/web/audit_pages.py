@@ -7,12 +7,15 @@ hash, and nothing more (ledger/http/audit_routes.py decides, by the policy's rul
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from ledger import verify_export
 from ledger.http import audit_routes
 from ledger.http.authorization import polycule_of
 from ledger.http.context import query_context
@@ -189,6 +192,23 @@ def _about(kind: str, data: dict[str, Any], polycule_id: str) -> tuple[str | Non
     return None, None
 
 
+@functools.cache
+def _verifier_source() -> bytes:
+    return Path(verify_export.__file__).read_bytes()  # a few kilobytes, read once
+
+
+async def offline_verifier(request: web.Request) -> web.Response:
+    """The single-file verifier, to run on one's own computer (it needs only Python and the
+    ``cryptography`` package): the very file the service's own command runs."""
+    return web.Response(
+        body=_verifier_source(),
+        content_type="text/x-python",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="verify_export.py"'},
+    )
+
+
 PAGES: tuple[Page, ...] = (
     ("GET", "/polycules/{polycule_id}/audit", record),
+    ("GET", "/verify_export.py", offline_verifier),
 )

@@ -15,6 +15,7 @@ from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
 from ledger.http.keys import CLOCK
 from ledger.privacy import MasterKey
+from ledger.transparency.signing import new_private_key_text
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.support import MAX_REQUEST_BYTES, OPERATOR_TOKEN, Client
 
@@ -31,6 +32,7 @@ def settings() -> Settings:
         # Tests tick the scheduler themselves (app[SCHEDULER].tick()), with their own clock.
         scheduler_interval_seconds=3600.0,
         master_key=MasterKey.generate().to_base64(),
+        checkpoint_key=new_private_key_text(),
         operator_token=OPERATOR_TOKEN,
     )
 

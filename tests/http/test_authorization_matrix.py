@@ -37,6 +37,7 @@ def concrete(path: str, ids: dict[str, str]) -> str:
     for name, value in ids.items():
         path = path.replace(f"{{{name}}}", value)
     return (path.replace("{token_id}", str(uuid.uuid4()))
+                .replace("{device_key_id}", str(uuid.uuid4()))
                 .replace("{shown_id}", str(uuid.uuid4()))
                 .replace("{token}", f"{uuid.uuid4().hex}.not-a-secret"))
 

@@ -176,8 +176,10 @@ async def test_the_token_the_cookie_and_the_csrf_header_are_security_schemes(
     assert (schemes["session"]["in"], schemes["session"]["name"]) == ("cookie", "ledger_session")
     assert (schemes["csrf"]["in"], schemes["csrf"]["name"]) == ("header", "X-CSRF-Token")
     for method, path, operation in operations(document):
-        # Anyone: the probes, signing up, and confirming an address with its mailed token.
-        if path in {"/healthz", "/readyz", "/api/accounts", "/api/account/email/confirm"}:
+        # Anyone: the probes, signing up, confirming an address with its mailed token, and
+        # the keys checkpoints are signed with.
+        if path in {"/healthz", "/readyz", "/api/accounts", "/api/account/email/confirm",
+                    "/.well-known/ledger-checkpoint-keys"}:
             assert {} in operation["security"], (method, path)
             continue
         if path == "/status":  # the operators' alone

@@ -101,9 +101,11 @@ async def test_the_export_downloads_every_entry_as_the_member_may_see_it(
         assert response.headers["Transfer-Encoding"] == "chunked"
         assert response.headers["Cache-Control"] == "no-store"
         body = await response.read()
-        lines = [orjson.loads(line) for line in body.splitlines()]
+        header, *lines, trailer = [orjson.loads(line) for line in body.splitlines()]
         events = await cy.json("GET", f"/api/polycules/{polycule}/events?limit=1000")
         assert lines == events["events"]
+        assert header["stream_id"] == polycule
+        assert trailer["checkpoint"]["tree_size"] == 9
         assert [line["stream_version"] for line in lines] == list(range(1, 10))
         opaque = lines[6]
         assert opaque["readable"] is False and opaque["event_type"] is None

@@ -31,6 +31,7 @@ from ledger.config import Settings
 from ledger.http.account_routes import AUTH_POLICY
 from ledger.http.keys import CLOCK, WEBHOOK_DELIVERY, WEBHOOK_FANOUT
 from ledger.privacy import MasterKey
+from ledger.transparency.signing import new_private_key_text
 from tests.http.accounts_support import TEST_POLICY
 from tests.http.conftest import TravellingClock
 from tests.http.people import Person, person
@@ -71,6 +72,7 @@ def settings_for(*, allow_private: bool, allow_http: bool) -> Settings:
         webhooks_allow_private=allow_private,
         webhooks_allow_http=allow_http,
         master_key=MasterKey.generate().to_base64(),
+        checkpoint_key=new_private_key_text(),
     )
 
 
