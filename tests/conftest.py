@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from ledger.database import SERVICE_ROLE, create_pool, url_as
 from ledger.privacy import KeyRing, MasterKey
@@ -33,6 +34,11 @@ from ledger.service import ApplicationService
 from ledger.store.events import EventStore
 from ledger.store.migrate import migrate
 from tests import citus
+
+# No test may depend on how fast this machine is today: hypothesis's default deadline
+# (200 ms an example) fails examples that merely ran on a busy machine.
+settings.register_profile("ledger", deadline=None)
+settings.load_profile("ledger")
 
 
 def with_database(url: str, name: str) -> str:

@@ -45,7 +45,8 @@ OUTSIDE_DOCUMENTS = re.compile(
 # Absolute paths of a particular machine's home or work folders.
 MACHINE_PATHS = re.compile(r"(?<![\w.~:/-])/(?:work|home|Users)/[^\s'\"`()\[\]<>,;]+")
 # A path that starts by climbing: "../beside/x", "../../etc".
-CLIMBING_PATH = re.compile(r"(?<![\w./-])((?:\.\./)+[^\s'\"`()\[\]<>{},;|*]*)")
+# It ends where a compose file's volume names where it goes (``../x.sql:/in/container``).
+CLIMBING_PATH = re.compile(r"(?<![\w./-])((?:\.\./)+[^\s'\"`()\[\]<>{},;:|*]*)")
 # A path into the repository named in prose, code or a comment, with an optional heading.
 REPOSITORY_PATH = re.compile(
     r"(?<![\w./-])((?:" + "|".join(re.escape(f) for f in REPOSITORY_FOLDERS) + r")"
