@@ -62,6 +62,7 @@ from ledger.http.keys import CLOCK, POOL, SERVICE
 from ledger.logs import configure_logging
 from ledger.privacy import MasterKey
 from ledger.service import event_id_for
+from ledger.transparency.signing import new_private_key_text
 from ledger.webhooks.delivery import DEFAULT_CONCURRENCY
 from ledger.webhooks.fanout_runner import polycules_behind
 
@@ -402,8 +403,11 @@ async def bench_with(
     drain_events: int, rounds: int,
 ) -> int:
     master_key = MasterKey.generate().to_base64()
+    # Every instance signs checkpoints with the one key.
+    checkpoint_key = new_private_key_text()
     settings = Settings.model_validate({
         "database_url": url, "LEDGER_MASTER_KEY": master_key, "role": "web",
+        "LEDGER_CHECKPOINT_KEY": checkpoint_key,
         "log_level": "warning", "pool_min_size": 4, "pool_max_size": 10,
         # Every member signs up from 127.0.0.1.
         "sign_ups_per_address_per_hour": max(members, 1),
@@ -419,6 +423,7 @@ async def bench_with(
     base = f"http://127.0.0.1:{port}"
     worker = WorkerProcess({
         "DATABASE_URL": url, "LEDGER_MASTER_KEY": master_key, "LEDGER_LOG_LEVEL": "warning",
+        "LEDGER_CHECKPOINT_KEY": checkpoint_key,
         "LEDGER_POOL_MIN_SIZE": "4", "LEDGER_POOL_MAX_SIZE": "10",
         "LEDGER_WEBHOOKS_ALLOW_PRIVATE": "true", "LEDGER_WEBHOOKS_ALLOW_HTTP": "true",
     })

@@ -28,6 +28,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from ledger.transparency.signing import new_private_key_text
+
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 # The Debian packages this tier needs, and the programs each one brings.
 PACKAGES = {
@@ -44,6 +46,8 @@ DATABASE = "ledger"
 # Generous: only a machine far slower than any we run on would need as long.
 PATIENCE_SECONDS = 120.0
 REPOSITORY = Path(__file__).resolve().parents[2]
+# The one key every instance of a fleet signs checkpoints with.
+CHECKPOINT_KEY = new_private_key_text()
 
 
 def missing_tools() -> list[str]:
@@ -202,6 +206,8 @@ def ledger_environment(fleet: Fleet, *, database_url: str, owner: str, key: str,
         "DATABASE_URL": database_url,
         "LEDGER_DATABASE_OWNER_URL": owner,
         "LEDGER_MASTER_KEY": key,
+        # Every instance of a fleet signs checkpoints with the one key.
+        "LEDGER_CHECKPOINT_KEY": CHECKPOINT_KEY,
         "LEDGER_DATA_DIR": str(fleet.directory / "ledger-data"),
         "LEDGER_LOG_LEVEL": "warning",
         # Every person of these tests signs up from 127.0.0.1.

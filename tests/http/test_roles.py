@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 from yarl import URL
 
 from ledger.privacy import MasterKey
+from ledger.transparency.signing import new_private_key_text
 from tests.http.people import person
 from tests.http.polycules import polycule_of
 
@@ -61,6 +62,7 @@ def environment(database_url: str, service_database_url: str) -> dict[str, str]:
         "DATABASE_URL": service_database_url,
         "LEDGER_DATABASE_OWNER_URL": database_url,
         "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
+        "LEDGER_CHECKPOINT_KEY": new_private_key_text(),
         "LEDGER_WEBHOOKS_ALLOW_PRIVATE": "true",  # the receiver is on loopback
         "LEDGER_WEBHOOKS_ALLOW_HTTP": "true",
         "LEDGER_PROJECTION_POLL_SECONDS": str(POLL_SECONDS),

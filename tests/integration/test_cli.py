@@ -21,6 +21,7 @@ from ledger.database import SERVICE_ROLE, SERVICE_ROLE_FILE, url_as
 from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
 from ledger.store.migrate import bundled_migrations
+from ledger.transparency.signing import new_private_key_text
 from tests.support import new_event, tamper
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -47,8 +48,10 @@ def cli_environment(database_url: str, **settings: str) -> dict[str, str]:
     # Only this test's settings: none inherited from whoever runs the suite.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     environment["DATABASE_URL"] = settings_url(database_url)
-    # With DATABASE_URL, every instance must be given the one master key.
+    # With DATABASE_URL, every instance must be given the one master key, and the one key
+    # checkpoints are signed with.
     environment["LEDGER_MASTER_KEY"] = MasterKey.generate().to_base64()
+    environment["LEDGER_CHECKPOINT_KEY"] = new_private_key_text()
     environment.update(settings)
     return environment
 
