@@ -1,11 +1,12 @@
-"""The fan-out: a checkpointed subscription to the event log that turns events into
-webhook messages for the endpoints of the members they concern.
+"""The fan-out: turns events into webhook messages for the endpoints of the members they
+concern.
 
-It runs as a projection (projections/runner.py), so the messages of a batch are inserted
-in the same transaction that advances its checkpoint: a crash loses nothing, and no event
-is fanned out twice (the unique key on messages holds even if it were). It is not among
-the read models ``projections rebuild`` knows: rebuilding it would send everything again.
-Workers are woken by a NOTIFY sent with the batch's commit.
+The service runs it polycule by polycule (ledger/webhooks/fanout_runner.py): the messages
+of a pass are inserted in the same transaction that moves each polycule's position on, so
+a crash loses nothing, and no event is fanned out twice (the unique key on messages holds
+even if it were). It is not among the read models ``projections rebuild`` knows:
+rebuilding it would send everything again. Delivery workers are woken by a NOTIFY sent
+with the pass's commit.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
 from ledger.store.sql import EVENT_COLUMNS
-from ledger.store.wakeups import WakeupHub, wait_for_wakeup
+from ledger.store.wakeups import WakeupHub
 from ledger.supervisor import Supervisor
 from ledger.webhooks.fanout import WebhookFanout
 
@@ -202,9 +202,10 @@ class FanoutRunner:
                     swept_at = None
                     await asyncio.sleep(self._retry_seconds)
                     continue
-                woken = signal.is_set()
-                await wait_for_wakeup(signal, self._poll_seconds)
-                if not woken and not signal.is_set():
+                try:
+                    async with asyncio.timeout(self._poll_seconds):
+                        await signal.wait()  # (cleared above, once its polycules are read)
+                except TimeoutError:
                     swept_at = None  # nothing woke it for a while: look everywhere
                 # Appends come in bursts: a moment's pause gathers the ones that follow
                 # into the same pass, one transaction for all their polycules.

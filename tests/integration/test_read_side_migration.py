@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from ledger.store.events import EventStore
-from ledger.store.migrate import bundled_migrations
+from ledger.store.migrate import _CREATE_LEDGER_TABLE, bundled_migrations
 from tests.support import new_event
 
 MEMBER_FACING = ("stream_summaries", "memberships", "agreements", "disclosures", "repairs")
@@ -68,6 +68,52 @@ async def test_each_polycule_starts_where_every_read_model_had_got_to(
         }
         left = await connection.fetch("SELECT name FROM projection_checkpoints")
         assert [row["name"] for row in left] == ["webhook_fanout"]
+    finally:
+        await pool.close()
+        await connection.close()
+
+
+async def test_the_webhook_fanout_starts_each_polycule_after_what_its_checkpoint_had_passed(
+    empty_database_url: str,
+) -> None:
+    """Migration 0022: the fan-out's one global checkpoint becomes a position per polycule,
+    after the last event before the first one the checkpoint had not reached."""
+    migrations = bundled_migrations()
+    [per_polycule] = [m for m in migrations if m.name == "webhook_fanout_per_polycule"]
+    before = [m for m in migrations if m.version < per_polycule.version]
+    connection = await asyncpg.connect(empty_database_url)
+    pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
+    try:
+        await connection.execute(_CREATE_LEDGER_TABLE)  # made by the migrator itself
+        for migration in before:
+            await connection.execute(migration.sql)
+        store = EventStore(pool)
+        passed, halfway, unseen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        for version in range(2):
+            await store.append(passed, version, [new_event(n=version)])
+        await store.append(halfway, 0, [new_event()])
+        checkpoint = await place_of(connection, halfway, 1)
+        await store.append(halfway, 1, [new_event()])
+        await store.append(halfway, 2, [new_event()])
+        await store.append(unseen, 0, [new_event()])
+        # The checkpoint had passed the first two polycules and the first of the third's.
+        await connection.execute(
+            "INSERT INTO projection_checkpoints (name, transaction_id, position)"
+            " VALUES ('webhook_fanout', $1::text::xid8, $2)",
+            str(checkpoint[0]), checkpoint[1],
+        )
+
+        await connection.execute(per_polycule.sql)
+
+        rows = await connection.fetch(
+            "SELECT polycule_id, version FROM webhook_fanout_positions"
+        )
+        assert {row["polycule_id"]: row["version"] for row in rows} == {
+            passed: 2, halfway: 1, unseen: 0,
+        }
+        assert await connection.fetchval(
+            "SELECT count(*) FROM projection_checkpoints WHERE name = 'webhook_fanout'"
+        ) == 0
     finally:
         await pool.close()
         await connection.close()
