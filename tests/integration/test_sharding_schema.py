@@ -2,7 +2,8 @@
 catalogue of the migrated database: every table is per polycule or named global; every
 primary key, unique key and index of a per-polycule table holds the polycule's id; no
 foreign key crosses from one kind to the other; every join of two per-polycule tables in
-the queries matches their polycules; deploy/SCALING.md distributes exactly these tables."""
+the queries matches their polycules, and every update or delete of a polycule's rows names
+it; deploy/SCALING.md and deploy/citus/distribute.sql distribute exactly these tables."""
 
 from __future__ import annotations
 
