@@ -45,12 +45,12 @@ WITH proposal AS (
     VALUES ($1, 1, $6, $7, $11, $2)
 )
 -- An amendment or an ending is its agreement's one open proposal (a new one has no row yet).
-UPDATE agreements SET open_proposal_id = $1 WHERE agreement_id = $3
+UPDATE agreements SET open_proposal_id = $1 WHERE agreement_id = $3 AND polycule_id = $2
 """
 _REVISED = """
 WITH revised AS (
     UPDATE agreement_proposals SET revision = $2, parties = $3, text = $4, respond_by = $5
-     WHERE proposal_id = $1
+     WHERE proposal_id = $1 AND polycule_id = $7
     RETURNING agreement_id, proposed_by
 ), new_revision AS (
     INSERT INTO proposal_revisions (proposal_id, revision, parties, text, revised_at,
@@ -68,7 +68,8 @@ WITH answer AS (
                                     responded_at, responded_in, polycule_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 )
-SELECT (SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $1) AS agreement_id
+SELECT (SELECT agreement_id FROM agreement_proposals
+         WHERE proposal_id = $1 AND polycule_id = $8) AS agreement_id
 """
 # The event's place in the stream orders a proposal's conversation; its id is the guard.
 _COMMENTED = """
@@ -77,16 +78,18 @@ WITH comment AS (
                                    kind, text, made_at, made_in)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 )
-SELECT (SELECT agreement_id FROM agreement_proposals WHERE proposal_id = $2) AS agreement_id
+SELECT (SELECT agreement_id FROM agreement_proposals
+         WHERE proposal_id = $2 AND polycule_id = $3) AS agreement_id
 """
 _CLOSED = """
 WITH closed AS (
     UPDATE agreement_proposals SET status = $2, closed_at = $3
-     WHERE proposal_id = $1
+     WHERE proposal_id = $1 AND polycule_id = $4
     RETURNING agreement_id, revision
 ), released AS (
     UPDATE agreements SET open_proposal_id = NULL
-     WHERE agreement_id = (SELECT agreement_id FROM closed) AND open_proposal_id = $1
+     WHERE agreement_id = (SELECT agreement_id FROM closed) AND polycule_id = $4
+       AND open_proposal_id = $1
 )
 SELECT (SELECT agreement_id FROM closed) AS agreement_id, (SELECT revision FROM closed) AS revision
 """
@@ -95,13 +98,13 @@ SELECT (SELECT agreement_id FROM closed) AS agreement_id, (SELECT revision FROM 
 _RATIFIED = """
 WITH ratified AS (
     UPDATE agreement_proposals SET status = 'ratified', closed_at = $7
-     WHERE proposal_id = $3
+     WHERE proposal_id = $3 AND polycule_id = $1
 ), amended AS (
     UPDATE agreement_versions SET in_force_until = $7, ended_how = 'amended'
-     WHERE agreement_id = $2 AND version = $5::integer - 1
+     WHERE agreement_id = $2 AND version = $5::integer - 1 AND polycule_id = $1
 ), wording AS (
     SELECT text, text ->> 'category' AS category FROM proposal_revisions
-     WHERE proposal_id = $3 AND revision = $4
+     WHERE proposal_id = $3 AND revision = $4 AND polycule_id = $1
 ), new_version AS (
     INSERT INTO agreement_versions (agreement_id, version, polycule_id, proposal_id, revision,
                                     parties, category, text, in_force_from)
@@ -125,28 +128,29 @@ WITH ended AS (
     UPDATE agreements
        SET status = 'ended', ended_at = $3, end_reason = $4, ended_by = $5,
            open_proposal_id = NULL
-     WHERE agreement_id = $1
+     WHERE agreement_id = $1 AND polycule_id = $8
 ), version_ended AS (
     UPDATE agreement_versions
        SET in_force_until = $3, ended_how = $4, ended_by = $5, end_note = $6
-     WHERE agreement_id = $1 AND version = $2
+     WHERE agreement_id = $1 AND version = $2 AND polycule_id = $8
 )
 -- An ending the parties agreed to is that proposal's ratification.
-UPDATE agreement_proposals SET status = 'ratified', closed_at = $3 WHERE proposal_id = $7
+UPDATE agreement_proposals SET status = 'ratified', closed_at = $3
+ WHERE proposal_id = $7 AND polycule_id = $8
 """
 # Reaffirmations count towards the review under way only: a new one starts from none.
 _REVIEW_BEGAN = """
 UPDATE agreements SET review_due = true, review_due_since = $2, reaffirmed_by = '{}'
- WHERE agreement_id = $1
+ WHERE agreement_id = $1 AND polycule_id = $3
 """
 _REAFFIRMED = """
 UPDATE agreements SET reaffirmed_by = array_append(reaffirmed_by, $2)
- WHERE agreement_id = $1 AND NOT $2 = ANY (reaffirmed_by)
+ WHERE agreement_id = $1 AND polycule_id = $3 AND NOT $2 = ANY (reaffirmed_by)
 """
 _REVIEW_COMPLETED = """
 UPDATE agreements
    SET review_due = false, review_due_since = NULL, reaffirmed_by = '{}', next_review_at = $2
- WHERE agreement_id = $1
+ WHERE agreement_id = $1 AND polycule_id = $3
 """
 _TIMELINE = """
 INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, what, member_id,
@@ -291,7 +295,8 @@ async def _closed(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     proposal_id = UUID(data["proposal_id"])
     row = await connection.fetchrow(
-        _CLOSED, proposal_id, _CLOSING_STATUS[event.event_type], event.recorded_at
+        _CLOSED, proposal_id, _CLOSING_STATUS[event.event_type], event.recorded_at,
+        event.stream_id,
     )
     return _entry(
         event, row["agreement_id"] if row else None, member_id=_uuid(data.get("member_id")),
@@ -320,7 +325,7 @@ async def _ended(connection: Statements, event: RecordedEvent) -> _Entry:
     proposal_id = _uuid(data.get("proposal_id"))
     await connection.execute(
         _ENDED, agreement_id, data["version"], _in_force_moment(event), data["reason"], member_id,
-        data.get("note"), proposal_id,
+        data.get("note"), proposal_id, event.stream_id,
     )
     return _entry(
         event, agreement_id, member_id=member_id, proposal_id=proposal_id,
@@ -333,7 +338,7 @@ async def _review_began(connection: Statements, event: RecordedEvent) -> _Entry:
     agreement_id = UUID(data["agreement_id"])
     # A scheduled review began when it fell due; a requested one when it was asked for.
     began = _moment(data.get("due_at")) or event.recorded_at
-    await connection.execute(_REVIEW_BEGAN, agreement_id, began)
+    await connection.execute(_REVIEW_BEGAN, agreement_id, began, event.stream_id)
     return _entry(
         event, agreement_id, member_id=_uuid(data.get("member_id")), version=data["version"],
         note=data.get("note"),
@@ -343,7 +348,7 @@ async def _review_began(connection: Statements, event: RecordedEvent) -> _Entry:
 async def _reaffirmed(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id, member_id = UUID(data["agreement_id"]), UUID(data["member_id"])
-    await connection.execute(_REAFFIRMED, agreement_id, member_id)
+    await connection.execute(_REAFFIRMED, agreement_id, member_id, event.stream_id)
     return _entry(event, agreement_id, member_id=member_id, version=data["version"])
 
 
@@ -351,7 +356,7 @@ async def _review_completed(connection: Statements, event: RecordedEvent) -> _En
     data = event.data
     agreement_id = UUID(data["agreement_id"])
     await connection.execute(
-        _REVIEW_COMPLETED, agreement_id, _moment(data.get("next_review_at"))
+        _REVIEW_COMPLETED, agreement_id, _moment(data.get("next_review_at")), event.stream_id
     )
     return _entry(event, agreement_id, version=data["version"])
 

@@ -36,10 +36,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $5)
 """
 _ACKNOWLEDGED = """
 UPDATE breaches SET status = 'acknowledged', acknowledgement = $2, acknowledged_at = $3
- WHERE breach_id = $1
+ WHERE breach_id = $1 AND polycule_id = $4
 """
 _DISPUTED = """
-UPDATE breaches SET status = 'disputed', dispute = $2, disputed_at = $3 WHERE breach_id = $1
+UPDATE breaches SET status = 'disputed', dispute = $2, disputed_at = $3
+ WHERE breach_id = $1 AND polycule_id = $4
 """
 # The added members after the audience there was, in the order the reporter gave them.
 _AUDIENCE_WIDENED = """
@@ -47,23 +48,23 @@ UPDATE breaches
    SET audience = audience || ARRAY(
            SELECT added FROM unnest($2::uuid[]) WITH ORDINALITY AS a (added, n)
             WHERE NOT added = ANY (audience) ORDER BY n)
- WHERE breach_id = $1
+ WHERE breach_id = $1 AND polycule_id = $3
 """
 _SUPPORTER_JOINED = """
 UPDATE breaches SET supporters = array_append(supporters, $2)
- WHERE breach_id = $1 AND NOT $2 = ANY (supporters)
+ WHERE breach_id = $1 AND polycule_id = $3 AND NOT $2 = ANY (supporters)
 """
 _RESTORATION_CHOSEN = """
 UPDATE breaches SET restored_by = array_append(restored_by, $2)
- WHERE breach_id = $1 AND NOT $2 = ANY (restored_by)
+ WHERE breach_id = $1 AND polycule_id = $3 AND NOT $2 = ANY (restored_by)
 """
 _CLOSED = """
 WITH closed AS (
     UPDATE breaches SET repair_status = $2, closed_at = $3, closed_by = $4, close_note = $5
-     WHERE breach_id = $1
+     WHERE breach_id = $1 AND polycule_id = $6
 )
 -- Nothing falls due in a closed repair.
-UPDATE commitments SET next_due_at = NULL WHERE breach_id = $1
+UPDATE commitments SET next_due_at = NULL WHERE breach_id = $1 AND polycule_id = $6
 """
 _DECISION_MADE = """
 INSERT INTO repair_decisions (breach_id, stream_version, member_id, decision, note, at,
@@ -79,7 +80,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 _FACTOR_ADDRESSED = """
 WITH addressed AS (
     UPDATE repair_factors SET addressed_at = $2, addressed_by = $3, addressed_note = $4
-     WHERE factor_id = $1
+     WHERE factor_id = $1 AND polycule_id = $5
     RETURNING factor
 )
 SELECT (SELECT factor FROM addressed) AS factor
@@ -100,7 +101,7 @@ UPDATE commitments
    SET announced_through = $2,
        next_due_at = CASE WHEN every_days IS NULL THEN NULL
                           ELSE first_due_at + make_interval(days => every_days * $2) END
- WHERE commitment_id = $1
+ WHERE commitment_id = $1 AND polycule_id = $3
 """
 _COMMITMENT_MARKED = """
 INSERT INTO commitment_marks (commitment_id, occurrence, due_at, mark, marked_by, marked_at,
@@ -201,14 +202,17 @@ async def _answered(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     statement = _ACKNOWLEDGED if event.event_type == "BreachAcknowledged" else _DISPUTED
     await connection.execute(
-        statement, UUID(data["breach_id"]), data.get("account"), event.recorded_at
+        statement, UUID(data["breach_id"]), data.get("account"), event.recorded_at,
+        event.stream_id,
     )
     return _step(event, UUID(data["member_id"]), words=data.get("account"))
 
 
 async def _audience_widened(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
-    await connection.execute(_AUDIENCE_WIDENED, UUID(data["breach_id"]), _uuids(data["added"]))
+    await connection.execute(
+        _AUDIENCE_WIDENED, UUID(data["breach_id"]), _uuids(data["added"]), event.stream_id
+    )
     return _step(event, UUID(data["member_id"]), detail=_pick(data, "added"))
 
 
@@ -244,7 +248,7 @@ async def _factor_addressed(connection: Statements, event: RecordedEvent) -> _St
     member_id = UUID(data["member_id"])
     factor = await connection.fetchval(
         _FACTOR_ADDRESSED, UUID(data["factor_id"]), event.recorded_at, member_id,
-        data.get("note"),
+        data.get("note"), event.stream_id,
     )
     return _step(
         event, member_id, words=data.get("note"),
@@ -279,7 +283,7 @@ async def _commitment_made(connection: Statements, event: RecordedEvent) -> _Ste
 async def _commitment_fell_due(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     await connection.execute(
-        _COMMITMENT_FELL_DUE, UUID(data["commitment_id"]), data["occurrence"]
+        _COMMITMENT_FELL_DUE, UUID(data["commitment_id"]), data["occurrence"], event.stream_id
     )
     return _step(event, None, detail=_pick(data, "commitment_id", "occurrence", "due_at"))
 
@@ -324,14 +328,18 @@ async def _supporter_invited(connection: Statements, event: RecordedEvent) -> _S
 async def _supporter_joined(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     supporter_id = UUID(data["supporter_id"])
-    await connection.execute(_SUPPORTER_JOINED, UUID(data["breach_id"]), supporter_id)
+    await connection.execute(
+        _SUPPORTER_JOINED, UUID(data["breach_id"]), supporter_id, event.stream_id
+    )
     return _step(event, supporter_id, detail=_pick(data, "invitation_id"))
 
 
 async def _restoration_chosen(connection: Statements, event: RecordedEvent) -> _Step:
     data = event.data
     member_id = UUID(data["member_id"])
-    await connection.execute(_RESTORATION_CHOSEN, UUID(data["breach_id"]), member_id)
+    await connection.execute(
+        _RESTORATION_CHOSEN, UUID(data["breach_id"]), member_id, event.stream_id
+    )
     return _step(event, member_id)
 
 
@@ -340,7 +348,7 @@ async def _closed(connection: Statements, event: RecordedEvent) -> _Step:
     member_id = _uuid(data.get("member_id"))
     await connection.execute(
         _CLOSED, UUID(data["breach_id"]), data["outcome"], event.recorded_at, member_id,
-        data.get("note"),
+        data.get("note"), event.stream_id,
     )
     return _step(event, member_id, words=data.get("note"), detail=_pick(data, "outcome"))
 

@@ -176,7 +176,8 @@ class EventStore:
         then not woken (the events are not visible before that transaction commits) and
         find them at their next poll, or when the caller calls ``announce``.
         ``recorded_at``: the moment the events record (the application service passes the
-        moment its command was decided at); the store's clock when left out.
+        moment its command was decided at); the store's clock when left out; the stream's
+        last recorded moment if that is later (see "Recorded time" above).
         """
         _check(expected_version, events)
         executor: Executor = connection or self._pool

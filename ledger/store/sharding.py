@@ -14,8 +14,9 @@ table is either
 
 ``tests/integration/test_sharding_schema.py`` reads the schema from the catalogue and holds
 it to this: a table in neither list, a per-polycule key or index without the polycule's id,
-or a foreign key across the cut fails it. ``deploy/SCALING.md`` mirrors these lists, and the
-same test compares them.
+a foreign key across the cut, a join of two polycules' tables that does not match their
+polycules, or an update or delete of a polycule's rows that does not name it fails it.
+``deploy/SCALING.md`` mirrors these lists, and the same test compares them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 catalogue of the migrated database: every table is per polycule or named global; every
 primary key, unique key and index of a per-polycule table holds the polycule's id; no
 foreign key crosses from one kind to the other; every join of two per-polycule tables in
-the queries matches their polycules; deploy/SCALING.md distributes exactly these tables."""
+the queries matches their polycules, and every update or delete of a polycule's rows names
+it; deploy/SCALING.md and deploy/citus/distribute.sql distribute exactly these tables."""
 
 from __future__ import annotations
 
@@ -194,6 +195,41 @@ def joins_across_polycules(sql: str) -> list[str]:
         if not re.search(r"\b(polycule_id|stream_id)\b", condition):
             unmatched.append(f"JOIN {table} {join['how']} {condition.strip()[:60]}")
     return unmatched
+
+
+# "UPDATE <table>" or "DELETE FROM <table>", up to the end of its part of the statement (a
+# common table expression ends at a line that starts with ")").
+_WRITE = re.compile(
+    r"\b(?:UPDATE|DELETE\s+FROM)\s+(?P<table>\w+)(?P<rest>.*?)(?=^\)|\Z)",
+    re.IGNORECASE | re.DOTALL | re.MULTILINE,
+)
+
+
+def writes_without_their_polycule(sql: str) -> list[str]:
+    """The updates and deletes in ``sql`` of per-polycule rows that do not name their
+    polycule: Citus would send them to every shard instead of their polycule's."""
+    return [
+        f"{match['table']}: {' '.join(match['rest'].split())[:60]}"
+        for match in _WRITE.finditer(sql)
+        if match["table"] in PER_POLYCULE
+        and not re.search(r"\b(polycule_id|stream_id)\b", match["rest"])
+    ]
+
+
+def test_every_write_of_a_polycules_rows_names_the_polycule() -> None:
+    found = {
+        name: unmatched for name, sql in _statements().items()
+        if (unmatched := writes_without_their_polycule(sql))
+    }
+
+    assert found == {}
+
+
+def test_the_write_check_sees_a_write_that_ignores_the_polycule() -> None:
+    assert writes_without_their_polycule(
+        "WITH closed AS (\n    UPDATE breaches SET x = 1 WHERE breach_id = $1\n)\n"
+        "UPDATE commitments SET y = 2 WHERE breach_id = $1 AND polycule_id = $2"
+    ) == ["breaches: SET x = 1 WHERE breach_id = $1"]
 
 
 def test_every_join_of_two_polycules_tables_matches_their_polycules() -> None:
