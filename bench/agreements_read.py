@@ -55,6 +55,7 @@ from ledger.logs import configure_logging
 from ledger.privacy import KeyRing, MasterKey, encrypt_event_fields
 from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
+from ledger.transparency.signing import new_private_key_text
 from projections.rebuild import catch_up_all
 
 PASSWORD = "a long enough bench password"
@@ -252,6 +253,7 @@ async def bench(server_url: str, events: int, requests: int) -> int:
     async with scratch_database(server_url) as url:
         settings = Settings.model_validate({
             "database_url": url, "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
+            "checkpoint_key": new_private_key_text(),
             "log_level": "warning", "pool_min_size": 4, "pool_max_size": 10,
         })
         configure_logging(settings.log_level, settings.log_format)

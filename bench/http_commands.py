@@ -74,6 +74,7 @@ from ledger.database import create_pool
 from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
 from ledger.store.records import NewEvent
+from ledger.transparency.signing import new_private_key_text
 
 PASSWORD = "a long enough bench password"
 OPERATOR_TOKEN = "the bench's operator token"  # made up for the scratch service
@@ -596,6 +597,7 @@ async def bench(
         pool_size = Settings.model_fields["pool_max_size"].default
         environment = {
             "DATABASE_URL": url, "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
+            "LEDGER_CHECKPOINT_KEY": new_private_key_text(),
             "LEDGER_LOG_LEVEL": "warning",
             # Every person signs up from 127.0.0.1.
             "LEDGER_SIGN_UPS_PER_ADDRESS_PER_HOUR": str(PEOPLE),

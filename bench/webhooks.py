@@ -58,6 +58,7 @@ from ledger.http.keys import CLOCK, POOL, PROJECTION_RUNNER, SERVICE, WEBHOOK_DE
 from ledger.logs import configure_logging
 from ledger.privacy import MasterKey
 from ledger.service import event_id_for
+from ledger.transparency.signing import new_private_key_text
 from ledger.webhooks.delivery import DEFAULT_CONCURRENCY
 
 PASSWORD = "a long enough bench password"
@@ -370,6 +371,7 @@ async def bench(
     async with scratch_database(server_url) as url:
         settings = Settings.model_validate({
             "database_url": url, "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
+            "checkpoint_key": new_private_key_text(),
             "log_level": "warning", "pool_min_size": 4, "pool_max_size": 10,
             "webhooks_allow_private": True, "webhooks_allow_http": True,
             # Every member signs up from 127.0.0.1.

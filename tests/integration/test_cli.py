@@ -21,6 +21,7 @@ from ledger.database import SERVICE_ROLE, SERVICE_ROLE_FILE, url_as
 from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
 from ledger.store.migrate import bundled_migrations
+from ledger.transparency.signing import new_private_key_text
 from tests.support import new_event, tamper
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,7 @@ def cli_environment(database_url: str, **settings: str) -> dict[str, str]:
     environment["DATABASE_URL"] = settings_url(database_url)
     # With DATABASE_URL, every instance must be given the one master key.
     environment["LEDGER_MASTER_KEY"] = MasterKey.generate().to_base64()
+    environment["LEDGER_CHECKPOINT_KEY"] = new_private_key_text()
     environment.update(settings)
     return environment
 
