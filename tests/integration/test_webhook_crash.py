@@ -31,6 +31,7 @@ from standardwebhooks import Webhook
 from yarl import URL
 
 from ledger.privacy import MasterKey
+from ledger.transparency.signing import new_private_key_text
 from tests.http.people import Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
@@ -173,6 +174,7 @@ async def test_messages_enqueued_before_a_sigkill_are_all_delivered_after_restar
         "DATABASE_URL": settings_url(database_url),
         # The same key for both runs: the signing secrets are sealed under it.
         "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
+        "LEDGER_CHECKPOINT_KEY": new_private_key_text(),
         "LEDGER_HOST": "127.0.0.1",
         "LEDGER_PORT": str(service_port),
         "LEDGER_WEBHOOKS_ALLOW_PRIVATE": "true",
