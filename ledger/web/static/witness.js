@@ -51,7 +51,9 @@
     if (first === second) return path.length === 0 && same(firstRoot, secondRoot);
     if (first === 0) return path.length === 0;
     if (path.length === 0) return false;
-    const nodes = (first & (first - 1)) === 0 ? [firstRoot, ...path] : [...path];
+    // Arithmetic, not bitwise operators (which would cut sizes to 32 bits).
+    const powerOfTwo = 2 ** Math.round(Math.log2(first)) === first;
+    const nodes = powerOfTwo ? [firstRoot, ...path] : [...path];
     let fn = first - 1;
     let sn = second - 1;
     while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
