@@ -68,19 +68,20 @@ SELECT count(*) FROM checkpoints
  WHERE polycule_id = $1 AND tree_size = $2 AND root_hash <> $3
 """
 
-# The primary key's prefix (checkpoint_id).
+# The primary key's prefix (checkpoint_id). A device erased with its account names
+# nobody: its id leads to no key any more, and is not shown.
 COSIGNATURES = """
-SELECT c.public_key, c.signature, c.signed_at, c.device_key_id, d.account_id
+SELECT c.public_key, c.signature, c.signed_at, d.device_key_id, d.account_id
   FROM checkpoint_cosignatures c
   LEFT JOIN device_keys d USING (device_key_id)
- WHERE c.checkpoint_id = $1
+ WHERE c.checkpoint_id = $1 AND c.polycule_id = $2
  ORDER BY c.signed_at, c.public_key
 """
 
 KEEP_COSIGNATURE = """
-INSERT INTO checkpoint_cosignatures (checkpoint_id, public_key, device_key_id, signature,
-                                     signed_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO checkpoint_cosignatures (checkpoint_id, polycule_id, public_key, device_key_id,
+                                     signature, signed_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT DO NOTHING
 """
 
@@ -203,10 +204,13 @@ class Checkpoints:
                     "checkpoint's co-signed text",
                 )
             await connection.execute(
-                KEEP_COSIGNATURE, row["checkpoint_id"], bytes(public_key), device_key_id,
+                KEEP_COSIGNATURE, row["checkpoint_id"], polycule_id, bytes(public_key),
+                device_key_id,
                 signature, self._clock.now(),
             )
-            cosignatures = await connection.fetch(COSIGNATURES, row["checkpoint_id"])
+            cosignatures = await connection.fetch(
+                COSIGNATURES, row["checkpoint_id"], polycule_id
+            )
         return _checkpoint(row, cosignatures)
 
     async def _tree(self, polycule_id: UUID, up_to: int) -> merkle.Tree:
@@ -222,7 +226,9 @@ class Checkpoints:
             row = await connection.fetchrow(FIND_CHECKPOINT, polycule_id, size, root)
             if row is None:
                 row = await self._sign(connection, polycule_id, size, root)
-            cosignatures = await connection.fetch(COSIGNATURES, row["checkpoint_id"])
+            cosignatures = await connection.fetch(
+                COSIGNATURES, row["checkpoint_id"], polycule_id
+            )
         return _checkpoint(row, cosignatures)
 
     async def _sign(

@@ -19,7 +19,7 @@ async def test_every_statement_uses_an_index(pool: asyncpg.Pool) -> None:
         "EVENT_HASH": (checkpoints.EVENT_HASH, (some, 3)),
         "FIND_CHECKPOINT": (checkpoints.FIND_CHECKPOINT, (some, 3, bytes(32))),
         "OTHER_ROOTS": (checkpoints.OTHER_ROOTS, (some, 3, bytes(32))),
-        "COSIGNATURES": (checkpoints.COSIGNATURES, (1,)),
+        "COSIGNATURES": (checkpoints.COSIGNATURES, (1, some)),
         "USABLE": (devices.USABLE, (some, some)),
         "OF_ACCOUNT": (devices.OF_ACCOUNT, (some,)),
         "REVOKE": (devices.REVOKE, (some, some, now)),

@@ -7,7 +7,7 @@
 -- `checkpoint_cosignatures`, as it only adds events: what it signed stays what it signed.
 
 CREATE TABLE checkpoints (
-    checkpoint_id  bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    checkpoint_id  bigint      GENERATED ALWAYS AS IDENTITY,
     polycule_id    uuid        NOT NULL,
     tree_size      bigint      NOT NULL CHECK (tree_size >= 0),
     root_hash      bytea       NOT NULL CHECK (octet_length(root_hash) = 32),
@@ -17,7 +17,9 @@ CREATE TABLE checkpoints (
     signature      bytea       NOT NULL CHECK (octet_length(signature) = 64),
     -- The lookup of every request: this polycule's checkpoint of this tree. Two rows with
     -- one size and two roots would be the service contradicting itself: both are kept.
-    CONSTRAINT checkpoints_tree_key UNIQUE (polycule_id, tree_size, root_hash)
+    CONSTRAINT checkpoints_tree_key UNIQUE (polycule_id, tree_size, root_hash),
+    -- Every key of a polycule's table holds the polycule (ledger/store/sharding.py).
+    PRIMARY KEY (checkpoint_id, polycule_id)
 );
 
 -- A member's devices that witness checkpoints: each holds an Ed25519 key whose private half
@@ -36,16 +38,20 @@ CREATE TABLE device_keys (
 CREATE INDEX device_keys_of_account ON device_keys (account_id);
 
 CREATE TABLE checkpoint_cosignatures (
-    checkpoint_id  bigint      NOT NULL REFERENCES checkpoints (checkpoint_id),
-    -- The key is copied here so that the co-signature verifies on its own; the link to the
-    -- device (and through it to a member) is dropped when the account is erased.
+    checkpoint_id  bigint      NOT NULL,
+    polycule_id    uuid        NOT NULL,
+    -- The key is copied here so that the co-signature verifies on its own. The device it
+    -- came from is named, but not as a foreign key (device keys are global, co-signatures
+    -- the polycule's: ledger/store/sharding.py): once the account is erased and its device
+    -- keys deleted, the name leads to no device, and so to no member.
     public_key     bytea       NOT NULL CHECK (octet_length(public_key) = 32),
-    device_key_id  uuid        REFERENCES device_keys (device_key_id) ON DELETE SET NULL,
+    device_key_id  uuid,
     signature      bytea       NOT NULL CHECK (octet_length(signature) = 64),
     signed_at      timestamptz NOT NULL,
-    PRIMARY KEY (checkpoint_id, public_key)
+    PRIMARY KEY (checkpoint_id, public_key, polycule_id),
+    FOREIGN KEY (checkpoint_id, polycule_id) REFERENCES checkpoints (checkpoint_id, polycule_id)
 );
 
--- Added to, never changed (the device link is cleared by the foreign key, as the owner).
+-- Added to, never changed.
 REVOKE UPDATE, DELETE, TRUNCATE ON checkpoints FROM ledger_service;
 REVOKE UPDATE, DELETE, TRUNCATE ON checkpoint_cosignatures FROM ledger_service;
