@@ -9,6 +9,7 @@ sends it as ``<name>@local`` with the zone in ``local_zone`` (ledger/http/parsin
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any
@@ -83,6 +84,8 @@ async def render(
         "inbox_unread": await _unread(request, identity) if me else None,
         # The moment the page is drawn at, by the application's clock (a form's default).
         "now": request.app[CLOCK].now(),
+        # The polycule whose record this page checks in the background, if any.
+        "witness_polycule": _witnessed_polycule(request.path) if me else None,
     }
     _FORM_TOKEN.set(identity.csrf_token or "" if identity else "")
     _READER_ZONE.set(zone_named(me.time_zone if me else None).key)
@@ -92,6 +95,22 @@ async def render(
     # Pages show private things: no cache along the way, nor the browser's, may keep them.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# A page of one polycule: /polycules/{id} and everything under it.
+_POLYCULE_PAGE = re.compile(
+    r"^/polycules/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(/.*)?$"
+)
+
+
+def _witnessed_polycule(path: str) -> str | None:
+    """The polycule a page belongs to, whose record the member's browser checks in the
+    background on it (ledger/web/static/witness.js); not on the record page itself, which
+    checks it in the open."""
+    match = _POLYCULE_PAGE.match(path)
+    if match is None or match.group(2) == "/audit":
+        return None
+    return match.group(1)
 
 
 async def _unread(request: web.Request, identity: Identity | None) -> int | None:

@@ -8,7 +8,7 @@
 // - If not, a plain warning says the history seen before no longer holds, with the kept
 //   signed checkpoint and the failed proof ready to download, and the kept one is never
 //   replaced. Otherwise the latest one is kept for the next visit.
-// - Other pages of the polycule (its home) run the same check in the background and show
+// - Every other page of the polycule runs the same check in the background and shows
 //   only a warning, pointing to the record page, when it fails.
 // - Once the member asks for it, the browser co-signs each checkpoint it verified with a
 //   key made here, whose private half cannot leave it (non-extractable, in IndexedDB).

@@ -1,7 +1,7 @@
 """In real Chromium: the record page remembers the signed checkpoint it verified, co-signs
 it with a key that never leaves the browser once the member asks, and, after history was
 rewritten under the service, says so plainly with the evidence ready to download (the
-polycule's home says so too, having checked in the background). Each
+polycule's home and its other pages say so too, having checked in the background). Each
 state of the page is checked for accessibility; the warning is photographed."""
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ async def test_the_record_page_holds_the_service_to_what_it_showed_before(
 
     # Any page of the polycule checks in the background; the home says so, plainly.
     await blair.goto(home)
+    await expect(blair.locator('[data-witness][data-witness-state="broken"]')).to_have_count(1)
+    await expect(blair.get_by_role("alert")).to_contain_text("not what it was")
+    await visits.check(blair)
+    # So does every other page of it, the disclosures' for one.
+    await blair.goto(f"{home}/disclosures")
     await expect(blair.locator('[data-witness][data-witness-state="broken"]')).to_have_count(1)
     await expect(blair.get_by_role("alert")).to_contain_text("not what it was")
     await visits.check(blair)
