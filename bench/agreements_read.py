@@ -37,6 +37,7 @@ from aiohttp import web
 from tqdm import tqdm
 
 from bench.scratch import run_against_postgres, scratch_database
+from bench.served import listen
 from ledger.app import create_app
 from ledger.config import Settings
 from ledger.domain import agreements as rules
@@ -253,16 +254,12 @@ async def bench(server_url: str, events: int, requests: int) -> int:
     async with scratch_database(server_url) as url:
         settings = Settings.model_validate({
             "database_url": url, "LEDGER_MASTER_KEY": MasterKey.generate().to_base64(),
-            "LEDGER_CHECKPOINT_KEY": new_private_key_text(),
+            "checkpoint_key": new_private_key_text(),
             "log_level": "warning", "pool_min_size": 4, "pool_max_size": 10,
         })
         configure_logging(settings.log_level, settings.log_format)
         app = create_app(settings, url)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner, port = await listen(app)
         base = f"http://127.0.0.1:{port}"
         try:
             jar = aiohttp.CookieJar(unsafe=True)  # it keeps cookies for 127.0.0.1

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import uvloop
 from aiohttp import web
@@ -58,6 +58,11 @@ async def serve() -> None:
     service, service_port = await listen(create_app(settings, settings.database_url))
     bare_runner, bare_port = await listen(bare_app)
     print(json.dumps({"service": service_port, "bare": bare_port}), flush=True)
+    await until_stopped(bare_runner, service)
+
+
+async def until_stopped(*runners: web.AppRunner) -> None:
+    """Serve until SIGTERM or SIGINT, then clean ``runners`` up, in order."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -65,31 +70,35 @@ async def serve() -> None:
     try:
         await stop.wait()
     finally:
-        await bare_runner.cleanup()
-        await service.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
-class ServedLedger:
-    """``python -m bench.served`` as a child process, for as long as a ``with`` block."""
+class ChildProcess:
+    """``python -m MODULE`` (a module of this repository) as a child process, for as long as
+    a ``with`` block. Its first line of output is JSON saying where it listens, handed to
+    ``listening``; at the block's end it is sent SIGTERM (killed if it has not stopped in
+    30 s)."""
 
-    def __init__(self, environment: dict[str, str]) -> None:
-        self._environment = {**os.environ, **environment}
+    module = ""
+
+    def __init__(self, environment: dict[str, str] | None = None) -> None:
+        self._environment = {**os.environ, **(environment or {})}
         self._process: subprocess.Popen[str] | None = None
-        self.base = ""
-        self.bare_url = ""
+
+    def listening(self, announced: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.served"],
+            [sys.executable, "-m", self.module],
             cwd=REPOSITORY, env=self._environment, stdout=subprocess.PIPE, text=True,
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the service exited at start ({self._process.wait()})")
-        ports = json.loads(line)
-        self.base = f"http://127.0.0.1:{ports['service']}"
-        self.bare_url = f"http://127.0.0.1:{ports['bare']}/bare"
+            raise RuntimeError(f"{self.module} exited at start ({self._process.wait()})")
+        self.listening(json.loads(line))
         return self
 
     def __exit__(
@@ -104,6 +113,18 @@ class ServedLedger:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+class ServedLedger(ChildProcess):
+    """``python -m bench.served``: the service and the bare handler."""
+
+    module = "bench.served"
+    base = ""
+    bare_url = ""
+
+    def listening(self, announced: dict[str, Any]) -> None:
+        self.base = f"http://127.0.0.1:{announced['service']}"
+        self.bare_url = f"http://127.0.0.1:{announced['bare']}/bare"
 
 
 if __name__ == "__main__":

@@ -20,19 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
-from types import TracebackType
-from typing import Self
+from typing import Any
 
 import uvloop
 from aiohttp import web
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from bench.served import ChildProcess, listen, until_stopped
 
 
 class Arrivals:
@@ -88,52 +82,19 @@ async def serve() -> None:
     app.router.add_post("/raw", arrivals.raw)
     app.router.add_post("/expect", arrivals.expect)
     app.router.add_post("/forget", arrivals.forget)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    runner, port = await listen(app)
+    print(json.dumps({"port": port}), flush=True)
+    await until_stopped(runner)
 
 
-class ReceiverProcess:
+class ReceiverProcess(ChildProcess):
     """``python -m bench.webhook_receiver`` as a child process, for a ``with`` block."""
 
-    def __init__(self) -> None:
-        self._process: subprocess.Popen[str] | None = None
-        self.base = ""
+    module = "bench.webhook_receiver"
+    base = ""
 
-    def __enter__(self) -> Self:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.webhook_receiver"],
-            cwd=REPOSITORY, env=dict(os.environ), stdout=subprocess.PIPE, text=True,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the receiver exited at start ({self._process.wait()})")
-        self.base = f"http://127.0.0.1:{json.loads(line)['port']}"
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._process is None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+    def listening(self, announced: dict[str, Any]) -> None:
+        self.base = f"http://127.0.0.1:{announced['port']}"
 
 
 if __name__ == "__main__":

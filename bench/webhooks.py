@@ -52,7 +52,7 @@ from aiohttp import web
 
 from bench.agreements_read import percentile, text
 from bench.scratch import run_against_postgres, scratch_database
-from bench.served import REPOSITORY
+from bench.served import REPOSITORY, listen
 from bench.webhook_receiver import ReceiverProcess
 from ledger.app import create_app
 from ledger.config import Settings
@@ -407,7 +407,7 @@ async def bench_with(
     checkpoint_key = new_private_key_text()
     settings = Settings.model_validate({
         "database_url": url, "LEDGER_MASTER_KEY": master_key, "role": "web",
-        "LEDGER_CHECKPOINT_KEY": checkpoint_key,
+        "checkpoint_key": checkpoint_key,
         "log_level": "warning", "pool_min_size": 4, "pool_max_size": 10,
         # Every member signs up from 127.0.0.1.
         "sign_ups_per_address_per_hour": max(members, 1),
@@ -415,11 +415,7 @@ async def bench_with(
     })
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings, url)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await listen(app)
     base = f"http://127.0.0.1:{port}"
     worker = WorkerProcess({
         "DATABASE_URL": url, "LEDGER_MASTER_KEY": master_key, "LEDGER_LOG_LEVEL": "warning",
