@@ -33,9 +33,10 @@ from uuid import UUID
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from ledger.auth.policy import polycule_id_from_path
 from ledger.auth.sessions import SESSION_COOKIE, Sessions, csrf_token_for
 from ledger.auth.tokens import ApiTokens
-from ledger.errors import Forbidden, Unauthenticated
+from ledger.errors import Forbidden, NotFound, Unauthenticated
 from ledger.http.parsing import CSRF_FIELD, is_form_post
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -142,9 +143,9 @@ def _polycule_in_path(request: web.Request) -> UUID | None:
     if raw is None:
         return None
     try:
-        return UUID(raw)
-    except ValueError:
-        return None  # the policy answers it as no such polycule
+        return polycule_id_from_path(raw)
+    except NotFound:
+        return None  # the authorization answers it as no such polycule
 
 
 async def _resolve(
