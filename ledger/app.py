@@ -35,6 +35,7 @@ from ledger.http.account_routes import AUTH_POLICY, AuthPolicy, accounts_context
 from ledger.http.authorization import authorization_middleware
 from ledger.http.bodies import body_middleware
 from ledger.http.identity import authentication_middleware
+from ledger.http.kept_answers import KEPT_ANSWERS, KeptAnswers
 from ledger.http.keys import (
     CHECKPOINTS,
     CLOCK,
@@ -179,6 +180,9 @@ def _keyring(settings: Settings) -> CleanupContext:
         )
         app[KEYRING] = KeyRing(app[POOL], master)
         await app[KEYRING].check_master_key()
+        # The read views' answers, kept per version of their polycule, opened words and all:
+        # under the keyring's rule for what it keeps opened (ledger/http/kept_answers.py).
+        app[KEPT_ANSWERS] = KeptAnswers(app[KEYRING])
         yield
 
     return keyring

@@ -279,19 +279,26 @@ SELECT count(*) FROM data_keys WHERE wrapped_key IS NOT NULL AND wrapped_by <> $
 
 
 @dataclass(frozen=True)
+class OpenedAt:
+    """When words were opened: after how many erasures this process had heard of, and at
+    which moment of its clock (``KeyRing.opened_now``)."""
+
+    erasures_seen: int
+    at: float
+
+
+@dataclass(frozen=True)
 class _Opened:
     key: str
     ciphertext: str
     text: str
-    erasures_seen: int
-    opened_at: float
+    opened: OpenedAt
 
-    def matches(self, sealed: SealedText, keyring: KeyRing, now: float) -> bool:
+    def matches(self, sealed: SealedText, keyring: KeyRing) -> bool:
         return (
             sealed["key"] == self.key
             and sealed["ct"] == self.ciphertext
-            and self.erasures_seen == keyring.erasures_seen
-            and now - self.opened_at < keyring.recheck_seconds
+            and keyring.still_keeps(self.opened)
         )
 
 
@@ -335,6 +342,19 @@ class KeyRing:
     def recheck_seconds(self) -> float:
         """The longest a notification lost between instances can leave a key usable."""
         return self._recheck_seconds
+
+    def opened_now(self) -> OpenedAt:
+        """When words opened now were opened, for ``still_keeps``: what keeps a text, or an
+        answer made of opened texts (ledger/http/kept_answers.py), to the rule above."""
+        return OpenedAt(self._erasures_seen, self._clock())
+
+    def still_keeps(self, opened: OpenedAt) -> bool:
+        """Whether words opened then may still be kept opened: no erasure heard of since,
+        and no older than ``recheck_seconds``."""
+        return (
+            opened.erasures_seen == self._erasures_seen
+            and self._clock() - opened.at < self._recheck_seconds
+        )
 
     async def check_master_key(self) -> None:
         """At start: refuse a master key that did not wrap the keys already stored."""
@@ -381,7 +401,7 @@ class KeyRing:
         if sealed is None:
             raise ValueError("not a sealed text")
         remembered = self._opened.get(sealed["nonce"])
-        if remembered is not None and remembered.matches(sealed, self, self._clock()):
+        if remembered is not None and remembered.matches(sealed, self):
             return remembered.text
         key = await self._key_by_id(UUID(sealed["key"]))
         if key is None:
@@ -395,7 +415,7 @@ class KeyRing:
         # a text is kept opened no longer than its key is kept unwrapped, and all are
         # forgotten the moment this process learns of any erasure.
         self._opened[sealed["nonce"]] = _Opened(
-            sealed["key"], sealed["ct"], text, self._erasures_seen, self._clock()
+            sealed["key"], sealed["ct"], text, self.opened_now()
         )
         self._opened.move_to_end(sealed["nonce"])
         while len(self._opened) > self._capacity * 5:

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.store.sql import STREAM_VERSION_OF
+from ledger.store.sql import POLYCULE_POSITION
 
 SESSION_COOKIE = "ledger_session"
 DEFAULT_SESSION_LIFETIME = timedelta(days=14)
@@ -58,9 +58,10 @@ class StartedSession:
 class LiveSession:
     id: UUID
     account_id: UUID
-    # The version of the stream asked about with the session (``live(…, stream_id=)``),
-    # read in the same round trip; 0 for a stream that does not exist.
+    # Where the polycule asked about with the session stands (``live(…, stream_id=)``),
+    # read in the same round trip (POLYCULE_POSITION); 0 for a stream that does not exist.
     stream_version: int | None = None
+    views_version: int | None = None
 
 
 # Ended and expired sessions of the account are dropped as it signs in again, so the table
@@ -75,9 +76,9 @@ VALUES ($1, $2, $3, now() + $4::interval)
 RETURNING expires_at
 """
 # By the primary key; the join (accounts' primary key) refuses erased accounts. In the same
-# round trip, the version of the stream the request is about (``$2``, null for none).
+# round trip, where the polycule the request is about stands (``$2``, null for none).
 _LIVE = f"""
-SELECT s.id, s.account_id, {STREAM_VERSION_OF.format(stream="$2::uuid")} AS stream_version
+SELECT s.id, s.account_id, {POLYCULE_POSITION.format(stream="$2::uuid")}
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = $1
   AND s.ended_at IS NULL
@@ -121,8 +122,10 @@ class Sessions:
         row = await self._pool.fetchrow(_LIVE, session_token_hash(token), stream_id)
         if row is None:
             return None
+        if stream_id is None:
+            return LiveSession(row["id"], row["account_id"])
         return LiveSession(
-            row["id"], row["account_id"], None if stream_id is None else row["stream_version"]
+            row["id"], row["account_id"], row["stream_version"], row["views_version"]
         )
 
     async def end(self, session_id: UUID) -> None:

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.store.sql import STREAM_VERSION_OF
+from ledger.store.sql import POLYCULE_POSITION
 
 TOKEN_PREFIX = "pal_"  # noqa: S105 (a public marker, not a secret)
 MAX_TOKEN_NAME_LENGTH = 80
@@ -63,9 +63,10 @@ class TokenListing:
 class TokenBearer:
     token_id: UUID
     account_id: UUID
-    # The version of the stream asked about with the token (``bearer(…, stream_id=)``),
-    # read in the same round trip; 0 for a stream that does not exist.
+    # Where the polycule asked about with the token stands (``bearer(…, stream_id=)``),
+    # read in the same round trip (POLYCULE_POSITION); 0 for a stream that does not exist.
     stream_version: int | None = None
+    views_version: int | None = None
 
 
 _CREATE = """
@@ -83,7 +84,7 @@ ORDER BY created_at, id
 # Through api_tokens_token_hash_key, then the accounts primary key (erased accounts are
 # refused). The last use is written in the same round trip, and only when it is stale; and
 # in that round trip too, the version of the stream the request is about (``$2``, null
-# for none), through events_stream_version_key (STREAM_VERSION_OF).
+# for none) and of its read models (POLYCULE_POSITION).
 _BEARER = f"""
 WITH bearer AS (
     SELECT t.id, t.account_id, t.last_used_at
@@ -96,7 +97,7 @@ WITH bearer AS (
       AND (bearer.last_used_at IS NULL
            OR bearer.last_used_at < now() - interval '{_LAST_USE_RESOLUTION}')
 )
-SELECT id, account_id, {STREAM_VERSION_OF.format(stream="$2::uuid")} AS stream_version
+SELECT id, account_id, {POLYCULE_POSITION.format(stream="$2::uuid")}
   FROM bearer
 """
 # Through the primary key; naming the owner makes someone else's token "not found".
@@ -147,9 +148,10 @@ class ApiTokens:
         row = await self._pool.fetchrow(_BEARER, api_token_hash(token), stream_id)
         if row is None:
             return None
+        if stream_id is None:
+            return TokenBearer(row["id"], row["account_id"])
         return TokenBearer(
-            row["id"], row["account_id"],
-            None if stream_id is None else row["stream_version"],
+            row["id"], row["account_id"], row["stream_version"], row["views_version"]
         )
 
     async def revoke(self, account_id: UUID, token_id: UUID) -> bool:

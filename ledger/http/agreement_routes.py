@@ -27,6 +27,7 @@ from ledger.http import agreement_shapes as shapes
 from ledger.http.authorization import polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.context import QueryContext, query_context
+from ledger.http.kept_answers import kept_per_version
 from ledger.http.parsing import parse_body, parse_query, path_id
 from ledger.http.shapes import Nothing, json_of, json_of_many
 from projections import agreement_queries as read_model
@@ -271,6 +272,7 @@ async def in_force_at(
     )
 
 
+@kept_per_version
 async def list_agreements(request: web.Request) -> web.Response:
     """What is in force now; with ``as_of``, what was in force at that moment."""
     query = parse_query(request, shapes.AgreementsQuery)
@@ -290,12 +292,14 @@ async def one_agreement(
     return await shapes.opened_agreement(row, context.keyring)
 
 
+@kept_per_version
 async def show_agreement(request: web.Request) -> web.Response:
     return json_of(await one_agreement(
         query_context(request), polycule_of(request).polycule_id, _agreement_id(request)
     ))
 
 
+@kept_per_version
 async def agreement_history(request: web.Request) -> web.Response:
     return json_of(await history_of(
         query_context(request), polycule_of(request).polycule_id, _agreement_id(request)
@@ -338,6 +342,7 @@ async def history_of(
     )
 
 
+@kept_per_version
 async def agreement_diff(request: web.Request) -> web.Response:
     """The word-level difference between two versions of an agreement."""
     query = parse_query(request, shapes.DiffQuery)

@@ -67,10 +67,22 @@ class Identity:
 
 
 IDENTITY = web.RequestKey("identity", Identity)
-# The version of the polycule the path names, read in the credential's own round trip: the
-# authorization middleware folds that polycule only if this instance's kept state of it is
-# older (ledger/http/authorization.py). Absent when no credential authenticated.
-POLYCULE_VERSION = web.RequestKey("polycule_version", int)
+
+
+@dataclass(frozen=True)
+class PolyculePosition:
+    """Where the polycule the path names stood when the caller was looked up, read in the
+    credential's own round trip: the authorization middleware folds that polycule only if
+    this instance's kept state of it is older than ``stream`` (ledger/http/authorization.py);
+    a read view's answer may be kept while its read models stand at ``views``
+    (ledger/http/kept_answers.py)."""
+
+    stream: int
+    views: int
+
+
+# Absent when no credential authenticated, or the path names no polycule.
+POLYCULE_POSITION = web.RequestKey("polycule_position", PolyculePosition)
 
 
 class CsrfFailed(Forbidden):
@@ -87,7 +99,8 @@ def identity_of(request: web.Request) -> Identity | None:
 
 def polycule_version_seen(request: web.Request) -> int | None:
     """The stream version of the path's polycule as it was when the caller was looked up."""
-    return request.get(POLYCULE_VERSION)
+    position = request.get(POLYCULE_POSITION)
+    return None if position is None else position.stream
 
 
 def require_identity(request: web.Request) -> Identity:
@@ -111,9 +124,9 @@ async def authentication_middleware(
 ) -> web.StreamResponse:
     if request.path in HEALTH_PROBES or _route_of(request) == ONE_CLICK_UNSUBSCRIBE:
         return await handler(request)
-    identity, polycule_version = await _resolve(request, _polycule_in_path(request))
-    if polycule_version is not None:
-        request[POLYCULE_VERSION] = polycule_version
+    identity, position = await _resolve(request, _polycule_in_path(request))
+    if position is not None:
+        request[POLYCULE_POSITION] = position
     if request.method in UNSAFE_METHODS and (identity is None or identity.via == "session"):
         _refuse_foreign_origin(request)
         if identity is not None:
@@ -150,9 +163,9 @@ def _polycule_in_path(request: web.Request) -> UUID | None:
 
 async def _resolve(
     request: web.Request, polycule_id: UUID | None
-) -> tuple[Identity | None, int | None]:
-    """Who is calling, and (given ``polycule_id``) that polycule's stream version, in one
-    round trip."""
+) -> tuple[Identity | None, PolyculePosition | None]:
+    """Who is calling, and (given ``polycule_id``) where that polycule stands, in one round
+    trip."""
     authorization = request.headers.get(hdrs.AUTHORIZATION)
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
@@ -163,7 +176,7 @@ async def _resolve(
             return None, None
         return (
             Identity(bearer.account_id, "token", token_id=bearer.token_id),
-            bearer.stream_version,
+            _position(bearer.stream_version, bearer.views_version),
         )
     session_token = request.cookies.get(SESSION_COOKIE)
     if not session_token:
@@ -177,7 +190,11 @@ async def _resolve(
         session_id=session.id,
         csrf_token=csrf_token_for(session_token),
     )
-    return identity, session.stream_version
+    return identity, _position(session.stream_version, session.views_version)
+
+
+def _position(stream: int | None, views: int | None) -> PolyculePosition | None:
+    return None if stream is None or views is None else PolyculePosition(stream, views)
 
 
 async def _require_csrf_token(request: web.Request, identity: Identity) -> None:

@@ -30,6 +30,7 @@ from ledger.http.authorization import PolyculeInView, caller_of, polycule_of
 from ledger.http.commands import send, stamp
 from ledger.http.context import QueryContext, query_context
 from ledger.http.invitation_tokens import new_invitation, read_invitation
+from ledger.http.kept_answers import kept_per_version
 from ledger.http.keys import CLOCK, POOL
 from ledger.http.names import UNNAMED, member_names, polycule_name
 from ledger.http.parsing import parse_body, path_id
@@ -151,6 +152,7 @@ async def polycule_detail(context: QueryContext, found: PolyculeInView) -> Polyc
     )
 
 
+@kept_per_version
 async def show_polycule(request: web.Request) -> web.Response:
     return json_of(await polycule_detail(query_context(request), polycule_of(request)))
 
@@ -174,6 +176,7 @@ async def members_of(
     return members
 
 
+@kept_per_version
 async def list_members(request: web.Request) -> web.Response:
     """Current members in the order they joined; with ``?former=true`` also those who left."""
     return json_of_many(await members_of(

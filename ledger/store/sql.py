@@ -110,6 +110,16 @@ STREAM_VERSION_OF = (
     "(SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = {stream})"
 )
 STREAM_VERSION = f"SELECT {STREAM_VERSION_OF.format(stream='$1')}"
+# Where a polycule stands, as two columns of another statement (``{stream}``: its
+# parameter): its stream's version (STREAM_VERSION_OF) and the version its read models
+# have applied (projections/read_side.py's ``polycule_read_models``, by its primary key; 0
+# before its first event). A request's credentials are looked up with both; the second
+# says which answers of its read views an instance may keep (ledger/http/kept_answers.py).
+POLYCULE_POSITION = (
+    STREAM_VERSION_OF + " AS stream_version, "
+    "(SELECT coalesce(max(version), 0) FROM polycule_read_models"
+    " WHERE polycule_id = {stream}) AS views_version"
+)
 
 READ_STREAM = f"""
 SELECT {EVENT_COLUMNS} FROM events
