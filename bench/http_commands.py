@@ -262,6 +262,9 @@ class Part:
     stale: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # milliseconds
+    # Processor time the service's process used meanwhile (its own and the kernel's on its
+    # behalf): unlike a rate, hardly moved by other work on the machine.
+    service_cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -285,6 +288,22 @@ async def closed_loop(clients: int, budget: Budget, step: Step, size: int = 1) -
     await asyncio.gather(*(client(index) for index in range(clients)))
     part.seconds = time.perf_counter() - started
     return part
+
+
+async def metered(
+    meter: Callable[[], float], clients: int, budget: Budget, step: Step, size: int = 1
+) -> Part:
+    """``closed_loop``, with the service's processor time over it (``meter``) noted."""
+    before = meter()
+    part = await closed_loop(clients, budget, step, size)
+    part.service_cpu_seconds = meter() - before
+    return part
+
+
+def cpu_per_request(parts: Sequence[Part]) -> float:
+    """Microseconds of the service's processor time per request (or command) answered."""
+    done = sum(part.done for part in parts)
+    return sum(part.service_cpu_seconds for part in parts) / done * 1e6 if done else 0.0
 
 
 async def timed(part: Part, send: Callable[[], Awaitable[Any]]) -> Any:
@@ -513,6 +532,7 @@ async def measure_isolation(
 async def measure_writes(
     session: aiohttp.ClientSession, base: str, polycules: Sequence[Polycule],
     floor_pool: asyncpg.Pool, clients: int, rounds: int, budget: Budget,
+    meter: Callable[[], float],
 ) -> None:
     service = Writes(session, base, polycules, clients)
     floor = FloorWrites(floor_pool, len(polycules), clients)
@@ -524,7 +544,7 @@ async def measure_writes(
     for round_number in range(1, rounds + 1):
         sides = [(floors, floor.step, 1), (services, service.step, 2)]
         for parts, step, size in sides if round_number % 2 else reversed(sides):
-            parts.append(await closed_loop(clients, budget, step, size))
+            parts.append(await metered(meter, clients, budget, step, size))
         print(f"  round {round_number}: floor {floors[-1].rate:7.0f} inserts/s   service "
               f"{services[-1].rate:6.1f} commands/s   ratio "
               f"{services[-1].rate / floors[-1].rate:.3f}   {load()}")
@@ -536,13 +556,15 @@ async def measure_writes(
     print(f"  floor:   {statistics.median(f.rate for f in floors):7.0f} inserts/s    "
           f"{latency(floors)}{failures(floors)}")
     print(f"  service: {statistics.median(s.rate for s in services):7.1f} commands/s   "
-          f"{latency(services)}{failures(services)}")
+          f"{latency(services)}{failures(services)}   "
+          f"{cpu_per_request(services) / 1000:.2f} ms of the service's CPU per command")
     print(f"  ratio service/floor {ratio:.3f}, p99 {p99:.0f} ms   ({target})")
 
 
 async def measure_reads(
     session: aiohttp.ClientSession, base: str, bare_url: str,
     polycules: Sequence[Polycule], clients: int, rounds: int, budget: Budget,
+    meter: Callable[[], float],
 ) -> None:
     kinds = {
         "agreements": Reads(session, polycules,
@@ -559,7 +581,7 @@ async def measure_reads(
         # Each kind goes first, second and last in turn.
         order = names[round_number % 3:] + names[:round_number % 3]
         for name in order:
-            parts[name].append(await closed_loop(clients, budget, kinds[name].step))
+            parts[name].append(await metered(meter, clients, budget, kinds[name].step))
         print(f"  round {round_number + 1}: " + "   ".join(
             f"{name} {parts[name][-1].rate:6.0f} req/s" for name in names
         ) + f"   {load()}")
@@ -572,6 +594,15 @@ async def measure_reads(
         )
         print(f"  {name:>10}: {rate:6.0f} req/s   {latency(parts[name])}"
               f"{failures(parts[name])}{ratio}")
+    # The same comparison by the service's processor time per request, which other work
+    # on the machine (the clients here among it) hardly moves.
+    bare_cpu = cpu_per_request(parts["bare"])
+    print("  the service's CPU per request: " + "   ".join(
+        f"{name} {cpu_per_request(parts[name]):.0f} µs" for name in names
+    ) + "   bare's share: " + "   ".join(
+        f"{name} {bare_cpu / cpu_per_request(parts[name]):.3f}"
+        for name in names if name != "bare" and cpu_per_request(parts[name])
+    ))
 
 
 async def give_agreements(
@@ -634,14 +665,16 @@ async def bench(
                       f" per round and side, {rounds} rounds")
                 for count in clients:
                     await measure_reads(
-                        session, base, served.bare_url, founded, count, rounds, budget
+                        session, base, served.bare_url, founded, count, rounds, budget,
+                        served.cpu_seconds,
                     )
                 floor_pool = await create_pool(url, min_size=pool_size, max_size=pool_size)
                 try:
                     for count in clients:
                         await settled(session, base)
                         await measure_writes(
-                            session, base, founded, floor_pool, count, rounds, budget
+                            session, base, founded, floor_pool, count, rounds, budget,
+                            served.cpu_seconds,
                         )
                 finally:
                     await floor_pool.close()
