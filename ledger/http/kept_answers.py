@@ -104,7 +104,9 @@ View = Callable[[web.Request], Awaitable[web.Response]]
 
 def kept_per_version(view: View) -> View:
     """Mark a read view whose answer depends on nothing but its polycule's read models, its
-    path and its query — not on who asks, nor when (see the module's text)."""
+    path and its query — not on who asks, nor when (see the module's text). Only for a
+    view every member may read alike (``Rule.POLYCULE_MEMBER``, ledger/auth/policy.py): a
+    test holds every marked route to it."""
 
     @functools.wraps(view)
     async def kept_or_made(request: web.Request) -> web.Response:
@@ -128,4 +130,9 @@ def kept_per_version(view: View) -> View:
             kept_answers.keep(key, made, opened)
         return made
 
+    kept_or_made.kept_per_version = True  # type: ignore[attr-defined]
     return kept_or_made
+
+
+def is_kept_per_version(view: object) -> bool:
+    return getattr(view, "kept_per_version", False) is True

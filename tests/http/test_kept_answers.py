@@ -13,8 +13,10 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
-from ledger.http.kept_answers import KEPT_ANSWERS, KeptAnswers
+from ledger.auth.policy import Rule, rule_for
+from ledger.http.kept_answers import KEPT_ANSWERS, KeptAnswers, is_kept_per_version
 from ledger.http.keys import KEYRING, POOL
+from ledger.http.routes import ROUTES
 from ledger.privacy import KeyRing, MasterKey
 from projections import agreement_queries
 from tests.http.people import PASSWORD, Person, person
@@ -152,3 +154,13 @@ async def test_an_instance_keeps_its_answers_within_their_bytes(client: Client) 
     assert kept.answer(("/api/polycules/{polycule_id}", "polycule 39", 1, 1, "")) is not None
     assert kept.answer(("/api/polycules/{polycule_id}", "polycule 0", 1, 1, "")) is None
     assert client.app[KEPT_ANSWERS] is not kept
+
+
+def test_only_views_every_member_reads_alike_are_kept() -> None:
+    kept = [route for route in ROUTES if is_kept_per_version(route.handler)]
+    assert {route.path.rpartition("/")[2] for route in kept} == {
+        "{polycule_id}", "members", "agreements", "{agreement_id}", "history", "diff",
+    }
+    for route in kept:
+        assert route.method == "GET", route.path
+        assert rule_for(route.method, route.path) is Rule.POLYCULE_MEMBER, route.path
