@@ -185,10 +185,16 @@ async def test_postgresql_stopping_under_load_is_answered_503_and_healed_without
         assert error_of(body)["code"] == "database_unavailable"
     events = [line["event"] for line in logged]
     assert "unhandled_error" not in events
-    # Once for the outage, and once for its end: not once per refused request.
+    # Once for the outage, and once for its end: not once per refused request. A server on
+    # its way down may still let one connection in (an attempt it accepted before it
+    # stopped): the service then sees the database answer, and the outage go on after.
     assert len(unavailable) > 2
-    assert events.count("database_unavailable") == 1, [
-        line for line in logged if line["log_level"] in ("warning", "error")
+    outage_lines = [
+        event for event in events
+        if event in ("database_unavailable", "database_available_again")
     ]
-    assert events.count("database_available_again") == 1
+    assert outage_lines in (
+        ["database_unavailable", "database_available_again"],
+        ["database_unavailable", "database_available_again"] * 2,
+    ), [line for line in logged if line["log_level"] in ("warning", "error")]
 
