@@ -849,9 +849,7 @@ async def test_claims_that_waited_at_hand_too_long_for_their_lease_are_handed_ba
             # The lease (60 s) less the request's timeout (20 s): no time left to send.
             clock.advance(seconds=40)
             answer.set()
-            async with asyncio.timeout(10):
-                while len({r.message_id for r in receiver.receipts}) < 6:
-                    await asyncio.sleep(0.02)
+            await wait_until(lambda: len({r.message_id for r in receiver.receipts}) == 6, 10)
         finally:
             answer.set()
             await worker.stop()
@@ -861,3 +859,48 @@ async def test_claims_that_waited_at_hand_too_long_for_their_lease_are_handed_ba
     assert sorted(receipt.message_id for receipt in receiver.receipts) == sorted(ids)
     rows = [await message(pool, message_id) for message_id in ids]
     assert {(row["status"], row["attempts"]) for row in rows} == {("succeeded", 1)}
+
+
+async def test_a_claim_reads_its_batch_from_the_due_index_however_long_the_queue(
+    pool: asyncpg.Pool, keyring: KeyRing, make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """A backlog enqueued after the table's statistics were taken (as the fan-out does in
+    seconds, long before autovacuum looks again): a claim still walks webhook_messages_due
+    in order and stops after its batch, rather than reading and sorting every message."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, "http://127.0.0.1:9/hook", clock.now())
+    backlog = 3000
+
+    async def enqueue_many(count: int) -> None:
+        await pool.execute(
+            "INSERT INTO webhook_messages (message_id, endpoint_id, event_id, polycule_id,"
+            " type, payload, created_at, next_attempt_at)"
+            " SELECT 'msg_' || md5(random()::text || n), $1, gen_random_uuid(),"
+            "        gen_random_uuid(), 'agreement.ratified', '{}', $2::timestamptz,"
+            "        $2::timestamptz - make_interval(secs => n)"
+            "   FROM generate_series(1, $3) AS n",
+            hook.endpoint_id, clock.now(), count,
+        )
+
+    await enqueue_many(10)
+    await pool.execute("ANALYZE webhook_messages")  # statistics of a short queue
+    await enqueue_many(backlog)
+
+    async with pool.acquire() as connection, connection.transaction():
+        claimed = await connection.fetch(
+            "SELECT * FROM webhook_messages_claim($1, $2, 32)",
+            clock.now(), clock.now() + timedelta(seconds=60),
+        )
+        read = await connection.fetchrow(
+            "SELECT coalesce(seq_tup_read, 0) AS scanned, coalesce(idx_tup_fetch, 0) AS fetched"
+            "  FROM pg_stat_xact_user_tables WHERE relname = 'webhook_messages'"
+        )
+    assert read is not None
+    assert len(claimed) == 32
+    assert read["scanned"] == 0
+    assert read["fetched"] < 4 * 32, dict(read)  # not the whole backlog
+    # The oldest due first.
+    oldest = await pool.fetch(
+        "SELECT message_id FROM webhook_messages ORDER BY next_attempt_at LIMIT 32"
+    )
+    assert {row["message_id"] for row in claimed} == {row["message_id"] for row in oldest}

@@ -1,19 +1,22 @@
 -- Claiming due webhook messages walks webhook_messages_due in order and stops after the
--- batch, however many messages wait (ledger/webhooks/delivery.py).
+-- batch, however many messages wait and however many were delivered before
+-- (ledger/webhooks/delivery.py).
 --
 -- A claim locks its rows (FOR UPDATE SKIP LOCKED) before its LIMIT, so the rows can only
 -- come out in order from the index: any other plan reads and sorts every pending message
--- for each batch. The planner picks that other plan whenever the table's statistics are
+-- for each batch. The planner picks another plan whenever the table's statistics are
 -- older than the queue — a backlog enqueued in seconds, long before autovacuum analyzes
--- the table — and then each claim costs time in proportion to the backlog it drains.
--- Inside this function sorting is switched off, which leaves the ordered index scan as
--- the one plan without a sort; PL/pgSQL keeps the plan for the session.
+-- the table — and it then also finds the claimed rows again by reading the whole table
+-- (every message ever sent) rather than by their key. Each claim would cost time in
+-- proportion to the backlog it drains, or to the table. Inside this function sorting and
+-- whole-table reads are switched off, which leaves the index walks as the plans without
+-- them; PL/pgSQL keeps the plan for the session.
 CREATE FUNCTION webhook_messages_claim(
     due_at timestamptz, lease_until timestamptz, batch integer
 ) RETURNS TABLE (
     message_id text, endpoint_id uuid, attempts integer, earlier_attempts integer,
     url text, body text, sealed_secrets jsonb
-) LANGUAGE plpgsql SET enable_sort = off AS $$
+) LANGUAGE plpgsql SET enable_sort = off SET enable_seqscan = off AS $$
 #variable_conflict use_column
 BEGIN
     -- Only the message rows are locked: recording outcomes locks endpoints, and must not
