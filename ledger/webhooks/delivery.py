@@ -238,7 +238,7 @@ class _Answer(NamedTuple):
 class _Successes:
     """Successful attempts, written in groups: one write at a time, each taking whatever
     succeeded while the one before it was under way. Nothing waits for its success to be
-    written but ``settled``: a slot is free for the next message as soon as an answer is
+    written but ``settled``: a sender is free for the next message as soon as an answer is
     in. Kept as the columns of the one statement that writes them (``_SUCCEEDED_TOGETHER``),
     so that a success costs a few appends and no object of its own."""
 
