@@ -17,14 +17,17 @@
   their owner enables them again.
 * **Waking.** Workers LISTEN on the fan-out's channel, on a connection of their own that
   is reopened when lost, and poll as a fallback.
-* **At line rate.** Messages are claimed in batches, and a batch is kept at hand beside
-  the attempts in flight, so a freed slot is filled without a claim of its own (a worker
-  that stops hands back what it had not sent). Connections to each receiver are kept
-  alive between attempts (one connector per worker, as many connections per host as
-  attempts in flight; the SSRF guard checks the address each connection is opened to, and
-  a kept connection stays on that address). A slot is free as soon as its answer is in;
-  successes — nearly every attempt — are then written together: whatever succeeded while
-  the last write was under way goes in the next, in one statement (``_Successes``).
+* **At line rate.** ``concurrency`` senders each send one message at a time. Messages are
+  claimed in batches, walking the due index in order (one short statement however long
+  the queue), and the next batch is claimed while a batch is still at hand, so a sender
+  never waits for a claim. A claim's messages are sent before their lease could run out
+  with an attempt in flight, or handed back; a worker that stops hands back what it had
+  not sent. Connections to each receiver are kept alive between attempts (one connector
+  per worker, as many connections per host as senders; the SSRF guard checks the address
+  each connection is opened to, and a kept connection stays on that address). A sender is
+  free as soon as its answer is in; successes — nearly every attempt — are written
+  together: whatever succeeded while the last write was under way goes in the next, in
+  one statement (``_Successes``).
 
 Duplicates are possible (a receiver that answered after our timeout, a worker that died
 after sending): receivers de-duplicate on ``webhook-id``. Order per endpoint is best effort.
@@ -38,11 +41,10 @@ import functools
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 import aiohttp
@@ -81,31 +83,9 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 # -- queries -----------------------------------------------------------------------------
 
-# webhook_messages_due, then each message's endpoint and secrets by their keys. Only the
-# message rows are locked: recording outcomes locks endpoints, and must not wait on claims.
-_CLAIM = """
-WITH due AS (
-    SELECT m.message_id
-      FROM webhook_messages m
-      JOIN webhook_endpoints e ON e.endpoint_id = m.endpoint_id
-     WHERE m.status = 'pending' AND m.next_attempt_at <= $1
-       AND (m.leased_until IS NULL OR m.leased_until < $1)
-       AND e.enabled
-     ORDER BY m.next_attempt_at
-     LIMIT $3
-       FOR UPDATE OF m SKIP LOCKED
-)
-UPDATE webhook_messages m
-   SET leased_until = $2, attempts = m.attempts + 1
-  FROM due, webhook_endpoints e
- WHERE m.message_id = due.message_id AND e.endpoint_id = m.endpoint_id
-RETURNING m.message_id, m.endpoint_id, m.attempts, m.earlier_attempts, e.url,
-          m.payload::text AS body,
-          (SELECT coalesce(jsonb_agg(s.sealed_secret ORDER BY s.created_at), '[]')
-             FROM webhook_secrets s
-            WHERE s.endpoint_id = m.endpoint_id
-              AND (s.expires_at IS NULL OR s.expires_at > $1)) AS sealed_secrets
-"""
+# webhook_messages_due, walked in order (migration 0025 says why it is a function), then
+# each message's endpoint and live secrets by their keys; only the messages are locked.
+_CLAIM = "SELECT * FROM webhook_messages_claim($1, $2, $3)"
 _LOG_ATTEMPT = """
 INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code, duration_ms,
                               error, response_snippet)
@@ -127,15 +107,16 @@ _SUCCEEDED_TOGETHER = """
 WITH logged AS (
     INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code,
                                   duration_ms, error, response_snippet)
-    SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::int[],
-                         $6::text[], $7::text[])
+    SELECT message_id, attempt, attempted_at, status_code, duration_ms, NULL, snippet
+      FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[])
+           AS a(message_id, attempt, attempted_at, status_code, duration_ms, snippet)
 ), settled AS (
     UPDATE webhook_messages m SET status = 'succeeded', leased_until = NULL
       FROM unnest($1::text[], $2::int[]) AS s(message_id, attempt)
      WHERE m.message_id = s.message_id AND m.attempts = s.attempt
 ), failing AS (
     SELECT endpoint_id FROM webhook_endpoints
-     WHERE endpoint_id = ANY($8::uuid[]) AND failing_since IS NOT NULL
+     WHERE endpoint_id = ANY($7::uuid[]) AND failing_since IS NOT NULL
      ORDER BY endpoint_id
        FOR UPDATE
 )
@@ -213,8 +194,8 @@ def retry_after(header: str | None, now: datetime) -> timedelta | None:
 # -- one attempt -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Claim:
+class _Claim(NamedTuple):
+    # A tuple rather than a dataclass: one is made for every message sent.
     message_id: str
     endpoint_id: UUID
     attempt: int  # the attempt's number in the log, across every round
@@ -222,18 +203,20 @@ class _Claim:
     url: str
     body: str  # exactly the text that is signed and sent
     sealed_secrets: Sequence[Mapping[str, Any]]
+    # The last moment at which an attempt may begin and still end, its whole timeout
+    # included, before the claim's lease runs out.
+    send_by: datetime
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> _Claim:
+    def from_row(cls, row: asyncpg.Record, send_by: datetime) -> _Claim:
         return cls(
             row["message_id"], row["endpoint_id"], row["attempts"],
             row["attempts"] - row["earlier_attempts"], row["url"], row["body"],
-            row["sealed_secrets"],
+            row["sealed_secrets"], send_by,
         )
 
 
-@dataclass(frozen=True)
-class _Answer:
+class _Answer(NamedTuple):
     """What came of one attempt: a status (and the start of the body), or an error.
 
     ``error`` is what the endpoint's owner reads in its delivery log: what kind of failure,
@@ -252,61 +235,102 @@ class _Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-@dataclass(frozen=True)
-class _Success:
-    claim: _Claim
-    answer: _Answer
-    attempted_at: datetime
-    duration_ms: int
-
-
 class _Successes:
     """Successful attempts, written in groups: one write at a time, each taking whatever
-    succeeded while the one before it was under way. ``record`` returns once its success
-    is written (or raises what the write raised)."""
+    succeeded while the one before it was under way. Nothing waits for its success to be
+    written but ``settled``: a sender is free for the next message as soon as an answer is
+    in. Kept as the columns of the one statement that writes them (``_SUCCEEDED_TOGETHER``),
+    so that a success costs a few appends and no object of its own."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._waiting: list[tuple[_Success, asyncio.Future[None]]] = []
+        self._columns = _SuccessColumns()
         self._writing: asyncio.Task[None] | None = None
 
-    async def record(self, success: _Success) -> None:
-        written = asyncio.get_running_loop().create_future()
-        self._waiting.append((success, written))
+    def add(self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int) -> None:
+        self._columns.add(claim, answer, attempted_at, duration_ms)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write_all())
-        await written
 
     async def settled(self) -> None:
-        """Until what is being written has been."""
-        if self._writing is not None:
+        """Until every success added so far has been written (or its write has failed)."""
+        while self._writing is not None and not self._writing.done():
             await asyncio.gather(self._writing, return_exceptions=True)
 
     async def _write_all(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting, []
+        while self._columns.message_ids:
+            group, self._columns = self._columns, _SuccessColumns()
             try:
-                await self._write([success for success, _ in group])
-            except Exception as error:
-                # Policy: each attempt's own task logs it (webhook_attempt_not_recorded);
-                # the lease runs out and the message is sent again.
-                for _, written in group:
-                    if not written.done():
-                        written.set_exception(error)
-                continue
-            for _, written in group:
-                if not written.done():
-                    written.set_result(None)
+                await self._pool.execute(
+                    _SUCCEEDED_TOGETHER, group.message_ids, group.attempts,
+                    group.attempted_at, group.status_codes, group.durations, group.snippets,
+                    sorted(group.endpoint_ids),
+                )
+            except _DB_ERRORS as error:
+                # Policy: their leases run out and the messages are sent again (receivers
+                # de-duplicate on webhook-id).
+                log.error("webhook_attempts_not_recorded", attempts=len(group.message_ids),
+                          error=str(error))
+            except Exception:
+                # Policy as above; logged in full because it is a bug, not a bad database.
+                log.exception("webhook_attempts_not_recorded",
+                              attempts=len(group.message_ids))
 
-    async def _write(self, group: Sequence[_Success]) -> None:
-        await self._pool.execute(
-            _SUCCEEDED_TOGETHER,
-            [s.claim.message_id for s in group], [s.claim.attempt for s in group],
-            [s.attempted_at for s in group], [s.answer.status_code for s in group],
-            [s.duration_ms for s in group], [None for _ in group],
-            [_text(s.answer.snippet) for s in group],
-            sorted({s.claim.endpoint_id for s in group}),
-        )
+
+class _SuccessColumns:
+    __slots__ = ("attempted_at", "attempts", "durations", "endpoint_ids", "message_ids",
+                 "snippets", "status_codes")
+
+    def __init__(self) -> None:
+        self.message_ids: list[str] = []
+        self.attempts: list[int] = []
+        self.attempted_at: list[datetime] = []
+        self.status_codes: list[int | None] = []
+        self.durations: list[int] = []
+        self.snippets: list[str | None] = []
+        self.endpoint_ids: set[UUID] = set()
+
+    def add(self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int) -> None:
+        self.message_ids.append(claim.message_id)
+        self.attempts.append(claim.attempt)
+        self.attempted_at.append(attempted_at)
+        self.status_codes.append(answer.status_code)
+        self.durations.append(duration_ms)
+        self.snippets.append(_text(answer.snippet))
+        self.endpoint_ids.add(claim.endpoint_id)
+
+
+class _AtHand:
+    """The claimed messages waiting for a free sender, and the signals between the loop
+    that claims them and the senders that take them."""
+
+    def __init__(self, refill_at: int) -> None:
+        self.claims: deque[_Claim] = deque()
+        self.refill_at = refill_at
+        self.available = asyncio.Event()  # claims were added (or the senders must stop)
+        self.low = asyncio.Event()  # no more than ``refill_at`` are left
+        self.closed = False
+
+    def add(self, claims: Sequence[_Claim]) -> None:
+        if claims:
+            self.claims.extend(claims)
+            self.available.set()
+
+    def take(self) -> _Claim | None:
+        if not self.claims:
+            return None
+        claim = self.claims.popleft()
+        if len(self.claims) <= self.refill_at:
+            self.low.set()
+        return claim
+
+    def close(self) -> list[_Claim]:
+        """No sender takes anything more; what was left, to hand back."""
+        left = list(self.claims)
+        self.claims.clear()
+        self.closed = True
+        self.available.set()
+        return left
 
 
 class DeliveryWorker:
@@ -326,7 +350,7 @@ class DeliveryWorker:
         clock: Clock,
         *,
         allow_private: bool = False,
-        batch: int = 32,
+        batch: int = 64,
         concurrency: int = DEFAULT_CONCURRENCY,
         poll_seconds: float = 1.0,
         request_timeout: aiohttp.ClientTimeout = REQUEST_TIMEOUT,
@@ -350,6 +374,10 @@ class DeliveryWorker:
         self._poll_seconds = poll_seconds
         self._timeout = request_timeout
         self._lease = lease
+        # How long a claimed message may wait for a sender: its attempt must be over,
+        # timeout and all, before the lease runs out (with a margin of up to a second).
+        spare = lease.total_seconds() - request_timeout.total
+        self._send_within = timedelta(seconds=spare - min(1.0, spare / 2))
         self._listen_retry_seconds = listen_retry_seconds
         self._listen_url = listen_url
         # The service's: an outage is logged once, not by every retry (ledger/database.py).
@@ -361,10 +389,6 @@ class DeliveryWorker:
         self._stopping_loops: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._successes = _Successes(pool)
-        # Attempts waiting for their answer (their task then records it), and a signal
-        # that one of them got it.
-        self._sending = 0
-        self._slot_freed = asyncio.Event()
         # When the attempts in flight must be done by (time.monotonic), once stopping.
         self._stop_by: float | None = None
 
@@ -421,54 +445,61 @@ class DeliveryWorker:
         outcome. Returns how many messages were attempted."""
         claims = await self._claim(min(self._batch, self._concurrency))
         await asyncio.gather(*(self._attempt(claim) for claim in claims))
+        await self._successes.settled()
         return len(claims)
 
     # -- the background loops -------------------------------------------------------------
 
     async def _deliver_forever(self) -> None:
-        """Claims in batches, keeping up to ``concurrency`` claimed messages at hand beside
-        the attempts in flight, so that a freed slot is filled at once without a claim of
-        one. A message waits at hand no longer than one attempt in flight takes to end
-        (``request_timeout``), and the lease is longer than two of those."""
-        at_hand: deque[_Claim] = deque()
+        """Claims in batches for ``concurrency`` senders. A claim takes milliseconds (tens
+        on a busy machine), and the senders must not wait for it: the next batch is claimed
+        while a batch is still at hand, so that a sender whose answer is in takes the next
+        message at once. A message that has waited at hand so long that its attempt could
+        outlast the lease (every receiver slow at once) is handed back rather than sent."""
+        at_hand = _AtHand(refill_at=2 * self._batch)
+        for _ in range(self._concurrency):
+            self._track(asyncio.create_task(self._send_from(at_hand)))
         try:
             while True:
-                dry = False  # the last claim found fewer due than it asked for
-                if len(at_hand) <= self._concurrency // 2:
-                    wanted = min(self._batch, self._concurrency - len(at_hand))
-                    try:
-                        claims = await self._claim(wanted)
-                    except _DB_ERRORS as error:
-                        await self._database_failed("webhook_claim_failed", error)
-                        claims = []
-                    at_hand.extend(claims)
-                    dry = len(claims) < wanted
-                while at_hand and self._sending < self._concurrency:
-                    self._launch(at_hand.popleft())
-                if self._sending >= self._concurrency:
-                    if not dry and len(at_hand) <= self._concurrency // 2:
-                        continue  # more is due: at hand before a slot frees
-                    self._slot_freed.clear()
-                    await self._slot_freed.wait()
-                elif dry:  # every slot free, nothing at hand, nothing due
+                if len(at_hand.claims) > at_hand.refill_at:
+                    at_hand.low.clear()
+                    await at_hand.low.wait()
+                try:
+                    claims = await self._claim(self._batch)
+                except _DB_ERRORS as error:
+                    await self._database_failed("webhook_claim_failed", error)
+                    claims = []
+                at_hand.add(claims)
+                if len(claims) < self._batch:  # nothing more is due: until woken, or polling
                     await wait_for_wakeup(self._wake, self._poll_seconds)
         finally:
-            # Stopping: what was claimed and not sent is handed back at once, rather than
-            # waiting for its lease to run out.
-            if at_hand:
-                await self._hand_back(list(at_hand))
+            # Stopping: the senders finish what they are sending, and what was claimed and
+            # not sent is handed back at once, rather than waiting for its lease to run out.
+            left = at_hand.close()
+            if left:
+                await self._hand_back(left)
 
-    def _launch(self, claim: _Claim) -> None:
-        self._sending += 1
-        task = asyncio.create_task(self._attempt(claim, on_sent=self._sent))
+    async def _send_from(self, at_hand: _AtHand) -> None:
+        """One sender: the next message at hand, sent; until the claiming loop stops."""
+        while True:
+            claim = at_hand.take()
+            if claim is None:
+                if at_hand.closed:
+                    return
+                at_hand.available.clear()
+                await at_hand.available.wait()
+            elif self._clock.now() > claim.send_by:
+                # Every receiver was slow at once for long enough that this attempt could
+                # outlast the lease: as if never claimed, for the next claim to take.
+                log.warning("webhook_claim_expired_at_hand", message_id=claim.message_id)
+                await self._hand_back([claim])
+            else:
+                await self._attempt(claim, failures_aside=True)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        # Stopping waits for these (until the shutdown's time is up).
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
-
-    def _sent(self) -> None:
-        # The slot is free as soon as the answer is in: recording it needs no connection
-        # to the receiver (and stopping still waits for it, as for every task in flight).
-        self._sending -= 1
-        self._slot_freed.set()
 
     async def _hand_back(self, claims: Sequence[_Claim]) -> None:
         try:
@@ -556,24 +587,36 @@ class DeliveryWorker:
             )
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
-        return [_Claim.from_row(row) for row in rows]
+        send_by = now + self._send_within
+        return [_Claim.from_row(row, send_by) for row in rows]
 
-    async def _attempt(
-        self, claim: _Claim, *, on_sent: Callable[[], None] | None = None
-    ) -> None:
+    async def _attempt(self, claim: _Claim, *, failures_aside: bool = False) -> None:
+        """Send ``claim``; a success is written with others (``_Successes``), a failure
+        now — or, ``failures_aside``, in a task of its own, so that the sender is free for
+        the next message as soon as the answer is in."""
         try:
             attempted_at = self._clock.now()
             started = time.monotonic()
-            try:
-                answer = await self._send(claim, attempted_at)
-            finally:
-                if on_sent is not None:
-                    on_sent()
+            answer = await self._send(claim, attempted_at)
             duration_ms = round((time.monotonic() - started) * 1000)
             if answer.succeeded:
-                await self._successes.record(_Success(claim, answer, attempted_at, duration_ms))
+                self._successes.add(claim, answer, attempted_at, duration_ms)
+                return
+            recording = self._record_failure(claim, answer, attempted_at, duration_ms)
+            if failures_aside:
+                self._track(asyncio.create_task(recording))
             else:
-                await self._record(claim, answer, attempted_at, duration_ms)
+                await recording
+        except Exception:
+            # Policy: the lease runs out and the message is attempted again; logged in
+            # full because it is a bug, not a bad receiver.
+            log.exception("webhook_attempt_crashed", message_id=claim.message_id)
+
+    async def _record_failure(
+        self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int
+    ) -> None:
+        try:
+            await self._record(claim, answer, attempted_at, duration_ms)
         except _DB_ERRORS as error:
             # Policy: the lease runs out and the message is attempted again.
             log.error("webhook_attempt_not_recorded", message_id=claim.message_id,

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import asyncpg
 import orjson
 
 from ledger.following import PolyculesFollowed
@@ -78,24 +79,29 @@ class WebhookFanout:
         if not planned:
             return
         recipients = {member for _, notice in planned for member in notice.recipients}
-        endpoints = await connection.fetch(_ENDPOINTS_WANTING, list(recipients))
+        wanting: dict[UUID, list[asyncpg.Record]] = {}
+        for endpoint in await connection.fetch(_ENDPOINTS_WANTING, list(recipients)):
+            wanting.setdefault(endpoint["account_id"], []).append(endpoint)
         rows = []
         now = self._clock()
         for event, notice in planned:
-            for endpoint in endpoints:
-                # An endpoint hears of what happens from its creation on (an empty list
-                # of types: every type); what came before is asked for by a replay.
-                wanted = endpoint["event_types"]
-                if (
-                    endpoint["account_id"] in notice.recipients
-                    and (not wanted or notice.type in wanted)
-                    and event.recorded_at >= endpoint["created_at"]
-                ):
-                    rows.append((
-                        message_id_for(endpoint["endpoint_id"], event.event_id, notice.type),
-                        endpoint["endpoint_id"], event.event_id, event.stream_id, notice.type,
-                        orjson.dumps(payload_of(notice, event)).decode(),
-                    ))
+            body: str | None = None  # the same for every endpoint told of this notice
+            for member in notice.recipients:
+                for endpoint in wanting.get(member, ()):
+                    # An endpoint hears of what happens from its creation on (an empty list
+                    # of types: every type); what came before is asked for by a replay.
+                    wanted = endpoint["event_types"]
+                    if (
+                        (not wanted or notice.type in wanted)
+                        and event.recorded_at >= endpoint["created_at"]
+                    ):
+                        if body is None:
+                            body = orjson.dumps(payload_of(notice, event)).decode()
+                        rows.append((
+                            message_id_for(endpoint["endpoint_id"], event.event_id, notice.type),
+                            endpoint["endpoint_id"], event.event_id, event.stream_id,
+                            notice.type, body,
+                        ))
         if rows:
             columns = [[row[index] for row in rows] for index in range(6)]
             await connection.execute(_ENQUEUE, *columns, now)

@@ -14,6 +14,7 @@ f-string (``bytes`` would sign ``"b'...'"``).
 from __future__ import annotations
 
 import base64
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -55,12 +56,14 @@ def sign(message_id: str, timestamp: datetime, body: str, secrets: Sequence[str]
     for secret in secrets:
         if not secret.startswith(SECRET_PREFIX):
             raise ValueError(f"a signing secret must start with {SECRET_PREFIX!r}")
-    sent_at = timestamp.astimezone(UTC).replace(microsecond=0)
+    # Whole seconds, as the header carries them (a POSIX timestamp is the same in any zone).
+    seconds = math.floor(timestamp.timestamp())
+    sent_at = datetime.fromtimestamp(seconds, UTC)
     signatures = [
         Webhook(secret).sign(message_id, sent_at, body) for secret in dict.fromkeys(secrets)
     ]
     return {
         ID_HEADER: message_id,
-        TIMESTAMP_HEADER: str(int(sent_at.timestamp())),
+        TIMESTAMP_HEADER: str(seconds),
         SIGNATURE_HEADER: " ".join(signatures),
     }

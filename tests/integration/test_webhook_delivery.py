@@ -782,7 +782,7 @@ async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
     pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
     make_worker: Callable[..., DeliveryWorker],
 ) -> None:
-    """A worker keeps a batch claimed beside the attempts in flight; stopping, it hands
+    """A worker keeps batches claimed beside the attempts in flight; stopping, it hands
     back those it had not sent (as if never claimed, so any worker sends them now rather
     than once their lease runs out), while those cut short in flight keep their lease."""
     clock = ManualClock()
@@ -795,15 +795,15 @@ async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
         return web.Response(status=204)
 
     receiver.behaviour = slow
-    worker = make_worker(clock, concurrency=2)
+    worker = make_worker(clock, concurrency=2, batch=2)
     worker.start()
     try:
         async with asyncio.timeout(10):
-            while True:  # two sent, two more claimed and at hand
+            while True:  # two sent, the four others claimed and at hand
                 claimed = await pool.fetchval(
                     "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
                 )
-                if len(receiver.receipts) == 2 and claimed == 4:
+                if len(receiver.receipts) == 2 and claimed == 6:
                     break
                 await asyncio.sleep(0.02)
         await worker.stop(grace_seconds=0.1)
@@ -815,3 +815,92 @@ async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
     assert sorted((row["attempts"], row["leased_until"] is None) for row in rows
                   if row["message_id"] not in sent) == [(0, True)] * 4
     assert all(row["leased_until"] is not None for row in rows if row["message_id"] in sent)
+
+
+async def test_claims_that_waited_at_hand_too_long_for_their_lease_are_handed_back_not_sent(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """Every sender held by a slow receiver while a batch waits at hand: once an attempt
+    begun now could outlast those claims' lease, they are handed back, not sent, and
+    claimed afresh — each message still arrives once, on its first attempt."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
+    answer = asyncio.Event()
+
+    async def slow(_: str, __: int) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver.behaviour = slow
+    worker = make_worker(clock, concurrency=2, batch=2)
+    with structlog.testing.capture_logs() as logged:
+        worker.start()
+        try:
+            async with asyncio.timeout(10):
+                while True:  # two sent, the four others claimed and at hand
+                    claimed = await pool.fetchval(
+                        "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
+                    )
+                    if len(receiver.receipts) == 2 and claimed == 6:
+                        break
+                    await asyncio.sleep(0.02)
+            # The lease (60 s) less the request's timeout (20 s): no time left to send.
+            clock.advance(seconds=40)
+            answer.set()
+            await wait_until(lambda: len({r.message_id for r in receiver.receipts}) == 6, 10)
+        finally:
+            answer.set()
+            await worker.stop()
+
+    expired = [line for line in logged if line["event"] == "webhook_claim_expired_at_hand"]
+    assert len(expired) == 4
+    assert sorted(receipt.message_id for receipt in receiver.receipts) == sorted(ids)
+    rows = [await message(pool, message_id) for message_id in ids]
+    assert {(row["status"], row["attempts"]) for row in rows} == {("succeeded", 1)}
+
+
+async def test_a_claim_reads_its_batch_from_the_due_index_however_long_the_queue(
+    pool: asyncpg.Pool, keyring: KeyRing, make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """A backlog enqueued after the table's statistics were taken (as the fan-out does in
+    seconds, long before autovacuum looks again): a claim still walks webhook_messages_due
+    in order and stops after its batch, rather than reading and sorting every message."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, "http://127.0.0.1:9/hook", clock.now())
+    backlog = 3000
+
+    async def enqueue_many(count: int) -> None:
+        await pool.execute(
+            "INSERT INTO webhook_messages (message_id, endpoint_id, event_id, polycule_id,"
+            " type, payload, created_at, next_attempt_at)"
+            " SELECT 'msg_' || md5(random()::text || n), $1, gen_random_uuid(),"
+            "        gen_random_uuid(), 'agreement.ratified', '{}', $2::timestamptz,"
+            "        $2::timestamptz - make_interval(secs => n)"
+            "   FROM generate_series(1, $3) AS n",
+            hook.endpoint_id, clock.now(), count,
+        )
+
+    await enqueue_many(10)
+    await pool.execute("ANALYZE webhook_messages")  # statistics of a short queue
+    await enqueue_many(backlog)
+
+    async with pool.acquire() as connection, connection.transaction():
+        claimed = await connection.fetch(
+            "SELECT * FROM webhook_messages_claim($1, $2, 32)",
+            clock.now(), clock.now() + timedelta(seconds=60),
+        )
+        read = await connection.fetchrow(
+            "SELECT coalesce(seq_tup_read, 0) AS scanned, coalesce(idx_tup_fetch, 0) AS fetched"
+            "  FROM pg_stat_xact_user_tables WHERE relname = 'webhook_messages'"
+        )
+    assert read is not None
+    assert len(claimed) == 32
+    assert read["scanned"] == 0
+    assert read["fetched"] < 4 * 32, dict(read)  # not the whole backlog
+    # The oldest due first.
+    oldest = await pool.fetch(
+        "SELECT message_id FROM webhook_messages ORDER BY next_attempt_at LIMIT 32"
+    )
+    assert {row["message_id"] for row in claimed} == {row["message_id"] for row in oldest}
