@@ -72,7 +72,7 @@ class PolyculeProjection(Protocol):
 
     @property
     def tables(self) -> Sequence[str]:
-        """Every table it writes (a rebuild builds them beside the live ones, then swaps)."""
+        """Every table it writes (a rebuild replaces a polycule's rows in each)."""
 
     @property
     def folds_in_steps(self) -> bool:
