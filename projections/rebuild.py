@@ -28,7 +28,6 @@ from ledger.collector import collector_paused
 from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
-from ledger.store.sql import EVENT_COLUMNS
 from projections.in_memory import NotFoldedInMemory, Rows, Session, copy_rows
 from projections.read_side import (
     REBUILD_NEEDED,
@@ -72,9 +71,12 @@ SELECT stream_id, max(stream_version) AS head FROM events
  WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id
 """
 # Each polycule's events after one version up to another, polycule by polycule
-# (events_stream_version_key).
-_STREAMS_BETWEEN = f"""
-SELECT {EVENT_COLUMNS}
+# (events_stream_version_key): what the read models fold, not the events' metadata or
+# hashes (sending and decoding those was a tenth of a rebuild).
+_STREAMS_BETWEEN = """
+SELECT position, transaction_id, stream_id, stream_version, event_id, event_type,
+       schema_version, data, '{}'::jsonb AS metadata, recorded_at,
+       ''::bytea AS previous_hash, ''::bytea AS hash
   FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS wanted (wanted_stream, after, up_to)
   JOIN events ON stream_id = wanted_stream AND stream_version > after
              AND stream_version <= up_to
