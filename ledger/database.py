@@ -293,15 +293,26 @@ async def warn_if_history_can_be_rewritten(pool: asyncpg.Pool) -> bool:
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
-    # jsonb arrives as Python objects and leaves as JSON text, in one place for every query,
-    # through orjson's compiled parser: every event and sealed text read passes here.
+    # jsonb arrives as Python objects and leaves as JSON, in one place for every query,
+    # through orjson's compiled parser: every event and sealed text read passes here. In
+    # jsonb's binary form (a version byte, then the JSON text), which COPY needs too (a
+    # rebuild copies its rows in: projections/in_memory.py).
     await connection.set_type_codec(
-        "jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
+        "jsonb", encoder=_jsonb, decoder=_from_jsonb, schema="pg_catalog", format="binary"
     )
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+_JSONB_VERSION = b"\x01"
+
+
+def _jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _from_jsonb(data: bytes) -> Any:
+    if data[:1] != _JSONB_VERSION:
+        raise ValueError("an unknown version of jsonb's binary form")
+    return orjson.loads(memoryview(data)[1:])
 
 
 async def _end_open_transaction(connection: asyncpg.Connection) -> None:

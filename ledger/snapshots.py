@@ -15,11 +15,8 @@ replaced the next time the stream is folded.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -27,6 +24,7 @@ import asyncpg
 import structlog
 from pydantic import TypeAdapter, ValidationError
 
+from ledger.collector import collector_paused
 from ledger.domain import Decider
 
 if TYPE_CHECKING:
@@ -76,30 +74,8 @@ class SnapshotFormat(Generic[State]):
         return self._adapter.dump_json(state)
 
     def load(self, data: bytes) -> State:
-        with _collector_paused():
+        with collector_paused():
             return self._adapter.validate_json(data)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while a state is read.
-
-    Reading a polycule's state of years makes tens of thousands of objects at once (frozen
-    dataclasses, tuples, ids), and none of them can be garbage: a state holds no cycles.
-    The collector, woken every few hundred new objects, would walk them again and again
-    while they are made, and once they outnumber a quarter of what the process already
-    keeps, walk everything it keeps (every state in the service's cache): measured, that
-    was most of a first load after a restart. Paused, it walks the new state once, after.
-    The read runs no other code (no await), so nothing else goes uncollected meanwhile.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class Snapshots:

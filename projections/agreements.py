@@ -21,12 +21,14 @@ keys as 0010_answers_may_change.sql left them, and proposal_comments
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from ledger.store.records import JsonObject, RecordedEvent
 from projections.batching import Statements
+from projections.in_memory import Keyed, NotFoldedInMemory, Rows, Session
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -380,6 +382,317 @@ _FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[_Entry]]] = {
 }
 
 
+# --- The same rows, folded in memory for a rebuild (projections/in_memory.py) -------------
+# Event by event as the statements above, each kind of event in a method of its own.
+
+
+@dataclass(slots=True)
+class _Proposal:
+    proposal_id: UUID
+    polycule_id: UUID
+    agreement_id: UUID
+    kind: str
+    proposed_by: UUID
+    parties: list[UUID]
+    revision: int
+    text: Any
+    note: Any
+    base_version: int | None
+    respond_by: datetime | None
+    status: str
+    opened_at: datetime
+    opened_in: int
+    closed_at: datetime | None
+    asks_again: UUID | None
+
+
+class _Revision(NamedTuple):
+    proposal_id: UUID
+    revision: int
+    parties: list[UUID]
+    text: Any
+    revised_at: datetime
+    polycule_id: UUID
+
+
+class _Response(NamedTuple):
+    proposal_id: UUID
+    revision: int
+    member_id: UUID
+    response: str
+    reason: Any
+    responded_at: datetime
+    responded_in: int
+    polycule_id: UUID
+
+
+class _Comment(NamedTuple):
+    comment_id: UUID
+    proposal_id: UUID
+    polycule_id: UUID
+    member_id: UUID
+    revision: int
+    kind: str
+    text: Any
+    made_at: datetime
+    made_in: int
+
+
+@dataclass(slots=True)
+class _Agreement:
+    agreement_id: UUID
+    polycule_id: UUID
+    version: int
+    status: str
+    parties: list[UUID]
+    category: str
+    text: Any
+    proposal_id: UUID
+    revision: int
+    in_force_since: datetime
+    established_in: int
+    next_review_at: datetime | None
+    review_due: bool = False
+    review_due_since: datetime | None = None
+    reaffirmed_by: list[UUID] = field(default_factory=list)
+    open_proposal_id: UUID | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    ended_by: UUID | None = None
+
+
+@dataclass(slots=True)
+class _Version:
+    agreement_id: UUID
+    version: int
+    polycule_id: UUID
+    proposal_id: UUID
+    revision: int
+    parties: list[UUID]
+    category: str
+    text: Any
+    in_force_from: datetime
+    in_force_until: datetime | None = None
+    ended_how: str | None = None
+    ended_by: UUID | None = None
+    end_note: Any = None
+
+
+class _InMemory:
+    """What ``Agreements.apply`` leaves in empty tables, event by event."""
+
+    def __init__(self) -> None:
+        self.proposals: Keyed[UUID, _Proposal] = Keyed()
+        self.revisions: Keyed[tuple[UUID, int], _Revision] = Keyed()
+        self.responses: Keyed[tuple[UUID, int], _Response] = Keyed()
+        self.comments: Keyed[UUID, _Comment] = Keyed()
+        self.agreements: Keyed[UUID, _Agreement] = Keyed()
+        self.versions: Keyed[tuple[UUID, int], _Version] = Keyed()
+        self.timeline: Keyed[int, _Entry] = Keyed()
+
+    def rows(self) -> Rows:
+        return {
+            "agreement_proposals": list(self.proposals),
+            "proposal_revisions": list(self.revisions),
+            "proposal_responses": list(self.responses),
+            "proposal_comments": list(self.comments),
+            "agreements": list(self.agreements),
+            "agreement_versions": list(self.versions),
+            "agreement_timeline": list(self.timeline),
+        }
+
+    def apply(self, event: RecordedEvent) -> None:
+        fold = self._FOLDS.get(event.event_type)
+        if fold is not None:
+            entry = fold(self, event)
+            self.timeline.insert(entry.stream_version, entry)
+
+    def _proposed(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        proposal_id, agreement_id = UUID(data["proposal_id"]), UUID(data["agreement_id"])
+        proposed_by = UUID(data["proposed_by"])
+        parties = [UUID(party) for party in data["parties"]]
+        self.proposals.insert(proposal_id, _Proposal(
+            proposal_id, event.stream_id, agreement_id, data["kind"], proposed_by, parties,
+            1, data["text"], data.get("note"), data.get("base_version"),
+            _moment(data.get("respond_by")), "open", event.recorded_at, event.stream_version,
+            None, _uuid(data.get("asks_again")),
+        ))
+        self.revisions.insert((proposal_id, 1), _Revision(
+            proposal_id, 1, parties, data["text"], event.recorded_at, event.stream_id
+        ))
+        agreement = self.agreements.get(agreement_id)
+        if agreement is not None:
+            agreement.open_proposal_id = proposal_id
+        return _entry(
+            event, agreement_id, member_id=proposed_by, proposal_id=proposal_id, revision=1,
+            version=data.get("base_version"), note=data.get("note"), detail=data["kind"],
+        )
+
+    def _revised(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        proposal_id, revision = UUID(data["proposal_id"]), data["revision"]
+        parties = [UUID(party) for party in data["parties"]]
+        proposal = self.proposals.named(proposal_id)
+        proposal.revision, proposal.parties, proposal.text = revision, parties, data["text"]
+        proposal.respond_by = _moment(data.get("respond_by"))
+        self.revisions.insert((proposal_id, revision), _Revision(
+            proposal_id, revision, parties, data["text"], event.recorded_at, event.stream_id
+        ))
+        return _entry(
+            event, proposal.agreement_id, member_id=proposal.proposed_by,
+            proposal_id=proposal_id, revision=revision,
+        )
+
+    def _answered(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        proposal_id, member_id = UUID(data["proposal_id"]), UUID(data["member_id"])
+        objected = event.event_type == "ObjectionRaised"
+        self.responses.insert((proposal_id, event.stream_version), _Response(
+            proposal_id, data["revision"], member_id, "objected" if objected else "consented",
+            data.get("reason"), event.recorded_at, event.stream_version, event.stream_id,
+        ))
+        return _entry(
+            event, self.proposals.named(proposal_id).agreement_id, member_id=member_id,
+            proposal_id=proposal_id, revision=data["revision"], note=data.get("reason"),
+        )
+
+    def _commented(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        comment_id = UUID(data["comment_id"])
+        proposal_id, member_id = UUID(data["proposal_id"]), UUID(data["member_id"])
+        self.comments.insert(comment_id, _Comment(
+            comment_id, proposal_id, event.stream_id, member_id, data["revision"],
+            data["kind"], data["text"], event.recorded_at, event.stream_version,
+        ))
+        return _entry(
+            event, self.proposals.named(proposal_id).agreement_id, member_id=member_id,
+            proposal_id=proposal_id, revision=data["revision"], note=data["text"],
+            detail=data["kind"],
+        )
+
+    def _closed(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        proposal_id = UUID(data["proposal_id"])
+        proposal = self.proposals.named(proposal_id)
+        proposal.status, proposal.closed_at = _CLOSING_STATUS[event.event_type], event.recorded_at
+        agreement = self.agreements.get(proposal.agreement_id)
+        if agreement is not None and agreement.open_proposal_id == proposal_id:
+            agreement.open_proposal_id = None
+        return _entry(
+            event, proposal.agreement_id, member_id=_uuid(data.get("member_id")),
+            proposal_id=proposal_id, revision=proposal.revision, detail=data.get("reason"),
+        )
+
+    def _ratified(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        agreement_id, proposal_id = UUID(data["agreement_id"]), UUID(data["proposal_id"])
+        revision, version = data["revision"], data["version"]
+        parties = [UUID(party) for party in data["parties"]]
+        at = _in_force_moment(event)
+        ratified = self.proposals.get(proposal_id)
+        if ratified is not None:
+            ratified.status, ratified.closed_at = "ratified", at
+        amended = self.versions.get((agreement_id, version - 1))
+        if amended is not None:
+            amended.in_force_until, amended.ended_how = at, "amended"
+        wording = self.revisions.named((proposal_id, revision)).text
+        category = wording.get("category") if isinstance(wording, dict) else None
+        if not isinstance(category, str):  # the statement's ``text ->> 'category'``
+            raise NotFoldedInMemory("a ratified wording without a category")
+        self.versions.insert((agreement_id, version), _Version(
+            agreement_id, version, event.stream_id, proposal_id, revision, parties, category,
+            wording, at,
+        ))
+        next_review_at = _moment(data.get("next_review_at"))
+        agreement = self.agreements.get(agreement_id)
+        if agreement is None:
+            self.agreements.insert(agreement_id, _Agreement(
+                agreement_id, event.stream_id, version, "active", parties, category, wording,
+                proposal_id, revision, at, event.stream_version, next_review_at,
+            ))
+        else:  # ON CONFLICT DO UPDATE: a new version starts a new review clock
+            agreement.version, agreement.parties = version, parties
+            agreement.category, agreement.text = category, wording
+            agreement.proposal_id, agreement.revision = proposal_id, revision
+            agreement.in_force_since, agreement.next_review_at = at, next_review_at
+            agreement.review_due, agreement.review_due_since = False, None
+            agreement.reaffirmed_by, agreement.open_proposal_id = [], None
+        return _entry(
+            event, agreement_id, proposal_id=proposal_id, revision=revision, version=version,
+        )
+
+    def _ended(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        agreement_id, member_id = UUID(data["agreement_id"]), _uuid(data.get("member_id"))
+        proposal_id = _uuid(data.get("proposal_id"))
+        at, reason = _in_force_moment(event), data["reason"]
+        agreement = self.agreements.get(agreement_id)
+        if agreement is not None:
+            agreement.status, agreement.ended_at, agreement.end_reason = "ended", at, reason
+            agreement.ended_by, agreement.open_proposal_id = member_id, None
+        version = self.versions.get((agreement_id, data["version"]))
+        if version is not None:
+            version.in_force_until, version.ended_how = at, reason
+            version.ended_by, version.end_note = member_id, data.get("note")
+        proposal = self.proposals.get(proposal_id) if proposal_id is not None else None
+        if proposal is not None:
+            proposal.status, proposal.closed_at = "ratified", at
+        return _entry(
+            event, agreement_id, member_id=member_id, proposal_id=proposal_id,
+            version=data["version"], note=data.get("note"), detail=reason,
+        )
+
+    def _review_began(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        agreement_id = UUID(data["agreement_id"])
+        agreement = self.agreements.get(agreement_id)
+        if agreement is not None:
+            agreement.review_due = True
+            agreement.review_due_since = _moment(data.get("due_at")) or event.recorded_at
+            agreement.reaffirmed_by = []
+        return _entry(
+            event, agreement_id, member_id=_uuid(data.get("member_id")),
+            version=data["version"], note=data.get("note"),
+        )
+
+    def _reaffirmed(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        agreement_id, member_id = UUID(data["agreement_id"]), UUID(data["member_id"])
+        agreement = self.agreements.get(agreement_id)
+        if agreement is not None and member_id not in agreement.reaffirmed_by:
+            agreement.reaffirmed_by = [*agreement.reaffirmed_by, member_id]
+        return _entry(event, agreement_id, member_id=member_id, version=data["version"])
+
+    def _review_completed(self, event: RecordedEvent) -> _Entry:
+        data = event.data
+        agreement_id = UUID(data["agreement_id"])
+        agreement = self.agreements.get(agreement_id)
+        if agreement is not None:
+            agreement.review_due, agreement.review_due_since = False, None
+            agreement.reaffirmed_by = []
+            agreement.next_review_at = _moment(data.get("next_review_at"))
+        return _entry(event, agreement_id, version=data["version"])
+
+    _FOLDS: dict[str, Callable[[_InMemory, RecordedEvent], _Entry]] = {
+        "AgreementProposed": _proposed,
+        "ProposalRevised": _revised,
+        "ConsentGiven": _answered,
+        "ObjectionRaised": _answered,
+        "CommentMade": _commented,
+        "ProposalRejected": _closed,
+        "ProposalWithdrawn": _closed,
+        "ProposalExpired": _closed,
+        "ProposalLapsed": _closed,
+        "AgreementRatified": _ratified,
+        "AgreementEnded": _ended,
+        "ReviewBecameDue": _review_began,
+        "ReviewRequested": _review_began,
+        "AgreementReaffirmed": _reaffirmed,
+        "ReviewCompleted": _review_completed,
+    }
+
+
 class Agreements:
     name = "agreements"
     tables = (
@@ -398,6 +711,12 @@ class Agreements:
                 timeline.append(await fold(connection, event))
         if timeline:
             await connection.executemany(_TIMELINE, timeline)
+
+    def fold_in_memory(self, events: Sequence[RecordedEvent], session: Session) -> Rows:
+        folded = _InMemory()
+        for event in events:
+            folded.apply(event)
+        return folded.rows()
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         await connection.execute(_FORGET, list(polycule_ids))

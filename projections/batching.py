@@ -1,8 +1,8 @@
 """Folding many polycules at once, one round trip per kind of statement.
 
-A rebuild folds thousands of polycules, and the read models' folds send one statement per
-event: one round trip each, which caps a rebuild at a few thousand events a second. But
-polycules never share a row, so the n-th events of many polycules are independent of each
+Several polycules' commands are appended in one transaction (ledger/store/together.py), and
+the read models' folds send one statement per event: one round trip each. But polycules
+never share a row, so the n-th events of many polycules are independent of each
 other. ``fold_in_steps`` takes the events of several polycules and folds them in *steps* —
 the first event of each, then the second of each, and so on — running the folds of one step
 together against a ``StatementBatch``: the statements they send are held until every fold
@@ -73,26 +73,6 @@ class StatementBatch:
         return None if row is None else row[0]
 
 
-class Labelled:
-    """A connection whose every statement is sent with a label (see ``fold_in_steps``)."""
-
-    def __init__(self, connection: Connection, label: str) -> None:
-        self._connection = connection
-        self._label = f"/* {label} */ " if label else ""
-
-    async def execute(self, query: str, *args: Any) -> str:
-        return await self._connection.execute(self._label + query, *args)
-
-    async def executemany(self, command: str, args: Iterable[Sequence[Any]]) -> None:
-        await self._connection.executemany(self._label + command, args)
-
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        return await self._connection.fetchval(self._label + query, *args)
-
-    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        return await self._connection.fetchrow(self._label + query, *args)
-
-
 Fold = Callable[[Statements, Sequence[RecordedEvent]], Coroutine[Any, Any, None]]
 
 
@@ -100,8 +80,6 @@ async def fold_in_steps(
     connection: Connection,
     folds: Sequence[Fold],
     streams: Sequence[Sequence[RecordedEvent]],
-    *,
-    label: str = "",
 ) -> None:
     """Fold the events of several polycules (``streams``: each one's, in order) into the
     read models, step by step across polycules.
@@ -111,10 +89,6 @@ async def fold_in_steps(
     with that statement's result once the step's statements of that kind have been sent
     together. (Thousands of folds a second would otherwise spend more time being scheduled
     than folding.)
-
-    ``label``: a comment sent before each statement. A connection keeps the statements it
-    prepared, bound to the tables their names meant then; a labelled statement is another
-    statement, prepared for the tables the names mean now (see projections/rebuild.py).
     """
     batch = StatementBatch()
     longest = max((len(events) for events in streams), default=0)
@@ -127,7 +101,7 @@ async def fold_in_steps(
                 _advance(fold, None, waiting)
             while waiting:
                 resumed, waiting = waiting, []
-                for (fold, results) in await _send_together(connection, resumed, label):
+                for (fold, results) in await _send_together(connection, resumed):
                     _advance(fold, results, waiting)
         finally:
             for fold in started:
@@ -152,7 +126,6 @@ def _advance(
 async def _send_together(
     connection: Connection,
     waiting: Sequence[tuple[Coroutine[Any, Any, None], _Sent]],
-    label: str,
 ) -> list[tuple[Coroutine[Any, Any, None], list[Any]]]:
     """Send each kind of statement once for every fold waiting on it (``executemany`` or
     ``fetchmany``: one round trip); each fold's own results."""
@@ -162,7 +135,6 @@ async def _send_together(
     answered = []
     for (returns, query), folds in kinds.items():
         arguments = [args for _, sent in folds for args in sent.args]
-        query = f"/* {label} */ {query}" if label else query
         rows: list[asyncpg.Record | None]
         if returns:
             rows = list(await connection.fetchmany(query, arguments))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -24,6 +24,7 @@ import asyncpg
 from ledger.domain.disclosures import Audience, DisclosureKind
 from ledger.store.records import JsonObject, RecordedEvent
 from projections.batching import Statements
+from projections.in_memory import Keyed, Rows, Session
 
 if TYPE_CHECKING:
     from ledger.database import Connection, Executor
@@ -78,6 +79,54 @@ _FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[None]]] = {
 }
 
 
+# --- The same rows, folded in memory for a rebuild (projections/in_memory.py) -------------
+
+
+class _Disclosure(NamedTuple):
+    disclosure_id: UUID
+    polycule_id: UUID
+    discloser: UUID
+    kind: str
+    text: Any
+    audience: str
+    recipients: list[UUID]
+    fulfils_agreement_id: UUID | None
+    corrects_disclosure_id: UUID | None
+    made_at: datetime
+    made_in: int
+
+
+class _Acknowledgement(NamedTuple):
+    disclosure_id: UUID
+    member_id: UUID
+    acknowledged_at: datetime
+    acknowledged_in: int
+    polycule_id: UUID
+
+
+def _fold_in_memory(events: Sequence[RecordedEvent]) -> Rows:
+    """What ``Disclosures.apply`` leaves in empty tables after ``events``."""
+    made: Keyed[UUID, _Disclosure] = Keyed()
+    acknowledged: Keyed[tuple[UUID, UUID], _Acknowledgement] = Keyed()
+    for event in events:
+        data = event.data
+        if event.event_type == "DisclosureMade":
+            disclosure_id = UUID(data["disclosure_id"])
+            made.insert(disclosure_id, _Disclosure(
+                disclosure_id, event.stream_id, UUID(data["discloser"]), data["kind"],
+                data["text"], data["audience"], [UUID(member) for member in data["recipients"]],
+                _uuid(data.get("fulfils_agreement_id")), _uuid(data.get("corrects_disclosure_id")),
+                event.recorded_at, event.stream_version,
+            ))
+        elif event.event_type == "DisclosureAcknowledged":
+            disclosure_id, member_id = UUID(data["disclosure_id"]), UUID(data["member_id"])
+            acknowledged.insert((disclosure_id, member_id), _Acknowledgement(
+                disclosure_id, member_id, event.recorded_at, event.stream_version,
+                event.stream_id,
+            ))
+    return {"disclosures": list(made), "disclosure_acknowledgements": list(acknowledged)}
+
+
 class Disclosures:
     name = "disclosures"
     tables = ("disclosures", "disclosure_acknowledgements")
@@ -88,6 +137,9 @@ class Disclosures:
             fold = _FOLDS.get(event.event_type)
             if fold is not None:
                 await fold(connection, event)
+
+    def fold_in_memory(self, events: Sequence[RecordedEvent], session: Session) -> Rows:
+        return _fold_in_memory(events)
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         await connection.execute(_FORGET, list(polycule_ids))

@@ -9,11 +9,14 @@ clear. Deciders keep no names at all: this is where every view reads them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from ledger.store.records import RecordedEvent
 from projections.batching import Statements
+from projections.in_memory import Keyed, Rows, Session
 
 if TYPE_CHECKING:
     from ledger.database import Connection, Executor
@@ -58,6 +61,47 @@ SELECT polycule_id FROM memberships WHERE member_id = $1 AND left_at IS NULL
 """
 
 
+# --- The same rows, folded in memory for a rebuild (projections/in_memory.py) -------------
+
+
+class _Directory(NamedTuple):
+    polycule_id: UUID
+    sealed_name: Any
+    founded_at: datetime
+
+
+@dataclass(slots=True)
+class _Membership:
+    polycule_id: UUID
+    member_id: UUID
+    joined_at: datetime
+    left_at: datetime | None
+    sealed_display_name: Any
+
+
+def _fold_in_memory(events: Sequence[RecordedEvent]) -> Rows:
+    """What ``Memberships.apply`` leaves in empty tables after ``events``."""
+    directory: list[_Directory] = []
+    members: Keyed[UUID, _Membership] = Keyed()
+    for event in events:
+        if event.event_type == "PolyculeFounded":
+            if not directory:  # ON CONFLICT DO NOTHING
+                directory.append(
+                    _Directory(event.stream_id, event.data["name"], event.recorded_at)
+                )
+        elif event.event_type == "MemberJoined":
+            member_id = UUID(event.data["member_id"])
+            members.put(member_id, _Membership(
+                event.stream_id, member_id, event.recorded_at, None,
+                event.data["display_name"],
+            ))
+        elif event.event_type == "MemberLeft":
+            left = members.get(UUID(event.data["member_id"]))
+            if left is not None:
+                left.left_at = event.recorded_at
+    return {"polycule_directory": directory, "memberships": list(members)}
+
+
 class Memberships:
     name = "memberships"
     tables = ("polycule_directory", "memberships")
@@ -78,6 +122,9 @@ class Memberships:
                 await connection.execute(
                     _LEFT, event.stream_id, UUID(event.data["member_id"]), event.recorded_at
                 )
+
+    def fold_in_memory(self, events: Sequence[RecordedEvent], session: Session) -> Rows:
+        return _fold_in_memory(events)
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         await connection.execute(_FORGET, list(polycule_ids))

@@ -48,6 +48,7 @@ from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
 from ledger.store.sql import READ_STREAM_PAGE
 from projections.batching import Statements, fold_in_steps
+from projections.in_memory import Rows, Session
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -71,18 +72,24 @@ class PolyculeProjection(Protocol):
 
     @property
     def tables(self) -> Sequence[str]:
-        """Every table it writes (a rebuild builds them beside the live ones, then swaps)."""
+        """Every table it writes (a rebuild replaces a polycule's rows in each)."""
 
     @property
     def folds_in_steps(self) -> bool:
-        """True when a rebuild is to fold it event by event, many polycules together
-        (projections/batching.py). False when ``apply`` takes any events at once, of many
-        polycules, and writes them in one statement: a rebuild then hands it every event of
-        its batch together (folded step by step, it would write each polycule's row once
-        per event)."""
+        """True when several polycules' commands appended together are to be folded
+        event by event, many polycules together (projections/batching.py). False when
+        ``apply`` takes any events at once, of many polycules, and writes them in one
+        statement: it is then handed every event of them together (folded step by step, it
+        would write each polycule's row once per event)."""
 
     async def apply(self, connection: Statements, events: Sequence[RecordedEvent]) -> None:
         """Write what ``events`` (all of one polycule, in stream order) change."""
+
+    def fold_in_memory(self, events: Sequence[RecordedEvent], session: Session) -> Rows:
+        """The rows ``apply`` would leave in empty tables after ``events`` (all of one
+        polycule, from its first, in stream order), table by table, folded in memory for a
+        rebuild (projections/in_memory.py). Raises ``NotFoldedInMemory`` where it cannot
+        say exactly what the statements would write."""
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         """Delete every row this read model holds for the polycules, before a rebuild."""

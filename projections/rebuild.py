@@ -1,17 +1,17 @@
 """Rebuilding the read models while the service runs, many polycules at a time.
 
-Nothing is ever emptied first. Several polycules are rebuilt per transaction: their folds
-run *beside* the live read models — into temporary tables of the same names, which that
-one connection sees in their place (PostgreSQL looks a name up among the session's
-temporary tables first, unless ``pg_temp`` is named last in its ``search_path``) — sent in
-batches step by step (projections/batching.py), without locking anything. Only then are
-those polycules' rows locked (``polycule_read_models``, the row their commands lock too),
-what they were sent meanwhile is folded as well, and their rows are swapped for the new
-ones. So readers see the old rows or the new, never none, and a polycule's writers wait
-for the swap alone.
+Nothing is ever emptied first. Several polycules are rebuilt per transaction: each one's
+stream is read and folded in memory, from its first event, into the rows its read models
+would hold (projections/in_memory.py), without locking anything. Only then are those
+polycules' rows locked (``polycule_read_models``, the row their commands lock too), what
+they were sent meanwhile is folded as well, and their live rows are replaced by the new
+ones, copied in (``COPY``, one per table for all of them). So readers see the old rows or
+the new, never none, and a polycule's writers wait for the swap alone.
 
-A polycule that is parked, or all of a transaction's polycules if anything fails there, is
-rebuilt alone by ``ReadSide.catch_up``, where a failing event parks only its polycule.
+A polycule that is parked, one whose stream the folds in memory cannot answer for, or all
+of a transaction's polycules if anything fails there, is rebuilt alone by
+``ReadSide.catch_up``, with the folds' statements, where a failing event parks only its
+polycule.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from ledger.collector import collector_paused
 from ledger.events import EVENTS
 from ledger.store.events import recorded_event
 from ledger.store.records import RecordedEvent
-from ledger.store.sql import EVENT_COLUMNS
-from projections.batching import Labelled, fold_in_steps
+from projections.in_memory import NotFoldedInMemory, Rows, Session, copy_rows
 from projections.read_side import (
     REBUILD_NEEDED,
     PolyculeProjection,
@@ -42,13 +42,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Events folded per transaction, at most about: enough for the folds to be sent in large
-# batches; their polycules' writers wait only for the swap at the end.
+# Events folded per transaction, at most about: enough for each table's rows to be copied
+# in large batches; their polycules' writers wait only for the swap at the end.
 EVENTS_PER_TRANSACTION = 10_000
-# The folds' statements, while they write beside the live tables, are labelled: the same
-# statements unlabelled may already be prepared on the connection for the live tables
-# (projections/batching.py).
-BESIDE = "folding beside the live read models"
 
 _EVERY_POLYCULE = """
 SELECT stream_id, max(stream_version) AS head FROM events GROUP BY stream_id ORDER BY stream_id
@@ -75,9 +71,12 @@ SELECT stream_id, max(stream_version) AS head FROM events
  WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id
 """
 # Each polycule's events after one version up to another, polycule by polycule
-# (events_stream_version_key).
-_STREAMS_BETWEEN = f"""
-SELECT {EVENT_COLUMNS}
+# (events_stream_version_key): what the read models fold, not the events' metadata or
+# hashes (sending and decoding those was a tenth of a rebuild).
+_STREAMS_BETWEEN = """
+SELECT position, transaction_id, stream_id, stream_version, event_id, event_type,
+       schema_version, data, '{}'::jsonb AS metadata, recorded_at,
+       ''::bytea AS previous_hash, ''::bytea AS hash
   FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS wanted (wanted_stream, after, up_to)
   JOIN events ON stream_id = wanted_stream AND stream_version > after
              AND stream_version <= up_to
@@ -160,12 +159,11 @@ async def _rebuild_together(
 ) -> int:
     """Rebuild several polycules in one transaction; the events folded.
 
-    Their folds run beside the live read models — into temporary tables of the same
-    names, which this connection alone sees in their place — sent in batches step by
-    step (projections/batching.py), without holding anyone up. Only then are the
-    polycules' rows locked and swapped for the new ones: their writers wait for the
-    swap alone, and readers see the old rows or the new. A parked polycule, or all of
-    them if anything fails, is done alone, where a failing event parks only it.
+    Each one's stream is folded in memory, holding nobody up. Only then are the
+    polycules' rows locked and their live rows replaced by the new ones: their writers
+    wait for the swap alone, and readers see the old rows or the new. A polycule that is
+    parked or that the folds in memory cannot answer for, or all of them if anything
+    fails, is done alone, where a failing event parks only it.
     """
     chosen = [projection for projection in read_side.projections if projection.name in names]
     # Rebuilding every read model, a polycule is folded up to its stream's head (and a
@@ -177,51 +175,52 @@ async def _rebuild_together(
     behind: list[UUID] = []
     folded = 0
     try:
-        async with read_side.pool.acquire() as connection, connection.transaction():
+        async with read_side.pool.acquire() as connection:
             live = await connection.fetchval("SELECT current_schema()")
-            for table in tables:
-                await connection.execute(
-                    f'CREATE TEMPORARY TABLE "{table}" (LIKE "{live}"."{table}" '
-                    "INCLUDING ALL) ON COMMIT DROP"
-                )
-            # Fold what the streams hold now, beside the live rows, locking nothing.
+            session = Session(await connection.fetchval("SELECT current_setting('TimeZone')"))
+            # Fold what the streams hold now, locking nothing.
             known = await connection.fetch(_KNOWN_VERSIONS, list(polycule_ids))
             planned = {
                 row["polycule_id"]: row["head"] if everything else row["version"]
                 for row in known if _rebuilt_together(row, everything)
             }
-            folded = await _fold_beside(connection, chosen, planned, {})
-            # Then swap: lock the polycules' rows, fold what came meanwhile, replace.
-            claimed = await connection.fetch(_CLAIM_SEVERAL, list(polycule_ids))
-            heads = await _heads(connection, polycule_ids)
-            ready = {
-                row["polycule_id"]: heads.get(row["polycule_id"], 0) if everything
-                else row["version"]
-                for row in claimed
-                if row["polycule_id"] in planned and _rebuilt_together(row, everything)
-            }
-            alone = [row["polycule_id"] for row in claimed if row["polycule_id"] not in ready]
-            folded += await _fold_beside(connection, chosen, ready, planned)
-            # A polycule folded beside but parked meanwhile keeps its live rows.
-            for projection in chosen:
-                await projection.forget(connection, [p for p in planned if p not in ready])
-            # From here on the names mean the live tables again (a changed search_path
-            # makes PostgreSQL prepare every statement afresh for it).
-            await connection.execute(
-                "SELECT set_config('search_path', current_setting('search_path') || "
-                "', pg_temp', true)"
-            )
-            for projection in chosen:
-                await projection.forget(connection, list(ready))
-            for table in tables:
-                await connection.execute(
-                    f'INSERT INTO "{live}"."{table}" SELECT * FROM pg_temp."{table}"'
-                )
-            if everything:
-                await record_versions(connection, ready)
-            behind = [
-                polycule for polycule in ready if heads.get(polycule, 0) > ready[polycule]
-            ]
+            streams = await _streams(connection, planned, {})
+            rows = _fold_in_memory(chosen, streams, session)
+            async with connection.transaction():
+                # Then swap: lock the polycules' rows, fold what came meanwhile, replace.
+                claimed = await connection.fetch(_CLAIM_SEVERAL, list(polycule_ids))
+                heads = await _heads(connection, polycule_ids)
+                ready = {
+                    row["polycule_id"]: heads.get(row["polycule_id"], 0) if everything
+                    else row["version"]
+                    for row in claimed
+                    if row["polycule_id"] in rows and _rebuilt_together(row, everything)
+                }
+                moved = {polycule: up_to for polycule, up_to in ready.items()
+                         if up_to != planned[polycule]}
+                if moved:
+                    more = await _streams(connection, moved, planned)
+                    for polycule in moved:
+                        del rows[polycule]
+                    rows.update(_fold_in_memory(chosen, {
+                        polycule: [
+                            *(event for event in streams[polycule]
+                              if event.stream_version <= moved[polycule]),
+                            *more[polycule],
+                        ]
+                        for polycule in moved
+                    }, session))
+                    ready = {polycule: ready[polycule] for polycule in ready if polycule in rows}
+                alone = [row["polycule_id"] for row in claimed if row["polycule_id"] not in ready]
+                for projection in chosen:
+                    await projection.forget(connection, list(ready))
+                await copy_rows(connection, live, tables, [rows[polycule] for polycule in ready])
+                if everything:
+                    await record_versions(connection, ready)
+                folded = sum(ready.values())
+                behind = [
+                    polycule for polycule in ready if heads.get(polycule, 0) > ready[polycule]
+                ]
     except (asyncpg.PostgresError, LookupError, ValueError, TypeError) as error:
         log.warning("rebuild_batch_failed_doing_polycules_alone", error=described(error))
         alone, behind, folded = list(polycule_ids), [], 0
@@ -232,6 +231,7 @@ async def _rebuild_together(
         folded += (await read_side.catch_up(polycule_id)).applied
     return folded
 
+
 def _rebuilt_together(row: asyncpg.Record, everything: bool) -> bool:
     """Whether a polycule joins its batch: not when parked (it is rebuilt alone, where a
     failing event parks it again), nor when it waits for a rebuild of every read model and
@@ -239,37 +239,57 @@ def _rebuilt_together(row: asyncpg.Record, everything: bool) -> bool:
     return not row["parked"] and (everything or row["version"] != REBUILD_NEEDED)
 
 
-async def _fold_beside(
-    connection: Connection,
-    chosen: Sequence[PolyculeProjection],
-    up_to: dict[UUID, int],
-    after: dict[UUID, int],
-) -> int:
-    """Fold each polycule's events after ``after`` (none: from the first) up to
-    ``up_to`` into the read models this connection sees; how many."""
+async def _streams(
+    connection: Connection, up_to: dict[UUID, int], after: dict[UUID, int]
+) -> dict[UUID, list[RecordedEvent]]:
+    """Each polycule's events after ``after`` (none: from the first) up to ``up_to``."""
     wanted = [polycule for polycule in up_to if up_to[polycule] > after.get(polycule, 0)]
-    if not wanted:
-        return 0
-    rows = await connection.fetch(
-        _STREAMS_BETWEEN, wanted, [after.get(polycule, 0) for polycule in wanted],
-        [up_to[polycule] for polycule in wanted],
-    )
-    streams: dict[UUID, list[RecordedEvent]] = {polycule: [] for polycule in wanted}
-    for row in rows:
-        streams[row["stream_id"]].append(EVENTS.in_current_shape(recorded_event(row)))
-    await fold_in_steps(
-        connection, [projection.apply for projection in chosen if projection.folds_in_steps],
-        list(streams.values()), label=BESIDE,
-    )
-    whole = [event for events in streams.values() for event in events]
-    for projection in chosen:
-        if not projection.folds_in_steps:
-            await projection.apply(Labelled(connection, BESIDE), whole)
-    return len(rows)
+    streams: dict[UUID, list[RecordedEvent]] = {polycule: [] for polycule in up_to}
+    if wanted:
+        rows = await connection.fetch(
+            _STREAMS_BETWEEN, wanted, [after.get(polycule, 0) for polycule in wanted],
+            [up_to[polycule] for polycule in wanted],
+        )
+        with collector_paused():
+            for row in rows:
+                streams[row["stream_id"]].append(EVENTS.in_current_shape(recorded_event(row)))
+    return streams
+
+
+def _fold_in_memory(
+    chosen: Sequence[PolyculeProjection],
+    streams: dict[UUID, list[RecordedEvent]],
+    session: Session,
+) -> dict[UUID, Rows]:
+    """Each polycule's rows in the chosen read models; a polycule that the folds in
+    memory cannot answer for is left out (it is rebuilt alone)."""
+    with collector_paused():
+        return {
+            polycule: rows for polycule, events in streams.items()
+            if (rows := _fold_one(chosen, polycule, events, session)) is not None
+        }
+
+
+def _fold_one(
+    chosen: Sequence[PolyculeProjection],
+    polycule: UUID,
+    events: Sequence[RecordedEvent],
+    session: Session,
+) -> Rows | None:
+    try:
+        return {
+            table: rows
+            for projection in chosen
+            for table, rows in projection.fold_in_memory(events, session).items()
+        }
+    except (NotFoldedInMemory, LookupError, ValueError, TypeError) as error:
+        log.info("rebuild_folds_polycule_alone", polycule_id=str(polycule),
+                 reason=described(error))
+        return None
+
 
 async def _heads(connection: Connection, polycule_ids: Sequence[UUID]) -> dict[UUID, int]:
     return {
         row["stream_id"]: row["head"]
         for row in await connection.fetch(_HEADS, list(polycule_ids))
     }
-

@@ -16,12 +16,14 @@ Tables and indexes: ledger/store/migrations/0007_disclosures_and_repair.sql.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from ledger.store.records import JsonObject, RecordedEvent
 from projections.batching import Statements
+from projections.in_memory import Keyed, Rows, Session
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -376,6 +378,336 @@ _FOLDS: dict[str, Callable[[Statements, RecordedEvent], Awaitable[_Step]]] = {
 }
 
 
+# --- The same rows, folded in memory for a rebuild (projections/in_memory.py) -------------
+# Event by event as the statements above, each kind of event in a method of its own.
+
+
+@dataclass(slots=True)
+class _Breach:
+    breach_id: UUID
+    polycule_id: UUID
+    agreement_id: UUID
+    version: int
+    parties: list[UUID]
+    harmed: list[UUID]
+    breached_by: UUID
+    reported_by: UUID
+    happened_at: datetime
+    reported_at: datetime
+    reported_in: int
+    what_happened: Any
+    status: str
+    acknowledged_at: datetime | None
+    audience: list[UUID]
+    acknowledgement: Any = None
+    dispute: Any = None
+    disputed_at: datetime | None = None
+    supporters: list[UUID] = field(default_factory=list)
+    repair_status: str = "open"
+    closed_at: datetime | None = None
+    closed_by: UUID | None = None
+    close_note: Any = None
+    restored_by: list[UUID] = field(default_factory=list)
+
+
+class _Decision(NamedTuple):
+    breach_id: UUID
+    stream_version: int
+    member_id: UUID
+    decision: str
+    note: Any
+    at: datetime
+    polycule_id: UUID
+
+
+@dataclass(slots=True)
+class _Factor:
+    factor_id: UUID
+    breach_id: UUID
+    factor: str
+    named_by: UUID
+    named_at: datetime
+    named_in: int
+    note: Any
+    polycule_id: UUID
+    addressed_at: datetime | None = None
+    addressed_by: UUID | None = None
+    addressed_note: Any = None
+
+
+class _Boundary(NamedTuple):
+    breach_id: UUID
+    proposal_id: UUID
+    linked_by: UUID
+    linked_at: datetime
+    linked_in: int
+    polycule_id: UUID
+
+
+@dataclass(slots=True)
+class _Commitment:
+    commitment_id: UUID
+    breach_id: UUID
+    made_by: UUID
+    what: Any
+    first_due_at: datetime
+    every_days: int | None
+    made_at: datetime
+    made_in: int
+    next_due_at: datetime | None
+    polycule_id: UUID
+    announced_through: int = 0
+
+
+class _Mark(NamedTuple):
+    commitment_id: UUID
+    occurrence: int
+    due_at: datetime
+    mark: str
+    marked_by: UUID
+    marked_at: datetime
+    note: Any
+    polycule_id: UUID
+
+
+class _CheckIn(NamedTuple):
+    breach_id: UUID
+    stream_version: int
+    member_id: UUID
+    at: datetime
+    trust: int
+    setback: bool
+    note: Any
+    private: bool
+    polycule_id: UUID
+
+
+class _InMemory:
+    """What ``Repairs.apply`` leaves in empty tables, event by event."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.breaches: Keyed[UUID, _Breach] = Keyed()
+        self.timeline: Keyed[int, _Step] = Keyed()
+        self.check_ins: Keyed[tuple[UUID, int], _CheckIn] = Keyed()
+        self.commitments: Keyed[UUID, _Commitment] = Keyed()
+        self.marks: Keyed[tuple[UUID, int], _Mark] = Keyed()
+        self.factors: Keyed[UUID, _Factor] = Keyed()
+        self.decisions: Keyed[tuple[UUID, int], _Decision] = Keyed()
+        self.boundaries: Keyed[tuple[UUID, UUID], _Boundary] = Keyed()
+
+    def rows(self) -> Rows:
+        return {
+            "breaches": list(self.breaches),
+            "repair_timeline": list(self.timeline),
+            "check_ins": list(self.check_ins),
+            "commitments": list(self.commitments),
+            "commitment_marks": list(self.marks),
+            "repair_factors": list(self.factors),
+            "repair_decisions": list(self.decisions),
+            "repair_boundaries": list(self.boundaries),
+        }
+
+    def apply(self, event: RecordedEvent) -> None:
+        fold = self._FOLDS.get(event.event_type)
+        if fold is not None:
+            step = fold(self, event)
+            self.timeline.insert(step.stream_version, step)
+
+    def _reported(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach_id = UUID(data["breach_id"])
+        parties = _uuids(data["parties"])
+        breached_by, reported_by = UUID(data["breached_by"]), UUID(data["reported_by"])
+        self_reported = breached_by == reported_by
+        self.breaches.insert(breach_id, _Breach(
+            breach_id, event.stream_id, UUID(data["agreement_id"]), data["version"], parties,
+            [party for party in parties if party != breached_by], breached_by, reported_by,
+            datetime.fromisoformat(data["happened_at"]), event.recorded_at,
+            event.stream_version, data["what_happened"],
+            "acknowledged" if self_reported else "reported",
+            event.recorded_at if self_reported else None, parties,
+        ))
+        return _step(
+            event, reported_by, words=data["what_happened"],
+            detail=_pick(data, "agreement_id", "version", "breached_by", "happened_at"),
+        )
+
+    def _answered(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach = self.breaches.get(UUID(data["breach_id"]))
+        if breach is not None and event.event_type == "BreachAcknowledged":
+            breach.status, breach.acknowledgement = "acknowledged", data.get("account")
+            breach.acknowledged_at = event.recorded_at
+        elif breach is not None:
+            breach.status, breach.dispute = "disputed", data.get("account")
+            breach.disputed_at = event.recorded_at
+        return _step(event, UUID(data["member_id"]), words=data.get("account"))
+
+    def _audience_widened(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach = self.breaches.get(UUID(data["breach_id"]))
+        if breach is not None:
+            had = breach.audience  # the added members after it, in the order given
+            breach.audience = [*had, *(member for member in _uuids(data["added"])
+                                       if member not in had)]
+        return _step(event, UUID(data["member_id"]), detail=_pick(data, "added"))
+
+    def _words_shared(self, event: RecordedEvent) -> _Step:
+        return _step(event, UUID(event.data["member_id"]), words=event.data["words"])
+
+    def _decision_made(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach_id, member_id = UUID(data["breach_id"]), UUID(data["member_id"])
+        self.decisions.insert((breach_id, event.stream_version), _Decision(
+            breach_id, event.stream_version, member_id, data["decision"], data.get("note"),
+            event.recorded_at, event.stream_id,
+        ))
+        return _step(event, member_id, words=data.get("note"), detail=_pick(data, "decision"))
+
+    def _factor_named(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        factor_id, member_id = UUID(data["factor_id"]), UUID(data["member_id"])
+        self.factors.insert(factor_id, _Factor(
+            factor_id, UUID(data["breach_id"]), data["factor"], member_id, event.recorded_at,
+            event.stream_version, data.get("note"), event.stream_id,
+        ))
+        return _step(
+            event, member_id, words=data.get("note"), detail=_pick(data, "factor_id", "factor")
+        )
+
+    def _factor_addressed(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        member_id = UUID(data["member_id"])
+        factor = self.factors.get(UUID(data["factor_id"]))
+        if factor is not None:
+            factor.addressed_at, factor.addressed_by = event.recorded_at, member_id
+            factor.addressed_note = data.get("note")
+        return _step(
+            event, member_id, words=data.get("note"),
+            detail={**_pick(data, "factor_id"), "factor": factor and factor.factor},
+        )
+
+    def _boundary_linked(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach_id, proposal_id = UUID(data["breach_id"]), UUID(data["proposal_id"])
+        member_id = UUID(data["member_id"])
+        self.boundaries.insert((breach_id, proposal_id), _Boundary(
+            breach_id, proposal_id, member_id, event.recorded_at, event.stream_version,
+            event.stream_id,
+        ))
+        return _step(event, member_id, detail=_pick(data, "proposal_id"))
+
+    def _commitment_made(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        commitment_id, member_id = UUID(data["commitment_id"]), UUID(data["member_id"])
+        first_due_at = datetime.fromisoformat(data["first_due_at"])
+        self.commitments.insert(commitment_id, _Commitment(
+            commitment_id, UUID(data["breach_id"]), member_id, data["what"], first_due_at,
+            data.get("every_days"), event.recorded_at, event.stream_version, first_due_at,
+            event.stream_id,
+        ))
+        return _step(
+            event, member_id, words=data["what"],
+            detail=_pick(data, "commitment_id", "first_due_at", "every_days"),
+        )
+
+    def _commitment_fell_due(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        commitment = self.commitments.get(UUID(data["commitment_id"]))
+        if commitment is not None:
+            occurrence = data["occurrence"]
+            commitment.announced_through = occurrence
+            commitment.next_due_at = None if commitment.every_days is None else (
+                self.session.plus_days(
+                    commitment.first_due_at, commitment.every_days * occurrence
+                )
+            )
+        return _step(event, None, detail=_pick(data, "commitment_id", "occurrence", "due_at"))
+
+    def _commitment_marked(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        commitment_id, member_id = UUID(data["commitment_id"]), UUID(data["member_id"])
+        self.marks.insert((commitment_id, data["occurrence"]), _Mark(
+            commitment_id, data["occurrence"], datetime.fromisoformat(data["due_at"]),
+            data["mark"], member_id, event.recorded_at, data.get("note"), event.stream_id,
+        ))
+        return _step(
+            event, member_id, words=data.get("note"),
+            detail=_pick(data, "commitment_id", "occurrence", "due_at", "mark"),
+        )
+
+    def _checked_in(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach_id, member_id = UUID(data["breach_id"]), UUID(data["member_id"])
+        setback = bool(data.get("setback", False))
+        private = bool(data.get("private", False))
+        self.check_ins.insert((breach_id, event.stream_version), _CheckIn(
+            breach_id, event.stream_version, member_id, event.recorded_at, data["trust"],
+            setback, data.get("note"), private, event.stream_id,
+        ))
+        return _step(
+            event, member_id, words=data.get("note"),
+            detail={"trust": data["trust"], "setback": setback, "private": private},
+        )
+
+    def _supporter_invited(self, event: RecordedEvent) -> _Step:
+        return _step(
+            event, UUID(event.data["member_id"]),
+            detail=_pick(event.data, "invitation_id", "expires_at"),
+        )
+
+    def _supporter_joined(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        supporter_id = UUID(data["supporter_id"])
+        breach = self.breaches.get(UUID(data["breach_id"]))
+        if breach is not None and supporter_id not in breach.supporters:
+            breach.supporters = [*breach.supporters, supporter_id]
+        return _step(event, supporter_id, detail=_pick(data, "invitation_id"))
+
+    def _restoration_chosen(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        member_id = UUID(data["member_id"])
+        breach = self.breaches.get(UUID(data["breach_id"]))
+        if breach is not None and member_id not in breach.restored_by:
+            breach.restored_by = [*breach.restored_by, member_id]
+        return _step(event, member_id)
+
+    def _closed(self, event: RecordedEvent) -> _Step:
+        data = event.data
+        breach_id, member_id = UUID(data["breach_id"]), _uuid(data.get("member_id"))
+        breach = self.breaches.get(breach_id)
+        if breach is not None:
+            breach.repair_status, breach.closed_at = data["outcome"], event.recorded_at
+            breach.closed_by, breach.close_note = member_id, data.get("note")
+        for commitment in self.commitments:
+            if commitment.breach_id == breach_id:  # nothing falls due in a closed repair
+                commitment.next_due_at = None
+        return _step(event, member_id, words=data.get("note"), detail=_pick(data, "outcome"))
+
+    _FOLDS: dict[str, Callable[[_InMemory, RecordedEvent], _Step]] = {
+        "BreachReported": _reported,
+        "BreachAcknowledged": _answered,
+        "BreachDisputed": _answered,
+        "BreachAudienceWidened": _audience_widened,
+        "ResponsibilityTaken": _words_shared,
+        "ImpactShared": _words_shared,
+        "ApologyMade": _words_shared,
+        "RepairDecisionMade": _decision_made,
+        "FactorNamed": _factor_named,
+        "FactorAddressed": _factor_addressed,
+        "BoundaryLinked": _boundary_linked,
+        "CommitmentMade": _commitment_made,
+        "CommitmentFellDue": _commitment_fell_due,
+        "CommitmentMarked": _commitment_marked,
+        "CheckInRecorded": _checked_in,
+        "SupporterInvited": _supporter_invited,
+        "SupporterJoined": _supporter_joined,
+        "RestorationChosen": _restoration_chosen,
+        "RepairClosed": _closed,
+    }
+
+
 class Repairs:
     name = "repairs"
     tables = (
@@ -394,6 +726,12 @@ class Repairs:
                 timeline.append(await fold(connection, event))
         if timeline:
             await connection.executemany(_TIMELINE, timeline)
+
+    def fold_in_memory(self, events: Sequence[RecordedEvent], session: Session) -> Rows:
+        folded = _InMemory(session)
+        for event in events:
+            folded.apply(event)
+        return folded.rows()
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         await connection.execute(_FORGET, list(polycule_ids))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 if TYPE_CHECKING:
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 from ledger.store.records import RecordedEvent
 from projections.batching import Statements
+from projections.in_memory import Rows, Session
 
 _UPSERT = """
 INSERT INTO stream_summaries AS s (stream_id, version, event_count, last_event_at)
@@ -21,6 +22,13 @@ ON CONFLICT (stream_id) DO UPDATE
        event_count = s.event_count + excluded.event_count,
        last_event_at = greatest(s.last_event_at, excluded.last_event_at)
 """
+
+
+class _Summary(NamedTuple):
+    stream_id: UUID
+    version: int
+    event_count: int
+    last_event_at: datetime
 
 
 class StreamSummaries:
@@ -49,6 +57,14 @@ class StreamSummaries:
             [folded[s][1] for s in streams],
             [folded[s][2] for s in streams],
         )
+
+    def fold_in_memory(self, events: Sequence[RecordedEvent], session: Session) -> Rows:
+        """The row ``apply`` leaves for a polycule's whole stream (``events``, from its
+        first)."""
+        return {"stream_summaries": [_Summary(
+            events[0].stream_id, max(event.stream_version for event in events), len(events),
+            max(event.recorded_at for event in events),
+        )]} if events else {}
 
     async def forget(self, connection: Connection, polycule_ids: Sequence[UUID]) -> None:
         await connection.execute(
