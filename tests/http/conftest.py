@@ -90,6 +90,14 @@ async def client(app: web.Application, aiohttp_client: AiohttpClient) -> Client:
     return await aiohttp_client(app)
 
 
+@pytest.fixture
+async def second_instance(
+    new_instance: Callable[[], web.Application], aiohttp_client: AiohttpClient
+) -> Client:
+    """Another instance of the service on the same database, as behind a load balancer."""
+    return await aiohttp_client(new_instance())
+
+
 # Routes that some tests add to the app to provoke errors or slow answers. The policy
 # refuses any route it has no rule for, so these are declared open, for tests only.
 TEST_ONLY_ROUTES = [

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from pytest_aiohttp import AiohttpClient
 
 from ledger.http.keys import EVENT_STORE
 from tests.http.people import Person, person
@@ -46,14 +43,6 @@ async def keyed(
 async def event_types(client: Client, polycule: str) -> list[str]:
     events = await client.app[EVENT_STORE].read_stream(uuid.UUID(polycule))
     return [event.event_type for event in events]
-
-
-@pytest.fixture
-async def second_instance(
-    new_instance: Callable[[], web.Application], aiohttp_client: AiohttpClient
-) -> Client:
-    """Another instance of the service on the same database, as behind a load balancer."""
-    return await aiohttp_client(new_instance())
 
 
 async def test_a_retry_is_answered_with_the_first_outcome_and_changes_nothing(

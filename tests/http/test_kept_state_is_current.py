@@ -9,12 +9,9 @@ has changed, reading a polycule's pages reads nothing of its stream."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from pytest_aiohttp import AiohttpClient
 
 from ledger.http.keys import EVENT_STORE
 from ledger.http.middleware import current_request_id
@@ -23,14 +20,6 @@ from ledger.store.records import RecordedEvent
 from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
 from tests.http.support import Client
-
-
-@pytest.fixture
-async def second_instance(
-    new_instance: Callable[[], web.Application], aiohttp_client: AiohttpClient
-) -> Client:
-    """Another instance of the service on the same database, as behind a load balancer."""
-    return await aiohttp_client(new_instance())
 
 
 async def bearer_of(someone: Person) -> dict[str, str]:
