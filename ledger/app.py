@@ -16,10 +16,12 @@ scheduler, delivery, the mail sender); a worker runs them all and serves only th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 from ledger.clock import SystemClock
@@ -86,6 +88,8 @@ from projections.keeper import ReadSideKeeper
 from projections.runner import Projection, ProjectionRunner
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+log = structlog.get_logger(__name__)
 
 
 def create_app(
@@ -166,7 +170,14 @@ def _database(settings: Settings, database_url: str, migrate_as: str | None) -> 
         )
         await warn_if_history_can_be_rewritten(app[POOL])
         yield
-        await app[POOL].close()
+        # Each background loop has ended and every request is answered by now, so each
+        # connection is back; one that is not (a bug) must not keep the process from ending.
+        try:
+            async with asyncio.timeout(settings.shutdown_timeout_seconds):
+                await app[POOL].close()
+        except TimeoutError:
+            log.warning("pool_closed_with_connections_still_out")
+            app[POOL].terminate()
 
     return database
 

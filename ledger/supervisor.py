@@ -9,6 +9,13 @@ the loop is started again after a pause that doubles with each failure in a row 
 ``first_pause`` up to ``longest_pause``). A loop that keeps failing — ``failing_after``
 failures in a row, the last within ``healthy_after`` seconds — is reported by ``failing``,
 which ``/readyz`` shows.
+
+Stopping always stops. A cancellation can be lost on its way into a loop: Python 3.11's
+``asyncio.wait_for`` (which aiosmtplib and asyncpg's pool use) returns the result that came
+in the same moment instead of raising it, and a ``while True`` loop then runs on. So a loop
+still running ``ask_again_after`` seconds after it was cancelled is cancelled again, and
+again, until it ends; it may be cut off in a clean-up of its own then, which every loop
+already survives (a lease, a transaction rolled back).
 """
 
 from __future__ import annotations
@@ -38,12 +45,14 @@ class Supervisor:
         failing_after: int = 3,
         healthy_after: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
+        ask_again_after: float = 1.0,
     ) -> None:
         self._first_pause = first_pause
         self._longest_pause = longest_pause
         self._failing_after = failing_after
         self._healthy_after = healthy_after
         self._clock = clock
+        self._ask_again_after = ask_again_after
         self._records: dict[str, _Record] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -76,10 +85,18 @@ class Supervisor:
     async def stop(self, name: str | None = None) -> None:
         """Cancel one loop, or every loop, and wait until it has ended."""
         names = [name] if name is not None else list(self._tasks)
-        tasks = [self._tasks.pop(each) for each in names if each in self._tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        running = {self._tasks.pop(each) for each in names if each in self._tasks}
+        while running:
+            for task in running:
+                task.cancel()
+            ended, running = await asyncio.wait(running, timeout=self._ask_again_after)
+            for task in ended:
+                if not task.cancelled():
+                    task.exception()  # retrieved: what a loop ends with was logged already
+            if running:
+                log.warning(
+                    "background_loop_cancelled_again", loops=sorted(t.get_name() for t in running)
+                )
 
     async def _supervise(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
         record = self._records[name]

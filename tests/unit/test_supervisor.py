@@ -94,3 +94,38 @@ async def test_stopping_ends_every_loop() -> None:
     assert supervisor.failing == []
     supervisor.run("listener", flaky)  # the name is free again once stopped
     await supervisor.stop()
+
+
+async def test_stopping_ends_a_loop_whose_cancellation_was_lost() -> None:
+    """Python 3.11's ``asyncio.wait_for`` returns a result that arrives in the same moment
+    as the cancellation, and the cancellation is lost (aiosmtplib waits for every SMTP
+    answer so): a ``while True`` loop would run on, and the service would never stop."""
+    supervisor = Supervisor(ask_again_after=0.01)
+    answers: asyncio.Queue[asyncio.Future[str]] = asyncio.Queue()
+    conversations = 0
+
+    async def mail_sender() -> None:
+        nonlocal conversations
+        while True:
+            answer = asyncio.get_running_loop().create_future()
+            await answers.put(answer)
+            try:
+                await asyncio.wait_for(answer, timeout=30)
+            except asyncio.CancelledError:
+                if conversations:
+                    raise
+                # Where wait_for keeps the cancellation (Python 3.12 and later), the first
+                # is lost here instead, as 3.11's wait_for loses it.
+            conversations += 1
+
+    supervisor.run("mail-delivery", mail_sender)
+    answer = await answers.get()
+    with structlog.testing.capture_logs() as logs:
+        stopping = asyncio.create_task(supervisor.stop())
+        await asyncio.sleep(0)  # the stop has begun: the loop's cancellation is on its way
+        answer.set_result("250 OK")  # and the server's answer arrives in the same moment
+        async with asyncio.timeout(60):  # a bound on a hang, not a measure of speed
+            await stopping
+
+    assert conversations >= 1  # the first cancellation was indeed lost
+    assert [line["loops"] for line in logs if line["event"] == "background_loop_cancelled_again"]
