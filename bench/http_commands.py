@@ -44,6 +44,7 @@ Uses ``DATABASE_URL`` if set (a scratch database is created and dropped there), 
 embedded PostgreSQL in a temporary directory.
 
     ./dev bench http [--clients 16,64] [--polycules 200] [--seconds 10 | --commands N]
+                     [--parts reads,writes]
                      [--rounds 3] [--agreements 5]
 """
 
@@ -622,6 +623,7 @@ async def give_agreements(
 async def bench(
     server_url: str, clients: Sequence[int], polycules: int, seconds: float,
     commands: int | None, rounds: int, agreements: int, isolation: bool,
+    parts: frozenset[str] = frozenset({"reads", "writes"}),
 ) -> int:
     print(f"{load()} at the start")
     async with scratch_database(server_url) as url:
@@ -663,14 +665,14 @@ async def bench(
                 budget = Budget(seconds, commands)
                 print(f"each part: {f'{commands} requests' if commands else f'{seconds:g} s'}"
                       f" per round and side, {rounds} rounds")
-                for count in clients:
+                for count in clients if "reads" in parts else ():
                     await measure_reads(
                         session, base, served.bare_url, founded, count, rounds, budget,
                         served.cpu_seconds,
                     )
                 floor_pool = await create_pool(url, min_size=pool_size, max_size=pool_size)
                 try:
-                    for count in clients:
+                    for count in clients if "writes" in parts else ():
                         await settled(session, base)
                         await measure_writes(
                             session, base, founded, floor_pool, count, rounds, budget,
@@ -678,7 +680,7 @@ async def bench(
                         )
                 finally:
                     await floor_pool.close()
-                if isolation:
+                if isolation and "writes" in parts:
                     await settled(session, base)
                     await measure_isolation(
                         session, base, url, founded, min(clients), rounds, budget
@@ -702,7 +704,13 @@ def main() -> int:
                         help="agreements in force in each polycule before the reads")
     parser.add_argument("--no-isolation", action="store_true",
                         help="leave out the writes beside a parked polycule")
+    parser.add_argument("--parts", default="reads,writes",
+                        help="which to measure, comma-separated: reads, writes (default "
+                             "both; the isolation part goes with the writes)")
     args = parser.parse_args()
+    parts = frozenset(args.parts.split(","))
+    if not parts or not parts <= {"reads", "writes"}:
+        parser.error("--parts takes reads, writes or both")
     clients = [int(count) for count in args.clients.split(",")]
     if min(clients) < 1 or args.polycules < max(clients):
         parser.error("every client needs a polycule of its own: --polycules >= --clients")
@@ -710,7 +718,7 @@ def main() -> int:
         parser.error("--rounds must be at least 1 and --agreements at least 0")
     return run_against_postgres(lambda url: bench(
         url, clients, args.polycules, args.seconds, args.commands, args.rounds,
-        args.agreements, not args.no_isolation,
+        args.agreements, not args.no_isolation, parts,
     ))
 
 

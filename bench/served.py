@@ -74,6 +74,14 @@ async def until_stopped(*runners: web.AppRunner) -> None:
             await runner.cleanup()
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """The processor time process ``pid`` has used so far, its own and the kernel's on its
+    behalf (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime: the 14th and 15th fields, counted after the command's name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ChildProcess:
     """``python -m MODULE`` (a module of this repository) as a child process, for as long as
     a ``with`` block. Its first line of output is JSON saying where it listens, handed to
@@ -102,12 +110,9 @@ class ChildProcess:
         return self
 
     def cpu_seconds(self) -> float:
-        """The processor time the child has used so far, its own and the kernel's on its
-        behalf (Linux's /proc)."""
+        """The processor time the child has used so far (``cpu_seconds_of``)."""
         assert self._process is not None
-        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rpartition(")")[2].split()
-        # utime and stime: the 14th and 15th fields, counted after the command's name.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds_of(self._process.pid)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None,

@@ -20,8 +20,12 @@ and the worker turns them into messages and delivers them, signed.
   the plain POSTs' rate);
 * plain POSTs — the live part's bodies POSTed straight to the same receiver, as many at a
   time as the worker sends, over kept-alive connections, no queue, no signing: the raw
-  rate. Backlog and plain POSTs alternate for a few rounds (medians), so that drift in
-  the machine weighs on both alike.
+  rate. Backlog and plain POSTs alternate for a few rounds, so that drift in the machine
+  weighs on both alike: each round's ratio compares a backlog with the plain POSTs that
+  follow it, and the ratio printed is the median of the rounds' ratios. Each round also
+  says the processor time per message of the worker (from its start to the last arrival)
+  and of the plain POSTs' client: on a machine shared with other work, rates swing with
+  the load and this comparison hardly does.
 
 The receiver and the benchmark read the same monotonic clock of the machine. The
 polycules' streams grow as the parts follow one another; each line says how long.
@@ -52,7 +56,7 @@ from aiohttp import web
 
 from bench.agreements_read import percentile, text
 from bench.scratch import run_against_postgres, scratch_database
-from bench.served import REPOSITORY, listen
+from bench.served import REPOSITORY, cpu_seconds_of, listen
 from bench.webhook_receiver import ReceiverProcess
 from ledger.app import create_app
 from ledger.config import Settings
@@ -250,6 +254,11 @@ class WorkerProcess:
                 await asyncio.sleep(0.1)
         raise RuntimeError("the worker did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """The processor time the running worker has used so far."""
+        assert self._process is not None
+        return cpu_seconds_of(self._process.pid)
+
     async def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:
@@ -314,9 +323,9 @@ async def messages_of(
     return {row["message_id"]: (row["event_id"], row["body"]) for row in rows}
 
 
-async def raw_posts(url: str, bodies: Sequence[str]) -> float:
+async def raw_posts(url: str, bodies: Sequence[str]) -> tuple[float, float]:
     """Plain POSTs of ``bodies`` to ``url``, CONCURRENCY at a time over kept-alive
-    connections; messages per second."""
+    connections; messages per second, and this process's processor time per message."""
     queue = list(reversed(bodies))
     headers = {"Content-Type": "application/json"}
 
@@ -330,9 +339,12 @@ async def raw_posts(url: str, bodies: Sequence[str]) -> float:
 
     connector = aiohttp.TCPConnector(limit=CONCURRENCY, limit_per_host=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), time.process_time()
         await asyncio.gather(*(poster(session) for _ in range(CONCURRENCY)))
-        return len(bodies) / (time.monotonic() - started)
+        return (
+            len(bodies) / (time.monotonic() - started),
+            (time.process_time() - cpu_before) / len(bodies),
+        )
 
 
 @dataclass(frozen=True)
@@ -495,20 +507,30 @@ async def bench_with(
         await raw_posts(receiver.raw_url, live.bodies[: CONCURRENCY * 4])  # warm
         drains: list[Outcome] = []
         raw_rates: list[float] = []
+        ratios: list[float] = []
+        worker_cpu: list[float] = []
+        raw_cpu: list[float] = []
         for round_number in range(1, rounds + 1):
             committed.clear()
             await receiver.forget()
             await worker.stop()
             await write_events(writers, drain_events)
             await worker.start()
+            cpu_at_start = worker.cpu_seconds()
             drain = await outcome_of(app, receiver, committed, None)
+            worker_cpu.append((worker.cpu_seconds() - cpu_at_start) / max(drain.delivered, 1))
             drains.append(drain)
-            raw_rates.append(await raw_posts(receiver.raw_url, live.bodies))
+            raw_rate, raw_cpu_each = await raw_posts(receiver.raw_url, live.bodies)
+            raw_rates.append(raw_rate)
+            raw_cpu.append(raw_cpu_each)
+            ratios.append(drain.rate / raw_rate)
             print(f"round {round_number}: backlog of {drain.messages} messages made and "
                   f"delivered by a worker started after {len(committed)} events were "
                   f"committed: {drain.delivered} delivered, {drain.duplicates} duplicates, "
-                  f"{drain.rate:.0f}/s; plain POSTs {raw_rates[-1]:.0f}/s; "
-                  f"{await stream_length(app, polycules)}")
+                  f"{drain.rate:.0f}/s; plain POSTs {raw_rate:.0f}/s; ratio "
+                  f"{ratios[-1]:.3f}; processor time per message: the worker's "
+                  f"{worker_cpu[-1] * 1e6:.0f} µs, the plain POSTs' {raw_cpu_each * 1e6:.0f} µs;"
+                  f" {await stream_length(app, polycules)}")
         drain_rate = statistics.median(drain.rate for drain in drains)
         raw_rate = statistics.median(raw_rates)
     finally:
@@ -522,8 +544,13 @@ async def bench_with(
           f"live bodies to the same receiver, {CONCURRENCY} at a time over kept-alive "
           f"connections, no queue, no signing; median of {rounds} rounds)")
     print(f"delivered, backlog: {drain_rate:6.0f} messages/s  (first to last arrival, "
-          f"median of {rounds} rounds)  ratio delivered/plain {drain_rate / raw_rate:.3f}  "
+          f"median of {rounds} rounds)  ratio delivered/plain {statistics.median(ratios):.3f}"
+          f" (median of the rounds' ratios; {drain_rate / raw_rate:.3f} of the medians)  "
           "(target ≥ 0.5)")
+    print(f"processor time per message, backlog: the worker's "
+          f"{statistics.median(worker_cpu) * 1e6:.0f} µs (fan-out, claim, signing, sending, "
+          f"settling), the plain POSTs' {statistics.median(raw_cpu) * 1e6:.0f} µs (the "
+          f"client's); medians of {rounds} rounds")
     print(f"delivered, live:    {live.rate:6.0f} messages/s  (first commit to last "
           f"delivery)  ratio delivered/plain {live.rate / raw_rate:.3f}")
     print(f"commit → delivery, live  ({live.delivered} messages, writers flat out at "

@@ -5,6 +5,13 @@ The consumers that tell people of events (the webhook fan-out, polycule by polyc
 mail fan-out, along the whole log) follow a little behind the head, so the service's own
 cache of latest states does not serve them: each keeps its own, folding in from the
 stream the events of a polycule it skipped (those that tell nobody anything).
+
+Nor do the service's snapshots (ledger/snapshots.py), which stand near the head. So the
+followers keep snapshots of their own, under ``FOLLOWED``, each time a polycule's state
+passes another hundred events: a worker started again (after a deploy, or after being
+away while people wrote) folds each polycule from its latest such snapshot, never from
+the polycule's first event. A snapshot is the fold of the stream up to its version,
+whatever becomes of the pass that made it.
 """
 
 from __future__ import annotations
@@ -12,16 +19,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from ledger import snapshots
 from ledger.domain.polycules import Polycule, polycule_decider
 from ledger.service import ApplicationService, StateCache
 from ledger.store.records import RecordedEvent
 from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
+
+# The name the followers' snapshots are kept under, beside the service's own.
+FOLLOWED = "polycule_followed"
 
 
 class PolyculesFollowed:
     def __init__(self, service: ApplicationService) -> None:
         self._service = service
         self._states = StateCache()
+        self._snapshots = (
+            None if service.snapshots is None
+            else service.snapshots.alongside(FOLLOWED, polycule_decider)
+        )
 
     async def notices(
         self, events: Sequence[RecordedEvent]
@@ -33,7 +48,7 @@ class PolyculesFollowed:
             if event.event_type not in HANDLED_EVENTS:
                 # Nobody is told of it; folded in now if its polycule's state is at hand
                 # (cheaper than reading it from the stream at the polycule's next notice).
-                self._fold_if_next(event)
+                await self._fold_if_next(event)
                 continue
             polycule = await self.just_after(event)
             told.extend(
@@ -45,38 +60,49 @@ class PolyculesFollowed:
 
     async def just_after(self, event: RecordedEvent) -> Polycule:
         """The event's polycule with the event applied."""
-        polycule = await self._state_before(event)
+        polycule, version = await self._state_before(event)
         polycule = polycule_decider.evolve(polycule, self._service.decode_for_deciding(event))
-        self._states.put(event.stream_id, polycule_decider, polycule, event.stream_version)
+        await self._advanced(event.stream_id, polycule, version, event.stream_version)
         return polycule
 
-    def _fold_if_next(self, event: RecordedEvent) -> None:
+    async def _fold_if_next(self, event: RecordedEvent) -> None:
         cached = self._states.get(event.stream_id, polycule_decider)
         if cached is not None and cached[1] == event.stream_version - 1:
             polycule = polycule_decider.evolve(
                 cached[0], self._service.decode_for_deciding(event)
             )
-            self._states.put(event.stream_id, polycule_decider, polycule, event.stream_version)
+            await self._advanced(event.stream_id, polycule, cached[1], event.stream_version)
 
-    async def _state_before(self, event: RecordedEvent) -> Polycule:
+    async def _advanced(
+        self, stream_id: UUID, polycule: Polycule, before: int, after: int
+    ) -> None:
+        """The polycule's state moved from version ``before`` to ``after``: kept, and kept
+        as a snapshot too when it passed another hundred events."""
+        self._states.put(stream_id, polycule_decider, polycule, after)
+        if self._snapshots is not None and snapshots.due(before, after):
+            await self._snapshots.keep(stream_id, polycule_decider, polycule, after)
+
+    async def _state_before(self, event: RecordedEvent) -> tuple[Polycule, int]:
+        """The polycule just before ``event``, and the version it was folded from."""
+        wanted = event.stream_version - 1
         cached = self._states.get(event.stream_id, polycule_decider)
-        if cached is not None:
-            state, version = cached
-            if version == event.stream_version - 1:
-                return state
-            if version < event.stream_version - 1:
-                # Events of this polycule it did not need (nobody is told of them) are
-                # folded in from the stream.
-                for missed in await self._service.read_between(
-                    event.stream_id, version, event.stream_version - 1
-                ):
-                    state = polycule_decider.evolve(
-                        state, self._service.decode_for_deciding(missed)
-                    )
-                return state
-        return await self._service.load_until(
-            event.stream_id, polycule_decider, event.stream_version - 1
-        )
+        if cached is None or cached[1] > wanted:
+            kept = None if self._snapshots is None else await self._snapshots.latest(
+                event.stream_id, polycule_decider
+            )
+            if kept is not None and kept[1] <= wanted:
+                cached = kept
+            else:
+                cached = (polycule_decider.initial_state, 0)
+        state, version = cached
+        if version < wanted:
+            # Events of this polycule it did not need (nobody is told of them), or those
+            # after the snapshot it starts from, are folded in from the stream.
+            for missed in await self._service.read_between(event.stream_id, version, wanted):
+                state = polycule_decider.evolve(
+                    state, self._service.decode_for_deciding(missed)
+                )
+        return state, version
 
 
 def actor_of(event: RecordedEvent) -> UUID | None:

@@ -14,8 +14,10 @@ docs/privacy.md says the same for operators: supplying the key, rotation, what e
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import tempfile
@@ -331,6 +333,9 @@ class KeyRing:
         self._erasures_seen = 0
         # Texts recently opened, by their nonce (random, 96 bits: one per sealed text).
         self._opened: OrderedDict[str, _Opened] = OrderedDict()
+        # Reads of a key's row under way: whoever needs the same key meanwhile waits for
+        # that read (a worker starting with 32 senders reads each key once, not 32 times).
+        self._reading: dict[UUID, asyncio.Future[DataKey | None]] = {}
 
     @property
     def erasures_seen(self) -> int:
@@ -439,10 +444,24 @@ class KeyRing:
         key = self._cached(key_id)
         if key is not None:
             return key
+        reading = self._reading.get(key_id)
+        if reading is None:
+            reading = self._reading[key_id] = asyncio.ensure_future(self._read_key(key_id))
+            reading.add_done_callback(functools.partial(self._read, key_id))
+        # Shielded: one reader going away (a request cancelled) leaves the read to the rest.
+        return await asyncio.shield(reading)
+
+    async def _read_key(self, key_id: UUID) -> DataKey | None:
         row = await self._pool.fetchrow(_KEY_BY_ID, key_id)
         if row is None:
             raise UnknownDataKey(f"no data key {key_id} in this database")
         return self._from_row(row)
+
+    def _read(self, key_id: UUID, reading: asyncio.Future[DataKey | None]) -> None:
+        if self._reading.get(key_id) is reading:
+            del self._reading[key_id]
+        if not reading.cancelled():
+            reading.exception()  # retrieved: each reader waiting was given it already
 
     def _cached(self, key_id: UUID) -> DataKey | None:
         entry = self._live.get(key_id)

@@ -172,6 +172,11 @@ class ApplicationService:
         self._turns = Turns()
 
     @property
+    def snapshots(self) -> Snapshots | None:
+        """Where folded states are kept between processes, if anywhere."""
+        return self._snapshots
+
+    @property
     def commands_waiting(self) -> int:
         """How many commands wait for the transactions in flight to be committed."""
         return 0 if self._appends is None else self._appends.waiting

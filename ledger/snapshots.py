@@ -91,6 +91,12 @@ class Snapshots:
             id(decider): SnapshotFormat(name, decider) for name, decider in deciders.items()
         })
 
+    def alongside(self, name: str, decider: Decider[Any, Any]) -> Snapshots:
+        """Snapshots of ``decider``'s states kept under another ``name``, in the same table:
+        for a reader that folds the same stream at another version than the service's
+        (those that follow the log a little behind the head, ledger/following.py)."""
+        return Snapshots(self._executor, {id(decider): SnapshotFormat(name, decider)})
+
     async def latest(
         self, stream_id: UUID, decider: Decider[Any, State]
     ) -> tuple[State, int] | None:

@@ -365,6 +365,48 @@ async def test_keys_evicted_from_a_small_cache_are_read_again(
     assert [(await ring.key_for(m)).key_id for m in members] == [UUID(s["key"]) for s in sealed]
 
 
+
+class CountingReads(KeyRing):
+    """A ring that counts how often it reads a key's row from the database."""
+
+    reads = 0
+
+    async def _read_key(self, key_id: UUID) -> Any:
+        self.reads += 1
+        return await super()._read_key(key_id)
+
+
+async def test_many_texts_opened_at_once_under_a_cold_key_read_it_once(
+    pool: asyncpg.Pool, master: MasterKey, keyring: KeyRing
+) -> None:
+    """A worker starting with 32 senders, each opening an endpoint's secret under the same
+    key: one read of the key's row, not 32."""
+    alice = owner_of(uuid.uuid4())
+    sealed = [await keyring.seal(f"secret {index}", alice) for index in range(32)]
+    starting = CountingReads(pool, master)
+
+    opened = await asyncio.gather(*(starting.open_sealed(value) for value in sealed))
+
+    assert opened == [f"secret {index}" for index in range(32)]
+    assert starting.reads == 1
+
+
+async def test_a_reader_cancelled_while_a_key_is_read_leaves_the_read_to_the_others(
+    pool: asyncpg.Pool, master: MasterKey, keyring: KeyRing
+) -> None:
+    alice = owner_of(uuid.uuid4())
+    first, second = [await keyring.seal(note, alice) for note in ("one", "two")]
+    starting = CountingReads(pool, master)
+
+    leaving = asyncio.ensure_future(starting.open_sealed(first))
+    staying = asyncio.ensure_future(starting.open_sealed(second))
+    await asyncio.sleep(0)  # both wait for the one read now
+    leaving.cancel()
+
+    assert await staying == "two"
+    assert leaving.cancelled()
+    assert starting.reads == 1
+
 def test_the_markers_are_what_the_fields_declare() -> None:
     note = CheckInRecorded.model_fields["note"]
     meaning = Definition.model_fields["meaning"]

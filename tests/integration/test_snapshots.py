@@ -29,6 +29,7 @@ from ledger.domain.polycules import (
     InviteMember,
     polycule_decider,
 )
+from ledger.following import FOLLOWED, PolyculesFollowed
 from ledger.privacy import KeyRing
 from ledger.service import ApplicationService
 from ledger.snapshots import Snapshots
@@ -194,3 +195,28 @@ async def test_open_and_closed_proposals_and_ended_agreements_are_read_back_as_k
     kept = Snapshots.of(pool, polycule=polycule_decider)
     await kept.keep(polycule, polycule_decider, state, version)
     assert await kept.latest(polycule, polycule_decider) == (state, version)
+
+
+async def test_a_follower_started_again_folds_from_its_own_snapshot_not_the_first_event(
+    pool: asyncpg.Pool, keyring: KeyRing
+) -> None:
+    """The webhook and mail fan-outs follow behind the head, where the service's snapshots
+    do not serve them: they keep their own, and a worker started again begins there."""
+    polycule = await lived_in(instance(pool, keyring))
+    events = await EventStore(pool).read_stream(polycule)
+    # A worker followed the stream a little behind the head, then stopped.
+    await PolyculesFollowed(instance(pool, keyring)).notices(events[:-3])
+    followed = await pool.fetchval(
+        "SELECT version FROM decider_snapshots WHERE stream_id = $1 AND decider = $2",
+        polycule, FOLLOWED,
+    )
+    assert followed is not None and 10 <= followed <= len(events) - 3
+
+    store = ReadCountingStore(pool)
+    state = await PolyculesFollowed(instance(pool, keyring, store)).just_after(events[-1])
+
+    assert store.reads_after == [followed]  # not from the first event
+    folded, _ = await ApplicationService(EventStore(pool), keyring).load(
+        polycule, polycule_decider
+    )
+    assert state == folded
