@@ -8,10 +8,12 @@ stream the events of a polycule it skipped (those that tell nobody anything).
 
 Nor do the service's snapshots (ledger/snapshots.py), which stand near the head. So the
 followers keep snapshots of their own, under ``FOLLOWED``, each time a polycule's state
-passes another hundred events: a worker started again (after a deploy, or after being
-away while people wrote) folds each polycule from its latest such snapshot, never from
-the polycule's first event. A snapshot is the fold of the stream up to its version,
-whatever becomes of the pass that made it.
+passes another ``FOLLOWED_EVERY`` events: a worker started again (after a deploy, or after
+being away while people wrote) folds each polycule from its latest such snapshot, never
+from the polycule's first event. (Less often than the service's: a follower is started
+seldom, and a fold of a few hundred events costs it less than keeping a state that often.)
+A snapshot is the fold of the stream up to its version, whatever becomes of the pass that
+made it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from ledger.service import ApplicationService, StateCache
 from ledger.store.records import RecordedEvent
 from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
 
-# The name the followers' snapshots are kept under, beside the service's own.
+# The name the followers' snapshots are kept under, beside the service's own, and how
+# many events apart.
 FOLLOWED = "polycule_followed"
+FOLLOWED_EVERY = 500
 
 
 class PolyculesFollowed:
@@ -77,9 +81,9 @@ class PolyculesFollowed:
         self, stream_id: UUID, polycule: Polycule, before: int, after: int
     ) -> None:
         """The polycule's state moved from version ``before`` to ``after``: kept, and kept
-        as a snapshot too when it passed another hundred events."""
+        as a snapshot too when it passed another ``FOLLOWED_EVERY`` events."""
         self._states.put(stream_id, polycule_decider, polycule, after)
-        if self._snapshots is not None and snapshots.due(before, after):
+        if self._snapshots is not None and snapshots.due(before, after, FOLLOWED_EVERY):
             await self._snapshots.keep(stream_id, polycule_decider, polycule, after)
 
     async def _state_before(self, event: RecordedEvent) -> tuple[Polycule, int]:

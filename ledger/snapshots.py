@@ -133,6 +133,8 @@ class Snapshots:
             )
 
 
-def due(before: int, after: int) -> bool:
-    """Whether a stream that grew from ``before`` to ``after`` events passed a snapshot."""
-    return after // EVERY > before // EVERY
+def due(before: int, after: int, every: int | None = None) -> bool:
+    """Whether a stream that grew from ``before`` to ``after`` events passed a snapshot
+    (one every ``every`` events; by default ``EVERY``)."""
+    every = every or EVERY
+    return after // every > before // every

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ledger import snapshots
+from ledger import following, snapshots
 from ledger.domain.agreements import (
     Agreement,
     AgreementText,
@@ -198,10 +198,11 @@ async def test_open_and_closed_proposals_and_ended_agreements_are_read_back_as_k
 
 
 async def test_a_follower_started_again_folds_from_its_own_snapshot_not_the_first_event(
-    pool: asyncpg.Pool, keyring: KeyRing
+    pool: asyncpg.Pool, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The webhook and mail fan-outs follow behind the head, where the service's snapshots
     do not serve them: they keep their own, and a worker started again begins there."""
+    monkeypatch.setattr(following, "FOLLOWED_EVERY", 10)
     polycule = await lived_in(instance(pool, keyring))
     events = await EventStore(pool).read_stream(polycule)
     # A worker followed the stream a little behind the head, then stopped.
