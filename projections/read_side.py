@@ -132,12 +132,14 @@ class CaughtUp:
 # exactly at the version the command was decided on, and the polycule is not parked, the row
 # moves to the command's new version at once (the common case: one statement); the caller
 # then only applies the new events. Otherwise the row is left as it was, and says why.
+# (`excluded.updated_at` is the column's default, now(): Citus refuses any function but an
+# immutable one in the DO UPDATE SET of a distributed table.)
 _CLAIM_FOR_COMMAND = """
 INSERT INTO polycule_read_models AS r (polycule_id, version)
 VALUES ($1, CASE WHEN $2::bigint = 0 THEN $3::bigint ELSE 0 END)
 ON CONFLICT (polycule_id) DO UPDATE
    SET version = CASE WHEN r.version = $2 AND r.parked_at IS NULL THEN $3 ELSE r.version END,
-       updated_at = now()
+       updated_at = excluded.updated_at
 RETURNING version, parked_at IS NOT NULL AS parked
 """
 # The same for several polycules' commands at once ($1: the polycules, $2: the version each
@@ -155,7 +157,7 @@ RETURNING r.polycule_id
 """
 _CLAIM = """
 INSERT INTO polycule_read_models AS r (polycule_id) VALUES ($1)
-ON CONFLICT (polycule_id) DO UPDATE SET updated_at = now()
+ON CONFLICT (polycule_id) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING version, parked_at IS NOT NULL AS parked, retries
 """
 _ADVANCE = """
