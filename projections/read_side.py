@@ -32,6 +32,7 @@ Which consumers still follow the global log, and why: ``projections/runner.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -166,10 +167,12 @@ UPDATE polycule_read_models
        parked_error = NULL, parked_at = NULL, retry_at = NULL, retries = 0, updated_at = now()
  WHERE polycule_id = $1
 """
+# The moment it was first parked is kept: least() passes over a NULL (and Citus refuses
+# now() inside coalesce() on a distributed table).
 _PARK = """
 UPDATE polycule_read_models
    SET version = $2::bigint, parked_version = $2::bigint + 1, parked_event_id = $3,
-       parked_type = $4, parked_error = $5, parked_at = coalesce(parked_at, now()), retries = $6,
+       parked_type = $4, parked_error = $5, parked_at = least(parked_at, now()), retries = $6,
        retry_at = now() + $7::interval, updated_at = now()
  WHERE polycule_id = $1
 """
@@ -497,7 +500,17 @@ def described(error: BaseException) -> str:
     """What went wrong, for operators: the error's kind and the database's own message
     (which names a constraint or a column, never a value of a member's)."""
     if isinstance(error, asyncpg.PostgresError):
-        constraint = getattr(error, "constraint_name", None)
+        constraint = getattr(error, "constraint_name", None) or _constraint_named_in(error)
         where = f" ({constraint})" if constraint else ""
         return f"{type(error).__name__}{where}"
     return type(error).__name__
+
+
+def _constraint_named_in(error: asyncpg.PostgresError) -> str | None:
+    """The constraint an integrity error's message names, when the error does not carry it:
+    Citus passes a shard's error on with its message but not its constraint, whose name
+    there ends in the shard's number (``agreement_timeline_pkey_102396``)."""
+    if not isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return None
+    named = re.search(r'constraint "([^"]+)"', str(getattr(error, "message", "") or ""))
+    return re.sub(r"_[0-9]+$", "", named[1]) if named else None
