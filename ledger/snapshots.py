@@ -44,6 +44,8 @@ EVERY = 100
 # The state travels as JSON bytes, written and parsed by pydantic's own (compiled) code, and
 # is kept as those bytes (bytea): neither PostgreSQL nor the pool parses or writes out a
 # polycule's state of years on the way.
+# (`excluded.taken_at` is the column's default, now(): Citus refuses any function but an
+# immutable one in the DO UPDATE SET of a distributed table.)
 _LATEST = """
 SELECT version, state FROM decider_snapshots
  WHERE stream_id = $1 AND decider = $2 AND shape = $3
@@ -53,7 +55,7 @@ INSERT INTO decider_snapshots (stream_id, decider, shape, version, state)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (stream_id, decider) DO UPDATE
    SET shape = excluded.shape, version = excluded.version, state = excluded.state,
-       taken_at = now()
+       taken_at = excluded.taken_at
  WHERE decider_snapshots.shape <> excluded.shape
     OR decider_snapshots.version < excluded.version
 """

@@ -126,19 +126,22 @@ ON CONFLICT (agreement_id, polycule_id) DO UPDATE
        open_proposal_id = NULL
 """
 _ENDED = """
-WITH ended AS (
-    UPDATE agreements
-       SET status = 'ended', ended_at = $3, end_reason = $4, ended_by = $5,
-           open_proposal_id = NULL
-     WHERE agreement_id = $1 AND polycule_id = $8
-), version_ended AS (
+WITH version_ended AS (
     UPDATE agreement_versions
        SET in_force_until = $3, ended_how = $4, ended_by = $5, end_note = $6
-     WHERE agreement_id = $1 AND version = $2 AND polycule_id = $8
+     WHERE agreement_id = $1 AND version = $2 AND polycule_id = $7
 )
--- An ending the parties agreed to is that proposal's ratification.
-UPDATE agreement_proposals SET status = 'ratified', closed_at = $3
- WHERE proposal_id = $7 AND polycule_id = $8
+UPDATE agreements
+   SET status = 'ended', ended_at = $3, end_reason = $4, ended_by = $5,
+       open_proposal_id = NULL
+ WHERE agreement_id = $1 AND polycule_id = $7
+"""
+# An ending the parties agreed to is that proposal's ratification. A statement of its own,
+# made only when there is such a proposal: on Citus a statement one of whose parts looks
+# for a NULL id is sent to no shard at all, and none of its other parts is made either.
+_ENDING_RATIFIED = """
+UPDATE agreement_proposals SET status = 'ratified', closed_at = $2
+ WHERE proposal_id = $1 AND polycule_id = $3
 """
 # Reaffirmations count towards the review under way only: a new one starts from none.
 _REVIEW_BEGAN = """
@@ -325,10 +328,13 @@ async def _ended(connection: Statements, event: RecordedEvent) -> _Entry:
     data = event.data
     agreement_id, member_id = UUID(data["agreement_id"]), _uuid(data.get("member_id"))
     proposal_id = _uuid(data.get("proposal_id"))
+    moment = _in_force_moment(event)
     await connection.execute(
-        _ENDED, agreement_id, data["version"], _in_force_moment(event), data["reason"], member_id,
-        data.get("note"), proposal_id, event.stream_id,
+        _ENDED, agreement_id, data["version"], moment, data["reason"], member_id,
+        data.get("note"), event.stream_id,
     )
+    if proposal_id is not None:
+        await connection.execute(_ENDING_RATIFIED, proposal_id, moment, event.stream_id)
     return _entry(
         event, agreement_id, member_id=member_id, proposal_id=proposal_id,
         version=data["version"], note=data.get("note"), detail=data["reason"],

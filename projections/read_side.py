@@ -32,6 +32,7 @@ Which consumers still follow the global log, and why: ``projections/runner.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,12 +133,14 @@ class CaughtUp:
 # exactly at the version the command was decided on, and the polycule is not parked, the row
 # moves to the command's new version at once (the common case: one statement); the caller
 # then only applies the new events. Otherwise the row is left as it was, and says why.
+# (`excluded.updated_at` is the column's default, now(): Citus refuses any function but an
+# immutable one in the DO UPDATE SET of a distributed table.)
 _CLAIM_FOR_COMMAND = """
 INSERT INTO polycule_read_models AS r (polycule_id, version)
 VALUES ($1, CASE WHEN $2::bigint = 0 THEN $3::bigint ELSE 0 END)
 ON CONFLICT (polycule_id) DO UPDATE
    SET version = CASE WHEN r.version = $2 AND r.parked_at IS NULL THEN $3 ELSE r.version END,
-       updated_at = now()
+       updated_at = excluded.updated_at
 RETURNING version, parked_at IS NOT NULL AS parked
 """
 # The same for several polycules' commands at once ($1: the polycules, $2: the version each
@@ -155,7 +158,7 @@ RETURNING r.polycule_id
 """
 _CLAIM = """
 INSERT INTO polycule_read_models AS r (polycule_id) VALUES ($1)
-ON CONFLICT (polycule_id) DO UPDATE SET updated_at = now()
+ON CONFLICT (polycule_id) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING version, parked_at IS NOT NULL AS parked, retries
 """
 _ADVANCE = """
@@ -164,10 +167,12 @@ UPDATE polycule_read_models
        parked_error = NULL, parked_at = NULL, retry_at = NULL, retries = 0, updated_at = now()
  WHERE polycule_id = $1
 """
+# The moment it was first parked is kept: least() passes over a NULL (and Citus refuses
+# now() inside coalesce() on a distributed table).
 _PARK = """
 UPDATE polycule_read_models
    SET version = $2::bigint, parked_version = $2::bigint + 1, parked_event_id = $3,
-       parked_type = $4, parked_error = $5, parked_at = coalesce(parked_at, now()), retries = $6,
+       parked_type = $4, parked_error = $5, parked_at = least(parked_at, now()), retries = $6,
        retry_at = now() + $7::interval, updated_at = now()
  WHERE polycule_id = $1
 """
@@ -495,7 +500,17 @@ def described(error: BaseException) -> str:
     """What went wrong, for operators: the error's kind and the database's own message
     (which names a constraint or a column, never a value of a member's)."""
     if isinstance(error, asyncpg.PostgresError):
-        constraint = getattr(error, "constraint_name", None)
+        constraint = getattr(error, "constraint_name", None) or _constraint_named_in(error)
         where = f" ({constraint})" if constraint else ""
         return f"{type(error).__name__}{where}"
     return type(error).__name__
+
+
+def _constraint_named_in(error: asyncpg.PostgresError) -> str | None:
+    """The constraint an integrity error's message names, when the error does not carry it:
+    Citus passes a shard's error on with its message but not its constraint, whose name
+    there ends in the shard's number (``agreement_timeline_pkey_102396``)."""
+    if not isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return None
+    named = re.search(r'constraint "([^"]+)"', str(getattr(error, "message", "") or ""))
+    return re.sub(r"_[0-9]+$", "", named[1]) if named else None

@@ -50,21 +50,24 @@ _EVERY_POLYCULE = """
 SELECT stream_id, max(stream_version) AS head FROM events GROUP BY stream_id ORDER BY stream_id
 """
 # Several polycules' rows, locked in one order (two rebuilds never wait on each other in a
-# cycle; a command locks only its own polycule's).
+# cycle; a command locks only its own polycule's). The time is the column's default, as in
+# projections/read_side.py's claims.
 _CLAIM_SEVERAL = """
 INSERT INTO polycule_read_models AS r (polycule_id)
 SELECT polycule_id FROM unnest($1::uuid[]) AS claimed (polycule_id) ORDER BY polycule_id
-ON CONFLICT (polycule_id) DO UPDATE SET updated_at = now()
+ON CONFLICT (polycule_id) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING polycule_id, version, parked_at IS NOT NULL AS parked
 """
-# Where several polycules stand, without locking anything.
+# Where several polycules stand, without locking anything. The heads are joined, not a
+# subquery per polycule: Citus cannot run a correlated subquery beside unnest().
 _KNOWN_VERSIONS = """
 SELECT wanted.polycule_id, coalesce(r.version, 0) AS version,
-       r.parked_at IS NOT NULL AS parked,
-       (SELECT coalesce(max(stream_version), 0) FROM events
-         WHERE stream_id = wanted.polycule_id) AS head
+       r.parked_at IS NOT NULL AS parked, coalesce(h.head, 0) AS head
   FROM unnest($1::uuid[]) AS wanted (polycule_id)
   LEFT JOIN polycule_read_models r USING (polycule_id)
+  LEFT JOIN (SELECT stream_id, max(stream_version) AS head FROM events
+              WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id) AS h
+    ON h.stream_id = wanted.polycule_id
 """
 _HEADS = """
 SELECT stream_id, max(stream_version) AS head FROM events

@@ -127,14 +127,18 @@ def _fresh_database(
 ) -> Iterator[str]:
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     source = f' TEMPLATE "{template}"' if template else ""
-    if admin_url == citus.citus_url():
-        asyncio.run(citus.create_database(admin_url, name))
+    if admin_url != citus.citus_url():
+        asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"{source}'))
+        yield with_database(admin_url, name)
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
+    asyncio.run(citus.create_database(admin_url, name))
+    try:  # on every node: dropped even when preparing it fails
         if migrated:
             asyncio.run(citus.prepare(admin_url, with_database(admin_url, name)))
-    else:
-        asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"{source}'))
-    yield with_database(admin_url, name)
-    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        yield with_database(admin_url, name)
+    finally:
+        asyncio.run(citus.drop_database(admin_url, name))
 
 
 @pytest.fixture

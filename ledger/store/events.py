@@ -145,6 +145,32 @@ class StreamHeads:
             self._heads.popitem(last=False)
 
 
+# The event store's own unique keys: an append that collides on either was refused (the
+# stream moved) or was made before (a retry). On Citus the client is not told which key a
+# collision was on: a shard's error reaches it without the constraint's name (and each
+# shard's copy of a key carries the shard's number, "events_stream_version_key_102033"),
+# and a collision met where Citus copies rows into the shards (an INSERT … SELECT: the
+# appends of several events) arrives as an internal error, without its SQLSTATE either.
+# Such an error may be a refusal, and the database is asked (``_explain_refused_append``).
+_APPEND_KEYS = frozenset({"events_stream_version_key", "events_event_id_key"})
+_SHARD_NUMBER = re.compile(r"_[0-9]+$")
+
+
+def _is_append_key(error: asyncpg.PostgresError) -> bool:
+    """Whether ``error`` is a collision known to be on one of the store's keys."""
+    constraint = getattr(error, "constraint_name", None) or ""
+    return isinstance(error, asyncpg.UniqueViolationError) and (
+        _SHARD_NUMBER.sub("", constraint) in _APPEND_KEYS or constraint in _APPEND_KEYS
+    )
+
+
+def _may_be_refused(error: asyncpg.PostgresError) -> bool:
+    """Whether an append that met ``error`` may have been refused by the store's keys."""
+    if isinstance(error, asyncpg.UniqueViolationError):
+        return not getattr(error, "constraint_name", None) or _is_append_key(error)
+    return type(error) is asyncpg.InternalServerError
+
+
 class EventStore:
     def __init__(
         self,
@@ -207,7 +233,9 @@ class EventStore:
                 chained = _chain(head.hash, stream_id, expected_version, events, recorded_at)
                 await executor.execute(sql.APPEND_MANY, *_many_arguments(stream_id, chained))
                 last_hash = chained[-1].hash
-        except asyncpg.UniqueViolationError as error:
+        except asyncpg.PostgresError as error:
+            if not _may_be_refused(error):
+                raise
             return await self._explain_refused_append(stream_id, expected_version, events, error)
         version = expected_version + len(events)
         if connection is None:  # committed: the new head can be trusted, and seen
@@ -269,8 +297,8 @@ class EventStore:
         except _NotTheHead:
             refused = await self._explain_refused_append(stream_id, expected_version, events, None)
             return refused, None
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name not in ("events_stream_version_key", "events_event_id_key"):
+        except asyncpg.PostgresError as error:
+            if not _may_be_refused(error):
                 raise
             return await self._explain_refused_append(
                 stream_id, expected_version, events, error
@@ -351,14 +379,12 @@ class EventStore:
         stream_id: UUID,
         expected_version: int,
         events: Sequence[NewEvent],
-        error: asyncpg.UniqueViolationError | None,
+        error: asyncpg.PostgresError | None,
     ) -> AppendResult:
-        """Nothing was written: was it written before (a retry), or did the stream move?"""
-        constraint = error.constraint_name if error is not None else None
-        if error is not None and constraint not in (
-            "events_stream_version_key", "events_event_id_key"
-        ):
-            raise error
+        """Nothing was written: was it written before (a retry), or did the stream move?
+        ``error`` (what the append met, if it met one) is one ``_may_be_refused`` let
+        through; one that is not known to be a collision on the store's keys is raised as
+        it came when the database shows neither."""
         original = await self._pool.fetch(sql.FIND_BY_EVENT_IDS, [e.event_id for e in events])
         if original:
             if _same_append(stream_id, events, [recorded_event(row) for row in original]):
@@ -368,6 +394,8 @@ class EventStore:
                 details={"event_ids": [str(row["event_id"]) for row in original]},
             )
         actual = await self.stream_version(stream_id)
+        if actual == expected_version and error is not None and not _is_append_key(error):
+            raise error  # not a refusal after all: the stream is where it was expected
         raise ConcurrencyError(stream_id, expected_version, actual) from None
 
     async def events_by_id(self, event_ids: Sequence[UUID]) -> list[RecordedEvent]:

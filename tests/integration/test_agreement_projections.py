@@ -925,6 +925,8 @@ async def test_every_read_uses_an_index(
     async with pool.acquire() as connection, connection.transaction():
         # The tables are tiny: make a sequential scan the planner's last resort, so that
         # one shows up only where no index can answer.
+        # On Citus the setting reaches the shards' plans only when SET is propagated.
+        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
         await connection.execute("SET LOCAL enable_seqscan = off")
         for name, arguments in reads.items():
             plan = "\n".join(

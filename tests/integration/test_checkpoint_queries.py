@@ -26,6 +26,8 @@ async def test_every_statement_uses_an_index(pool: asyncpg.Pool) -> None:
         "DELETE_OF_ACCOUNT": (devices.DELETE_OF_ACCOUNT, (some,)),
     }
     async with pool.acquire() as connection, connection.transaction():
+        # On Citus the setting reaches the shards' plans only when SET is propagated.
+        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
         await connection.execute("SET LOCAL enable_seqscan = off")
         for name, (statement, arguments) in statements.items():
             plan = "\n".join(

@@ -18,6 +18,8 @@ async def test_every_read_of_the_past_uses_an_index(pool: asyncpg.Pool) -> None:
         "CLOSED_PROPOSALS": (uuid.uuid4(), past_agreements.PAST_LIMIT),
     }
     async with pool.acquire() as connection, connection.transaction():
+        # On Citus the setting reaches the shards' plans only when SET is propagated.
+        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
         await connection.execute("SET LOCAL enable_seqscan = off")
         for name, arguments in reads.items():
             plan = "\n".join(
