@@ -54,15 +54,16 @@ SELECT polycule_id, version FROM webhook_fanout_positions
  ORDER BY polycule_id
    FOR UPDATE SKIP LOCKED
 """
-# events_stream_version_key, once per polycule: at most $3 events of each, in order.
+# events_stream_version_key, once per polycule: the next $3 events of each, in order. A
+# stream's versions have no gaps, so its next $3 events are the next $3 versions: a range
+# of the key, where a LIMIT per polycule would need a lateral subquery (which Citus cannot
+# run beside unnest()).
 _EVENTS_AFTER = f"""
-SELECT e.* FROM unnest($1::uuid[], $2::bigint[]) AS p(polycule_id, version)
- CROSS JOIN LATERAL (
-       SELECT {EVENT_COLUMNS} FROM events
-        WHERE stream_id = p.polycule_id AND stream_version > p.version
-        ORDER BY stream_version
-        LIMIT $3) AS e
- ORDER BY e.stream_id, e.stream_version
+SELECT {EVENT_COLUMNS} FROM events
+  JOIN unnest($1::uuid[], $2::bigint[]) AS p(polycule_id, version)
+    ON stream_id = p.polycule_id
+   AND stream_version > p.version AND stream_version <= p.version + $3
+ ORDER BY stream_id, stream_version
 """
 _ADVANCE = """
 UPDATE webhook_fanout_positions AS f
