@@ -447,7 +447,7 @@ class KeyRing:
         reading = self._reading.get(key_id)
         if reading is None:
             reading = self._reading[key_id] = asyncio.ensure_future(self._read_key(key_id))
-            reading.add_done_callback(functools.partial(self._read, key_id))
+            reading.add_done_callback(functools.partial(self._read_ended, key_id))
         # Shielded: one reader going away (a request cancelled) leaves the read to the rest.
         return await asyncio.shield(reading)
 
@@ -457,7 +457,7 @@ class KeyRing:
             raise UnknownDataKey(f"no data key {key_id} in this database")
         return self._from_row(row)
 
-    def _read(self, key_id: UUID, reading: asyncio.Future[DataKey | None]) -> None:
+    def _read_ended(self, key_id: UUID, reading: asyncio.Future[DataKey | None]) -> None:
         if self._reading.get(key_id) is reading:
             del self._reading[key_id]
         if not reading.cancelled():
