@@ -22,6 +22,14 @@ def new_event(event_type: str = "FactRecorded", **data: Any) -> NewEvent:
     )
 
 
+async def sequential_scans_last(connection: asyncpg.Connection) -> None:
+    """For the rest of the transaction under way: a sequential scan is the planner's last
+    resort (the tables are tiny), so that one shows up only where no index can answer — on
+    Citus in the shards' plans too, which a SET reaches only when it is propagated."""
+    await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+    await connection.execute("SET LOCAL enable_seqscan = off")
+
+
 async def tamper(pool: asyncpg.Pool, statement: str, *args: object) -> None:
     """Alter history the way only someone with the database owner's rights could."""
     async with pool.acquire() as connection, connection.transaction():

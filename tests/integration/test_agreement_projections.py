@@ -50,7 +50,7 @@ from projections import inbox, member_read_models, read_side, schedule
 from projections.agreement_queries import ResponseRow
 from projections.agreements import Agreements
 from projections.rebuild import rebuild
-from tests.support import read_models_caught_up
+from tests.support import read_models_caught_up, sequential_scans_last
 
 C = TypeVar("C", bound=Command)
 MICROSECOND = timedelta(microseconds=1)
@@ -923,11 +923,7 @@ async def test_every_read_uses_an_index(
         "EXPIRED_PROPOSALS": (now,),
     }
     async with pool.acquire() as connection, connection.transaction():
-        # The tables are tiny: make a sequential scan the planner's last resort, so that
-        # one shows up only where no index can answer.
-        # On Citus the setting reaches the shards' plans only when SET is propagated.
-        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
-        await connection.execute("SET LOCAL enable_seqscan = off")
+        await sequential_scans_last(connection)
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from ledger.transparency import checkpoints, devices
+from tests.support import sequential_scans_last
 
 
 async def test_every_statement_uses_an_index(pool: asyncpg.Pool) -> None:
@@ -26,9 +27,7 @@ async def test_every_statement_uses_an_index(pool: asyncpg.Pool) -> None:
         "DELETE_OF_ACCOUNT": (devices.DELETE_OF_ACCOUNT, (some,)),
     }
     async with pool.acquire() as connection, connection.transaction():
-        # On Citus the setting reaches the shards' plans only when SET is propagated.
-        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
-        await connection.execute("SET LOCAL enable_seqscan = off")
+        await sequential_scans_last(connection)
         for name, (statement, arguments) in statements.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(f"EXPLAIN {statement}", *arguments)

@@ -34,7 +34,7 @@ from tests.integration.test_agreement_projections import (
     statement,
     wording,
 )
-from tests.support import read_models_caught_up
+from tests.support import read_models_caught_up, sequential_scans_last
 
 C = TypeVar("C", bound=Command)
 TABLES = ("disclosures", "disclosure_acknowledgements")
@@ -293,11 +293,7 @@ async def test_every_read_uses_an_index(
         "TO_ACKNOWLEDGE": (member, [told.ids["date"], told.ids["jealous"]]),
     }
     async with pool.acquire() as connection, connection.transaction():
-        # The tables are tiny: make a sequential scan the planner's last resort, so that
-        # one shows up only where no index can answer.
-        # On Citus the setting reaches the shards' plans only when SET is propagated.
-        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
-        await connection.execute("SET LOCAL enable_seqscan = off")
+        await sequential_scans_last(connection)
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(

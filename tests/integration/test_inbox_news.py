@@ -50,7 +50,7 @@ from tests.integration.test_agreement_projections import (
     wording,
 )
 from tests.integration.test_repair_projections import tell_the_story
-from tests.support import read_models_caught_up
+from tests.support import read_models_caught_up, sequential_scans_last
 
 NAMES = ("ash", "blue", "cedar", "dune")
 NEWS = {"breach_told", "report_disputed", "agreement_ended", "review_asked"}
@@ -248,11 +248,7 @@ async def test_every_read_of_the_news_uses_an_index(
         "_READ": (member, ["agreement_ended:x:1"]),
     }
     async with pool.acquire() as connection, connection.transaction():
-        # The tables are tiny: make a sequential scan the planner's last resort, so that
-        # one shows up only where no index can answer.
-        # On Citus the setting reaches the shards' plans only when SET is propagated.
-        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
-        await connection.execute("SET LOCAL enable_seqscan = off")
+        await sequential_scans_last(connection)
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(

@@ -10,6 +10,7 @@ import asyncpg
 
 from projections import past_agreements
 from tests.integration.test_agreement_projections import statement
+from tests.support import sequential_scans_last
 
 
 async def test_every_read_of_the_past_uses_an_index(pool: asyncpg.Pool) -> None:
@@ -18,9 +19,7 @@ async def test_every_read_of_the_past_uses_an_index(pool: asyncpg.Pool) -> None:
         "CLOSED_PROPOSALS": (uuid.uuid4(), past_agreements.PAST_LIMIT),
     }
     async with pool.acquire() as connection, connection.transaction():
-        # On Citus the setting reaches the shards' plans only when SET is propagated.
-        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
-        await connection.execute("SET LOCAL enable_seqscan = off")
+        await sequential_scans_last(connection)
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(

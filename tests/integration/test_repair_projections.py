@@ -60,7 +60,7 @@ from tests.integration.test_agreement_projections import (
     wording,
 )
 from tests.integration.test_disclosure_projections import by, readable
-from tests.support import read_models_caught_up
+from tests.support import read_models_caught_up, sequential_scans_last
 
 TABLES = (
     "breaches", "repair_timeline", "check_ins", "commitments", "commitment_marks",
@@ -624,11 +624,7 @@ async def test_every_read_uses_an_index(
         "COMMITMENTS_FALLING_DUE": (datetime.now(UTC),),
     }
     async with pool.acquire() as connection, connection.transaction():
-        # The tables are tiny: make a sequential scan the planner's last resort, so that
-        # one shows up only where no index can answer.
-        # On Citus the setting reaches the shards' plans only when SET is propagated.
-        await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
-        await connection.execute("SET LOCAL enable_seqscan = off")
+        await sequential_scans_last(connection)
         for name, arguments in reads.items():
             plan = "\n".join(
                 row[0] for row in await connection.fetch(
