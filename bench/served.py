@@ -28,6 +28,7 @@ import uvloop
 from aiohttp import web
 
 from ledger.app import create_app
+from ledger.collector import settle_for_serving
 from ledger.config import load_settings
 from ledger.logs import configure_logging
 
@@ -58,6 +59,7 @@ async def serve() -> None:
     service, service_port = await listen(create_app(settings, settings.database_url))
     bare_runner, bare_port = await listen(bare_app)
     print(json.dumps({"service": service_port, "bare": bare_port}), flush=True)
+    settle_for_serving()  # as `python -m ledger serve` does once it serves
     await until_stopped(bare_runner, service)
 
 

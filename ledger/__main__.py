@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ledger import verify_export
 from ledger.app import create_app
-from ledger.collector import collector_paused
+from ledger.collector import collector_paused, settle_for_serving
 from ledger.config import ConfigurationError, Role, Settings, load_settings
 from ledger.database import Database, create_pool, database, migrate_database
 from ledger.http.keys import SETTINGS
@@ -126,6 +126,8 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"role": Role(arguments.role)})
 
     async def until_signalled() -> None:
+        # Started and serving: what the process holds now, it holds to the end.
+        settle_for_serving()
         received = await _until_stop_is_requested()
         log.info("stopping", signal=received.name)
 

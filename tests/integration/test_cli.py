@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
+from ledger.collector import SERVING_THRESHOLDS
 from ledger.database import SERVICE_ROLE, SERVICE_ROLE_FILE, url_as
 from ledger.privacy import MasterKey
 from ledger.store.events import EventStore
@@ -240,6 +241,11 @@ async def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(database_url: st
     assert all(line["request_id"] and line["duration_ms"] >= 0 for line in served)
     events = [line["event"] for line in lines]
     assert "stopping" in events and events[-1] == "stopped"
+    # Once serving, what start-up made is frozen out of the cycle collector's walks, and
+    # the collector wakes less often (ledger/collector.py).
+    settled = [line for line in lines if line["event"] == "collector_settled"]
+    assert len(settled) == 1 and settled[0]["frozen"] > 10_000, settled
+    assert tuple(settled[0]["thresholds"]) == SERVING_THRESHOLDS
 
 
 async def test_serve_migrates_as_the_owner_and_works_as_a_role_of_its_own(
