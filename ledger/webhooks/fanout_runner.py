@@ -2,10 +2,19 @@
 
 ``webhook_fanout_positions`` holds, per polycule, the stream version up to which its events
 have been turned into messages (by ``WebhookFanout.apply``). A pass takes a few polycules,
-locks their rows with ``FOR UPDATE SKIP LOCKED`` (so any number of workers share the
-polycules out, and one polycule's events are fanned out by one of them at a time, in
-order), reads each stream after its row's version, enqueues the messages and moves the
-rows on — all in one transaction: a crash loses nothing and enqueues nothing twice.
+locks each with a transaction-scoped advisory lock keyed by the polycule (skipping those
+another worker holds: any number of workers share the polycules out, and one polycule's
+events are fanned out by one of them at a time, in order), reads each stream after its
+position, enqueues the messages and moves the positions on — all in one transaction: a
+crash loses nothing and enqueues nothing twice.
+
+The lock is not a row lock: a distributed database (Citus) locks rows only where a
+statement names one polycule by equality, so ``FOR UPDATE SKIP LOCKED`` over several
+polycules at once is refused there. An advisory lock is taken where the statement runs
+(on Citus, the coordinator every instance talks to), costs no row and no write, and is
+released with the transaction's commit, once its positions are visible to the next worker
+that takes it. A polycule without a position yet is at version 0; its first pass makes its
+row.
 
 Nothing global orders it. A stream's versions are committed in order (each append expects
 the one before), so reading after a version skips nothing, and no transaction left open
@@ -41,18 +50,20 @@ log = structlog.get_logger(__name__)
 
 # -- queries -----------------------------------------------------------------------------
 
-# A polycule's first pass makes its row; one another worker is making waits for that
-# insert to end, then skips the row below.
-_ENSURE = """
-INSERT INTO webhook_fanout_positions (polycule_id)
-SELECT unnest($1::uuid[]) ON CONFLICT (polycule_id) DO NOTHING
-"""
-# The primary key; rows another worker holds are skipped (it is fanning them out now).
+# The polycules no other worker holds, each locked for the pass (the locks' keys: the
+# fan-out's namespace and the polycule's hash; two polycules sharing a hash are only fanned
+# out one at a time). Their positions are read by the next statement, whose snapshot is
+# taken after the locks: one taken here may have just been released by a pass that moved
+# its position on.
 _LOCK = """
-SELECT polycule_id, version FROM webhook_fanout_positions
- WHERE polycule_id = ANY($1::uuid[])
- ORDER BY polycule_id
-   FOR UPDATE SKIP LOCKED
+SELECT polycule_id FROM unnest($1::uuid[]) AS p(polycule_id)
+ WHERE pg_try_advisory_xact_lock($2, hashtext(polycule_id::text))
+"""
+# The primary key; a polycule without a row has fanned out nothing yet.
+_POSITIONS = """
+SELECT p.polycule_id, coalesce(f.version, 0) AS version
+  FROM unnest($1::uuid[]) AS p(polycule_id)
+  LEFT JOIN webhook_fanout_positions f USING (polycule_id)
 """
 # events_stream_version_key, once per polycule: the next $3 events of each, in order. A
 # stream's versions have no gaps, so its next $3 events are the next $3 versions: a range
@@ -65,11 +76,13 @@ SELECT {EVENT_COLUMNS} FROM events
    AND stream_version > p.version AND stream_version <= p.version + $3
  ORDER BY stream_id, stream_version
 """
+# now() in the rows inserted, not in the update (Citus evaluates it on the coordinator
+# there, and refuses it in ON CONFLICT's SET).
 _ADVANCE = """
-UPDATE webhook_fanout_positions AS f
-   SET version = a.version, updated_at = now()
-  FROM unnest($1::uuid[], $2::bigint[]) AS a(polycule_id, version)
- WHERE f.polycule_id = a.polycule_id
+INSERT INTO webhook_fanout_positions AS f (polycule_id, version, updated_at)
+SELECT polycule_id, version, now() FROM unnest($1::uuid[], $2::bigint[]) AS a(polycule_id, version)
+    ON CONFLICT (polycule_id) DO UPDATE SET version = excluded.version,
+                                            updated_at = excluded.updated_at
 """
 # Every polycule whose next event has not been fanned out (or that never was): one probe
 # of events_stream_version_key per polycule. The read side's rows list the polycules (a
@@ -83,6 +96,9 @@ SELECT r.polycule_id
                   AND e.stream_version = coalesce(f.version, 0) + 1)
 """
 _COUNT_BEHIND = f"SELECT count(*) FROM ({_BEHIND}) AS behind"
+
+# The first key of the fan-out's advisory locks ("WHFO"; the second is the polycule's hash).
+_LOCK_NAMESPACE = 0x57_48_46_4F
 
 _DB_ERRORS = (
     asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
@@ -145,17 +161,19 @@ class FanoutRunner:
 
     async def fan_out(self, polycules: Iterable[UUID]) -> tuple[set[UUID], int]:
         """One pass over ``polycules`` (at most ``polycules_per_pass`` of them are taken):
-        those to look at again (more events than a pass reads, a row another worker held,
+        those to look at again (more events than a pass reads, held by another worker,
         or not taken), and how many events were fanned out."""
         ordered = sorted(set(polycules))
         taken, left = ordered[: self._polycules_per_pass], set(ordered[self._polycules_per_pass:])
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(_ENSURE, taken)
-            rows = await connection.fetch(_LOCK, taken)
-            locked = {row["polycule_id"]: row["version"] for row in rows}
-            left.update(polycule for polycule in taken if polycule not in locked)
-            if not locked:
+            held = [row["polycule_id"] for row in await connection.fetch(
+                _LOCK, taken, _LOCK_NAMESPACE
+            )]
+            left.update(set(taken).difference(held))
+            if not held:
                 return left, 0
+            rows = await connection.fetch(_POSITIONS, held)
+            locked = {row["polycule_id"]: row["version"] for row in rows}
             found = await connection.fetch(
                 _EVENTS_AFTER, list(locked), list(locked.values()), self._events_per_polycule
             )
