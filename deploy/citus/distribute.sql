@@ -59,6 +59,8 @@ SELECT create_distributed_table('repair_boundaries', 'polycule_id', colocate_wit
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'repair_boundaries'::regclass);
 SELECT create_distributed_table('webhook_fanout_positions', 'polycule_id', colocate_with => 'events')
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'webhook_fanout_positions'::regclass);
+SELECT create_distributed_table('mail_fanout_positions', 'polycule_id', colocate_with => 'events')
+ WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'mail_fanout_positions'::regclass);
 SELECT create_distributed_table('checkpoints', 'polycule_id', colocate_with => 'events')
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'checkpoints'::regclass);
 SELECT create_distributed_table('checkpoint_cosignatures', 'polycule_id', colocate_with => 'events')
