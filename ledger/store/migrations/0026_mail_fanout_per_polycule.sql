@@ -30,3 +30,12 @@ SELECT e.stream_id,
 -- It was the last consumer of the whole log: its checkpoints and the log's order go.
 DROP TABLE projection_checkpoints;
 DROP INDEX events_transaction_order;
+
+-- A checkpoint's co-signatures are read with the devices that made them: on a distributed
+-- database device_keys is copied to every worker (a reference table, deploy/SCALING.md), so
+-- that read stays on the polycule's worker. A reference table cannot refer to a table of the
+-- coordinator's alone without Citus drawing every table linked to it by foreign keys
+-- (accounts, and from there sessions, tokens, webhooks, mail) into its own management; the
+-- service makes a device key only for the account signed in, and no account is ever
+-- deleted (erasure empties it and deletes its keys), so the key to accounts goes.
+ALTER TABLE device_keys DROP CONSTRAINT device_keys_account_id_fkey;
