@@ -3,10 +3,10 @@
 Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
 started in order when the server starts and stopped in reverse order when it stops:
 the pool (after migrating), then the event store with its wake-ups and the per-polycule
-read side its commands write, then the keeper of that read side, the webhook fan-out
-(polycule by polycule) and the runner of the consumers that follow the whole log (the
-mail fan-out while mail is on), then the scheduler that acts when time passes, then the
-webhook delivery worker, then the mail sender (only while an SMTP host is configured).
+read side its commands write, then the keeper of that read side and the fan-outs (the
+webhook fan-out, and the mail fan-out while mail is on; each polycule by polycule), then
+the scheduler that acts when time passes, then the webhook delivery worker, then the mail
+sender (only while an SMTP host is configured).
 
 An instance's role (``Settings.role``) decides which of them start: a web instance serves
 HTTP and live streams and runs none of the consumers (the keeper, the fan-outs, the
