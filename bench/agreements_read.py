@@ -51,7 +51,14 @@ from ledger.domain.polycules import (
 )
 from ledger.errors import LedgerError
 from ledger.events import DomainEvent
-from ledger.http.keys import EVENT_STORE, KEYRING, POOL, PROJECTION_RUNNER, READ_SIDE
+from ledger.http.keys import (
+    EVENT_STORE,
+    KEYRING,
+    POOL,
+    PROJECTION_RUNNER,
+    READ_SIDE,
+    WEBHOOK_FANOUT,
+)
 from ledger.logs import configure_logging
 from ledger.privacy import KeyRing, MasterKey, encrypt_event_fields
 from ledger.store.events import EventStore
@@ -232,10 +239,11 @@ async def fill(app: web.Application, member: uuid.UUID, events: int) -> uuid.UUI
             progress.update(count)
     with tqdm(total=written, desc="projecting, polycule by polycule", unit="ev") as progress:
         await catch_up_all(app[READ_SIDE], on_progress=progress.update)
-    # The service's own runner (the webhook fan-out too) must be idle before measuring,
-    # or its catching up would be measured as the readers' latency.
+    # The service's fan-outs must be idle before measuring, or their catching up would be
+    # measured as the readers' latency.
+    runners = [app[WEBHOOK_FANOUT], *([app[PROJECTION_RUNNER]] if PROJECTION_RUNNER in app else [])]
     for _ in range(3600):
-        if not any(status.events_behind for status in await app[PROJECTION_RUNNER].status()):
+        if not any([await runner.polycules_behind() for runner in runners]):
             break
         await asyncio.sleep(0.5)
     return mine.id

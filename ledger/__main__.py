@@ -35,11 +35,11 @@ from ledger.store.events import EventStore
 from ledger.store.migrate import MigrationError
 from ledger.store.verify import verify
 from ledger.transparency.signing import new_private_key_text, rotate_key_files
-from ledger.webhooks.fanout_runner import polycules_behind
+from ledger.webhooks.fanout import WebhookFanout
 from projections import member_read_models, read_side
 from projections.read_side import ParkedPolycule, parked_polycules
 from projections.rebuild import rebuild
-from projections.runner import count_events, projection_status
+from projections.runner import polycules_behind
 
 log = structlog.get_logger("ledger.cli")
 
@@ -158,7 +158,7 @@ async def verify_chain(settings: Settings, arguments: argparse.Namespace) -> int
     async with _pool(settings) as pool:
         # For the progress bar only: a stream's version is its number of events.
         total = await (
-            EventStore(pool).stream_version(stream_id) if stream_id else count_events(pool)
+            EventStore(pool).stream_version(stream_id) if stream_id else _count_events(pool)
         )
         with tqdm(total=total, unit="event", desc="verifying", disable=None) as bar:
             async with pool.acquire() as connection:
@@ -205,6 +205,12 @@ async def rotate_checkpoint_key(settings: Settings, arguments: argparse.Namespac
     return EXIT_OK
 
 
+async def _count_events(pool: asyncpg.Pool) -> int:
+    """For progress bars."""
+    count: int = await pool.fetchval("SELECT count(*) FROM events")
+    return count
+
+
 def _read_models_named(name: str | None) -> list[str]:
     known = [projection.name for projection in member_read_models()]
     if name is None:
@@ -221,7 +227,7 @@ async def rebuild_projections(settings: Settings, arguments: argparse.Namespace)
         print(error.args[0], file=sys.stderr)
         return EXIT_USAGE
     async with _pool(settings) as pool:
-        total = await count_events(pool)
+        total = await _count_events(pool)
         # The command does nothing else, and the millions of rows it folds hold no cycles
         # (ledger/collector.py): the collector would only walk them again and again.
         with tqdm(
@@ -262,26 +268,15 @@ def _print_parked(parked: Sequence[ParkedPolycule]) -> None:
 
 
 async def show_projection_status(settings: Settings, arguments: argparse.Namespace) -> int:
-    # The mail fan-out runs only while mail is on; until then it shows as never run.
-    names = [MailFanout.name]
     async with _pool(settings) as pool:
-        statuses = {status.name: status for status in await projection_status(pool, names)}
-        fanout_behind = await polycules_behind(pool)
+        webhooks_behind = await polycules_behind(pool, WebhookFanout.name)
+        mail_behind = await polycules_behind(pool, MailFanout.name)
         behind = await read_side(pool).behind()
         parked = await parked_polycules(pool)
-    print("the webhook fan-out, polycule by polycule:")
-    print(f"  {fanout_behind} polycule(s) with events not yet turned into messages")
-    print("following the whole log:")
-    print(f"  {'consumer':<22} {'position':>12} {'behind':>10}  updated")
-    for name in names:
-        status = statuses.get(name)
-        if status is None:
-            print(f"  {name:<22} {'-':>12} {'-':>10}  never run")
-            continue
-        print(
-            f"  {status.name:<22} {status.checkpoint_position:>12} {status.events_behind:>10}  "
-            f"{status.updated_at.isoformat()}"
-        )
+    print("the fan-outs, polycule by polycule:")
+    print(f"  webhooks: {webhooks_behind} polycule(s) with events not yet turned into messages")
+    # The mail fan-out runs only while mail is on; until then every polycule waits for it.
+    print(f"  mail:     {mail_behind} polycule(s) with events not yet turned into notices")
     print("read models, polycule by polycule "
           f"({', '.join(projection.name for projection in member_read_models())}):")
     print(f"  {behind} polycule(s) behind their stream and waiting to catch up")

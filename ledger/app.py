@@ -3,10 +3,10 @@
 Nothing touches the database at import time. Resources live in the app's ``cleanup_ctx``,
 started in order when the server starts and stopped in reverse order when it stops:
 the pool (after migrating), then the event store with its wake-ups and the per-polycule
-read side its commands write, then the keeper of that read side, the webhook fan-out
-(polycule by polycule) and the runner of the consumers that follow the whole log (the
-mail fan-out while mail is on), then the scheduler that acts when time passes, then the
-webhook delivery worker, then the mail sender (only while an SMTP host is configured).
+read side its commands write, then the keeper of that read side and the fan-outs (the
+webhook fan-out, and the mail fan-out while mail is on; each polycule by polycule), then
+the scheduler that acts when time passes, then the webhook delivery worker, then the mail
+sender (only while an SMTP host is configured).
 
 An instance's role (``Settings.role``) decides which of them start: a web instance serves
 HTTP and live streams and runs none of the consumers (the keeper, the fan-outs, the
@@ -85,7 +85,7 @@ from ledger.webhooks.fanout import WebhookFanout
 from ledger.webhooks.fanout_runner import FanoutRunner
 from projections import read_side
 from projections.keeper import ReadSideKeeper
-from projections.runner import Projection, ProjectionRunner
+from projections.runner import ProjectionRunner
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -245,30 +245,29 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         # Polycules that fell behind their streams (migrated, or parked) catch up here;
         # commands never wait for it.
         keeper = ReadSideKeeper(app[READ_SIDE], poll_seconds=settings.projection_poll_seconds)
-        # The webhook fan-out follows each polycule's stream on its own; what follows the
-        # whole log is the mail fan-out, while mail is on (neither is ever rebuilt: see
-        # their modules).
+        # The webhook and mail fan-outs (mail while it is on) follow each polycule's
+        # stream on their own, on the same runner; neither is ever rebuilt (see their
+        # modules).
         fanout = FanoutRunner(
             app[POOL], WebhookFanout(app[SERVICE], app[CLOCK].now), app[WAKEUP_HUB],
             poll_seconds=settings.projection_poll_seconds,
         )
-        consumers: list[Projection] = []
+        mail = None
         if settings.mail_enabled:
-            consumers.append(MailFanout(app[SERVICE], app[CLOCK].now))
-        runner = ProjectionRunner(
-            app[POOL],
-            consumers,
-            app[WAKEUP_HUB],
-            batch_size=settings.projection_batch_size,
-            poll_seconds=settings.projection_poll_seconds,
-        )
+            mail = ProjectionRunner(
+                app[POOL], MailFanout(app[SERVICE], app[CLOCK].now), app[WAKEUP_HUB],
+                events_per_polycule=settings.projection_batch_size,
+                poll_seconds=settings.projection_poll_seconds,
+            )
         keeper.start(app[SUPERVISOR])
         fanout.start(app[SUPERVISOR])
-        runner.start(app[SUPERVISOR])
-        app[PROJECTION_RUNNER] = runner
+        if mail is not None:
+            mail.start(app[SUPERVISOR])
+            app[PROJECTION_RUNNER] = mail
         app[WEBHOOK_FANOUT] = fanout
         yield
-        await runner.stop()
+        if mail is not None:
+            await mail.stop()
         await fanout.stop()
         await keeper.stop()
 

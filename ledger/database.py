@@ -33,8 +33,7 @@ import asyncpg
 import orjson
 import structlog
 
-from ledger.store.events import log_ahead_of_server
-from ledger.store.migrate import Migration, MigrationError, migrate
+from ledger.store.migrate import Migration, migrate
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -232,13 +231,6 @@ async def migrate_database(owner_url: str, service_url: str | None = None) -> li
     connection = await connect(owner_url)
     try:
         applied = await migrate(connection)
-        if await log_ahead_of_server(connection):
-            raise MigrationError(
-                "the event log was written on another server whose transaction ids run "
-                "ahead of this one's: the webhook and mail fan-outs would miss what is "
-                "appended here. Move this server's transaction ids past them first "
-                "(docs/operations.md, \"Moving the ledger to another database\")"
-            )
         if service_url is not None and service_url != owner_url:
             await _grant_service_role(connection, await _user_of(service_url))
     finally:

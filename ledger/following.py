@@ -1,8 +1,8 @@
-"""The polycules as a consumer of the whole log sees them: each event judged by its
-polycule as it was just after that event (who was a member then, who could read it then).
+"""The polycules as the fan-outs see them: each event judged by its polycule as it was just
+after that event (who was a member then, who could read it then).
 
-The consumers that tell people of events (the webhook fan-out, polycule by polycule; the
-mail fan-out, along the whole log) follow a little behind the head, so the service's own
+The consumers that tell people of events (the webhook and mail fan-outs, each polycule by
+polycule: projections/runner.py) follow a little behind the head, so the service's own
 cache of latest states does not serve them: each keeps its own, folding in from the
 stream the events of a polycule it skipped (those that tell nobody anything).
 

@@ -1,8 +1,9 @@
 """Read models built from the event log, each a small fold.
 
 The member-facing ones are kept per polycule, inline with the commands that change them
-(``read_side.py``); the few consumers that need the whole log follow it with a checkpoint
-of their own (``runner.py``).
+(``read_side.py``); the fan-outs, which tell people of events, follow each polycule's
+stream a little behind, with positions of their own (``runner.py``). Nothing follows the
+whole log.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ ledger projections status``, retried with backoff and by ``projections retry``. 
 in a parked polycule are still recorded and answered with what was decided and a marker
 that its views are behind; every other polycule goes on as if nothing happened.
 
-Which consumers still follow the global log, and why: ``projections/runner.py``.
+The fan-outs follow each polycule's stream too, a little behind: ``projections/runner.py``.
 """
 
 from __future__ import annotations

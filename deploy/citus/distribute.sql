@@ -11,6 +11,12 @@
 -- grants; Citus copies such triggers to the shards only when told to.
 SET citus.enable_unsafe_triggers TO on;
 
+-- device_keys stays global (ledger/store/sharding.py), but as a reference table: a copy on
+-- every worker, so a checkpoint's co-signatures find their devices by key on the polycule's
+-- own worker, rather than the coordinator copying every device key there for each read.
+SELECT create_reference_table('device_keys')
+ WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'device_keys'::regclass);
+
 SELECT create_distributed_table('events', 'stream_id')
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'events'::regclass);
 SELECT create_distributed_table('stream_summaries', 'stream_id', colocate_with => 'events')
@@ -59,7 +65,10 @@ SELECT create_distributed_table('repair_boundaries', 'polycule_id', colocate_wit
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'repair_boundaries'::regclass);
 SELECT create_distributed_table('webhook_fanout_positions', 'polycule_id', colocate_with => 'events')
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'webhook_fanout_positions'::regclass);
+SELECT create_distributed_table('mail_fanout_positions', 'polycule_id', colocate_with => 'events')
+ WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'mail_fanout_positions'::regclass);
 SELECT create_distributed_table('checkpoints', 'polycule_id', colocate_with => 'events')
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'checkpoints'::regclass);
 SELECT create_distributed_table('checkpoint_cosignatures', 'polycule_id', colocate_with => 'events')
  WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'checkpoint_cosignatures'::regclass);
+

@@ -1,14 +1,15 @@
-"""The mail fan-out: a checkpointed subscription to the event log, like the webhook
-fan-out, that turns each event into mail notices for the members it concerns.
+"""The mail fan-out: like the webhook fan-out, and on the same runner (projections/runner.py),
+it follows each polycule's stream from a position of its own (``mail_fanout_positions``)
+and turns each event into mail notices for the members it concerns.
 
 Whom an event concerns is decided once, by the webhook catalogue's ``notices_for``
 (every recipient checked against the authorization policy, never the actor). A member is
 mailed only with a confirmed address, only of events recorded since they confirmed it, and
 each kind as they chose: a notice to send at once, one waiting for their daily digest, or
-none. The rows are inserted in the batch's transaction, with the checkpoint
-(projections/runner.py): a crash loses nothing, and the outbox's unique key (member,
-event, kind) holds even if a batch were applied twice. Like the webhook fan-out it is
-never rebuilt: that would mail everything again.
+none. The rows are inserted in the pass's transaction, with the polycules' positions: a
+crash loses nothing, and the outbox's unique key (member, event, kind) holds even if a pass
+were applied twice. Like the webhook fan-out it is never rebuilt: that would mail everything
+again.
 """
 
 from __future__ import annotations

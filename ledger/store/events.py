@@ -33,7 +33,6 @@ from ledger.store import sql
 from ledger.store.chain import GENESIS_HASH, canonical_encoding, encode_json, link
 from ledger.store.records import (
     AppendResult,
-    GlobalPosition,
     NewEvent,
     RecordedEvent,
 )
@@ -428,25 +427,9 @@ class EventStore:
             self._heads.remember(stream_id, events[-1].stream_version, _head_of(events[-1]))
         return events
 
-    async def read_all(self, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
-        return await read_all(self._pool, after, limit)
-
     async def horizon_lag_seconds(self) -> float:
         lag: float = await self._pool.fetchval(sql.HORIZON_LAG)
         return lag
-
-
-async def log_ahead_of_server(executor: Executor) -> bool:
-    """Whether the log was written by a server whose transaction ids run ahead of this
-    one's (see sql.LOG_AHEAD_OF_SERVER)."""
-    ahead: bool = await executor.fetchval(sql.LOG_AHEAD_OF_SERVER)
-    return ahead
-
-
-async def read_all(executor: Executor, after: GlobalPosition, limit: int) -> list[RecordedEvent]:
-    """Events committed after ``after``, in a total order no later commit can change."""
-    rows = await executor.fetch(sql.READ_ALL, after.transaction_id, after.position, limit)
-    return [recorded_event(row) for row in rows]
 
 
 def _check(expected_version: int, events: Sequence[NewEvent]) -> None:

@@ -49,6 +49,7 @@ PER_POLYCULE: Final[dict[str, str]] = {
     "repair_decisions": "polycule_id",
     "repair_boundaries": "polycule_id",
     "webhook_fanout_positions": "polycule_id",
+    "mail_fanout_positions": "polycule_id",
     "checkpoints": "polycule_id",
     "checkpoint_cosignatures": "polycule_id",
 }
@@ -74,8 +75,6 @@ GLOBAL_TABLES: Final[dict[str, str]] = {
     "mail_digest_days": "the days whose digests were made, for every account at once",
     "inbox_reads": "what an account has read of its inbox, which spans its polycules",
     "shown_once": "a secret waiting for the one page of its account that shows it",
-    "projection_checkpoints": "where each consumer of the whole log has got to (the mail "
-                              "fan-out)",
     "device_keys": "a member's devices, which co-sign checkpoints of every polycule they "
                    "belong to",
 }
@@ -83,11 +82,6 @@ GLOBAL_TABLES: Final[dict[str, str]] = {
 # Indexes of per-polycule tables that do not hold the polycule's id, each with why, until
 # it can go. Nothing else may join this list.
 EXCEPTIONS: Final[dict[str, str]] = {
-    "events_transaction_order": "the order of the whole log, read by the one consumer that "
-                                "still follows every polycule at once (the mail fan-out); "
-                                "to be removed when it follows each polycule's stream as "
-                                "the webhook fan-out does: no consumer may need one "
-                                "cluster's transaction order",
     "breaches_supported_by": "the repairs an account supports, across polycules: a GIN "
                              "index of uuid[] cannot hold a second column without the "
                              "btree_gin extension; non-unique, so each shard keeps its own",

@@ -4,7 +4,6 @@ Indexes each one uses (see migrations/0001_events.sql):
   events_stream_version_key (stream_id, stream_version) — append, STREAM_HEAD, read_stream,
                                                           verify
   events_event_id_key (event_id)                        — idempotent retries
-  events_transaction_order (transaction_id, position)   — read_all
 """
 
 EVENT_COLUMNS = """
@@ -16,7 +15,7 @@ EVENT_COLUMNS = """
 #
 # An append is one INSERT: one round trip and one short transaction, answering only its
 # row count (no RETURNING: appends are the hot path, and the caller knows the versions it
-# wrote; readers find global positions through read_all).
+# wrote).
 #
 # The expected version is checked before any row is inserted, against the stream's head:
 # the head this instance last read or wrote (EventStore's StreamHeads), or else the head
@@ -25,8 +24,9 @@ EVENT_COLUMNS = """
 # got there in between collides on events_stream_version_key, and its whole statement
 # fails: nothing is silently dropped (no ON CONFLICT DO NOTHING), no table lock serialises
 # unrelated polycules, and the one authoritative check is the unique key itself. Such a
-# loser has taken a position from the sequence, which leaves a gap in positions; readers
-# never rely on positions being contiguous (see READ_ALL), so a gap is only a gap.
+# loser has taken a position from the sequence, which leaves a gap in positions; nothing
+# relies on positions being contiguous (streams are read by their versions), so a gap is
+# only a gap.
 #
 # (A NOT EXISTS probe in front of the INSERT would also refuse writers whose rival has
 # already committed, but it cannot see rivals still in flight, and it cost 3-5 % of append
@@ -134,42 +134,9 @@ SELECT {EVENT_COLUMNS} FROM events
  LIMIT $3
 """
 
-# Gap-safe reading of the whole log.
-#
-# Positions come from a sequence, taken when a row is inserted, but transactions commit in
-# any order: a transaction holding position 10 may commit after one holding position 11.
-# A reader that remembered "I have seen up to 11" would skip 10 forever. Waiting for gaps
-# to fill (with a timeout) is how earlier stores lost events, so there is no gap detection.
-#
-# Instead every row records the id of the transaction that wrote it, and a reader only
-# returns rows whose transaction is older than the oldest transaction still running
-# (pg_snapshot_xmin of the current snapshot). Every transaction below that horizon has
-# finished, and any transaction that starts writing later receives a larger id, so the set
-# of rows below the horizon can no longer change. Ordering by (transaction_id, position)
-# makes that a stable total order, and (transaction_id, position) is the reader's
-# checkpoint. The price: a long-running transaction anywhere in the cluster holds readers
-# back, which is why appends are single short statements and why the horizon's age is
-# reported (HORIZON_LAG).
-READ_ALL = f"""
-SELECT {EVENT_COLUMNS} FROM events
- WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
-   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, position
- LIMIT $3
-"""
-
-# Whether the log holds transaction ids this server has not reached yet: restored from
-# another server whose ids ran ahead (pg_dump), without first moving this server's ids past
-# them (docs/operations.md). Readers of the whole log would then wait for those rows to
-# pass the horizon for ever, and take every later event for one they had already seen.
-# Index: events_transaction_order (its first entry from the end).
-LOG_AHEAD_OF_SERVER = """
-SELECT coalesce(max(transaction_id) >= pg_snapshot_xmax(pg_current_snapshot()), false)
-  FROM events
-"""
-
-# How long readers are being held back: the age of the oldest running transaction that
-# has a transaction id (the one that sets the horizon), or 0.
+# The age of the oldest running transaction that has a transaction id, or 0 (/status shows
+# it: a transaction left open holds back vacuum, and it held back the readers of the whole
+# log while there were any).
 HORIZON_LAG = """
 SELECT greatest(coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0), 0)::float8
   FROM pg_stat_activity

@@ -163,6 +163,9 @@ async def test_projections_rebuild_then_status(
     assert status.status == 0, status
     assert "0 polycule(s) behind their stream" in status.stdout
     assert "no polycule is parked" in status.stdout
+    # Each fan-out's backlog, polycule by polycule (listed as the read side lists them).
+    assert "webhooks: 3 polycule(s) with events not yet turned into messages" in status.stdout
+    assert "mail:     3 polycule(s) with events not yet turned into notices" in status.stdout
 
 
 async def test_an_unknown_projection_is_refused_with_the_known_names(database_url: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from ledger.errors import ConcurrencyError, DuplicateEventError
 from ledger.store.chain import GENESIS_HASH
 from ledger.store.events import EventStore, PendingAppend
-from ledger.store.records import START, GlobalPosition, NewEvent
+from ledger.store.records import NewEvent
 from ledger.store.verify import verify
 from tests.support import new_event
 
@@ -130,56 +130,6 @@ async def test_empty_or_negative_appends_are_refused(store: EventStore) -> None:
         await store.append(uuid.uuid4(), 0, [])
     with pytest.raises(ValueError):
         await store.append(uuid.uuid4(), -1, [new_event()])
-
-
-async def test_read_all_never_passes_an_event_that_commits_later_with_a_lower_position(
-    store: EventStore, pool: asyncpg.Pool
-) -> None:
-    await store.append(uuid.uuid4(), 0, [new_event(n=0)])
-    async with pool.acquire() as slow:
-        transaction = slow.transaction()
-        await transaction.start()
-        await store.append(uuid.uuid4(), 0, [new_event(n=1)], connection=slow)
-        await store.append(uuid.uuid4(), 0, [new_event(n=2)])
-
-        while_open = await store.read_all(START, 100)
-
-        assert [e.data["n"] for e in while_open] == [0]
-        await transaction.commit()
-
-    after_commit = await store.read_all(while_open[-1].global_position, 100)
-    assert [e.data["n"] for e in after_commit] == [1, 2]
-    # Transaction 1 took the lower position but committed last; it still comes first.
-    assert after_commit[0].position < after_commit[1].position
-
-
-async def test_read_all_pages_through_every_event_exactly_once(store: EventStore) -> None:
-    streams = [uuid.uuid4() for _ in range(7)]
-    written = []
-    for round_number in range(5):
-        for version, stream in enumerate(streams):
-            event = new_event(round=round_number, stream=version)
-            await store.append(stream, round_number, [event])
-            written.append(event.event_id)
-
-    seen = []
-    cursor = START
-    while page := await store.read_all(cursor, 4):
-        seen.extend(e.event_id for e in page)
-        cursor = page[-1].global_position
-
-    assert seen == written
-
-
-async def test_read_all_after_a_position_skips_what_came_before(store: EventStore) -> None:
-    stream = uuid.uuid4()
-    await store.append(stream, 0, [new_event(n=1), new_event(n=2), new_event(n=3)])
-    everything = await store.read_all(START, 10)
-
-    rest = await store.read_all(everything[0].global_position, 10)
-
-    assert [e.data["n"] for e in rest] == [2, 3]
-    assert await store.read_all(GlobalPosition(everything[-1].transaction_id + 1, 0), 10) == []
 
 
 async def test_events_cannot_be_updated_or_deleted(store: EventStore, pool: asyncpg.Pool) -> None:

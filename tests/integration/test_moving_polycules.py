@@ -1,6 +1,8 @@
 """Moving a ledger to another database with pg_dump keeps every consumer's place: after the
 restore the service starts there, reads the same, goes on appending, and the webhook
-fan-out neither sends anything again nor misses anything (docs/operations.md).
+fan-out neither sends anything again nor misses anything (docs/operations.md) — on another
+server too, whose transaction ids have nothing to do with the log's: every consumer's place
+is a stream version.
 
 pg_dump and pg_restore must be of the server's own major version: the suite looks for them
 among Debian's (``/usr/lib/postgresql/<major>/bin``) and the embedded PostgreSQL's, and
@@ -9,7 +11,6 @@ skips, saying which it needed, where there are none.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pwd
 import re
@@ -37,12 +38,13 @@ from ledger.domain.polycules import (
 from ledger.privacy import KeyRing, MasterKey
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
-from ledger.store.migrate import MigrationError
 from ledger.store.records import RecordedEvent
 from ledger.store.verify import verify
+from ledger.store.wakeups import WakeupHub
 from ledger.webhooks import endpoints
 from ledger.webhooks.fanout import WebhookFanout
-from projections.runner import catch_up
+from ledger.webhooks.fanout_runner import FanoutRunner
+from tests import citus
 from tests.conftest import _admin, with_database
 from tests.support import read_models_caught_up
 
@@ -79,13 +81,23 @@ class Ledger:
         self.keyring = KeyRing(pool, master)
         self.store = EventStore(pool)
         self.service = ApplicationService(self.store, self.keyring)
-        self.fanout = WebhookFanout(self.service, lambda: datetime.now(UTC))
+        self.fanout = FanoutRunner(
+            pool, WebhookFanout(self.service, lambda: datetime.now(UTC)), WakeupHub()
+        )
 
     async def do(self, polycule: uuid.UUID, actor: uuid.UUID, build: Any, minute: int) -> None:
         command: PolyculeCommand = build(
             {"actor": actor, "at": START + timedelta(minutes=minute), "command_id": uuid.uuid4()}
         )
         await self.service.handle(polycule, polycule_decider, command)
+
+    async def fanned_out(self, polycule: uuid.UUID) -> int:
+        """Pass after pass over the polycule until it is caught up; the events read."""
+        read, waiting = 0, {polycule}
+        while waiting:
+            waiting, count = await self.fanout.fan_out(waiting)
+            read += count
+        return read
 
     async def messages(self) -> set[tuple[uuid.UUID, uuid.UUID, str]]:
         rows = await self.pool.fetch("SELECT endpoint_id, event_id, type FROM webhook_messages")
@@ -145,8 +157,7 @@ async def _lived_in(database_url: str, master: MasterKey) -> Lived:
             **s, secret_hash="s", display_name="Bo"), 3)
         await read_models_caught_up(pool)
         events = await here.store.read_stream(polycule)
-        await _below_the_horizon(pool)
-        assert await catch_up(pool, here.fanout, batch_size=50) == len(events)
+        assert await here.fanned_out(polycule) == len(events)
         messages = await here.messages()
         assert messages  # bo's joining, for ash
         return Lived(polycule, ash, bo, events, messages)
@@ -170,8 +181,7 @@ async def _goes_on_where_it_was(moved_url: str, master: MasterKey, lived: Lived)
             "SELECT version FROM polycule_read_models WHERE polycule_id = $1", polycule
         ) == len(lived.events)
         # Nothing is fanned out again.
-        await _below_the_horizon(pool)
-        assert await catch_up(pool, there.fanout, batch_size=50) == 0
+        assert await there.fanned_out(polycule) == 0
 
         proposal = uuid.uuid4()
         await there.do(polycule, ash, lambda s: ProposeAgreement(
@@ -185,14 +195,13 @@ async def _goes_on_where_it_was(moved_url: str, master: MasterKey, lived: Lived)
         assert [event.stream_version for event in after] == list(range(1, len(after) + 1))
         assert min(e.position for e in new_events) > max(e.position for e in lived.events)
         # The fan-out takes exactly the new events, once, and misses none of them.
-        await _below_the_horizon(pool)
-        assert await catch_up(pool, there.fanout, batch_size=50) == len(new_events)
+        assert await there.fanned_out(polycule) == len(new_events)
         new_messages = await there.messages() - lived.messages
         assert {event_id for _, event_id, _ in new_messages} <= {e.event_id for e in new_events}
         assert {kind for _, _, kind in new_messages} >= {
             "proposal.awaiting_consent", "agreement.ratified"
         }
-        assert await catch_up(pool, there.fanout, batch_size=50) == 0
+        assert await there.fanned_out(polycule) == 0
     finally:
         await pool.close()
 
@@ -216,15 +225,14 @@ async def test_a_ledger_moved_with_pg_dump_goes_on_where_it_was(
 async def test_a_ledger_moved_to_another_server_goes_on_where_it_was(
     database_url: str, postgres_admin_url: str
 ) -> None:
-    """Another server numbers its transactions from its own start: restored there as it is,
-    the log is refused; once that server's transaction ids are moved past the log's (the
-    step in docs/operations.md), the ledger goes on where it was."""
+    """Another server numbers its transactions from its own start, usually far below the
+    log's: restored there as it is, the ledger goes on where it was all the same."""
+    if postgres_admin_url == citus.citus_url():
+        pytest.skip("a Citus coordinator's dump is restored only where Citus is loaded; the "
+                    "server this test makes is plain PostgreSQL")
     tools = await _tools_for(postgres_admin_url)
     master = MasterKey.generate()
     lived = await _lived_in(database_url, master)
-    next_id = int(await _fetchval(
-        database_url, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
-    ))
 
     with tempfile.TemporaryDirectory(prefix="ledger-move-") as directory:
         dump = Path(directory) / "ledger.dump"
@@ -240,12 +248,6 @@ async def test_a_ledger_moved_to_another_server_goes_on_where_it_was(
             )
             _run(tools / "pg_restore", "--exit-on-error", f"--dbname={server.url('ledger')}",
                  str(dump))
-            with pytest.raises(MigrationError, match="another server"):
-                await migrate_database(server.url("ledger"))
-
-            server.stop()
-            server.as_owner("pg_resetwal", "-e", str((next_id >> 32) + 1), str(server.data))
-            server.start()
             await _goes_on_where_it_was(server.url("ledger"), master, lived)
         finally:
             server.stop()
@@ -297,52 +299,6 @@ class Server:
             command, capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, (tool, done.stdout, done.stderr)
-
-
-async def _fetchval(url: str, query: str) -> Any:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetchval(query)
-    finally:
-        await connection.close()
-
-
-async def test_a_log_restored_on_a_server_behind_it_is_refused_at_start(
-    database_url: str,
-) -> None:
-    """A log written on a server whose transaction ids run ahead of this one's (restored
-    from another server without the step in docs/operations.md) would hold the fan-outs
-    back for good and hide new events from them: the service refuses to start on it."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(
-            """
-            INSERT INTO events (transaction_id, stream_id, stream_version, event_id, event_type,
-                                schema_version, data, metadata, recorded_at, previous_hash,
-                                hash)
-            SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 1000000)::text::xid8,
-                   gen_random_uuid(), 1, gen_random_uuid(), 'PolyculeFounded', 1, '{}', '{}',
-                   now(), decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex')
-            """
-        )
-    finally:
-        await connection.close()
-
-    with pytest.raises(MigrationError, match="another server"):
-        await migrate_database(database_url)
-
-
-async def _below_the_horizon(pool: asyncpg.Pool) -> None:
-    """Wait until every event is below the reading horizon: on a server shared with other
-    work, a transaction of someone else's may hold readers of the whole log back a while."""
-    for _ in range(600):
-        if await pool.fetchval(
-            "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()),"
-            " true) FROM events"
-        ):
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail("a transaction elsewhere on the server held the log's readers back")
 
 
 async def _tools_for(admin_url: str) -> Path:

@@ -117,3 +117,71 @@ async def test_the_webhook_fanout_starts_each_polycule_after_what_its_checkpoint
     finally:
         await pool.close()
         await connection.close()
+
+
+async def test_the_mail_fanout_starts_each_polycule_after_what_its_checkpoint_had_passed(
+    empty_database_url: str,
+) -> None:
+    """Migration 0026: the mail fan-out's one checkpoint in the whole log becomes a position
+    per polycule, after the last event before the first one the checkpoint had not reached
+    (nothing mailed again that it had passed, nothing skipped that it had not); with it go
+    the last checkpoint of the whole log and the log's order."""
+    migrations = bundled_migrations()
+    [per_polycule] = [m for m in migrations if m.name == "mail_fanout_per_polycule"]
+    before = [m for m in migrations if m.version < per_polycule.version]
+    connection = await asyncpg.connect(empty_database_url)
+    pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
+    try:
+        await connection.execute(_CREATE_LEDGER_TABLE)  # made by the migrator itself
+        for migration in before:
+            await connection.execute(migration.sql)
+        store = EventStore(pool)
+        passed, halfway, unseen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        for version in range(2):
+            await store.append(passed, version, [new_event(n=version)])
+        await store.append(halfway, 0, [new_event()])
+        await store.append(halfway, 1, [new_event()])
+        checkpoint = await place_of(connection, halfway, 2)
+        await store.append(halfway, 2, [new_event()])
+        await store.append(unseen, 0, [new_event()])
+        # The checkpoint had passed the first polycule and two of the second's three.
+        await connection.execute(
+            "INSERT INTO projection_checkpoints (name, transaction_id, position)"
+            " VALUES ('mail_fanout', $1::text::xid8, $2)",
+            str(checkpoint[0]), checkpoint[1],
+        )
+
+        await connection.execute(per_polycule.sql)
+
+        rows = await connection.fetch("SELECT polycule_id, version FROM mail_fanout_positions")
+        assert {row["polycule_id"]: row["version"] for row in rows} == {
+            passed: 2, halfway: 2, unseen: 0,
+        }
+        assert await connection.fetchval(
+            "SELECT to_regclass('projection_checkpoints') IS NULL"
+            " AND to_regclass('events_transaction_order') IS NULL"
+        )
+    finally:
+        await pool.close()
+        await connection.close()
+
+
+async def test_a_ledger_whose_mail_fanout_never_ran_mails_from_each_polycule_s_start(
+    empty_database_url: str,
+) -> None:
+    """Migration 0026 without a checkpoint (mail was never on): no position, so each
+    polycule starts at its first event, as the fan-out would have started at the log's."""
+    migrations = bundled_migrations()
+    connection = await asyncpg.connect(empty_database_url)
+    pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
+    try:
+        await connection.execute(_CREATE_LEDGER_TABLE)
+        for migration in migrations:
+            if migration.name == "mail_fanout_per_polycule":
+                await EventStore(pool).append(uuid.uuid4(), 0, [new_event()])
+            await connection.execute(migration.sql)
+
+        assert await connection.fetchval("SELECT count(*) FROM mail_fanout_positions") == 0
+    finally:
+        await pool.close()
+        await connection.close()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -16,13 +18,16 @@ from ledger.domain.polycules import AcceptInvitation, FoundPolycule, InviteMembe
 from ledger.privacy import KeyRing
 from ledger.service import ApplicationService
 from ledger.store.events import EventStore
+from ledger.store.records import RecordedEvent
 from ledger.store.wakeups import WakeupHub
 from ledger.webhooks import endpoints
 from ledger.webhooks.fanout import WebhookFanout
 from ledger.webhooks.fanout_runner import FanoutRunner, polycules_behind
 from projections import read_side
-from projections.runner import catch_up
 from tests.integration.test_webhook_fanout import START, Scene, account
+
+if TYPE_CHECKING:
+    from ledger.database import Connection
 
 
 @pytest.fixture
@@ -84,10 +89,6 @@ async def test_a_transaction_left_open_elsewhere_holds_no_polycule_back(
         await forgotten.fetchval("SELECT pg_current_xact_id()")
         scene = await a_polycule_of_three(pool, keyring, commands)
 
-        # A reader of the whole log is held below that transaction, and sees nothing yet.
-        assert await catch_up(
-            pool, WebhookFanout(commands, lambda: datetime.now(UTC)), batch_size=50
-        ) == 0
         fanned = await runner_of(pool, commands).catch_up_now()
 
         assert fanned == await pool.fetchval(  # every event of the polycule
@@ -149,3 +150,41 @@ async def test_a_polycule_nobody_woke_the_fanout_for_is_found_by_its_sweep(
                 await asyncio.sleep(0.05)
     finally:
         await runner.stop()
+
+
+class PausedFanout(WebhookFanout):
+    """The webhook fan-out, stopping inside its pass (its polycules locked) until let go."""
+
+    def __init__(self, service: ApplicationService) -> None:
+        super().__init__(service, lambda: datetime.now(UTC))
+        self.inside = asyncio.Event()
+        self.let_go = asyncio.Event()
+
+    async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
+        self.inside.set()
+        await self.let_go.wait()
+        await super().apply(connection, events)
+
+
+async def test_a_polycule_another_worker_is_fanning_out_is_left_to_it(
+    pool: asyncpg.Pool, keyring: KeyRing, commands: ApplicationService
+) -> None:
+    scene = await a_polycule_of_three(pool, keyring, commands)
+    paused = PausedFanout(commands)
+    first = FanoutRunner(pool, paused, WakeupHub())
+    second = runner_of(pool, commands)
+    passing = asyncio.create_task(first.fan_out([scene.polycule]))
+    await paused.inside.wait()
+
+    # While the first worker is inside its pass, the second leaves the polycule to it
+    # (rather than fanning it out too, or waiting for the first).
+    async with asyncio.timeout(60):
+        assert await second.fan_out([scene.polycule]) == ({scene.polycule}, 0)
+    paused.let_go.set()
+    _, fanned = await passing
+
+    # And once the first has moved its position on, the second finds nothing after it.
+    assert fanned > 0
+    assert await second.fan_out([scene.polycule]) == (set(), 0)
+    assert await messages_of_one(pool, scene.polycule) != []
+    assert await polycules_behind(pool) == 0
