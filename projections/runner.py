@@ -38,8 +38,6 @@ import asyncio
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
@@ -279,24 +277,3 @@ def _last_versions(events: Sequence[RecordedEvent]) -> dict[UUID, int]:
     for event in events:
         reached[event.stream_id] = event.stream_version
     return reached
-
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    """Where a consumer of the whole log stands: the transaction id and position of the
-    last event it took. No consumer follows the whole log any more (README.md, "Consumers
-    of the log"), so none has one, and /status's list of them is empty; the fan-outs'
-    backlogs are their polycules behind (``polycules_behind``)."""
-
-    name: str
-    checkpoint_transaction_id: int
-    checkpoint_position: int
-    events_behind: int
-    updated_at: datetime
-
-
-async def projection_status(
-    pool: asyncpg.Pool, names: Sequence[str], *, count_up_to: int | None = None
-) -> list[ProjectionStatus]:
-    """The consumers of the whole log among ``names``: none (see ``ProjectionStatus``)."""
-    return []

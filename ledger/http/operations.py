@@ -30,9 +30,9 @@ from ledger.http.keys import (
 )
 from ledger.mail.fanout import MailFanout
 from ledger.store.migrate import pending_migrations
-from ledger.webhooks.fanout_runner import polycules_behind
+from ledger.webhooks.fanout import WebhookFanout
 from projections.read_side import ParkedPolycule, parked_polycules
-from projections.runner import ProjectionStatus, projection_status
+from projections.runner import polycules_behind
 
 log = structlog.get_logger(__name__)
 
@@ -106,16 +106,6 @@ def _is_operator(request: web.Request) -> bool:
     )
 
 
-def _projection_json(status: ProjectionStatus) -> dict[str, object]:
-    return {
-        "name": status.name,
-        "checkpoint_transaction_id": status.checkpoint_transaction_id,
-        "checkpoint_position": status.checkpoint_position,
-        "events_behind": status.events_behind,
-        "updated_at": status.updated_at.isoformat(),
-    }
-
-
 def _parked_json(parked: ParkedPolycule) -> dict[str, object]:
     return {
         "polycule_id": str(parked.polycule_id),
@@ -134,27 +124,22 @@ def _parked_json(parked: ParkedPolycule) -> dict[str, object]:
 _EVENTS_ESTIMATE = """
 SELECT reltuples::bigint FROM pg_class WHERE oid = 'events'::regclass
 """
-# Counting the events a consumer has still to apply stops here: the answer stays cheap
-# when a consumer is far behind ("at least this many").
-EVENTS_BEHIND_COUNTED_UP_TO = 10_000
-
-
 async def status(request: web.Request) -> web.Response:
     """For operators only (the policy refused everyone else)."""
     pool = request.app[POOL]
-    # Read from the database, so that any instance answers whichever runs the consumers
-    # (a consumer of the log that never ran, such as the mail fan-out while mail is off,
-    # has no checkpoint).
-    projections = await projection_status(
-        pool, [MailFanout.name], count_up_to=EVENTS_BEHIND_COUNTED_UP_TO
+    # Read from the database, so that any instance answers whichever runs the fan-outs.
+    # While mail is off the mail fan-out does not run, and nothing is said of it.
+    webhooks_behind = await polycules_behind(pool, WebhookFanout.name)
+    mail_behind = (
+        await polycules_behind(pool, MailFanout.name)
+        if request.app[SETTINGS].mail_enabled else None
     )
-    fanout_behind = await polycules_behind(pool)
     horizon_lag_seconds = await request.app[EVENT_STORE].horizon_lag_seconds()
     estimate = await pool.fetchval(_EVENTS_ESTIMATE)
     parked = await parked_polycules(pool)
     return web.json_response({
-        "projections": [_projection_json(projection) for projection in projections],
-        "webhook_fanout": {"polycules_behind": fanout_behind},
+        "webhook_fanout": {"polycules_behind": webhooks_behind},
+        "mail_fanout": None if mail_behind is None else {"polycules_behind": mail_behind},
         "read_side": {
             "parked_count": len(parked), "parked": [_parked_json(one) for one in parked]
         },

@@ -35,7 +35,7 @@ from ledger.http.keys import MAIL_SENDER, POOL, PROJECTION_RUNNER, SUPERVISOR
 from tests.http.conftest import TravellingClock
 from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
-from tests.http.support import Client
+from tests.http.support import OPERATOR_TOKEN, Client
 
 PUBLIC_URL = "https://ledger.test"
 MAIL_FROM = "notices@ledger.test"
@@ -303,6 +303,30 @@ async def test_a_proposal_awaiting_an_answer_is_mailed_at_once_without_anyones_w
     await all_sent(client)
     assert len(mailbox.to(address_of(otters.ana))) == 1
     assert len(mailbox.to(address_of(otters.cy))) == 1
+
+
+async def test_status_shows_the_polycules_the_mail_fan_out_has_yet_to_read(
+    client: Client, otters: Otters
+) -> None:
+    """While mail is on, /status counts the polycules whose newest events the mail fan-out
+    has not turned into notices yet, and none once it has."""
+
+    async def mail_behind() -> int:
+        response = await client.get("/status", headers={"X-Operator-Token": OPERATOR_TOKEN})
+        assert response.status == 200
+        behind: int = (await response.json())["mail_fanout"]["polycules_behind"]
+        return behind
+
+    runner = client.app[PROJECTION_RUNNER]
+    await fanned_out(client)
+    assert await mail_behind() == 0
+    await runner.stop()  # nothing reads on while the proposal is made
+    await propose(otters.ana, otters.polycule_id, [otters.ana, otters.bo])
+    assert await mail_behind() == 1
+
+    await runner.catch_up_now()
+
+    assert await mail_behind() == 0
 
 
 async def test_the_daily_digest_gathers_the_rest_when_its_hour_comes(
