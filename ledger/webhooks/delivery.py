@@ -49,6 +49,7 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
+import orjson
 import structlog
 from yarl import URL
 
@@ -86,7 +87,13 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 # webhook_messages_due, walked in order (migration 0025 says why it is a function), then
 # each message's endpoint and live secrets by their keys; only the messages are locked.
-_CLAIM = "SELECT * FROM webhook_messages_claim($1, $2, $3)"
+# The secrets come as text: a batch holds many messages to one endpoint, and each
+# endpoint's are read from JSON once (``_claim``), not once for every message.
+_CLAIM = """
+SELECT message_id, endpoint_id, attempts, earlier_attempts, url, body,
+       sealed_secrets::text AS sealed_secrets
+  FROM webhook_messages_claim($1, $2, $3)
+"""
 _LOG_ATTEMPT = """
 INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code, duration_ms,
                               error, response_snippet)
@@ -209,11 +216,13 @@ class _Claim(NamedTuple):
     send_by: datetime
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record, send_by: datetime) -> _Claim:
+    def from_row(
+        cls, row: asyncpg.Record, sealed_secrets: Sequence[Mapping[str, Any]], send_by: datetime
+    ) -> _Claim:
         return cls(
             row["message_id"], row["endpoint_id"], row["attempts"],
             row["attempts"] - row["earlier_attempts"], row["url"], row["body"],
-            row["sealed_secrets"], send_by,
+            sealed_secrets, send_by,
         )
 
 
@@ -589,7 +598,15 @@ class DeliveryWorker:
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
         send_by = now + self._send_within
-        return [_Claim.from_row(row, send_by) for row in rows]
+        read: dict[str, list[dict[str, Any]]] = {}  # each endpoint's secrets, as text → read
+        claims = []
+        for row in rows:
+            text = row["sealed_secrets"]
+            sealed = read.get(text)
+            if sealed is None:
+                sealed = read[text] = orjson.loads(text)
+            claims.append(_Claim.from_row(row, sealed, send_by))
+        return claims
 
     async def _attempt(
         self, claim: _Claim, *, failures_aside: bool = False, now: datetime | None = None
