@@ -49,7 +49,9 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
+import orjson
 import structlog
+from yarl import URL
 
 from ledger.clock import Clock
 from ledger.database import Availability, connect, is_away
@@ -85,7 +87,13 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 # webhook_messages_due, walked in order (migration 0025 says why it is a function), then
 # each message's endpoint and live secrets by their keys; only the messages are locked.
-_CLAIM = "SELECT * FROM webhook_messages_claim($1, $2, $3)"
+# The secrets come as text: a batch holds many messages to one endpoint, and each
+# endpoint's are read from JSON once (``_claim``), not once for every message.
+_CLAIM = """
+SELECT message_id, endpoint_id, attempts, earlier_attempts, url, body,
+       sealed_secrets::text AS sealed_secrets
+  FROM webhook_messages_claim($1, $2, $3)
+"""
 _LOG_ATTEMPT = """
 INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status_code, duration_ms,
                               error, response_snippet)
@@ -208,11 +216,13 @@ class _Claim(NamedTuple):
     send_by: datetime
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record, send_by: datetime) -> _Claim:
+    def from_row(
+        cls, row: asyncpg.Record, sealed_secrets: Sequence[Mapping[str, Any]], send_by: datetime
+    ) -> _Claim:
         return cls(
             row["message_id"], row["endpoint_id"], row["attempts"],
             row["attempts"] - row["earlier_attempts"], row["url"], row["body"],
-            row["sealed_secrets"], send_by,
+            sealed_secrets, send_by,
         )
 
 
@@ -488,13 +498,13 @@ class DeliveryWorker:
                     return
                 at_hand.available.clear()
                 await at_hand.available.wait()
-            elif self._clock.now() > claim.send_by:
+            elif (now := self._clock.now()) > claim.send_by:
                 # Every receiver was slow at once for long enough that this attempt could
                 # outlast the lease: as if never claimed, for the next claim to take.
                 log.warning("webhook_claim_expired_at_hand", message_id=claim.message_id)
                 await self._hand_back([claim])
             else:
-                await self._attempt(claim, failures_aside=True)
+                await self._attempt(claim, failures_aside=True, now=now)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         # Stopping waits for these (until the shutdown's time is up).
@@ -588,14 +598,25 @@ class DeliveryWorker:
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
         send_by = now + self._send_within
-        return [_Claim.from_row(row, send_by) for row in rows]
+        read: dict[str, list[dict[str, Any]]] = {}  # each endpoint's secrets, as text → read
+        claims = []
+        for row in rows:
+            text = row["sealed_secrets"]
+            sealed = read.get(text)
+            if sealed is None:
+                sealed = read[text] = orjson.loads(text)
+            claims.append(_Claim.from_row(row, sealed, send_by))
+        return claims
 
-    async def _attempt(self, claim: _Claim, *, failures_aside: bool = False) -> None:
+    async def _attempt(
+        self, claim: _Claim, *, failures_aside: bool = False, now: datetime | None = None
+    ) -> None:
         """Send ``claim``; a success is written with others (``_Successes``), a failure
         now — or, ``failures_aside``, in a task of its own, so that the sender is free for
-        the next message as soon as the answer is in."""
+        the next message as soon as the answer is in. ``now``: the clock's time, if the
+        caller has just read it."""
         try:
-            attempted_at = self._clock.now()
+            attempted_at = now or self._clock.now()
             started = time.monotonic()
             answer = await self._send(claim, attempted_at)
             duration_ms = round((time.monotonic() - started) * 1000)
@@ -626,7 +647,7 @@ class DeliveryWorker:
             log.exception("webhook_attempt_crashed", message_id=claim.message_id)
 
     async def _send(self, claim: _Claim, now: datetime) -> _Answer:
-        refusal = _literal_ip_refusal(claim.url, self._allow_private)
+        refusal, url = _target(claim.url, self._allow_private)
         if refusal is not None:
             return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
         secrets = await self._live_secrets(claim)
@@ -639,7 +660,7 @@ class DeliveryWorker:
             raise RuntimeError("the delivery worker was stopped while attempts were due")
         try:
             async with session.post(
-                claim.url, data=claim.body.encode(), headers=headers, allow_redirects=False
+                url, data=claim.body.encode(), headers=headers, allow_redirects=False
             ) as response:
                 return _Answer(
                     status_code=response.status,
@@ -700,10 +721,15 @@ class DeliveryWorker:
 
 
 @functools.lru_cache(maxsize=4096)
-def _literal_ip_refusal(url: str, allow_private: bool) -> str | None:
-    """``literal_ip_refusal``, judged once per URL rather than at every attempt: it
-    depends on nothing else."""
-    return literal_ip_refusal(url, allow_private=allow_private)
+def _target(url: str, allow_private: bool) -> tuple[str | None, URL | str]:
+    """``literal_ip_refusal``, and the URL as the HTTP client reads it, made once per
+    endpoint URL rather than at every attempt: both depend on nothing else. A URL that
+    cannot be read stays text, for the client to refuse as the attempt's failure."""
+    try:
+        parsed: URL | str = URL(url)
+    except ValueError:
+        parsed = url
+    return literal_ip_refusal(url, allow_private=allow_private), parsed
 
 
 async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: datetime) -> None:

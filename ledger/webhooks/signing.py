@@ -1,26 +1,27 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com), made by ``standardwebhooks``.
+"""Standard Webhooks signatures (https://www.standardwebhooks.com).
 
 Each attempt carries ``webhook-id`` (the same for every retry of one message: the
 receiver's idempotency key), ``webhook-timestamp`` (fresh for each attempt, whole seconds)
 and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` for each live
 secret, space-separated, so that during a rotation receivers holding either secret verify.
 
-Two traps in ``standardwebhooks`` 1.1.0 that this module closes: ``Webhook.sign`` replaces
-the timestamp's time zone with UTC instead of converting to it (an aware timestamp in any
-other zone signs the wrong second), and it formats ``data`` into the message with an
-f-string (``bytes`` would sign ``"b'...'"``).
+The HMAC is computed here with the standard library, once per attempt and secret (the
+delivery worker signs every message it sends): a secret's key is the base64 after
+``whsec_``, the signed bytes are the UTF-8 of ``id.timestamp.body`` with the timestamp in
+whole POSIX seconds (the same in any time zone). The tests check every signature with the
+``standardwebhooks`` package's own verifier, as receivers do.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import math
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from secrets import token_bytes
-
-from standardwebhooks import Webhook
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the format's prefix, not a secret
 SECRET_BYTES = 32
@@ -58,12 +59,22 @@ def sign(message_id: str, timestamp: datetime, body: str, secrets: Sequence[str]
             raise ValueError(f"a signing secret must start with {SECRET_PREFIX!r}")
     # Whole seconds, as the header carries them (a POSIX timestamp is the same in any zone).
     seconds = math.floor(timestamp.timestamp())
-    sent_at = datetime.fromtimestamp(seconds, UTC)
+    signed = f"{message_id}.{seconds}.{body}".encode()
     signatures = [
-        Webhook(secret).sign(message_id, sent_at, body) for secret in dict.fromkeys(secrets)
+        "v1," + base64.b64encode(hmac.digest(_key(secret), signed, hashlib.sha256)).decode()
+        for secret in dict.fromkeys(secrets)
     ]
     return {
         ID_HEADER: message_id,
         TIMESTAMP_HEADER: str(seconds),
         SIGNATURE_HEADER: " ".join(signatures),
     }
+
+
+def _key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_`` secret: its base64, decoded as receivers' libraries
+    decode it (missing padding tolerated)."""
+    key = base64.b64decode(secret[len(SECRET_PREFIX):] + "==")
+    if not key:
+        raise ValueError("a signing secret may not be empty")
+    return key

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from ledger.webhooks.signing import new_message_id, new_secret, sign
@@ -128,3 +130,32 @@ def test_a_bytes_body_is_refused_rather_than_signed_as_its_repr() -> None:
 def test_signing_needs_live_whsec_secrets(secrets: list[str]) -> None:
     with pytest.raises(ValueError, match="secret"):
         sign("msg_1", now(), BODY, secrets)
+
+
+@given(
+    message_id=st.text(min_size=1, max_size=40),
+    body=st.text(max_size=300),
+    seconds=st.integers(min_value=0, max_value=4_102_444_800),
+    micros=st.integers(min_value=0, max_value=999_999),
+    zone_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    secrets=st.lists(st.binary(min_size=1, max_size=64), min_size=1, max_size=2),
+)
+def test_every_signature_is_the_one_the_standard_library_makes(
+    message_id: str, body: str, seconds: int, micros: int, zone_minutes: int,
+    secrets: list[bytes],
+) -> None:
+    """Whatever the id, body (any Unicode), instant, zone and key: each signature is the
+    one ``standardwebhooks`` makes for that id, body and whole second, in order."""
+    keys = ["whsec_" + base64.b64encode(secret).decode() for secret in secrets]
+    instant = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=micros)
+    elsewhere = instant.astimezone(timezone(timedelta(minutes=zone_minutes)))
+
+    headers = sign(message_id, elsewhere, body, keys)
+
+    whole_second = datetime.fromtimestamp(seconds, UTC)
+    expected = [Webhook(key).sign(message_id, whole_second, body) for key in dict.fromkeys(keys)]
+    assert headers == {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(seconds),
+        "webhook-signature": " ".join(expected),
+    }
