@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com).
+"""Standard Webhooks signatures.
 
 Each attempt carries ``webhook-id`` (the same for every retry of one message: the
 receiver's idempotency key), ``webhook-timestamp`` (fresh for each attempt, whole seconds)
