@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from ledger.store.events import EventStore
-from ledger.store.migrate import _CREATE_LEDGER_TABLE, bundled_migrations
+from ledger.store.migrate import _CREATE_LEDGER_TABLE, Migration, bundled_migrations
 from tests.support import new_event
 
 MEMBER_FACING = ("stream_summaries", "memberships", "agreements", "disclosures", "repairs")
@@ -27,17 +27,25 @@ async def place_of(connection: asyncpg.Connection, stream: uuid.UUID, version: i
     return row["t"], row["position"]
 
 
+async def migrated_to_just_before(connection: asyncpg.Connection, name: str) -> Migration:
+    """The bundled migration ``name``, with every migration before it applied (and the
+    table the migrator itself makes)."""
+    migrations = bundled_migrations()
+    [wanted] = [m for m in migrations if m.name == name]
+    await connection.execute(_CREATE_LEDGER_TABLE)
+    for migration in migrations:
+        if migration.version < wanted.version:
+            await connection.execute(migration.sql)
+    return wanted
+
+
 async def test_each_polycule_starts_where_every_read_model_had_got_to(
     empty_database_url: str,
 ) -> None:
-    migrations = bundled_migrations()
-    [per_polycule] = [m for m in migrations if m.name == "read_side_per_polycule"]
-    before = [m for m in migrations if m.version < per_polycule.version]
     connection = await asyncpg.connect(empty_database_url)
     pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
     try:
-        for migration in before:
-            await connection.execute(migration.sql)
+        per_polycule = await migrated_to_just_before(connection, "read_side_per_polycule")
         store = EventStore(pool)
         settled, uneven, unseen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         for version in range(3):
@@ -78,15 +86,10 @@ async def test_the_webhook_fanout_starts_each_polycule_after_what_its_checkpoint
 ) -> None:
     """Migration 0022: the fan-out's one global checkpoint becomes a position per polycule,
     after the last event before the first one the checkpoint had not reached."""
-    migrations = bundled_migrations()
-    [per_polycule] = [m for m in migrations if m.name == "webhook_fanout_per_polycule"]
-    before = [m for m in migrations if m.version < per_polycule.version]
     connection = await asyncpg.connect(empty_database_url)
     pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
     try:
-        await connection.execute(_CREATE_LEDGER_TABLE)  # made by the migrator itself
-        for migration in before:
-            await connection.execute(migration.sql)
+        per_polycule = await migrated_to_just_before(connection, "webhook_fanout_per_polycule")
         store = EventStore(pool)
         passed, halfway, unseen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         for version in range(2):
@@ -126,15 +129,10 @@ async def test_the_mail_fanout_starts_each_polycule_after_what_its_checkpoint_ha
     per polycule, after the last event before the first one the checkpoint had not reached
     (nothing mailed again that it had passed, nothing skipped that it had not); with it go
     the last checkpoint of the whole log and the log's order."""
-    migrations = bundled_migrations()
-    [per_polycule] = [m for m in migrations if m.name == "mail_fanout_per_polycule"]
-    before = [m for m in migrations if m.version < per_polycule.version]
     connection = await asyncpg.connect(empty_database_url)
     pool = await asyncpg.create_pool(empty_database_url, min_size=1, max_size=2)
     try:
-        await connection.execute(_CREATE_LEDGER_TABLE)  # made by the migrator itself
-        for migration in before:
-            await connection.execute(migration.sql)
+        per_polycule = await migrated_to_just_before(connection, "mail_fanout_per_polycule")
         store = EventStore(pool)
         passed, halfway, unseen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         for version in range(2):
