@@ -68,7 +68,8 @@ from ledger.privacy import MasterKey
 from ledger.service import event_id_for
 from ledger.transparency.signing import new_private_key_text
 from ledger.webhooks.delivery import DEFAULT_CONCURRENCY
-from ledger.webhooks.fanout_runner import polycules_behind
+from ledger.webhooks.fanout import WebhookFanout
+from projections.runner import polycules_behind
 
 PASSWORD = "a long enough bench password"
 POLYCULE_SIZE = 5
@@ -306,7 +307,7 @@ async def fanned_out(app: web.Application) -> None:
     """Until the fan-out (in the worker) has turned every committed event into messages."""
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
-        if await polycules_behind(app[POOL]) == 0:
+        if await polycules_behind(app[POOL], WebhookFanout.name) == 0:
             return
         await asyncio.sleep(0.1)
     raise RuntimeError("the webhook fan-out did not catch up")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 JsonObject = dict[str, Any]
@@ -46,16 +46,6 @@ class NewEvent:
     metadata: JsonObject = field(default_factory=dict)
 
 
-class GlobalPosition(NamedTuple):
-    """A place in the global log: readers order by transaction, then position."""
-
-    transaction_id: int
-    position: int
-
-
-START = GlobalPosition(0, 0)
-
-
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
     position: int
@@ -70,10 +60,6 @@ class RecordedEvent:
     recorded_at: datetime
     previous_hash: bytes
     hash: bytes
-
-    @property
-    def global_position(self) -> GlobalPosition:
-        return GlobalPosition(self.transaction_id, self.position)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,9 @@ from ledger.store.records import RecordedEvent
 from ledger.store.wakeups import WakeupHub
 from ledger.webhooks import endpoints
 from ledger.webhooks.fanout import WebhookFanout
-from ledger.webhooks.fanout_runner import FanoutRunner, polycules_behind
+from ledger.webhooks.fanout_runner import FanoutRunner
 from projections import read_side
+from projections.runner import polycules_behind
 from tests.integration.test_webhook_fanout import START, Scene, account
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ async def test_a_transaction_left_open_elsewhere_holds_no_polycule_back(
         assert sorted(set(made)) == [
             "agreement.ratified", "member.joined", "proposal.awaiting_consent"
         ]
-        assert await polycules_behind(pool) == 0
+        assert await polycules_behind(pool, WebhookFanout.name) == 0
     finally:
         await forgotten.close()
 
@@ -120,7 +121,7 @@ async def test_workers_sharing_the_fanout_read_each_event_once(
     fanned = await asyncio.gather(first.catch_up_now(), second.catch_up_now())
 
     assert sum(fanned) == events
-    assert await polycules_behind(pool) == 0
+    assert await polycules_behind(pool, WebhookFanout.name) == 0
     assert await pool.fetchval(
         "SELECT count(*) FROM webhook_messages"
     ) == 6 * len(await messages_of_one(pool, scenes[0].polycule))
@@ -145,7 +146,7 @@ async def test_a_polycule_nobody_woke_the_fanout_for_is_found_by_its_sweep(
         async with asyncio.timeout(30):
             while True:
                 found = await messages_of_one(pool, scene.polycule)
-                if found and not await polycules_behind(pool):
+                if found and not await polycules_behind(pool, WebhookFanout.name):
                     break
                 await asyncio.sleep(0.05)
     finally:
@@ -187,4 +188,4 @@ async def test_a_polycule_another_worker_is_fanning_out_is_left_to_it(
     assert fanned > 0
     assert await second.fan_out([scene.polycule]) == (set(), 0)
     assert await messages_of_one(pool, scene.polycule) != []
-    assert await polycules_behind(pool) == 0
+    assert await polycules_behind(pool, WebhookFanout.name) == 0
