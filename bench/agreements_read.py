@@ -54,8 +54,8 @@ from ledger.events import DomainEvent
 from ledger.http.keys import (
     EVENT_STORE,
     KEYRING,
+    MAIL_FANOUT,
     POOL,
-    PROJECTION_RUNNER,
     READ_SIDE,
     WEBHOOK_FANOUT,
 )
@@ -241,7 +241,7 @@ async def fill(app: web.Application, member: uuid.UUID, events: int) -> uuid.UUI
         await catch_up_all(app[READ_SIDE], on_progress=progress.update)
     # The service's fan-outs must be idle before measuring, or their catching up would be
     # measured as the readers' latency.
-    runners = [app[WEBHOOK_FANOUT], *([app[PROJECTION_RUNNER]] if PROJECTION_RUNNER in app else [])]
+    runners = [app[WEBHOOK_FANOUT], *([app[MAIL_FANOUT]] if MAIL_FANOUT in app else [])]
     for _ in range(3600):
         if not any([await runner.polycules_behind() for runner in runners]):
             break

@@ -44,9 +44,9 @@ from ledger.http.keys import (
     DATABASE_AVAILABILITY,
     EVENT_STORE,
     KEYRING,
+    MAIL_FANOUT,
     MAIL_SENDER,
     POOL,
-    PROJECTION_RUNNER,
     READ_SIDE,
     SCHEDULER,
     SERVICE,
@@ -263,7 +263,7 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         fanout.start(app[SUPERVISOR])
         if mail is not None:
             mail.start(app[SUPERVISOR])
-            app[PROJECTION_RUNNER] = mail
+            app[MAIL_FANOUT] = mail
         app[WEBHOOK_FANOUT] = fanout
         yield
         if mail is not None:

@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ledger.config import Settings
-from ledger.http.keys import MAIL_SENDER, POOL, PROJECTION_RUNNER, SUPERVISOR
+from ledger.http.keys import MAIL_FANOUT, MAIL_SENDER, POOL, SUPERVISOR
 from tests.http.conftest import TravellingClock
 from tests.http.people import PASSWORD, Person, person
 from tests.http.polycules import polycule_of
@@ -185,7 +185,7 @@ async def confirmed(someone: Person, mailbox: Mailbox) -> Arrived:
 
 async def fanned_out(client: Client) -> None:
     """Every event so far is fanned out into the outbox, polycule by polycule."""
-    runner = client.app[PROJECTION_RUNNER]
+    runner = client.app[MAIL_FANOUT]
     await runner.catch_up_now()
     assert await runner.polycules_behind() == 0
 
@@ -317,7 +317,7 @@ async def test_status_shows_the_polycules_the_mail_fan_out_has_yet_to_read(
         behind: int = (await response.json())["mail_fanout"]["polycules_behind"]
         return behind
 
-    runner = client.app[PROJECTION_RUNNER]
+    runner = client.app[MAIL_FANOUT]
     await fanned_out(client)
     assert await mail_behind() == 0
     await runner.stop()  # nothing reads on while the proposal is made
