@@ -21,6 +21,13 @@ ever write to the same one.
   per transaction, from as many concurrent tasks, through a pool of as many connections as
   the service's pool has — the database's own price for a write, with the same number of
   connections to pay it with;
+* processor time — for each write side, what each insert or command cost the machine:
+  the service's process, the database's backends serving the scratch database (read from
+  /proc where the server is on this machine) and the clients (this process). Where all
+  three share the machine's cores and keep them busy, the ratio of the rates cannot pass
+  the ratio of these costs, however the work is spread over processes. So the line also
+  says what a command may cost in all at the target ratio, beside what the database and
+  the clients alone spend on one;
 * reads — ``GET /api/polycules/{id}/agreements`` (the agreements in force) and
   ``GET /api/polycules/{id}`` (the polycule itself) by one of its members;
 * read floor — ``GET /bare``: a bare aiohttp handler answering a small JSON body, with no
@@ -69,7 +76,7 @@ import asyncpg
 from bench.agreements_read import percentile, text
 from bench.append import METADATA, PAYLOAD, PLAIN_INSERT
 from bench.scratch import run_against_postgres, scratch_database
-from bench.served import ServedLedger
+from bench.served import ServedLedger, cpu_seconds_of
 from ledger.config import Settings
 from ledger.database import create_pool
 from ledger.privacy import MasterKey
@@ -266,6 +273,10 @@ class Part:
     # Processor time the service's process used meanwhile (its own and the kernel's on its
     # behalf): unlike a rate, hardly moved by other work on the machine.
     service_cpu_seconds: float = 0.0
+    # And the database's backends serving the scratch database (None where the server is
+    # not on this machine), and this process, the clients.
+    database_cpu_seconds: float | None = None
+    client_cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -292,19 +303,74 @@ async def closed_loop(clients: int, budget: Budget, step: Step, size: int = 1) -
 
 
 async def metered(
-    meter: Callable[[], float], clients: int, budget: Budget, step: Step, size: int = 1
+    meter: Callable[[], float], clients: int, budget: Budget, step: Step, size: int = 1,
+    database: DatabaseMeter | None = None,
 ) -> Part:
-    """``closed_loop``, with the service's processor time over it (``meter``) noted."""
+    """``closed_loop``, with the service's processor time over it (``meter``) noted, and the
+    database's (``database``) and this process's."""
     before = meter()
+    client_before = time.process_time()
+    database_before = None if database is None else await database.cpu_seconds()
     part = await closed_loop(clients, budget, step, size)
     part.service_cpu_seconds = meter() - before
+    part.client_cpu_seconds = time.process_time() - client_before
+    if database is not None and database_before is not None:
+        database_after = await database.cpu_seconds()
+        if database_after is not None:
+            part.database_cpu_seconds = sum(
+                seconds - database_before.get(pid, 0.0)
+                for pid, seconds in database_after.items()
+            )
     return part
 
 
-def cpu_per_request(parts: Sequence[Part]) -> float:
-    """Microseconds of the service's processor time per request (or command) answered."""
+def cpu_per_request(parts: Sequence[Part], of: str = "service") -> float:
+    """Microseconds of processor time per request (or command) answered: the service's,
+    or (``of``) the database's or the clients'."""
     done = sum(part.done for part in parts)
-    return sum(part.service_cpu_seconds for part in parts) / done * 1e6 if done else 0.0
+    spent = [getattr(part, f"{of}_cpu_seconds") for part in parts]
+    if not done or None in spent:
+        return 0.0
+    return sum(spent) / done * 1e6
+
+
+class DatabaseMeter:
+    """The processor time of the database's backends serving one database, read from
+    Linux's /proc: the server must be on this machine (a loopback address or a Unix
+    socket); elsewhere nothing is measured."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def cpu_seconds(self) -> dict[int, float] | None:
+        """Each backend's processor time so far (this meter's own left out), or None."""
+        pids = await self._connection.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        seen = {}
+        for row in pids:
+            try:
+                seen[row["pid"]] = cpu_seconds_of(row["pid"])
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # gone meanwhile, or not a process of this machine
+            except PermissionError:
+                return None
+        return seen
+
+    @staticmethod
+    async def of(url: str) -> DatabaseMeter | None:
+        """A meter when the server at ``url`` runs on this machine."""
+        connection = await asyncpg.connect(url)
+        # NULL over a Unix socket.
+        server = await connection.fetchval("SELECT host(inet_server_addr())")
+        if server not in (None, "127.0.0.1", "::1"):
+            await connection.close()
+            return None
+        return DatabaseMeter(connection)
+
+    async def close(self) -> None:
+        await self._connection.close()
 
 
 async def timed(part: Part, send: Callable[[], Awaitable[Any]]) -> Any:
@@ -533,7 +599,7 @@ async def measure_isolation(
 async def measure_writes(
     session: aiohttp.ClientSession, base: str, polycules: Sequence[Polycule],
     floor_pool: asyncpg.Pool, clients: int, rounds: int, budget: Budget,
-    meter: Callable[[], float],
+    meter: Callable[[], float], database: DatabaseMeter | None,
 ) -> None:
     service = Writes(session, base, polycules, clients)
     floor = FloorWrites(floor_pool, len(polycules), clients)
@@ -545,7 +611,7 @@ async def measure_writes(
     for round_number in range(1, rounds + 1):
         sides = [(floors, floor.step, 1), (services, service.step, 2)]
         for parts, step, size in sides if round_number % 2 else reversed(sides):
-            parts.append(await metered(meter, clients, budget, step, size))
+            parts.append(await metered(meter, clients, budget, step, size, database))
         print(f"  round {round_number}: floor {floors[-1].rate:7.0f} inserts/s   service "
               f"{services[-1].rate:6.1f} commands/s   ratio "
               f"{services[-1].rate / floors[-1].rate:.3f}   {load()}")
@@ -560,6 +626,30 @@ async def measure_writes(
           f"{latency(services)}{failures(services)}   "
           f"{cpu_per_request(services) / 1000:.2f} ms of the service's CPU per command")
     print(f"  ratio service/floor {ratio:.3f}, p99 {p99:.0f} ms   ({target})")
+    print_processor_time(floors, services)
+
+
+def print_processor_time(floors: Sequence[Part], services: Sequence[Part]) -> None:
+    """What each insert and each command cost the machine's processors, by whom. Where the
+    service, the database and the clients share the machine's cores and keep them busy,
+    the ratio of the rates cannot pass the ratio of these costs, however the work is
+    spread over processes."""
+    insert = {of: cpu_per_request(floors, of) / 1000 for of in ("database", "client")}
+    command = {
+        of: cpu_per_request(services, of) / 1000 for of in ("service", "database", "client")
+    }
+    if not insert["database"] or not command["database"]:
+        print("  processor time per write: the database's not measured (not on this machine)")
+        return
+    per_insert, per_command = sum(insert.values()), sum(command.values())
+    print(f"  processor time per insert: {per_insert:.2f} ms (the database "
+          f"{insert['database']:.2f}, the clients {insert['client']:.2f}); per command: "
+          f"{per_command:.2f} ms (the service {command['service']:.2f}, the database "
+          f"{command['database']:.2f}, the clients {command['client']:.2f}); their ratio "
+          f"{per_insert / per_command:.3f}, {os.cpu_count()} cores")
+    print(f"  at the target ratio ({WRITE_RATIO_TARGET}) a command may cost "
+          f"{per_insert / WRITE_RATIO_TARGET:.2f} ms in all; the database and the clients "
+          f"alone spend {command['database'] + command['client']:.2f} ms on one")
 
 
 async def measure_reads(
@@ -671,15 +761,18 @@ async def bench(
                         served.cpu_seconds,
                     )
                 floor_pool = await create_pool(url, min_size=pool_size, max_size=pool_size)
+                database = await DatabaseMeter.of(url)
                 try:
                     for count in clients if "writes" in parts else ():
                         await settled(session, base)
                         await measure_writes(
                             session, base, founded, floor_pool, count, rounds, budget,
-                            served.cpu_seconds,
+                            served.cpu_seconds, database,
                         )
                 finally:
                     await floor_pool.close()
+                    if database is not None:
+                        await database.close()
                 if isolation and "writes" in parts:
                     await settled(session, base)
                     await measure_isolation(
