@@ -24,6 +24,7 @@ from uuid import UUID
 import asyncpg
 
 from ledger.store.sql import POLYCULE_POSITION
+from ledger.store.together import LookupsTogether, by_place
 
 SESSION_COOKIE = "ledger_session"
 DEFAULT_SESSION_LIFETIME = timedelta(days=14)
@@ -85,6 +86,17 @@ WHERE s.token_hash = $1
   AND s.expires_at > now()
   AND a.erased_at IS NULL
 """
+# The same for several requests at once (``LookupsTogether``): each session token's hash
+# with the stream its request is about, numbered by its place among them.
+_LIVE_SEVERAL = f"""
+SELECT asked.place, s.id, s.account_id, {POLYCULE_POSITION.format(stream="asked.stream_id")}
+  FROM unnest($1::bytea[], $2::uuid[]) WITH ORDINALITY AS asked(token_hash, stream_id, place)
+  JOIN sessions s ON s.token_hash = asked.token_hash
+  JOIN accounts a ON a.id = s.account_id
+ WHERE s.ended_at IS NULL
+   AND s.expires_at > now()
+   AND a.erased_at IS NULL
+"""
 _END = "UPDATE sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL"
 # Every live session of the account but ``$2`` (none when null), through sessions_of_account:
 # signing out everywhere, a changed password, erasure.
@@ -102,6 +114,14 @@ class Sessions:
         self._pool = pool
         self.lifetime = lifetime
         self._when_ended: list[Callable[[UUID], None]] = []
+        # Every request from a signed-in browser looks its session up first: those arriving
+        # while others are in flight are looked up together, in one statement.
+        self.lookups: LookupsTogether[tuple[bytes, UUID | None], asyncpg.Record | None]
+        self.lookups = LookupsTogether(
+            lambda asked: by_place(self._pool, _LIVE_SEVERAL, asked),
+            lambda asked: self._pool.fetchrow(_LIVE, *asked),
+            name="session_lookups",
+        )
 
     def when_ended(self, listener: Callable[[UUID], None]) -> None:
         """Call ``listener`` with the id of each session this process ends, once ended (what
@@ -119,7 +139,7 @@ class Sessions:
     async def live(self, token: str, *, stream_id: UUID | None = None) -> LiveSession | None:
         """The session this token opens, if it is still live. With ``stream_id``, also that
         stream's version (see ``LiveSession``)."""
-        row = await self._pool.fetchrow(_LIVE, session_token_hash(token), stream_id)
+        row = await self.lookups.ask((session_token_hash(token), stream_id))
         if row is None:
             return None
         if stream_id is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -20,6 +20,7 @@ from uuid import UUID
 import asyncpg
 
 from ledger.store.sql import POLYCULE_POSITION
+from ledger.store.together import LookupsTogether, by_place
 
 TOKEN_PREFIX = "pal_"  # noqa: S105 (a public marker, not a secret)
 MAX_TOKEN_NAME_LENGTH = 80
@@ -82,23 +83,33 @@ WHERE account_id = $1 AND revoked_at IS NULL
 ORDER BY created_at, id
 """
 # Through api_tokens_token_hash_key, then the accounts primary key (erased accounts are
-# refused). The last use is written in the same round trip, and only when it is stale; and
-# in that round trip too, the version of the stream the request is about (``$2``, null
-# for none) and of its read models (POLYCULE_POSITION).
+# refused); whether its last use is stale; and in that round trip too, the version of the
+# stream the request is about (``$2``, null for none) and of its read models
+# (POLYCULE_POSITION).
+_STALE = f"(t.last_used_at IS NULL OR t.last_used_at < now() - interval '{_LAST_USE_RESOLUTION}')"
 _BEARER = f"""
-WITH bearer AS (
-    SELECT t.id, t.account_id, t.last_used_at
-    FROM api_tokens t JOIN accounts a ON a.id = t.account_id
-    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.erased_at IS NULL
-), touched AS (
-    UPDATE api_tokens t SET last_used_at = now()
-    FROM bearer
-    WHERE t.id = bearer.id
-      AND (bearer.last_used_at IS NULL
-           OR bearer.last_used_at < now() - interval '{_LAST_USE_RESOLUTION}')
-)
-SELECT id, account_id, {POLYCULE_POSITION.format(stream="$2::uuid")}
-  FROM bearer
+SELECT t.id, t.account_id, {_STALE} AS stale, {POLYCULE_POSITION.format(stream="$2::uuid")}
+  FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+ WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.erased_at IS NULL
+"""
+# The same for several requests at once (``LookupsTogether``): each token's hash with the
+# stream its request is about, numbered by its place among them.
+_BEARERS = f"""
+SELECT asked.place, t.id, t.account_id, {_STALE} AS stale,
+       {POLYCULE_POSITION.format(stream="asked.stream_id")}
+  FROM unnest($1::bytea[], $2::uuid[]) WITH ORDINALITY AS asked(token_hash, stream_id, place)
+  JOIN api_tokens t ON t.token_hash = asked.token_hash
+  JOIN accounts a ON a.id = t.account_id
+ WHERE t.revoked_at IS NULL AND a.erased_at IS NULL
+"""
+# The last use of these tokens, once it is stale (a statement of its own: Citus runs no
+# statement that writes a coordinator's table and reads its distributed ones). A token
+# another statement is touching or revoking just then is left to it: its row lock is never
+# waited for, so touches of several tokens in different orders cannot deadlock.
+_TOUCH = """
+UPDATE api_tokens SET last_used_at = now()
+ WHERE id IN (SELECT id FROM api_tokens WHERE id = ANY($1::uuid[])
+              FOR NO KEY UPDATE SKIP LOCKED)
 """
 # Through the primary key; naming the owner makes someone else's token "not found".
 _REVOKE = """
@@ -119,6 +130,12 @@ class ApiTokens:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._when_revoked: list[Callable[[UUID], None]] = []
+        # Every request that carries a token looks it up first: those arriving while
+        # others are in flight are looked up together, in one statement.
+        self.lookups: LookupsTogether[tuple[bytes, UUID | None], asyncpg.Record | None]
+        self.lookups = LookupsTogether(
+            self._look_up, self._look_up_one, name="api_token_lookups"
+        )
 
     def when_revoked(self, listener: Callable[[UUID], None]) -> None:
         """Call ``listener`` with the id of each token this process revokes, once revoked
@@ -145,7 +162,7 @@ class ApiTokens:
         also that stream's version (see ``TokenBearer``)."""
         if not looks_like_api_token(token):
             return None
-        row = await self._pool.fetchrow(_BEARER, api_token_hash(token), stream_id)
+        row = await self.lookups.ask((api_token_hash(token), stream_id))
         if row is None:
             return None
         if stream_id is None:
@@ -153,6 +170,25 @@ class ApiTokens:
         return TokenBearer(
             row["id"], row["account_id"], row["stream_version"], row["views_version"]
         )
+
+    async def _look_up(
+        self, asked: Sequence[tuple[bytes, UUID | None]]
+    ) -> list[asyncpg.Record | None]:
+        found = await by_place(self._pool, _BEARERS, asked)
+        await self._touch([row for row in found if row is not None])
+        return found
+
+    async def _look_up_one(self, asked: tuple[bytes, UUID | None]) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._pool.fetchrow(_BEARER, *asked)
+        if row is not None:
+            await self._touch([row])
+        return row
+
+    async def _touch(self, rows: Sequence[asyncpg.Record]) -> None:
+        """Record the use of the tokens found whose last use is stale (once a minute)."""
+        stale = list({row["id"] for row in rows if row["stale"]})
+        if stale:
+            await self._pool.execute(_TOUCH, stale)
 
     async def revoke(self, account_id: UUID, token_id: UUID) -> bool:
         """False when the account has no such live token."""
