@@ -21,7 +21,8 @@ waits for nobody.
   written, and every append of it is made again alone, as if it had never been grouped:
   each one then gets its own answer, and one polycule's trouble stays in that polycule.
 * **Look-ups** (``LookupsTogether``): one statement answers many — each request's
-  credential, read at the start of every request (ledger/auth/tokens.py). Each look-up
+  credential, read at the start of every request (ledger/auth/tokens.py and
+  sessions.py). Each look-up
   is answered with the row that names its own place in the batch, never another's; when
   the statement fails, each look-up of it is made again alone.
 """
@@ -85,7 +86,7 @@ class Together(Generic[Asked, Answer]):
         self._name = name
         self._waiting: list[Waiting[Asked, Answer]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
-        self.largest = 0  # the most ever sent together (the tests and the bench read it)
+        self.largest = 0  # the most ever sent together (what the tests see of the grouping)
 
     async def ask(self, asked: Asked, *, shielded: bool = False) -> Answer:
         """The answer to ``asked``, sent with others when others wait too. ``shielded``: the
