@@ -4,6 +4,11 @@ Each file in ``migrations/`` is ``NNNN_name.sql``. All of them run under one adv
 so two processes starting together apply each file exactly once: the second waits, then
 finds nothing left to do. A file that changed after it was applied stops the start-up
 loudly, since the database no longer matches the code that describes it.
+
+A file is applied in one transaction, statement by statement (split by ``sqlparse``, which
+keeps a ``$$`` body whole): Citus passes a DDL statement's text on to its workers as it
+came, and a worker refuses a text holding several statements, so a migration sent whole
+could not be applied to a database already distributed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
+import sqlparse
 import structlog
 
 if TYPE_CHECKING:
@@ -34,6 +40,15 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def statements(self) -> list[str]:
+        """The file's statements, in order (comments kept with the statement they precede;
+        a part holding nothing but comments left out)."""
+        return [
+            statement for statement in sqlparse.split(self.sql)
+            if sqlparse.format(statement, strip_comments=True).strip()
+        ]
 
 
 class MigrationError(Exception):
@@ -84,7 +99,8 @@ async def migrate(connection: Connection) -> list[Migration]:
                     )
                 continue
             async with connection.transaction():
-                await connection.execute(migration.sql)
+                for statement in migration.statements:
+                    await connection.execute(statement)
                 await connection.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
