@@ -183,7 +183,10 @@ class LookupsTogether(Together[Asked, Answer]):
                     if not waiting.answer.done():
                         waiting.answer.set_result(answer)
                 return
-        await asyncio.gather(*(self._alone(waiting) for waiting in taken))
+        if len(taken) == 1:
+            await self._alone(taken[0])
+        else:
+            await asyncio.gather(*(self._alone(waiting) for waiting in taken))
 
     async def _alone(self, waiting: Waiting[Asked, Answer]) -> None:
         await answered(waiting, self._look_up_one(waiting.asked))
