@@ -398,6 +398,10 @@ class DeliveryWorker:
         self._supervisor: Supervisor | None = None
         self._stopping_loops: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Claims left at hand when the delivery loop ended, being handed back (``stop``
+        # waits for them, however short its grace: they are the database's work, not a
+        # receiver's, and each is one statement).
+        self._handing_back: set[asyncio.Task[None]] = set()
         self._successes = _Successes(pool)
         # When the attempts in flight must be done by (time.monotonic), once stopping.
         self._stop_by: float | None = None
@@ -444,6 +448,8 @@ class DeliveryWorker:
             await asyncio.gather(*unfinished, return_exceptions=True)
             if unfinished:
                 log.warning("webhook_attempts_cut_short", attempts=len(unfinished))
+        while self._handing_back:
+            await asyncio.gather(*self._handing_back, return_exceptions=True)
         await self._successes.settled()
         if self._session is not None:
             await self._session.close()
@@ -485,9 +491,14 @@ class DeliveryWorker:
         finally:
             # Stopping: the senders finish what they are sending, and what was claimed and
             # not sent is handed back at once, rather than waiting for its lease to run out.
+            # In a task of its own: this loop is being cancelled, and is cancelled again if
+            # it outlasts the supervisor's patience (the first statement on a new
+            # connection can take a second, as on a Citus coordinator); ``stop`` waits.
             left = at_hand.close()
             if left:
-                await self._hand_back(left)
+                handing_back = asyncio.ensure_future(self._hand_back(left))
+                self._handing_back.add(handing_back)
+                handing_back.add_done_callback(self._handing_back.discard)
 
     async def _send_from(self, at_hand: _AtHand) -> None:
         """One sender: the next message at hand, sent; until the claiming loop stops."""

@@ -27,6 +27,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from ledger.database import Availability, create_pool
 from ledger.errors import NotFound
 from ledger.privacy import KeyOwner, KeyRing
+from ledger.supervisor import Supervisor
 from ledger.webhooks.delivery import (
     MAX_RETRY_AFTER,
     NOT_PERMITTED,
@@ -815,6 +816,63 @@ async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
     assert sorted((row["attempts"], row["leased_until"] is None) for row in rows
                   if row["message_id"] not in sent) == [(0, True)] * 4
     assert all(row["leased_until"] is not None for row in rows if row["message_id"] in sent)
+
+
+async def test_claims_at_hand_are_handed_back_however_long_the_database_takes_to_take_them(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """The hand-back at stop is the database's work, not a receiver's: it is not cut
+    short by the supervisor cancelling the delivery loop again (the first statement on a
+    new connection to a Citus coordinator takes about a second), nor by a short grace.
+    Here the rows it must update are locked by another transaction for a while."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
+    answer = asyncio.Event()
+
+    async def slow(_: str, __: int) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver.behaviour = slow
+    worker = make_worker(clock, concurrency=2, batch=2)
+    worker.start(Supervisor(ask_again_after=0.01))
+    try:
+        async with asyncio.timeout(10):
+            while True:  # two sent, the four others claimed and at hand
+                claimed = await pool.fetchval(
+                    "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
+                )
+                if len(receiver.receipts) == 2 and claimed == 6:
+                    break
+                await asyncio.sleep(0.02)
+        sent = {receipt.message_id for receipt in receiver.receipts}
+        at_hand = [message_id for message_id in ids if message_id not in sent]
+        async with pool.acquire() as blocker, blocker.transaction():
+            await blocker.execute(
+                "SELECT 1 FROM webhook_messages WHERE message_id = ANY($1) FOR UPDATE", at_hand
+            )
+            stopping = asyncio.create_task(worker.stop(grace_seconds=0.1))
+            async with asyncio.timeout(10):
+                while True:  # the hand-back waits for the rows
+                    waiting = await pool.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        " AND query LIKE '%attempts = m.attempts - 1%'"
+                    )
+                    if waiting:
+                        break
+                    await asyncio.sleep(0.02)
+            # The supervisor's timer (0.01 s) was set before the hand-back began, so it has
+            # run, and cancelled the loop again, well before this one ends.
+            await asyncio.sleep(0.3)
+        await stopping
+    finally:
+        answer.set()
+
+    rows = [await message(pool, message_id) for message_id in at_hand]
+    assert [(row["attempts"], row["leased_until"]) for row in rows] == [(0, None)] * 4
 
 
 async def test_claims_that_waited_at_hand_too_long_for_their_lease_are_handed_back_not_sent(
