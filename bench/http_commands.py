@@ -76,7 +76,7 @@ import asyncpg
 from bench.agreements_read import percentile, text
 from bench.append import METADATA, PAYLOAD, PLAIN_INSERT
 from bench.scratch import run_against_postgres, scratch_database
-from bench.served import ServedLedger, cpu_seconds_of
+from bench.served import DatabaseMeter, ServedLedger
 from ledger.config import Settings
 from ledger.database import create_pool
 from ledger.privacy import MasterKey
@@ -315,12 +315,7 @@ async def metered(
     part.service_cpu_seconds = meter() - before
     part.client_cpu_seconds = time.process_time() - client_before
     if database is not None and database_before is not None:
-        database_after = await database.cpu_seconds()
-        if database_after is not None:
-            part.database_cpu_seconds = sum(
-                seconds - database_before.get(pid, 0.0)
-                for pid, seconds in database_after.items()
-            )
+        part.database_cpu_seconds = await database.spent_since(database_before)
     return part
 
 
@@ -332,45 +327,6 @@ def cpu_per_request(parts: Sequence[Part], of: str = "service") -> float:
     if not done or None in spent:
         return 0.0
     return sum(spent) / done * 1e6
-
-
-class DatabaseMeter:
-    """The processor time of the database's backends serving one database, read from
-    Linux's /proc: the server must be on this machine (a loopback address or a Unix
-    socket); elsewhere nothing is measured."""
-
-    def __init__(self, connection: asyncpg.Connection) -> None:
-        self._connection = connection
-
-    async def cpu_seconds(self) -> dict[int, float] | None:
-        """Each backend's processor time so far (this meter's own left out), or None."""
-        pids = await self._connection.fetch(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        seen = {}
-        for row in pids:
-            try:
-                seen[row["pid"]] = cpu_seconds_of(row["pid"])
-            except (FileNotFoundError, ProcessLookupError):
-                continue  # gone meanwhile, or not a process of this machine
-            except PermissionError:
-                return None
-        return seen
-
-    @staticmethod
-    async def of(url: str) -> DatabaseMeter | None:
-        """A meter when the server at ``url`` runs on this machine."""
-        connection = await asyncpg.connect(url)
-        # NULL over a Unix socket.
-        server = await connection.fetchval("SELECT host(inet_server_addr())")
-        if server not in (None, "127.0.0.1", "::1"):
-            await connection.close()
-            return None
-        return DatabaseMeter(connection)
-
-    async def close(self) -> None:
-        await self._connection.close()
 
 
 async def timed(part: Part, send: Callable[[], Awaitable[Any]]) -> Any:

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
 import uvloop
 from aiohttp import web
 
@@ -82,6 +83,53 @@ def cpu_seconds_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     # utime and stime: the 14th and 15th fields, counted after the command's name.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DatabaseMeter:
+    """The processor time of the database's backends serving one database, read from
+    Linux's /proc: the server must be on this machine (a loopback address or a Unix
+    socket); elsewhere nothing is measured."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def cpu_seconds(self) -> dict[int, float] | None:
+        """Each backend's processor time so far (this meter's own left out), or None."""
+        pids = await self._connection.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        seen = {}
+        for row in pids:
+            try:
+                seen[row["pid"]] = cpu_seconds_of(row["pid"])
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # gone meanwhile, or not a process of this machine
+            except PermissionError:
+                return None
+        return seen
+
+    async def spent_since(self, before: dict[int, float]) -> float | None:
+        """The processor time the backends have used since ``before`` (``cpu_seconds``);
+        a backend that began meanwhile counts from nothing."""
+        after = await self.cpu_seconds()
+        if after is None:
+            return None
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+    @staticmethod
+    async def of(url: str) -> DatabaseMeter | None:
+        """A meter when the server at ``url`` runs on this machine."""
+        connection = await asyncpg.connect(url)
+        # NULL over a Unix socket.
+        server = await connection.fetchval("SELECT host(inet_server_addr())")
+        if server not in (None, "127.0.0.1", "::1"):
+            await connection.close()
+            return None
+        return DatabaseMeter(connection)
+
+    async def close(self) -> None:
+        await self._connection.close()
 
 
 class ChildProcess:

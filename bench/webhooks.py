@@ -56,7 +56,7 @@ from aiohttp import web
 
 from bench.agreements_read import percentile, text
 from bench.scratch import run_against_postgres, scratch_database
-from bench.served import REPOSITORY, cpu_seconds_of, listen
+from bench.served import REPOSITORY, DatabaseMeter, cpu_seconds_of, listen
 from bench.webhook_receiver import ReceiverProcess
 from ledger.app import create_app
 from ledger.config import Settings
@@ -73,8 +73,7 @@ from projections.runner import polycules_behind
 
 PASSWORD = "a long enough bench password"
 POLYCULE_SIZE = 5
-# As many POSTs in flight as the delivery worker sends at once (DeliveryWorker default).
-# As many POSTs at a time as the delivery worker keeps in flight.
+# As many POSTs at a time as the delivery worker keeps in flight (its default).
 CONCURRENCY = DEFAULT_CONCURRENCY
 WAIT_SECONDS = 300.0
 
@@ -282,8 +281,11 @@ def free_port() -> int:
 class Receiver:
     """The receiver's process, as the benchmark asks it."""
 
-    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, base: str, session: aiohttp.ClientSession, cpu_seconds: Callable[[], float]
+    ) -> None:
         self.url = f"{base}/hook"
+        self.cpu_seconds = cpu_seconds  # the receiver's processor time so far
         self.raw_url = f"{base}/raw"
         self._base = base
         self._session = session
@@ -393,6 +395,33 @@ async def stream_length(app: web.Application, polycules: Sequence[uuid.UUID]) ->
     return f"polycule streams now {mean:.0f} events long on average"
 
 
+@dataclass
+class Beside:
+    """The processor time of what works beside the sender in a part: the receiver's
+    process, and the database's backends where the server is on this machine."""
+
+    receiver: Receiver
+    database: DatabaseMeter | None
+    receiver_before: float
+    database_before: dict[int, float] | None
+
+    @classmethod
+    async def now(cls, receiver: Receiver, database: DatabaseMeter | None) -> Beside:
+        return cls(receiver, database, receiver.cpu_seconds(),
+                   None if database is None else await database.cpu_seconds())
+
+    async def per_message(self, messages: int) -> str:
+        """Since ``now``, per message, as the round's line says it."""
+        each = max(messages, 1)
+        receiving = (self.receiver.cpu_seconds() - self.receiver_before) / each
+        said = f" (the receiver's {receiving * 1e6:.0f} µs"
+        if self.database is not None and self.database_before is not None:
+            spent = await self.database.spent_since(self.database_before)
+            if spent is not None:
+                said += f", the database's {spent / each * 1e6:.0f} µs"
+        return said + ")"
+
+
 def milliseconds(samples: Sequence[float]) -> str:
     return (f"p50 {percentile(samples, 0.50) * 1000:6.1f} ms   "
             f"p99 {percentile(samples, 0.99) * 1000:6.1f} ms   "
@@ -406,8 +435,8 @@ async def bench(
     with ReceiverProcess() as receiving:
         async with aiohttp.ClientSession() as asking, scratch_database(server_url) as url:
             return await bench_with(
-                Receiver(receiving.base, asking), url, members, events, paced_events,
-                drain_events, rounds,
+                Receiver(receiving.base, asking, receiving.cpu_seconds), url, members, events,
+                paced_events, drain_events, rounds,
             )
 
 
@@ -429,6 +458,7 @@ async def bench_with(
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings, url)
     runner, port = await listen(app)
+    database = await DatabaseMeter.of(url)
     base = f"http://127.0.0.1:{port}"
     worker = WorkerProcess({
         "DATABASE_URL": url, "LEDGER_MASTER_KEY": master_key, "LEDGER_LOG_LEVEL": "warning",
@@ -518,10 +548,14 @@ async def bench_with(
             await write_events(writers, drain_events)
             await worker.start()
             cpu_at_start = worker.cpu_seconds()
+            beside = await Beside.now(receiver, database)
             drain = await outcome_of(app, receiver, committed, None)
             worker_cpu.append((worker.cpu_seconds() - cpu_at_start) / max(drain.delivered, 1))
+            drain_beside = await beside.per_message(drain.delivered)
             drains.append(drain)
+            beside = await Beside.now(receiver, database)
             raw_rate, raw_cpu_each = await raw_posts(receiver.raw_url, live.bodies)
+            raw_beside = await beside.per_message(len(live.bodies))
             raw_rates.append(raw_rate)
             raw_cpu.append(raw_cpu_each)
             ratios.append(drain.rate / raw_rate)
@@ -530,8 +564,9 @@ async def bench_with(
                   f"committed: {drain.delivered} delivered, {drain.duplicates} duplicates, "
                   f"{drain.rate:.0f}/s; plain POSTs {raw_rate:.0f}/s; ratio "
                   f"{ratios[-1]:.3f}; processor time per message: the worker's "
-                  f"{worker_cpu[-1] * 1e6:.0f} µs, the plain POSTs' {raw_cpu_each * 1e6:.0f} µs;"
-                  f" {await stream_length(app, polycules)}")
+                  f"{worker_cpu[-1] * 1e6:.0f} µs{drain_beside}, the plain POSTs' "
+                  f"{raw_cpu_each * 1e6:.0f} µs{raw_beside}; "
+                  f"{await stream_length(app, polycules)}")
         drain_rate = statistics.median(drain.rate for drain in drains)
         raw_rate = statistics.median(raw_rates)
     finally:
@@ -539,6 +574,8 @@ async def bench_with(
             await member.session.close()
         await worker.stop()
         await runner.cleanup()
+        if database is not None:
+            await database.close()
 
     print()
     print(f"plain POSTs:        {raw_rate:6.0f} messages/s  ({len(live.bodies)} POSTs of the "

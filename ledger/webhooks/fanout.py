@@ -3,10 +3,10 @@ concern.
 
 The service runs it polycule by polycule (ledger/webhooks/fanout_runner.py): the messages
 of a pass are inserted in the same transaction that moves each polycule's position on, so
-a crash loses nothing, and no event is fanned out twice (the unique key on messages holds
-even if it were). It is not among the read models ``projections rebuild`` knows:
-rebuilding it would send everything again. Delivery workers are woken by a NOTIFY sent
-with the pass's commit.
+a crash loses nothing, and no event is fanned out twice (the primary key on messages holds
+even if it were: a message's id is made from its endpoint, event and type). It is not
+among the read models ``projections rebuild`` knows: rebuilding it would send everything
+again. Delivery workers are woken by a NOTIFY sent with the pass's commit.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ INSERT INTO webhook_messages (message_id, endpoint_id, event_id, polycule_id, ty
 SELECT message_id, endpoint_id, event_id, polycule_id, type, payload::jsonb, $7, $7
   FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[])
        AS m(message_id, endpoint_id, event_id, polycule_id, type, payload)
-ON CONFLICT (endpoint_id, event_id, type) DO NOTHING
+ON CONFLICT (message_id) DO NOTHING
 """
 
 
