@@ -24,7 +24,9 @@
   with an attempt in flight, or handed back; a worker that stops hands back what it had
   not sent. Connections to each receiver are kept alive between attempts (one connector
   per worker, as many connections per host as senders; the SSRF guard checks the address
-  each connection is opened to, and a kept connection stays on that address). A sender is
+  each connection is opened to, and a kept connection stays on that address). An
+  endpoint's secrets are opened once for the messages of a batch to it, and again after
+  any erasure the key ring hears of (``_Keys``). A sender is
   free as soon as its answer is in; successes — nearly every attempt — are written
   together: whatever succeeded while the last write was under way goes in the next, in
   one statement (``_Successes``).
@@ -56,11 +58,11 @@ from yarl import URL
 from ledger.clock import Clock
 from ledger.database import Availability, connect, is_away
 from ledger.errors import NotFound
-from ledger.privacy import ERASED, KeyRing, SealBroken, UnknownDataKey
+from ledger.privacy import ERASED, KeyRing, OpenedAt, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
 from ledger.supervisor import Supervisor
 from ledger.webhooks.fanout import WAKE_CHANNEL
-from ledger.webhooks.signing import sign
+from ledger.webhooks.signing import sign_with_keys, signing_keys
 from ledger.webhooks.ssrf import AddressRefused, guarded_connector, literal_ip_refusal
 
 if TYPE_CHECKING:
@@ -202,6 +204,39 @@ def retry_after(header: str | None, now: datetime) -> timedelta | None:
 # -- one attempt -------------------------------------------------------------------------
 
 
+class _Keys:
+    """An endpoint's live signing keys, for the messages of one claimed batch to that
+    endpoint: its secrets are opened, and their keys read, once for all of them rather than
+    for each. Opened again once the key ring would no longer keep an opened text (an
+    erasure heard of, or its recheck time passed: ``KeyRing.still_keeps``)."""
+
+    __slots__ = ("_keys", "_opened", "sealed")
+
+    def __init__(self, sealed: Sequence[Mapping[str, Any]]) -> None:
+        self.sealed = sealed
+        self._keys: tuple[bytes, ...] = ()
+        self._opened: OpenedAt | None = None
+
+    async def of(self, keyring: KeyRing, endpoint_id: UUID) -> tuple[bytes, ...]:
+        """The keys; none when no secret can sign (each unreadable one logged)."""
+        if self._opened is not None and keyring.still_keeps(self._opened):
+            return self._keys
+        opened = keyring.opened_now()  # before opening: an erasure meanwhile counts
+        secrets = []
+        for sealed in self.sealed:
+            try:
+                secret = await keyring.open_sealed(sealed)
+            except (SealBroken, UnknownDataKey, ValueError) as error:
+                log.error("webhook_secret_unreadable", endpoint_id=str(endpoint_id),
+                          error=type(error).__name__)
+                continue
+            if secret != ERASED:  # the owner was erased: nothing can sign for them
+                secrets.append(secret)
+        self._keys = signing_keys(secrets) if secrets else ()
+        self._opened = opened
+        return self._keys
+
+
 class _Claim(NamedTuple):
     # A tuple rather than a dataclass: one is made for every message sent.
     message_id: str
@@ -210,19 +245,16 @@ class _Claim(NamedTuple):
     attempt_in_round: int
     url: str
     body: str  # exactly the text that is signed and sent
-    sealed_secrets: Sequence[Mapping[str, Any]]
+    keys: _Keys  # shared by the batch's messages to this endpoint
     # The last moment at which an attempt may begin and still end, its whole timeout
     # included, before the claim's lease runs out.
     send_by: datetime
 
     @classmethod
-    def from_row(
-        cls, row: asyncpg.Record, sealed_secrets: Sequence[Mapping[str, Any]], send_by: datetime
-    ) -> _Claim:
+    def from_row(cls, row: asyncpg.Record, keys: _Keys, send_by: datetime) -> _Claim:
         return cls(
             row["message_id"], row["endpoint_id"], row["attempts"],
-            row["attempts"] - row["earlier_attempts"], row["url"], row["body"],
-            sealed_secrets, send_by,
+            row["attempts"] - row["earlier_attempts"], row["url"], row["body"], keys, send_by,
         )
 
 
@@ -601,6 +633,10 @@ class DeliveryWorker:
                 ),
                 timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT},
+                # Only the start of an answer is kept (``_snippet``), and never unpacked:
+                # nothing is asked for compressed, and nothing but text is accepted anyway.
+                skip_auto_headers=("Accept", "Accept-Encoding"),
+                auto_decompress=False,
                 trust_env=False,  # through a proxy, the proxy would pick the address
                 # Receivers' cookies are nobody's business here, and keeping none saves
                 # looking them up for every request.
@@ -609,14 +645,14 @@ class DeliveryWorker:
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
         send_by = now + self._send_within
-        read: dict[str, list[dict[str, Any]]] = {}  # each endpoint's secrets, as text → read
+        read: dict[str, _Keys] = {}  # each endpoint's secrets, as text → their keys
         claims = []
         for row in rows:
             text = row["sealed_secrets"]
-            sealed = read.get(text)
-            if sealed is None:
-                sealed = read[text] = orjson.loads(text)
-            claims.append(_Claim.from_row(row, sealed, send_by))
+            keys = read.get(text)
+            if keys is None:
+                keys = read[text] = _Keys(orjson.loads(text))
+            claims.append(_Claim.from_row(row, keys, send_by))
         return claims
 
     async def _attempt(
@@ -661,10 +697,10 @@ class DeliveryWorker:
         refusal, url = _target(claim.url, self._allow_private)
         if refusal is not None:
             return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
-        secrets = await self._live_secrets(claim)
-        if not secrets:
+        keys = await claim.keys.of(self._keyring, claim.endpoint_id)
+        if not keys:
             return _Answer(error="the endpoint has no live signing secret")
-        headers = sign(claim.message_id, now, claim.body, secrets)
+        headers = sign_with_keys(claim.message_id, now, claim.body, keys)
         headers["Content-Type"] = "application/json"
         session = self._session
         if session is None:
@@ -683,19 +719,6 @@ class DeliveryWorker:
                                  f"total {self._timeout.total} s)")
         except (aiohttp.ClientError, OSError, ValueError) as error:
             return _Answer(error=owner_facing(error), detail=_detail(error))
-
-    async def _live_secrets(self, claim: _Claim) -> list[str]:
-        secrets = []
-        for sealed in claim.sealed_secrets:
-            try:
-                secret = await self._keyring.open_sealed(sealed)
-            except (SealBroken, UnknownDataKey, ValueError) as error:
-                log.error("webhook_secret_unreadable", endpoint_id=str(claim.endpoint_id),
-                          error=type(error).__name__)
-                continue
-            if secret != ERASED:  # the owner was erased: nothing can sign for them
-                secrets.append(secret)
-        return secrets
 
     async def _record(
         self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int
@@ -789,6 +812,8 @@ def _detail(error: BaseException) -> str:
 async def _snippet(response: aiohttp.ClientResponse) -> str:
     """The start of the response body, without reading more of it than needed. The
     status decides the outcome; a body cut short only shortens the snippet."""
+    if response.status == 204 or response.content_length == 0:
+        return ""  # nothing to read (nearly every success)
     limit = SNIPPET_CHARS * 4  # UTF-8: at most four bytes a character
     received = bytearray()
     with contextlib.suppress(aiohttp.ClientError, TimeoutError):

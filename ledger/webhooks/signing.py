@@ -6,7 +6,8 @@ and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` fo
 secret, space-separated, so that during a rotation receivers holding either secret verify.
 
 The HMAC is computed here with the standard library, once per attempt and secret (the
-delivery worker signs every message it sends): a secret's key is the base64 after
+delivery worker signs every message it sends, with each endpoint's keys read once for
+many messages: ``signing_keys``): a secret's key is the base64 after
 ``whsec_``, the signed bytes are the UTF-8 of ``id.timestamp.body`` with the timestamp in
 whole POSIX seconds (the same in any time zone). The tests check every signature with the
 ``standardwebhooks`` package's own verifier, as receivers do.
@@ -48,21 +49,36 @@ def sign(message_id: str, timestamp: datetime, body: str, secrets: Sequence[str]
     to the second, which is what the header carries). ``secrets`` are the endpoint's live
     ``whsec_`` secrets — two during a rotation — and each contributes one signature.
     """
-    if not isinstance(body, str):
-        raise TypeError("sign() takes the body as the exact str that will be sent")
-    if timestamp.tzinfo is None or timestamp.utcoffset() is None:
-        raise ValueError("sign() needs a time-zone-aware timestamp")
+    return sign_with_keys(message_id, timestamp, body, signing_keys(secrets))
+
+
+def signing_keys(secrets: Sequence[str]) -> tuple[bytes, ...]:
+    """The HMAC keys of an endpoint's live ``whsec_`` secrets, each once: read once for
+    every message the delivery worker signs for that endpoint, rather than per message."""
     if not secrets:
         raise ValueError("sign() needs at least one live secret")
     for secret in secrets:
         if not secret.startswith(SECRET_PREFIX):
             raise ValueError(f"a signing secret must start with {SECRET_PREFIX!r}")
+    return tuple(_key(secret) for secret in dict.fromkeys(secrets))
+
+
+def sign_with_keys(
+    message_id: str, timestamp: datetime, body: str, keys: Sequence[bytes]
+) -> dict[str, str]:
+    """``sign``, with the secrets' keys already read (``signing_keys``)."""
+    if not isinstance(body, str):
+        raise TypeError("sign() takes the body as the exact str that will be sent")
+    if timestamp.tzinfo is None or timestamp.utcoffset() is None:
+        raise ValueError("sign() needs a time-zone-aware timestamp")
+    if not keys:
+        raise ValueError("sign() needs at least one live secret")
     # Whole seconds, as the header carries them (a POSIX timestamp is the same in any zone).
     seconds = math.floor(timestamp.timestamp())
     signed = f"{message_id}.{seconds}.{body}".encode()
     signatures = [
-        "v1," + base64.b64encode(hmac.digest(_key(secret), signed, hashlib.sha256)).decode()
-        for secret in dict.fromkeys(secrets)
+        "v1," + base64.b64encode(hmac.digest(key, signed, hashlib.sha256)).decode()
+        for key in keys
     ]
     return {
         ID_HEADER: message_id,

@@ -875,6 +875,49 @@ async def test_claims_at_hand_are_handed_back_however_long_the_database_takes_to
     assert [(row["attempts"], row["leased_until"]) for row in rows] == [(0, None)] * 4
 
 
+async def test_an_owner_erased_while_a_batch_is_at_hand_signs_none_of_the_rest_of_it(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+) -> None:
+    """An endpoint's keys are opened once for the messages of a batch to it, but not kept
+    past an erasure: once its owner is erased, the messages still at hand are not signed
+    (nor sent), and each attempt says why."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    owner = (await endpoint_row(pool, hook.endpoint_id))["account_id"]
+    await enqueue(pool, hook.endpoint_id, clock.now(), count=4)
+    answer = asyncio.Event()
+
+    async def held(_: str, __: int) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver.behaviour = held
+    worker = make_worker(clock, concurrency=1, batch=4)
+    worker.start()
+    try:
+        async with asyncio.timeout(10):
+            while True:  # the first sent (signed), three at hand
+                if receiver.receipts:
+                    break
+                await asyncio.sleep(0.02)
+        await keyring.destroy(KeyOwner("member", owner))
+        answer.set()
+        async with asyncio.timeout(10):
+            while True:
+                refused = await pool.fetchval(
+                    "SELECT count(*) FROM webhook_attempts WHERE error = $1",
+                    "the endpoint has no live signing secret",
+                )
+                if refused == 3:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        answer.set()
+        await worker.stop()
+    assert len(receiver.receipts) == 1
+
+
 async def test_claims_that_waited_at_hand_too_long_for_their_lease_are_handed_back_not_sent(
     pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
     make_worker: Callable[..., DeliveryWorker],
