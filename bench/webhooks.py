@@ -24,8 +24,11 @@ and the worker turns them into messages and delivers them, signed.
   weighs on both alike: each round's ratio compares a backlog with the plain POSTs that
   follow it, and the ratio printed is the median of the rounds' ratios. Each round also
   says the processor time per message of the worker (from its start to the last arrival)
-  and of the plain POSTs' client: on a machine shared with other work, rates swing with
-  the load and this comparison hardly does.
+  and of the plain POSTs' client, each with the receiver's beside it and, where the
+  database runs on this machine, its backends' (read from /proc): on a machine shared
+  with other work, rates swing with the load and this comparison hardly does; and on a
+  machine of two cores, where the worker, the receiver and the database share them, it
+  says how far any rate can go.
 
 The receiver and the benchmark read the same monotonic clock of the machine. The
 polycules' streams grow as the parts follow one another; each line says how long.
