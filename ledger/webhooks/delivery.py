@@ -633,8 +633,8 @@ class DeliveryWorker:
                 ),
                 timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT},
-                # Only the start of an answer is kept (``_snippet``), and never unpacked:
-                # nothing is asked for compressed, and nothing but text is accepted anyway.
+                # Only the start of an answer is kept, as text (``_snippet``): nothing is
+                # asked for compressed, and nothing is unpacked.
                 skip_auto_headers=("Accept", "Accept-Encoding"),
                 auto_decompress=False,
                 trust_env=False,  # through a proxy, the proxy would pick the address
