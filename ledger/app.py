@@ -248,14 +248,15 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         # The webhook and mail fan-outs (mail while it is on) follow each polycule's
         # stream on their own, on the same runner; neither is ever rebuilt (see their
         # modules).
+        webhooks = WebhookFanout(app[SERVICE], app[CLOCK].now)
         fanout = FanoutRunner(
-            app[POOL], WebhookFanout(app[SERVICE], app[CLOCK].now), app[WAKEUP_HUB],
-            poll_seconds=settings.projection_poll_seconds,
+            app[POOL], webhooks, app[WAKEUP_HUB], poll_seconds=settings.projection_poll_seconds,
         )
-        mail = None
+        mail = mails = None
         if settings.mail_enabled:
+            mails = MailFanout(app[SERVICE], app[CLOCK].now)
             mail = ProjectionRunner(
-                app[POOL], MailFanout(app[SERVICE], app[CLOCK].now), app[WAKEUP_HUB],
+                app[POOL], mails, app[WAKEUP_HUB],
                 events_per_polycule=settings.projection_batch_size,
                 poll_seconds=settings.projection_poll_seconds,
             )
@@ -266,9 +267,12 @@ def _projection_runner(settings: Settings) -> CleanupContext:
             app[MAIL_FANOUT] = mail
         app[WEBHOOK_FANOUT] = fanout
         yield
-        if mail is not None:
+        if mail is not None and mails is not None:
             await mail.stop()
+            await mails.followed.keep_latest()
         await fanout.stop()
+        # Where each polycule stands, for the worker started after this one (a deploy).
+        await webhooks.followed.keep_latest()
         await keeper.stop()
 
     return projection_runner

@@ -12,14 +12,19 @@ passes another ``FOLLOWED_EVERY`` events: a worker started again (after a deploy
 being away while people wrote) folds each polycule from its latest such snapshot, never
 from the polycule's first event. (Less often than the service's: a follower is started
 seldom, and a fold of a few hundred events costs it less than keeping a state that often.)
+And as a worker stops in good order (a deploy), it keeps where each polycule it holds
+stands (``keep_latest``), so the worker that follows it folds nothing it had folded.
 A snapshot is the fold of the stream up to its version, whatever becomes of the pass that
 made it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from uuid import UUID
+
+import structlog
 
 from ledger import snapshots
 from ledger.domain.polycules import Polycule, polycule_decider
@@ -27,16 +32,25 @@ from ledger.service import ApplicationService, StateCache
 from ledger.store.records import RecordedEvent
 from ledger.webhooks.catalogue import HANDLED_EVENTS, Notice, notices_for
 
+log = structlog.get_logger(__name__)
+
 # The name the followers' snapshots are kept under, beside the service's own, and how
 # many events apart.
 FOLLOWED = "polycule_followed"
 FOLLOWED_EVERY = 500
+# At a stop, a state is kept only this many events or more past its last snapshot (fewer
+# cost the next worker less to fold than the write), and only for so long in all (seconds):
+# the stop is not held up by a database gone slow.
+KEEP_AT_STOP_AFTER = 20
+KEEP_AT_STOP_SECONDS = 5.0
 
 
 class PolyculesFollowed:
     def __init__(self, service: ApplicationService) -> None:
         self._service = service
         self._states = StateCache()
+        # The version of each polycule's latest snapshot this follower knows of (read or kept).
+        self._kept: dict[UUID, int] = {}
         self._snapshots = (
             None if service.snapshots is None
             else service.snapshots.alongside(FOLLOWED, polycule_decider)
@@ -85,6 +99,30 @@ class PolyculesFollowed:
         self._states.put(stream_id, polycule_decider, polycule, after)
         if self._snapshots is not None and snapshots.due(before, after, FOLLOWED_EVERY):
             await self._snapshots.keep(stream_id, polycule_decider, polycule, after)
+            self._kept[stream_id] = after
+
+    async def keep_latest(self) -> int:
+        """As the worker stops in good order: each polycule's latest state this follower
+        holds is kept as a snapshot, where it has moved ``KEEP_AT_STOP_AFTER`` events or
+        more past its last one, for at most ``KEEP_AT_STOP_SECONDS``. How many were kept.
+        Best effort, as every snapshot: one not kept is a fold for the next worker."""
+        if self._snapshots is None:
+            return 0
+        moved = [
+            (stream_id, state, version)
+            for stream_id, state, version in self._states.held(polycule_decider)
+            if version - self._kept.get(stream_id, 0) >= KEEP_AT_STOP_AFTER
+        ]
+        kept = 0
+        try:
+            async with asyncio.timeout(KEEP_AT_STOP_SECONDS):
+                for stream_id, state, version in moved:
+                    await self._snapshots.keep(stream_id, polycule_decider, state, version)
+                    self._kept[stream_id] = version
+                    kept += 1
+        except TimeoutError:
+            log.warning("followed_states_not_all_kept", kept=kept, left=len(moved) - kept)
+        return kept
 
     async def _state_before(self, event: RecordedEvent) -> tuple[Polycule, int]:
         """The polycule just before ``event``, and the version it was folded from."""
@@ -94,6 +132,8 @@ class PolyculesFollowed:
             kept = None if self._snapshots is None else await self._snapshots.latest(
                 event.stream_id, polycule_decider
             )
+            if kept is not None:
+                self._kept[event.stream_id] = kept[1]
             if kept is not None and kept[1] <= wanted:
                 cached = kept
             else:

@@ -111,6 +111,15 @@ class StateCache:
         version, state = entry
         return state, version
 
+    def held(self, decider: Decider[Any, State]) -> list[tuple[UUID, State, int]]:
+        """Every stream's state kept for ``decider``, with its version."""
+        wanted = id(decider)
+        return [
+            (stream_id, state, version)
+            for (stream_id, decider_id), (version, state) in self._entries.items()
+            if decider_id == wanted
+        ]
+
     def put(
         self, stream_id: UUID, decider: Decider[Any, State], state: State, version: int
     ) -> None:

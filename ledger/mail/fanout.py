@@ -33,10 +33,11 @@ class MailFanout:
 
     def __init__(self, service: ApplicationService, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        self._polycules = PolyculesFollowed(service)
+        # The polycules as they were after each event (kept as the worker stops: app.py).
+        self.followed = PolyculesFollowed(service)
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
-        planned = await self._polycules.notices(events)
+        planned = await self.followed.notices(events)
         if not planned:
             return
         members = {member for _, notice in planned for member in notice.recipients}

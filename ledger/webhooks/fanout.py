@@ -80,12 +80,13 @@ class WebhookFanout:
 
     def __init__(self, service: ApplicationService, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        self._polycules = PolyculesFollowed(service)
+        # The polycules as they were after each event (kept as the worker stops: app.py).
+        self.followed = PolyculesFollowed(service)
 
     async def apply(self, connection: Connection, events: Sequence[RecordedEvent]) -> None:
         # Each event is judged by the polycule as it was just after it: who was a member
         # then, who could read it then.
-        planned = await self._polycules.notices(events)
+        planned = await self.followed.notices(events)
         if not planned:
             return
         recipients = {member for _, notice in planned for member in notice.recipients}

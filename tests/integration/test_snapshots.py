@@ -221,3 +221,33 @@ async def test_a_follower_started_again_folds_from_its_own_snapshot_not_the_firs
         polycule, polycule_decider
     )
     assert state == folded
+
+
+async def test_a_follower_stopping_keeps_where_each_polycule_stands_for_the_next_worker(
+    pool: asyncpg.Pool, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a worker stops in good order (a deploy), the states it holds are kept where they
+    stand, so the worker started after it folds nothing from the stream; a state that has
+    not moved far enough since its last snapshot is not written again."""
+    monkeypatch.setattr(following, "FOLLOWED_EVERY", 1_000)  # no snapshot while following
+    monkeypatch.setattr(following, "KEEP_AT_STOP_AFTER", 5)
+    polycule = await lived_in(instance(pool, keyring))
+    events = await EventStore(pool).read_stream(polycule)
+    stopping = PolyculesFollowed(instance(pool, keyring))
+    await stopping.notices(events[:-1])
+
+    assert await stopping.keep_latest() == 1
+    assert await stopping.keep_latest() == 0  # nothing moved since
+    kept_at = await pool.fetchval(
+        "SELECT version FROM decider_snapshots WHERE stream_id = $1 AND decider = $2",
+        polycule, FOLLOWED,
+    )
+    assert kept_at == events[-2].stream_version
+
+    store = ReadCountingStore(pool)
+    state = await PolyculesFollowed(instance(pool, keyring, store)).just_after(events[-1])
+    assert store.reads_after == []  # nothing folded from the stream
+    folded, _ = await ApplicationService(EventStore(pool), keyring).load(
+        polycule, polycule_decider
+    )
+    assert state == folded
