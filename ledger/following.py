@@ -21,6 +21,7 @@ made it.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -43,14 +44,18 @@ FOLLOWED_EVERY = 500
 # the stop is not held up by a database gone slow.
 KEEP_AT_STOP_AFTER = 20
 KEEP_AT_STOP_SECONDS = 5.0
+# How many polycules' states a follower holds (the least recently followed leave first).
+HELD = 2_000
 
 
 class PolyculesFollowed:
     def __init__(self, service: ApplicationService) -> None:
         self._service = service
-        self._states = StateCache()
-        # The version of each polycule's latest snapshot this follower knows of (read or kept).
-        self._kept: dict[UUID, int] = {}
+        self._states = StateCache(capacity=HELD)
+        # The version of each polycule's latest snapshot this follower knows of (read or
+        # kept), for as many polycules as it holds states of; one forgotten is at worst
+        # kept again at the stop.
+        self._kept: OrderedDict[UUID, int] = OrderedDict()
         self._snapshots = (
             None if service.snapshots is None
             else service.snapshots.alongside(FOLLOWED, polycule_decider)
@@ -99,7 +104,7 @@ class PolyculesFollowed:
         self._states.put(stream_id, polycule_decider, polycule, after)
         if self._snapshots is not None and snapshots.due(before, after, FOLLOWED_EVERY):
             await self._snapshots.keep(stream_id, polycule_decider, polycule, after)
-            self._kept[stream_id] = after
+            self._known_kept(stream_id, after)
 
     async def keep_latest(self) -> int:
         """As the worker stops in good order: each polycule's latest state this follower
@@ -118,11 +123,17 @@ class PolyculesFollowed:
             async with asyncio.timeout(KEEP_AT_STOP_SECONDS):
                 for stream_id, state, version in moved:
                     await self._snapshots.keep(stream_id, polycule_decider, state, version)
-                    self._kept[stream_id] = version
+                    self._known_kept(stream_id, version)
                     kept += 1
         except TimeoutError:
             log.warning("followed_states_not_all_kept", kept=kept, left=len(moved) - kept)
         return kept
+
+    def _known_kept(self, stream_id: UUID, version: int) -> None:
+        self._kept[stream_id] = version
+        self._kept.move_to_end(stream_id)
+        while len(self._kept) > HELD:
+            self._kept.popitem(last=False)
 
     async def _state_before(self, event: RecordedEvent) -> tuple[Polycule, int]:
         """The polycule just before ``event``, and the version it was folded from."""
@@ -133,7 +144,7 @@ class PolyculesFollowed:
                 event.stream_id, polycule_decider
             )
             if kept is not None:
-                self._kept[event.stream_id] = kept[1]
+                self._known_kept(event.stream_id, kept[1])
             if kept is not None and kept[1] <= wanted:
                 cached = kept
             else:

@@ -779,6 +779,36 @@ async def test_a_success_answered_after_a_later_claim_leaves_the_message_to_that
     ]
 
 
+async def two_in_flight_four_at_hand(
+    pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker], answer: asyncio.Event,
+    supervisor: Supervisor | None = None,
+) -> tuple[DeliveryWorker, list[str]]:
+    """Six messages to one endpoint whose receiver holds each attempt until ``answer`` is
+    set, and a worker of two senders claiming two at a time, started: once two attempts
+    are in flight and the four other messages claimed and at hand, the worker and the
+    messages' ids."""
+    clock = ManualClock()
+    hook = await endpoint(pool, keyring, receiver.url, clock.now())
+    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
+
+    async def held(_: str, __: int) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver.behaviour = held
+    worker = make_worker(clock, concurrency=2, batch=2)
+    worker.start(supervisor)
+    async with asyncio.timeout(10):
+        while True:
+            claimed = await pool.fetchval(
+                "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
+            )
+            if len(receiver.receipts) == 2 and claimed == 6:
+                return worker, ids
+            await asyncio.sleep(0.02)
+
+
 async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
     pool: asyncpg.Pool, keyring: KeyRing, receiver: Receiver,
     make_worker: Callable[..., DeliveryWorker],
@@ -786,27 +816,11 @@ async def test_claims_at_hand_when_a_worker_stops_are_handed_back_at_once(
     """A worker keeps batches claimed beside the attempts in flight; stopping, it hands
     back those it had not sent (as if never claimed, so any worker sends them now rather
     than once their lease runs out), while those cut short in flight keep their lease."""
-    clock = ManualClock()
-    hook = await endpoint(pool, keyring, receiver.url, clock.now())
-    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
     answer = asyncio.Event()
-
-    async def slow(_: str, __: int) -> web.Response:
-        await answer.wait()
-        return web.Response(status=204)
-
-    receiver.behaviour = slow
-    worker = make_worker(clock, concurrency=2, batch=2)
-    worker.start()
     try:
-        async with asyncio.timeout(10):
-            while True:  # two sent, the four others claimed and at hand
-                claimed = await pool.fetchval(
-                    "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
-                )
-                if len(receiver.receipts) == 2 and claimed == 6:
-                    break
-                await asyncio.sleep(0.02)
+        worker, ids = await two_in_flight_four_at_hand(
+            pool, keyring, receiver, make_worker, answer
+        )
         await worker.stop(grace_seconds=0.1)
     finally:
         answer.set()
@@ -826,27 +840,11 @@ async def test_claims_at_hand_are_handed_back_however_long_the_database_takes_to
     short by the supervisor cancelling the delivery loop again (the first statement on a
     new connection to a Citus coordinator takes about a second), nor by a short grace.
     Here the rows it must update are locked by another transaction for a while."""
-    clock = ManualClock()
-    hook = await endpoint(pool, keyring, receiver.url, clock.now())
-    ids = await enqueue(pool, hook.endpoint_id, clock.now(), count=6)
     answer = asyncio.Event()
-
-    async def slow(_: str, __: int) -> web.Response:
-        await answer.wait()
-        return web.Response(status=204)
-
-    receiver.behaviour = slow
-    worker = make_worker(clock, concurrency=2, batch=2)
-    worker.start(Supervisor(ask_again_after=0.01))
     try:
-        async with asyncio.timeout(10):
-            while True:  # two sent, the four others claimed and at hand
-                claimed = await pool.fetchval(
-                    "SELECT count(*) FROM webhook_messages WHERE attempts = 1"
-                )
-                if len(receiver.receipts) == 2 and claimed == 6:
-                    break
-                await asyncio.sleep(0.02)
+        worker, ids = await two_in_flight_four_at_hand(
+            pool, keyring, receiver, make_worker, answer, Supervisor(ask_again_after=0.01)
+        )
         sent = {receipt.message_id for receipt in receiver.receipts}
         at_hand = [message_id for message_id in ids if message_id not in sent]
         async with pool.acquire() as blocker, blocker.transaction():
