@@ -252,7 +252,9 @@ def _projection_runner(settings: Settings) -> CleanupContext:
         fanout = FanoutRunner(
             app[POOL], webhooks, app[WAKEUP_HUB], poll_seconds=settings.projection_poll_seconds,
         )
-        mail = mails = None
+        followers: list[tuple[ProjectionRunner, WebhookFanout | MailFanout]] = [
+            (fanout, webhooks)
+        ]
         if settings.mail_enabled:
             mails = MailFanout(app[SERVICE], app[CLOCK].now)
             mail = ProjectionRunner(
@@ -260,19 +262,17 @@ def _projection_runner(settings: Settings) -> CleanupContext:
                 events_per_polycule=settings.projection_batch_size,
                 poll_seconds=settings.projection_poll_seconds,
             )
-        keeper.start(app[SUPERVISOR])
-        fanout.start(app[SUPERVISOR])
-        if mail is not None:
-            mail.start(app[SUPERVISOR])
+            followers.append((mail, mails))
             app[MAIL_FANOUT] = mail
+        keeper.start(app[SUPERVISOR])
+        for runner, _ in followers:
+            runner.start(app[SUPERVISOR])
         app[WEBHOOK_FANOUT] = fanout
         yield
-        if mail is not None and mails is not None:
-            await mail.stop()
-            await mails.followed.keep_latest()
-        await fanout.stop()
-        # Where each polycule stands, for the worker started after this one (a deploy).
-        await webhooks.followed.keep_latest()
+        for runner, projection in reversed(followers):
+            await runner.stop()
+            # Where each polycule stands, for the worker started after this one (a deploy).
+            await projection.followed.keep_latest()
         await keeper.stop()
 
     return projection_runner
