@@ -22,9 +22,10 @@
   the queue), and the next batch is claimed while a batch is still at hand, so a sender
   never waits for a claim. A claim's messages are sent before their lease could run out
   with an attempt in flight, or handed back; a worker that stops hands back what it had
-  not sent. Connections to each receiver are kept alive between attempts (one connector
-  per worker, as many connections per host as senders; the SSRF guard checks the address
-  each connection is opened to, and a kept connection stays on that address). An
+  not sent. Requests go through a ``Sender`` of the worker's own
+  (``ledger/webhooks/sending.py``): connections to each receiver are kept alive between
+  attempts, at most one per attempt in flight; the SSRF guard judges the address each
+  connection is opened to, and a kept connection stays on that address. An
   endpoint's secrets are opened once for the messages of a batch to it, and again after
   any erasure the key ring hears of (``_Keys``). A sender is
   free as soon as its answer is in; successes — nearly every attempt — are written
@@ -62,8 +63,9 @@ from ledger.privacy import ERASED, KeyRing, OpenedAt, SealBroken, UnknownDataKey
 from ledger.store.wakeups import wait_for_wakeup
 from ledger.supervisor import Supervisor
 from ledger.webhooks.fanout import WAKE_CHANNEL
+from ledger.webhooks.sending import NOT_PERMITTED, Sender, SendFailed
 from ledger.webhooks.signing import sign_with_keys, signing_keys
-from ledger.webhooks.ssrf import AddressRefused, guarded_connector, literal_ip_refusal
+from ledger.webhooks.ssrf import literal_ip_refusal
 
 if TYPE_CHECKING:
     from ledger.database import Connection
@@ -424,7 +426,7 @@ class DeliveryWorker:
         self._listen_url = listen_url
         # The service's: an outage is logged once, not by every retry (ledger/database.py).
         self._availability = availability
-        self._session: aiohttp.ClientSession | None = None
+        self._sender: Sender | None = None
         self._wake = asyncio.Event()
         self._listening = False
         self._supervisor: Supervisor | None = None
@@ -483,9 +485,9 @@ class DeliveryWorker:
         while self._handing_back:
             await asyncio.gather(*self._handing_back, return_exceptions=True)
         await self._successes.settled()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._sender is not None:
+            await self._sender.close()
+            self._sender = None
         self._stop_by = None
 
     async def deliver_due(self) -> int:
@@ -620,27 +622,13 @@ class DeliveryWorker:
     # -- claiming, sending, recording ------------------------------------------------------
 
     async def _claim(self, limit: int) -> list[_Claim]:
-        if self._session is None:
+        if self._sender is None:
             # Made here, inside the running loop, on first use; closed by stop().
-            self._session = aiohttp.ClientSession(
-                # As many connections (to one host too) as attempts may be in flight:
-                # an attempt never waits for a free connection, since that wait would
-                # count against its timeout and be logged as the receiver's failure.
-                connector=guarded_connector(
-                    allow_private=self._allow_private,
-                    limit=self._concurrency,
-                    limit_per_host=self._concurrency,
-                ),
-                timeout=self._timeout,
-                headers={"User-Agent": USER_AGENT},
-                # Only the start of an answer is kept, as text (``_snippet``): nothing is
-                # asked for compressed, and nothing is unpacked.
-                skip_auto_headers=("Accept", "Accept-Encoding"),
-                auto_decompress=False,
-                trust_env=False,  # through a proxy, the proxy would pick the address
-                # Receivers' cookies are nobody's business here, and keeping none saves
-                # looking them up for every request.
-                cookie_jar=aiohttp.DummyCookieJar(),
+            self._sender = Sender(
+                user_agent=USER_AGENT,
+                connect_seconds=self._timeout.connect or self._timeout.total or 0,
+                total_seconds=self._timeout.total or 0,
+                allow_private=self._allow_private,
             )
         now = self._clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, limit)
@@ -695,30 +683,28 @@ class DeliveryWorker:
 
     async def _send(self, claim: _Claim, now: datetime) -> _Answer:
         refusal, url = _target(claim.url, self._allow_private)
-        if refusal is not None:
+        if refusal is not None or url is None:
             return _Answer(error=NOT_PERMITTED, detail=f"refused: {refusal}")
         keys = await claim.keys.of(self._keyring, claim.endpoint_id)
         if not keys:
             return _Answer(error="the endpoint has no live signing secret")
-        headers = sign_with_keys(claim.message_id, now, claim.body, keys)
-        headers["Content-Type"] = "application/json"
-        session = self._session
-        if session is None:
+        sender = self._sender
+        if sender is None:
             raise RuntimeError("the delivery worker was stopped while attempts were due")
         try:
-            async with session.post(
-                url, data=claim.body.encode(), headers=headers, allow_redirects=False
-            ) as response:
-                return _Answer(
-                    status_code=response.status,
-                    snippet=await _snippet(response),
-                    retry_after=response.headers.get("Retry-After"),
-                )
+            answer = await sender.post(
+                url, sign_with_keys(claim.message_id, now, claim.body, keys), claim.body.encode()
+            )
         except TimeoutError:
             return _Answer(error=f"timed out (connect {self._timeout.connect} s, "
                                  f"total {self._timeout.total} s)")
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            return _Answer(error=owner_facing(error), detail=_detail(error))
+        except SendFailed as failed:
+            return _Answer(error=failed.owner_text, detail=failed.detail)
+        return _Answer(
+            status_code=answer.status,
+            snippet=answer.snippet.decode("utf-8", errors="replace")[:SNIPPET_CHARS],
+            retry_after=answer.retry_after,
+        )
 
     async def _record(
         self, claim: _Claim, answer: _Answer, attempted_at: datetime, duration_ms: int
@@ -755,14 +741,14 @@ class DeliveryWorker:
 
 
 @functools.lru_cache(maxsize=4096)
-def _target(url: str, allow_private: bool) -> tuple[str | None, URL | str]:
-    """``literal_ip_refusal``, and the URL as the HTTP client reads it, made once per
-    endpoint URL rather than at every attempt: both depend on nothing else. A URL that
-    cannot be read stays text, for the client to refuse as the attempt's failure."""
+def _target(url: str, allow_private: bool) -> tuple[str | None, URL | None]:
+    """``literal_ip_refusal``, and the URL as the sender reads it, made once per endpoint
+    URL rather than at every attempt: both depend on nothing else. A URL that cannot be
+    read is refused by the first (and has no second)."""
     try:
-        parsed: URL | str = URL(url)
+        parsed: URL | None = URL(url)
     except ValueError:
-        parsed = url
+        parsed = None
     return literal_ip_refusal(url, allow_private=allow_private), parsed
 
 
@@ -771,58 +757,6 @@ async def _disable(connection: Connection, endpoint_id: UUID, reason: str, now: 
     if await connection.execute(_DISABLE, endpoint_id, reason, now) != "UPDATE 0":
         log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id), reason=reason)
     await connection.execute(_FAIL_PENDING_OF_ENDPOINT, endpoint_id)
-
-
-# What an endpoint's owner is told when every address of the host is refused, and when
-# its name does not resolve at all: telling those two apart would show which names exist
-# inside our network, and naming the addresses would show where they lead.
-NOT_PERMITTED = "refused: the host has no address that webhooks may be sent to"
-
-
-def owner_facing(error: BaseException) -> str:
-    """A failed connection as its endpoint's owner may read it: the kind of failure, never
-    an exception's own text, which can name the addresses a host resolved to ("127.0.0.1
-    is loopback", "Connect call failed ('10.0.0.7', 443)")."""
-    if isinstance(error, aiohttp.ClientConnectorCertificateError):
-        return "could not connect: the receiver's TLS certificate was not accepted"
-    if isinstance(error, aiohttp.ClientSSLError):
-        return "could not connect: the TLS handshake failed"
-    if isinstance(error, aiohttp.ClientConnectorDNSError | AddressRefused):
-        return NOT_PERMITTED
-    if isinstance(error, aiohttp.ClientConnectorError):
-        if isinstance(error.os_error, AddressRefused):  # the socket guard's refusal
-            return NOT_PERMITTED
-        if isinstance(error.os_error, ConnectionRefusedError):
-            return "could not connect: the connection was refused"
-        return "could not connect"
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return "the receiver closed the connection without answering"
-    if isinstance(error, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return "the receiver's answer could not be read"
-    return "the connection failed"
-
-
-def _detail(error: BaseException) -> str:
-    """The whole of a failure, for operators' log (never shown to the endpoint's owner)."""
-    if isinstance(error, aiohttp.ClientConnectorError) and error.os_error is not None:
-        return f"{type(error).__name__}: {error.os_error}"
-    return f"{type(error).__name__}: {error}"
-
-
-async def _snippet(response: aiohttp.ClientResponse) -> str:
-    """The start of the response body, without reading more of it than needed. The
-    status decides the outcome; a body cut short only shortens the snippet."""
-    if response.status == 204 or response.content_length == 0:
-        return ""  # nothing to read (nearly every success)
-    limit = SNIPPET_CHARS * 4  # UTF-8: at most four bytes a character
-    received = bytearray()
-    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-        while len(received) < limit:
-            chunk = await response.content.read(limit - len(received))
-            if not chunk:
-                break
-            received += chunk
-    return received.decode("utf-8", errors="replace")[:SNIPPET_CHARS]
 
 
 def _text(value: str | None) -> str | None:

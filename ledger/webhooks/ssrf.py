@@ -7,13 +7,14 @@ the cloud metadata service or anything else only we can reach. Two checks stop t
   credentials in the URL, a literal forbidden IP);
 * at delivery, the addresses actually connected to are checked, because a name that
   resolved to a public address yesterday may resolve to 127.0.0.1 today (DNS rebinding).
-  ``GuardedResolver`` drops forbidden addresses from every lookup, and ``guarded_connector``
-  also checks each socket's address before it connects. aiohttp never calls the resolver
-  for a literal IP host, so delivery code calls ``literal_ip_refusal`` first to refuse
-  those with a clear reason (the socket check would refuse them too, less readably).
+  ``GuardedResolver`` drops forbidden addresses from every lookup, and the sender
+  (``ledger/webhooks/sending.py``) judges each address again with ``address_refusal`` just
+  before it connects. A literal IP host is never resolved, so delivery code calls
+  ``literal_ip_refusal`` first to refuse those with a clear reason (the check at connect
+  time would refuse them too, less readably).
 
-The delivery session must not follow redirects and must not use a proxy (``trust_env``
-stays False): through a proxy, the proxy and not we would resolve the endpoint's name.
+The sender follows no redirect and uses no proxy: through a proxy, the proxy and not we
+would resolve the endpoint's name.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-import aiohttp
-from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
@@ -60,7 +59,7 @@ class AddressRefused(OSError):
 
     def __init__(self, host: str, reasons: Mapping[str, str]) -> None:
         listed = "; ".join(f"{address} is {reason}" for address, reason in reasons.items())
-        # errno and strerror both set: aiohttp's ClientConnectorError shows only strerror.
+        # errno and strerror both set, as for any refused connection.
         super().__init__(
             errno.EACCES,
             f"refusing to connect to {host!r}: no permitted address ({listed or 'none found'})",
@@ -132,7 +131,7 @@ class GuardedResolver(AbstractResolver):
         permitted: list[ResolveResult] = []
         refused: dict[str, str] = {}
         for result in results:
-            reason = _refusal(result["host"])
+            reason = address_refusal(result["host"])
             if reason is None:
                 permitted.append(result)
             else:
@@ -145,7 +144,8 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _refusal(address: str) -> str | None:
+def address_refusal(address: str) -> str | None:
+    """Why the address ``address`` (text) may not be connected to, or None."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -153,59 +153,11 @@ def _refusal(address: str) -> str | None:
     return forbidden_address(ip)
 
 
-class _GuardedConnector(aiohttp.TCPConnector):
-    """A TCPConnector that closes its resolver: aiohttp only closes resolvers it made."""
-
-    def __init__(self, *, resolver: GuardedResolver, **kwargs: Any) -> None:
-        super().__init__(resolver=resolver, **kwargs)
-        self._guard = resolver
-
-    async def close(self, *, abort_ssl: bool = False) -> None:
-        try:
-            await super().close(abort_ssl=abort_ssl)
-        finally:
-            await self._guard.close()
-
-
-def guarded_connector(*, allow_private: bool = False, **kwargs: Any) -> aiohttp.TCPConnector:
-    """A TCPConnector for delivering webhooks that cannot reach internal addresses.
-
-    Two guards: the ``GuardedResolver`` drops forbidden addresses from every DNS answer
-    (raising ``AddressRefused`` when none are left, which aiohttp wraps in a
-    ``ClientConnectorDNSError`` whose ``os_error`` is the refusal), and a socket factory
-    refuses any forbidden address just before connecting — which also covers literal IP
-    hosts, for which aiohttp skips the resolver. Limits: 100 connections in all, 8 per
-    host (one receiver cannot take the whole pool), DNS answers cached for 10 s (already
-    filtered). ``kwargs`` go to ``aiohttp.TCPConnector`` and may override those limits;
-    a ``resolver`` or ``socket_factory`` may not be replaced. Must be called inside a
-    running event loop; the session that owns the connector closes it.
-    """
-    for guarded in ("resolver", "socket_factory"):
-        if guarded in kwargs:
-            raise TypeError(f"guarded_connector() sets {guarded} itself")
-    options: dict[str, Any] = {"limit": 100, "limit_per_host": 8, "ttl_dns_cache": 10}
-    options.update(kwargs)
-    return _GuardedConnector(
-        resolver=GuardedResolver(allow_private=allow_private),
-        socket_factory=None if allow_private else _guarded_socket,
-        **options,
-    )
-
-
-def _guarded_socket(addr_info: AddrInfoType) -> socket.socket:
-    family, type_, proto, _, sockaddr = addr_info
-    address = str(sockaddr[0])
-    reason = _refusal(address)
-    if reason is not None:
-        raise AddressRefused(address, {address: reason})
-    return socket.socket(family=family, type=type_, proto=proto)
-
-
 def literal_ip_refusal(url: str, *, allow_private: bool) -> str | None:
     """Why a delivery to ``url`` must not start because its host is a forbidden IP, or None.
 
-    aiohttp hands a literal IP host straight to ``connect`` without asking the resolver,
-    so delivery calls this first. DNS names return None here: the resolver judges them.
+    A literal IP host is connected to without asking the resolver, so delivery calls
+    this first. DNS names return None here: the resolver judges them.
     """
     try:
         host = URL(url).raw_host

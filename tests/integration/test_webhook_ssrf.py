@@ -1,16 +1,22 @@
-"""The SSRF guard against a real receiver on loopback, through aiohttp's own connector."""
+"""The SSRF guard against a real receiver on loopback, through the delivery's sender."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
-from ledger.webhooks.ssrf import AddressRefused, guarded_connector, literal_ip_refusal
+from ledger.webhooks.sending import NOT_PERMITTED, Sender, SendFailed
+from ledger.webhooks.ssrf import AddressRefused, GuardedResolver, literal_ip_refusal
 
-TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
+REACHED: list[str] = []  # the paths the receiver was asked for
+
+
+def sender(*, allow_private: bool = False, resolver: GuardedResolver | None = None) -> Sender:
+    return Sender(user_agent="ssrf-test/1", connect_seconds=2, total_seconds=5,
+                  allow_private=allow_private, resolver=resolver)
 
 
 @pytest.fixture
@@ -18,6 +24,7 @@ async def receiver_port() -> AsyncIterator[int]:
     """An aiohttp receiver on 127.0.0.1 that answers 200, as an internal service would."""
 
     async def accept(request: web.Request) -> web.Response:
+        REACHED.append(request.path)
         return web.Response(text="reached")
 
     app = web.Application()
@@ -38,15 +45,21 @@ async def test_a_name_resolving_to_loopback_is_refused(receiver_port: int) -> No
     url = f"http://localhost:{receiver_port}/"
     assert literal_ip_refusal(url, allow_private=False) is None  # a name: the resolver judges
 
-    async with aiohttp.ClientSession(connector=guarded_connector(), timeout=TIMEOUT) as session:
-        with pytest.raises(aiohttp.ClientConnectorDNSError) as failed:
-            await session.post(url, data="{}", allow_redirects=False)
+    REACHED.clear()
+    guarded = sender()
+    try:
+        with pytest.raises(SendFailed) as failed:
+            await guarded.post(URL(url), {}, b"{}")
+    finally:
+        await guarded.close()
 
-    refusal = failed.value.os_error
+    assert failed.value.owner_text == NOT_PERMITTED
+    refusal = failed.value.__cause__
     assert isinstance(refusal, AddressRefused)
     assert refusal.host == "localhost"
     assert refusal.reasons["127.0.0.1"] == "loopback"
-    assert "refusing to connect to 'localhost'" in str(failed.value)
+    assert "refusing to connect to 'localhost'" in failed.value.detail
+    assert REACHED == []
 
 
 @pytest.mark.parametrize(
@@ -68,13 +81,38 @@ async def test_literal_internal_ips_are_refused(receiver_port: int, url: str, re
 async def test_a_literal_ip_that_skipped_the_check_is_still_refused_at_the_socket(
     receiver_port: int,
 ) -> None:
-    """aiohttp does not resolve literal IPs; the connector's socket factory still refuses."""
-    async with aiohttp.ClientSession(connector=guarded_connector(), timeout=TIMEOUT) as session:
-        with pytest.raises(aiohttp.ClientConnectorError) as failed:
-            await session.get(f"http://127.0.0.1:{receiver_port}/", allow_redirects=False)
+    """A literal IP is never resolved; the sender judges the address before connecting."""
+    REACHED.clear()
+    guarded = sender()
+    try:
+        with pytest.raises(SendFailed) as failed:
+            await guarded.post(URL(f"http://127.0.0.1:{receiver_port}/"), {}, b"{}")
+    finally:
+        await guarded.close()
 
-    assert isinstance(failed.value.os_error, AddressRefused)
-    assert failed.value.os_error.reasons == {"127.0.0.1": "loopback"}
+    assert failed.value.owner_text == NOT_PERMITTED
+    assert isinstance(failed.value.__cause__, AddressRefused)
+    assert failed.value.__cause__.reasons == {"127.0.0.1": "loopback"}
+    assert REACHED == []
+
+
+async def test_an_address_the_resolver_let_through_is_still_refused_before_connecting(
+    receiver_port: int,
+) -> None:
+    """The second guard stands alone: even a resolver that lets loopback through (here,
+    the test setting's) does not get the sender to connect to it."""
+    REACHED.clear()
+    guarded = sender(resolver=GuardedResolver(allow_private=True))
+    try:
+        with pytest.raises(SendFailed) as failed:
+            await guarded.post(URL(f"http://localhost:{receiver_port}/"), {}, b"{}")
+    finally:
+        await guarded.close()
+
+    assert failed.value.owner_text == NOT_PERMITTED
+    assert isinstance(failed.value.__cause__, AddressRefused)
+    assert set(failed.value.__cause__.reasons.values()) == {"loopback"}
+    assert REACHED == []
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
@@ -84,8 +122,11 @@ async def test_the_test_setting_reaches_a_receiver_on_loopback(
     url = f"http://{host}:{receiver_port}/hooks"
     assert literal_ip_refusal(url, allow_private=True) is None
 
-    connector = guarded_connector(allow_private=True)
-    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
-        async with session.post(url, data="{}", allow_redirects=False) as response:
-            assert response.status == 200
-            assert await response.text() == "reached"
+    REACHED.clear()
+    loopback = sender(allow_private=True)
+    try:
+        answer = await loopback.post(URL(url), {}, b"{}")
+    finally:
+        await loopback.close()
+    assert (answer.status, answer.snippet) == (200, b"reached")
+    assert REACHED == ["/hooks"]

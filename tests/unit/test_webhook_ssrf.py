@@ -14,7 +14,6 @@ from ledger.webhooks.ssrf import (
     GuardedResolver,
     check_endpoint_url,
     forbidden_address,
-    guarded_connector,
     literal_ip_refusal,
 )
 
@@ -262,13 +261,3 @@ async def test_the_guarded_resolver_closes_the_one_it_wraps() -> None:
     await GuardedResolver(inner=dns).close()
     assert dns.closed
 
-
-async def test_the_connector_keeps_its_guard() -> None:
-    with pytest.raises(TypeError, match="resolver"):
-        guarded_connector(resolver=ScriptedResolver())
-    connector = guarded_connector(limit_per_host=2)
-    try:
-        assert connector.limit == 100
-        assert connector.limit_per_host == 2
-    finally:
-        await connector.close()

@@ -1,0 +1,406 @@
+"""Sending deliveries: a POST at a time on each connection, connections kept alive.
+
+A delivery is always the same request — a small JSON body and the ledger's own headers,
+POSTed to an endpoint's URL — and all the ledger reads of the answer is its status, a
+``Retry-After`` and the start of its body. aiohttp's client, which the rest of the service
+uses, spends 65 to 80 µs of processor time on each such request here (building the request
+and response objects, a task to write the body, its streams); the delivery worker sends
+thousands a second, and that time is most of what it spends. ``Sender`` does only what a
+delivery needs, in about a third of that:
+
+* **The request** is written in one write: a head made once per endpoint URL, the
+  message's headers and its length, and the body. Redirects are answers like any other,
+  never followed; no proxy is ever used (through a proxy, the proxy and not we would
+  resolve the endpoint's name).
+* **The answer** is read by httptools (llhttp, the parser behind uvicorn). Interim answers
+  (1xx) are skipped. An answer's body is kept up to ``SNIPPET_BYTES``; a longer one is cut
+  off there and its connection closed rather than read to its end. An answer that ends
+  when the connection does (no length given) is read until then.
+* **Connections** are kept per (scheme, host, port) and reused while the receiver keeps
+  them: one closed by the receiver is dropped, one idle for ``KEEP_IDLE_SECONDS`` (15 s)
+  closed.
+  A connection carries one exchange at a time (no pipelining), so there are never more
+  open to a receiver than attempts in flight to it.
+* **Opening one** goes through the SSRF guard (``ledger/webhooks/ssrf.py``): a name is
+  resolved by ``GuardedResolver``, which drops every forbidden address, and each address
+  is judged again just before it is connected to (literal IP hosts included). A kept
+  connection stays on the address it was opened to. Over TLS the receiver's certificate
+  and name are verified against the system's trust store.
+* **Time**: opening a connection (resolving, connecting, the TLS handshake) may take
+  ``connect_seconds``; the whole attempt, opening included, ``total_seconds``. Either
+  running out raises ``TimeoutError``. Every other failure raises ``SendFailed``, which
+  says what happened in words an endpoint's owner may read and, apart, in full for
+  operators (an exception's own text can name the addresses a host resolved to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import NamedTuple, cast
+
+import httptools
+from yarl import URL
+
+from ledger.webhooks.ssrf import AddressRefused, GuardedResolver, address_refusal
+
+# The start of an answer's body that is kept (the delivery log's snippet: 500 characters
+# of UTF-8 are at most 2 000 bytes).
+SNIPPET_BYTES = 2_000
+# A connection nobody has used for this long is closed rather than used again: receivers
+# close idle connections too, and one closed while a request was on its way fails it.
+KEEP_IDLE_SECONDS = 15.0
+
+# What an endpoint's owner is told when every address of the host is refused, and when
+# its name does not resolve at all: telling those two apart would show which names exist
+# inside our network, and naming the addresses would show where they lead.
+NOT_PERMITTED = "refused: the host has no address that webhooks may be sent to"
+CLOSED_WITHOUT_ANSWERING = "the receiver closed the connection without answering"
+UNREADABLE_ANSWER = "the receiver's answer could not be read"
+
+
+class SendFailed(Exception):
+    """An attempt that got no answer: ``owner_text`` for the endpoint's owner (the kind of
+    failure, in the ledger's words), ``detail`` for operators' log only."""
+
+    def __init__(self, owner_text: str, detail: str) -> None:
+        super().__init__(owner_text)
+        self.owner_text = owner_text
+        self.detail = detail
+
+
+class Answer(NamedTuple):
+    status: int
+    retry_after: str | None
+    # The start of the body, at most SNIPPET_BYTES.
+    snippet: bytes
+
+
+class Sender:
+    """Sends POSTs to webhook endpoints over kept-alive connections (see the module).
+
+    ``allow_private`` lets it reach loopback and private addresses (tests and local
+    development only). ``ssl_context`` replaces the system's trust store (tests only).
+    Used from one event loop; ``close`` closes every connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        connect_seconds: float,
+        total_seconds: float,
+        allow_private: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        resolver: GuardedResolver | None = None,
+        keep_idle_seconds: float = KEEP_IDLE_SECONDS,
+    ) -> None:
+        self._user_agent = user_agent
+        self._connect_seconds = connect_seconds
+        self._total_seconds = total_seconds
+        self._allow_private = allow_private
+        self._ssl_context = ssl_context
+        self._resolver = resolver or GuardedResolver(allow_private=allow_private)
+        self._keep_idle = keep_idle_seconds
+        self._heads: dict[URL, bytes] = {}
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self._swept_at = time.monotonic()
+        self._closed = False
+
+    @property
+    def connections(self) -> int:
+        """How many connections are open now, in use or idle."""
+        return len(self._open)
+
+    async def post(self, url: URL, headers: Mapping[str, str], body: bytes) -> Answer:
+        """POST ``body`` (JSON) to ``url`` with ``headers`` (the ledger's own, beside the
+        Host, User-Agent, Content-Type and Content-Length it writes itself)."""
+        if self._closed:
+            raise RuntimeError("the sender is closed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._total_seconds
+        connection = self._idle_connection(url)
+        if connection is None:
+            connection = await self._connect(url, deadline)
+        request = b"".join((
+            self._head_of(url),
+            "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode(),
+            b"Content-Length: %d\r\n\r\n" % len(body),
+            body,
+        ))
+        try:
+            answer, reusable = await connection.exchange(request, deadline)
+        except BaseException:
+            connection.close()  # in an unknown state: never used again
+            raise
+        if reusable and not self._closed:
+            connection.idle_since = time.monotonic()
+            self._idle.setdefault(connection.key, []).append(connection)
+        else:
+            connection.close()
+        return answer
+
+    async def close(self) -> None:
+        self._closed = True
+        for connection in list(self._open):
+            connection.close()
+        self._idle.clear()
+        await self._resolver.close()
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _idle_connection(self, url: URL) -> _Connection | None:
+        now = time.monotonic()
+        if now - self._swept_at >= self._keep_idle:
+            self._close_idle_since(now - self._keep_idle)
+            self._swept_at = now
+        idle = self._idle.get(_key(url))
+        while idle:
+            connection = idle.pop()  # the most recently used: the least likely closed
+            if not connection.closed and now - connection.idle_since < self._keep_idle:
+                return connection
+            connection.close()
+        return None
+
+    def _close_idle_since(self, moment: float) -> None:
+        """Closes the idle connections left unused since ``moment`` (or closed)."""
+        for key, idle in list(self._idle.items()):
+            kept = []
+            for connection in idle:
+                if connection.closed or connection.idle_since <= moment:
+                    connection.close()
+                else:
+                    kept.append(connection)
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
+
+    def _forget(self, connection: _Connection) -> None:
+        self._open.discard(connection)
+
+    async def _connect(self, url: URL, deadline: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_seconds)):
+                return await self._open_connection(url)
+        except AddressRefused as refused:
+            raise SendFailed(NOT_PERMITTED, f"{type(refused).__name__}: {refused}") from refused
+        except socket.gaierror as error:  # the name does not resolve
+            raise SendFailed(NOT_PERMITTED, f"{type(error).__name__}: {error}") from error
+        except ssl.SSLCertVerificationError as error:
+            raise SendFailed(
+                "could not connect: the receiver's TLS certificate was not accepted",
+                f"{type(error).__name__}: {error}",
+            ) from error
+        except ssl.SSLError as error:
+            raise SendFailed("could not connect: the TLS handshake failed",
+                             f"{type(error).__name__}: {error}") from error
+        except ConnectionRefusedError as error:
+            raise SendFailed("could not connect: the connection was refused",
+                             f"{type(error).__name__}: {error}") from error
+        except TimeoutError:
+            raise
+        except OSError as error:
+            raise SendFailed("could not connect", f"{type(error).__name__}: {error}") from error
+
+    async def _open_connection(self, url: URL) -> _Connection:
+        host, port = url.raw_host, url.port
+        if host is None or port is None or url.scheme not in ("http", "https"):
+            raise SendFailed("could not connect", f"not an http(s) URL with a host: {url}")
+        loop = asyncio.get_running_loop()
+        failure: OSError | None = None
+        for family, address in await self._addresses(host, port):
+            if not self._allow_private:
+                reason = address_refusal(address[0])
+                if reason is not None:  # a literal IP, or a name rebound since it resolved
+                    failure = AddressRefused(address[0], {address[0]: reason})
+                    continue
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+                connection = _Connection(_key(url), self._forget)
+                tls = url.scheme == "https"
+                await loop.create_connection(
+                    lambda connection=connection: connection,
+                    sock=sock,
+                    ssl=(self._ssl_context or _default_tls()) if tls else None,
+                    server_hostname=host if tls else None,
+                )
+            except ssl.SSLError:
+                sock.close()
+                raise
+            except OSError as error:  # the next address may answer
+                sock.close()
+                failure = error
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self._open.add(connection)
+            return connection
+        raise failure or OSError(f"no address for {host}")
+
+    async def _addresses(self, host: str, port: int) -> list[tuple[int, tuple[str, int]]]:
+        literal = _literal_family(host)
+        if literal is not None:
+            return [(literal, (host, port))]
+        answers = await self._resolver.resolve(host, port, family=socket.AF_UNSPEC)
+        return [(answer["family"], (answer["host"], answer["port"])) for answer in answers]
+
+    def _head_of(self, url: URL) -> bytes:
+        head = self._heads.get(url)
+        if head is None:
+            if len(self._heads) >= 4_096:
+                self._heads.clear()
+            # yarl keeps the raw (percent-encoded, IDNA) forms: no space, CR or LF in them.
+            head = self._heads[url] = (
+                f"POST {url.raw_path_qs or '/'} HTTP/1.1\r\n"
+                f"Host: {url.host_port_subcomponent}\r\n"
+                f"User-Agent: {self._user_agent}\r\n"
+                "Content-Type: application/json\r\n"
+            ).encode("ascii")
+        return head
+
+
+def _key(url: URL) -> tuple[str, str, int]:
+    return (url.scheme, url.raw_host or "", url.port or 0)
+
+
+def _literal_family(host: str) -> int | None:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            socket.inet_pton(family, host)
+            return family
+    return None
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The system's trust store, certificates and host names verified; made once for the
+    process (loading the trust store takes milliseconds)."""
+    return ssl.create_default_context()
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to a receiver and the exchange under way on it, if any."""
+
+    def __init__(
+        self, key: tuple[str, str, int], forget: Callable[[_Connection], None]
+    ) -> None:
+        self.key = key
+        self.closed = False
+        self.idle_since = 0.0
+        self._forget = forget
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._answer: asyncio.Future[tuple[Answer, bool]] | None = None
+        self._status = 0
+        self._retry_after: str | None = None
+        self._body = bytearray()
+
+    async def exchange(self, request: bytes, deadline: float) -> tuple[Answer, bool]:
+        """Write ``request`` and wait for its answer, until ``deadline`` (the loop's time);
+        the answer, and whether the connection may carry another."""
+        if self.closed or self._transport is None:
+            raise SendFailed(CLOSED_WITHOUT_ANSWERING, "the connection was already closed")
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[Answer, bool]] = loop.create_future()
+        self._answer = answer
+        self._status, self._retry_after = 0, None
+        self._body.clear()
+        self._transport.write(request)
+        timer = loop.call_at(deadline, self._time_out)
+        try:
+            return await answer
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.close()
+        self._closed_now()
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream's transport (uvloop's is not a subclass of asyncio.Transport).
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._answer is None or self._answer.done():
+            self.close()  # nothing was asked: whatever this is, the connection is spent
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UNREADABLE_ANSWER, "the receiver switched protocols")
+        except httptools.HttpParserError as error:
+            self._fail(UNREADABLE_ANSWER, f"{type(error).__name__}: {error}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        answer = self._answer
+        if answer is not None and not answer.done():
+            if self._status >= 200:  # an answer whose body ends with the connection
+                answer.set_result((self._answered(), False))
+            else:
+                self._fail(CLOSED_WITHOUT_ANSWERING,
+                           f"connection lost: {exc!r}" if exc else "connection closed")
+        self._closed_now()
+
+    # -- httptools' callbacks ------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"retry-after":
+            self._retry_after = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        room = SNIPPET_BYTES - len(self._body)
+        if len(body) < room:
+            self._body += body
+            return
+        self._body += body[:room]
+        # Enough of it: the rest is not read, so the connection cannot be used again.
+        self._finish(reusable=False)
+        self.close()
+
+    def on_message_complete(self) -> None:
+        if self._status < 200:  # an interim answer (100 Continue, 103 Early Hints …)
+            self._status, self._retry_after = 0, None
+            self._body.clear()
+            return
+        self._finish(reusable=self._parser.should_keep_alive())
+
+    # -- the exchange's end ----------------------------------------------------------------------
+
+    def _answered(self) -> Answer:
+        return Answer(self._status, self._retry_after, bytes(self._body))
+
+    def _finish(self, *, reusable: bool) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result((self._answered(), reusable))
+
+    def _fail(self, owner_text: str, detail: str) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(SendFailed(owner_text, detail))
+        self.close()
+
+    def _time_out(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(TimeoutError())
+        self.close()
+
+    def _closed_now(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._forget(self)

@@ -1,0 +1,397 @@
+"""The delivery's sender against real receivers on loopback: aiohttp servers, servers that
+answer byte by byte as scripted, and a TLS server with a certificate of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import itertools
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from yarl import URL
+
+from ledger.webhooks.sending import (
+    CLOSED_WITHOUT_ANSWERING,
+    SNIPPET_BYTES,
+    UNREADABLE_ANSWER,
+    Answer,
+    Sender,
+    SendFailed,
+)
+
+
+def sender(**overrides: object) -> Sender:
+    options: dict[str, object] = {
+        "user_agent": "sending-test/1", "connect_seconds": 5, "total_seconds": 10,
+        "allow_private": True,
+    }
+    options.update(overrides)
+    return Sender(**options)  # type: ignore[arg-type]
+
+
+class Receiver:
+    """An aiohttp server on 127.0.0.1 noting each request and the connection it came on."""
+
+    def __init__(self, answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        self.answer = answer
+        self.peers: list[tuple[str, int]] = []
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.url = URL()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.peers.append(request.transport.get_extra_info("peername")[:2])  # type: ignore[union-attr]
+        body = await request.read()
+        self.requests.append((request.method, request.path_qs, dict(request.headers), body))
+        return await self.answer(request)
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(
+        answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        tls: ssl.SSLContext | None = None,
+    ) -> Receiver:
+        receiver = Receiver(answer)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", receiver.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+        await site.start()
+        port = runner.addresses[0][1]
+        receiver.url = URL(f"{'https' if tls else 'http'}://localhost:{port}/hooks/a?b=1")
+        return receiver
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def no_content(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+async def test_a_request_is_the_post_the_endpoint_expects_and_its_connection_is_kept(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    receiver = await serve(no_content)
+    kept = sender()
+    try:
+        for n in range(5):
+            body = b'{"n": %d}' % n
+            answer = await kept.post(receiver.url, {"webhook-id": f"msg_{n}"}, body)
+            assert answer == Answer(204, None, b"")
+        assert kept.connections == 1
+    finally:
+        await kept.close()
+
+    assert len(set(receiver.peers)) == 1  # one connection carried all five
+    method, path, headers, body = receiver.requests[-1]
+    assert (method, path, body) == ("POST", "/hooks/a?b=1", b'{"n": 4}')
+    assert headers["webhook-id"] == "msg_4"
+    assert headers["Host"] == f"localhost:{receiver.url.port}"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Length"] == str(len(b'{"n": 4}'))
+    assert headers["User-Agent"] == "sending-test/1"
+    assert kept.connections == 0
+
+
+async def test_posts_at_once_take_a_connection_each_and_leave_them_kept(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    arrived = asyncio.Event()
+    waiting: list[int] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        waiting.append(1)
+        if len(waiting) >= 3:
+            arrived.set()
+        await arrived.wait()  # all three are in before any is answered
+        return web.Response(status=200)
+
+    receiver = await serve(slow)
+    kept = sender()
+    try:
+        answers = await asyncio.gather(*(kept.post(receiver.url, {}, b"{}") for _ in range(3)))
+        assert [answer.status for answer in answers] == [200, 200, 200]
+        assert kept.connections == 3
+        for _ in range(3):
+            await kept.post(receiver.url, {}, b"{}")
+        assert kept.connections == 3  # the kept ones were used again
+    finally:
+        await kept.close()
+    assert len(set(receiver.peers)) == 3
+
+
+async def test_a_connection_the_receiver_closes_is_not_used_again(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    async def closing(request: web.Request) -> web.Response:
+        response = web.Response(status=200)
+        response.force_close()
+        return response
+
+    receiver = await serve(closing)
+    kept = sender()
+    try:
+        for _ in range(3):
+            assert (await kept.post(receiver.url, {}, b"{}")).status == 200
+    finally:
+        await kept.close()
+    assert len(set(receiver.peers)) == 3
+
+
+async def test_a_long_answer_is_cut_at_the_snippet_and_its_connection_closed(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    long_body = bytes(range(256)) * 40  # 10 240 bytes
+
+    async def busy(request: web.Request) -> web.StreamResponse:
+        if request.query.get("short"):
+            return web.Response(status=200, body=b"fine")
+        response = web.StreamResponse(status=429, headers={"Retry-After": "120"})
+        await response.prepare(request)  # chunked: no length given
+        for start in range(0, len(long_body), 1000):
+            await response.write(long_body[start:start + 1000])
+        await response.write_eof()
+        return response
+
+    receiver = await serve(busy)
+    kept = sender()
+    try:
+        answer = await kept.post(receiver.url, {}, b"{}")
+        assert answer == Answer(429, "120", long_body[:SNIPPET_BYTES])
+        short = receiver.url.with_query(short="1")
+        assert await kept.post(short, {}, b"{}") == Answer(200, None, b"fine")
+        assert await kept.post(short, {}, b"{}") == Answer(200, None, b"fine")
+    finally:
+        await kept.close()
+    # The cut answer's connection was closed; the short answers shared the next one.
+    assert len(set(receiver.peers)) == 2
+
+
+async def test_idle_connections_are_closed_rather_than_used_again(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    receiver = await serve(no_content)
+    fresh = sender(keep_idle_seconds=0)  # every kept connection is already too old
+    try:
+        for _ in range(3):
+            await fresh.post(receiver.url, {}, b"{}")
+            assert fresh.connections == 1
+    finally:
+        await fresh.close()
+    assert len(set(receiver.peers)) == 3
+
+
+async def test_a_refused_connection_is_said_in_the_owners_words() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()  # nothing listens there now
+    refused = sender()
+    try:
+        with pytest.raises(SendFailed) as failed:
+            await refused.post(URL(f"http://127.0.0.1:{port}/"), {}, b"{}")
+    finally:
+        await refused.close()
+    assert failed.value.owner_text == "could not connect: the connection was refused"
+    assert "127.0.0.1" not in failed.value.owner_text
+
+
+# -- receivers that answer exactly what the test scripts ------------------------------------
+
+
+async def scripted(
+    pieces: Sequence[bytes], *, then_close: bool = True
+) -> tuple[asyncio.Server, URL, list[bytes]]:
+    """A server that reads a request, answers ``pieces`` one write at a time, and closes
+    (or holds the connection open); the requests it read."""
+    requests: list[bytes] = []
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        requests.append(head + await reader.readexactly(length))
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+        if then_close:
+            writer.close()
+        else:
+            await reader.read()  # until the sender gives up and closes
+
+    server = await asyncio.start_server(talk, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, URL(f"http://127.0.0.1:{port}/in"), requests
+
+
+async def post_to_script(pieces: Sequence[bytes], **options: object) -> Answer:
+    then_close = bool(options.pop("then_close", True))
+    server, url, _ = await scripted(pieces, then_close=then_close)
+    asking = sender(**options)
+    try:
+        return await asking.post(url, {}, b"{}")
+    finally:
+        await asking.close()
+        server.close()
+        await server.wait_closed()
+
+
+ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 11\r\n"
+          b"X-Other: 1\r\n\r\ntry later\r\n")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(min_value=1, max_value=len(ANSWER) - 1), max_size=6))
+async def test_an_answer_reads_the_same_however_it_is_cut_into_pieces(cuts: list[int]) -> None:
+    bounds = [0, *sorted(set(cuts)), len(ANSWER)]
+    pieces = [ANSWER[a:b] for a, b in itertools.pairwise(bounds)]
+    assert await post_to_script(pieces) == Answer(503, "30", b"try later\r\n")
+
+
+async def test_interim_answers_are_skipped_for_the_final_one() -> None:
+    answer = await post_to_script([
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+    ])
+    assert answer == Answer(201, None, b"ok")
+
+
+async def test_an_answer_without_a_length_ends_with_its_connection() -> None:
+    answer = await post_to_script([b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", b"all of it"])
+    assert answer == Answer(200, None, b"all of it")
+
+
+async def test_a_redirect_is_an_answer_not_followed() -> None:
+    answer = await post_to_script(
+        [b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n"]
+    )
+    assert answer == Answer(302, None, b"")
+
+
+@pytest.mark.parametrize(
+    ("pieces", "owner_text"),
+    [
+        ([], CLOSED_WITHOUT_ANSWERING),
+        ([b"HTTP/1.1 200 OK\r\nContent-"], CLOSED_WITHOUT_ANSWERING),
+        ([b"SSH-2.0-OpenSSH_9.2\r\n"], UNREADABLE_ANSWER),
+        ([b"HTTP/1.1 200 OK\r\nContent-Length: nine\r\n\r\n"], UNREADABLE_ANSWER),
+        ([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+          b"Connection: Upgrade\r\n\r\n"], UNREADABLE_ANSWER),
+    ],
+)
+async def test_no_answer_or_one_that_cannot_be_read_is_said_in_the_owners_words(
+    pieces: list[bytes], owner_text: str
+) -> None:
+    with pytest.raises(SendFailed) as failed:
+        await post_to_script(pieces)
+    assert failed.value.owner_text == owner_text
+
+
+async def test_a_receiver_that_never_answers_runs_out_the_attempts_time() -> None:
+    with pytest.raises(TimeoutError):
+        await post_to_script([b"HTTP/1.1 200 OK\r\n"], then_close=False, total_seconds=0.2)
+
+
+# -- TLS ------------------------------------------------------------------------------------
+
+
+def certificate_files(
+    directory: Path, names: Sequence[x509.GeneralName]
+) -> tuple[Path, Path, Path]:
+    """A certificate authority of the test's own, and a certificate it signed for
+    ``names``: (authority, certificate, key) as PEM files."""
+    now = datetime.datetime.now(datetime.UTC)
+    authority_key = ec.generate_private_key(ec.SECP256R1())
+    authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test authority")])
+    authority = (
+        x509.CertificateBuilder()
+        .subject_name(authority_name).issuer_name(authority_name)
+        .public_key(authority_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(authority_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(authority_name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(authority_key, hashes.SHA256())
+    )
+    files = directory / "authority.pem", directory / "certificate.pem", directory / "key.pem"
+    files[0].write_bytes(authority.public_bytes(serialization.Encoding.PEM))
+    files[1].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    files[2].write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    return files
+
+
+async def test_over_tls_the_receivers_certificate_is_verified(
+    serve: Callable[..., Awaitable[Receiver]], tmp_path: Path
+) -> None:
+    authority, certificate, key = certificate_files(tmp_path, [
+        x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ])
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(certificate, key)
+    receiver = await serve(no_content, tls=server_side)
+    assert receiver.url.scheme == "https"
+
+    trusting = sender(ssl_context=ssl.create_default_context(cafile=str(authority)))
+    system_trust = sender()  # the system's trust store knows nothing of the test's authority
+    try:
+        assert (await trusting.post(receiver.url, {}, b"{}")).status == 204
+        assert (await trusting.post(receiver.url, {}, b"{}")).status == 204
+        assert trusting.connections == 1
+        with pytest.raises(SendFailed) as failed:
+            await system_trust.post(receiver.url, {}, b"{}")
+    finally:
+        await trusting.close()
+        await system_trust.close()
+    assert failed.value.owner_text == (
+        "could not connect: the receiver's TLS certificate was not accepted"
+    )
+    assert len(receiver.requests) == 2
+
+
+async def test_over_tls_a_certificate_for_another_name_is_refused(
+    serve: Callable[..., Awaitable[Receiver]], tmp_path: Path
+) -> None:
+    authority, certificate, key = certificate_files(tmp_path, [x509.DNSName("localhost")])
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(certificate, key)
+    receiver = await serve(no_content, tls=server_side)
+    elsewhere = receiver.url.with_host("127.0.0.1")  # the same server, by a name not certified
+    trusting = sender(ssl_context=ssl.create_default_context(cafile=str(authority)))
+    try:
+        with pytest.raises(SendFailed) as failed:
+            await trusting.post(elsewhere, {}, b"{}")
+    finally:
+        await trusting.close()
+    assert "TLS certificate was not accepted" in failed.value.owner_text
+    assert receiver.requests == []
