@@ -18,9 +18,12 @@ and the worker turns them into messages and delivers them, signed.
 * backlog — the worker stopped (SIGTERM), events committed, then a worker started: how
   fast it makes and delivers what waited (first to last arrival; target: at least half
   the plain POSTs' rate);
-* plain POSTs — the live part's bodies POSTed straight to the same receiver, as many at a
-  time as the worker sends, over kept-alive connections, no queue, no signing: the raw
-  rate. Backlog and plain POSTs alternate for a few rounds, so that drift in the machine
+* plain POSTs — the live part's bodies POSTed straight to the same receiver with
+  aiohttp's client (the stack's), as many at a time as the worker sends, over kept-alive
+  connections, no queue, no signing: the raw rate. The same POSTs are then sent through
+  the delivery's own sender (ledger/webhooks/sending.py) too, for reference: delivery
+  against those says what the queue, the fan-out, signing and recording cost beside the
+  sending itself. Backlog and plain POSTs alternate for a few rounds, so that drift in the machine
   weighs on both alike: each round's ratio compares a backlog with the plain POSTs that
   follow it, and the ratio printed is the median of the rounds' ratios. Each round also
   says the processor time per message of the worker (from its start to the last arrival)
@@ -56,6 +59,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from bench.agreements_read import percentile, text
 from bench.scratch import run_against_postgres, scratch_database
@@ -72,6 +76,7 @@ from ledger.service import event_id_for
 from ledger.transparency.signing import new_private_key_text
 from ledger.webhooks.delivery import DEFAULT_CONCURRENCY
 from ledger.webhooks.fanout import WebhookFanout
+from ledger.webhooks.sending import Sender
 from projections.runner import polycules_behind
 
 PASSWORD = "a long enough bench password"
@@ -353,6 +358,28 @@ async def raw_posts(url: str, bodies: Sequence[str]) -> tuple[float, float]:
         )
 
 
+async def sender_posts(url: str, bodies: Sequence[str]) -> float:
+    """The same plain POSTs through the delivery's own sender (ledger/webhooks/sending.py)
+    rather than aiohttp's client: messages per second."""
+    queue = list(reversed(bodies))
+    target = URL(url)
+    sender = Sender(user_agent="bench/1", connect_seconds=5, total_seconds=20,
+                    allow_private=True)
+
+    async def poster() -> None:
+        while queue:
+            answer = await sender.post(target, {}, queue.pop().encode())
+            if answer.status != 204:
+                raise RuntimeError(f"the receiver answered {answer.status}")
+
+    try:
+        started = time.monotonic()
+        await asyncio.gather(*(poster() for _ in range(CONCURRENCY)))
+        return len(bodies) / (time.monotonic() - started)
+    finally:
+        await sender.close()
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of the messages made of one part's events."""
@@ -544,6 +571,7 @@ async def bench_with(
         ratios: list[float] = []
         worker_cpu: list[float] = []
         raw_cpu: list[float] = []
+        lean_rates: list[float] = []
         for round_number in range(1, rounds + 1):
             committed.clear()
             await receiver.forget()
@@ -562,13 +590,16 @@ async def bench_with(
             raw_rates.append(raw_rate)
             raw_cpu.append(raw_cpu_each)
             ratios.append(drain.rate / raw_rate)
+            lean_rates.append(await sender_posts(receiver.raw_url, live.bodies))
             print(f"round {round_number}: backlog of {drain.messages} messages made and "
                   f"delivered by a worker started after {len(committed)} events were "
                   f"committed: {drain.delivered} delivered, {drain.duplicates} duplicates, "
                   f"{drain.rate:.0f}/s; plain POSTs {raw_rate:.0f}/s; ratio "
                   f"{ratios[-1]:.3f}; processor time per message: the worker's "
                   f"{worker_cpu[-1] * 1e6:.0f} µs{drain_beside}, the plain POSTs' "
-                  f"{raw_cpu_each * 1e6:.0f} µs{raw_beside}; "
+                  f"{raw_cpu_each * 1e6:.0f} µs{raw_beside}; plain POSTs through the "
+                  f"delivery's own sender {lean_rates[-1]:.0f}/s (delivered/those "
+                  f"{drain.rate / lean_rates[-1]:.3f}); "
                   f"{await stream_length(app, polycules)}")
         drain_rate = statistics.median(drain.rate for drain in drains)
         raw_rate = statistics.median(raw_rates)
@@ -588,6 +619,11 @@ async def bench_with(
           f"median of {rounds} rounds)  ratio delivered/plain {statistics.median(ratios):.3f}"
           f" (median of the rounds' ratios; {drain_rate / raw_rate:.3f} of the medians)  "
           "(target ≥ 0.5)")
+    lean_rate = statistics.median(lean_rates)
+    print(f"plain POSTs through the delivery's own sender: {lean_rate:6.0f} messages/s  "
+          f"(the same POSTs, not through aiohttp's client but the sender the worker uses; "
+          f"delivered/those {drain_rate / lean_rate:.3f} of the medians: what the queue, "
+          "the fan-out, signing and recording cost beside the sending itself)")
     print(f"processor time per message, backlog: the worker's "
           f"{statistics.median(worker_cpu) * 1e6:.0f} µs (fan-out, claim, signing, sending, "
           f"settling), the plain POSTs' {statistics.median(raw_cpu) * 1e6:.0f} µs (the "

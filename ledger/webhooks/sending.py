@@ -22,9 +22,10 @@ delivery needs, in about a third of that:
   A connection carries one exchange at a time (no pipelining), so there are never more
   open to a receiver than attempts in flight to it.
 * **Opening one** goes through the SSRF guard (``ledger/webhooks/ssrf.py``): a name is
-  resolved by ``GuardedResolver``, which drops every forbidden address, and each address
-  is judged again just before it is connected to (literal IP hosts included). A kept
-  connection stays on the address it was opened to. Over TLS the receiver's certificate
+  resolved by ``GuardedResolver``, which drops every forbidden address, and the addresses
+  about to be connected to are judged again (literal IP hosts included), then tried as
+  aiohttp tries them (aiohappyeyeballs: IPv6 and IPv4 interleaved). A kept connection
+  stays on the address it was opened to. Over TLS the receiver's certificate
   and name are verified against the system's trust store.
 * **Time**: opening a connection (resolving, connecting, the TLS handshake) may take
   ``connect_seconds``; the whole attempt, opening included, ``total_seconds``. Either
@@ -44,6 +45,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, cast
 
+import aiohappyeyeballs
 import httptools
 from yarl import URL
 
@@ -214,46 +216,48 @@ class Sender:
         host, port = url.raw_host, url.port
         if host is None or port is None or url.scheme not in ("http", "https"):
             raise SendFailed("could not connect", f"not an http(s) URL with a host: {url}")
-        loop = asyncio.get_running_loop()
-        failure: OSError | None = None
-        for family, address in await self._addresses(host, port):
-            if not self._allow_private:
-                reason = address_refusal(address[0])
-                if reason is not None:  # a literal IP, or a name rebound since it resolved
-                    failure = AddressRefused(address[0], {address[0]: reason})
-                    continue
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setblocking(False)
-                await loop.sock_connect(sock, address)
-                connection = _Connection(_key(url), self._forget)
-                tls = url.scheme == "https"
-                await loop.create_connection(
-                    lambda connection=connection: connection,
-                    sock=sock,
-                    ssl=(self._ssl_context or _default_tls()) if tls else None,
-                    server_hostname=host if tls else None,
-                )
-            except ssl.SSLError:
-                sock.close()
-                raise
-            except OSError as error:  # the next address may answer
-                sock.close()
-                failure = error
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            self._open.add(connection)
-            return connection
-        raise failure or OSError(f"no address for {host}")
+        addresses = await self._addresses(host, port)
+        if not self._allow_private:
+            # Judged again here, whatever the resolver said: a literal IP host was never
+            # resolved, and these are exactly the addresses about to be connected to.
+            refused = {
+                address[4][0]: reason for address in addresses
+                if (reason := address_refusal(address[4][0])) is not None
+            }
+            if refused:
+                addresses = [a for a in addresses if a[4][0] not in refused]
+                if not addresses:
+                    raise AddressRefused(host, refused)
+        # Happy Eyeballs (RFC 8305), as aiohttp connects: IPv6 and IPv4 interleaved, the
+        # next address tried a quarter of a second after the one before if it hangs.
+        sock = await aiohappyeyeballs.start_connection(
+            addresses, happy_eyeballs_delay=0.25, interleave=1
+        )
+        connection = _Connection(_key(url), self._forget)
+        tls = url.scheme == "https"
+        try:
+            await asyncio.get_running_loop().create_connection(
+                lambda: connection,
+                sock=sock,
+                ssl=(self._ssl_context or _default_tls()) if tls else None,
+                server_hostname=host if tls else None,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self._open.add(connection)
+        return connection
 
-    async def _addresses(self, host: str, port: int) -> list[tuple[int, tuple[str, int]]]:
+    async def _addresses(self, host: str, port: int) -> list[aiohappyeyeballs.AddrInfoType]:
         literal = _literal_family(host)
         if literal is not None:
-            return [(literal, (host, port))]
+            return [(literal, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
         answers = await self._resolver.resolve(host, port, family=socket.AF_UNSPEC)
-        return [(answer["family"], (answer["host"], answer["port"])) for answer in answers]
+        return [
+            (answer["family"], socket.SOCK_STREAM, answer["proto"], "",
+             (answer["host"], answer["port"]))
+            for answer in answers
+        ]
 
     def _head_of(self, url: URL) -> bytes:
         head = self._heads.get(url)

@@ -29,6 +29,8 @@ from ledger.webhooks.sending import (
     Sender,
     SendFailed,
 )
+from ledger.webhooks.ssrf import GuardedResolver
+from tests.unit.test_webhook_ssrf import ScriptedResolver
 
 
 def sender(**overrides: object) -> Sender:
@@ -196,6 +198,20 @@ async def test_idle_connections_are_closed_rather_than_used_again(
     finally:
         await fresh.close()
     assert len(set(receiver.peers)) == 3
+
+
+async def test_when_one_address_of_a_name_refuses_the_next_is_tried(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    receiver = await serve(no_content)  # on 127.0.0.1 alone: 127.0.0.2 refuses
+    dns = ScriptedResolver(["127.0.0.2", "127.0.0.1"])
+    either = sender(resolver=GuardedResolver(inner=dns, allow_private=True))
+    try:
+        assert (await either.post(receiver.url.with_host("two.example"), {}, b"{}")).status == 204
+    finally:
+        await either.close()
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0][2]["Host"] == f"two.example:{receiver.url.port}"
 
 
 async def test_a_refused_connection_is_said_in_the_owners_words() -> None:
