@@ -20,7 +20,9 @@ delivery needs, in about a third of that:
   them: one closed by the receiver is dropped, one idle for ``KEEP_IDLE_SECONDS`` (15 s)
   closed.
   A connection carries one exchange at a time (no pipelining), so there are never more
-  open to a receiver than attempts in flight to it.
+  open to a receiver than attempts in flight to it. A kept connection that the receiver
+  closes as a request goes out, answering nothing, is replaced once by a new one for that
+  request (the receiver may then have it twice, as at-least-once allows).
 * **Opening one** goes through the SSRF guard (``ledger/webhooks/ssrf.py``): a name is
   resolved by ``GuardedResolver``, which drops every forbidden address, and the addresses
   about to be connected to are judged again (literal IP hosts included), then tried as
@@ -76,6 +78,10 @@ class SendFailed(Exception):
         self.detail = detail
 
 
+class _Unanswered(SendFailed):
+    """The connection closed before a single byte of an answer came."""
+
+
 class Answer(NamedTuple):
     status: int
     retry_after: str | None
@@ -127,19 +133,31 @@ class Sender:
             raise RuntimeError("the sender is closed")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._total_seconds
-        connection = self._idle_connection(url)
-        if connection is None:
-            connection = await self._connect(url, deadline)
         request = b"".join((
             self._head_of(url),
             "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode(),
             b"Content-Length: %d\r\n\r\n" % len(body),
             body,
         ))
+        connection = self._idle_connection(url)
         try:
-            answer, reusable = await connection.exchange(request, deadline)
+            if connection is None:
+                connection = await self._connect(url, deadline)
+                answer, reusable = await connection.exchange(request, deadline)
+            else:
+                try:
+                    answer, reusable = await connection.exchange(request, deadline)
+                except _Unanswered:
+                    # A kept connection the receiver closed, answering nothing, as the
+                    # request went out (its idle time ran out then): once more on a new
+                    # one. If the request did reach it, the receiver has it twice, which
+                    # webhook-id lets it tell (at least once, as every delivery).
+                    connection.close()
+                    connection = await self._connect(url, deadline)
+                    answer, reusable = await connection.exchange(request, deadline)
         except BaseException:
-            connection.close()  # in an unknown state: never used again
+            if connection is not None:
+                connection.close()  # in an unknown state: never used again
             raise
         if reusable and not self._closed:
             connection.idle_since = time.monotonic()
@@ -309,6 +327,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._retry_after: str | None = None
         self._body = bytearray()
+        self._received = False  # any byte of an answer to the exchange under way
 
     async def exchange(self, request: bytes, deadline: float) -> tuple[Answer, bool]:
         """Write ``request`` and wait for its answer, until ``deadline`` (the loop's time);
@@ -320,6 +339,7 @@ class _Connection(asyncio.Protocol):
         self._answer = answer
         self._status, self._retry_after = 0, None
         self._body.clear()
+        self._received = False
         self._transport.write(request)
         timer = loop.call_at(deadline, self._time_out)
         try:
@@ -342,6 +362,7 @@ class _Connection(asyncio.Protocol):
         if self._answer is None or self._answer.done():
             self.close()  # nothing was asked: whatever this is, the connection is spent
             return
+        self._received = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -352,11 +373,13 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         answer = self._answer
         if answer is not None and not answer.done():
+            detail = f"connection lost: {exc!r}" if exc else "connection closed"
             if self._status >= 200:  # an answer whose body ends with the connection
                 answer.set_result((self._answered(), False))
+            elif not self._received:
+                answer.set_exception(_Unanswered(CLOSED_WITHOUT_ANSWERING, detail))
             else:
-                self._fail(CLOSED_WITHOUT_ANSWERING,
-                           f"connection lost: {exc!r}" if exc else "connection closed")
+                self._fail(CLOSED_WITHOUT_ANSWERING, detail)
         self._closed_now()
 
     # -- httptools' callbacks ------------------------------------------------------------------

@@ -214,6 +214,38 @@ async def test_when_one_address_of_a_name_refuses_the_next_is_tried(
     assert receiver.requests[0][2]["Host"] == f"two.example:{receiver.url.port}"
 
 
+async def test_a_kept_connection_closed_as_a_request_goes_out_is_replaced_once() -> None:
+    """The receiver's idle time runs out as the second request goes out: it closes the
+    connection without answering, and the request goes again on a new connection."""
+    seen: list[tuple[int, bytes]] = []
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = len({number for number, _ in seen}) + 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            seen.append((connection, head + await reader.readexactly(2)))
+            if connection == 1 and len(seen) == 2:
+                writer.close()  # the second request on the first connection: no answer
+                return
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = await asyncio.start_server(talk, "127.0.0.1", 0)
+    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    kept = sender()
+    try:
+        assert (await kept.post(url, {}, b"{}")).status == 204
+        assert (await kept.post(url, {}, b"{}")).status == 204
+    finally:
+        await kept.close()
+        server.close()
+        await server.wait_closed()
+    assert [number for number, _ in seen] == [1, 1, 2]
+    assert seen[1][1] == seen[2][1]  # the same request, sent again
+
+
 async def test_a_refused_connection_is_said_in_the_owners_words() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
