@@ -31,7 +31,8 @@ delivery needs, in about a third of that:
   and name are verified against the system's trust store.
 * **Time**: opening a connection (resolving, connecting, the TLS handshake) may take
   ``connect_seconds``; the whole attempt, opening included, ``total_seconds``. Either
-  running out raises ``TimeoutError``. Every other failure raises ``SendFailed``, which
+  running out before the answer's status is in raises ``TimeoutError``; after it, the
+  answer is what came of it by then. Every other failure raises ``SendFailed``, which
   says what happened in words an endpoint's owner may read and, apart, in full for
   operators (an exception's own text can name the addresses a host resolved to).
 """
@@ -235,6 +236,8 @@ class Sender:
         if host is None or port is None or url.scheme not in ("http", "https"):
             raise SendFailed("could not connect", f"not an http(s) URL with a host: {url}")
         addresses = await self._addresses(host, port)
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, f"no address for {host}")
         if not self._allow_private:
             # Judged again here, whatever the resolver said: a literal IP host was never
             # resolved, and these are exactly the addresses about to be connected to.
@@ -424,7 +427,12 @@ class _Connection(asyncio.Protocol):
 
     def _time_out(self) -> None:
         if self._answer is not None and not self._answer.done():
-            self._answer.set_exception(TimeoutError())
+            if self._status >= 200:
+                # The status is in; only the body was still coming. The status decides
+                # the outcome, and a body cut short only shortens the snippet.
+                self._answer.set_result((self._answered(), False))
+            else:
+                self._answer.set_exception(TimeoutError())
         self.close()
 
     def _closed_now(self) -> None:

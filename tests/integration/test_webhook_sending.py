@@ -358,6 +358,13 @@ async def test_a_receiver_that_never_answers_runs_out_the_attempts_time() -> Non
         await post_to_script([b"HTTP/1.1 200 OK\r\n"], then_close=False, total_seconds=0.2)
 
 
+async def test_a_body_still_coming_when_time_runs_out_leaves_the_status_it_came_with() -> None:
+    answer = await post_to_script(
+        [b"HTTP/1.1 200 OK\r\n\r\nthe start"], then_close=False, total_seconds=0.2
+    )
+    assert answer == Answer(200, None, b"the start")
+
+
 # -- TLS ------------------------------------------------------------------------------------
 
 
