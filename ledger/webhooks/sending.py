@@ -24,10 +24,11 @@ delivery needs, in about a third of that:
   closes as a request goes out, answering nothing, is replaced once by a new one for that
   request (the receiver may then have it twice, as at-least-once allows).
 * **Opening one** goes through the SSRF guard (``ledger/webhooks/ssrf.py``): a name is
-  resolved by ``GuardedResolver``, which drops every forbidden address, and the addresses
-  about to be connected to are judged again (literal IP hosts included), then tried as
-  aiohttp tries them (aiohappyeyeballs: IPv6 and IPv4 interleaved). A kept connection
-  stays on the address it was opened to. Over TLS the receiver's certificate
+  resolved by ``GuardedResolver``, which drops every forbidden address (one lookup shared
+  by the attempts waiting for it, its answer used for ``DNS_SECONDS``, 10 s), and the
+  addresses about to be connected to are judged again (literal IP hosts included), then
+  tried as aiohttp tries them (aiohappyeyeballs: IPv6 and IPv4 interleaved). A kept
+  connection stays on the address it was opened to. Over TLS the receiver's certificate
   and name are verified against the system's trust store.
 * **Time**: opening a connection (resolving, connecting, the TLS handshake) may take
   ``connect_seconds``; the whole attempt, opening included, ``total_seconds``. Either
@@ -60,6 +61,11 @@ SNIPPET_BYTES = 2_000
 # A connection nobody has used for this long is closed rather than used again: receivers
 # close idle connections too, and one closed while a request was on its way fails it.
 KEEP_IDLE_SECONDS = 15.0
+# How long the addresses a name resolved to (those the guard permits) are used for new
+# connections before the name is resolved again.
+DNS_SECONDS = 10.0
+
+_AddrInfos = list[aiohappyeyeballs.AddrInfoType]
 
 # What an endpoint's owner is told when every address of the host is refused, and when
 # its name does not resolve at all: telling those two apart would show which names exist
@@ -117,6 +123,8 @@ class Sender:
         self._resolver = resolver or GuardedResolver(allow_private=allow_private)
         self._keep_idle = keep_idle_seconds
         self._heads: dict[URL, bytes] = {}
+        self._resolved: dict[tuple[str, int], tuple[float, _AddrInfos]] = {}
+        self._resolving: dict[tuple[str, int], asyncio.Future[_AddrInfos]] = {}
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._swept_at = time.monotonic()
@@ -269,16 +277,40 @@ class Sender:
         self._open.add(connection)
         return connection
 
-    async def _addresses(self, host: str, port: int) -> list[aiohappyeyeballs.AddrInfoType]:
+    async def _addresses(self, host: str, port: int) -> _AddrInfos:
+        """Where ``host`` may be connected to. A name is resolved once for every attempt
+        that needs it at the same moment, and its answer used for DNS_SECONDS: each lookup
+        takes one of the event loop's few threads (the C library's resolver blocks), and
+        a receiver's many messages due at once must not take them all."""
         literal = _literal_family(host)
         if literal is not None:
             return [(literal, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+        key = (host, port)
+        now = time.monotonic()
+        known = self._resolved.get(key)
+        if known is not None and now - known[0] < DNS_SECONDS:
+            return known[1]
+        lookup = self._resolving.get(key)
+        if lookup is None:
+            lookup = self._resolving[key] = asyncio.ensure_future(self._resolve(host, port))
+            lookup.add_done_callback(functools.partial(self._resolved_now, key))
+        return await asyncio.shield(lookup)  # another attempt may still want its answer
+
+    async def _resolve(self, host: str, port: int) -> _AddrInfos:
         answers = await self._resolver.resolve(host, port, family=socket.AF_UNSPEC)
         return [
             (answer["family"], socket.SOCK_STREAM, answer["proto"], "",
              (answer["host"], answer["port"]))
             for answer in answers
         ]
+
+    def _resolved_now(self, key: tuple[str, int], lookup: asyncio.Future[_AddrInfos]) -> None:
+        del self._resolving[key]
+        if lookup.cancelled() or lookup.exception() is not None:
+            return  # a failure is not kept: the next attempt asks again
+        if len(self._resolved) >= 4_096:
+            self._resolved.clear()
+        self._resolved[key] = (time.monotonic(), lookup.result())
 
     def _head_of(self, url: URL) -> bytes:
         head = self._heads.get(url)

@@ -214,6 +214,26 @@ async def test_when_one_address_of_a_name_refuses_the_next_is_tried(
     assert receiver.requests[0][2]["Host"] == f"two.example:{receiver.url.port}"
 
 
+async def test_a_name_is_resolved_once_for_the_attempts_that_need_it_together(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    """Each lookup takes one of the loop's few threads: attempts to one name at the same
+    moment share one, and its answer serves the next ones too (within DNS_SECONDS)."""
+    receiver = await serve(no_content)
+    dns = ScriptedResolver(["127.0.0.1"])  # a second lookup would find no answer left
+    url = receiver.url.with_host("once.example")
+    resolving = sender(resolver=GuardedResolver(inner=dns, allow_private=True),
+                       keep_idle_seconds=0)  # no connection kept: each post opens one
+    try:
+        answers = await asyncio.gather(*(resolving.post(url, {}, b"{}") for _ in range(4)))
+        answers.append(await resolving.post(url, {}, b"{}"))
+    finally:
+        await resolving.close()
+    assert [answer.status for answer in answers] == [204] * 5
+    assert dns.answers == []
+    assert len(set(receiver.peers)) == 5
+
+
 async def test_a_kept_connection_closed_as_a_request_goes_out_is_replaced_once() -> None:
     """The receiver's idle time runs out as the second request goes out: it closes the
     connection without answering, and the request goes again on a new connection."""
