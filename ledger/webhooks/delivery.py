@@ -264,7 +264,7 @@ class _Answer(NamedTuple):
     """What came of one attempt: a status (and the start of the body), or an error.
 
     ``error`` is what the endpoint's owner reads in its delivery log: what kind of failure,
-    in words of our own (``owner_facing``). ``detail`` is the whole story, for operators'
+    in words of our own (``SendFailed.owner_text``). ``detail`` is the whole story, for operators'
     log only: an exception's text can name the addresses a host resolved to.
     """
 
