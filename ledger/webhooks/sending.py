@@ -236,7 +236,8 @@ class Sender:
                              f"{type(error).__name__}: {error}") from error
         except TimeoutError:
             raise
-        except OSError as error:
+        except (OSError, RuntimeError) as error:
+            # RuntimeError: aiohappyeyeballs' word for several failures not all OSErrors.
             raise SendFailed("could not connect", f"{type(error).__name__}: {error}") from error
 
     async def _open_connection(self, url: URL) -> _Connection:
@@ -367,8 +368,9 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes, deadline: float) -> tuple[Answer, bool]:
         """Write ``request`` and wait for its answer, until ``deadline`` (the loop's time);
         the answer, and whether the connection may carry another."""
-        if self.closed or self._transport is None:
-            raise SendFailed(CLOSED_WITHOUT_ANSWERING, "the connection was already closed")
+        if self.closed or self._transport is None or self._transport.is_closing():
+            # Closed by the receiver, its news not yet in: nothing was sent on it.
+            raise _Unanswered(CLOSED_WITHOUT_ANSWERING, "the connection was already closed")
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[tuple[Answer, bool]] = loop.create_future()
         self._answer = answer
