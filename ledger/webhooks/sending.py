@@ -12,13 +12,16 @@ delivery needs, in about a third of that:
   message's headers and its length, and the body. Redirects are answers like any other,
   never followed; no proxy is ever used (through a proxy, the proxy and not we would
   resolve the endpoint's name).
-* **The answer** is read by httptools (llhttp, the parser behind uvicorn). Interim answers
-  (1xx) are skipped. An answer's body is kept up to ``SNIPPET_BYTES``; a longer one is cut
-  off there and its connection closed rather than read to its end. An answer that ends
-  when the connection does (no length given) is read until then.
+* **The answer** is read by httptools (llhttp, the parser behind uvicorn), as leniently as
+  aiohttp's parser reads (a bare LF ending a line, a space before a header's colon …).
+  Interim answers (1xx) are skipped, eight at most. An answer's body is kept up to
+  ``SNIPPET_BYTES``; a longer one is cut off there and its connection closed rather than
+  read to its end. An answer that ends when the connection does (no length given) is read
+  until then. What comes before the body may not exceed ``ANSWER_HEAD_BYTES``; a
+  receiver that speaks unasked, or answers twice, spends its connection.
 * **Connections** are kept per (scheme, host, port) and reused while the receiver keeps
   them: one closed by the receiver is dropped, one idle for ``KEEP_IDLE_SECONDS`` (15 s)
-  closed.
+  closed, by a timer that runs while any is kept.
   A connection carries one exchange at a time (no pipelining), so there are never more
   open to a receiver than attempts in flight to it. A kept connection that the receiver
   closes as a request goes out, answering nothing, is replaced once by a new one for that
@@ -29,7 +32,8 @@ delivery needs, in about a third of that:
   addresses about to be connected to are judged again (literal IP hosts included), then
   tried as aiohttp tries them (aiohappyeyeballs: IPv6 and IPv4 interleaved). A kept
   connection stays on the address it was opened to. Over TLS the receiver's certificate
-  and name are verified against the system's trust store.
+  and name (without a final dot) are verified against the system's trust store, and
+  HTTP/1.1 is offered by ALPN, as aiohttp offers it.
 * **Time**: opening a connection (resolving, connecting, the TLS handshake) may take
   ``connect_seconds``; the whole attempt, opening included, ``total_seconds``. Either
   running out before the answer's status is in raises ``TimeoutError``; after it, the
@@ -58,6 +62,11 @@ from ledger.webhooks.ssrf import AddressRefused, GuardedResolver, address_refusa
 # The start of an answer's body that is kept (the delivery log's snippet: 500 characters
 # of UTF-8 are at most 2 000 bytes).
 SNIPPET_BYTES = 2_000
+# All an answer may send before its body (the status line, headers, interim answers): as
+# aiohttp allows about 8 KiB a header and 128 of them. A receiver sending more is not
+# read further (a header without end would otherwise be copied again and again).
+ANSWER_HEAD_BYTES = 64 * 1024
+INTERIM_ANSWERS = 8
 # A connection nobody has used for this long is closed rather than used again: receivers
 # close idle connections too, and one closed while a request was on its way fails it.
 KEEP_IDLE_SECONDS = 15.0
@@ -127,7 +136,7 @@ class Sender:
         self._resolving: dict[tuple[str, int], asyncio.Future[_AddrInfos]] = {}
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
-        self._swept_at = time.monotonic()
+        self._sweeping: asyncio.TimerHandle | None = None
         self._closed = False
 
     @property
@@ -162,33 +171,39 @@ class Sender:
                     # one. If the request did reach it, the receiver has it twice, which
                     # webhook-id lets it tell (at least once, as every delivery).
                     connection.close()
+                    if self._closed:
+                        raise
                     connection = await self._connect(url, deadline)
                     answer, reusable = await connection.exchange(request, deadline)
         except BaseException:
             if connection is not None:
                 connection.close()  # in an unknown state: never used again
             raise
-        if reusable and not self._closed:
+        if reusable and not self._closed and not connection.closed:
             connection.idle_since = time.monotonic()
             self._idle.setdefault(connection.key, []).append(connection)
+            if self._sweeping is None:
+                self._sweeping = loop.call_later(self._keep_idle, self._sweep)
         else:
             connection.close()
         return answer
 
     async def close(self) -> None:
         self._closed = True
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            self._sweeping = None
         for connection in list(self._open):
             connection.close()
         self._idle.clear()
+        for lookup in list(self._resolving.values()):
+            lookup.cancel()
         await self._resolver.close()
 
     # -- connections -----------------------------------------------------------------------
 
     def _idle_connection(self, url: URL) -> _Connection | None:
         now = time.monotonic()
-        if now - self._swept_at >= self._keep_idle:
-            self._close_idle_since(now - self._keep_idle)
-            self._swept_at = now
         idle = self._idle.get(_key(url))
         while idle:
             connection = idle.pop()  # the most recently used: the least likely closed
@@ -196,6 +211,14 @@ class Sender:
                 return connection
             connection.close()
         return None
+
+    def _sweep(self) -> None:
+        """Closes the connections idle for too long; again later while any is kept."""
+        self._sweeping = None
+        self._close_idle_since(time.monotonic() - self._keep_idle)
+        if self._idle and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._sweeping = loop.call_later(self._keep_idle, self._sweep)
 
     def _close_idle_since(self, moment: float) -> None:
         """Closes the idle connections left unused since ``moment`` (or closed)."""
@@ -211,10 +234,9 @@ class Sender:
             else:
                 del self._idle[key]
 
-    def _forget(self, connection: _Connection) -> None:
-        self._open.discard(connection)
-
     async def _connect(self, url: URL, deadline: float) -> _Connection:
+        if self._closed:
+            raise SendFailed("could not connect", "the sender is closed")
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_seconds)):
@@ -263,19 +285,24 @@ class Sender:
         sock = await aiohappyeyeballs.start_connection(
             addresses, happy_eyeballs_delay=0.25, interleave=1
         )
-        connection = _Connection(_key(url), self._forget)
+        connection = _Connection(_key(url), self._open.add, self._open.discard)
         tls = url.scheme == "https"
         try:
             await asyncio.get_running_loop().create_connection(
                 lambda: connection,
                 sock=sock,
                 ssl=(self._ssl_context or _default_tls()) if tls else None,
-                server_hostname=host if tls else None,
+                # A name's final dot is no part of the name its certificate is for.
+                server_hostname=host.rstrip(".") if tls else None,
             )
         except BaseException:
             sock.close()
             raise
-        self._open.add(connection)
+        if connection.closed:  # the receiver spoke before it was asked, or hung up
+            raise SendFailed(
+                UNREADABLE_ANSWER if connection.spoke_unasked else CLOSED_WITHOUT_ANSWERING,
+                "the connection closed as it opened",
+            )
         return connection
 
     async def _addresses(self, host: str, port: int) -> _AddrInfos:
@@ -344,26 +371,45 @@ def _literal_family(host: str) -> int | None:
 def _default_tls() -> ssl.SSLContext:
     """The system's trust store, certificates and host names verified; made once for the
     process (loading the trust store takes milliseconds)."""
-    return ssl.create_default_context()
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])  # as aiohttp offers it
+    return context
 
 
 class _Connection(asyncio.Protocol):
     """One connection to a receiver and the exchange under way on it, if any."""
 
     def __init__(
-        self, key: tuple[str, str, int], forget: Callable[[_Connection], None]
+        self,
+        key: tuple[str, str, int],
+        opened: Callable[[_Connection], None],
+        closed: Callable[[_Connection], None],
     ) -> None:
+        """``opened`` and ``closed`` are told once each: as the connection is made, and
+        as it closes (whichever side closes it)."""
         self.key = key
         self.closed = False
         self.idle_since = 0.0
-        self._forget = forget
+        self._on_opened = opened
+        self._on_closed = closed
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
+        # What aiohttp's parser lets through too: receivers that answered it must not
+        # fail here (a bare LF ending a line, a space before a header's colon …).
+        self._parser.set_dangerous_leniencies(
+            lenient_headers=True,
+            lenient_optional_cr_before_lf=True,
+            lenient_spaces_after_chunk_size=True,
+        )
+        self.spoke_unasked = False
         self._answer: asyncio.Future[tuple[Answer, bool]] | None = None
         self._status = 0
         self._retry_after: str | None = None
         self._body = bytearray()
         self._received = False  # any byte of an answer to the exchange under way
+        self._head_bytes = 0  # bytes of the answer before its body
+        self._interim = 0  # interim answers read
+        self._in_body = False
 
     async def exchange(self, request: bytes, deadline: float) -> tuple[Answer, bool]:
         """Write ``request`` and wait for its answer, until ``deadline`` (the loop's time);
@@ -377,6 +423,7 @@ class _Connection(asyncio.Protocol):
         self._status, self._retry_after = 0, None
         self._body.clear()
         self._received = False
+        self._head_bytes, self._interim, self._in_body = 0, 0, False
         self._transport.write(request)
         timer = loop.call_at(deadline, self._time_out)
         try:
@@ -389,17 +436,31 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
         self._closed_now()
 
+    def abort(self) -> None:
+        """Closed mid-exchange: nothing more is read, not even TLS's goodbye."""
+        if self._transport is not None and not self.closed:
+            self._transport.abort()
+        self._closed_now()
+
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream's transport (uvloop's is not a subclass of asyncio.Transport).
         self._transport = cast(asyncio.Transport, transport)
+        self._on_opened(self)
 
     def data_received(self, data: bytes) -> None:
         if self._answer is None or self._answer.done():
-            self.close()  # nothing was asked: whatever this is, the connection is spent
+            # Nothing was asked: whatever this is, the connection is spent.
+            self.spoke_unasked = True
+            self.abort()
             return
         self._received = True
+        if not self._in_body:
+            self._head_bytes += len(data)
+            if self._head_bytes > ANSWER_HEAD_BYTES:
+                self._fail(UNREADABLE_ANSWER, f"more than {ANSWER_HEAD_BYTES} bytes of head")
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -425,8 +486,15 @@ class _Connection(asyncio.Protocol):
         if name.lower() == b"retry-after":
             self._retry_after = value.decode("latin-1")
 
+    def on_message_begin(self) -> None:
+        if self._answer is None or self._answer.done():
+            # A second answer to one request: the receiver is out of step with us.
+            self.spoke_unasked = True
+            self.abort()
+
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
+        self._in_body = self._status >= 200
 
     def on_body(self, body: bytes) -> None:
         room = SNIPPET_BYTES - len(self._body)
@@ -436,10 +504,14 @@ class _Connection(asyncio.Protocol):
         self._body += body[:room]
         # Enough of it: the rest is not read, so the connection cannot be used again.
         self._finish(reusable=False)
-        self.close()
+        self.abort()
 
     def on_message_complete(self) -> None:
         if self._status < 200:  # an interim answer (100 Continue, 103 Early Hints …)
+            self._interim += 1
+            if self._interim > INTERIM_ANSWERS:
+                self._fail(UNREADABLE_ANSWER, f"more than {INTERIM_ANSWERS} interim answers")
+                return
             self._status, self._retry_after = 0, None
             self._body.clear()
             return
@@ -457,7 +529,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, owner_text: str, detail: str) -> None:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(SendFailed(owner_text, detail))
-        self.close()
+        self.abort()
 
     def _time_out(self) -> None:
         if self._answer is not None and not self._answer.done():
@@ -467,9 +539,10 @@ class _Connection(asyncio.Protocol):
                 self._answer.set_result((self._answered(), False))
             else:
                 self._answer.set_exception(TimeoutError())
-        self.close()
+        self.abort()
 
     def _closed_now(self) -> None:
         if not self.closed:
             self.closed = True
-            self._forget(self)
+            if self._transport is not None:  # told it opened, so told it closed
+                self._on_closed(self)

@@ -266,6 +266,121 @@ async def test_a_kept_connection_closed_as_a_request_goes_out_is_replaced_once()
     assert seen[1][1] == seen[2][1]  # the same request, sent again
 
 
+async def test_idle_connections_are_closed_in_time_without_another_post(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    receiver = await serve(no_content)
+    quick = sender(keep_idle_seconds=0.05)
+    try:
+        await quick.post(receiver.url, {}, b"{}")
+        for _ in range(400):  # until the sweep has run (no further post asks for it)
+            if quick.connections == 0:
+                break
+            await asyncio.sleep(0.025)
+        assert quick.connections == 0
+    finally:
+        await quick.close()
+
+
+async def test_closing_the_sender_sends_nothing_again_on_a_new_connection() -> None:
+    """A post in flight when the sender closes fails; it is not sent again elsewhere."""
+    seen: list[int] = []
+    second_in = asyncio.Event()
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)
+            except asyncio.IncompleteReadError:
+                return
+            seen.append(1)
+            if len(seen) == 1:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            else:
+                second_in.set()  # held, never answered
+
+    server = await asyncio.start_server(talk, "127.0.0.1", 0)
+    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    closing = sender()
+    try:
+        await closing.post(url, {}, b"{}")
+        in_flight = asyncio.ensure_future(closing.post(url, {}, b"{}"))
+        await second_in.wait()
+        await closing.close()
+        with pytest.raises(SendFailed):
+            await in_flight
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == [1, 1]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_a_receiver_that_speaks_unasked_leaves_no_connection_behind(
+    scheme: str, tmp_path: Path
+) -> None:
+    """Over TLS its first words arrive as the connection opens, before anything is asked."""
+
+    async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mail.example ESMTP ready\r\n")
+        await reader.read()
+
+    tls: dict[str, ssl.SSLContext] = {}
+    if scheme == "https":
+        authority, certificate, key = certificate_files(tmp_path, [
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ])
+        tls["server"] = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls["server"].load_cert_chain(certificate, key)
+        tls["client"] = ssl.create_default_context(cafile=str(authority))
+    server = await asyncio.start_server(banner, "127.0.0.1", 0, ssl=tls.get("server"))
+    url = URL(f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    asking = sender(ssl_context=tls.get("client"))
+    try:
+        for _ in range(3):
+            with pytest.raises(SendFailed) as failed:
+                await asking.post(url, {}, b"{}")
+            assert failed.value.owner_text in (UNREADABLE_ANSWER, CLOSED_WITHOUT_ANSWERING)
+        assert asking.connections == 0
+    finally:
+        await asking.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_second_answer_to_one_request_spends_the_connection() -> None:
+    """Bytes after a whole answer are not taken for the next request's answer."""
+    connections: list[int] = []
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        number = len(connections)
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)
+            except asyncio.IncompleteReadError:
+                return
+            if number == 1:  # two answers at once, the second made up
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                             b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = await asyncio.start_server(talk, "127.0.0.1", 0)
+    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    kept = sender()
+    try:
+        assert (await kept.post(url, {}, b"{}")).status == 200
+        assert (await kept.post(url, {}, b"{}")).status == 204
+    finally:
+        await kept.close()
+        server.close()
+        await server.wait_closed()
+    assert len(connections) == 2
+
+
 async def test_a_refused_connection_is_said_in_the_owners_words() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -331,6 +446,26 @@ async def test_an_answer_reads_the_same_however_it_is_cut_into_pieces(cuts: list
     bounds = [0, *sorted(set(cuts)), len(ANSWER)]
     pieces = [ANSWER[a:b] for a, b in itertools.pairwise(bounds)]
     assert await post_to_script(pieces) == Answer(503, "30", b"try later\r\n")
+
+
+async def test_answers_aiohttps_parser_let_through_are_read_here_too() -> None:
+    """Bare LF line endings, a space after a chunk's size: sloppy, and common."""
+    bare_lf = await post_to_script([b"HTTP/1.1 202 Accepted\nRetry-After: 5\n\nok"])
+    assert bare_lf == Answer(202, "5", b"ok")
+    spaced = await post_to_script([
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nok\r\n0\r\n\r\n"
+    ])
+    assert spaced == Answer(200, None, b"ok")
+
+
+async def test_a_head_without_end_is_not_read_without_end() -> None:
+    with pytest.raises(SendFailed) as failed:
+        await post_to_script([b"HTTP/1.1 200 OK\r\nX-Junk: "] + [b"a" * 8192] * 10,
+                             then_close=False)
+    assert failed.value.owner_text == UNREADABLE_ANSWER
+    with pytest.raises(SendFailed) as failed:
+        await post_to_script([b"HTTP/1.1 102 Processing\r\n\r\n"] * 12, then_close=False)
+    assert failed.value.owner_text == UNREADABLE_ANSWER
 
 
 async def test_interim_answers_are_skipped_for_the_final_one() -> None:
@@ -452,6 +587,24 @@ async def test_over_tls_the_receivers_certificate_is_verified(
         "could not connect: the receiver's TLS certificate was not accepted"
     )
     assert len(receiver.requests) == 2
+
+
+async def test_over_tls_a_name_written_with_its_final_dot_is_the_same_name(
+    serve: Callable[..., Awaitable[Receiver]], tmp_path: Path
+) -> None:
+    authority, certificate, key = certificate_files(tmp_path, [x509.DNSName("hooks.example")])
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(certificate, key)
+    receiver = await serve(no_content, tls=server_side)
+    trusting = sender(
+        ssl_context=ssl.create_default_context(cafile=str(authority)),
+        resolver=GuardedResolver(inner=ScriptedResolver(["127.0.0.1"]), allow_private=True),
+    )
+    try:
+        answer = await trusting.post(receiver.url.with_host("hooks.example."), {}, b"{}")
+    finally:
+        await trusting.close()
+    assert answer.status == 204
 
 
 async def test_over_tls_a_certificate_for_another_name_is_refused(
