@@ -13,7 +13,7 @@ delivery needs, in about a third of that:
   never followed; no proxy is ever used (through a proxy, the proxy and not we would
   resolve the endpoint's name).
 * **The answer** is read by httptools (llhttp, the parser behind uvicorn), as leniently as
-  aiohttp's parser reads (a bare LF ending a line, a space before a header's colon …).
+  aiohttp's parser reads (a bare LF ending a line, a header folded onto a second line …).
   Interim answers (1xx) are skipped, eight at most. An answer's body is kept up to
   ``SNIPPET_BYTES``; a longer one is cut off there and its connection closed rather than
   read to its end. An answer that ends when the connection does (no length given) is read
@@ -395,7 +395,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         # What aiohttp's parser lets through too: receivers that answered it must not
-        # fail here (a bare LF ending a line, a space before a header's colon …).
+        # fail here (a bare LF ending a line, a control character in a header …).
         self._parser.set_dangerous_leniencies(
             lenient_headers=True,
             lenient_optional_cr_before_lf=True,
