@@ -4,6 +4,7 @@ answer byte by byte as scripted, and a TLS server with a certificate of the test
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import itertools
@@ -33,13 +34,45 @@ from ledger.webhooks.ssrf import GuardedResolver
 from tests.unit.test_webhook_ssrf import ScriptedResolver
 
 
-def sender(**overrides: object) -> Sender:
+@contextlib.asynccontextmanager
+async def sending(**overrides: object) -> AsyncIterator[Sender]:
+    """A sender for one test (loopback allowed), closed after it."""
     options: dict[str, object] = {
         "user_agent": "sending-test/1", "connect_seconds": 5, "total_seconds": 10,
         "allow_private": True,
     }
     options.update(overrides)
-    return Sender(**options)  # type: ignore[arg-type]
+    opened = Sender(**options)  # type: ignore[arg-type]
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(
+    talk: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    tls: ssl.SSLContext | None = None,
+) -> AsyncIterator[URL]:
+    """A server on 127.0.0.1 that talks as ``talk`` says, byte by byte; its URL."""
+    server = await asyncio.start_server(talk, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield URL(f"{'https' if tls else 'http'}://127.0.0.1:{port}/")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes | None:
+    """The next request on a connection, as the sender wrote it; None once it ends."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        return head + await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        return None
 
 
 class Receiver:
@@ -91,15 +124,12 @@ async def test_a_request_is_the_post_the_endpoint_expects_and_its_connection_is_
     serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     receiver = await serve(no_content)
-    kept = sender()
-    try:
+    async with sending() as kept:
         for n in range(5):
             body = b'{"n": %d}' % n
             answer = await kept.post(receiver.url, {"webhook-id": f"msg_{n}"}, body)
             assert answer == Answer(204, None, b"")
         assert kept.connections == 1
-    finally:
-        await kept.close()
 
     assert len(set(receiver.peers)) == 1  # one connection carried all five
     method, path, headers, body = receiver.requests[-1]
@@ -126,16 +156,13 @@ async def test_posts_at_once_take_a_connection_each_and_leave_them_kept(
         return web.Response(status=200)
 
     receiver = await serve(slow)
-    kept = sender()
-    try:
+    async with sending() as kept:
         answers = await asyncio.gather(*(kept.post(receiver.url, {}, b"{}") for _ in range(3)))
         assert [answer.status for answer in answers] == [200, 200, 200]
         assert kept.connections == 3
         for _ in range(3):
             await kept.post(receiver.url, {}, b"{}")
         assert kept.connections == 3  # the kept ones were used again
-    finally:
-        await kept.close()
     assert len(set(receiver.peers)) == 3
 
 
@@ -148,12 +175,9 @@ async def test_a_connection_the_receiver_closes_is_not_used_again(
         return response
 
     receiver = await serve(closing)
-    kept = sender()
-    try:
+    async with sending() as kept:
         for _ in range(3):
             assert (await kept.post(receiver.url, {}, b"{}")).status == 200
-    finally:
-        await kept.close()
     assert len(set(receiver.peers)) == 3
 
 
@@ -173,15 +197,12 @@ async def test_a_long_answer_is_cut_at_the_snippet_and_its_connection_closed(
         return response
 
     receiver = await serve(busy)
-    kept = sender()
-    try:
+    async with sending() as kept:
         answer = await kept.post(receiver.url, {}, b"{}")
         assert answer == Answer(429, "120", long_body[:SNIPPET_BYTES])
         short = receiver.url.with_query(short="1")
         assert await kept.post(short, {}, b"{}") == Answer(200, None, b"fine")
         assert await kept.post(short, {}, b"{}") == Answer(200, None, b"fine")
-    finally:
-        await kept.close()
     # The cut answer's connection was closed; the short answers shared the next one.
     assert len(set(receiver.peers)) == 2
 
@@ -190,13 +211,10 @@ async def test_idle_connections_are_closed_rather_than_used_again(
     serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     receiver = await serve(no_content)
-    fresh = sender(keep_idle_seconds=0)  # every kept connection is already too old
-    try:
+    async with sending(keep_idle_seconds=0) as fresh:  # every kept connection is already too old
         for _ in range(3):
             await fresh.post(receiver.url, {}, b"{}")
             assert fresh.connections == 1
-    finally:
-        await fresh.close()
     assert len(set(receiver.peers)) == 3
 
 
@@ -205,11 +223,8 @@ async def test_when_one_address_of_a_name_refuses_the_next_is_tried(
 ) -> None:
     receiver = await serve(no_content)  # on 127.0.0.1 alone: 127.0.0.2 refuses
     dns = ScriptedResolver(["127.0.0.2", "127.0.0.1"])
-    either = sender(resolver=GuardedResolver(inner=dns, allow_private=True))
-    try:
+    async with sending(resolver=GuardedResolver(inner=dns, allow_private=True)) as either:
         assert (await either.post(receiver.url.with_host("two.example"), {}, b"{}")).status == 204
-    finally:
-        await either.close()
     assert len(receiver.requests) == 1
     assert receiver.requests[0][2]["Host"] == f"two.example:{receiver.url.port}"
 
@@ -222,13 +237,12 @@ async def test_a_name_is_resolved_once_for_the_attempts_that_need_it_together(
     receiver = await serve(no_content)
     dns = ScriptedResolver(["127.0.0.1"])  # a second lookup would find no answer left
     url = receiver.url.with_host("once.example")
-    resolving = sender(resolver=GuardedResolver(inner=dns, allow_private=True),
-                       keep_idle_seconds=0)  # no connection kept: each post opens one
-    try:
+    async with sending(
+        resolver=GuardedResolver(inner=dns, allow_private=True),
+        keep_idle_seconds=0,  # no connection kept: each post opens one
+    ) as resolving:
         answers = await asyncio.gather(*(resolving.post(url, {}, b"{}") for _ in range(4)))
         answers.append(await resolving.post(url, {}, b"{}"))
-    finally:
-        await resolving.close()
     assert [answer.status for answer in answers] == [204] * 5
     assert dns.answers == []
     assert len(set(receiver.peers)) == 5
@@ -241,27 +255,16 @@ async def test_a_kept_connection_closed_as_a_request_goes_out_is_replaced_once()
 
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = len({number for number, _ in seen}) + 1
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                return
-            seen.append((connection, head + await reader.readexactly(2)))
+        while (request := await read_request(reader)) is not None:
+            seen.append((connection, request))
             if connection == 1 and len(seen) == 2:
                 writer.close()  # the second request on the first connection: no answer
                 return
             writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
 
-    server = await asyncio.start_server(talk, "127.0.0.1", 0)
-    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
-    kept = sender()
-    try:
+    async with raw_server(talk) as url, sending() as kept:
         assert (await kept.post(url, {}, b"{}")).status == 204
         assert (await kept.post(url, {}, b"{}")).status == 204
-    finally:
-        await kept.close()
-        server.close()
-        await server.wait_closed()
     assert [number for number, _ in seen] == [1, 1, 2]
     assert seen[1][1] == seen[2][1]  # the same request, sent again
 
@@ -270,16 +273,13 @@ async def test_idle_connections_are_closed_in_time_without_another_post(
     serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     receiver = await serve(no_content)
-    quick = sender(keep_idle_seconds=0.05)
-    try:
+    async with sending(keep_idle_seconds=0.05) as quick:
         await quick.post(receiver.url, {}, b"{}")
         for _ in range(400):  # until the sweep has run (no further post asks for it)
             if quick.connections == 0:
                 break
             await asyncio.sleep(0.025)
         assert quick.connections == 0
-    finally:
-        await quick.close()
 
 
 async def test_closing_the_sender_sends_nothing_again_on_a_new_connection() -> None:
@@ -288,31 +288,20 @@ async def test_closing_the_sender_sends_nothing_again_on_a_new_connection() -> N
     second_in = asyncio.Event()
 
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(2)
-            except asyncio.IncompleteReadError:
-                return
+        while await read_request(reader) is not None:
             seen.append(1)
             if len(seen) == 1:
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
             else:
                 second_in.set()  # held, never answered
 
-    server = await asyncio.start_server(talk, "127.0.0.1", 0)
-    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
-    closing = sender()
-    try:
+    async with raw_server(talk) as url, sending() as closing:
         await closing.post(url, {}, b"{}")
         in_flight = asyncio.ensure_future(closing.post(url, {}, b"{}"))
         await second_in.wait()
         await closing.close()
         with pytest.raises(SendFailed):
             await in_flight
-    finally:
-        server.close()
-        await server.wait_closed()
     assert seen == [1, 1]
 
 
@@ -334,19 +323,15 @@ async def test_a_receiver_that_speaks_unasked_leaves_no_connection_behind(
         tls["server"] = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls["server"].load_cert_chain(certificate, key)
         tls["client"] = ssl.create_default_context(cafile=str(authority))
-    server = await asyncio.start_server(banner, "127.0.0.1", 0, ssl=tls.get("server"))
-    url = URL(f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
-    asking = sender(ssl_context=tls.get("client"))
-    try:
+    async with (
+        raw_server(banner, tls.get("server")) as url,
+        sending(ssl_context=tls.get("client")) as asking,
+    ):
         for _ in range(3):
             with pytest.raises(SendFailed) as failed:
                 await asking.post(url, {}, b"{}")
             assert failed.value.owner_text in (UNREADABLE_ANSWER, CLOSED_WITHOUT_ANSWERING)
         assert asking.connections == 0
-    finally:
-        await asking.close()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_second_answer_to_one_request_spends_the_connection() -> None:
@@ -356,42 +341,28 @@ async def test_a_second_answer_to_one_request_spends_the_connection() -> None:
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
         number = len(connections)
-        while True:
-            try:
-                await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(2)
-            except asyncio.IncompleteReadError:
-                return
+        while await read_request(reader) is not None:
             if number == 1:  # two answers at once, the second made up
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
                              b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n")
             else:
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
 
-    server = await asyncio.start_server(talk, "127.0.0.1", 0)
-    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
-    kept = sender()
-    try:
+    async with raw_server(talk) as url, sending() as kept:
         assert (await kept.post(url, {}, b"{}")).status == 200
         assert (await kept.post(url, {}, b"{}")).status == 204
-    finally:
-        await kept.close()
-        server.close()
-        await server.wait_closed()
     assert len(connections) == 2
 
 
 async def test_a_refused_connection_is_said_in_the_owners_words() -> None:
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()  # nothing listens there now
-    refused = sender()
-    try:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async with raw_server(silent) as url:
+        pass  # nothing listens there now
+    async with sending() as refused:
         with pytest.raises(SendFailed) as failed:
-            await refused.post(URL(f"http://127.0.0.1:{port}/"), {}, b"{}")
-    finally:
-        await refused.close()
+            await refused.post(url, {}, b"{}")
     assert failed.value.owner_text == "could not connect: the connection was refused"
     assert "127.0.0.1" not in failed.value.owner_text
 
@@ -399,18 +370,14 @@ async def test_a_refused_connection_is_said_in_the_owners_words() -> None:
 # -- receivers that answer exactly what the test scripts ------------------------------------
 
 
-async def scripted(
-    pieces: Sequence[bytes], *, then_close: bool = True
-) -> tuple[asyncio.Server, URL, list[bytes]]:
-    """A server that reads a request, answers ``pieces`` one write at a time, and closes
-    (or holds the connection open); the requests it read."""
-    requests: list[bytes] = []
+async def post_to_script(
+    pieces: Sequence[bytes], *, then_close: bool = True, **options: object
+) -> Answer:
+    """The answer to a POST to a server that reads the request, answers ``pieces`` one
+    write at a time, and closes (or holds the connection open)."""
 
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
-        requests.append(head + await reader.readexactly(length))
+        await read_request(reader)
         for piece in pieces:
             writer.write(piece)
             await writer.drain()
@@ -419,21 +386,8 @@ async def scripted(
         else:
             await reader.read()  # until the sender gives up and closes
 
-    server = await asyncio.start_server(talk, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, URL(f"http://127.0.0.1:{port}/in"), requests
-
-
-async def post_to_script(pieces: Sequence[bytes], **options: object) -> Answer:
-    then_close = bool(options.pop("then_close", True))
-    server, url, _ = await scripted(pieces, then_close=then_close)
-    asking = sender(**options)
-    try:
+    async with raw_server(talk) as url, sending(**options) as asking:
         return await asking.post(url, {}, b"{}")
-    finally:
-        await asking.close()
-        server.close()
-        await server.wait_closed()
 
 
 ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 11\r\n"
@@ -572,17 +526,15 @@ async def test_over_tls_the_receivers_certificate_is_verified(
     receiver = await serve(no_content, tls=server_side)
     assert receiver.url.scheme == "https"
 
-    trusting = sender(ssl_context=ssl.create_default_context(cafile=str(authority)))
-    system_trust = sender()  # the system's trust store knows nothing of the test's authority
-    try:
+    async with (
+        sending(ssl_context=ssl.create_default_context(cafile=str(authority))) as trusting,
+        sending() as system_trust,  # the system's trust store knows nothing of the authority
+    ):
         assert (await trusting.post(receiver.url, {}, b"{}")).status == 204
         assert (await trusting.post(receiver.url, {}, b"{}")).status == 204
         assert trusting.connections == 1
         with pytest.raises(SendFailed) as failed:
             await system_trust.post(receiver.url, {}, b"{}")
-    finally:
-        await trusting.close()
-        await system_trust.close()
     assert failed.value.owner_text == (
         "could not connect: the receiver's TLS certificate was not accepted"
     )
@@ -596,14 +548,11 @@ async def test_over_tls_a_name_written_with_its_final_dot_is_the_same_name(
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_side.load_cert_chain(certificate, key)
     receiver = await serve(no_content, tls=server_side)
-    trusting = sender(
+    async with sending(
         ssl_context=ssl.create_default_context(cafile=str(authority)),
         resolver=GuardedResolver(inner=ScriptedResolver(["127.0.0.1"]), allow_private=True),
-    )
-    try:
+    ) as trusting:
         answer = await trusting.post(receiver.url.with_host("hooks.example."), {}, b"{}")
-    finally:
-        await trusting.close()
     assert answer.status == 204
 
 
@@ -615,11 +564,8 @@ async def test_over_tls_a_certificate_for_another_name_is_refused(
     server_side.load_cert_chain(certificate, key)
     receiver = await serve(no_content, tls=server_side)
     elsewhere = receiver.url.with_host("127.0.0.1")  # the same server, by a name not certified
-    trusting = sender(ssl_context=ssl.create_default_context(cafile=str(authority)))
-    try:
+    async with sending(ssl_context=ssl.create_default_context(cafile=str(authority))) as trusting:
         with pytest.raises(SendFailed) as failed:
             await trusting.post(elsewhere, {}, b"{}")
-    finally:
-        await trusting.close()
     assert "TLS certificate was not accepted" in failed.value.owner_text
     assert receiver.requests == []
