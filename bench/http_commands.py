@@ -33,10 +33,12 @@ ever write to the same one.
 * read floor — ``GET /bare``: a bare aiohttp handler answering a small JSON body, with no
   middleware and no database, served by the service's own process on its event loop.
 
-* isolation — the same writes, at the smallest client count, to every polycule but one,
-  alone and then while that one polycule's read side is parked (an event its read models
-  cannot apply; its writes are answered 202, views behind) and its members keep writing;
-  their latency is compared (target: within 20 %). Leave it out with --no-isolation.
+* isolation — the same writes, at the smallest client count, to every polycule but two,
+  while the members of one of those two keep writing too: once with its read side healthy
+  (answered 201), and once with it parked (an event its read models cannot apply; its
+  writes are answered 202, views behind). The same test with and without the poison, so
+  the writes to the others meet the same load both times; their latency is compared
+  (target: within 20 %). Leave it out with --no-isolation.
 
 The reads are measured before the writes, so that what they read (the agreements given at
 the start) is the same whatever speed the writes reach. Rounds alternate the sides (and
@@ -96,7 +98,7 @@ SETTLE_SECONDS = 300.0
 WRITE_RATIO_TARGET, WRITE_P99_TARGET_MS, BUSY_P99_TARGET_MS = 0.25, 150.0, 500.0
 READ_RATIO_TARGET = 0.30
 # Writes elsewhere while one polycule's read side is parked and its members keep writing:
-# within this much of the same writes with no polycule in trouble.
+# within this much of the same writes while that polycule's members write to a healthy one.
 ISOLATION_TARGET = 0.20
 TROUBLED_CLIENTS = 4
 
@@ -462,22 +464,26 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-class TroubledWrites:
-    """Proposals in a polycule whose read side is parked: recorded, answered 202."""
+class OnePolyculeWrites:
+    """Proposals in one polycule, by both its members in turn: answered 201 where its read
+    side is healthy; where it is ``parked``, recorded and answered 202, views behind."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, polycule: Polycule) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, polycule: Polycule, *, parked: bool
+    ) -> None:
         self.session = session
         self.url = f"{base}/api/polycules/{polycule.id}/proposals"
         self.polycule = polycule
+        self.parked = parked
         self.rng = random.Random(5)
 
     async def step(self, client: int, part: Part) -> None:
         proposer = self.polycule.members[client % 2]
         answer = await timed(part, lambda: call(
-            self.session, "POST", self.url, 202, json=proposal_body(self.rng, self.polycule),
-            headers=proposer.bearer,
+            self.session, "POST", self.url, 202 if self.parked else 201,
+            json=proposal_body(self.rng, self.polycule), headers=proposer.bearer,
         ))
-        if answer is not None and not answer.get("views_behind"):
+        if answer is not None and bool(answer.get("views_behind")) != self.parked:
             part.stale += 1
 
 
@@ -511,42 +517,39 @@ async def measure_isolation(
     session: aiohttp.ClientSession, base: str, url: str, polycules: Sequence[Polycule],
     clients: int, rounds: int, budget: Budget,
 ) -> None:
-    """Writes to healthy polycules, alone and while a parked polycule's members write too."""
-    troubled, healthy = polycules[0], polycules[1:]
+    """Writes to healthy polycules while another polycule's members write too: once to a
+    healthy one, once to a parked one (the same test without and with the poison)."""
+    troubled, twin, healthy = polycules[0], polycules[1], polycules[2:]
     await park(url, troubled)
-    quiet = Writes(session, base, healthy, clients)
-    beside = Writes(session, base, healthy, clients)
-    trouble = TroubledWrites(session, base, troubled)
-    await closed_loop(clients, Budget(WARM_SECONDS, None), quiet.step, size=2)
+    writes = Writes(session, base, healthy, clients)
+    beside = {
+        "healthy": OnePolyculeWrites(session, base, twin, parked=False),
+        "parked": OnePolyculeWrites(session, base, troubled, parked=True),
+    }
+    await closed_loop(clients, Budget(WARM_SECONDS, None), writes.step, size=2)
 
-    async def with_trouble() -> Part:
+    async def beside_one(kind: str) -> Part:
         stop = Budget(budget.seconds, None)
         measured, _ = await asyncio.gather(
-            closed_loop(clients, budget, beside.step, size=2),
-            closed_loop(TROUBLED_CLIENTS, stop, trouble.step),
+            closed_loop(clients, budget, writes.step, size=2),
+            closed_loop(TROUBLED_CLIENTS, stop, beside[kind].step),
         )
         return measured
 
-    alone: list[Part] = []
-    troubled_parts: list[Part] = []
-    print(f"isolation, {clients} clients writing to healthy polycules "
-          f"(+{TROUBLED_CLIENTS} writing to a parked one):")
+    parts: dict[str, list[Part]] = {"healthy": [], "parked": []}
+    print(f"isolation, {clients} clients writing to healthy polycules, "
+          f"+{TROUBLED_CLIENTS} writing to one more, healthy or parked:")
     for round_number in range(1, rounds + 1):
-        for kind in ("alone", "with") if round_number % 2 else ("with", "alone"):
-            if kind == "alone":
-                alone.append(await closed_loop(clients, budget, quiet.step, size=2))
-            else:
-                troubled_parts.append(await with_trouble())
-        print(f"  round {round_number}: alone {alone[-1].rate:6.1f} commands/s   beside a "
-              f"parked polycule {troubled_parts[-1].rate:6.1f} commands/s   {load()}")
-    samples_alone = [ms for part in alone for ms in part.latencies]
-    samples_with = [ms for part in troubled_parts for ms in part.latencies]
-    p50_change = percentile(samples_with, 0.5) / percentile(samples_alone, 0.5) - 1
-    print(f"  alone:                 {latency(alone)}{failures(alone)}")
-    print(f"  beside a parked one:   {latency(troubled_parts)}{failures(troubled_parts)}")
-    print(f"  p50 latency changed by {p50_change:+.0%} (target within "
-          f"{ISOLATION_TARGET:.0%}; the parked polycule's own writers add load to the "
-          "same process, so part of any change is theirs)")
+        for kind in ("healthy", "parked") if round_number % 2 else ("parked", "healthy"):
+            parts[kind].append(await beside_one(kind))
+        print(f"  round {round_number}: beside a healthy polycule "
+              f"{parts['healthy'][-1].rate:6.1f} commands/s   beside a parked one "
+              f"{parts['parked'][-1].rate:6.1f} commands/s   {load()}")
+    samples = {kind: [ms for part in kept for ms in part.latencies] for kind, kept in parts.items()}
+    p50_change = percentile(samples["parked"], 0.5) / percentile(samples["healthy"], 0.5) - 1
+    print(f"  beside a healthy one:  {latency(parts['healthy'])}{failures(parts['healthy'])}")
+    print(f"  beside a parked one:   {latency(parts['parked'])}{failures(parts['parked'])}")
+    print(f"  p50 latency changed by {p50_change:+.0%} (target within {ISOLATION_TARGET:.0%})")
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -763,6 +766,9 @@ def main() -> int:
     clients = [int(count) for count in args.clients.split(",")]
     if min(clients) < 1 or args.polycules < max(clients):
         parser.error("every client needs a polycule of its own: --polycules >= --clients")
+    if not args.no_isolation and args.polycules < min(clients) + 2:
+        parser.error("the isolation part needs two polycules more than its clients: "
+                     "--polycules >= --clients + 2, or --no-isolation")
     if args.rounds < 1 or args.agreements < 0:
         parser.error("--rounds must be at least 1 and --agreements at least 0")
     return run_against_postgres(lambda url: bench(

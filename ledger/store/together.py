@@ -20,6 +20,10 @@ waits for nobody.
   (a poisoned read model) or are parked, the database went away — nothing of it is
   written, and every append of it is made again alone, as if it had never been grouped:
   each one then gets its own answer, and one polycule's trouble stays in that polycule.
+  A polycule whose append, made alone, was recorded without its read models showing it
+  (they are parked) goes on alone from then on, beside the transaction of the others,
+  until one of its appends is shown again: else each of its appends would spoil the
+  transaction it was put in, and everybody else's appends would be made again alone.
 * **Look-ups** (``LookupsTogether``): one statement answers many — each request's
   credential, read at the start of every request (ledger/auth/tokens.py and
   sessions.py). Each look-up
@@ -29,6 +33,7 @@ waits for nobody.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +62,11 @@ _CANNOT_GROUP = (asyncpg.FeatureNotSupportedError, asyncpg.InternalServerError)
 # transaction of appends grows longer than the round trips it saves.
 AT_ONCE = 2
 MOST = 32
+
+# How many polycules whose appends go alone (their read models parked) are remembered: far
+# more than are ever parked at once; the least recently heard of is forgotten first, and
+# then merely spoils one more transaction before it is remembered again.
+APART_REMEMBERED = 1_000
 
 
 Asked = TypeVar("Asked")
@@ -228,6 +238,14 @@ class AppendsTogether(Together[PendingAppend, tuple[AppendResult, Applied | None
         self._apply_one = apply_one
         self._apply_together = apply_together
         self._together_applied = together_applied
+        # The streams whose appends go alone, beside the others' transaction (see above).
+        self._apart: OrderedDict[UUID, None] = OrderedDict()
+
+    @property
+    def apart(self) -> frozenset[UUID]:
+        """The streams whose appends are made alone for now: their last append was recorded
+        without being applied (its read models are parked)."""
+        return frozenset(self._apart)
 
     async def append_applying(
         self,
@@ -261,6 +279,13 @@ class AppendsTogether(Together[PendingAppend, tuple[AppendResult, Applied | None
         return taken
 
     async def _send(self, taken: Sequence[_WaitingAppend[Applied]]) -> None:
+        grouped = [waiting for waiting in taken if waiting.asked.stream_id not in self._apart]
+        apart = [waiting for waiting in taken if waiting.asked.stream_id in self._apart]
+        await asyncio.gather(
+            self._together(grouped), *(self._alone(waiting) for waiting in apart)
+        )
+
+    async def _together(self, taken: Sequence[_WaitingAppend[Applied]]) -> None:
         if len(taken) > 1:
             try:
                 results = await self._store.append_applying_together(
@@ -278,11 +303,24 @@ class AppendsTogether(Together[PendingAppend, tuple[AppendResult, Applied | None
         await asyncio.gather(*(self._alone(waiting) for waiting in taken))
 
     async def _alone(self, waiting: _WaitingAppend[Applied]) -> None:
-        append = waiting.asked
-        await answered(waiting, self._store.append_applying(
+        await answered(waiting, self._made_alone(waiting.asked))
+
+    async def _made_alone(self, append: PendingAppend) -> tuple[AppendResult, Applied | None]:
+        made = await self._store.append_applying(
             append.stream_id, append.expected_version, append.events, self._apply_one,
             recorded_at=append.recorded_at,
-        ))
+        )
+        applied = made[1]
+        if applied is None:  # a copy of an append already made: says nothing of its views
+            return made
+        if applied == self._together_applied:
+            self._apart.pop(append.stream_id, None)
+        else:
+            self._apart[append.stream_id] = None
+            self._apart.move_to_end(append.stream_id)
+            while len(self._apart) > APART_REMEMBERED:
+                self._apart.popitem(last=False)
+        return made
 
 
 async def answered(waiting: Waiting[Asked, Answer], answer: Awaitable[Answer]) -> None:

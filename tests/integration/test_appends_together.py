@@ -21,6 +21,7 @@ from tests.integration.test_agreement_projections import Polycule, polycule_of
 from tests.integration.test_read_side import (
     a_rebuild_changes_nothing,
     heads,
+    poison_recorded,
     propose,
     versions,
 )
@@ -98,6 +99,15 @@ async def commands_behind_a_held_one(
     return results[0], list(results[1:])
 
 
+async def together_in_transactions(pool: asyncpg.Pool) -> list[set[uuid.UUID]]:
+    """The polycules of each transaction that proposed agreements in more than one."""
+    transactions = await pool.fetch(
+        "SELECT transaction_id, array_agg(DISTINCT stream_id) AS streams FROM events "
+        "WHERE event_type = 'AgreementProposed' GROUP BY transaction_id"
+    )
+    return [set(row["streams"]) for row in transactions if len(row["streams"]) > 1]
+
+
 async def test_commands_arriving_together_are_committed_in_one_transaction(
     one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
 ) -> None:
@@ -112,12 +122,7 @@ async def test_commands_arriving_together_are_committed_in_one_transaction(
 
     assert first.views_current and all(outcome.views_current for outcome in rest)
     # The five that waited share one transaction; the held one had its own.
-    transactions = await pool.fetch(
-        "SELECT transaction_id, array_agg(DISTINCT stream_id) AS streams FROM events "
-        "WHERE event_type = 'AgreementProposed' GROUP BY transaction_id"
-    )
-    together = [set(row["streams"]) for row in transactions if len(row["streams"]) > 1]
-    assert together == [{polycule.id for polycule in polycules[1:]}]
+    assert await together_in_transactions(pool) == [{polycule.id for polycule in polycules[1:]}]
     # Each polycule's read models show exactly its own command, as if it had come alone.
     assert await versions(pool) == await heads(pool)
     for polycule, outcome in zip(polycules, [first, *rest], strict=True):
@@ -158,3 +163,37 @@ async def test_a_command_that_cannot_be_shown_is_refused_alone_and_the_others_go
             assert outcome.views_current
             assert await reads.shows(polycule.id, outcome.version)
     assert await versions(pool) == await heads(pool)
+
+
+async def test_a_parked_polycule_goes_alone_and_the_others_stay_together(
+    one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
+) -> None:
+    polycules = [
+        await polycule_of(one_at_a_time, store, f"ash{n}", f"blue{n}") for n in range(6)
+    ]
+    parked = polycules[2]
+    first = await propose(parked, "ash2", "Dates")
+    await poison_recorded(pool, store, parked, first.events[0].proposal_id, "blue2")
+    healthy = {polycule.id for polycule in polycules[1:] if polycule is not parked}
+
+    def each(polycule: Polycule) -> Any:
+        return propose(polycule, next(iter(polycule.members)), "Sundays")
+
+    # The parked polycule's first command spoils the transaction it is put in: everyone's
+    # is made again alone, and it is recorded with its views behind.
+    _, spoiled = await commands_behind_a_held_one(
+        pool, one_at_a_time, polycules[0], polycules[1:], each
+    )
+    assert await together_in_transactions(pool) == []
+    # From then on it goes alone, and the others are committed together without it.
+    _, rest = await commands_behind_a_held_one(
+        pool, one_at_a_time, polycules[0], polycules[1:], each
+    )
+
+    assert await together_in_transactions(pool) == [healthy]
+    for polycule, before, after in zip(polycules[1:], spoiled, rest, strict=True):
+        assert before.views_current == after.views_current == (polycule is not parked)
+    assert await store.stream_version(parked.id) == rest[polycules.index(parked) - 1].version
+    for polycule in polycules:
+        if polycule is not parked:
+            assert await reads.shows(polycule.id, await store.stream_version(polycule.id))

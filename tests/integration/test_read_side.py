@@ -70,6 +70,29 @@ async def propose(polycule: Polycule, member: str, title: str, **fields: Any) ->
     ))
 
 
+async def poison_recorded(
+    pool: asyncpg.Pool, store: EventStore, polycule: Polycule, proposal_id: uuid.UUID,
+    member: str,
+) -> NewEvent:
+    """Record an event the polycule's read models cannot apply: something they hold already
+    stands where its row goes, and it is recorded by the store alone (as a service of an
+    older version would). The polycule's next command parks its read side on it."""
+    version = await store.stream_version(polycule.id)
+    await pool.execute(
+        "INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, what) "
+        "VALUES ($1, $2, $3, now(), 'Planted')",
+        polycule.id, version + 1, uuid.uuid4(),
+    )
+    poison = NewEvent(
+        event_id=uuid.uuid4(), event_type="ConsentGiven",
+        schema_version=ConsentGiven.schema_version,
+        data={"proposal_id": str(proposal_id), "revision": 1,
+              "member_id": str(polycule.members[member])},
+    )
+    await store.append(polycule.id, version, [poison])
+    return poison
+
+
 async def test_each_command_leaves_the_read_models_at_its_polycules_version(
     inline: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
 ) -> None:
@@ -115,22 +138,8 @@ async def test_an_event_that_cannot_be_applied_parks_its_polycule_alone(
     polycule = await polycule_of(inline, store, "ash", "blue")
     other = await polycule_of(inline, store, "cedar")
     first = await propose(polycule, "ash", "Dates")
-    proposal_id = first.events[0].proposal_id
-    # Something the read model holds already stands where the next event's row goes, and
-    # that event is recorded by the store alone (as a service of an older version would).
     version = await store.stream_version(polycule.id)
-    await pool.execute(
-        "INSERT INTO agreement_timeline (polycule_id, stream_version, agreement_id, at, what) "
-        "VALUES ($1, $2, $3, now(), 'Planted')",
-        polycule.id, version + 1, uuid.uuid4(),
-    )
-    poison = NewEvent(
-        event_id=uuid.uuid4(), event_type="ConsentGiven",
-        schema_version=ConsentGiven.schema_version,
-        data={"proposal_id": str(proposal_id), "revision": 1,
-              "member_id": str(polycule.members["blue"])},
-    )
-    await store.append(polycule.id, version, [poison])
+    poison = await poison_recorded(pool, store, polycule, first.events[0].proposal_id, "blue")
 
     with structlog.testing.capture_logs() as logs:
         answered = await propose(polycule, "blue", "Sundays")
