@@ -58,10 +58,15 @@ log = structlog.get_logger(__name__)
 _CANNOT_GROUP = (asyncpg.FeatureNotSupportedError, asyncpg.InternalServerError)
 
 # How many batches may be in flight at once, and how many of what waits one may carry. Two
-# keep the database busy while the service prepares the next; beyond about thirty, a
-# transaction of appends grows longer than the round trips it saves.
+# transactions of appends keep the database busy while the service prepares the next;
+# beyond about thirty, a transaction of appends grows longer than the round trips it saves.
 AT_ONCE = 2
 MOST = 32
+# A look-up costs the database little and the service a round trip, so one statement of
+# look-ups is in flight at a time, gathering all that arrive meanwhile. Measured with 16
+# readers (`./dev bench http --parts reads`): about seven look-ups a statement instead of
+# four, and 135 to 176 µs of the service's processor time per read instead of 168 to 210 µs.
+LOOKUPS_AT_ONCE = 1
 
 # How many polycules whose appends go alone (their read models parked) are remembered: far
 # more than are ever parked at once; the least recently heard of is forgotten first, and
@@ -164,7 +169,7 @@ class LookupsTogether(Together[Asked, Answer]):
         look_up_one: Callable[[Asked], Awaitable[Answer]],
         *,
         name: str,
-        at_once: int = AT_ONCE,
+        at_once: int = LOOKUPS_AT_ONCE,
         most: int = MOST,
     ) -> None:
         super().__init__(at_once=at_once, most=most, name=name)
