@@ -246,12 +246,6 @@ class AppendsTogether(Together[PendingAppend, tuple[AppendResult, Applied | None
         # The streams whose appends go alone, beside the others' transaction (see above).
         self._apart: OrderedDict[UUID, None] = OrderedDict()
 
-    @property
-    def apart(self) -> frozenset[UUID]:
-        """The streams whose appends are made alone for now: their last append was recorded
-        without being applied (its read models are parked)."""
-        return frozenset(self._apart)
-
     async def append_applying(
         self,
         stream_id: UUID,
