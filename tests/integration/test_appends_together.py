@@ -99,6 +99,13 @@ async def commands_behind_a_held_one(
     return results[0], list(results[1:])
 
 
+async def two_member_polycules(
+    service: ApplicationService, store: EventStore, count: int
+) -> list[Polycule]:
+    """``count`` polycules, the n-th of members ``ash{n}`` and ``blue{n}``."""
+    return [await polycule_of(service, store, f"ash{n}", f"blue{n}") for n in range(count)]
+
+
 async def together_in_transactions(pool: asyncpg.Pool) -> list[set[uuid.UUID]]:
     """The polycules of each transaction that proposed agreements in more than one."""
     transactions = await pool.fetch(
@@ -111,9 +118,7 @@ async def together_in_transactions(pool: asyncpg.Pool) -> list[set[uuid.UUID]]:
 async def test_commands_arriving_together_are_committed_in_one_transaction(
     one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
 ) -> None:
-    polycules = [
-        await polycule_of(one_at_a_time, store, f"ash{n}", f"blue{n}") for n in range(6)
-    ]
+    polycules = await two_member_polycules(one_at_a_time, store, 6)
 
     first, rest = await commands_behind_a_held_one(
         pool, one_at_a_time, polycules[0], polycules[1:],
@@ -133,9 +138,7 @@ async def test_commands_arriving_together_are_committed_in_one_transaction(
 async def test_a_command_that_cannot_be_shown_is_refused_alone_and_the_others_go_on(
     one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
 ) -> None:
-    polycules = [
-        await polycule_of(one_at_a_time, store, f"ash{n}", f"blue{n}") for n in range(5)
-    ]
+    polycules = await two_member_polycules(one_at_a_time, store, 5)
     poisoned = polycules[2]
     planted = uuid.uuid4()
     # A row in the way of the proposal the poisoned polycule's command makes.
@@ -168,9 +171,7 @@ async def test_a_command_that_cannot_be_shown_is_refused_alone_and_the_others_go
 async def test_a_parked_polycule_goes_alone_and_the_others_stay_together(
     one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
 ) -> None:
-    polycules = [
-        await polycule_of(one_at_a_time, store, f"ash{n}", f"blue{n}") for n in range(6)
-    ]
+    polycules = await two_member_polycules(one_at_a_time, store, 6)
     parked = polycules[2]
     first = await propose(parked, "ash2", "Dates")
     await poison_recorded(pool, store, parked, first.events[0].proposal_id, "blue2")
