@@ -168,7 +168,7 @@ async def test_a_command_that_cannot_be_shown_is_refused_alone_and_the_others_go
     assert await versions(pool) == await heads(pool)
 
 
-async def test_a_parked_polycule_goes_alone_and_the_others_stay_together(
+async def test_a_parked_polycule_goes_alone_until_shown_again_and_the_others_stay_together(
     one_at_a_time: ApplicationService, store: EventStore, pool: asyncpg.Pool, reads: ReadSide
 ) -> None:
     polycules = await two_member_polycules(one_at_a_time, store, 6)
@@ -198,3 +198,20 @@ async def test_a_parked_polycule_goes_alone_and_the_others_stay_together(
     for polycule in polycules:
         if polycule is not parked:
             assert await reads.shows(polycule.id, await store.stream_version(polycule.id))
+
+    # Its cause removed and its read side caught up, its next command (still alone) is
+    # shown, and the one after that joins the others' transaction again.
+    await pool.execute("DELETE FROM agreement_timeline WHERE what = 'Planted'")
+    await reads.retry()
+    _, healed = await commands_behind_a_held_one(
+        pool, one_at_a_time, polycules[0], polycules[1:], each
+    )
+    _, joined = await commands_behind_a_held_one(
+        pool, one_at_a_time, polycules[0], polycules[1:], each
+    )
+
+    assert all(outcome.views_current for outcome in [*healed, *joined])
+    everyone = {polycule.id for polycule in polycules[1:]}
+    assert sorted(map(len, await together_in_transactions(pool))) == [4, 4, 5]
+    assert everyone in await together_in_transactions(pool)
+    assert await versions(pool) == await heads(pool)
